@@ -1,0 +1,97 @@
+"""Validated CRM history: the object every later stage reads."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from leadscore.config import CrmMapping
+from leadscore.contract import CONTRACT, SCHEMA_VERSION, TABLE_NAMES
+from leadscore.sources import Source, source_for
+from leadscore.validation import Problem, validate
+
+__all__ = ["CrmData", "open_crm"]
+
+
+class CrmData:
+    """CRM tables with contract types and vocabularies, as views of a DuckDB connection.
+
+    Use :meth:`relation` for engine-side work (features at scale) and :meth:`frame` for small tables.
+    """
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, *, description: str, problems: list[Problem]
+    ) -> None:
+        self.con = con
+        self.description = description
+        self.problems = problems
+
+    def relation(self, table: str) -> duckdb.DuckDBPyRelation:
+        """The canonical table as a lazy DuckDB relation."""
+        if table not in TABLE_NAMES:
+            raise ValueError(f"unknown table {table!r}; expected one of {', '.join(TABLE_NAMES)}")
+        return self.con.table(table)
+
+    def frame(self, table: str, *, order_by_key: bool = True) -> pd.DataFrame:
+        """The canonical table as a pandas DataFrame (ordered by its key for reproducibility)."""
+        spec = next(t for t in CONTRACT if t.name == table)
+        order = spec.key or (spec.row_id, *((spec.time_column,) if spec.time_column else ()))
+        columns = ", ".join(f'"{c}"' for c in (*order, *spec.column_names) if c)
+        sql = f'SELECT * FROM "{table}"'
+        if order_by_key:
+            sql += f" ORDER BY {columns}"
+        return self.con.execute(sql).df()
+
+    def row_counts(self) -> dict[str, int]:
+        """Number of rows per table."""
+        counts = {}
+        for table in TABLE_NAMES:
+            row = self.con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+            counts[table] = int(row[0]) if row else 0
+        return counts
+
+    def fingerprint(self) -> str:
+        """A content hash of every contract column, independent of row order and source kind."""
+        digest = hashlib.sha256(f"schema={SCHEMA_VERSION}".encode())
+        for spec in CONTRACT:
+            columns = ", ".join(f'"{c}"' for c in spec.column_names)
+            row = self.con.execute(
+                f'SELECT count(*), coalesce(sum(hash({columns})::HUGEINT), 0) FROM "{spec.name}"'
+            ).fetchone()
+            digest.update(f"{spec.name}:{row}".encode())
+        return digest.hexdigest()[:16]
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def open_crm(
+    location: str | Path | Source,
+    mapping: CrmMapping | None = None,
+    *,
+    as_of: datetime | None = None,
+    raise_on_error: bool = True,
+) -> CrmData:
+    """Open a CRM source, validate it against the contract and return its canonical tables.
+
+    ``as_of`` is the moment after which timestamps count as "in the future" (default: now).
+    Raises :class:`~leadscore.errors.DataContractError` listing every problem found.
+    """
+    source = location if not isinstance(location, str | Path) else source_for(location)
+    con = duckdb.connect()
+    try:
+        source.register(con)
+        problems = validate(
+            con,
+            mapping or CrmMapping(),
+            as_of=as_of or datetime.now(),
+            raise_on_error=raise_on_error,
+        )
+    except BaseException:
+        con.close()
+        raise
+    return CrmData(con, description=source.describe(), problems=problems)

@@ -1,0 +1,65 @@
+"""Funnel summary of validated CRM history: stage entries per month and conversion rates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from leadscore.contract import Stage
+from leadscore.crm import CrmData
+
+__all__ = ["FunnelSummary", "funnel_summary"]
+
+_STEPS: tuple[tuple[Stage, Stage], ...] = (
+    (Stage.LEAD, Stage.MQL),
+    (Stage.MQL, Stage.SQL),
+    (Stage.SQL, Stage.MEETING),
+)
+
+
+@dataclass(frozen=True)
+class FunnelSummary:
+    """Contacts entering each stage per calendar month, and step conversion rates.
+
+    ``monthly`` has one row per month (``YYYY-MM``) and one column per stage.
+    ``conversion`` maps ``"lead→mql"``-style step names to the share of contacts that reached the
+    first stage and ever reached the second; ``reached`` counts contacts ever reaching each stage.
+    """
+
+    monthly: pd.DataFrame
+    reached: dict[str, int]
+    conversion: dict[str, float]
+
+
+def funnel_summary(crm: CrmData) -> FunnelSummary:
+    """Compute the funnel summary in DuckDB (no per-row Python work)."""
+    stages = [stage.value for stage in Stage]
+    pivot = ", ".join(
+        f"count(DISTINCT contact_id) FILTER (WHERE stage = '{s}') AS \"{s}\"" for s in stages
+    )
+    monthly = crm.con.execute(
+        f"SELECT strftime(date_trunc('month', changed_at), '%Y-%m') AS month, {pivot} "
+        "FROM stage_changes GROUP BY 1 ORDER BY 1"
+    ).df()
+    # every contact is a lead, whether or not the CRM recorded the 'lead' stage change
+    reached_row = crm.con.execute(
+        "SELECT (SELECT count(*) FROM contacts), "
+        + ", ".join(f"count(DISTINCT contact_id) FILTER (WHERE stage = '{s}')" for s in stages[1:])
+        + " FROM stage_changes"
+    ).fetchone()
+    reached = dict(zip(stages, (int(v) for v in reached_row or ()), strict=True))
+    conversion: dict[str, float] = {}
+    for before, after in _STEPS:
+        row = crm.con.execute(
+            "SELECT count(DISTINCT a.contact_id) FROM stage_changes a "
+            f"WHERE a.stage = '{after.value}' AND "
+            + (
+                "true"
+                if before is Stage.LEAD
+                else f"a.contact_id IN (SELECT contact_id FROM stage_changes WHERE stage = '{before.value}')"
+            )
+        ).fetchone()
+        base = reached[before.value]
+        conversion[f"{before.value}→{after.value}"] = (int(row[0]) / base) if row and base else 0.0
+    return FunnelSummary(monthly=monthly, reached=reached, conversion=conversion)

@@ -1,0 +1,337 @@
+"""Checks CRM tables against the data contract with DuckDB SQL and builds the canonical views.
+
+Sources register their raw tables as DuckDB views named ``raw_<table>``. :func:`validate` runs every
+check, collects *all* problems (never stopping at the first), and, when none is an error, creates
+the canonical views ``accounts``, ``contacts``, ... with contract types and mapped vocabularies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import duckdb
+
+from leadscore.config import CrmMapping
+from leadscore.contract import CONTRACT, Column, Table, table_spec
+from leadscore.errors import DataContractError
+
+__all__ = ["Problem", "Severity", "raw_view", "validate"]
+
+_MAX_EXAMPLES = 5
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: where (table, column), how many rows, a few row ids, what was expected."""
+
+    table: str
+    column: str | None
+    n_rows: int
+    expected: str
+    examples: tuple[str, ...] = ()
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        rows = f"{self.n_rows:,} row(s)" if self.n_rows else "table"
+        examples = f" (e.g. {', '.join(self.examples)})" if self.examples else ""
+        return f"{where}: {rows}{examples}: {self.expected}"
+
+
+def raw_view(table: str) -> str:
+    """Name of the view a source registers for a raw table."""
+    return f"raw_{table}"
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class _Checker:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, mapping: CrmMapping, as_of: datetime
+    ) -> None:
+        self.con = con
+        self.mapping = mapping
+        self.as_of = as_of
+        self.problems: list[Problem] = []
+        self.present: dict[str, list[str]] = {}  # table -> raw columns
+        self.bad_columns: set[tuple[str, str]] = set()  # missing required columns
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _count_and_examples(
+        self, table: Table, where_sql: str, source: str
+    ) -> tuple[int, tuple[str, ...]]:
+        row_id = _quote(table.row_id)
+        count_row = self.con.execute(f"SELECT count(*) FROM {source} WHERE {where_sql}").fetchone()
+        count = int(count_row[0]) if count_row else 0
+        if count == 0:
+            return 0, ()
+        rows = self.con.execute(
+            f"SELECT DISTINCT CAST({row_id} AS VARCHAR) AS rid FROM {source} "
+            f"WHERE {where_sql} ORDER BY rid NULLS LAST LIMIT {_MAX_EXAMPLES}"
+        ).fetchall()
+        return count, tuple("NULL" if r[0] is None else str(r[0]) for r in rows)
+
+    def _report(
+        self, table: Table, column: str | None, where_sql: str, expected: str, source: str
+    ) -> None:
+        count, examples = self._count_and_examples(table, where_sql, source)
+        if count:
+            self.problems.append(Problem(table.name, column, count, expected, examples))
+
+    def _usable(self, table: Table, *columns: str) -> bool:
+        return table.name in self.present and all(
+            (table.name, c) not in self.bad_columns for c in columns
+        )
+
+    # -- structure -----------------------------------------------------------------------------
+    def check_structure(self) -> None:
+        existing = {
+            row[0]
+            for row in self.con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                "UNION SELECT table_name FROM duckdb_tables()"
+            ).fetchall()
+        }
+        for table in CONTRACT:
+            if raw_view(table.name) not in existing:
+                if not table.optional:
+                    self.problems.append(
+                        Problem(
+                            table.name,
+                            None,
+                            0,
+                            "table is missing; expected a table named "
+                            f"'{table.name}' (see docs/data-contract.md)",
+                        )
+                    )
+                continue
+            columns = [
+                r[0] for r in self.con.execute(f"DESCRIBE {raw_view(table.name)}").fetchall()
+            ]
+            self.present[table.name] = columns
+            for column in table.columns:
+                if column.name not in columns and column.required:
+                    self.bad_columns.add((table.name, column.name))
+                    self.problems.append(
+                        Problem(
+                            table.name,
+                            column.name,
+                            0,
+                            f"required column is missing; expected a {column.dtype} column "
+                            f"'{column.name}' ({column.description.rstrip('.')}); "
+                            f"found columns: {', '.join(columns)}",
+                        )
+                    )
+            if table.row_id not in columns:
+                # examples cannot be quoted without the row id column; fall back to the first one
+                self.bad_columns.add((table.name, table.row_id))
+
+    def check_rows_and_types(self) -> None:
+        for table in CONTRACT:
+            if table.name not in self.present:
+                continue
+            raw = raw_view(table.name)
+            (n_rows,) = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone() or (0,)
+            if n_rows == 0 and not table.optional:
+                self.problems.append(
+                    Problem(table.name, None, 0, "table is empty; expected at least one row")
+                )
+                continue
+            for column in table.columns:
+                if column.name not in self.present[table.name]:
+                    continue
+                if not self._usable(table, table.row_id):
+                    continue
+                col = _quote(column.name)
+                if column.dtype != "VARCHAR":
+                    self._report(
+                        table,
+                        column.name,
+                        f"{col} IS NOT NULL AND TRY_CAST({col} AS {column.dtype}) IS NULL",
+                        f"values cannot be read as {column.dtype}; fix the values or the export format",
+                        raw,
+                    )
+                if not column.nullable:
+                    self._report(
+                        table,
+                        column.name,
+                        f"{col} IS NULL",
+                        "values are missing; this column may not be empty",
+                        raw,
+                    )
+
+    # -- canonical views -----------------------------------------------------------------------
+    def _vocabulary_expr(self, column: Column, table: Table) -> str:
+        labels: dict[str, str] = {}
+        if table.name == "stage_changes" and column.name == "stage":
+            labels = {k: v.value for k, v in self.mapping.stage_labels.items()}
+        elif table.name == "events" and column.name == "event_type":
+            labels = {k: v.value for k, v in self.mapping.event_types.items()}
+        col = _quote(column.name)
+        if not labels:
+            return f"lower(trim({col}))"
+        exact = " ".join(
+            f"WHEN {col} = {_literal(k)} THEN {_literal(v)}" for k, v in labels.items()
+        )
+        loose = " ".join(
+            f"WHEN lower(trim({col})) = {_literal(k.strip().lower())} THEN {_literal(v)}"
+            for k, v in labels.items()
+        )
+        return f"CASE {exact} {loose} ELSE lower(trim({col})) END"
+
+    def create_canonical_views(self) -> None:
+        for table in CONTRACT:
+            present = self.present.get(table.name)
+            selects = []
+            for column in table.columns:
+                if present is None or column.name not in present:
+                    selects.append(f"CAST(NULL AS {column.dtype}) AS {_quote(column.name)}")
+                    continue
+                col = _quote(column.name)
+                expr = (
+                    f"TRY_CAST({col} AS {column.dtype})"
+                    if column.dtype != "VARCHAR"
+                    else f"CAST({col} AS VARCHAR)"
+                )
+                if column.vocabulary:
+                    expr = self._vocabulary_expr(column, table)
+                selects.append(f"{expr} AS {col}")
+            if present is not None and table.allows_extra_columns:
+                selects += [_quote(c) for c in present if c not in table.column_names]
+            source = (
+                raw_view(table.name) if present is not None else "(SELECT 1) AS _empty WHERE false"
+            )
+            self.con.execute(
+                f"CREATE OR REPLACE VIEW {_quote(table.name)} AS SELECT {', '.join(selects)} FROM {source}"
+            )
+
+    # -- semantic checks on canonical views ------------------------------------------------------
+    def check_semantics(self) -> None:
+        for table in CONTRACT:
+            if table.name not in self.present or not self._usable(table, table.row_id):
+                continue
+            view = _quote(table.name)
+            if table.key and self._usable(table, *table.key):
+                key = ", ".join(_quote(k) for k in table.key)
+                self._report(
+                    table,
+                    ", ".join(table.key),
+                    f"({key}) IN (SELECT ({key}) FROM {view} GROUP BY {key} HAVING count(*) > 1)",
+                    "key values are duplicated; expected one row per key",
+                    view,
+                )
+            for column in table.columns:
+                if (
+                    column.vocabulary
+                    and self._usable(table, column.name)
+                    and column.name in self.present[table.name]
+                ):
+                    allowed = ", ".join(_literal(v) for v in column.vocabulary)
+                    hint = ""
+                    if (table.name, column.name) == ("stage_changes", "stage"):
+                        hint = " or map the CRM label under mapping.stage_labels in the config file"
+                    elif (table.name, column.name) == ("events", "event_type"):
+                        hint = " or map the CRM name under mapping.event_types in the config file"
+                    unknown = self.con.execute(
+                        f"SELECT DISTINCT {_quote(column.name)} FROM {view} WHERE {_quote(column.name)} "
+                        f"NOT IN ({allowed}) ORDER BY 1 LIMIT {_MAX_EXAMPLES}"
+                    ).fetchall()
+                    values = ", ".join(repr(r[0]) for r in unknown)
+                    self._report(
+                        table,
+                        column.name,
+                        f"{_quote(column.name)} NOT IN ({allowed})",
+                        f"unknown values ({values}); expected one of {', '.join(column.vocabulary)}{hint}",
+                        view,
+                    )
+            for fk in table.foreign_keys:
+                if not self._usable(table, fk.column) or fk.ref_table not in self.present:
+                    continue
+                col = _quote(fk.column)
+                self._report(
+                    table,
+                    fk.column,
+                    f"{col} IS NOT NULL AND {col} NOT IN (SELECT {_quote(fk.ref_column)} FROM {_quote(fk.ref_table)} "
+                    f"WHERE {_quote(fk.ref_column)} IS NOT NULL)",
+                    f"refer to unknown {fk.ref_table}; expected every {fk.column} to exist in "
+                    f"{fk.ref_table}.{fk.ref_column}",
+                    view,
+                )
+            if table.time_column and self._usable(table, table.time_column):
+                as_of = self.as_of.strftime("%Y-%m-%d %H:%M:%S")
+                self._report(
+                    table,
+                    table.time_column,
+                    f"{_quote(table.time_column)} > TIMESTAMP '{as_of}'",
+                    f"timestamps are in the future (after {as_of}); check the time zone or the export",
+                    view,
+                )
+        self._check_after_account()
+
+    def _check_after_account(self) -> None:
+        if not self._usable(table_spec("accounts"), "account_id", "created_at"):
+            return
+        contacts = table_spec("contacts")
+        if not self._usable(contacts, "account_id", "created_at", "contact_id"):
+            return
+        self._report(
+            contacts,
+            "created_at",
+            "created_at < (SELECT a.created_at FROM accounts a WHERE a.account_id = contacts.account_id)",
+            "contact created before its account existed; expected created_at >= the account's created_at",
+            "contacts",
+        )
+        for name in ("events", "stage_changes"):
+            table = table_spec(name)
+            assert table.time_column is not None
+            if not self._usable(table, "contact_id", table.time_column, table.row_id):
+                continue
+            time_col = _quote(table.time_column)
+            source = (
+                f"(SELECT t.*, a.created_at AS _account_created_at FROM {name} t "
+                "JOIN contacts c USING (contact_id) JOIN accounts a ON a.account_id = c.account_id)"
+            )
+            self._report(
+                table,
+                table.time_column,
+                f"{time_col} < _account_created_at",
+                "timestamps before the contact's account existed; expected times after the "
+                "account's created_at",
+                source,
+            )
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    mapping: CrmMapping,
+    *,
+    as_of: datetime,
+    raise_on_error: bool = True,
+) -> list[Problem]:
+    """Check the ``raw_*`` views of ``con``; create canonical views; return every problem found.
+
+    Raises :class:`DataContractError` listing all problems when any is an error and
+    ``raise_on_error`` is true.
+    """
+    checker = _Checker(con, mapping, as_of)
+    checker.check_structure()
+    checker.check_rows_and_types()
+    checker.create_canonical_views()
+    checker.check_semantics()
+    problems = checker.problems
+    if raise_on_error and any(p.severity is Severity.ERROR for p in problems):
+        raise DataContractError(list(problems))
+    return problems
