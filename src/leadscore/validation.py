@@ -40,9 +40,10 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.table}.{self.column}" if self.column else self.table
-        rows = f"{self.n_rows:,} row(s)" if self.n_rows else "table"
+        if not self.n_rows:
+            return f"{where}: {self.expected}"
         examples = f" (e.g. {', '.join(self.examples)})" if self.examples else ""
-        return f"{where}: {rows}{examples}: {self.expected}"
+        return f"{where}: {self.n_rows:,} row(s){examples}: {self.expected}"
 
 
 def raw_view(table: str) -> str:

@@ -1,0 +1,97 @@
+"""The CLI as users run it: a real process, exit codes, messages and no tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from leadscore import __version__
+from tests.crm_tables import tiny_crm_tables, write_csv_folder
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leadscore", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )
+
+
+def test_help_and_version() -> None:
+    help_run = run_cli("--help")
+    assert help_run.returncode == 0
+    for command in ("generate", "validate", "demo"):
+        assert command in help_run.stdout
+    version_run = run_cli("--version")
+    assert version_run.returncode == 0
+    assert __version__ in version_run.stdout
+
+
+def test_validate_reports_every_problem_without_traceback(tmp_path: Path) -> None:
+    tables = tiny_crm_tables()
+    tables["accounts"] = tables["accounts"].drop(columns="industry")
+    tables["contacts"] = pd.concat([tables["contacts"], tables["contacts"].iloc[[0]]])
+    tables["events"].loc[[2, 3], "contact_id"] = "C999"
+    folder = write_csv_folder(tables, tmp_path / "crm")
+
+    result = run_cli("validate", str(folder), "--as-of", "2025-01-01")
+
+    assert result.returncode == 4
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "accounts.industry: required column is missing" in result.stderr
+    assert "contacts.contact_id: 2 row(s) (e.g. C1): key values are duplicated" in result.stderr
+    assert "events.contact_id: 2 row(s) (e.g. E3, E4): refer to unknown contacts" in result.stderr
+    assert "3 problem(s)" in result.stderr
+
+
+def test_validate_valid_folder_prints_funnel(tmp_path: Path) -> None:
+    folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
+    result = run_cli("validate", str(folder), "--as-of", "2025-01-01")
+    assert result.returncode == 0, result.stderr
+    assert "Valid" in result.stdout
+    assert "lead→mql" in result.stdout
+    assert "2024-02" in result.stdout
+
+
+def test_debug_flag_shows_traceback(tmp_path: Path) -> None:
+    result = run_cli("--debug", "validate", str(tmp_path / "nowhere"))
+    assert result.returncode == 3
+    assert "Traceback" in result.stderr
+
+
+def test_bad_source_and_bad_config_exit_non_zero(tmp_path: Path) -> None:
+    missing = run_cli("validate", str(tmp_path / "nowhere"))
+    assert missing.returncode == 3
+    assert "neither a DuckDB file" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    config = tmp_path / "leadscore.yaml"
+    config.write_text("mapping:\n  stage_label: {New: lead}\n")
+    folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
+    bad_config = run_cli("validate", str(folder), "--config", str(config))
+    assert bad_config.returncode == 2
+    assert "mapping.stage_label" in bad_config.stderr
+    assert "Traceback" not in bad_config.stderr
+
+
+def test_config_file_maps_crm_labels(tmp_path: Path) -> None:
+    tables = tiny_crm_tables()
+    tables["stage_changes"]["stage"] = ["New", "MQL", "Sales Accepted", "New", "New"]
+    folder = write_csv_folder(tables, tmp_path / "crm")
+    config = tmp_path / "leadscore.yaml"
+    config.write_text("mapping:\n  stage_labels:\n    New: lead\n    Sales Accepted: sql\n")
+    result = run_cli("validate", str(folder), "--config", str(config), "--as-of", "2025-01-01")
+    assert result.returncode == 0, result.stderr
+    assert "mql→sql" in result.stdout
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = run_cli("frobnicate")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
