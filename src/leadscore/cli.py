@@ -135,6 +135,9 @@ def _print_funnel(location: Path | str, config_path: Path | None, as_of: datetim
         before = step.split("→")[0]
         rates.add_row(step, f"{summary.reached[before]:,}", f"{rate:.1%}")
     console.print(rates)
+    console.print(
+        f"Leads becoming SQL within 90 days of creation: {summary.sql_within_quarter:.1%}"
+    )
 
 
 @app.command()

@@ -25,11 +25,14 @@ class FunnelSummary:
     ``monthly`` has one row per month (``YYYY-MM``) and one column per stage.
     ``conversion`` maps ``"lead→mql"``-style step names to the share of contacts that reached the
     first stage and ever reached the second; ``reached`` counts contacts ever reaching each stage.
+    ``sql_within_quarter`` is the share of leads that became SQL within 90 days of creation, among
+    leads created at least 90 days before the end of the data (so every one had the full quarter).
     """
 
     monthly: pd.DataFrame
     reached: dict[str, int]
     conversion: dict[str, float]
+    sql_within_quarter: float
 
 
 def funnel_summary(crm: CrmData) -> FunnelSummary:
@@ -62,4 +65,18 @@ def funnel_summary(crm: CrmData) -> FunnelSummary:
         ).fetchone()
         base = reached[before.value]
         conversion[f"{before.value}→{after.value}"] = (int(row[0]) / base) if row and base else 0.0
-    return FunnelSummary(monthly=monthly, reached=reached, conversion=conversion)
+    quarter = crm.con.execute(
+        "WITH data_end AS (SELECT max(changed_at) AS t FROM stage_changes), "
+        "cohort AS (SELECT contact_id, created_at FROM contacts, data_end "
+        "WHERE created_at <= data_end.t - INTERVAL 90 DAY), "
+        "first_sql AS (SELECT contact_id, min(changed_at) AS t FROM stage_changes "
+        "WHERE stage = 'sql' GROUP BY contact_id) "
+        "SELECT avg(CASE WHEN s.t <= c.created_at + INTERVAL 90 DAY THEN 1.0 ELSE 0.0 END) "
+        "FROM cohort c LEFT JOIN first_sql s USING (contact_id)"
+    ).fetchone()
+    return FunnelSummary(
+        monthly=monthly,
+        reached=reached,
+        conversion=conversion,
+        sql_within_quarter=float(quarter[0]) if quarter and quarter[0] is not None else 0.0,
+    )

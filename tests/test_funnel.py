@@ -1,0 +1,27 @@
+"""Funnel summary on a hand-checked CRM."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from leadscore.crm import open_crm
+from leadscore.funnel import funnel_summary
+from tests.crm_tables import tiny_crm_tables, write_csv_folder
+
+
+def test_funnel_counts_and_rates(tmp_path: Path) -> None:
+    crm = open_crm(write_csv_folder(tiny_crm_tables(), tmp_path), as_of=datetime(2025, 1, 1))
+    summary = funnel_summary(crm)
+    assert summary.reached == {
+        "lead": 3, "mql": 1, "sql": 1, "meeting": 0, "customer": 0, "disqualified": 0,
+    }  # fmt: skip
+    assert summary.conversion["lead→mql"] == pytest.approx(1 / 3)
+    assert summary.conversion["mql→sql"] == 1.0
+    assert summary.conversion["sql→meeting"] == 0.0
+    assert summary.monthly["month"].tolist() == ["2024-02", "2024-03"]
+    assert summary.monthly["lead"].tolist() == [2, 1]
+    # data ends 2024-03-01: no lead had a full quarter yet
+    assert summary.sql_within_quarter == 0.0
