@@ -3,11 +3,12 @@
 A config file is YAML. Unknown keys are errors (``extra="forbid"``), so a typo never silently
 falls back to a default. Example::
 
-    stage_labels:            # CRM stage label -> contract stage
-      Marketing Qualified Lead: mql
-      Sales Accepted: sql
-    event_types:             # CRM event name -> contract event type
-      Visited Pricing: pricing_page_visit
+    mapping:
+      stage_labels:          # CRM stage label -> contract stage
+        Marketing Qualified Lead: mql
+        Sales Accepted: sql
+      event_types:           # CRM event name -> contract event type
+        Visited Pricing: pricing_page_visit
 """
 
 from __future__ import annotations
