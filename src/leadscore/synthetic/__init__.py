@@ -1,0 +1,23 @@
+"""Realistic synthetic CRM history with a true-probability oracle.
+
+``generate_crm`` writes accounts, contacts, events and stage changes (plus an empty feedback
+table) driven by a latent process: ICP fit from the profile, decaying bursts of intent, and a
+funnel whose daily SQL hazard depends on both. The latent truth is stored apart (the oracle), so
+:func:`true_probabilities` can give the best possible prediction for any cutoff and horizon.
+"""
+
+from __future__ import annotations
+
+from leadscore.synthetic.config import GenerationSummary, GeneratorConfig, OutputFormat
+from leadscore.synthetic.generate import generate_crm
+from leadscore.synthetic.oracle import OracleTables, load_oracle, true_probabilities
+
+__all__ = [
+    "GenerationSummary",
+    "GeneratorConfig",
+    "OracleTables",
+    "OutputFormat",
+    "generate_crm",
+    "load_oracle",
+    "true_probabilities",
+]

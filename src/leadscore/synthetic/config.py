@@ -1,0 +1,58 @@
+"""Settings and result of a generation run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from leadscore.errors import ConfigError
+from leadscore.synthetic.params import SECONDS_PER_DAY
+
+__all__ = ["GenerationSummary", "GeneratorConfig", "OutputFormat"]
+
+OutputFormat = Literal["duckdb", "parquet", "csv"]
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """What to generate. ``end`` is the data's "now": nothing happens after it.
+
+    Output is deterministic for a given ``(n_contacts, seed, start, end)`` and does not depend on
+    ``chunk_contacts`` (chunks are whole blocks of 1,000 contacts; it only bounds memory and sets
+    the number of Parquet parts).
+    """
+
+    n_contacts: int = 20_000
+    seed: int = 42
+    start: datetime = datetime(2024, 1, 1)
+    end: datetime = datetime(2025, 12, 31)
+    chunk_contacts: int = 50_000
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid setting."""
+        if self.n_contacts < 1:
+            raise ConfigError(f"n_contacts must be >= 1, got {self.n_contacts}.")
+        if self.chunk_contacts < 1:
+            raise ConfigError(f"chunk_contacts must be >= 1, got {self.chunk_contacts}.")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed}.")
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ConfigError("start and end must be naive datetimes (UTC, without tzinfo).")
+        if (self.end - self.start).total_seconds() < 7 * SECONDS_PER_DAY:
+            raise ConfigError(
+                f"end must be at least 7 days after start, got start={self.start:%Y-%m-%d %H:%M}"
+                f" and end={self.end:%Y-%m-%d %H:%M}."
+            )
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    """What a run wrote: row counts per CRM table and per oracle table, time taken, where."""
+
+    path: Path
+    fmt: OutputFormat
+    counts: dict[str, int]
+    oracle_counts: dict[str, int] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0

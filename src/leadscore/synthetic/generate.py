@@ -1,0 +1,128 @@
+"""``generate_crm``: the synthetic CRM and its oracle, chunk by chunk, written atomically."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from leadscore.contract import SCHEMA_VERSION
+from leadscore.errors import ConfigError
+from leadscore.synthetic.block import BlockTables, simulate_block
+from leadscore.synthetic.config import GenerationSummary, GeneratorConfig, OutputFormat
+from leadscore.synthetic.params import BLOCK_CONTACTS, GENERATOR_VERSION
+from leadscore.synthetic.profiles import count_block_accounts
+from leadscore.synthetic.writer import CRM_TABLES, ORACLE_SCHEMA, CrmWriter
+
+__all__ = ["generate_crm", "resolve_format"]
+
+_FORMATS: tuple[OutputFormat, ...] = ("duckdb", "parquet", "csv")
+_ORACLE_PARTS = {"contacts": "oracle_contacts", "bursts": "oracle_bursts"}
+
+
+def resolve_format(out: Path, fmt: OutputFormat | None) -> OutputFormat:
+    """The output format: ``fmt`` if given, else DuckDB for ``*.duckdb`` paths, else Parquet."""
+    is_duckdb_path = out.suffix == ".duckdb"
+    if fmt is None:
+        return "duckdb" if is_duckdb_path else "parquet"
+    if fmt not in _FORMATS:
+        raise ConfigError(f"Unknown output format {fmt!r}; use one of {', '.join(_FORMATS)}.")
+    if is_duckdb_path and fmt != "duckdb":
+        raise ConfigError(
+            f"Output {out} ends in .duckdb but the format is {fmt!r}: use a folder path for "
+            f"{fmt} output, or format 'duckdb'."
+        )
+    return fmt
+
+
+def _block_sizes(n_contacts: int) -> list[int]:
+    n_blocks = math.ceil(n_contacts / BLOCK_CONTACTS)
+    return [min(BLOCK_CONTACTS, n_contacts - b * BLOCK_CONTACTS) for b in range(n_blocks)]
+
+
+def _concat(blocks: list[BlockTables], name: str) -> pa.Table:
+    return pa.concat_tables([getattr(b, name) for b in blocks])
+
+
+def generate_crm(
+    config: GeneratorConfig,
+    out: Path,
+    *,
+    fmt: OutputFormat | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> GenerationSummary:
+    """Generate a synthetic CRM (accounts, contacts, events, stage_changes, empty feedback) and
+    its oracle, and write them to ``out``.
+
+    ``out`` ending in ``.duckdb`` gives one DuckDB file (oracle in schema ``oracle``); any other
+    path gives a folder with one entry per table (``<table>.csv`` or ``<table>/part-NNNNN.parquet``,
+    oracle under ``_oracle/``). The previous content of ``out`` is replaced only when the run
+    succeeds. ``progress(done_contacts, total_contacts)`` is called after each chunk.
+    """
+    started = time.perf_counter()
+    config.validate()
+    out = Path(out)
+    fmt = resolve_format(out, fmt)
+    sizes = _block_sizes(config.n_contacts)
+    account_counts = [count_block_accounts(config.seed, b, n) for b, n in enumerate(sizes)]
+    account_offsets = np.concatenate([[0], np.cumsum(account_counts)]).astype(int)
+    blocks_per_chunk = max(1, config.chunk_contacts // BLOCK_CONTACTS)
+    counts = dict.fromkeys((*CRM_TABLES, "feedback"), 0)
+    oracle_counts = dict.fromkeys(_ORACLE_PARTS, 0)
+    writer = CrmWriter(out, fmt)
+    try:
+        meta = {
+            "generator_version": GENERATOR_VERSION,
+            "schema_version": SCHEMA_VERSION,
+            "seed": str(config.seed),
+            "n_contacts": str(config.n_contacts),
+            "start": config.start.isoformat(),
+            "end": config.end.isoformat(),
+        }
+        writer.append(
+            f"{ORACLE_SCHEMA}.meta", pa.table({"key": list(meta), "value": list(meta.values())})
+        )
+        done = 0
+        for first in range(0, len(sizes), blocks_per_chunk):
+            blocks = [
+                simulate_block(
+                    config.seed,
+                    b,
+                    sizes[b],
+                    int(account_offsets[b]) + 1,
+                    b * BLOCK_CONTACTS + 1,
+                    config.start,
+                    config.end,
+                )
+                for b in range(first, min(first + blocks_per_chunk, len(sizes)))
+            ]
+            for name in CRM_TABLES:
+                table = _concat(blocks, name)
+                if name == "events":
+                    ids = np.arange(counts["events"] + 1, counts["events"] + table.num_rows + 1)
+                    table = table.append_column("event_num", pa.array(ids, type=pa.int64()))
+                writer.append(name, table)
+                counts[name] += table.num_rows
+            for name, attr in _ORACLE_PARTS.items():
+                table = _concat(blocks, attr)
+                writer.append(f"{ORACLE_SCHEMA}.{name}", table)
+                oracle_counts[name] += table.num_rows
+            del blocks
+            done += sum(sizes[first : first + blocks_per_chunk])
+            if progress is not None:
+                progress(done, config.n_contacts)
+        writer.commit()
+    except BaseException:
+        writer.discard()
+        raise
+    return GenerationSummary(
+        path=out,
+        fmt=fmt,
+        counts=counts,
+        oracle_counts=oracle_counts,
+        elapsed_seconds=time.perf_counter() - started,
+    )

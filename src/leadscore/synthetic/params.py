@@ -1,0 +1,171 @@
+"""The latent model of the generator: constants and the hazard functions shared with the oracle.
+
+The generator and :mod:`leadscore.synthetic.oracle` both call these functions, so the oracle
+integrates exactly the process that produced the data. Time runs on a daily grid: day ``d``
+covers ``[start + d days, start + d + 1 days)``.
+
+Latent process per contact
+--------------------------
+* ``fit``: ICP fit from the true profile plus unobserved noise (roughly standard normal).
+* intent bursts: one at creation (strength set by the lead source), then Poisson arrivals at
+  :func:`burst_rate` per day until the contact goes dormant (geometric, :data:`DORMANCY_HAZARD`).
+  ``intent_d = sum_k amplitude_k * 2 ** (-(d - day_k) / half_life)`` over bursts with
+  ``day_k <= d``.
+* each day from creation: SQL with probability :func:`sql_hazard`; otherwise disqualified with
+  probability :func:`dq_hazard` (competing risks, SQL checked first).
+* after SQL: a meeting with probability :func:`meeting_probability` (intent of the SQL day) on
+  :func:`meeting_day`; otherwise disqualified with :data:`POST_SQL_DQ_PROB` after
+  :data:`POST_SQL_DQ_DELAY` days. After a meeting: customer with :func:`customer_probability`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "AMPLITUDE_LOG_MEAN",
+    "AMPLITUDE_LOG_SD",
+    "BLOCK_CONTACTS",
+    "CUSTOMER_DELAY",
+    "DORMANCY_HAZARD",
+    "GENERATOR_VERSION",
+    "HALF_LIFE_RANGE",
+    "MEETING_DELAY",
+    "POST_SQL_DQ_DELAY",
+    "POST_SQL_DQ_PROB",
+    "SECONDS_PER_DAY",
+    "FloatArray",
+    "IntArray",
+    "burst_rate",
+    "customer_probability",
+    "decayed_sum",
+    "dq_hazard",
+    "draw_amplitudes",
+    "hazard_weekday_factor",
+    "meeting_day",
+    "meeting_probability",
+    "sigmoid",
+    "sql_hazard",
+    "weekday_of_day",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+GENERATOR_VERSION = "1"
+"""Bumped whenever the latent model changes; the oracle refuses data from another version."""
+
+SECONDS_PER_DAY = 86_400
+BLOCK_CONTACTS = 1_000
+"""Contacts per random block: each block has its own random stream, so output does not depend
+on the chunk size (chunks are whole numbers of blocks)."""
+
+# --- intent -------------------------------------------------------------------------------------
+BURST_RATE_BASE = 1.0 / 75.0
+BURST_RATE_FIT = 0.3
+AMPLITUDE_LOG_MEAN = -0.5
+AMPLITUDE_LOG_SD = 0.9
+INITIAL_AMPLITUDE_LOG_SD = 0.7
+HALF_LIFE_LOG_MEDIAN = math.log(10.0)
+HALF_LIFE_LOG_SD = 0.5
+HALF_LIFE_RANGE = (2.0, 45.0)
+DORMANCY_HAZARD = 1.0 / 240.0
+
+# --- funnel -------------------------------------------------------------------------------------
+SQL_INTERCEPT = -10.15
+SQL_FIT = 0.7
+SQL_INTENT = 1.8
+HAZARD_WEEKEND_FACTOR = 0.15
+DQ_BASE = 0.004
+MEETING_INTERCEPT = -1.6
+MEETING_FIT = 0.55
+MEETING_INTENT = 0.25
+MEETING_DELAY = (1, 21)
+"""Inclusive range of days between the SQL and the meeting (weekends move to Monday)."""
+POST_SQL_DQ_PROB = 0.55
+POST_SQL_DQ_DELAY = (5, 40)
+CUSTOMER_INTERCEPT = -1.0
+CUSTOMER_FIT = 0.7
+CUSTOMER_DELAY = (14, 120)
+
+
+def sigmoid(x: FloatArray) -> FloatArray:
+    """The logistic function, elementwise."""
+    return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float64)
+
+
+def burst_rate(fit: FloatArray) -> FloatArray:
+    """Expected intent bursts per day after creation (mildly higher for good fit)."""
+    return np.asarray(BURST_RATE_BASE * np.exp(BURST_RATE_FIT * fit), dtype=np.float64)
+
+
+def draw_amplitudes(rng: np.random.Generator, n: int) -> FloatArray:
+    """Amplitudes of ``n`` spontaneous intent bursts (lognormal)."""
+    return rng.lognormal(AMPLITUDE_LOG_MEAN, AMPLITUDE_LOG_SD, n)
+
+
+def weekday_of_day(days: IntArray, start: datetime) -> IntArray:
+    """Weekday (Monday = 0) of grid days."""
+    return np.asarray((days + start.weekday()) % 7, dtype=np.int64)
+
+
+def hazard_weekday_factor(days: IntArray, start: datetime) -> FloatArray:
+    """Sales work on weekdays: hazards are damped on Saturdays and Sundays."""
+    weekend = weekday_of_day(days, start) >= 5
+    return np.where(weekend, HAZARD_WEEKEND_FACTOR, 1.0)
+
+
+def sql_hazard(fit: FloatArray, intent: FloatArray, weekday_factor: FloatArray) -> FloatArray:
+    """Daily probability of becoming SQL: ``sigmoid(a + b*fit + c*intent)`` x weekday factor."""
+    return sigmoid(SQL_INTERCEPT + SQL_FIT * fit + SQL_INTENT * intent) * weekday_factor
+
+
+def dq_hazard(fit: FloatArray) -> FloatArray:
+    """Daily probability that marketing disqualifies a not-yet-SQL lead (bad fit only)."""
+    return np.asarray(DQ_BASE * sigmoid(-2.5 * (fit + 1.0)), dtype=np.float64)
+
+
+def meeting_probability(fit: FloatArray, intent_at_sql: FloatArray) -> FloatArray:
+    """Probability that an SQL books a meeting, given fit and the intent of its SQL day."""
+    return sigmoid(MEETING_INTERCEPT + MEETING_FIT * fit + MEETING_INTENT * intent_at_sql)
+
+
+def customer_probability(fit: FloatArray) -> FloatArray:
+    """Probability that a meeting ends as a customer."""
+    return sigmoid(CUSTOMER_INTERCEPT + CUSTOMER_FIT * fit)
+
+
+def meeting_day(sql_day: IntArray, delay: IntArray, start: datetime) -> IntArray:
+    """The meeting's grid day: ``sql_day + delay``, moved to Monday when it falls on a weekend."""
+    day = sql_day + delay
+    weekday = weekday_of_day(day, start)
+    return np.asarray(day + np.where(weekday >= 5, 7 - weekday, 0), dtype=np.int64)
+
+
+_SEGMENT = 128
+
+
+def decayed_sum(impulses: FloatArray, log_decay: FloatArray) -> FloatArray:
+    """``out[..., d] = sum_{t <= d} impulses[..., t] * exp(log_decay * (d - t))`` along the last
+    axis; ``log_decay`` (<= 0) broadcasts against ``impulses[..., :1]``.
+
+    Vectorised with a segmented cumulative sum (no loop over days inside a segment); segments
+    keep ``exp(-log_decay * t)`` far from overflow for any horizon.
+    """
+    out = np.empty_like(impulses)
+    carry = np.zeros_like(impulses[..., 0])
+    n_days = impulses.shape[-1]
+    for lo in range(0, n_days, _SEGMENT):
+        hi = min(lo + _SEGMENT, n_days)
+        steps = np.arange(hi - lo, dtype=np.float64)
+        growth = np.exp(-log_decay * steps)  # (..., span)
+        shrink = np.exp(log_decay * steps)
+        segment = np.cumsum(impulses[..., lo:hi] * growth, axis=-1) * shrink
+        segment += carry[..., None] * shrink * np.exp(log_decay)
+        out[..., lo:hi] = segment
+        carry = segment[..., -1]
+    return out
