@@ -96,7 +96,7 @@ def generate(
     table = Table(title=f"Synthetic CRM written to {out}")
     table.add_column("table")
     table.add_column("rows", justify="right")
-    for name, count in summary.row_counts.items():
+    for name, count in summary.counts.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
     console.print(f"Generated in {summary.elapsed_seconds:.1f} s.")
@@ -178,3 +178,13 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]: previous outputs are left intact.")
         raise SystemExit(130) from None
+    except Exception as exc:  # a bug, not a user error: still no traceback unless --debug
+        if "--debug" in args:
+            traceback.print_exc()
+        err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}. This is a bug in "
+            "leadscore; run again with --debug for the traceback and report it.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(70) from None
