@@ -1,0 +1,55 @@
+"""MLflow tracking and the champion/challenger gate, on a real sqlite store in tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leadscore.training._simulate import simulate_training_table
+from leadscore.training.api import list_models, promote, train
+from leadscore.training.evaluate import EvaluationConfig
+from leadscore.training.models import LightGBMParams
+from leadscore.training.pipeline import TrainingConfig
+
+
+def test_promotion_gate_refuses_a_worse_challenger(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    table, _ = simulate_training_table(2000, 10, seed=3)
+    config = TrainingConfig(
+        evaluation=EvaluationConfig(n_bootstrap=20),
+        shap_rows=100,
+        report_dir=tmp_path / "reports",
+        fit_logistic=False,
+    )
+    good = train(table, tracking_uri=uri, config=config)
+    assert good.report_path.is_file() and good.model_version == "1"
+    assert set(good.summary["method"]) == {"rules", "lightgbm"}
+    first = promote(tracking_uri=uri)
+    assert first.promoted and first.reason == "no champion yet"
+
+    weak = config.model_copy(update={"lightgbm": LightGBMParams(max_rounds=1, num_leaves=2)})
+    train(table, tracking_uri=uri, config=weak)
+    refused = promote(tracking_uri=uri, margin=0.0)
+    assert not refused.promoted and refused.champion_version == "1"
+    versions = {v.version: v for v in list_models(tracking_uri=uri)}
+    assert "champion" in versions["1"].aliases and "challenger" in versions["2"].aliases
+    assert versions["1"].metrics["test_roc_auc_lightgbm_sql"] > 0.5
+
+    forced = promote(tracking_uri=uri, force=True)
+    assert forced.promoted and forced.reason.startswith("forced")
+    assert "champion" in {v.version: v for v in list_models(tracking_uri=uri)}["2"].aliases
+
+    import mlflow.pyfunc
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    source = client.get_model_version_by_alias("leadscore", "champion").source
+    assert source.endswith("/model")
+    local = Path(source.removeprefix("file://"))
+    scorer = mlflow.pyfunc.load_model(str(local))
+    out = scorer.predict(table.frame[table.feature_names].head(5))
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == ["p_sql", "p_meeting"]
+    assert out.to_numpy().min() > 0 and out.to_numpy().max() < 1
+    assert pytest.approx(1.0) != out.iloc[0, 0]

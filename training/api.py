@@ -1,0 +1,292 @@
+"""The function-level API the CLI calls: train, evaluate, promote, list models."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore import __version__
+from leadscore.contract import SCHEMA_VERSION
+from leadscore.training.artifacts import load_heads, save_model
+from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
+from leadscore.training.pipeline import Progress, TrainingConfig, TrainingOutcome, fit_and_evaluate
+from leadscore.training.report import ReportContext, headline_sentences, write_report
+from leadscore.training.rules import mql_flags, score_rules
+from leadscore.training.split import time_split
+from leadscore.training.table import (
+    CONTACT_COLUMN,
+    CUTOFF_COLUMN,
+    TARGETS,
+    TrainingTable,
+    load_training_table,
+)
+from leadscore.training.tracking import (
+    ModelVersionInfo,
+    PromotionDecision,
+    download_heads,
+    list_versions,
+    log_training_run,
+    promote_version,
+)
+
+__all__ = [
+    "TrainingResult",
+    "evaluate",
+    "flatten_metrics",
+    "list_models",
+    "promote",
+    "summary_table",
+    "train",
+]
+
+
+@dataclass
+class TrainingResult:
+    """What ``train`` returns: the summary, the report, where the models went."""
+
+    summary: pd.DataFrame
+    headline: list[str]
+    report_path: Path
+    model_dir: Path
+    run_id: str | None
+    model_version: str | None
+    metrics: dict[str, float]
+    outcome: TrainingOutcome
+
+
+def flatten_metrics(evaluation: Evaluation) -> dict[str, float]:
+    """Run metrics: ``test_<metric>_<method>_<target>`` and ``gain_at_mql_<method>_<target>``."""
+    out: dict[str, float] = {}
+    columns = ["roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc", "brier", "log_loss"]
+    columns += [c for c in ("normalized_auc",) if c in evaluation.metrics.columns]
+    for _, r in evaluation.metrics.iterrows():
+        for c in columns:
+            out[f"test_{c}_{r['method']}_{r['target']}"] = float(r[c])
+    for _, r in evaluation.headline.iterrows():
+        for c, key in (("relative_gain", ""), ("gain_low", "_low"), ("gain_high", "_high")):
+            out[f"gain_at_mql_{r['method']}_{r['target']}{key}"] = float(r[c])
+    return {k: v for k, v in out.items() if np.isfinite(v)}
+
+
+def summary_table(evaluation: Evaluation) -> pd.DataFrame:
+    """Rules vs models on the headline metrics, one row per (method, target)."""
+    m = evaluation.metrics
+    at_mql = evaluation.capacity[evaluation.capacity["capacity"] == "rules' MQL volume"]
+    rows = []
+    for _, r in m.iterrows():
+        found = at_mql.loc[at_mql["method"] == r["method"], f"{r['target']}_found"]
+        row = {
+            "method": r["method"],
+            "target": r["target"],
+            "roc_auc": round(float(r["roc_auc"]), 4),
+            "roc_auc_95ci": f"{r['roc_auc_low']:.3f}-{r['roc_auc_high']:.3f}",
+            "pr_auc": round(float(r["pr_auc"]), 4),
+            "brier": round(float(r["brier"]), 5),
+            "found_at_mql_volume": float(found.iloc[0]) if len(found) else float("nan"),
+        }
+        if "normalized_auc" in m.columns:
+            row["normalized_auc"] = round(float(r["normalized_auc"]), 3)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _read_oracle(oracle: pd.DataFrame | Path | None) -> pd.DataFrame | None:
+    if oracle is None or isinstance(oracle, pd.DataFrame):
+        return oracle
+    return pd.read_parquet(oracle) if oracle.suffix == ".parquet" else pd.read_csv(oracle)
+
+
+def train(
+    training_table: Path | TrainingTable,
+    *,
+    tracking_uri: str | None = None,
+    config: TrainingConfig | None = None,
+    oracle: pd.DataFrame | Path | None = None,
+    progress: Progress | None = None,
+    track: bool = True,
+) -> TrainingResult:
+    """Train rules calibration, logistic and LightGBM per target on a training table; evaluate
+    out of time; write the report and the models; log and register them in MLflow (``track``)."""
+    config = config or TrainingConfig()
+    table = (
+        training_table
+        if isinstance(training_table, TrainingTable)
+        else load_training_table(training_table)
+    )
+    outcome = fit_and_evaluate(table, config, oracle=_read_oracle(oracle), progress=progress)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    out_dir = config.report_dir / f"train-{stamp}"
+    model_dir = out_dir / "heads"
+    metrics = flatten_metrics(outcome.evaluation)
+    for target, model in outcome.lightgbm.items():
+        save_model(
+            model,
+            model_dir,
+            target,
+            data_fingerprint=table.data_fingerprint,
+            definition_hash=table.definition_hash,
+            metrics={k: v for k, v in metrics.items() if k.endswith(f"_lightgbm_{target}")},
+        )
+    window = outcome.split.describe()
+    context = ReportContext(
+        title="leadscore: rules vs models, out-of-time evaluation",
+        data_fingerprint=table.data_fingerprint,
+        definition_hash=table.definition_hash,
+        split_description=window,
+        split_mode="by cutoff time (train < validation < test; never random)",
+        rules=[r.model_dump(exclude_none=True, by_alias=True) for r in outcome.rules.rules],
+        shap=outcome.shap,
+        notes=outcome.notes,
+    )
+    report = write_report(outcome.evaluation, context, out_dir / "report.html")
+    run_id = version = None
+    if track:
+        if progress is not None:
+            progress("MLflow logging", 0, 1)
+        params: dict[str, Any] = {
+            "lightgbm." + k: v for k, v in config.lightgbm.model_dump(mode="json").items()
+        }
+        params |= {"logistic." + k: v for k, v in config.logistic.model_dump(mode="json").items()}
+        params |= {"split." + k: v for k, v in config.split.model_dump(mode="json").items()}
+        params |= {
+            "rules.mql_threshold": outcome.rules.mql_threshold,
+            "n_features": len(table.features),
+            "best_iteration.sql": outcome.lightgbm["sql"].best_iteration_,
+            "best_iteration.meeting": outcome.lightgbm["meeting"].best_iteration_,
+            "calibration.sql": outcome.lightgbm["sql"].calibrator_.method,
+            "calibration.meeting": outcome.lightgbm["meeting"].calibrator_.method,
+        }
+        tags = {
+            "data_fingerprint": table.data_fingerprint,
+            "definition_hash": table.definition_hash,
+            "schema_version": SCHEMA_VERSION,
+            "leadscore_version": __version__,
+            "split_mode": "time",
+            **window,
+        }
+        run_id, version = log_training_run(
+            tracking_uri=tracking_uri,
+            model_name=config.model_name,
+            params=params,
+            metrics=metrics,
+            tags=tags,
+            heads=model_dir,
+            report=report,
+            features=table.features,
+            targets=list(outcome.lightgbm),
+        )
+        if progress is not None:
+            progress("MLflow logging", 1, 1)
+    return TrainingResult(
+        summary=summary_table(outcome.evaluation),
+        headline=headline_sentences(outcome.evaluation),
+        report_path=report,
+        model_dir=model_dir,
+        run_id=run_id,
+        model_version=version,
+        metrics=metrics,
+        outcome=outcome,
+    )
+
+
+def evaluate(
+    training_table: Path | TrainingTable,
+    *,
+    model_name: str = "leadscore",
+    ref: str = "champion",
+    tracking_uri: str | None = None,
+    config: TrainingConfig | None = None,
+) -> dict[str, float]:
+    """Score the test period of a training table with a registered model (version or alias)
+    and the rules; returns metrics named like a training run's (``test_roc_auc_lightgbm_sql``)."""
+    config = config or TrainingConfig()
+    table = (
+        training_table
+        if isinstance(training_table, TrainingTable)
+        else load_training_table(training_table)
+    )
+    horizon = timedelta(days=table.horizon_days) if table.horizon_days else None
+    split = time_split(table.frame, config.split, horizon=horizon)
+    test = table.frame[split.mask("test")]
+    with tempfile.TemporaryDirectory() as tmp:
+        heads_dir, _ = download_heads(model_name, ref, Path(tmp), tracking_uri=tracking_uri)
+        heads = load_heads(heads_dir)
+        rules = config.load_rules(table.feature_names)
+        points = score_rules(test, rules).to_numpy()
+        targets = [t for t in TARGETS if t in heads]
+        labels: dict[str, np.ndarray[Any, Any]] = {
+            t: table.labels(t)[test.index].to_numpy() for t in targets
+        }
+        raw: dict[str, np.ndarray[Any, Any]] = {t: heads[t].predict_raw(test) for t in targets}
+        proba: dict[str, np.ndarray[Any, Any]] = {t: heads[t].predict_proba(test) for t in targets}
+        rules_p: dict[str, np.ndarray[Any, Any]] = {
+            t: np.clip(points / 100, 0.0, 1.0) for t in targets
+        }  # ranking only
+        methods = [
+            MethodScores("rules", dict.fromkeys(targets, points), rules_p),
+            MethodScores("lightgbm", raw, proba),
+        ]
+        evaluation = evaluate_methods(
+            test[[CONTACT_COLUMN, CUTOFF_COLUMN]],
+            labels,
+            methods,
+            mql=mql_flags(pd.Series(points), rules).to_numpy(),
+            config=config.evaluation.model_copy(update={"n_bootstrap": 0}),
+        )
+    metrics = flatten_metrics(evaluation)
+    return {k: v for k, v in metrics.items() if "_lightgbm_" in k}
+
+
+def promote(
+    model_name: str = "leadscore",
+    *,
+    tracking_uri: str | None = None,
+    version: str | None = None,
+    metric: str = "test_roc_auc_lightgbm_sql",
+    margin: float = 0.005,
+    force: bool = False,
+    training_table: Path | TrainingTable | None = None,
+    config: TrainingConfig | None = None,
+) -> PromotionDecision:
+    """Promote the challenger (or ``version``) to champion if it beats the champion by
+    ``margin`` on ``metric``; with ``training_table``, both are re-scored on its test window."""
+    recomputed = None
+    if training_table is not None:
+        versions = {v.version: v for v in list_versions(model_name, tracking_uri=tracking_uri)}
+        champion = next((v for v in versions.values() if "champion" in v.aliases), None)
+        challenger = version or next(
+            (v.version for v in versions.values() if "challenger" in v.aliases), None
+        )
+        if champion is not None and challenger is not None:
+            recomputed = {
+                ref: evaluate(
+                    training_table,
+                    model_name=model_name,
+                    ref=ref,
+                    tracking_uri=tracking_uri,
+                    config=config,
+                )[metric]
+                for ref in {champion.version, challenger}
+            }
+    return promote_version(
+        model_name,
+        tracking_uri=tracking_uri,
+        version=version,
+        metric=metric,
+        margin=margin,
+        force=force,
+        recomputed=recomputed,
+    )
+
+
+def list_models(
+    model_name: str = "leadscore", *, tracking_uri: str | None = None
+) -> list[ModelVersionInfo]:
+    """Registered versions (newest first) with aliases and headline metrics."""
+    return list_versions(model_name, tracking_uri=tracking_uri)

@@ -1,0 +1,275 @@
+"""The two model families per target: a LightGBM head and a regularised logistic baseline.
+
+Both follow scikit-learn conventions (``fit`` returns ``self``, learned state ends in ``_``)
+and output *calibrated* probabilities: the raw model is fitted on the training period, early
+stopping and calibration use the validation period.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal, Self
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from leadscore.training.calibration import CalibrationMethod, Calibrator, choose_calibrator
+from leadscore.training.encoding import FeatureEncoder, as_float, as_text
+from leadscore.training.table import FeatureSpec
+
+__all__ = [
+    "LightGBMModel",
+    "LightGBMParams",
+    "LogisticModel",
+    "LogisticParams",
+]
+
+FloatArray = np.ndarray[Any, Any]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LightGBMParams(_Strict):
+    """LightGBM settings. ``imbalance``: ``sqrt`` weighs positives by sqrt(neg/pos),
+    ``balanced`` by neg/pos, ``none`` not at all (calibration corrects the probabilities)."""
+
+    num_leaves: int = Field(15, ge=2)
+    learning_rate: float = Field(0.03, gt=0, le=1)
+    max_rounds: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    min_child_samples: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(1.0, ge=0)
+    min_data_per_group: int = Field(50, ge=1)
+    cat_smooth: float = Field(10.0, ge=0)
+    imbalance: Literal["none", "sqrt", "balanced"] = "sqrt"
+    early_stopping_metric: Literal["binary_logloss", "auc", "average_precision"] = "binary_logloss"
+    calibration: tuple[CalibrationMethod, ...] = ("platt", "isotonic")
+    seed: int = 0
+    num_threads: int = Field(0, ge=0)
+    """0: one thread below 200k training rows (OpenMP threads lose badly on small data or busy
+    machines), all cores above."""
+
+
+class LogisticParams(_Strict):
+    """Logistic regression settings: inverse L2 strength ``C``; counts are log-transformed."""
+
+    C: float = Field(0.1, gt=0)
+    max_iter: int = Field(2000, ge=10)
+    min_category_frequency: int = Field(20, ge=1)
+    calibration: tuple[CalibrationMethod, ...] = ("platt", "isotonic")
+
+
+def _positive_weight(y: np.ndarray[Any, Any], imbalance: str) -> float:
+    pos = float(np.sum(y))
+    neg = float(len(y) - pos)
+    if pos == 0 or imbalance == "none":
+        return 1.0
+    ratio = neg / pos
+    return float(np.sqrt(ratio)) if imbalance == "sqrt" else ratio
+
+
+class LightGBMModel:
+    """A LightGBM binary classifier with fixed feature encoding and a calibrator."""
+
+    def __init__(self, features: list[FeatureSpec], params: LightGBMParams | None = None) -> None:
+        self.features = features
+        self.params = params or LightGBMParams()
+
+    def booster_params(self, n_rows: int = 0) -> dict[str, Any]:
+        """The LightGBM parameter dict used for training on ``n_rows`` rows."""
+        p = self.params
+        threads = p.num_threads or (1 if n_rows < 200_000 else (os.cpu_count() or 1))
+        return {
+            "objective": "binary",
+            "metric": p.early_stopping_metric,
+            "num_leaves": p.num_leaves,
+            "learning_rate": p.learning_rate,
+            "min_child_samples": p.min_child_samples,
+            "feature_fraction": p.feature_fraction,
+            "bagging_fraction": p.bagging_fraction,
+            "bagging_freq": p.bagging_freq,
+            "lambda_l2": p.lambda_l2,
+            "min_data_per_group": p.min_data_per_group,
+            "cat_smooth": p.cat_smooth,
+            "seed": p.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": threads,
+            "verbosity": -1,
+        }
+
+    def fit(
+        self,
+        train: pd.DataFrame,
+        y_train: np.ndarray[Any, Any],
+        valid: pd.DataFrame,
+        y_valid: np.ndarray[Any, Any],
+        *,
+        valid_groups: np.ndarray[Any, Any] | None = None,
+    ) -> Self:
+        """Fit on ``train``, stop early and calibrate on ``valid``; returns ``self``."""
+        self.encoder_ = FeatureEncoder(self.features).fit(train)
+        x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
+        self.positive_weight_ = _positive_weight(y_train, self.params.imbalance)
+        names = self.encoder_.feature_names
+        cats = self.encoder_.categorical_indices
+        w = self.positive_weight_
+        dtrain = lgb.Dataset(
+            x_train,
+            label=y_train,
+            weight=np.where(np.asarray(y_train) == 1, w, 1.0),
+            feature_name=names,
+            categorical_feature=cats,
+        )
+        # the validation set carries the same weights: early stopping scores the objective
+        # that is trained (calibration removes the weighting afterwards)
+        dvalid = lgb.Dataset(
+            x_valid,
+            label=y_valid,
+            weight=np.where(np.asarray(y_valid) == 1, w, 1.0),
+            reference=dtrain,
+        )
+        self.booster_ = lgb.train(
+            self.booster_params(len(train)),
+            dtrain,
+            num_boost_round=self.params.max_rounds,
+            valid_sets=[dvalid],
+            valid_names=["valid"],
+            callbacks=[lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)],
+        )
+        self.best_iteration_ = int(
+            self.booster_.best_iteration or self.booster_.current_iteration()
+        )
+        raw_valid = self.predict_raw(valid)
+        groups = valid_groups if valid_groups is not None else np.arange(len(valid))
+        self.calibrator_, self.calibration_losses_ = choose_calibrator(
+            raw_valid, np.asarray(y_valid), groups, methods=self.params.calibration
+        )
+        return self
+
+    def _matrix(self, frame: pd.DataFrame) -> FloatArray:
+        return self.encoder_.transform(frame)
+
+    def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
+        """Uncalibrated probabilities."""
+        out = self.booster_.predict(self._matrix(frame), num_iteration=self.best_iteration_)
+        return np.asarray(out, dtype=np.float64)
+
+    def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
+        """Calibrated probabilities of the positive class."""
+        return self.calibrator_.predict(self.predict_raw(frame))
+
+    def contributions(self, frame: pd.DataFrame) -> FloatArray:
+        """Exact SHAP values in log-odds (rows x (features + 1), last column = bias)."""
+        out = self.booster_.predict(
+            self._matrix(frame), num_iteration=self.best_iteration_, pred_contrib=True
+        )
+        return np.asarray(out, dtype=np.float64)
+
+    def feature_importance(self) -> pd.Series:
+        """Total gain per feature, descending."""
+        gain = self.booster_.feature_importance(
+            importance_type="gain", iteration=self.best_iteration_
+        )
+        return pd.Series(gain, index=self.encoder_.feature_names).sort_values(ascending=False)
+
+    @classmethod
+    def from_parts(
+        cls,
+        booster: lgb.Booster,
+        encoder: FeatureEncoder,
+        calibrator: Calibrator,
+        *,
+        best_iteration: int,
+        params: LightGBMParams | None = None,
+    ) -> LightGBMModel:
+        """Rebuild a fitted model from its saved parts."""
+        model = cls(encoder.features, params)
+        model.booster_, model.encoder_, model.calibrator_ = booster, encoder, calibrator
+        model.best_iteration_ = best_iteration
+        model.positive_weight_ = float("nan")
+        model.calibration_losses_ = {}
+        return model
+
+
+def _signed_log1p(x: FloatArray) -> FloatArray:
+    return np.asarray(np.sign(x) * np.log1p(np.abs(x)), dtype=np.float64)
+
+
+class LogisticModel:
+    """Regularised logistic regression: imputation with missing indicators, signed log of
+    numbers, scaling, one-hot categoricals (rare levels grouped, unseen ignored)."""
+
+    def __init__(self, features: list[FeatureSpec], params: LogisticParams | None = None) -> None:
+        self.features = features
+        self.params = params or LogisticParams()
+
+    def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        columns: dict[str, Any] = {}
+        for spec in self.features:
+            if spec.kind == "categorical":
+                columns[spec.name] = (
+                    as_text(frame[spec.name])
+                    .astype(object)
+                    .where(frame[spec.name].notna(), "__missing__")
+                )
+            else:
+                columns[spec.name] = as_float(frame[spec.name], spec.kind)
+        return pd.DataFrame(columns, index=frame.index)
+
+    def _pipeline(self) -> Pipeline:
+        numeric = [f.name for f in self.features if f.kind != "categorical"]
+        categorical = [f.name for f in self.features if f.kind == "categorical"]
+        numeric_steps = make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            FunctionTransformer(_signed_log1p),
+            StandardScaler(),
+        )
+        encoder = OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            min_frequency=self.params.min_category_frequency,
+            sparse_output=False,
+        )
+        columns = ColumnTransformer(
+            [("numeric", numeric_steps, numeric), ("categorical", encoder, categorical)],
+            remainder="drop",
+        )
+        classifier = LogisticRegression(C=self.params.C, max_iter=self.params.max_iter)
+        return Pipeline([("columns", columns), ("classifier", classifier)])
+
+    def fit(
+        self,
+        train: pd.DataFrame,
+        y_train: np.ndarray[Any, Any],
+        valid: pd.DataFrame,
+        y_valid: np.ndarray[Any, Any],
+        *,
+        valid_groups: np.ndarray[Any, Any] | None = None,
+    ) -> Self:
+        """Fit on ``train``, calibrate on ``valid``; returns ``self``."""
+        self.pipeline_ = self._pipeline().fit(self._inputs(train), np.asarray(y_train))
+        groups = valid_groups if valid_groups is not None else np.arange(len(valid))
+        self.calibrator_, self.calibration_losses_ = choose_calibrator(
+            self.predict_raw(valid), np.asarray(y_valid), groups, methods=self.params.calibration
+        )
+        return self
+
+    def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
+        """Uncalibrated probabilities."""
+        return np.asarray(self.pipeline_.predict_proba(self._inputs(frame))[:, 1], dtype=np.float64)
+
+    def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
+        """Calibrated probabilities of the positive class."""
+        return self.calibrator_.predict(self.predict_raw(frame))

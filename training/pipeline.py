@@ -1,0 +1,198 @@
+"""The in-memory training pipeline: split, rules, models per target, out-of-time evaluation.
+
+Path handling, MLflow and report writing live in :mod:`leadscore.training.api`; this module
+only turns a :class:`TrainingTable` into fitted models and an :class:`Evaluation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadscore.errors import DataContractError
+from leadscore.training.calibration import Calibrator, choose_calibrator
+from leadscore.training.evaluate import Evaluation, EvaluationConfig, MethodScores, evaluate_methods
+from leadscore.training.models import LightGBMModel, LightGBMParams, LogisticModel, LogisticParams
+from leadscore.training.rules import RuleSet, default_rules, load_rules, mql_flags, score_rules
+from leadscore.training.split import SplitConfig, TimeSplit, time_split
+from leadscore.training.table import (
+    CONTACT_COLUMN,
+    CUTOFF_COLUMN,
+    TARGETS,
+    Target,
+    TrainingTable,
+)
+
+__all__ = ["Progress", "TrainingConfig", "TrainingOutcome", "fit_and_evaluate", "rules_probability"]
+
+Progress = Callable[[str, int, int], None]
+"""``progress(step, done, total)``: called as long steps advance."""
+
+FloatArray = np.ndarray[Any, Any]
+
+
+class TrainingConfig(BaseModel):
+    """Everything a training run can be told (strict: unknown keys are errors)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules_path: Path | None = None
+    split: SplitConfig = SplitConfig()
+    lightgbm: LightGBMParams = LightGBMParams()
+    logistic: LogisticParams = LogisticParams()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    model_name: str = "leadscore"
+    report_dir: Path = Path("reports")
+    shap_rows: int = Field(2000, ge=0)
+    fit_logistic: bool = True
+
+    def load_rules(self, features: list[str]) -> RuleSet:
+        """The configured rules (or the package default), checked against ``features``."""
+        if self.rules_path is None:
+            return default_rules(features=features)
+        return load_rules(self.rules_path, features=features)
+
+
+@dataclass
+class TrainingOutcome:
+    """Fitted models, split, rules and the out-of-time evaluation."""
+
+    table: TrainingTable
+    split: TimeSplit
+    rules: RuleSet
+    lightgbm: dict[Target, LightGBMModel]
+    logistic: dict[Target, LogisticModel]
+    evaluation: Evaluation
+    shap: dict[str, tuple[FloatArray, pd.DataFrame]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _rules_unit(points: FloatArray, threshold: float) -> FloatArray:
+    """A monotone map of points into (0, 1) so the rules can be calibrated like a model."""
+    return np.asarray(1.0 / (1.0 + np.exp(-(points - threshold) / 20.0)), dtype=np.float64)
+
+
+def rules_probability(points: FloatArray, threshold: float, calibrator: Calibrator) -> FloatArray:
+    """Rules points turned into probabilities by a calibrator fitted on validation."""
+    return calibrator.predict(_rules_unit(points, threshold))
+
+
+def _oracle_for(rows: pd.DataFrame, oracle: pd.DataFrame) -> pd.DataFrame:
+    needed = [CONTACT_COLUMN, CUTOFF_COLUMN, "p_sql", "p_meeting"]
+    missing = [c for c in needed if c not in oracle.columns]
+    if missing:
+        raise DataContractError(
+            [f"oracle: column {c!r} is missing" for c in missing], header="Invalid oracle frame:"
+        )
+    right = oracle[needed].assign(**{CUTOFF_COLUMN: pd.to_datetime(oracle[CUTOFF_COLUMN])})
+    merged = rows[[CONTACT_COLUMN, CUTOFF_COLUMN]].merge(
+        right, on=[CONTACT_COLUMN, CUTOFF_COLUMN], how="left", validate="one_to_one"
+    )
+    lacking = int(merged["p_sql"].isna().sum())
+    if lacking:
+        raise DataContractError(
+            [f"oracle: {lacking} test row(s) have no true probability"],
+            header="The oracle does not cover the test period:",
+        )
+    return merged
+
+
+def fit_and_evaluate(
+    table: TrainingTable,
+    config: TrainingConfig | None = None,
+    *,
+    oracle: pd.DataFrame | None = None,
+    progress: Progress | None = None,
+) -> TrainingOutcome:
+    """Split by time, fit rules calibration and both model families per target, evaluate all
+    of them (and the oracle, when given) on the out-of-time test period."""
+    config = config or TrainingConfig()
+    step = progress or (lambda _s, _d, _t: None)
+    features = table.feature_names
+    rules = config.load_rules(features)
+    horizon = timedelta(days=table.horizon_days) if table.horizon_days else None
+    split = time_split(table.frame, config.split, horizon=horizon)
+    frame = table.frame
+    train, valid, test = (frame[split.mask(p)] for p in ("train", "valid", "test"))
+    for name, part in (("train", train), ("valid", valid), ("test", test)):
+        for t in TARGETS:
+            if part.empty or table.labels(t)[part.index].nunique() < 2:
+                raise DataContractError(
+                    [f"{name} period: target {t!r} has a single class"],
+                    header="The training table cannot be evaluated honestly:",
+                )
+    valid_groups = pd.factorize(valid[CONTACT_COLUMN])[0]
+
+    points = score_rules(frame, rules).to_numpy()
+    mql = mql_flags(pd.Series(points[split.mask("test")]), rules).to_numpy()
+    rules_unit = _rules_unit(points, rules.mql_threshold)
+
+    lightgbm: dict[Target, LightGBMModel] = {}
+    logistic: dict[Target, LogisticModel] = {}
+    scores: dict[str, dict[str, FloatArray]] = {"rules": {}, "logistic": {}, "lightgbm": {}}
+    probas: dict[str, dict[str, FloatArray]] = {"rules": {}, "logistic": {}, "lightgbm": {}}
+    labels: dict[str, np.ndarray[Any, Any]] = {
+        t: table.labels(t)[test.index].to_numpy() for t in TARGETS
+    }
+    total = len(TARGETS) * (2 if config.fit_logistic else 1)
+    done = 0
+    for t in TARGETS:
+        y_train = table.labels(t)[train.index].to_numpy()
+        y_valid = table.labels(t)[valid.index].to_numpy()
+        calib, _ = choose_calibrator(
+            rules_unit[split.mask("valid")], y_valid, valid_groups, methods=("platt", "isotonic")
+        )
+        scores["rules"][t] = points[split.mask("test")]
+        probas["rules"][t] = calib.predict(rules_unit[split.mask("test")])
+        step(f"LightGBM ({t})", done, total)
+        model = LightGBMModel([f for f in table.features], config.lightgbm).fit(
+            train, y_train, valid, y_valid, valid_groups=valid_groups
+        )
+        lightgbm[t] = model
+        probas["lightgbm"][t] = model.predict_proba(test)
+        scores["lightgbm"][t] = model.predict_raw(test)  # ranking without isotonic ties
+        done += 1
+        if config.fit_logistic:
+            step(f"logistic regression ({t})", done, total)
+            lr = LogisticModel(list(table.features), config.logistic).fit(
+                train, y_train, valid, y_valid, valid_groups=valid_groups
+            )
+            logistic[t] = lr
+            probas["logistic"][t] = lr.predict_proba(test)
+            scores["logistic"][t] = lr.predict_raw(test)
+            done += 1
+    step("models", total, total)
+
+    methods = [MethodScores("rules", scores["rules"], probas["rules"])]
+    if config.fit_logistic:
+        methods.append(MethodScores("logistic", scores["logistic"], probas["logistic"]))
+    methods.append(MethodScores("lightgbm", scores["lightgbm"], probas["lightgbm"]))
+    oracle_name = None
+    if oracle is not None:
+        truth = _oracle_for(test, oracle)
+        p: dict[str, FloatArray] = {t: truth[f"p_{t}"].to_numpy(dtype=np.float64) for t in TARGETS}
+        methods.append(MethodScores("oracle", p, p))
+        oracle_name = "oracle"
+    evaluation = evaluate_methods(
+        test[[CONTACT_COLUMN, CUTOFF_COLUMN]],
+        labels,
+        methods,
+        mql=mql,
+        baseline="rules",
+        oracle=oracle_name,
+        config=config.evaluation,
+        progress=progress,
+    )
+    shap: dict[str, tuple[FloatArray, pd.DataFrame]] = {}
+    if config.shap_rows:
+        sample = test.sample(min(config.shap_rows, len(test)), random_state=0)
+        for t in TARGETS:
+            shap[t] = (lightgbm[t].contributions(sample), sample[features])
+    return TrainingOutcome(table, split, rules, lightgbm, logistic, evaluation, shap)

@@ -1,0 +1,290 @@
+"""MLflow tracking and registry: runs, the pyfunc scorer, challenger/champion aliases.
+
+Nothing happens at import time: every function takes the tracking URI as a parameter
+(``None``: the ``MLFLOW_TRACKING_URI`` environment variable, else the local sqlite store
+``sqlite:///mlruns/mlflow.db`` with artifacts under ``mlruns/``). The global MLflow URI is
+never set; a :class:`~mlflow.MlflowClient` is built per call.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leadscore import __version__
+from leadscore.contract import SCHEMA_VERSION
+from leadscore.errors import ArtifactError, ConfigError
+from leadscore.training.table import FeatureSpec
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "DEFAULT_TRACKING_URI",
+    "ModelVersionInfo",
+    "PromotionDecision",
+    "download_heads",
+    "list_versions",
+    "log_training_run",
+    "promote_version",
+    "resolve_tracking_uri",
+]
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+CHALLENGER, CHAMPION = "challenger", "champion"
+EXPERIMENT = "leadscore"
+WINDOW_TAGS = ("test_first_cutoff", "test_last_cutoff")
+
+
+def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    """The URI to use: the parameter, else ``MLFLOW_TRACKING_URI``, else the local default."""
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _client(tracking_uri: str | None) -> tuple[Any, str]:
+    from mlflow import MlflowClient
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri), uri
+
+
+def _experiment_id(client: Any, uri: str) -> str:
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    location = None
+    if uri.startswith("sqlite:///"):  # artifacts next to the database, never in the cwd
+        location = Path(uri.removeprefix("sqlite:///")).resolve().parent.as_uri()
+    return str(client.create_experiment(EXPERIMENT, artifact_location=location))
+
+
+def _save_pyfunc(heads: Path, folder: Path) -> Path:
+    """Save the scorer; no signature: the heads' records carry the feature list and kinds, and
+    MLflow's schema enforcement would refuse integer counts for float columns."""
+    import lightgbm
+    import mlflow.pyfunc
+
+    from leadscore.training.pyfunc import ENTRY_SCRIPT, HEADS_ARTIFACT
+
+    entry = folder / "leadscore_scorer.py"
+    entry.write_text(ENTRY_SCRIPT, encoding="utf-8")
+    path = folder / "model"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
+        mlflow.pyfunc.save_model(
+            path=str(path),
+            python_model=str(entry),
+            artifacts={HEADS_ARTIFACT: str(heads)},
+            pip_requirements=[f"lightgbm=={lightgbm.__version__}", f"mlflow=={mlflow.__version__}"],
+        )
+    return path
+
+
+@dataclass
+class ModelVersionInfo:
+    """One registered version with its aliases and headline metrics."""
+
+    name: str
+    version: str
+    aliases: list[str]
+    run_id: str
+    created: int
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+@dataclass
+class PromotionDecision:
+    """Whether the challenger became champion, and why."""
+
+    promoted: bool
+    reason: str
+    challenger_version: str
+    champion_version: str | None
+    metric: str
+    challenger_value: float
+    champion_value: float | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def log_training_run(
+    *,
+    tracking_uri: str | None,
+    model_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    heads: Path,
+    report: Path,
+    features: list[FeatureSpec],
+    targets: list[str],
+) -> tuple[str, str]:
+    """Log a run (params, metrics, tags, report, heads, pyfunc) and register the pyfunc as a
+    new version aliased ``challenger``. Returns ``(run_id, version)``."""
+    client, uri = _client(tracking_uri)
+    run = client.create_run(_experiment_id(client, uri), tags=dict(tags), run_name="train")
+    run_id = str(run.info.run_id)
+    try:
+        from mlflow.entities import Metric, Param
+
+        client.log_batch(
+            run_id,
+            params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+            metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
+        )
+        client.log_artifact(run_id, str(report))
+        client.log_artifacts(run_id, str(heads), "heads")
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = _save_pyfunc(heads, Path(tmp))
+            client.log_artifacts(run_id, str(model_dir), "model")
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    try:
+        client.get_registered_model(model_name)
+    except Exception:  # MLflow raises its own RestException when absent
+        client.create_registered_model(model_name)
+    source = f"{run.info.artifact_uri}/model"
+    version = client.create_model_version(model_name, source, run_id=run_id, tags=dict(tags))
+    client.set_registered_model_alias(model_name, CHALLENGER, version.version)
+    return run_id, str(version.version)
+
+
+def _version_info(client: Any, name: str, mv: Any) -> ModelVersionInfo:
+    mv = client.get_model_version(name, mv.version)  # search results carry no aliases
+    run = client.get_run(mv.run_id)
+    return ModelVersionInfo(
+        name=name,
+        version=str(mv.version),
+        aliases=list(getattr(mv, "aliases", []) or []),
+        run_id=str(mv.run_id),
+        created=int(mv.creation_timestamp),
+        metrics=dict(run.data.metrics),
+        tags=dict(run.data.tags),
+    )
+
+
+def list_versions(model_name: str, *, tracking_uri: str | None = None) -> list[ModelVersionInfo]:
+    """Every registered version of ``model_name`` (newest first) with aliases and metrics."""
+    client, _ = _client(tracking_uri)
+    versions = client.search_model_versions(f"name = '{model_name}'")
+    infos = [_version_info(client, model_name, mv) for mv in versions]
+    return sorted(infos, key=lambda v: int(v.version), reverse=True)
+
+
+def _by_alias(client: Any, name: str, alias: str) -> Any | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except Exception:  # absent alias
+        return None
+
+
+def download_heads(
+    model_name: str, ref: str, dst: Path, *, tracking_uri: str | None = None
+) -> tuple[Path, ModelVersionInfo]:
+    """Download the heads folder of a version (``ref``: a version number or an alias)."""
+    import mlflow.artifacts
+
+    client, uri = _client(tracking_uri)
+    mv = (
+        client.get_model_version(model_name, ref)
+        if ref.isdigit()
+        else _by_alias(client, model_name, ref)
+    )
+    if mv is None:
+        raise ArtifactError(f"Model {model_name!r} has no version or alias {ref!r}.")
+    run = client.get_run(mv.run_id)
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"{run.info.artifact_uri}/heads", dst_path=str(dst), tracking_uri=uri
+    )
+    return Path(local), _version_info(client, model_name, mv)
+
+
+def promote_version(
+    model_name: str,
+    *,
+    tracking_uri: str | None = None,
+    version: str | None = None,
+    metric: str = "test_roc_auc_lightgbm_sql",
+    margin: float = 0.005,
+    force: bool = False,
+    recomputed: Mapping[str, float] | None = None,
+) -> PromotionDecision:
+    """Make ``version`` (default: the ``challenger``) the ``champion`` if it beats the current
+    champion on ``metric`` by at least ``margin`` on the same out-of-time window.
+
+    ``recomputed`` maps version -> metric value measured on one shared window (used when the
+    two versions were tested on different windows). ``force`` promotes regardless and records
+    it as a tag.
+    """
+    client, _ = _client(tracking_uri)
+    mv = (
+        client.get_model_version(model_name, version)
+        if version
+        else _by_alias(client, model_name, CHALLENGER)
+    )
+    if mv is None:
+        raise ArtifactError(f"Model {model_name!r} has no challenger to promote.")
+    challenger = _version_info(client, model_name, mv)
+    champion_mv = _by_alias(client, model_name, CHAMPION)
+    champion = _version_info(client, model_name, champion_mv) if champion_mv is not None else None
+    if metric not in challenger.metrics:
+        raise ConfigError(
+            f"Version {challenger.version} has no metric {metric!r}; "
+            f"available: {', '.join(sorted(challenger.metrics))}."
+        )
+    value = float(challenger.metrics[metric])
+    champion_value: float | None = None
+    if champion is not None and champion.version == challenger.version:
+        return PromotionDecision(
+            False, "already champion", challenger.version, champion.version, metric, value, value
+        )
+    if champion is None:
+        promoted, reason = True, "no champion yet"
+    else:
+        if recomputed is not None:
+            value, champion_value = (
+                float(recomputed[challenger.version]),
+                float(recomputed[champion.version]),
+            )
+        else:
+            same = all(challenger.tags.get(t) == champion.tags.get(t) for t in WINDOW_TAGS)
+            if not same and not force:
+                raise ArtifactError(
+                    f"Champion {champion.version} was tested on another window "
+                    f"({champion.tags.get('test_first_cutoff')}..{champion.tags.get('test_last_cutoff')}) "
+                    f"than challenger {challenger.version} "
+                    f"({challenger.tags.get('test_first_cutoff')}..{challenger.tags.get('test_last_cutoff')}); "
+                    "pass the training table so both are scored on the same window, or force."
+                )
+            champion_value = float(champion.metrics.get(metric, float("-inf")))
+        promoted = value >= champion_value + margin
+        reason = (
+            f"{metric} {value:.4f} vs champion {champion_value:.4f} "
+            f"({'beats' if promoted else 'does not beat'} it by the margin {margin})"
+        )
+    if force and not promoted:
+        promoted, reason = True, f"forced: {reason}"
+        client.set_model_version_tag(model_name, challenger.version, "promoted_by_force", "true")
+    if promoted:
+        client.set_registered_model_alias(model_name, CHAMPION, challenger.version)
+        client.set_model_version_tag(
+            model_name, challenger.version, "promotion_reason", reason[:5000]
+        )
+    return PromotionDecision(
+        promoted,
+        reason,
+        challenger.version,
+        champion.version if champion else None,
+        metric,
+        value,
+        champion_value,
+        {"schema_version": SCHEMA_VERSION, "package_version": __version__},
+    )
