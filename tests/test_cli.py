@@ -95,3 +95,42 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = run_cli("frobnicate")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_pipeline_commands_end_to_end(tmp_path: Path) -> None:
+    """generate -> features build -> train -> models -> promote, as a user runs them."""
+    crm = tmp_path / "crm.duckdb"
+    table = tmp_path / "training.parquet"
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    assert (
+        run_cli("generate", "--contacts", "1500", "--seed", "5", "--out", str(crm)).returncode == 0
+    )
+
+    built = run_cli("features", "build", str(crm), "--out", str(table), "--every", "month")
+    assert built.returncode == 0, built.stderr
+    assert "Training table:" in built.stdout
+    assert "Censored" in built.stdout
+    assert table.exists()
+
+    config = tmp_path / "training.yaml"
+    config.write_text("evaluation:\n  n_bootstrap: 50\nshap_rows: 200\n")
+    trained = run_cli(
+        "train", str(table), "--tracking-uri", uri, "--oracle-crm", str(crm),
+        "--training-config", str(config), cwd=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "rules vs models" in trained.stdout
+    assert "Registered leadscore version 1 as challenger" in trained.stdout
+    assert "INFO mlflow" not in trained.stderr
+
+    first = run_cli("promote", "--tracking-uri", uri)
+    assert first.returncode == 0, first.stderr
+    assert "promoted" in first.stdout
+
+    listed = run_cli("models", "--tracking-uri", uri)
+    assert listed.returncode == 0
+    assert "champion" in listed.stdout
+
+    flat_missing = run_cli("train", "--table", str(tmp_path / "nope.csv"), "--target", "x")
+    assert flat_missing.returncode == 2
+    assert "does not exist" in flat_missing.stderr
