@@ -133,6 +133,9 @@ def train(
             definition_hash=table.definition_hash,
             metrics={k: v for k, v in metrics.items() if k.endswith(f"_lightgbm_{target}")},
         )
+    from leadscore.serving.artifact import save_scorer_spec  # lazy: serving imports training
+
+    save_scorer_spec(model_dir, table, outcome)  # definition + grades for the served scorer
     window = outcome.split.describe()
     context = ReportContext(
         title="leadscore: rules vs models, out-of-time evaluation",

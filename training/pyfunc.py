@@ -1,19 +1,24 @@
-"""The MLflow pyfunc over both LightGBM heads, loaded from native text files (no pickle).
+"""The MLflow pyfunc scorer, loaded from native LightGBM text files and JSON (no pickle).
 
 It is logged "from code": MLflow stores a tiny script that builds :class:`LeadscoreScorer`, and
-the heads (``<target>.lgb.txt`` + ``<target>.json``) as plain artifacts. Serving loads it from
-the registry by alias and gets ``p_sql`` and ``p_meeting`` per input row.
+the heads folder (``<target>.lgb.txt`` + ``<target>.json`` + ``scorer.json``: the feature
+definition, grade thresholds and reason templates) as a plain artifact. Given a frame of feature
+columns it returns ``p_sql``, ``p_meeting``, ``grade``, ``fit_score``, ``engagement_score``,
+``reasons_positive`` and ``reasons_negative`` per row (probabilities only for a model trained
+without a feature definition). ``unwrap_python_model().scorer`` is the
+:class:`~leadscore.serving.scorer.Scorer`, which also scores CRM tables directly.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from leadscore.training.artifacts import load_heads
+if TYPE_CHECKING:
+    from leadscore.serving.scorer import Scorer
 
 __all__ = ["ENTRY_SCRIPT", "HEADS_ARTIFACT", "LeadscoreScorer"]
 
@@ -29,17 +34,15 @@ mlflow.models.set_model(LeadscoreScorer())
 
 
 class LeadscoreScorer(PythonModel):
-    """Calibrated probabilities of every head: columns ``p_<target>``."""
+    """Scores, grades and reasons of every row of a feature frame (see the module doc)."""
 
     def load_context(self, context: Any) -> None:
-        self.heads_ = load_heads(Path(context.artifacts[HEADS_ARTIFACT]))
+        from leadscore.serving.scorer import Scorer
+
+        self.scorer: Scorer = Scorer.from_folder(Path(context.artifacts[HEADS_ARTIFACT]))
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        """``p_<target>`` for every row of ``model_input`` (a DataFrame of feature columns)."""
-        frame = pd.DataFrame(model_input)
-        return pd.DataFrame(
-            {f"p_{t}": head.predict_proba(frame) for t, head in self.heads_.items()},
-            index=frame.index,
-        )
+        """Output columns for every row of ``model_input`` (a DataFrame of feature columns)."""
+        return self.scorer.score(pd.DataFrame(model_input))

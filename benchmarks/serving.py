@@ -1,0 +1,226 @@
+"""Serving benchmarks: batch scoring with exact reasons (rows/s), and single-lead HTTP latency.
+
+Run::
+
+    .venv/bin/python benchmarks/serving.py batch [--contacts 20000] [--out data/bench-serving]
+    .venv/bin/python benchmarks/serving.py api [--requests 500] [--out data/bench-serving]
+
+Both train a model with the real pipeline on a synthetic CRM the first time (reused after).
+``batch`` prints rows/s of ``score_contact_base`` (features, both heads, exact SHAP reasons,
+Parquet, score history) next to plain ``pred_contrib`` and prediction-only throughput. ``api``
+starts ``leadscore.serving.api.serve`` in a subprocess on 127.0.0.1 and measures p50/p99
+latency and throughput of ``POST /score`` with one lead and its reasons (target p99 <= 50 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+API_KEY = "bench-key"
+
+
+def _prepare(out: Path, contacts: int, seed: int) -> tuple[Path, str, Any]:
+    from leadscore.crm import open_crm
+    from leadscore.features import (
+        CutoffSchedule,
+        build_training_table,
+        data_end_of,
+        load_definition,
+    )
+    from leadscore.synthetic import GeneratorConfig, generate_crm
+    from leadscore.training import TrainingConfig, promote, train
+    from leadscore.training.evaluate import EvaluationConfig
+
+    out.mkdir(parents=True, exist_ok=True)
+    crm_path = out / f"crm-{contacts}-{seed}.duckdb"
+    uri = f"sqlite:///{out.resolve()}/mlruns/mlflow.db"
+    if not crm_path.exists():
+        generate_crm(GeneratorConfig(n_contacts=contacts, seed=seed), crm_path)
+    crm = open_crm(crm_path)
+    try:
+        as_of = data_end_of(crm)
+        table = out / f"training-{contacts}-{seed}.parquet"
+        if not table.exists():
+            schedule = CutoffSchedule(date(2024, 3, 1), date(2025, 11, 1), every="month")
+            build_training_table(crm, load_definition(), schedule, 30, table)
+    finally:
+        crm.close()
+    if not (out / "mlruns" / "mlflow.db").exists():
+        config = TrainingConfig(
+            report_dir=out / "reports", evaluation=EvaluationConfig(n_bootstrap=0), shap_rows=0
+        )
+        train(table, tracking_uri=uri, config=config)
+        promote(tracking_uri=uri, force=True)
+    return crm_path, uri, as_of
+
+
+def batch(args: argparse.Namespace) -> None:
+    from leadscore.crm import open_crm
+    from leadscore.serving import load_scorer, score_contact_base
+    from leadscore.serving.features import iter_features
+
+    crm_path, uri, as_of = _prepare(args.out, args.contacts, args.seed)
+    loaded = load_scorer("champion", tracking_uri=uri)
+    head = loaded.scorer.heads["sql"]
+    print(
+        f"model {loaded.model_version}: {head.best_iteration_} trees, "
+        f"{len(loaded.scorer.features)} features"
+    )
+    result = score_contact_base(
+        crm_path,
+        loaded,
+        args.out / "scores.parquet",
+        store=args.out / "scores.duckdb",
+        chunk_size=args.chunk_size,
+        as_of=as_of,
+    )
+    print(
+        f"score_contact_base: {result.rows:,} contacts in {result.seconds:.2f} s = "
+        f"{result.rows_per_second:,.0f} rows/s (features + both heads + exact reasons + "
+        "Parquet + history)"
+    )
+    crm = open_crm(crm_path)
+    try:
+        t0 = time.perf_counter()
+        features = pd.concat(
+            list(iter_features(crm, loaded.scorer.require_definition(), as_of=as_of))
+        )
+        t_features = time.perf_counter() - t0
+    finally:
+        crm.close()
+    matrix = head.encoder_.transform(features)
+    n = len(features)
+    timings: dict[str, float] = {"features (DuckDB query)": t_features}
+    t0 = time.perf_counter()
+    head.booster_.predict(matrix, num_iteration=head.best_iteration_)
+    timings["predict only (sql head)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    head.booster_.predict(matrix, num_iteration=head.best_iteration_, pred_contrib=True)
+    timings["pred_contrib (plain TreeSHAP)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    loaded.scorer._contributions(matrix)
+    timings["exact_contributions (binned)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    loaded.scorer.explain(features)
+    timings["scorer.explain (all outputs)"] = time.perf_counter() - t0
+    for name, seconds in timings.items():
+        print(f"  {name:32s} {seconds:7.3f} s  {n / seconds:12,.0f} rows/s")
+    ratio = timings["pred_contrib (plain TreeSHAP)"] / timings["exact_contributions (binned)"]
+    print(f"exact_contributions vs pred_contrib: {ratio:.1f}x faster, identical values")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _lead(as_of: Any, i: int) -> dict[str, Any]:
+    def stamp(days: float) -> str:
+        return str((as_of - timedelta(days=days)).isoformat())
+
+    rng = np.random.default_rng(i)
+    return {
+        "contact": {
+            "contact_id": f"B{i}",
+            "created_at": stamp(200),
+            "job_title": "VP Marketing",
+            "email_domain": "example-corp.com",
+            "lead_source": "webinar",
+        },
+        "account": {
+            "account_id": f"A{i}",
+            "industry": "Software",
+            "employee_count": 300,
+            "country": "FR",
+            "created_at": stamp(400),
+        },
+        "events": [
+            {"occurred_at": stamp(float(d)), "event_type": t}
+            for d, t in zip(
+                rng.uniform(0.1, 90, 12),
+                rng.choice(["web_visit", "pricing_page_visit", "email_open"], 12),
+                strict=True,
+            )
+        ],
+        "stage_changes": [{"changed_at": stamp(200), "stage": "lead"}],
+    }
+
+
+def api(args: argparse.Namespace) -> None:
+    import httpx
+
+    _, uri, as_of = _prepare(args.out, args.contacts, args.seed)
+    port = _free_port()
+    code = (
+        "from leadscore.serving.api import serve; "
+        f"serve('champion', port={port}, tracking_uri={uri!r}, "
+        f"store={str(args.out / 'scores.duckdb')!r}, log_level='warning')"
+    )
+    env = {**os.environ, "LEADSCORE_API_KEY": API_KEY}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("the server did not start")
+                time.sleep(0.2)
+            bodies = [
+                {"leads": [_lead(as_of, i)], "as_of": as_of.isoformat()}
+                for i in range(args.requests)
+            ]
+            for body in bodies[:20]:  # warm-up
+                client.post("/score", json=body).raise_for_status()
+            latencies = []
+            started = time.perf_counter()
+            for body in bodies:
+                t0 = time.perf_counter()
+                response = client.post("/score", json=body)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                response.raise_for_status()
+            elapsed = time.perf_counter() - started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    q = statistics.quantiles(latencies, n=100)
+    print(
+        f"POST /score, 1 lead with reasons, {len(latencies)} sequential requests: "
+        f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {max(latencies):.1f} ms, "
+        f"{len(latencies) / elapsed:.0f} requests/s (target p99 <= 50 ms: "
+        f"{'met' if q[98] <= 50 else 'NOT met'})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=["batch", "api"])
+    parser.add_argument("--contacts", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--chunk-size", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=Path("data/bench-serving"))
+    args = parser.parse_args()
+    batch(args) if args.what == "batch" else api(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The scorer record saved next to the heads: feature definition, grade thresholds, versions.
+
+``scorer.json`` sits in the heads folder of a training run (beside ``sql.lgb.txt``,
+``sql.json``...) and is part of the pyfunc artifact. It holds the full feature definition (so
+serving computes features with the exact definition the model was trained on, and renders
+reasons from its templates) and the grade thresholds fitted on the validation period. JSON only:
+nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from leadscore import __version__
+from leadscore.contract import SCHEMA_VERSION
+from leadscore.errors import ArtifactError
+from leadscore.features.definition import FeatureDefinition
+from leadscore.serving.grades import GradeThresholds, fit_grades
+from leadscore.training.artifacts import atomic_write_text
+
+if TYPE_CHECKING:
+    from leadscore.training.pipeline import TrainingOutcome
+    from leadscore.training.table import TrainingTable
+
+__all__ = ["SPEC_FILE", "SPEC_FORMAT", "ScorerSpec", "read_spec", "save_scorer_spec", "write_spec"]
+
+SPEC_FORMAT = "leadscore-scorer/1"
+SPEC_FILE = "scorer.json"
+
+
+class ScorerSpec(BaseModel):
+    """What the scorer needs besides the boosters (strict: unknown keys are errors)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["leadscore-scorer/1"] = "leadscore-scorer/1"
+    schema_version: str = SCHEMA_VERSION
+    package_version: str = __version__
+    created_at: str = ""
+    definition: dict[str, Any] | None = None
+    definition_hash: str = "unknown"
+    grades: GradeThresholds | None = None
+    reason_target: str = "sql"
+    top_reasons: int = 3
+
+    def feature_definition(self) -> FeatureDefinition | None:
+        """The parsed feature definition (``None`` when the model was trained without one)."""
+        if self.definition is None:
+            return None
+        try:
+            return FeatureDefinition.model_validate(self.definition)
+        except ValidationError as exc:
+            raise ArtifactError(
+                f"The scorer's feature definition does not parse with this leadscore: {exc}"
+            ) from None
+
+
+def write_spec(folder: Path, spec: ScorerSpec) -> Path:
+    """Write ``scorer.json`` into ``folder`` atomically; returns its path."""
+    if not spec.created_at:
+        spec = spec.model_copy(
+            update={"created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        )
+    path = folder / SPEC_FILE
+    atomic_write_text(path, json.dumps(spec.model_dump(mode="json"), indent=2, sort_keys=True))
+    return path
+
+
+def _major(version: str) -> str:
+    return version.split(".", 1)[0]
+
+
+def read_spec(path: Path) -> ScorerSpec:
+    """Read and check ``scorer.json``; :class:`ArtifactError` when missing or incompatible."""
+    if not path.is_file():
+        raise ArtifactError(f"Scorer record {path} does not exist.")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"Scorer record {path} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("format") != SPEC_FORMAT:
+        raise ArtifactError(
+            f"{path} is not a leadscore scorer record (expected format {SPEC_FORMAT!r})."
+        )
+    schema = str(raw.get("schema_version"))
+    if schema != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"This scorer was built for data contract schema {schema}; this leadscore uses "
+            f"schema {SCHEMA_VERSION}. Retrain and register the model with this version."
+        )
+    package = str(raw.get("package_version"))
+    if _major(package) != _major(__version__):
+        raise ArtifactError(
+            f"This scorer was built by leadscore {package}; this is leadscore {__version__} "
+            "(major versions differ). Retrain and register the model with this version."
+        )
+    try:
+        return ScorerSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ArtifactError(f"Scorer record {path} is malformed: {exc}") from None
+
+
+def save_scorer_spec(folder: Path, table: TrainingTable, outcome: TrainingOutcome) -> Path | None:
+    """Write ``scorer.json`` beside the heads of a training run: the training table's feature
+    definition and grade thresholds fitted on the validation period (A: the share of leads the
+    rules make MQLs there, i.e. what sales works today). Returns ``None`` (a probabilities-only
+    scorer) when the table carries no feature definition (simulated or flat tables)."""
+    from leadscore.training.rules import mql_flags, score_rules
+
+    definition = table.extra.get("definition")
+    if not isinstance(definition, dict) or "sql" not in outcome.lightgbm:
+        return None
+    valid = table.frame[outcome.split.mask("valid")]
+    p_valid = outcome.lightgbm["sql"].predict_proba(valid)
+    flags = mql_flags(score_rules(valid, outcome.rules), outcome.rules)
+    share = float(np.mean(flags.to_numpy(dtype=bool))) if len(valid) else 0.0
+    spec = ScorerSpec(
+        definition=definition,
+        definition_hash=table.definition_hash,
+        grades=fit_grades(p_valid, share if share > 0 else 0.05),
+    )
+    return write_spec(folder, spec)

@@ -1,0 +1,233 @@
+"""Batch scoring of the contact base and single-lead explanations.
+
+:func:`score_contact_base` streams the eligible contacts (not yet SQL, not disqualified) in
+chunks through the tracked scorer, writes one Parquet file atomically (a temporary file in the
+same folder, then ``os.replace``: an interrupted run leaves the previous output untouched) and
+then appends the run to the score history in one transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from leadscore.crm import CrmData, open_crm
+from leadscore.errors import ConfigError, LeadscoreError
+from leadscore.serving.features import count_eligible, iter_features, utc_now
+from leadscore.serving.loading import LoadedScorer, load_scorer
+from leadscore.serving.reasons import Reason
+from leadscore.serving.store import DEFAULT_STORE, ScoreStore
+
+__all__ = [
+    "SCORES_SCHEMA",
+    "BatchResult",
+    "ContactExplanation",
+    "Progress",
+    "explain_contact",
+    "score_contact_base",
+]
+
+Progress = Callable[[int, int], None]
+"""``progress(scored_rows, total_rows)``, called after every chunk."""
+
+SCORES_SCHEMA = pa.schema(
+    [
+        pa.field("contact_id", pa.string()),
+        pa.field("scored_at", pa.timestamp("us")),
+        pa.field("model_version", pa.string()),
+        pa.field("p_sql", pa.float64()),
+        pa.field("p_meeting", pa.float64()),
+        pa.field("grade", pa.string()),
+        pa.field("fit_score", pa.float64()),
+        pa.field("engagement_score", pa.float64()),
+        pa.field("reasons_positive", pa.list_(pa.string())),
+        pa.field("reasons_negative", pa.list_(pa.string())),
+    ]
+)
+"""Columns of the batch output and of the score history."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch run wrote."""
+
+    path: Path
+    rows: int
+    model_version: str
+    scored_at: datetime
+    as_of: datetime
+    seconds: float
+    store: Path | None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class ContactExplanation:
+    """One lead's score and reasons (``leadscore explain``)."""
+
+    contact_id: str
+    model_version: str
+    as_of: datetime
+    p_sql: float
+    p_meeting: float
+    grade: str
+    fit_score: float
+    engagement_score: float
+    positive: tuple[Reason, ...]
+    negative: tuple[Reason, ...]
+    base_value: float
+    raw_score: float
+    features: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (reasons with their effects in log-odds)."""
+        return {
+            "contact_id": self.contact_id,
+            "model_version": self.model_version,
+            "as_of": self.as_of.isoformat(),
+            "p_sql": self.p_sql,
+            "p_meeting": self.p_meeting,
+            "grade": self.grade,
+            "fit_score": self.fit_score,
+            "engagement_score": self.engagement_score,
+            "reasons_positive": [r.text for r in self.positive],
+            "reasons_negative": [r.text for r in self.negative],
+        }
+
+
+def _open(crm: CrmData | str | Path) -> tuple[CrmData, bool]:
+    if isinstance(crm, CrmData):
+        return crm, False
+    return open_crm(crm), True
+
+
+def _loaded(model: str | Path | LoadedScorer, tracking_uri: str | None) -> LoadedScorer:
+    if isinstance(model, LoadedScorer):
+        return model
+    return load_scorer(model, tracking_uri=tracking_uri)
+
+
+def score_contact_base(
+    crm: CrmData | str | Path,
+    model_uri_or_alias: str | Path | LoadedScorer = "champion",
+    out_path: Path | str = Path("scores.parquet"),
+    *,
+    tracking_uri: str | None = None,
+    chunk_size: int = 50_000,
+    progress: Progress | None = None,
+    store: ScoreStore | Path | str | None = DEFAULT_STORE,
+    as_of: datetime | None = None,
+) -> BatchResult:
+    """Score every eligible contact of ``crm`` at ``as_of`` (default: now) with the scorer
+    ``model_uri_or_alias`` and write ``out_path`` (Parquet, :data:`SCORES_SCHEMA`) atomically;
+    then append the rows to the score history ``store`` (``None``: no history)."""
+    if chunk_size < 1:
+        raise ConfigError(f"chunk_size must be at least 1 row, got {chunk_size}.")
+    started = time.perf_counter()
+    loaded = _loaded(model_uri_or_alias, tracking_uri)
+    definition = loaded.scorer.require_definition()
+    data, owned = _open(crm)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    scored_at = utc_now()
+    moment = as_of or scored_at
+    rows = 0
+    try:
+        total = count_eligible(data, as_of=moment)
+        if progress:
+            progress(0, total)
+        with pq.ParquetWriter(tmp, SCORES_SCHEMA) as writer:
+            for features in iter_features(data, definition, as_of=moment, chunk_size=chunk_size):
+                scores = loaded.scorer.score(features)
+                scores.insert(0, "contact_id", features["contact_id"].to_numpy())
+                scores.insert(1, "scored_at", scored_at)
+                scores.insert(2, "model_version", loaded.model_version)
+                table = pa.Table.from_pandas(scores, schema=SCORES_SCHEMA, preserve_index=False)
+                writer.write_table(table)
+                rows += len(scores)
+                if progress:
+                    progress(rows, total)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        if owned:
+            data.close()
+    history = None
+    if store is not None:
+        history = store if isinstance(store, ScoreStore) else ScoreStore(store)
+        history.append_parquet(out)
+    return BatchResult(
+        path=out,
+        rows=rows,
+        model_version=loaded.model_version,
+        scored_at=scored_at,
+        as_of=moment,
+        seconds=time.perf_counter() - started,
+        store=history.path if history else None,
+    )
+
+
+def explain_contact(
+    crm: CrmData | str | Path,
+    contact_id: str,
+    model_uri_or_alias: str | Path | LoadedScorer = "champion",
+    *,
+    tracking_uri: str | None = None,
+    as_of: datetime | None = None,
+    top: int = 3,
+) -> ContactExplanation:
+    """One lead's current score, grade, sub-scores and top reasons (features computed from the
+    whole CRM, so account-level features are right). Raises :class:`LeadscoreError` when the
+    contact is unknown or not eligible (already SQL, disqualified, created after ``as_of``)."""
+    loaded = _loaded(model_uri_or_alias, tracking_uri)
+    definition = loaded.scorer.require_definition()
+    data, owned = _open(crm)
+    moment = as_of or utc_now()
+    try:
+        frames = list(iter_features(data, definition, as_of=moment, contact_ids=[contact_id]))
+    finally:
+        if owned:
+            data.close()
+    if not frames:
+        raise LeadscoreError(
+            f"Contact {contact_id!r} is not scored at {moment:%Y-%m-%d %H:%M}: unknown, created "
+            "later, already an SQL (or further), or disqualified."
+        )
+    features = pd.concat(frames, ignore_index=True)
+    explanation = loaded.scorer.explain(features, top=top)
+    row = explanation.scores.iloc[0]
+    reasons = explanation.reasons[0]
+    return ContactExplanation(
+        contact_id=contact_id,
+        model_version=loaded.model_version,
+        as_of=moment,
+        p_sql=float(row["p_sql"]),
+        p_meeting=float(row["p_meeting"]),
+        grade=str(row["grade"]),
+        fit_score=float(row["fit_score"]),
+        engagement_score=float(row["engagement_score"]),
+        positive=reasons.positive,
+        negative=reasons.negative,
+        base_value=float(explanation.contributions[0, -1]),
+        raw_score=float(explanation.raw_score[0]),
+        features={k: _plain(v) for k, v in features.iloc[0].items() if k in loaded.scorer.features},
+    )
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    return value.item() if hasattr(value, "item") else value

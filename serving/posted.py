@@ -1,0 +1,181 @@
+"""Leads posted to the HTTP API, as a validated in-memory CRM.
+
+The request models mirror the data contract (accounts, contacts, events, stage changes). The
+posted rows become a :class:`~leadscore.crm.CrmData` through :func:`leadscore.crm.open_crm` with
+an in-memory source, so they are validated like any CRM and features are computed by the same
+feature query as batch scoring: there is no second feature implementation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import duckdb
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from leadscore.contract import CONTRACT, EventType, Stage
+from leadscore.crm import CrmData, open_crm
+from leadscore.validation import raw_view
+
+__all__ = [
+    "AccountIn",
+    "ContactIn",
+    "EventIn",
+    "LeadIn",
+    "ScoreRequest",
+    "StageChangeIn",
+    "TablesSource",
+    "crm_from_request",
+]
+
+Id = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str | None, Field(default=None, max_length=500)]
+
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+}
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        return _naive_utc(value) if isinstance(value, datetime) else value
+
+
+class AccountIn(_Strict):
+    """The lead's company (contract table ``accounts``)."""
+
+    account_id: Id
+    name: Text = None
+    industry: Text = None
+    employee_count: int | None = Field(default=None, ge=0)
+    annual_revenue: float | None = Field(default=None, ge=0)
+    country: Text = None
+    created_at: datetime
+
+
+class ContactIn(_Strict):
+    """The lead (contract table ``contacts``; the email *domain* only, never the address)."""
+
+    contact_id: Id
+    created_at: datetime
+    job_title: Text = None
+    department: Text = None
+    seniority: Text = None
+    email_domain: Text = None
+    country: Text = None
+    lead_source: Text = None
+
+
+class EventIn(_Strict):
+    """One behavioural event of the lead (contract table ``events``)."""
+
+    occurred_at: datetime
+    event_type: EventType
+    event_id: Id | None = None
+    page_url: Text = None
+    page_category: Text = None
+    campaign: Text = None
+    asset_name: Text = None
+
+
+class StageChangeIn(_Strict):
+    """One funnel stage the lead entered (contract table ``stage_changes``)."""
+
+    changed_at: datetime
+    stage: Stage
+    crm_label: Text = None
+
+
+class LeadIn(_Strict):
+    """A lead's current data: profile, company, recent events and stage history."""
+
+    contact: ContactIn
+    account: AccountIn
+    events: list[EventIn] = Field(default_factory=list, max_length=5000)
+    stage_changes: list[StageChangeIn] = Field(default_factory=list, max_length=200)
+
+
+class ScoreRequest(_Strict):
+    """One or many leads to score now (or at ``as_of``, naive UTC or with an offset)."""
+
+    leads: list[LeadIn] = Field(min_length=1, max_length=500)
+    as_of: datetime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScoreRequest:
+        ids = [lead.contact.contact_id for lead in self.leads]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"contact_id posted more than once: {', '.join(duplicates[:5])}")
+        accounts: dict[str, AccountIn] = {}
+        for lead in self.leads:
+            known = accounts.setdefault(lead.account.account_id, lead.account)
+            if known != lead.account:
+                raise ValueError(
+                    f"account {lead.account.account_id} is posted twice with different values"
+                )
+        return self
+
+
+class TablesSource:
+    """A :class:`~leadscore.sources.Source` over in-memory Arrow tables (one per contract
+    table)."""
+
+    def __init__(self, tables: dict[str, pa.Table]) -> None:
+        self.tables = tables
+
+    def describe(self) -> str:
+        return "posted leads"
+
+    def register(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("SET TimeZone = 'UTC'")
+        for name, table in self.tables.items():
+            # a table, not a view: registered objects are invisible to the engine's cursors
+            con.register(f"_posted_{name}", table)
+            con.execute(f"CREATE OR REPLACE TABLE {raw_view(name)} AS SELECT * FROM _posted_{name}")
+            con.unregister(f"_posted_{name}")
+
+
+def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
+    spec = next(t for t in CONTRACT if t.name == name)
+    schema = pa.schema([pa.field(c.name, _ARROW[c.dtype]) for c in spec.columns])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def crm_from_request(request: ScoreRequest, *, as_of: datetime) -> CrmData:
+    """Validate the posted leads as a CRM (raises :class:`~leadscore.errors.DataContractError`
+    listing every problem, e.g. events in the future)."""
+    accounts = {lead.account.account_id: lead.account for lead in request.leads}
+    events: list[dict[str, Any]] = []
+    stages: list[dict[str, Any]] = []
+    contacts: list[dict[str, Any]] = []
+    for lead in request.leads:
+        cid = lead.contact.contact_id
+        contacts.append({**lead.contact.model_dump(), "account_id": lead.account.account_id})
+        for i, event in enumerate(lead.events):
+            row = event.model_dump()
+            row["event_id"] = event.event_id or f"{cid}#{i}"
+            row["event_type"] = event.event_type.value
+            events.append({**row, "contact_id": cid})
+        for change in lead.stage_changes:
+            stages.append({**change.model_dump(), "stage": change.stage.value, "contact_id": cid})
+    tables = {
+        "accounts": _table("accounts", [a.model_dump() for a in accounts.values()]),
+        "contacts": _table("contacts", contacts),
+        "events": _table("events", events),
+        "stage_changes": _table("stage_changes", stages),
+    }
+    return open_crm(TablesSource(tables), as_of=as_of)

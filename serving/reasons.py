@@ -1,0 +1,315 @@
+"""Reasons in words: exact SHAP contributions grouped by reason and rendered from the templates of
+the feature definition.
+
+Features saying the same thing form one reason group: every window of a behaviour and its
+recency (``pricing_visits_7d``, ``pricing_visits_30d``, ``days_since_last_pricing_visit``,
+``has_visited_pricing``), the firmographics (industry, size, revenue and their target flags),
+the location, the MQL status. A group's effect is the sum of its members' contributions
+(log-odds of the SQL head); its sentence is the template of its strongest member in the
+direction of the effect, filled with the lead's value, plus at most one supporting member
+("company of 200-499 employees, target industry"). Booleans that are false, zero counts and
+recency read as absence ("no activity for 45 days") use a negated wording.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore.features.definition import Concept, FeatureDefinition
+
+__all__ = [
+    "SUBSCORES",
+    "Reason",
+    "ReasonGroup",
+    "RowReasons",
+    "explain_rows",
+    "reason_groups",
+    "reasons_as_text",
+    "subscores",
+]
+
+FloatArray = np.ndarray[Any, Any]
+
+SUBSCORES: dict[str, tuple[Concept, ...]] = {
+    "fit": (Concept.PROFILE_FIT,),
+    "engagement": (Concept.ENGAGEMENT, Concept.INTENT, Concept.RECENCY, Concept.ACCOUNT_ACTIVITY),
+}
+"""Sub-scores and the concepts whose contributions they add up (lifecycle counts in neither)."""
+
+_ATTRIBUTE_GROUPS = {
+    "industry": "firmographics",
+    "is_target_industry": "firmographics",
+    "is_out_of_target_industry": "firmographics",
+    "employee_band": "firmographics",
+    "is_target_size": "firmographics",
+    "revenue_band": "firmographics",
+    "country": "location",
+    "region": "location",
+    "is_target_country": "location",
+    "is_mql": "mql",
+    "days_since_mql": "mql",
+}
+
+_EVENT_WORDS = {
+    "web_visit": "website visit",
+    "pricing_page_visit": "pricing-page visit",
+    "content_download": "content download",
+    "webinar_registration": "webinar activity",
+    "webinar_attendance": "webinar activity",
+    "email_open": "email open",
+    "email_click": "email click",
+    "form_fill": "form filled",
+    "demo_request": "demo request",
+    "chat": "chat",
+    "unsubscribe": "unsubscribe",
+}
+
+_NEGATED = {
+    "target industry": "industry outside the target list",
+    "industry out of target": "industry not excluded from the target",
+    "company size in the target range": "company size outside the target range",
+    "target country": "outside the target countries",
+    "already a marketing qualified lead": "not a marketing qualified lead yet",
+    "asked for a demo": "never asked for a demo",
+    "visited the pricing page": "never visited the pricing page",
+    "unsubscribed from emails": "still subscribed to emails",
+    "someone else at the company is already talking to sales": (
+        "nobody else at the company is talking to sales"
+    ),
+}
+
+_LABELS = {
+    "vp": "VP",
+    "c_level": "C",
+    "it": "IT",
+    "hr": "HR",
+    "individual_contributor": "individual-contributor",
+    "corporate": "company",
+}
+
+_COMBINED_GROUPS = frozenset({"firmographics"})
+"""Groups whose sentence may add a supporting member (different facts about the company)."""
+_SINGULAR = re.compile(r"s( in the last| at the company| from the company)")
+_ZERO = re.compile(r"(^|\s)0 ")
+_MIN_EFFECT = 0.01  # log-odds: smaller group effects are noise, never reported
+_SUPPORT_RATIO = 0.25
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    """Features forming one reason: their column indices in the model's input order."""
+
+    key: str
+    features: tuple[str, ...]
+    indices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason: its sentence, its effect in log-odds (signed) and its group."""
+
+    text: str
+    effect: float
+    group: str
+
+
+@dataclass(frozen=True)
+class RowReasons:
+    """Top positive (descending effect) and negative (most negative first) reasons of a row."""
+
+    positive: tuple[Reason, ...]
+    negative: tuple[Reason, ...]
+
+
+def _group_key(definition: FeatureDefinition, name: str) -> str:
+    try:
+        feature = definition.feature(name)
+    except Exception:  # a model input the definition does not know: its own group
+        return f"feature:{name}"
+    if feature.kind == "attribute":
+        return _ATTRIBUTE_GROUPS.get(feature.attribute, feature.attribute)
+    if feature.kind == "account":
+        return f"account:{feature.measure}"
+    types = sorted({str(t.value) for t in feature.event_types})
+    return "events:" + (",".join(types) if types else "all")
+
+
+def reason_groups(definition: FeatureDefinition, features: Sequence[str]) -> list[ReasonGroup]:
+    """Reason groups of the model inputs ``features`` (in first-appearance order)."""
+    members: dict[str, list[tuple[str, int]]] = {}
+    for index, name in enumerate(features):
+        members.setdefault(_group_key(definition, name), []).append((name, index))
+    return [
+        ReasonGroup(key, tuple(n for n, _ in items), tuple(i for _, i in items))
+        for key, items in members.items()
+    ]
+
+
+def subscores(contributions: FloatArray, concepts: Sequence[str]) -> dict[str, FloatArray]:
+    """``fit`` and ``engagement`` sub-scores, 0-100: ``100 * sigmoid(sum of the concept group's
+    contributions)``; 50 means the group moves the lead neither up nor down versus the average
+    lead, above 50 it pushes the score up."""
+    out: dict[str, FloatArray] = {}
+    for name, group in SUBSCORES.items():
+        wanted = {str(c.value) for c in group}
+        columns = [j for j, concept in enumerate(concepts) if concept in wanted]
+        total = contributions[:, columns].sum(axis=1) if columns else np.zeros(len(contributions))
+        out[name] = np.round(100.0 / (1.0 + np.exp(-total)), 1)
+    return out
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _label(value: Any) -> str:
+    text = str(value)
+    return _LABELS.get(text, text.replace("_", " "))
+
+
+def _events_phrase(feature: Any) -> str:
+    words = list(
+        dict.fromkeys(_EVENT_WORDS.get(str(t.value), str(t.value)) for t in feature.event_types)
+    )
+    return " or ".join(words) if words else "activity"
+
+
+class _Renderer:
+    """Renders one member's sentence, cached by (feature, value, direction)."""
+
+    def __init__(self, definition: FeatureDefinition, features: Sequence[str]) -> None:
+        self.lookback = definition.lookback_days
+        self.specs: list[Any] = []
+        for name in features:
+            try:
+                self.specs.append(definition.feature(name))
+            except Exception:
+                self.specs.append(None)
+        self.names = list(features)
+        self.cache: dict[tuple[int, Any, bool], str] = {}
+
+    def render(self, index: int, value: Any, positive: bool) -> str:
+        key = (index, value if not _is_missing(value) else None, positive)
+        text = self.cache.get(key)
+        if text is None:
+            text = self._render(index, value, positive)
+            self.cache[key] = text
+        return text
+
+    def _render(self, index: int, value: Any, positive: bool) -> str:
+        spec, name = self.specs[index], self.names[index]
+        if spec is None:
+            return f"{name.replace('_', ' ')}: {value}"
+        if _is_missing(value):
+            return f"{name.replace('_', ' ')} unknown"
+        if spec.type == "boolean":
+            truth = bool(value) if not isinstance(value, str) else value.lower() in ("true", "1")
+            return (
+                spec.explain(value)
+                if truth
+                else _NEGATED.get(spec.explanation, f"not: {spec.explain(value)}")
+            )
+        if spec.type == "categorical":
+            if str(value) in ("unknown", "missing"):
+                return f"{name.replace('_', ' ')} unknown"
+            return str(spec.explain(value, _label(value)))
+        number = float(value)
+        if spec.kind == "days_since":
+            if number >= self.lookback:
+                return f"no {_events_phrase(spec)} in the last {self.lookback} days"
+            if not positive:
+                return f"no {_events_phrase(spec)} for {number:.0f} days"
+        mql_days = spec.kind == "attribute" and spec.attribute == "days_since_mql"
+        if mql_days and number >= self.lookback:
+            return f"not an MQL in the last {self.lookback} days"
+        if spec.kind == "trend" and abs(number) < 0.05:
+            return "activity steady this week versus the previous 30 days"
+        text = str(spec.explain(number))
+        if number == 0:
+            text = _ZERO.sub(r"\1no ", text, count=1)
+        elif number == 1:
+            text = _SINGULAR.sub(r"\1", text, count=1)
+        return text.replace("up by -", "down by ").replace(" 0 days ago", " today")
+
+
+def explain_rows(
+    contributions: FloatArray,
+    frame: pd.DataFrame,
+    features: Sequence[str],
+    groups: Sequence[ReasonGroup],
+    definition: FeatureDefinition,
+    *,
+    top: int = 3,
+    min_effect: float = _MIN_EFFECT,
+) -> list[RowReasons]:
+    """Top ``top`` positive and negative reasons per row.
+
+    ``contributions`` is ``(rows, features + 1)`` (last column the base value) in the order of
+    ``features``; ``frame`` holds the raw feature values (same rows, same order).
+    """
+    n = contributions.shape[0]
+    matrix = np.zeros((len(features), len(groups)))
+    for g, group in enumerate(groups):
+        matrix[list(group.indices), g] = 1.0
+    effects = contributions[:, : len(features)] @ matrix
+    order = np.argsort(-effects, axis=1, kind="stable")
+    renderer = _Renderer(definition, features)
+    values = [frame[name].to_numpy(dtype=object) for name in features]
+    out: list[RowReasons] = []
+    for row in range(n):
+        ranked = order[row]
+        positive = [g for g in ranked[:top] if effects[row, g] > min_effect]
+        negative = [g for g in ranked[::-1][:top] if effects[row, g] < -min_effect]
+        out.append(
+            RowReasons(
+                tuple(
+                    _reason(row, g, contributions, effects, groups, values, renderer)
+                    for g in positive
+                ),
+                tuple(
+                    _reason(row, g, contributions, effects, groups, values, renderer)
+                    for g in negative
+                ),
+            )
+        )
+    return out
+
+
+def _reason(
+    row: int,
+    g: int,
+    contributions: FloatArray,
+    effects: FloatArray,
+    groups: Sequence[ReasonGroup],
+    values: list[np.ndarray[Any, Any]],
+    renderer: _Renderer,
+) -> Reason:
+    group = groups[g]
+    effect = float(effects[row, g])
+    sign = 1.0 if effect > 0 else -1.0
+    members = sorted(group.indices, key=lambda j: -sign * contributions[row, j])
+    lead = members[0]
+    text = renderer.render(lead, values[lead][row], sign > 0)
+    if len(members) > 1 and group.key in _COMBINED_GROUPS:
+        second = members[1]
+        strength = sign * contributions[row, second]
+        if strength > 0 and strength >= _SUPPORT_RATIO * sign * contributions[row, lead]:
+            extra = renderer.render(second, values[second][row], sign > 0)
+            if extra != text:
+                text = f"{text}, {extra}"
+    return Reason(text=text, effect=round(effect, 4), group=group.key)
+
+
+def reasons_as_text(reasons: Sequence[RowReasons]) -> tuple[list[list[str]], list[list[str]]]:
+    """Positive and negative sentences per row (for tables and the pyfunc output)."""
+    return (
+        [[r.text for r in row.positive] for row in reasons],
+        [[r.text for r in row.negative] for row in reasons],
+    )

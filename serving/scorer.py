@@ -1,0 +1,200 @@
+"""The scorer: both heads, the feature definition, grades, sub-scores and reasons in words.
+
+:class:`Scorer` is what the MLflow pyfunc (:mod:`leadscore.training.pyfunc`) wraps; batch
+scoring, ``explain`` and the HTTP API use it through the loaded pyfunc, so every path runs the
+same code on the same artifact. Reasons come from exact SHAP contributions of the SQL head
+(LightGBM TreeSHAP via :func:`leadscore.serving.contributions.exact_contributions`, log-odds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore.crm import CrmData
+from leadscore.errors import ArtifactError
+from leadscore.features.definition import FeatureDefinition
+from leadscore.serving.artifact import SPEC_FILE, ScorerSpec, read_spec
+from leadscore.serving.contributions import ThresholdBinner, exact_contributions
+from leadscore.serving.features import iter_features
+from leadscore.serving.grades import assign_grades
+from leadscore.serving.reasons import (
+    ReasonGroup,
+    RowReasons,
+    explain_rows,
+    reason_groups,
+    reasons_as_text,
+    subscores,
+)
+from leadscore.training.artifacts import load_model
+from leadscore.training.models import LightGBMModel
+from leadscore.training.table import TARGETS
+
+__all__ = ["OUTPUT_COLUMNS", "PROBABILITY_COLUMNS", "Explanation", "Scorer"]
+
+PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{t}" for t in TARGETS)
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    *PROBABILITY_COLUMNS,
+    "grade",
+    "fit_score",
+    "engagement_score",
+    "reasons_positive",
+    "reasons_negative",
+)
+"""Columns of :meth:`Scorer.score` for a scorer with a feature definition."""
+
+FloatArray = np.ndarray[Any, Any]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Scores of a batch plus the raw material of its reasons (for tests and ``explain``)."""
+
+    scores: pd.DataFrame
+    reasons: list[RowReasons]
+    contributions: FloatArray
+    """``(rows, features + 1)`` SHAP values of the reason head (log-odds); last column: base."""
+    raw_score: FloatArray
+    """The reason head's raw score (log-odds) per row."""
+
+
+class Scorer:
+    """Calibrated probabilities, grade, sub-scores and reasons for feature rows."""
+
+    def __init__(self, heads: dict[str, LightGBMModel], spec: ScorerSpec) -> None:
+        if not heads:
+            raise ArtifactError("A scorer needs at least one head.")
+        self.heads = heads
+        self.spec = spec
+        self.definition: FeatureDefinition | None = spec.feature_definition()
+        reason_head = heads.get(spec.reason_target)
+        if reason_head is None:
+            raise ArtifactError(f"The scorer has no {spec.reason_target!r} head to explain.")
+        self._reason_head: LightGBMModel = reason_head
+        self.features: list[str] = list(reason_head.encoder_.feature_names)
+        self._binner: ThresholdBinner | None = None
+        self._groups: list[ReasonGroup] = []
+        self._concepts: list[str] = [f.concept for f in reason_head.encoder_.features]
+        if self.definition is not None:
+            unknown = sorted(set(self.features) - set(self.definition.names))
+            if unknown:
+                raise ArtifactError(
+                    "The scorer's heads use feature(s) its feature definition lacks: "
+                    f"{', '.join(unknown)}."
+                )
+            self._groups = reason_groups(self.definition, self.features)
+            self._concepts = [str(self.definition.feature(n).concept.value) for n in self.features]
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> Scorer:
+        """Load the heads and ``scorer.json`` of a heads folder (:class:`ArtifactError` when
+        anything is missing or incompatible). A folder without ``scorer.json`` (models from
+        before the serving stage) gives a probabilities-only scorer."""
+        heads: dict[str, LightGBMModel] = {}
+        hashes: set[str] = set()
+        for target in TARGETS:
+            if (folder / f"{target}.json").is_file():
+                heads[target], record = load_model(folder, target)
+                hashes.add(str(record.get("definition_hash")))
+        if not heads:
+            raise ArtifactError(f"{folder} holds no model record ({', '.join(TARGETS)}).")
+        spec_path = folder / SPEC_FILE
+        spec = read_spec(spec_path) if spec_path.is_file() else ScorerSpec()
+        definition = spec.feature_definition()
+        if definition is not None and hashes != {definition.digest()}:
+            raise ArtifactError(
+                f"The scorer's feature definition (hash {definition.digest()}) is not the one "
+                f"its heads were trained with ({', '.join(sorted(hashes))})."
+            )
+        return cls(heads, spec)
+
+    @property
+    def explains(self) -> bool:
+        """Whether this scorer can compute features and reasons (it carries a definition)."""
+        return self.definition is not None and self.spec.grades is not None
+
+    def require_definition(self) -> FeatureDefinition:
+        """The feature definition, or a clear :class:`ArtifactError` for old/flat models."""
+        if self.definition is None or self.spec.grades is None:
+            raise ArtifactError(
+                "This model carries no feature definition and grade thresholds (it was trained "
+                "on a table without a feature definition, or before the serving stage): it "
+                "gives probabilities from a feature frame only. Retrain it on a training table "
+                "built by `build_training_table` to score a CRM with reasons."
+            )
+        return self.definition
+
+    def _contributions(self, matrix: FloatArray) -> FloatArray:
+        head = self._reason_head
+        if self._binner is None:
+            self._binner = ThresholdBinner.from_booster(head.booster_)
+        return exact_contributions(
+            head.booster_, matrix, binner=self._binner, num_iteration=head.best_iteration_
+        )
+
+    def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``p_<target>`` per row (calibrated)."""
+        return pd.DataFrame(
+            {f"p_{t}": head.predict_proba(frame) for t, head in self.heads.items()},
+            index=frame.index,
+        )
+
+    def explain(self, frame: pd.DataFrame, *, top: int | None = None) -> Explanation:
+        """Scores with reasons for the feature rows of ``frame`` (index kept)."""
+        definition = self.require_definition()
+        grades = self.spec.grades
+        assert grades is not None  # checked by require_definition
+        columns: dict[str, Any] = {}
+        contributions = np.zeros((0, len(self.features) + 1))
+        for target, head in self.heads.items():
+            matrix = head.encoder_.transform(frame)
+            raw = np.asarray(head.booster_.predict(matrix, num_iteration=head.best_iteration_))
+            columns[f"p_{target}"] = head.calibrator_.predict(raw)
+            if head is self._reason_head:
+                contributions = self._contributions(matrix)
+        raw_score = contributions.sum(axis=1)
+        reasons = explain_rows(
+            contributions,
+            frame,
+            self.features,
+            self._groups,
+            definition,
+            top=top or self.spec.top_reasons,
+        )
+        positive, negative = reasons_as_text(reasons)
+        sub = subscores(contributions[:, :-1], self._concepts)
+        columns["grade"] = assign_grades(columns[f"p_{self.spec.reason_target}"], grades)
+        columns["fit_score"] = sub["fit"]
+        columns["engagement_score"] = sub["engagement"]
+        columns["reasons_positive"] = positive
+        columns["reasons_negative"] = negative
+        scores = pd.DataFrame(columns, index=frame.index)
+        scores = scores[[c for c in OUTPUT_COLUMNS if c in scores.columns]]
+        return Explanation(scores, reasons, contributions, raw_score)
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Output columns (see :data:`OUTPUT_COLUMNS`); probabilities only for a scorer without
+        a feature definition."""
+        if not self.explains:
+            return self.probabilities(frame)
+        return self.explain(frame).scores
+
+    def score_crm(
+        self, crm: CrmData, *, as_of: datetime | None = None, chunk_size: int = 50_000
+    ) -> pd.DataFrame:
+        """``contact_id`` and the output columns for every eligible contact of ``crm`` at
+        ``as_of`` (default: now), features computed with the scorer's own definition."""
+        definition = self.require_definition()
+        parts = []
+        for features in iter_features(crm, definition, as_of=as_of, chunk_size=chunk_size):
+            scores = self.score(features)
+            scores.insert(0, "contact_id", features["contact_id"].to_numpy())
+            parts.append(scores)
+        if not parts:
+            return pd.DataFrame(columns=["contact_id", *OUTPUT_COLUMNS])
+        return pd.concat(parts, ignore_index=True)
