@@ -165,6 +165,17 @@ def subscores(contributions: FloatArray, concepts: Sequence[str]) -> dict[str, F
     return out
 
 
+_DURATION = re.compile(r"\b\d+ days (ago|\b)|\bfor \d+ days\b")
+
+
+def humanize_days(text: str) -> str:
+    """``0 days ago`` -> ``today``, ``1 days ago`` -> ``yesterday``, ``1 days`` -> ``1 day``."""
+    text = re.sub(r"\b0 days ago\b", "today", text)
+    text = re.sub(r"\b1 days ago\b", "yesterday", text)
+    text = re.sub(r"\bfor 0 days\b", "since today", text)
+    return re.sub(r"\b1 days\b", "1 day", text)
+
+
 def _is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
@@ -199,7 +210,7 @@ class _Renderer:
         key = (index, value if not _is_missing(value) else None, positive)
         text = self.cache.get(key)
         if text is None:
-            text = self._render(index, value, positive)
+            text = humanize_days(self._render(index, value, positive))
             self.cache[key] = text
         return text
 
@@ -232,6 +243,8 @@ class _Renderer:
         if spec.kind == "trend" and abs(number) < 0.05:
             return "activity steady this week versus the previous 30 days"
         text = str(spec.explain(number))
+        if _DURATION.search(text):  # "3 days ago", "for 12 days": say it as people do
+            return humanize_days(text)
         if number == 0:
             text = _ZERO.sub(r"\1no ", text, count=1)
         elif number == 1:

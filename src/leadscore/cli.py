@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from leadscore.crm import CrmData
     from leadscore.features import CutoffSchedule
     from leadscore.features import TrainingTable as TrainingTableResult
+    from leadscore.serving.batch import BatchResult
     from leadscore.training import (
         ModelVersionInfo,
         PromotionDecision,
@@ -593,6 +594,144 @@ def rules_score(
         console.print(f"Points written to {out}")
 
 
+DEFAULT_SCORES_STORE = Path("data/scores.duckdb")
+ModelOption = Annotated[
+    str, typer.Option(help="Alias (champion, challenger), version, models:/ URI or pyfunc folder.")
+]
+
+
+@app.command()
+def score(
+    source: Annotated[str, typer.Argument(help="CRM: .duckdb file, folder or DB URL.")] = str(
+        DEFAULT_DEMO_CRM
+    ),
+    model: ModelOption = "champion",
+    out: Annotated[Path, typer.Option(help="Output Parquet (written atomically).")] = Path(
+        "scores.parquet"
+    ),
+    store: Annotated[
+        Path, typer.Option(help="Score history DuckDB file (appended).")
+    ] = DEFAULT_SCORES_STORE,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Contacts per chunk.")] = 50_000,
+    as_of: Annotated[
+        datetime | None, typer.Option(help="Score as of this moment (default: now).")
+    ] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Score the whole contact base with grades and reasons; append to the score history."""
+    _score_base(source, model, out, store=store, chunk_size=chunk_size, as_of=as_of,
+                tracking_uri=tracking_uri)  # fmt: skip
+
+
+def _score_base(
+    source: str | Path,
+    model: str,
+    out: Path,
+    *,
+    store: Path,
+    chunk_size: int,
+    as_of: datetime | None,
+    tracking_uri: str | None,
+) -> BatchResult:
+    from leadscore.serving import score_contact_base
+
+    with _progress("Scoring") as progress:
+        task = progress.add_task("Scoring contacts", total=None)
+        result = score_contact_base(
+            source,
+            model,
+            out,
+            tracking_uri=tracking_uri,
+            chunk_size=chunk_size,
+            store=store,
+            as_of=as_of,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"{result.rows:,} leads scored with model {result.model_version} as of "
+        f"{result.as_of:%Y-%m-%d %H:%M} in {result.seconds:.1f} s "
+        f"({result.rows_per_second:,.0f} rows/s) -> {result.path}; history in {result.store}"
+    )
+    return result
+
+
+def _print_top_leads(scores_path: Path, top: int) -> str | None:
+    import pandas as pd
+
+    scores = pd.read_parquet(scores_path)
+    if scores.empty:
+        console.print("No eligible lead to score.")
+        return None
+    best = scores.nlargest(top, "p_sql")
+    table = Table(title=f"Top {len(best)} leads by SQL probability")
+    for column in ("contact", "grade", "SQL", "meeting", "fit", "engagement", "top reasons"):
+        table.add_column(column, justify="right" if column in {"SQL", "meeting"} else "left")
+    for row in best.itertuples(index=False):
+        reasons: list[str] = [str(text) for text in row.reasons_positive[:3]]  # type: ignore[index]
+        table.add_row(
+            str(row.contact_id),
+            str(row.grade),
+            f"{row.p_sql:.1%}",
+            f"{row.p_meeting:.1%}",
+            f"{row.fit_score:.0f}",
+            f"{row.engagement_score:.0f}",
+            "\n".join(reasons),
+        )
+    console.print(table)
+    return str(best.iloc[0]["contact_id"])
+
+
+@app.command()
+def explain(
+    contact_id: Annotated[str, typer.Argument(help="The contact to explain.")],
+    source: Annotated[str, typer.Option("--crm", help="CRM location.")] = str(DEFAULT_DEMO_CRM),
+    model: ModelOption = "champion",
+    as_of: Annotated[
+        datetime | None, typer.Option(help="Explain as of this moment (default: now).")
+    ] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """One lead's score, grade and top reasons, in words."""
+    _explain(source, contact_id, model, as_of=as_of, tracking_uri=tracking_uri)
+
+
+def _explain(
+    source: str | Path,
+    contact_id: str,
+    model: str,
+    *,
+    as_of: datetime | None,
+    tracking_uri: str | None,
+) -> None:
+    from leadscore.serving import explain_contact
+
+    e = explain_contact(source, contact_id, model, tracking_uri=tracking_uri, as_of=as_of)
+    console.print(
+        f"[bold]{e.contact_id}[/]: grade [bold]{e.grade}[/], SQL {e.p_sql:.1%}, meeting "
+        f"{e.p_meeting:.1%} (fit {e.fit_score:.0f}/100, engagement {e.engagement_score:.0f}/100; "
+        f"model {e.model_version}, as of {e.as_of:%Y-%m-%d})",
+        highlight=False,
+    )
+    for reason in e.positive:
+        console.print(f"  [green]+[/] {reason.text}", highlight=False)
+    for reason in e.negative:
+        console.print(f"  [red]-[/] {reason.text}", highlight=False)
+
+
+@app.command()
+def serve(
+    model: ModelOption = "champion",
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    store: Annotated[Path, typer.Option(help="Score history DuckDB file.")] = DEFAULT_SCORES_STORE,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Run the HTTP scorer (API key from $LEADSCORE_API_KEY; OpenAPI docs at /docs)."""
+    from leadscore.serving.api import serve as run_server
+
+    run_server(model, host=host, port=port, tracking_uri=tracking_uri, store=store)
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Where to write the demo CRM.")] = DEFAULT_DEMO_CRM,
@@ -628,6 +767,33 @@ def demo(
             f"Version {decision.challenger_version} promoted to champion ({decision.reason})."
         )
     console.print("Browse the runs: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db")
+    console.rule("[bold]5. Batch scoring of the contact base with the champion")
+    # the synthetic history ends on its last day: score as of then, not as of today
+    as_of = _data_end(out)
+    scores = _score_base(
+        out,
+        "champion",
+        out.parent / "scores.parquet",
+        store=out.parent / "scores.duckdb",
+        chunk_size=50_000,
+        as_of=as_of,
+        tracking_uri=tracking_uri,
+    )
+    best = _print_top_leads(scores.path, 10)
+    if best is not None:
+        console.rule(f"[bold]6. leadscore explain {best}")
+        _explain(out, best, "champion", as_of=as_of, tracking_uri=tracking_uri)
+
+
+def _data_end(location: Path) -> datetime:
+    from leadscore.crm import open_crm
+    from leadscore.features import data_end_of
+
+    crm = open_crm(location)
+    try:
+        return data_end_of(crm)
+    finally:
+        crm.close()
 
 
 def _list_versions(tracking_uri: str | None) -> list[ModelVersionInfo]:
