@@ -29,7 +29,7 @@ from leadscore.features.labels import (
     is_censored,
     resolve_cutoffs,
 )
-from leadscore.features.sql import eligible_counts_query, feature_query
+from leadscore.features.sql import MAX_DAY_SPAN, eligible_counts_query, feature_query
 
 __all__ = [
     "METADATA_KIND",
@@ -38,6 +38,7 @@ __all__ = [
     "TrainingTable",
     "build_features",
     "build_training_table",
+    "cutoffs_per_query_for",
     "data_end_of",
     "metadata_path",
     "output_schema",
@@ -92,6 +93,43 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+ROWS_PER_QUERY = 4_000_000
+"""Automatic batching: about this many (contact, cutoff) pairs per query."""
+
+
+def cutoffs_per_query_for(crm: CrmData, n_cutoffs: int, rows: int = ROWS_PER_QUERY) -> int:
+    """How many cutoffs one query should take: all of them on small CRMs, fewer on large ones
+    (each query scans the events of its cutoffs' lookback once; bounded memory per query)."""
+    found = crm.con.execute("SELECT count(*) FROM contacts").fetchall()
+    contacts = int(found[0][0]) if found and found[0][0] else 1
+    return max(1, min(max(n_cutoffs, 1), rows // max(contacts, 1)))
+
+
+def _batches(moments: Sequence[datetime], size: int, lookback: int) -> list[list[datetime]]:
+    """Consecutive cutoffs, ``size`` at a time, as evenly as possible."""
+    if not moments:
+        return []
+    span = (max(moments) - min(moments)).days + lookback + 2
+    if span >= MAX_DAY_SPAN:
+        raise ConfigError(
+            f"Cutoffs spanning {span - lookback - 2} days with a {lookback}-day lookback exceed "
+            f"the {MAX_DAY_SPAN:,} days one feature query covers."
+        )
+    count = -(-len(moments) // size)
+    base, extra = divmod(len(moments), count)
+    out, start = [], 0
+    for i in range(count):
+        stop = start + base + (1 if i < extra else 0)
+        out.append(list(moments[start:stop]))
+        start = stop
+    return out
+
+
+def _check_batch_size(cutoffs_per_query: int | None) -> None:
+    if cutoffs_per_query is not None and cutoffs_per_query < 1:
+        raise ConfigError(f"cutoffs_per_query must be at least 1, got {cutoffs_per_query}.")
+
+
 def build_features(
     crm: CrmData,
     definition: FeatureDefinition | None = None,
@@ -99,17 +137,28 @@ def build_features(
     *,
     engine: Engine | None = None,
     from_stage: FromStage = "any",
+    cutoffs_per_query: int | None = None,
 ) -> pd.DataFrame:
     """Features of every eligible contact at each cutoff (default: a single cutoff, now).
 
     No labels: this is the scoring path. Same definition, same SQL as the training table.
+    Cutoffs are computed ``cutoffs_per_query`` at a time (default: sized by the number of
+    contacts, see :func:`cutoffs_per_query_for`); rows are ordered by cutoff, contact.
     """
+    _check_batch_size(cutoffs_per_query)
     definition = definition or load_definition()
     moments = resolve_cutoffs(cutoffs, _now())
     engine = engine or DuckDBEngine(crm)
+    size = cutoffs_per_query or cutoffs_per_query_for(crm, len(moments))
     sql = feature_query(definition, horizon_days=None, from_stage=from_stage)
-    table = _conform(engine.run(sql, moments), output_schema(definition, labelled=False))
-    frame: pd.DataFrame = table.to_pandas()
+    schema = output_schema(definition, labelled=False)
+    tables = [
+        _conform(engine.run(sql, batch), schema)
+        for batch in _batches(moments, size, definition.lookback_days)
+    ]
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    del tables
+    frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
     return frame
 
 
@@ -141,13 +190,15 @@ def metadata_path(out_path: Path) -> Path:
     return out_path.with_name(out_path.name + ".meta.json")
 
 
+def _positives(column: pa.ChunkedArray) -> int:
+    """Number of true values (nulls are not positive)."""
+    return int(pc.sum(pc.fill_null(column, False).cast(pa.int64())).as_py() or 0)
+
+
 def _rates(table: pa.Table) -> dict[str, float | None]:
     if table.num_rows == 0:
         return dict.fromkeys(LABELS)
-    return {
-        label: sum(1 for v in table.column(label).to_pylist() if v) / table.num_rows
-        for label in LABELS
-    }
+    return {label: _positives(table.column(label)) / table.num_rows for label in LABELS}
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -167,18 +218,18 @@ def build_training_table(
     from_stage: FromStage = "any",
     data_end: datetime | None = None,
     progress: Progress | None = None,
-    cutoffs_per_query: int = 1,
+    cutoffs_per_query: int | None = None,
 ) -> TrainingTable:
     """Write the labelled training table (Parquet) and its metadata JSON, atomically.
 
     Cutoffs whose horizon runs past ``data_end`` (default: the latest CRM timestamp) are
     censored: their eligible rows are counted in the metadata, never written. Cutoffs are
-    processed ``cutoffs_per_query`` at a time (bounded memory; ``progress`` after each).
+    processed ``cutoffs_per_query`` at a time (default: sized by the number of contacts, see
+    :func:`cutoffs_per_query_for`; bounded memory; ``progress`` after each query).
     """
     if horizon_days < 1:
         raise ConfigError(f"horizon_days must be at least 1 day, got {horizon_days}.")
-    if cutoffs_per_query < 1:
-        raise ConfigError(f"cutoffs_per_query must be at least 1, got {cutoffs_per_query}.")
+    _check_batch_size(cutoffs_per_query)
     definition = definition or load_definition()
     engine = engine or DuckDBEngine(crm)
     moments = resolve_cutoffs(schedule, _now()) if schedule is not None else []
@@ -209,8 +260,8 @@ def build_training_table(
     rate_sums = dict.fromkeys(LABELS, 0)
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
-            for start in range(0, len(observed), cutoffs_per_query):
-                batch = observed[start : start + cutoffs_per_query]
+            size = cutoffs_per_query or cutoffs_per_query_for(crm, len(observed))
+            for batch in _batches(observed, size, definition.lookback_days):
                 table = _conform(engine.run(sql, batch), schema)
                 writer.write_table(table)
                 rows += table.num_rows
@@ -219,7 +270,7 @@ def build_training_table(
                     part = table.filter(mask)
                     stats[cutoff] = CutoffStats(cutoff, part.num_rows, False, _rates(part))
                     for label in LABELS:
-                        rate_sums[label] += sum(1 for v in part.column(label).to_pylist() if v)
+                        rate_sums[label] += _positives(part.column(label))
                 done += len(batch)
                 if progress:
                     progress(done, total)

@@ -7,10 +7,13 @@ it with :mod:`sqlglot`, so there is one SQL generator and no per-engine feature 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
 import pyarrow as pa
 
 from leadscore.crm import CrmData
@@ -38,21 +41,79 @@ def _cutoff_table(cutoffs: Sequence[datetime]) -> pa.Table:
 
 
 class DuckDBEngine:
-    """Runs queries on the DuckDB connection of a :class:`~leadscore.crm.CrmData`."""
+    """Runs queries on the DuckDB connection of a :class:`~leadscore.crm.CrmData`.
+
+    ``threads``, ``memory_limit`` (DuckDB syntax, e.g. ``"6GB"``) and ``temp_directory``
+    (where DuckDB spills when a query outgrows the memory limit) are applied for the duration
+    of each query and restored afterwards (except ``temp_directory``, which DuckDB cannot
+    switch back once used); ``None`` keeps the connection's setting. Insertion
+    order is never preserved during a query (the feature query orders its output itself),
+    which lets DuckDB stream and spill more freely.
+    """
 
     name = "duckdb"
 
-    def __init__(self, crm: CrmData) -> None:
+    def __init__(
+        self,
+        crm: CrmData,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: str | Path | None = None,
+    ) -> None:
         self.crm = crm
+        self.settings: dict[str, Any] = {"preserve_insertion_order": False}
+        if threads is not None:
+            self.settings["threads"] = int(threads)
+        if memory_limit is not None:
+            self.settings["memory_limit"] = str(memory_limit)
+        if temp_directory is not None:
+            self.settings["temp_directory"] = str(temp_directory)
 
     def run(self, sql: str, cutoffs: Sequence[datetime]) -> pa.Table:
         con = self.crm.con.cursor()  # its own result state; shares the catalog and views
         try:
             con.register(CUTOFFS_TABLE, _cutoff_table(cutoffs))
-            result: pa.Table = con.sql(sql).to_arrow_table()
+            with _duckdb_settings(con, self.settings):
+                result: pa.Table = con.sql(sql).to_arrow_table()
         finally:
             con.close()
         return result
+
+
+@contextmanager
+def _duckdb_settings(con: duckdb.DuckDBPyConnection, settings: Mapping[str, Any]) -> Iterator[None]:
+    """Apply DuckDB ``settings`` for the duration of a block, then restore the previous ones."""
+    previous: dict[str, Any] = {}
+    try:
+        for name, value in settings.items():
+            rows = con.execute("SELECT current_setting(?)", [name]).fetchall()
+            old = rows[0][0] if rows else None
+            if old == value:
+                continue
+            previous[name] = old
+            con.execute(f"SET {name} = {_setting_literal(value)}")
+        yield
+    finally:
+        for name, value in previous.items():
+            if name in _KEPT_ONCE_USED:
+                continue
+            con.execute(f"RESET {name}")  # exact when the previous value was the default
+            rows = con.execute("SELECT current_setting(?)", [name]).fetchall()
+            if not rows or rows[0][0] != value:
+                con.execute(f"SET {name} = {_setting_literal(value)}")
+
+
+_KEPT_ONCE_USED = frozenset({"temp_directory"})
+"""Settings DuckDB cannot switch back once used (spill files live there): kept as set."""
+
+
+def _setting_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def to_spark_sql(sql: str, tables: Mapping[str, str] | None = None) -> str:

@@ -25,7 +25,9 @@ from tests.test_features_data import base_tables, crm_from_frames
 CUT = datetime(2024, 3, 1)
 
 
-def _contact(cid: str, account: str = "A1", created: str = "2024-01-10", **kw: str) -> dict:
+def _contact(
+    cid: str, account: str = "A1", created: str = "2024-01-10", **kw: str
+) -> dict[str, str]:
     row = {
         "contact_id": cid,
         "account_id": account,
@@ -38,11 +40,11 @@ def _contact(cid: str, account: str = "A1", created: str = "2024-01-10", **kw: s
     return row
 
 
-def _event(eid: str, cid: str, at: str, kind: str = "web_visit") -> dict:
+def _event(eid: str, cid: str, at: str, kind: str = "web_visit") -> dict[str, str]:
     return {"event_id": eid, "contact_id": cid, "occurred_at": at, "event_type": kind}
 
 
-def _stage(cid: str, at: str, stage: str) -> dict:
+def _stage(cid: str, at: str, stage: str) -> dict[str, str]:
     return {"contact_id": cid, "changed_at": at, "stage": stage}
 
 
@@ -199,3 +201,21 @@ def test_weekly_schedule() -> None:
     assert [c.day for c in cutoffs] == [1, 8, 15, 22, 29]
     months = CutoffSchedule(date(2024, 11, 15), date(2025, 2, 15)).cutoffs()
     assert [(c.year, c.month) for c in months] == [(2024, 11), (2024, 12), (2025, 1), (2025, 2)]
+
+
+def test_duckdb_engine_settings_apply_per_query_and_batches_agree(crm: CrmData) -> None:
+    from leadscore.features import DuckDBEngine
+
+    def setting(name: str) -> object:
+        return crm.con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
+
+    before = (setting("threads"), setting("memory_limit"), setting("preserve_insertion_order"))
+    engine = DuckDBEngine(crm, threads=1, memory_limit="1GB")
+    cutoffs = [datetime(2024, 2, 1), CUT, datetime(2024, 3, 1, 12, 30)]
+    one = build_features(crm, load_definition(), cutoffs, engine=engine, cutoffs_per_query=1)
+    together = build_features(crm, load_definition(), cutoffs)
+    pd.testing.assert_frame_equal(one, together)
+    assert list(together["cutoff"]) == sorted(together["cutoff"])
+    assert (setting("threads"), setting("memory_limit"), setting("preserve_insertion_order")) == (
+        before
+    )
