@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -17,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from leadscore import __version__
+from leadscore.atomic import atomic_path, atomic_write_text
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.crm import CrmData
 from leadscore.errors import ArtifactError, ConfigError
@@ -201,12 +201,6 @@ def _rates(table: pa.Table) -> dict[str, float | None]:
     return {label: _positives(table.column(label)) / table.num_rows for label in LABELS}
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def build_training_table(
     crm: CrmData,
     definition: FeatureDefinition | None,
@@ -255,28 +249,23 @@ def build_training_table(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     schema = output_schema(definition, labelled=True)
     sql = feature_query(definition, horizon_days=horizon_days, from_stage=from_stage)
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
     rows = 0
     rate_sums = dict.fromkeys(LABELS, 0)
-    try:
-        with pq.ParquetWriter(tmp, schema) as writer:
-            size = cutoffs_per_query or cutoffs_per_query_for(crm, len(observed))
-            for batch in _batches(observed, size, definition.lookback_days):
-                table = _conform(engine.run(sql, batch), schema)
-                writer.write_table(table)
-                rows += table.num_rows
-                for cutoff in batch:
-                    mask = pc.equal(table.column("cutoff"), pa.scalar(cutoff, pa.timestamp("us")))
-                    part = table.filter(mask)
-                    stats[cutoff] = CutoffStats(cutoff, part.num_rows, False, _rates(part))
-                    for label in LABELS:
-                        rate_sums[label] += _positives(part.column(label))
-                done += len(batch)
-                if progress:
-                    progress(done, total)
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        size = cutoffs_per_query or cutoffs_per_query_for(crm, len(observed))
+        for batch in _batches(observed, size, definition.lookback_days):
+            table = _conform(engine.run(sql, batch), schema)
+            writer.write_table(table)
+            rows += table.num_rows
+            for cutoff in batch:
+                mask = pc.equal(table.column("cutoff"), pa.scalar(cutoff, pa.timestamp("us")))
+                part = table.filter(mask)
+                stats[cutoff] = CutoffStats(cutoff, part.num_rows, False, _rates(part))
+                for label in LABELS:
+                    rate_sums[label] += _positives(part.column(label))
+            done += len(batch)
+            if progress:
+                progress(done, total)
 
     per_cutoff = tuple(stats[c] for c in moments)
     censored_rows = sum(s.rows for s in per_cutoff if s.censored)
@@ -321,7 +310,7 @@ def build_training_table(
         ],
     }
     meta_path = metadata_path(out_path)
-    _atomic_write_text(meta_path, json.dumps(metadata, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(meta_path, json.dumps(metadata, indent=2, sort_keys=False) + "\n")
     return TrainingTable(
         path=out_path,
         metadata_path=meta_path,

@@ -18,11 +18,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from leadscore import __version__
+from leadscore.atomic import atomic_write_text
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError
 from leadscore.features.definition import FeatureDefinition
 from leadscore.serving.grades import GradeThresholds, fit_grades
-from leadscore.training.artifacts import atomic_write_text
 
 if TYPE_CHECKING:
     from leadscore.training.pipeline import TrainingOutcome

@@ -8,7 +8,6 @@ then appends the run to the score history in one transaction.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leadscore.atomic import atomic_path
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.serving.features import count_eligible, iter_features, utc_now
@@ -141,7 +141,6 @@ def score_contact_base(
     data, owned = _open(crm)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     scored_at = utc_now()
     moment = as_of or scored_at
     rows = 0
@@ -149,7 +148,7 @@ def score_contact_base(
         total = count_eligible(data, as_of=moment)
         if progress:
             progress(0, total)
-        with pq.ParquetWriter(tmp, SCORES_SCHEMA) as writer:
+        with atomic_path(out) as tmp, pq.ParquetWriter(tmp, SCORES_SCHEMA) as writer:
             for features in iter_features(data, definition, as_of=moment, chunk_size=chunk_size):
                 scores = loaded.scorer.score(features)
                 scores.insert(0, "contact_id", features["contact_id"].to_numpy())
@@ -160,9 +159,7 @@ def score_contact_base(
                 rows += len(scores)
                 if progress:
                     progress(rows, total)
-        os.replace(tmp, out)
     finally:
-        tmp.unlink(missing_ok=True)
         if owned:
             data.close()
     history = None

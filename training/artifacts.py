@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import lightgbm as lgb
 
 from leadscore import __version__
+from leadscore.atomic import atomic_write_text
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError
 from leadscore.training.calibration import Calibrator
@@ -29,7 +28,6 @@ from leadscore.training.table import TARGETS
 
 __all__ = [
     "RECORD_FORMAT",
-    "atomic_write_text",
     "load_heads",
     "load_model",
     "load_record",
@@ -37,20 +35,6 @@ __all__ = [
 ]
 
 RECORD_FORMAT = "leadscore-model/1"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _major(version: str) -> str:

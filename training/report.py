@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore import __version__
-from leadscore.training.artifacts import atomic_write_text
+from leadscore.atomic import atomic_write_text
 from leadscore.training.evaluate import Evaluation
 from leadscore.training.plots import calibration_png, gains_png, pr_png, roc_png, shap_png
 

@@ -588,7 +588,7 @@ def rules_score(
         f"{ruleset.mql_threshold:g} points; {per_cutoff['sum'].mean():.0f} MQLs per cutoff on average."
     )
     if out is not None:
-        from leadscore.training.artifacts import atomic_write_text
+        from leadscore.atomic import atomic_write_text
 
         atomic_write_text(out, scored.to_csv(index=False))
         console.print(f"Points written to {out}")
