@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from leadscore.config import format_validation_error, read_yaml_mapping
 from leadscore.contract import EventType
 from leadscore.errors import FeatureDefinitionError
 
@@ -322,35 +323,19 @@ class FeatureConfig(_Strict):
 
 
 def _format_validation(error: ValidationError, where: str) -> str:
-    lines = [f"Invalid feature definition ({where}):"]
-    for item in error.errors():
-        loc = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        got = item.get("input")
-        suffix = f" (got {got!r})" if isinstance(got, str | int | float) else ""
-        lines.append(f"  - {loc}: {item['msg']}{suffix}")
-    lines.append(
+    return format_validation_error(
+        error,
+        f"Invalid feature definition ({where}):",
         f"Allowed event types: {', '.join(e.value for e in EventType)}. "
         f"Allowed concepts: {', '.join(c.value for c in Concept)}. "
-        f"Allowed types: {', '.join(t.value for t in FeatureType)}."
+        f"Allowed types: {', '.join(t.value for t in FeatureType)}.",
     )
-    return "\n".join(lines)
 
 
 def _read_yaml(source: Path | str | Mapping[str, Any], what: str) -> dict[str, Any]:
     if isinstance(source, Mapping):
         return dict(source)
-    path = Path(source)
-    if not path.is_file():
-        raise FeatureDefinitionError(f"{what} {path} does not exist.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise FeatureDefinitionError(f"{what} {path} is not valid YAML: {exc}") from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise FeatureDefinitionError(f"{what} {path} must hold a mapping at the top level.")
-    return raw
+    return read_yaml_mapping(Path(source), what, error=FeatureDefinitionError)
 
 
 def _builtin_catalog() -> dict[str, Any]:

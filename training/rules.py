@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from leadscore.config import format_validation_error
 from leadscore.errors import ConfigError, FeatureDefinitionError
 
 __all__ = [
@@ -147,12 +148,11 @@ class RuleSet(_Strict):
 
 
 def _format(error: ValidationError, where: str) -> str:
-    lines = [f"Invalid scoring rules in {where}:"]
-    for item in error.errors():
-        loc = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  - {loc}: {item['msg']}")
-    lines.append("Unknown keys are not allowed; see the package's rules.yaml for the format.")
-    return "\n".join(lines)
+    return format_validation_error(
+        error,
+        f"Invalid scoring rules in {where}:",
+        "Unknown keys are not allowed; see the package's rules.yaml for the format.",
+    )
 
 
 def _parse(text: str, where: str, features: Iterable[str] | None) -> RuleSet:

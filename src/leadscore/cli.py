@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from leadscore import __version__
-from leadscore.config import load_config
+from leadscore.config import format_validation_error, load_config, read_yaml_mapping
 from leadscore.errors import ConfigError, LeadscoreError
 
 if TYPE_CHECKING:
@@ -201,21 +202,16 @@ def _load_training_config(path: Path | None) -> TrainingConfig:
 
     if path is None:
         return TrainingConfig()
-    return TrainingConfig.model_validate(_read_strict_yaml(path, "Training config"))
-
-
-def _read_strict_yaml(path: Path, what: str) -> dict[str, object]:
-    import yaml
-
-    if not path.is_file():
-        raise ConfigError(f"{what} file {path} does not exist.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} file {path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{what} file {path} must hold a mapping at the top level.")
-    return raw
+        return TrainingConfig.model_validate(read_yaml_mapping(path, "Training config"))
+    except ValidationError as exc:
+        raise ConfigError(
+            format_validation_error(
+                exc,
+                f"Invalid training config {path}:",
+                "Unknown keys are not allowed; see TrainingConfig in leadscore.training.",
+            )
+        ) from None
 
 
 def _default_schedule(crm: CrmData, every: str) -> CutoffSchedule:

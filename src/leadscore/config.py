@@ -20,9 +20,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from leadscore.contract import EventType, Stage
-from leadscore.errors import ConfigError
+from leadscore.errors import ConfigError, LeadscoreError
 
-__all__ = ["CrmMapping", "LeadscoreConfig", "load_config"]
+__all__ = [
+    "CrmMapping",
+    "LeadscoreConfig",
+    "format_validation_error",
+    "load_config",
+    "read_yaml_mapping",
+]
 
 
 class _Strict(BaseModel):
@@ -46,30 +52,47 @@ class LeadscoreConfig(_Strict):
     mapping: CrmMapping = CrmMapping()
 
 
-def _format_pydantic(error: ValidationError, path: Path) -> str:
-    lines = [f"Invalid config file {path}:"]
+def format_validation_error(error: ValidationError, header: str, hint: str) -> str:
+    """One line per invalid field (``where: what (got value)``), between a header and a hint."""
+    lines = [header]
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  - {where}: {item['msg']}")
-    lines.append("Fix the file; unknown keys are not allowed (check the spelling).")
+        got = item.get("input")
+        suffix = f" (got {got!r})" if isinstance(got, str | int | float) else ""
+        lines.append(f"  - {where}: {item['msg']}{suffix}")
+    lines.append(hint)
     return "\n".join(lines)
+
+
+def read_yaml_mapping(
+    path: Path, what: str, *, error: type[LeadscoreError] = ConfigError
+) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (empty file: ``{}``); ``error`` names what is wrong."""
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist.")
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path} is not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise error(f"{what} {path} must hold a mapping at the top level.")
+    return raw
 
 
 def load_config(path: Path | None) -> LeadscoreConfig:
     """Read and validate a YAML config file; ``None`` gives the defaults."""
     if path is None:
         return LeadscoreConfig()
-    if not path.is_file():
-        raise ConfigError(f"Config file {path} does not exist.")
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"Config file {path} must hold a mapping at the top level.")
+    raw = read_yaml_mapping(path, "Config file")
     try:
         return LeadscoreConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_pydantic(exc, path)) from None
+        raise ConfigError(
+            format_validation_error(
+                exc,
+                f"Invalid config file {path}:",
+                "Fix the file; unknown keys are not allowed (check the spelling).",
+            )
+        ) from None
