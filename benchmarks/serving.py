@@ -9,7 +9,9 @@ Both train a model with the real pipeline on a synthetic CRM the first time (reu
 ``batch`` prints rows/s of ``score_contact_base`` (features, both heads, exact SHAP reasons,
 Parquet, score history) next to plain ``pred_contrib`` and prediction-only throughput. ``api``
 starts ``leadscore.serving.api.serve`` in a subprocess on 127.0.0.1 and measures p50/p99
-latency and throughput of ``POST /score`` with one lead and its reasons (target p99 <= 50 ms).
+latency of ``POST /score`` with one lead and its reasons (target p99 <= 50 ms);
+``--baseline DIR`` serves a second copy of the package (e.g. the code before a change) and
+interleaves the requests, for a before/after comparison under the same load.
 """
 
 from __future__ import annotations
@@ -159,10 +161,7 @@ def _lead(as_of: Any, i: int) -> dict[str, Any]:
     }
 
 
-def api(args: argparse.Namespace) -> None:
-    import httpx
-
-    _, uri, as_of = _prepare(args.out, args.contacts, args.seed)
+def _start_server(args: argparse.Namespace, uri: str, pythonpath: Path | None) -> Any:
     port = _free_port()
     code = (
         "from leadscore.serving.api import serve; "
@@ -170,44 +169,75 @@ def api(args: argparse.Namespace) -> None:
         f"store={str(args.out / 'scores.duckdb')!r}, log_level='warning')"
     )
     env = {**os.environ, "LEADSCORE_API_KEY": API_KEY}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
-    url = f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _wait_healthy(client: Any, proc: Any) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if client.get("/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit("the server did not start")
+        time.sleep(0.2)
+
+
+def api(args: argparse.Namespace) -> None:
+    """p50/p99 of POST /score (one lead with reasons) on a real uvicorn server.
+
+    With ``--baseline DIR`` a second server runs the ``leadscore`` package found in ``DIR``
+    (e.g. a copy of the previous code) and requests alternate between the two servers, so both
+    see the same machine load."""
+    import httpx
+
+    _, uri, as_of = _prepare(args.out, args.contacts, args.seed)
+    servers = {"current": _start_server(args, uri, None)}
+    if args.baseline is not None:
+        servers["baseline"] = _start_server(args, uri, args.baseline)
+    clients: dict[str, httpx.Client] = {}
+    latencies: dict[str, list[float]] = {name: [] for name in servers}
     try:
-        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.2)
-            bodies = [
-                {"leads": [_lead(as_of, i)], "as_of": as_of.isoformat()}
-                for i in range(args.requests)
-            ]
-            for body in bodies[:20]:  # warm-up
+        for name, (proc, url) in servers.items():
+            clients[name] = httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30)
+            _wait_healthy(clients[name], proc)
+        bodies = [
+            {"leads": [_lead(as_of, i)], "as_of": as_of.isoformat()} for i in range(args.requests)
+        ]
+        for body in bodies[:20]:  # warm-up
+            for client in clients.values():
                 client.post("/score", json=body).raise_for_status()
-            latencies = []
-            started = time.perf_counter()
-            for body in bodies:
+        load = os.getloadavg()
+        for body in bodies:
+            for name, client in clients.items():
                 t0 = time.perf_counter()
                 response = client.post("/score", json=body)
-                latencies.append((time.perf_counter() - t0) * 1000)
+                latencies[name].append((time.perf_counter() - t0) * 1000)
                 response.raise_for_status()
-            elapsed = time.perf_counter() - started
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    q = statistics.quantiles(latencies, n=100)
+        for client in clients.values():
+            client.close()
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=30)
     print(
-        f"POST /score, 1 lead with reasons, {len(latencies)} sequential requests: "
-        f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {max(latencies):.1f} ms, "
-        f"{len(latencies) / elapsed:.0f} requests/s (target p99 <= 50 ms: "
-        f"{'met' if q[98] <= 50 else 'NOT met'})"
+        f"load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+        f"on {os.cpu_count()} CPUs"
     )
+    for name, values in latencies.items():
+        q = statistics.quantiles(values, n=100)
+        print(
+            f"{name}: POST /score, 1 lead with reasons, {len(values)} sequential requests: "
+            f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {max(values):.1f} ms (target p99 <= "
+            f"50 ms: {'met' if q[98] <= 50 else 'NOT met'})"
+        )
 
 
 def main() -> None:
@@ -218,6 +248,12 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("data/bench-serving"))
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="api: also serve the leadscore package found in this folder, requests interleaved",
+    )
     args = parser.parse_args()
     batch(args) if args.what == "batch" else api(args)
 

@@ -28,10 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadscore import __version__
 from leadscore.contract import Verdict
 from leadscore.errors import ConfigError, DataContractError, LeadscoreError
-from leadscore.serving.features import iter_features, utc_now
+from leadscore.serving.features import PostedFeatures, iter_features, utc_now
 from leadscore.serving.feedback import FeedbackIn, record_feedback
 from leadscore.serving.loading import LoadedScorer, load_scorer
-from leadscore.serving.posted import ScoreRequest, crm_from_request
+from leadscore.serving.posted import (
+    ScoreRequest,
+    crm_from_request,
+    meets_contract,
+    posted_tables,
+)
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
 
 __all__ = [
@@ -199,17 +204,21 @@ def create_app(
     store: ScoreStore | Path | str = DEFAULT_STORE,
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    feature_connections: int = 2,
 ) -> FastAPI:
     """The FastAPI app serving ``model`` (alias, version, URI, folder or a loaded scorer).
 
     ``api_key`` defaults to the ``LEADSCORE_API_KEY`` environment variable (read here, not at
     import); without a key the app refuses to start (:class:`ConfigError`).
+    ``feature_connections`` is the number of DuckDB connections computing features of posted
+    leads (requests scored at the same time; see :class:`PostedFeatures`).
     """
     key = _resolve_key(api_key).encode()
     loaded = (
         model if isinstance(model, LoadedScorer) else load_scorer(model, tracking_uri=tracking_uri)
     )
     definition = loaded.scorer.require_definition()
+    posted_features = PostedFeatures(definition, connections=feature_connections)
     scores_store = store if isinstance(store, ScoreStore) else ScoreStore(store)
     header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
 
@@ -265,17 +274,17 @@ def create_app(
         """Score leads from their current data (features computed with the model's own
         feature definition on the posted rows)."""
         as_of = request.as_of or utc_now()
-        crm = crm_from_request(request, as_of=as_of)
-        try:
-            frames = list(iter_features(crm, definition, as_of=as_of))
-        finally:
-            crm.close()
         posted = [lead.contact.contact_id for lead in request.leads]
-        if not frames:
+        if meets_contract(request, as_of=as_of):
+            # checked by the request models and meets_contract: no contract validation needed
+            features = posted_features.features(posted_tables(request), as_of=as_of)
+        else:
+            # validated like any CRM: raises DataContractError listing every problem
+            features = _validated_features(request, definition, as_of)
+        if features.empty:
             return ScoreResponse(
                 model_version=loaded.model_version, as_of=as_of, scores=[], not_scored=posted
             )
-        features = frames[0] if len(frames) == 1 else _concat(frames)
         explanation = loaded.scorer.explain(features)
         out = []
         records: list[dict[str, Any]] = explanation.scores.to_dict("records")  # type: ignore[assignment]
@@ -348,10 +357,18 @@ def create_app(
     return app
 
 
-def _concat(frames: list[Any]) -> Any:
+def _validated_features(request: ScoreRequest, definition: Any, as_of: datetime) -> Any:
+    """Features of posted leads validated as a CRM by :func:`open_crm` (the slow, general path)."""
     import pandas as pd
 
-    return pd.concat(frames, ignore_index=True)
+    crm = crm_from_request(request, as_of=as_of)
+    try:
+        frames = list(iter_features(crm, definition, as_of=as_of))
+    finally:
+        crm.close()
+    if not frames:
+        return pd.DataFrame()
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _strings(value: Any) -> list[str]:

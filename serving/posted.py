@@ -1,9 +1,17 @@
-"""Leads posted to the HTTP API, as a validated in-memory CRM.
+"""Leads posted to the HTTP API, as contract tables.
 
-The request models mirror the data contract (accounts, contacts, events, stage changes). The
-posted rows become a :class:`~leadscore.crm.CrmData` through :func:`leadscore.crm.open_crm` with
-an in-memory source, so they are validated like any CRM and features are computed by the same
-feature query as batch scoring: there is no second feature implementation.
+The request models mirror the data contract (accounts, contacts, events, stage changes) and
+already guarantee most of it: types, required values, vocabularies, unique contact ids, one
+version of each account, and foreign keys (by construction). :func:`posted_tables` turns the
+rows into Arrow tables with the contract types; :func:`meets_contract` checks the few rules the
+models cannot (unique event ids, times not in the future nor before the account existed,
+non-empty tables), with the same comparisons as :func:`leadscore.validation.validate`.
+
+Rows that pass are scored on a long-lived connection (:class:`~leadscore.serving.features.
+PostedFeatures`); rows that do not go through :func:`crm_from_request`, which validates them
+like any CRM with :func:`leadscore.crm.open_crm` and raises the contract's own error listing
+every problem. Either way features come from the feature stage's one query: there is no second
+feature implementation.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ __all__ = [
     "StageChangeIn",
     "TablesSource",
     "crm_from_request",
+    "meets_contract",
+    "posted_tables",
 ]
 
 Id = Annotated[str, Field(min_length=1, max_length=200)]
@@ -155,9 +165,9 @@ def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def crm_from_request(request: ScoreRequest, *, as_of: datetime) -> CrmData:
-    """Validate the posted leads as a CRM (raises :class:`~leadscore.errors.DataContractError`
-    listing every problem, e.g. events in the future)."""
+def posted_tables(request: ScoreRequest) -> dict[str, pa.Table]:
+    """The posted rows as Arrow tables with the contract's columns and types (events without
+    an ``event_id`` get ``<contact_id>#<position>``)."""
     accounts = {lead.account.account_id: lead.account for lead in request.leads}
     events: list[dict[str, Any]] = []
     stages: list[dict[str, Any]] = []
@@ -172,10 +182,46 @@ def crm_from_request(request: ScoreRequest, *, as_of: datetime) -> CrmData:
             events.append({**row, "contact_id": cid})
         for change in lead.stage_changes:
             stages.append({**change.model_dump(), "stage": change.stage.value, "contact_id": cid})
-    tables = {
+    return {
         "accounts": _table("accounts", [a.model_dump() for a in accounts.values()]),
         "contacts": _table("contacts", contacts),
         "events": _table("events", events),
         "stage_changes": _table("stage_changes", stages),
     }
-    return open_crm(TablesSource(tables), as_of=as_of)
+
+
+def meets_contract(request: ScoreRequest, *, as_of: datetime) -> bool:
+    """Whether the posted rows meet every rule of the data contract at ``as_of``.
+
+    The request models guarantee types, required values, vocabularies, unique contacts and
+    consistent accounts; this checks the rest as :func:`~leadscore.validation.validate` does:
+    events and stage changes not empty (required tables), unique event ids, no time after
+    ``as_of`` (compared to the second, as the validation does), no contact, event or stage
+    change before its account was created. ``False`` means :func:`crm_from_request` must
+    validate the rows (and report the problems).
+    """
+    limit = as_of.replace(microsecond=0)  # validation compares with as_of to the second
+    event_ids: set[str] = set()
+    n_events = n_stages = 0
+    for lead in request.leads:
+        opened = lead.account.created_at
+        if opened > limit or lead.contact.created_at > limit or lead.contact.created_at < opened:
+            return False
+        cid = lead.contact.contact_id
+        for i, event in enumerate(lead.events):
+            event_id = event.event_id or f"{cid}#{i}"
+            if event_id in event_ids or event.occurred_at > limit or event.occurred_at < opened:
+                return False
+            event_ids.add(event_id)
+        for change in lead.stage_changes:
+            if change.changed_at > limit or change.changed_at < opened:
+                return False
+        n_events += len(lead.events)
+        n_stages += len(lead.stage_changes)
+    return n_events > 0 and n_stages > 0
+
+
+def crm_from_request(request: ScoreRequest, *, as_of: datetime) -> CrmData:
+    """Validate the posted leads as a CRM (raises :class:`~leadscore.errors.DataContractError`
+    listing every problem, e.g. events in the future)."""
+    return open_crm(TablesSource(posted_tables(request)), as_of=as_of)

@@ -50,6 +50,11 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 
 FloatArray = np.ndarray[Any, Any]
 
+SMALL_BATCH = 16
+"""Up to this many rows, LightGBM predicts on one thread and the reasons' SHAP values come
+straight from ``pred_contrib``: the grouping of :func:`exact_contributions` pays off on large
+batches only, and for one row it makes the very same single LightGBM call."""
+
 
 @dataclass(frozen=True)
 class Explanation:
@@ -131,6 +136,11 @@ class Scorer:
 
     def _contributions(self, matrix: FloatArray) -> FloatArray:
         head = self._reason_head
+        if len(matrix) <= SMALL_BATCH:
+            values = head.booster_.predict(
+                matrix, num_iteration=head.best_iteration_, pred_contrib=True, num_threads=1
+            )
+            return np.asarray(values, dtype=np.float64)
         if self._binner is None:
             self._binner = ThresholdBinner.from_booster(head.booster_)
         return exact_contributions(
@@ -153,7 +163,13 @@ class Scorer:
         contributions = np.zeros((0, len(self.features) + 1))
         for target, head in self.heads.items():
             matrix = head.encoder_.transform(frame)
-            raw = np.asarray(head.booster_.predict(matrix, num_iteration=head.best_iteration_))
+            if len(matrix) <= SMALL_BATCH:
+                predicted = head.booster_.predict(
+                    matrix, num_iteration=head.best_iteration_, num_threads=1
+                )
+            else:
+                predicted = head.booster_.predict(matrix, num_iteration=head.best_iteration_)
+            raw = np.asarray(predicted)
             columns[f"p_{target}"] = head.calibrator_.predict(raw)
             if head is self._reason_head:
                 contributions = self._contributions(matrix)

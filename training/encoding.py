@@ -17,6 +17,10 @@ from leadscore.training.table import FeatureKind, FeatureSpec
 
 __all__ = ["FeatureEncoder", "as_float", "as_text"]
 
+_DICT_ROWS = 256
+"""Up to this many rows, categorical text columns are encoded with a dict lookup (same codes
+as ``pd.Categorical``, without its fixed cost of about 0.3 ms per column)."""
+
 
 def as_text(values: pd.Series) -> pd.Series:
     """Values as strings (missing stays missing); booleans and numbers get a stable spelling."""
@@ -71,15 +75,51 @@ class FeatureEncoder:
                 "Recompute the features with the model's feature definition."
             )
         out = np.empty((len(frame), len(self.features)), dtype=np.float64)
+        small = len(frame) <= _DICT_ROWS
         for j, spec in enumerate(self.features):
+            column = frame[spec.name]
             if spec.kind == "categorical":
-                codes = pd.Categorical(
-                    as_text(frame[spec.name]), categories=self.levels_[spec.name]
-                ).codes
+                looked_up = self._lookup_codes(spec.name, column) if small else None
+                if looked_up is not None:
+                    out[:, j] = looked_up
+                    continue
+                levels = self.levels_[spec.name]
+                text = as_text(column)
+                # unseen levels become missing first (pandas deprecates them in Categorical)
+                text = text.where(text.isin(levels))
+                codes = pd.Categorical(text, categories=levels).codes
                 out[:, j] = np.where(codes < 0, np.nan, codes.astype(np.float64))
+            elif isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+                # plain NumPy numbers and booleans: what as_float gives, without pd.to_numeric
+                out[:, j] = column.to_numpy(dtype=np.float64)
             else:
-                out[:, j] = as_float(frame[spec.name], spec.kind)
+                out[:, j] = as_float(column, spec.kind)
         return out
+
+    def _lookup_codes(self, name: str, column: pd.Series) -> list[float] | None:
+        """Level codes of a text column by dict lookup (NaN: missing or unseen level), the
+        codes ``pd.Categorical`` gives; ``None`` when a value is not a plain string or missing
+        (the caller then uses ``pd.Categorical``)."""
+        if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
+            return None
+        cache: tuple[dict[str, list[str]], dict[str, dict[str, float]]] | None
+        cache = getattr(self, "_lookups", None)
+        if cache is None or cache[0] is not self.levels_:
+            cache = (self.levels_, {})
+            self._lookups = cache
+        lookup = cache[1].get(name)
+        if lookup is None:
+            lookup = {level: float(i) for i, level in enumerate(self.levels_[name])}
+            cache[1][name] = lookup
+        codes = []
+        for value in column.tolist():
+            if isinstance(value, str):
+                codes.append(lookup.get(value, np.nan))
+            elif value is None or value is pd.NA or (isinstance(value, float) and value != value):
+                codes.append(np.nan)
+            else:
+                return None
+        return codes
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description: features, kinds and categorical levels."""
@@ -98,3 +138,8 @@ class FeatureEncoder:
         encoder = cls(specs, max_levels=int(data.get("max_levels", 50)))
         encoder.levels_ = {k: list(v) for k, v in data["categorical_levels"].items()}
         return encoder
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_lookups", None)  # a cache derived from levels_
+        return state

@@ -14,7 +14,7 @@ from leadscore.contract import CONTRACT, SCHEMA_VERSION, TABLE_NAMES
 from leadscore.sources import Source, source_for
 from leadscore.validation import Problem, validate
 
-__all__ = ["CrmData", "open_crm"]
+__all__ = ["CrmData", "create_canonical_tables", "open_crm"]
 
 
 class CrmData:
@@ -67,6 +67,19 @@ class CrmData:
 
     def close(self) -> None:
         self.con.close()
+
+
+def create_canonical_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every contract table as an empty DuckDB table with the contract's columns and
+    types, under the canonical names (``accounts``, ``contacts``, ...).
+
+    For rows that are already typed and checked against the contract elsewhere (the HTTP API's
+    request models): rows inserted into these tables are *not* validated, so only use it for
+    such rows. :func:`open_crm` is the validating entry point for any other source.
+    """
+    for spec in CONTRACT:
+        columns = ", ".join(f'"{c.name}" {c.dtype}' for c in spec.columns)
+        con.execute(f'CREATE OR REPLACE TABLE "{spec.name}" ({columns})')
 
 
 def open_crm(
