@@ -249,8 +249,6 @@ def _broken(as_of: datetime) -> dict[str, dict[str, Any]]:
             changed_at=(as_of - timedelta(days=300)).isoformat()
         ),
         "duplicate event id": lambda lead: [e.update(event_id="E1") for e in lead["events"]],
-        "no events": lambda lead: lead.update(events=[]),
-        "no stage changes": lambda lead: lead.update(stage_changes=[]),
     }.items():
         lead = _lead(as_of)
         edit(lead)
@@ -272,7 +270,13 @@ def test_meets_contract_agrees_with_the_contract_validation(as_of: datetime) -> 
     # within the second of as_of: the validation compares times with as_of to the second
     same_second = _lead(as_of, "L3")
     same_second["events"][0]["occurred_at"] = as_of.replace(microsecond=0).isoformat()
-    cases = {"valid": valid, "same second": {"leads": [same_second], "as_of": as_of.isoformat()}}
+    new_lead = _lead(as_of, "L4")
+    new_lead.update(events=[], stage_changes=[])  # arrived today: nothing happened yet
+    cases = {
+        "valid": valid,
+        "same second": {"leads": [same_second], "as_of": as_of.isoformat()},
+        "no events yet": {"leads": [new_lead], "as_of": as_of.isoformat()},
+    }
     cases.update(_broken(as_of))
     for name, body in cases.items():
         request = ScoreRequest.model_validate(body)
@@ -283,7 +287,7 @@ def test_meets_contract_agrees_with_the_contract_validation(as_of: datetime) -> 
         except DataContractError:
             valid_crm = False
         assert fast == valid_crm, name
-        assert fast == (name in {"valid", "same second"}), name
+        assert fast == (name in {"valid", "same second", "no events yet"}), name
 
 
 def test_contract_errors_still_get_the_validation_message(client: Any, model: ServingModel) -> None:
@@ -319,3 +323,17 @@ def test_small_batch_encoding_and_contributions_equal_the_general_path(
             np.testing.assert_array_equal(direct, grouped)
         else:
             np.testing.assert_allclose(direct, grouped, rtol=0, atol=1e-12)
+
+
+def test_a_new_lead_without_events_is_scored(client: Any, model: ServingModel) -> None:
+    lead = _lead(model.as_of, "NEW1")
+    lead.update(events=[], stage_changes=[])
+    response = client.post(
+        "/score",
+        json={"leads": [lead], "as_of": model.as_of.isoformat()},
+        headers={"X-API-Key": API_KEY},
+    )
+    assert response.status_code == 200, response.text
+    scored = response.json()["scores"][0]
+    assert scored["contact_id"] == "NEW1"
+    assert 0.0 <= scored["p_sql"] <= 1.0

@@ -88,6 +88,7 @@ def open_crm(
     *,
     as_of: datetime | None = None,
     raise_on_error: bool = True,
+    allow_empty_tables: bool = False,
 ) -> CrmData:
     """Open a CRM source, validate it against the contract and return its canonical tables.
 
@@ -103,6 +104,7 @@ def open_crm(
             mapping or CrmMapping(),
             as_of=as_of or datetime.now(),
             raise_on_error=raise_on_error,
+            allow_empty_tables=allow_empty_tables,
         )
     except BaseException:
         con.close()

@@ -61,8 +61,14 @@ def _literal(value: str) -> str:
 
 class _Checker:
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, mapping: CrmMapping, as_of: datetime
+        self,
+        con: duckdb.DuckDBPyConnection,
+        mapping: CrmMapping,
+        as_of: datetime,
+        *,
+        allow_empty_tables: bool = False,
     ) -> None:
+        self.allow_empty_tables = allow_empty_tables
         self.con = con
         self.mapping = mapping
         self.as_of = as_of
@@ -146,7 +152,7 @@ class _Checker:
                 continue
             raw = raw_view(table.name)
             (n_rows,) = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone() or (0,)
-            if n_rows == 0 and not table.optional:
+            if n_rows == 0 and not table.optional and not self.allow_empty_tables:
                 self.problems.append(
                     Problem(table.name, None, 0, "table is empty; expected at least one row")
                 )
@@ -321,13 +327,15 @@ def validate(
     *,
     as_of: datetime,
     raise_on_error: bool = True,
+    allow_empty_tables: bool = False,
 ) -> list[Problem]:
     """Check the ``raw_*`` views of ``con``; create canonical views; return every problem found.
 
     Raises :class:`DataContractError` listing all problems when any is an error and
-    ``raise_on_error`` is true.
+    ``raise_on_error`` is true. ``allow_empty_tables`` accepts tables without rows (a few leads
+    posted for scoring may have no events yet; a whole CRM export without events is an error).
     """
-    checker = _Checker(con, mapping, as_of)
+    checker = _Checker(con, mapping, as_of, allow_empty_tables=allow_empty_tables)
     checker.check_structure()
     checker.check_rows_and_types()
     checker.create_canonical_views()
