@@ -2,14 +2,24 @@
 
 Run: ``.venv/bin/python benchmarks/training.py [--contacts 20000] [--out data/bench]``.
 Prints rules vs logistic vs LightGBM vs the oracle and the headline gain at the MQL volume.
+
+``--seeds 42,7,2024`` instead compares, over several synthetic CRMs, the LightGBM heads before
+(the former defaults, one fit) and after (regularised defaults + validation search): normalized
+AUC, gain over the rules at their MQL volume (cluster-bootstrap CI), Brier vs the oracle's and
+LightGBM fit time, per seed and as mean / spread. Parameters are only ever chosen on the
+validation period; the test period is only read here, to report.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pandas as pd
 
@@ -17,50 +27,193 @@ from leadscore.crm import open_crm
 from leadscore.features import CutoffSchedule, build_training_table, load_definition
 from leadscore.synthetic import GeneratorConfig, generate_crm
 from leadscore.synthetic.oracle import true_probabilities
+from leadscore.training import pipeline
 from leadscore.training.api import train
-from leadscore.training.pipeline import TrainingConfig
+from leadscore.training.evaluate import EvaluationConfig
+from leadscore.training.models import LightGBMParams
+from leadscore.training.pipeline import TrainingConfig, fit_and_evaluate
+from leadscore.training.table import load_training_table
+from leadscore.training.tuning import LightGBMSearch, TuningConfig
+
+LEGACY = LightGBMParams(
+    num_leaves=15,
+    learning_rate=0.03,
+    max_rounds=2000,
+    early_stopping_rounds=100,
+    min_child_samples=50,
+    min_sum_hessian_in_leaf=1e-3,
+    feature_fraction=0.8,
+    bagging_fraction=0.8,
+    negative_fraction=1.0,
+    lambda_l2=1.0,
+    max_bin=255,
+    imbalance="sqrt",
+)
+"""The LightGBM settings before the regularised defaults and the search ("before")."""
+
+
+def prepare(contacts: int, seed: int, horizon: int, every: str, out: Path) -> tuple[Path, Path]:
+    """Generate (or reuse) the CRM, its training table and the oracle; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    crm_path = out / f"crm-{contacts}-{seed}.duckdb"
+    t0 = time.perf_counter()
+    if not crm_path.exists():
+        generate_crm(GeneratorConfig(n_contacts=contacts, seed=seed), crm_path)
+    print(f"[seed {seed}] CRM ready in {time.perf_counter() - t0:.1f} s", flush=True)
+    table_path = out / f"training-{contacts}-{seed}-{every}-{horizon}.parquet"
+    crm = open_crm(crm_path)
+    try:
+        start = crm.frame("contacts")["created_at"].min().date()
+        end = crm.frame("events", order_by_key=False)["occurred_at"].max().date()
+        schedule = CutoffSchedule(date(start.year, start.month, 1), end, every=every)
+        t1 = time.perf_counter()
+        if not table_path.exists():
+            build_training_table(crm, load_definition(), schedule, horizon, table_path)
+        print(f"[seed {seed}] training table in {time.perf_counter() - t1:.1f} s", flush=True)
+    finally:
+        crm.close()
+    oracle_path = out / f"oracle-{contacts}-{seed}-{every}-{horizon}.parquet"
+    if not oracle_path.exists():
+        t2 = time.perf_counter()
+        frame = pd.read_parquet(table_path, columns=["cutoff"])
+        cutoffs = sorted(pd.to_datetime(frame["cutoff"].unique()).to_pydatetime())
+        true_probabilities(crm_path, cutoffs, horizon).to_parquet(oracle_path)
+        print(f"[seed {seed}] oracle in {time.perf_counter() - t2:.1f} s", flush=True)
+    return table_path, oracle_path
+
+
+class _Searched:
+    """Stands in for ``LightGBMModel`` in the pipeline until it calls the tuner itself."""
+
+    def __init__(self, features: Any, params: LightGBMParams) -> None:
+        self.search = LightGBMSearch(features, params, TuningConfig())
+
+    def fit(self, *args: Any, **kwargs: Any) -> Any:
+        return self.search.fit(*args, **kwargs).best_estimator_
+
+
+@contextmanager
+def _tuned_pipeline() -> Iterator[TrainingConfig]:
+    if "tuning" in TrainingConfig.model_fields:  # the pipeline has the hook
+        yield TrainingConfig()
+        return
+    with mock.patch.object(pipeline, "LightGBMModel", _Searched):
+        yield TrainingConfig()
+
+
+def _timed_steps(log: dict[str, list[float]]) -> Callable[[str, int, int], None]:
+    """A progress callback recording wall and CPU time spent in each LightGBM step."""
+    state: dict[str, Any] = {"step": None}
+
+    def progress(step: str, _done: int, _total: int) -> None:
+        now = (time.perf_counter(), time.process_time())
+        if state["step"] is not None and state["step"].startswith("LightGBM"):
+            log["wall"].append(now[0] - state["t"][0])
+            log["cpu"].append(now[1] - state["t"][1])
+        state["step"], state["t"] = step, now
+
+    return progress
+
+
+def run_arm(table_path: Path, oracle_path: Path, arm: str, n_bootstrap: int) -> dict[str, Any]:
+    """Fit and evaluate one arm (``before`` or ``after``); return its headline numbers."""
+    table = load_training_table(table_path)
+    oracle = pd.read_parquet(oracle_path)
+    evaluation = EvaluationConfig(n_bootstrap=n_bootstrap)
+    log: dict[str, list[float]] = {"wall": [], "cpu": []}
+    if arm == "before":
+        config = TrainingConfig(lightgbm=LEGACY, evaluation=evaluation, shap_rows=0)
+        extra = (
+            {"tuning": TuningConfig(enabled=False)}
+            if "tuning" in TrainingConfig.model_fields
+            else {}
+        )
+        outcome = fit_and_evaluate(
+            table, config.model_copy(update=extra), oracle=oracle, progress=_timed_steps(log)
+        )
+    else:
+        with _tuned_pipeline() as base:
+            config = base.model_copy(update={"evaluation": evaluation, "shap_rows": 0})
+            outcome = fit_and_evaluate(table, config, oracle=oracle, progress=_timed_steps(log))
+    m = outcome.evaluation.metrics.set_index(["method", "target"])
+    h = outcome.evaluation.headline.set_index(["method", "target"])
+    row: dict[str, Any] = {
+        "lgbm_wall_s": sum(log["wall"]),
+        "lgbm_cpu_s": sum(log["cpu"]),
+    }
+    for t in ("sql", "meeting"):
+        lgbm, oracle_m = m.loc[("lightgbm", t)], m.loc[("oracle", t)]
+        row |= {
+            f"{t}_auc": lgbm["roc_auc"],
+            f"{t}_logistic_auc": m.loc[("logistic", t), "roc_auc"],
+            f"{t}_oracle_auc": oracle_m["roc_auc"],
+            f"{t}_norm_auc": lgbm["normalized_auc"],
+            f"{t}_norm_logistic": m.loc[("logistic", t), "normalized_auc"],
+            f"{t}_gain": h.loc[("lightgbm", t), "relative_gain"],
+            f"{t}_gain_low": h.loc[("lightgbm", t), "gain_low"],
+            f"{t}_gain_high": h.loc[("lightgbm", t), "gain_high"],
+            f"{t}_brier_ratio": lgbm["brier"] / oracle_m["brier"],
+            f"{t}_iterations": outcome.lightgbm[t].best_iteration_,
+            f"{t}_leaves": outcome.lightgbm[t].params.num_leaves,
+        }
+    return row
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Before vs after over several seeds: per-seed rows, then mean and spread."""
+    rows = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        paths = prepare(args.contacts, seed, args.horizon, args.every, args.out)
+        for arm in ("before", "after"):
+            row = {"seed": seed, "arm": arm} | run_arm(*paths, arm, args.bootstrap)
+            rows.append(row)
+            print(pd.DataFrame([row]).to_string(index=False), flush=True)
+    frame = pd.DataFrame(rows)
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+    cols = [
+        "sql_norm_auc",
+        "meeting_norm_auc",
+        "sql_norm_logistic",
+        "meeting_norm_logistic",
+        "sql_gain",
+        "meeting_gain",
+        "sql_brier_ratio",
+        "meeting_brier_ratio",
+        "lgbm_wall_s",
+        "lgbm_cpu_s",
+    ]
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        per_seed = frame[["seed", "arm", *cols, "sql_gain_low", "meeting_gain_low"]]
+        print("\nper seed (gain_low: lower end of the 95% cluster-bootstrap CI):")
+        print(per_seed.round(3).to_string(index=False))
+        summary = frame.groupby("arm", sort=False)[cols].agg(["mean", "std", "min"]).T.unstack()
+        print("\nmean / std / min over seeds:")
+        print(summary.round(3).to_string())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", help="comma-separated seeds: compare before/after instead")
+    parser.add_argument("--bootstrap", type=int, default=500)
+    parser.add_argument("--csv", type=Path, help="with --seeds: also write the rows here")
     parser.add_argument("--horizon", type=int, default=30)
     parser.add_argument("--every", choices=["week", "month"], default="week")
     parser.add_argument("--out", type=Path, default=Path("data/bench"))
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    crm_path = args.out / f"crm-{args.contacts}-{args.seed}.duckdb"
-    t0 = time.perf_counter()
-    if not crm_path.exists():
-        generate_crm(GeneratorConfig(n_contacts=args.contacts, seed=args.seed), crm_path)
-    print(f"CRM ready in {time.perf_counter() - t0:.1f} s")
-    table_path = (
-        args.out / f"training-{args.contacts}-{args.seed}-{args.every}-{args.horizon}.parquet"
-    )
-    crm = open_crm(crm_path)
-    try:
-        start = crm.frame("contacts")["created_at"].min().date()
-        end = crm.frame("events", order_by_key=False)["occurred_at"].max().date()
-        schedule = CutoffSchedule(date(start.year, start.month, 1), end, every=args.every)
-        t1 = time.perf_counter()
-        if not table_path.exists():
-            build_training_table(crm, load_definition(), schedule, args.horizon, table_path)
-        print(f"training table in {time.perf_counter() - t1:.1f} s")
-    finally:
-        crm.close()
-    frame = pd.read_parquet(table_path, columns=["contact_id", "cutoff"])
-    cutoffs = sorted(pd.to_datetime(frame["cutoff"].unique()).to_pydatetime())
-    t2 = time.perf_counter()
-    oracle = true_probabilities(crm_path, cutoffs, args.horizon)
-    print(f"oracle in {time.perf_counter() - t2:.1f} s")
+    if args.seeds:
+        compare(args)
+        return
+    table_path, oracle_path = prepare(args.contacts, args.seed, args.horizon, args.every, args.out)
     t3 = time.perf_counter()
     config = TrainingConfig(report_dir=args.out / "reports")
     result = train(
         table_path,
         tracking_uri=f"sqlite:///{args.out.resolve()}/mlruns/mlflow.db",
         config=config,
-        oracle=oracle,
+        oracle=pd.read_parquet(oracle_path),
         progress=lambda step, done, total: print(f"  {step}: {done}/{total}", flush=True),
     )
     print(f"training + evaluation in {time.perf_counter() - t3:.1f} s")

@@ -152,9 +152,13 @@ def train(
     if track:
         if progress is not None:
             progress("MLflow logging", 0, 1)
+        # the settings each head was fitted with (the validation search may pick other ones)
         params: dict[str, Any] = {
-            "lightgbm." + k: v for k, v in config.lightgbm.model_dump(mode="json").items()
+            f"lightgbm.{target}.{k}": v
+            for target, head in outcome.lightgbm.items()
+            for k, v in head.params.model_dump(mode="json").items()
         }
+        params |= {f"tuning.{k}": v for k, v in config.tuning.model_dump(mode="json").items()}
         params |= {"logistic." + k: v for k, v in config.logistic.model_dump(mode="json").items()}
         params |= {"split." + k: v for k, v in config.split.model_dump(mode="json").items()}
         params |= {

@@ -8,6 +8,7 @@ stopping and calibration use the validation period.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 import lightgbm as lgb
@@ -25,6 +26,7 @@ from leadscore.training.encoding import FeatureEncoder, as_float, as_text
 from leadscore.training.table import FeatureSpec
 
 __all__ = [
+    "LightGBMData",
     "LightGBMModel",
     "LightGBMParams",
     "LogisticModel",
@@ -39,27 +41,43 @@ class _Strict(BaseModel):
 
 
 class LightGBMParams(_Strict):
-    """LightGBM settings. ``imbalance``: ``sqrt`` weighs positives by sqrt(neg/pos),
-    ``balanced`` by neg/pos, ``none`` not at all (calibration corrects the probabilities)."""
+    """LightGBM settings, regularised for rare positives (a few hundred per period).
 
-    num_leaves: int = Field(15, ge=2)
-    learning_rate: float = Field(0.03, gt=0, le=1)
-    max_rounds: int = Field(2000, ge=1)
-    early_stopping_rounds: int = Field(100, ge=1)
-    min_child_samples: int = Field(50, ge=1)
-    feature_fraction: float = Field(0.8, gt=0, le=1)
+    ``negative_fraction`` < 1 bags negatives: every tree sees all positives and that fraction
+    of the negatives (LightGBM's ``neg_bagging_fraction``), which is faster and acts as an
+    implicit positive weight of ``1 / negative_fraction``; ``bagging_fraction`` applies only
+    when it is 1. ``imbalance`` adds an explicit positive weight: ``sqrt`` sqrt(neg/pos),
+    ``balanced`` neg/pos, ``none`` none. Calibration on the validation period removes both
+    distortions. ``max_bin`` is fixed when the data are binned.
+    """
+
+    num_leaves: int = Field(7, ge=2)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    max_rounds: int = Field(1000, ge=1)
+    early_stopping_rounds: int = Field(50, ge=1)
+    min_child_samples: int = Field(200, ge=1)
+    min_sum_hessian_in_leaf: float = Field(1.0, ge=0)
+    feature_fraction: float = Field(0.7, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
     bagging_freq: int = Field(1, ge=0)
-    lambda_l2: float = Field(1.0, ge=0)
+    negative_fraction: float = Field(0.1, gt=0, le=1)
+    lambda_l2: float = Field(10.0, ge=0)
+    max_bin: int = Field(63, ge=2)
     min_data_per_group: int = Field(50, ge=1)
     cat_smooth: float = Field(10.0, ge=0)
-    imbalance: Literal["none", "sqrt", "balanced"] = "sqrt"
+    imbalance: Literal["none", "sqrt", "balanced"] = "none"
     early_stopping_metric: Literal["binary_logloss", "auc", "average_precision"] = "binary_logloss"
     calibration: tuple[CalibrationMethod, ...] = ("platt", "isotonic")
     seed: int = 0
     num_threads: int = Field(0, ge=0)
     """0: one thread below 200k training rows (OpenMP threads lose badly on small data or busy
     machines), all cores above."""
+
+    @property
+    def dataset_key(self) -> int:
+        """The setting fixed when the data are binned (``max_bin``): fits sharing it can share
+        one :class:`LightGBMData`."""
+        return self.max_bin
 
 
 class LogisticParams(_Strict):
@@ -80,6 +98,19 @@ def _positive_weight(y: np.ndarray[Any, Any], imbalance: str) -> float:
     return float(np.sqrt(ratio)) if imbalance == "sqrt" else ratio
 
 
+@dataclass(frozen=True)
+class LightGBMData:
+    """Both periods encoded and binned once, shared by the fits of a search."""
+
+    encoder: FeatureEncoder
+    train: lgb.Dataset
+    valid: lgb.Dataset
+    x_valid: FloatArray
+    y_train: np.ndarray[Any, Any]
+    y_valid: np.ndarray[Any, Any]
+    dataset_key: int
+
+
 class LightGBMModel:
     """A LightGBM binary classifier with fixed feature encoding and a calibrator."""
 
@@ -91,24 +122,74 @@ class LightGBMModel:
         """The LightGBM parameter dict used for training on ``n_rows`` rows."""
         p = self.params
         threads = p.num_threads or (1 if n_rows < 200_000 else (os.cpu_count() or 1))
+        bagging: dict[str, Any] = {"bagging_freq": p.bagging_freq}
+        if p.negative_fraction < 1:
+            bagging |= {"pos_bagging_fraction": 1.0, "neg_bagging_fraction": p.negative_fraction}
+            bagging["bagging_freq"] = max(1, p.bagging_freq)
+        else:
+            bagging["bagging_fraction"] = p.bagging_fraction
         return {
             "objective": "binary",
             "metric": p.early_stopping_metric,
             "num_leaves": p.num_leaves,
             "learning_rate": p.learning_rate,
             "min_child_samples": p.min_child_samples,
+            "min_sum_hessian_in_leaf": p.min_sum_hessian_in_leaf,
             "feature_fraction": p.feature_fraction,
-            "bagging_fraction": p.bagging_fraction,
-            "bagging_freq": p.bagging_freq,
+            **bagging,
             "lambda_l2": p.lambda_l2,
+            "max_bin": p.max_bin,
             "min_data_per_group": p.min_data_per_group,
             "cat_smooth": p.cat_smooth,
+            "feature_pre_filter": False,
             "seed": p.seed,
             "deterministic": True,
             "force_row_wise": True,
             "num_threads": threads,
             "verbosity": -1,
         }
+
+    def prepare(
+        self,
+        train: pd.DataFrame,
+        y_train: np.ndarray[Any, Any],
+        valid: pd.DataFrame,
+        y_valid: np.ndarray[Any, Any],
+    ) -> LightGBMData:
+        """Encode and bin both periods once (reusable by fits with the same
+        :attr:`LightGBMParams.dataset_key`)."""
+        encoder = FeatureEncoder(self.features).fit(train)
+        x_valid = encoder.transform(valid)
+        binning = {
+            "max_bin": self.params.max_bin,
+            "feature_pre_filter": False,
+            "verbosity": -1,
+            "num_threads": self.booster_params(len(train))["num_threads"],
+        }
+        dtrain = lgb.Dataset(
+            encoder.transform(train),
+            label=np.asarray(y_train),
+            feature_name=encoder.feature_names,
+            categorical_feature=encoder.categorical_indices,
+            params=binning,
+            free_raw_data=False,
+        ).construct()
+        dvalid = lgb.Dataset(
+            x_valid,
+            label=np.asarray(y_valid),
+            reference=dtrain,
+            params=binning,
+            free_raw_data=False,
+        ).construct()
+        return LightGBMData(
+            encoder,
+            dtrain,
+            dvalid,
+            x_valid,
+            np.asarray(y_train),
+            np.asarray(y_valid),
+            self.params.dataset_key,
+        )
 
     def fit(
         self,
@@ -120,52 +201,56 @@ class LightGBMModel:
         valid_groups: np.ndarray[Any, Any] | None = None,
     ) -> Self:
         """Fit on ``train``, stop early and calibrate on ``valid``; returns ``self``."""
-        self.encoder_ = FeatureEncoder(self.features).fit(train)
-        x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
-        self.positive_weight_ = _positive_weight(y_train, self.params.imbalance)
-        names = self.encoder_.feature_names
-        cats = self.encoder_.categorical_indices
-        w = self.positive_weight_
-        dtrain = lgb.Dataset(
-            x_train,
-            label=y_train,
-            weight=np.where(np.asarray(y_train) == 1, w, 1.0),
-            feature_name=names,
-            categorical_feature=cats,
-        )
-        # the validation set carries the same weights: early stopping scores the objective
-        # that is trained (calibration removes the weighting afterwards)
-        dvalid = lgb.Dataset(
-            x_valid,
-            label=y_valid,
-            weight=np.where(np.asarray(y_valid) == 1, w, 1.0),
-            reference=dtrain,
-        )
+        data = self.prepare(train, y_train, valid, y_valid)
+        return self.fit_booster(data).calibrate(data, valid_groups)
+
+    def fit_booster(self, data: LightGBMData) -> Self:
+        """Boost on prepared data with early stopping on the validation period (uncalibrated
+        until :meth:`calibrate`); returns ``self``."""
+        if data.dataset_key != self.params.dataset_key:
+            raise ValueError("the data were binned with another max_bin")
+        self.encoder_ = data.encoder
+        self.positive_weight_ = _positive_weight(data.y_train, self.params.imbalance)
+        w, neg = self.positive_weight_, self.params.negative_fraction
+        data.train.set_weight(np.where(data.y_train == 1, w, 1.0))
+        # validation rows carry the weights the trees effectively see (positive weight, and
+        # negatives thinned by bagging), so early stopping scores the objective that is trained;
+        # calibration removes the distortion afterwards
+        data.valid.set_weight(np.where(data.y_valid == 1, w, neg))
         self.booster_ = lgb.train(
-            self.booster_params(len(train)),
-            dtrain,
+            self.booster_params(data.train.num_data()),
+            data.train,
             num_boost_round=self.params.max_rounds,
-            valid_sets=[dvalid],
+            valid_sets=[data.valid],
             valid_names=["valid"],
             callbacks=[lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)],
         )
         self.best_iteration_ = int(
             self.booster_.best_iteration or self.booster_.current_iteration()
         )
-        raw_valid = self.predict_raw(valid)
-        groups = valid_groups if valid_groups is not None else np.arange(len(valid))
+        return self
+
+    def calibrate(
+        self, data: LightGBMData, valid_groups: np.ndarray[Any, Any] | None = None
+    ) -> Self:
+        """Choose and fit the calibrator on the validation period; returns ``self``."""
+        raw_valid = self._predict_matrix(data.x_valid)
+        groups = valid_groups if valid_groups is not None else np.arange(len(data.y_valid))
         self.calibrator_, self.calibration_losses_ = choose_calibrator(
-            raw_valid, np.asarray(y_valid), groups, methods=self.params.calibration
+            raw_valid, data.y_valid, groups, methods=self.params.calibration
         )
         return self
+
+    def _predict_matrix(self, x: FloatArray) -> FloatArray:
+        out = self.booster_.predict(x, num_iteration=self.best_iteration_)
+        return np.asarray(out, dtype=np.float64)
 
     def _matrix(self, frame: pd.DataFrame) -> FloatArray:
         return self.encoder_.transform(frame)
 
     def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
         """Uncalibrated probabilities."""
-        out = self.booster_.predict(self._matrix(frame), num_iteration=self.best_iteration_)
-        return np.asarray(out, dtype=np.float64)
+        return self._predict_matrix(self._matrix(frame))
 
     def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
         """Calibrated probabilities of the positive class."""

@@ -29,6 +29,7 @@ from leadscore.training.table import (
     Target,
     TrainingTable,
 )
+from leadscore.training.tuning import TuningConfig, fit_lightgbm
 
 __all__ = ["Progress", "TrainingConfig", "TrainingOutcome", "fit_and_evaluate", "rules_probability"]
 
@@ -46,6 +47,7 @@ class TrainingConfig(BaseModel):
     rules_path: Path | None = None
     split: SplitConfig = SplitConfig()
     lightgbm: LightGBMParams = LightGBMParams()
+    tuning: TuningConfig = TuningConfig()
     logistic: LogisticParams = LogisticParams()
     evaluation: EvaluationConfig = EvaluationConfig()
     model_name: str = "leadscore"
@@ -152,8 +154,15 @@ def fit_and_evaluate(
         scores["rules"][t] = points[split.mask("test")]
         probas["rules"][t] = calib.predict(rules_unit[split.mask("test")])
         step(f"LightGBM ({t})", done, total)
-        model = LightGBMModel([f for f in table.features], config.lightgbm).fit(
-            train, y_train, valid, y_valid, valid_groups=valid_groups
+        model = fit_lightgbm(
+            list(table.features),
+            train,
+            y_train,
+            valid,
+            y_valid,
+            params=config.lightgbm,
+            tuning=config.tuning,
+            valid_groups=valid_groups,
         )
         lightgbm[t] = model
         probas["lightgbm"][t] = model.predict_proba(test)

@@ -1,0 +1,39 @@
+"""Benchmarks keep running: each fast benchmark's smoke size, as a user runs it.
+
+Speed is measured by the benchmarks themselves, side by side; these tests only check that the
+scripts run, compare values and print their ratios.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_benchmark(name: str, *args: str, cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_generator_benchmark_smoke(tmp_path: Path) -> None:
+    out = run_benchmark(
+        "generator.py", "--smoke", "--out", str(tmp_path / "crm.duckdb"), cwd=tmp_path
+    )
+    assert "contacts/s" in out
+    assert "peak memory" in out
+
+
+def test_features_benchmark_smoke(tmp_path: Path) -> None:
+    out = run_benchmark("features.py", "--smoke", cwd=tmp_path)
+    assert "values identical" in out
+    assert "speed-up leadscore vs pandas" in out
