@@ -16,35 +16,47 @@ missing-value routing). Two rows with the same sides everywhere get bit-identica
    representative row per group, and scatters the result back. LightGBM stays the only SHAP
    engine: nothing is approximated.
 
-Blocks of trees. Contributions add up over trees, and a block of few trees has few thresholds,
-hence far fewer distinct rows. With continuous features in the model (hundreds of thresholds
-each) almost every row is distinct for the whole model, while one tree typically sees a few
-percent to a few tens of percent of distinct rows. ``trees_per_block`` picks the trade-off
-(one LightGBM call and one scatter per block); the default measures the distinct-row ratio of
-the first block for a few candidate sizes and takes the cheapest. With one block the output is
-bit-identical to ``pred_contrib``; with several blocks it differs only by the order of
-floating-point additions (about 1e-15).
+Blocks of trees. Contributions add up over trees, and a block of few trees has few
+thresholds, hence far fewer distinct rows: with continuous features almost every row is
+distinct for the whole model, while a block sees few split patterns. Per block, each feature's
+code maps to a block code (the signature of its splits in the block); the block codes of a row
+form a mixed-radix key whose range (the product of the code counts) bounds the block's
+distinct rows. The default plan grows each block of consecutive trees while that key space
+stays within ``rows / 16`` (at least 64), so LightGBM explains at most a sixteenth of the rows
+per block; rows are then grouped by indexing the key space directly (no hashing), and the
+block's values are gathered back with one pass per feature of the block. Trees whose own key
+space is larger (deep trees over continuous features) form one-tree blocks grouped by
+hashing. ``trees_per_block`` fixes the block size instead. With one block the output is
+bit-identical to ``pred_contrib``; with several it differs only by the order of floating-point
+additions (about 1e-15).
 
-Sizing guidance:
+Threads. ``n_jobs`` other than 1 splits the rows across that many threads (each at least 5,000
+rows): NumPy's gathers and LightGBM release the GIL. LightGBM calls are serialised (a booster
+predicts with the iteration range set on the shared model), each using ``n_jobs`` LightGBM
+threads when it explains more than 1,000 rows.
+
+Sizing guidance (measured, benchmarks/scoring.py on the synthetic CRM's current features):
 
 - cost without this module: ``rows x trees x leaves x depth^2`` (depth: mean leaf depth,
   ``num_leaves=31`` leaf-wise trees are often 8 to 12 deep);
 - cost with it: ``sum over blocks of distinct_rows(block) x trees_in_block x leaves x depth^2``
-  plus about ``rows x features_in_block`` of NumPy work per block;
-- distinct rows grow with the number of thresholds per feature: count features with small
-  integers, categoricals and NaN-heavy features dedupe very well (a model on those alone sees
-  a few percent of distinct rows); a handful of continuous features (days, tenure, account
-  size) makes nearly every row distinct for the whole model, and one tree then sees roughly
-  15-40% distinct rows, which caps the gain near 3-6x (``max_bin=31`` did not help in our
-  measurement). Fewer, shallower trees cut both paths alike;
+  plus about ``rows x 2 x features_in_block`` element passes of NumPy work per block;
+- small trees (leadscore's head: 7 leaves, about 110 trees) have a few hundred to a few
+  thousand split patterns per tree: LightGBM explains well under 1% of the row x tree pairs
+  and the NumPy passes dominate (about 15-30x faster than ``pred_contrib``);
+- deep trees over continuous features (31 leaves, several thresholds per feature and tree)
+  leave about half the rows distinct even for one tree: the gain drops to about 1.5x, and
+  TreeSHAP on those rows dominates. Fewer, shallower trees cut both paths alike;
 - grouping needs the whole batch in memory; dedupe improves with larger chunks, so explain
-  chunks of 100k rows or more when scoring a contact base in chunks.
+  chunks of 50k rows or more when scoring a contact base in chunks.
 """
 
 from __future__ import annotations
 
-import math
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,10 +82,16 @@ Index = npt.NDArray[np.intp]
 # every value with |x| <= kZeroThreshold before prediction, so those are exactly 0.0.
 _ZERO_THRESHOLD = float(np.float32(1e-35))
 _INT_LIMIT = 2.0**31
-# Cost of one NumPy pass over one row (bin lookup, grouping, scatter) in units of one tree's
-# TreeSHAP on one row; measured on a 31-leaf model, used only to pick the block size.
-_PASS_COST = 0.04
 _KEY_LIMIT = 2**62
+# Blocks whose key space is at most this many (and at most twice the rows) group rows by direct
+# indexing into the key space instead of hashing.
+_DENSE_LIMIT = 2**18
+# Default blocks grow while their key space stays within rows / _ROWS_PER_KEY (so LightGBM
+# explains a small fraction of the rows), at least _MIN_KEYS.
+_ROWS_PER_KEY = 16
+_MIN_KEYS = 64
+# Rows per worker below which threads are not worth starting.
+_MIN_ROWS_PER_JOB = 5_000
 
 
 def _as_lightgbm_values(X: npt.NDArray[Any]) -> Floats:
@@ -219,6 +237,7 @@ class ThresholdBinner:
             else:
                 self._bins.append(_numerical_bins(splits))
         self._tables: dict[tuple[int, int], list[tuple[int, Codes, int]]] = {}
+        self._plans: dict[tuple[int, int | None, int], list[_Block]] = {}
 
     @classmethod
     def from_booster(cls, booster: Any) -> ThresholdBinner:
@@ -232,12 +251,14 @@ class ThresholdBinner:
 
     def transform(self, X: npt.NDArray[Any]) -> Codes:
         """Bin codes, shape ``(n_rows, n_features)``, Fortran order, dtype int32."""
-        X = _check_matrix(X, self.n_features)
-        values = _as_lightgbm_values(X)
-        codes = np.zeros(X.shape, dtype=np.int32, order="F")
+        codes: Codes = self._codes(_check_matrix(X, self.n_features), np.int32)
+        return codes
+
+    def _codes(self, X: npt.NDArray[Any], dtype: Any) -> Any:
+        codes = np.zeros(X.shape, dtype=dtype, order="F")
         for j, bins in enumerate(self._bins):
             if bins is not None:
-                codes[:, j] = bins.fine_to_code[bins.fine(values[:, j])]
+                codes[:, j] = bins.fine_to_code[bins.fine(_as_lightgbm_values(X[:, j]))]
         return codes
 
     def count_distinct(self, codes: Codes, start: int = 0, stop: int | None = None) -> int:
@@ -248,6 +269,15 @@ class ThresholdBinner:
         else:
             columns = _block_columns(codes, self.block_tables(start, stop))
         return len(_group_rows(columns, codes.shape[0])[0])
+
+    def plan(self, n_iterations: int, trees_per_block: int | None, n_rows: int) -> list[_Block]:
+        """Blocks of iterations for a batch of ``n_rows`` rows (cached per shape)."""
+        limit = min(_DENSE_LIMIT, max(_MIN_KEYS, n_rows // _ROWS_PER_KEY))
+        limit = 1 << (limit.bit_length() - 1)  # few distinct plans across batch sizes
+        key = (n_iterations, trees_per_block, limit)
+        if key not in self._plans:
+            self._plans[key] = _plan(self, n_iterations, trees_per_block, limit)
+        return self._plans[key]
 
     def block_tables(self, lo: int, hi: int) -> list[tuple[int, Codes, int]]:
         """For trees ``lo <= tree < hi``: (feature, global code -> block code, n block codes)."""
@@ -298,21 +328,120 @@ def _block_columns(codes: Codes, tables: list[tuple[int, Codes, int]]) -> list[t
     return [(table[codes[:, j]], n) for j, table, n in tables]
 
 
-def _choose_block(binner: ThresholdBinner, codes: Codes, n_iterations: int) -> int:
-    """Iterations per block minimising the estimated cost, from the first block of each size."""
-    n_rows = codes.shape[0]
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """Iterations ``start <= i < stop`` explained by one LightGBM call per distinct row."""
+
+    start: int
+    stop: int
+    tables: tuple[tuple[int, Codes, int], ...]  # (feature, global code -> block code, n codes)
+    size: int  # product of the block code counts: distinct rows are at most this many
+
+    def scaled(self) -> list[tuple[int, Index]]:
+        """Per feature, global code -> its share of a mixed-radix key in ``range(size)``."""
+        out, stride = [], 1
+        for j, table, n in self.tables:
+            out.append((j, table.astype(np.intp) * stride))
+            stride *= n
+        return out
+
+
+def _size(tables: Sequence[tuple[int, Codes, int]]) -> int:
+    size = 1
+    for _, _, n in tables:
+        size *= n
+        if size > _KEY_LIMIT:
+            return _KEY_LIMIT
+    return size
+
+
+def _plan(
+    binner: ThresholdBinner, n_iterations: int, fixed: int | None, limit: int
+) -> list[_Block]:
+    """Blocks of consecutive iterations. ``fixed``: that many per block. Otherwise each block
+    grows while its key space (an upper bound on its distinct rows) stays within ``limit``:
+    LightGBM then explains at most ``limit`` rows per block, and the NumPy work per block
+    (a pass per feature of the block) is shared by as many trees as possible."""
     per = binner.trees_per_iteration
-    best, best_cost = n_iterations, math.inf
-    for size in sorted({n_iterations, 64, 16, 4, 1}, reverse=True):
-        if size > n_iterations:
+
+    def block(lo: int, hi: int) -> _Block:
+        tables = tuple(binner.block_tables(lo * per, hi * per))
+        return _Block(lo, hi, tables, _size(tables))
+
+    blocks: list[_Block] = []
+    lo = 0
+    while lo < n_iterations:
+        if fixed is not None:
+            blocks.append(block(lo, min(lo + fixed, n_iterations)))
+            lo = blocks[-1].stop
             continue
-        tables = binner.block_tables(0, size * per)
-        distinct = binner.count_distinct(codes, 0, size * per)
-        n_blocks = math.ceil(n_iterations / size)
-        cost = n_blocks * (distinct * size * per + _PASS_COST * n_rows * (len(tables) + 1))
-        if cost < best_cost:
-            best, best_cost = size, cost
-    return best
+        current = block(lo, lo + 1)
+        while current.stop < n_iterations and current.size <= limit:
+            wider = block(lo, current.stop + 1)
+            if wider.size > limit:
+                break
+            current = wider
+        blocks.append(current)
+        lo = current.stop
+    return blocks
+
+
+def _explain_rows(
+    booster: Any,
+    X: npt.NDArray[Any],
+    codes: Index,
+    blocks: Sequence[_Block],
+    out: Floats,
+    threads: int,
+    lock: threading.Lock | None = None,
+) -> None:
+    """Write the contributions of the rows of ``X`` (``codes``: their global bin codes) into
+    ``out`` (zeros, columns contiguous), block by block."""
+    n_rows, n_features = X.shape
+    arange = np.arange(n_rows, dtype=np.intp)
+    dense_limit = min(_DENSE_LIMIT, max(4096, 2 * n_rows))
+    base = 0.0
+    for block in blocks:
+        features = [j for j, _, _ in block.tables]
+        dense = block.size <= dense_limit
+        if dense:
+            key = np.zeros(n_rows, dtype=np.intp)
+            for j, table in block.scaled():
+                key += table[codes[:, j]]
+            first = np.full(block.size, -1, dtype=np.intp)
+            first[key] = arange  # any member of each group will do
+            present = np.flatnonzero(first >= 0)
+            representatives = first[present]
+        else:
+            columns = [(table[codes[:, j]], n) for j, table, n in block.tables]
+            representatives, key = _group_rows(columns, n_rows)
+            present = np.arange(len(representatives), dtype=np.intp)
+        rows = X[representatives]
+        if lock is None:
+            values = _predict(booster, rows, block, threads)
+        else:
+            # LightGBM predicts with the iteration range set on the shared model: one at a time
+            with lock:
+                values = _predict(booster, rows, block, threads if len(rows) > 1000 else 1)
+        base += float(values[0, n_features])
+        if not features:
+            continue
+        shares = np.zeros((block.size if dense else len(present), len(features)), order="F")
+        shares[present] = values[:, features]
+        for column, j in enumerate(features):
+            out[:, j] += shares[:, column][key]
+    out[:, n_features] = base
+
+
+def _predict(booster: Any, rows: npt.NDArray[Any], block: _Block, threads: int) -> Floats:
+    values = booster.predict(
+        rows,
+        start_iteration=block.start,
+        num_iteration=block.stop - block.start,
+        pred_contrib=True,
+        num_threads=threads,
+    )
+    return np.asarray(values, dtype=np.float64)
 
 
 def exact_contributions(
@@ -354,31 +483,39 @@ def exact_contributions(
     if n_rows == 0:
         return np.zeros((0, n_features + 1), dtype=np.float64)
 
-    codes = binner.transform(X)
-    size = trees_per_block or _choose_block(binner, codes, n_iterations)
-    size = min(size, n_iterations)
-
-    def contrib(rows: Index, start: int, count: int) -> Floats:
-        values = booster.predict(
-            X[rows],
-            start_iteration=start,
-            num_iteration=count,
-            pred_contrib=True,
-            num_threads=threads,
-        )
-        return np.asarray(values, dtype=np.float64)
-
-    if size == n_iterations:
-        columns = [(codes[:, j], n) for j, n in enumerate(binner.n_bins)]
+    if trees_per_block is not None and trees_per_block >= n_iterations:
+        # one block: one LightGBM call on one row per distinct row, bit-identical output
+        codes32 = binner.transform(X)
+        columns = [(codes32[:, j], n) for j, n in enumerate(binner.n_bins)]
         representatives, groups = _group_rows(columns, n_rows)
-        return contrib(representatives, 0, n_iterations)[groups]
+        values = booster.predict(
+            X[representatives], num_iteration=n_iterations, pred_contrib=True, num_threads=threads
+        )
+        return np.asarray(values, dtype=np.float64)[groups]
 
+    blocks = binner.plan(n_iterations, trees_per_block, n_rows)
+    workers = _workers(n_jobs, n_rows)
     out = np.zeros((n_rows, n_features + 1), dtype=np.float64, order="F")
-    for start in range(0, n_iterations, size):
-        count = min(size, n_iterations - start)
-        tables = binner.block_tables(start, start + count)
-        representatives, groups = _group_rows(_block_columns(codes, tables), n_rows)
-        block = contrib(representatives, start, count)
-        for j in [j for j, _, _ in tables] + [n_features]:
-            out[:, j] += block[:, j][groups]
+    if workers == 1:
+        _explain_rows(booster, X, binner._codes(X, np.intp), blocks, out, threads)
+        return np.ascontiguousarray(out)
+    # rows split across threads, one LightGBM thread each: NumPy's gathers and LightGBM
+    # release the GIL; every worker writes its own rows of ``out``
+    bounds = np.linspace(0, n_rows, workers + 1).astype(int)
+    lock = threading.Lock()
+
+    def run(part: int) -> None:
+        lo, hi = bounds[part], bounds[part + 1]
+        rows = X[lo:hi]
+        codes = binner._codes(rows, np.intp)
+        _explain_rows(booster, rows, codes, blocks, out[lo:hi], threads, lock)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, range(workers)))
     return np.ascontiguousarray(out)
+
+
+def _workers(n_jobs: int, n_rows: int) -> int:
+    cores = os.cpu_count() or 1
+    wanted = cores if n_jobs == -1 else n_jobs
+    return max(1, min(wanted, n_rows // _MIN_ROWS_PER_JOB))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 lgb = pytest.importorskip("lightgbm")
 
+from leadscore.serving import contributions  # noqa: E402
 from leadscore.serving.contributions import ThresholdBinner, exact_contributions  # noqa: E402
 
 TOL = 1e-9
@@ -258,3 +259,60 @@ def test_multiclass_is_refused() -> None:
     )
     with pytest.raises(NotImplementedError, match="trees per iteration"):
         exact_contributions(model, X)
+
+
+def test_threads_split_rows_exactly(booster: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows split across worker threads (LightGBM calls serialised) give the same values."""
+    monkeypatch.setattr(contributions, "_MIN_ROWS_PER_JOB", 100)
+    X = _edge_rows(booster, 3000, seed=12)
+    serial = _assert_exact(booster, X, n_jobs=1)
+    for n_jobs in (2, 3, -1):
+        threaded = _assert_exact(booster, X, n_jobs=n_jobs)
+        np.testing.assert_allclose(threaded, serial, rtol=0.0, atol=TOL)
+    _assert_exact(booster, X, n_jobs=2, trees_per_block=6)
+
+
+def test_hashed_grouping_path(booster: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks whose key space is too large to index directly are grouped by hashing."""
+    monkeypatch.setattr(contributions, "_DENSE_LIMIT", 1)
+    X = _edge_rows(booster, 2000, seed=13)
+    for trees_per_block in (None, 1, 9):
+        _assert_exact(
+            booster,
+            X,
+            binner=ThresholdBinner.from_booster(booster),
+            trees_per_block=trees_per_block,
+        )
+
+
+def test_plan_covers_every_iteration_once(booster: Any) -> None:
+    binner = ThresholdBinner.from_booster(booster)
+    for n_rows in (10, 5_000, 1_000_000):
+        blocks = binner.plan(40, None, n_rows)
+        assert [b.start for b in blocks] == [0] + [b.stop for b in blocks[:-1]]
+        assert blocks[-1].stop == 40
+        limit = max(contributions._MIN_KEYS, n_rows // contributions._ROWS_PER_KEY)
+        assert all(b.size <= limit or b.stop - b.start == 1 for b in blocks)
+    assert [b.stop - b.start for b in binner.plan(40, 7, 100)] == [7] * 5 + [5]
+    assert binner.plan(40, None, 5_000) is binner.plan(40, None, 5_000)  # cached
+
+
+def test_default_plan_explains_few_rows_on_lead_data() -> None:
+    """Per-block key spaces stay small, so LightGBM explains a small share of row x tree
+    pairs even when nearly every row is distinct for the whole model."""
+    rng = np.random.default_rng(21)
+    n = 20_000
+    X = np.column_stack(
+        [rng.poisson(0.5, n) for _ in range(5)]
+        + [rng.integers(0, 365, n), rng.exponential(1000.0, n), rng.integers(0, 8, n)]
+    ).astype(np.float64)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(2.0 - 0.5 * X[:, :5].sum(axis=1)))).astype(int)
+    model = lgb.train(
+        {"objective": "binary", "num_leaves": 7, "verbose": -1, "num_threads": 1},
+        lgb.Dataset(X, y, categorical_feature=[7]),
+        num_boost_round=30,
+    )
+    spy = _CountingBooster(model)
+    got = exact_contributions(spy, X)
+    assert spy.explained < 0.05 * n * 30, spy.explained
+    np.testing.assert_allclose(got, model.predict(X, pred_contrib=True), rtol=0.0, atol=TOL)
