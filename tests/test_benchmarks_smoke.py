@@ -37,3 +37,9 @@ def test_features_benchmark_smoke(tmp_path: Path) -> None:
     out = run_benchmark("features.py", "--smoke", cwd=tmp_path)
     assert "values identical" in out
     assert "speed-up leadscore vs pandas" in out
+
+
+def test_scoring_benchmark_smoke(tmp_path: Path) -> None:
+    out = run_benchmark("scoring.py", "--smoke", "--data", "simulated", cwd=tmp_path)
+    assert "max |diff| vs shap" in out
+    assert "1M contacts with reasons" in out
