@@ -319,10 +319,8 @@ def test_small_batch_encoding_and_contributions_equal_the_general_path(
         grouped = exact_contributions(
             head.booster_, rows, num_iteration=head.best_iteration_, trees_per_block=None
         )
-        if len(rows) == 1:
-            np.testing.assert_array_equal(direct, grouped)
-        else:
-            np.testing.assert_allclose(direct, grouped, rtol=0, atol=1e-12)
+        # exact SHAP either way; summing tree blocks in another order moves the last bits only
+        np.testing.assert_allclose(direct, grouped, rtol=0, atol=1e-12)
 
 
 def test_a_new_lead_without_events_is_scored(client: Any, model: ServingModel) -> None:

@@ -429,3 +429,16 @@ def test_funnel_rates_at_default_size(tmp_path: Path) -> None:
 
 def test_stage_vocabulary_is_the_contract_one(tables: dict[str, pd.DataFrame]) -> None:
     assert set(tables["stage_changes"]["stage"]) == {s.value for s in Stage}
+
+
+def test_generate_refuses_to_replace_data_it_did_not_write(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "contacts.csv").write_text("contact_id\nC1\n")
+    with pytest.raises(ConfigError, match="refusing to replace"):
+        generate_crm(GeneratorConfig(n_contacts=1000, seed=1), export, fmt="csv")
+    assert (export / "contacts.csv").read_text() == "contact_id\nC1\n"
+    # an earlier synthetic CRM at the same place is replaced
+    crm = tmp_path / "crm.duckdb"
+    generate_crm(GeneratorConfig(n_contacts=1000, seed=1), crm)
+    generate_crm(GeneratorConfig(n_contacts=1000, seed=2), crm)

@@ -191,8 +191,20 @@ def test_no_personal_data_in_messages(tmp_path: Path) -> None:
     def with_emails(t: Tables) -> None:
         t["contacts"]["email_domain"] = ["jane.doe@acme.com", "x@gmail.com", None]
         t["contacts"].loc[0, "account_id"] = "A9"
+        # a CRM keyed by email address: ids quoted as examples must not leak it
+        t["contacts"].loc[2, "contact_id"] = "john.smith@globex.com"
 
     message = str(
         DataContractError(list(problems_for(tmp_path, with_emails)))  # type: ignore[arg-type]
     )
     assert "@" not in message
+
+
+def test_full_email_addresses_are_refused_without_being_echoed(tmp_path: Path) -> None:
+    def addresses(t: Tables) -> None:
+        t["contacts"]["email_domain"] = ["jane.doe@acme.com", "gmail.com", None]
+
+    problem = only(problems_for(tmp_path, addresses))
+    assert (problem.table, problem.column, problem.n_rows) == ("contacts", "email_domain", 1)
+    assert problem.examples == ("C1",)
+    assert "jane.doe" not in str(problem)

@@ -9,14 +9,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from leadscore.errors import LeadscoreError
+
 __all__ = ["atomic_path", "atomic_write_text"]
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` to write; it replaces ``path`` only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise LeadscoreError(
+            f"Cannot write {path}: {exc.strerror or exc}. Choose a writable location."
+        ) from None
     os.close(fd)
     tmp = Path(name)
     tmp.chmod(0o644)  # mkstemp creates 0600; outputs are ordinary readable files

@@ -292,7 +292,10 @@ def features_build(
     out: Annotated[Path, typer.Option(help="Training table (Parquet).")] = DEFAULT_TRAINING_TABLE,
     config: ConfigOption = None,
     definition: Annotated[
-        Path | None, typer.Option(help="Feature config YAML (include/exclude/extend the catalog).")
+        Path | None,
+        typer.Option(
+            help="Feature config YAML: include, exclude, windows, add, rules, lookback_days."
+        ),
     ] = None,
     start: Annotated[datetime | None, typer.Option(help="First cutoff (default: auto).")] = None,
     end: Annotated[datetime | None, typer.Option(help="Last cutoff (default: data end).")] = None,

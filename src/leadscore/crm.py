@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -92,7 +92,8 @@ def open_crm(
 ) -> CrmData:
     """Open a CRM source, validate it against the contract and return its canonical tables.
 
-    ``as_of`` is the moment after which timestamps count as "in the future" (default: now).
+    ``as_of`` is the moment after which timestamps count as "in the future" (default: now, in
+    UTC like every CRM timestamp).
     Raises :class:`~leadscore.errors.DataContractError` listing every problem found.
     """
     source = location if not isinstance(location, str | Path) else source_for(location)
@@ -102,7 +103,7 @@ def open_crm(
         problems = validate(
             con,
             mapping or CrmMapping(),
-            as_of=as_of or datetime.now(),
+            as_of=as_of or datetime.now(UTC).replace(tzinfo=None),
             raise_on_error=raise_on_error,
             allow_empty_tables=allow_empty_tables,
         )

@@ -359,6 +359,11 @@ def source_for(location: str | Path) -> Source:
     path = Path(text)
     if path.is_dir():
         return FolderSource(path)
+    if path.suffix.lower() in {".csv", ".parquet", ".tsv", ".xlsx", ".json"}:
+        raise SourceError(
+            f"{text} is a single file: a CRM is several tables. Pass the folder holding one "
+            "file per table (accounts, contacts, events, stage_changes), or a DuckDB file."
+        )
     if path.suffix in {".duckdb", ".db"} or path.is_file():
         return DuckDBFileSource(path)
     raise SourceError(

@@ -46,6 +46,14 @@ class Problem:
         return f"{where}: {self.n_rows:,} row(s){examples}: {self.expected}"
 
 
+def _safe_example(value: object) -> str:
+    """A row id fit for a message: ids that look like email addresses are masked."""
+    if value is None:
+        return "NULL"
+    text = str(value)
+    return "<id that looks like an email address>" if "@" in text else text
+
+
 def raw_view(table: str) -> str:
     """Name of the view a source registers for a raw table."""
     return f"raw_{table}"
@@ -89,7 +97,7 @@ class _Checker:
             f"SELECT DISTINCT CAST({row_id} AS VARCHAR) AS rid FROM {source} "
             f"WHERE {where_sql} ORDER BY rid NULLS LAST LIMIT {_MAX_EXAMPLES}"
         ).fetchall()
-        return count, tuple("NULL" if r[0] is None else str(r[0]) for r in rows)
+        return count, tuple(_safe_example(r[0]) for r in rows)
 
     def _report(
         self, table: Table, column: str | None, where_sql: str, expected: str, source: str
@@ -287,6 +295,20 @@ class _Checker:
                     view,
                 )
         self._check_after_account()
+        self._check_email_domains()
+
+    def _check_email_domains(self) -> None:
+        contacts = table_spec("contacts")
+        if not self._usable(contacts, "email_domain", "contact_id"):
+            return
+        self._report(
+            contacts,
+            "email_domain",
+            "strpos(email_domain, '@') > 0",
+            "values hold full email addresses; expected the domain only (e.g. acme.com): "
+            "export the part after the at sign; leadscore never needs the address",
+            "contacts",
+        )
 
     def _check_after_account(self) -> None:
         if not self._usable(table_spec("accounts"), "account_id", "created_at"):

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -48,6 +49,31 @@ def _concat(blocks: list[BlockTables], name: str) -> pa.Table:
     return pa.concat_tables([getattr(b, name) for b in blocks])
 
 
+def _is_generated(out: Path) -> bool:
+    """Whether ``out`` holds an earlier synthetic CRM (it carries the oracle)."""
+    if out.is_dir():
+        return (out / "_oracle").is_dir()
+    try:
+        with duckdb.connect(str(out), read_only=True) as con:
+            row = con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'oracle'"
+            ).fetchone()
+    except duckdb.Error:
+        return False
+    return bool(row and row[0])
+
+
+def _refuse_foreign_output(out: Path) -> None:
+    """Never replace data the generator did not write (a real export, another database)."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not _is_generated(out):
+        raise ConfigError(
+            f"{out} already exists and is not a synthetic CRM written by leadscore: refusing to "
+            "replace it. Choose another --out path, or remove it first."
+        )
+
+
 def generate_crm(
     config: GeneratorConfig,
     out: Path,
@@ -67,6 +93,7 @@ def generate_crm(
     config.validate()
     out = Path(out)
     fmt = resolve_format(out, fmt)
+    _refuse_foreign_output(out)
     sizes = _block_sizes(config.n_contacts)
     account_counts = [count_block_accounts(config.seed, b, n) for b, n in enumerate(sizes)]
     account_offsets = np.concatenate([[0], np.cumsum(account_counts)]).astype(int)
