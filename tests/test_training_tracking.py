@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from leadscore.errors import ArtifactError
 from leadscore.training._simulate import simulate_training_table
 from leadscore.training.api import list_models, promote, train
 from leadscore.training.evaluate import EvaluationConfig
@@ -16,7 +17,7 @@ from leadscore.training.pipeline import TrainingConfig
 
 def test_promotion_gate_refuses_a_worse_challenger(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    table, _ = simulate_training_table(2000, 10, seed=3)
+    table, _ = simulate_training_table(5000, 12, seed=1)  # LightGBM beats the rules here
     config = TrainingConfig(
         evaluation=EvaluationConfig(n_bootstrap=20),
         shap_rows=100,
@@ -26,8 +27,15 @@ def test_promotion_gate_refuses_a_worse_challenger(tmp_path: Path) -> None:
     good = train(table, tracking_uri=uri, config=config)
     assert good.report_path.is_file() and good.model_version == "1"
     assert set(good.summary["method"]) == {"rules", "lightgbm"}
+    # the first champion must beat the rules: an impossible margin keeps it a challenger
+    too_strict = promote(tracking_uri=uri, margin=1.0)
+    assert not too_strict.promoted and "does not beat" in too_strict.reason
     first = promote(tracking_uri=uri)
-    assert first.promoted and first.reason == "no champion yet"
+    assert first.promoted and first.reason.startswith("no champion yet")
+    assert "beats them" in first.reason
+
+    with pytest.raises(ArtifactError, match="no version '99'"):
+        promote(tracking_uri=uri, version="99")
 
     weak = config.model_copy(update={"lightgbm": LightGBMParams(max_rounds=1, num_leaves=2)})
     train(table, tracking_uri=uri, config=weak)

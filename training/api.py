@@ -13,6 +13,7 @@ import pandas as pd
 
 from leadscore import __version__
 from leadscore.contract import SCHEMA_VERSION
+from leadscore.errors import ConfigError
 from leadscore.training.artifacts import load_heads, save_model
 from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
 from leadscore.training.pipeline import Progress, TrainingConfig, TrainingOutcome, fit_and_evaluate
@@ -271,16 +272,23 @@ def promote(
             (v.version for v in versions.values() if "challenger" in v.aliases), None
         )
         if champion is not None and challenger is not None:
-            recomputed = {
+            on_window = {
                 ref: evaluate(
                     training_table,
                     model_name=model_name,
                     ref=ref,
                     tracking_uri=tracking_uri,
                     config=config,
-                )[metric]
+                )
                 for ref in {champion.version, challenger}
             }
+            if any(metric not in values for values in on_window.values()):
+                available = sorted(set.intersection(*(set(v) for v in on_window.values())))
+                raise ConfigError(
+                    f"Metric {metric!r} cannot be recomputed on a training table; available: "
+                    f"{', '.join(available)}."
+                )
+            recomputed = {ref: values[metric] for ref, values in on_window.items()}
     return promote_version(
         model_name,
         tracking_uri=tracking_uri,

@@ -194,7 +194,7 @@ def download_heads(
 
     client, uri = _client(tracking_uri)
     mv = (
-        client.get_model_version(model_name, ref)
+        _get_version(client, model_name, ref)
         if ref.isdigit()
         else _by_alias(client, model_name, ref)
     )
@@ -205,6 +205,22 @@ def download_heads(
         artifact_uri=f"{run.info.artifact_uri}/heads", dst_path=str(dst), tracking_uri=uri
     )
     return Path(local), _version_info(client, model_name, mv)
+
+
+def _get_version(client: Any, model_name: str, version: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(model_name, version)
+    except MlflowException:
+        raise ArtifactError(
+            f"Model {model_name!r} has no version {version!r}; `leadscore models` lists them."
+        ) from None
+
+
+def _direction(metric: str) -> int:
+    """+1 when a higher value is better (AUC, gains), -1 for losses (Brier, log loss)."""
+    return -1 if ("brier" in metric or "log_loss" in metric) else 1
 
 
 def promote_version(
@@ -218,7 +234,8 @@ def promote_version(
     recomputed: Mapping[str, float] | None = None,
 ) -> PromotionDecision:
     """Make ``version`` (default: the ``challenger``) the ``champion`` if it beats the current
-    champion on ``metric`` by at least ``margin`` on the same out-of-time window.
+    champion on ``metric`` by at least ``margin`` on the same out-of-time window (lower is
+    better for Brier and log loss). The first champion must beat the rules by the margin.
 
     ``recomputed`` maps version -> metric value measured on one shared window (used when the
     two versions were tested on different windows). ``force`` promotes regardless and records
@@ -226,7 +243,7 @@ def promote_version(
     """
     client, _ = _client(tracking_uri)
     mv = (
-        client.get_model_version(model_name, version)
+        _get_version(client, model_name, version)
         if version
         else _by_alias(client, model_name, CHALLENGER)
     )
@@ -246,8 +263,19 @@ def promote_version(
         return PromotionDecision(
             False, "already champion", challenger.version, champion.version, metric, value, value
         )
+    sign = _direction(metric)
     if champion is None:
-        promoted, reason = True, "no champion yet"
+        # the first champion must at least beat the team's own rules on the same test window
+        rules_metric = metric.replace("_lightgbm_", "_rules_")
+        rules_value = challenger.metrics.get(rules_metric)
+        if rules_value is None or rules_metric == metric:
+            promoted, reason = True, "no champion yet"
+        else:
+            promoted = sign * (value - float(rules_value)) >= margin
+            reason = (
+                f"no champion yet; {metric} {value:.4f} vs the rules' {float(rules_value):.4f} "
+                f"({'beats' if promoted else 'does not beat'} them by the margin {margin})"
+            )
     else:
         if recomputed is not None:
             value, champion_value = (
@@ -265,7 +293,7 @@ def promote_version(
                     "pass the training table so both are scored on the same window, or force."
                 )
             champion_value = float(champion.metrics.get(metric, float("-inf")))
-        promoted = value >= champion_value + margin
+        promoted = sign * (value - champion_value) >= margin
         reason = (
             f"{metric} {value:.4f} vs champion {champion_value:.4f} "
             f"({'beats' if promoted else 'does not beat'} it by the margin {margin})"
