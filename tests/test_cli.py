@@ -123,9 +123,30 @@ def test_pipeline_commands_end_to_end(tmp_path: Path) -> None:
     assert "Registered leadscore version 1 as challenger" in trained.stdout
     assert "INFO mlflow" not in trained.stderr
 
-    first = run_cli("promote", "--tracking-uri", uri)
+    # the gate itself is tested in test_training_tracking; a tiny CRM may not beat the rules
+    first = run_cli("promote", "--tracking-uri", uri, "--force")
     assert first.returncode == 0, first.stderr
     assert "promoted" in first.stdout
+
+    mapping = tmp_path / "leadscore.yaml"
+    mapping.write_text("mapping:\n  stage_labels:\n    Sales Accepted: sql\n")
+    scores = tmp_path / "scores.parquet"
+    scored = run_cli(
+        "score", str(crm), "--tracking-uri", uri, "--out", str(scores),
+        "--store", str(tmp_path / "history.duckdb"), "--as-of", "2025-12-31",
+        "--config", str(mapping),
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    assert "leads scored with model leadscore/1" in scored.stdout
+    contact = str(pd.read_parquet(scores)["contact_id"].iloc[0])
+    explained = run_cli(
+        "explain", contact, "--crm", str(crm), "--tracking-uri", uri, "--as-of", "2025-12-31"
+    )
+    assert explained.returncode == 0, explained.stderr
+    assert f"{contact}: grade" in explained.stdout
+    unknown = run_cli("explain", "NO-SUCH-CONTACT", "--crm", str(crm), "--tracking-uri", uri)
+    assert unknown.returncode != 0
+    assert "Traceback" not in unknown.stderr and "internal error" not in unknown.stderr
 
     listed = run_cli("models", "--tracking-uri", uri)
     assert listed.returncode == 0

@@ -615,15 +615,32 @@ def score(
     as_of: Annotated[
         datetime | None, typer.Option(help="Score as of this moment (default: now).")
     ] = None,
+    config: ConfigOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score the whole contact base with grades and reasons; append to the score history."""
-    _score_base(source, model, out, store=store, chunk_size=chunk_size, as_of=as_of,
-                tracking_uri=tracking_uri)  # fmt: skip
+    with _mapped_crm(source, config) as crm:
+        _score_base(crm, model, out, store=store, chunk_size=chunk_size, as_of=as_of,
+                    tracking_uri=tracking_uri)  # fmt: skip
+
+
+@contextmanager
+def _mapped_crm(source: str | Path, config_path: Path | None) -> Iterator[CrmData | str | Path]:
+    """The CRM opened with the config's label mapping, or the bare location without a config."""
+    if config_path is None:
+        yield source
+        return
+    from leadscore.crm import open_crm
+
+    crm = open_crm(source, load_config(config_path).mapping)
+    try:
+        yield crm
+    finally:
+        crm.close()
 
 
 def _score_base(
-    source: str | Path,
+    source: CrmData | str | Path,
     model: str,
     out: Path,
     *,
@@ -688,14 +705,16 @@ def explain(
     as_of: Annotated[
         datetime | None, typer.Option(help="Explain as of this moment (default: now).")
     ] = None,
+    config: ConfigOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """One lead's score, grade and top reasons, in words."""
-    _explain(source, contact_id, model, as_of=as_of, tracking_uri=tracking_uri)
+    with _mapped_crm(source, config) as crm:
+        _explain(crm, contact_id, model, as_of=as_of, tracking_uri=tracking_uri)
 
 
 def _explain(
-    source: str | Path,
+    source: CrmData | str | Path,
     contact_id: str,
     model: str,
     *,
@@ -758,20 +777,27 @@ def demo(
     )
     console.rule("[bold]4. Training and out-of-time evaluation")
     result = _train_table(table, None, out, tracking_uri)
+    model = "champion"
     if result.model_version and not any(
         "champion" in v.aliases for v in _list_versions(tracking_uri)
     ):
         decision = _promote_first(tracking_uri)
-        console.print(
-            f"Version {decision.challenger_version} promoted to champion ({decision.reason})."
-        )
+        if decision.promoted:
+            console.print(
+                f"Version {decision.challenger_version} is the champion: {decision.reason}."
+            )
+        else:  # the gate refused it: show what the challenger would do, without promoting it
+            model = "challenger"
+            console.print(
+                f"[yellow]Not promoted[/]: {decision.reason}; scoring with the challenger."
+            )
     console.print("Browse the runs: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db")
-    console.rule("[bold]5. Batch scoring of the contact base with the champion")
+    console.rule(f"[bold]5. Batch scoring of the contact base with the {model}")
     # the synthetic history ends on its last day: score as of then, not as of today
     as_of = _data_end(out)
     scores = _score_base(
         out,
-        "champion",
+        model,
         out.parent / "scores.parquet",
         store=out.parent / "scores.duckdb",
         chunk_size=50_000,
@@ -781,7 +807,7 @@ def demo(
     best = _print_top_leads(scores.path, 10)
     if best is not None:
         console.rule(f"[bold]6. leadscore explain {best}")
-        _explain(out, best, "champion", as_of=as_of, tracking_uri=tracking_uri)
+        _explain(out, best, model, as_of=as_of, tracking_uri=tracking_uri)
 
 
 def _data_end(location: Path) -> datetime:
