@@ -2,8 +2,8 @@
 
 Verdicts land in the score store (:class:`~leadscore.serving.store.ScoreStore`); its
 ``feedback()`` frame has the contract's columns (``contact_id``, ``given_at``, ``verdict``,
-``reason``, ``model_version``), so it can be exported into the CRM's feedback table and flow
-into the next training run.
+``reason``, ``model_version``), so it can be exported into the CRM's feedback table. Using
+verdicts in training (as labels or weights) and the per-score-band report are not built yet.
 """
 
 from __future__ import annotations

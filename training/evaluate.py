@@ -76,6 +76,7 @@ class Evaluation:
     n_cutoffs: int
     targets: list[str]
     notes: list[str] = field(default_factory=list)
+    confidence: float = 0.95
 
 
 # --- kernels ----------------------------------------------------------------------------------
@@ -363,4 +364,5 @@ def evaluate_methods(
         n_rows=len(rows),
         n_contacts=n_contacts,
         n_cutoffs=n_cutoffs,
+        confidence=config.confidence,
     )

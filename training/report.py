@@ -65,14 +65,26 @@ def _table(frame: pd.DataFrame, floats: str = "{:.4f}") -> str:
 
 
 def headline_sentences(evaluation: Evaluation, model: str = "lightgbm") -> list[str]:
-    """Plain-language headline: extra positives found at the rules' MQL volume."""
+    """Plain-language headline: extra positives found at the rules' MQL volume.
+
+    Counts are (contact, cutoff) rows: a contact eligible at several cutoffs counts at each."""
     out = []
+    level = f"{evaluation.confidence:.0%}"
     for _, r in evaluation.headline[evaluation.headline["method"] == model].iterrows():
+        if not np.isfinite(r["relative_gain"]):
+            gain = "gain not estimable (the rules find none)"
+        elif not (np.isfinite(r["gain_low"]) and np.isfinite(r["gain_high"])):
+            gain = f"{r['relative_gain']:+.1%} (no {level} CI: too few positives)"
+        else:
+            gain = (
+                f"{r['relative_gain']:+.1%} ({level} CI {r['gain_low']:+.1%} to "
+                f"{r['gain_high']:+.1%})"
+            )
         out.append(
-            f"At the rules' MQL volume ({int(r['leads']):,} leads over {evaluation.n_cutoffs} "
-            f"cutoff(s)), {model} finds {r['model_found']:.0f} {r['target']} positives vs "
-            f"{r['rules_found']:.0f} for the rules: {r['relative_gain']:+.1%} "
-            f"(95% CI {r['gain_low']:+.1%} to {r['gain_high']:+.1%})."
+            f"At the rules' MQL volume ({int(r['leads']):,} lead-cutoff rows over "
+            f"{evaluation.n_cutoffs} cutoff(s)), {model} finds {r['model_found']:.0f} rows "
+            f"that became {r['target']} within the horizon vs {r['rules_found']:.0f} for the "
+            f"rules: {gain}."
         )
     return out
 
@@ -92,7 +104,9 @@ def render_report(evaluation: Evaluation, context: ReportContext) -> str:
         f"<code>{e(context.definition_hash)}</code>.</p>",
         f"<p><b>Split</b>: {e(context.split_mode)}. Test period: {evaluation.n_rows:,} rows, "
         f"{evaluation.n_contacts:,} contacts, {evaluation.n_cutoffs} cutoff(s). "
-        "Confidence intervals: 95% cluster bootstrap over contacts.</p>",
+        f"Confidence intervals: {evaluation.confidence:.0%} cluster bootstrap over contacts. "
+        "Counts are (contact, cutoff) rows: a contact eligible at several cutoffs counts at "
+        "each.</p>",
         _table(pd.DataFrame([dict(context.split_description)])),
     ]
     parts += [f"<p class='note'>Note: {e(n)}</p>" for n in [*context.notes, *evaluation.notes]]

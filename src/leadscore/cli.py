@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -340,22 +341,21 @@ def _oracle_for_table(crm_path: Path, table: Path) -> pd.DataFrame | None:
 
 
 _SUMMARY_HEADERS = {
-    "roc_auc": "ROC-AUC",
-    "roc_auc_95ci": "95% CI",
+    "roc_auc": "AUC",
+    "roc_auc_95ci": "AUC CI",
     "pr_auc": "PR-AUC",
     "brier": "Brier",
-    "found_at_mql_volume": "found at MQL volume",
-    "normalized_auc": "normalized AUC",
+    "found_at_mql_volume": "found@MQL",
+    "normalized_auc": "norm.AUC",
 }
 
 
 def _print_summary(summary: pd.DataFrame, title: str) -> None:
-    table = Table(title=title)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in summary.columns:
         table.add_column(
             _SUMMARY_HEADERS.get(str(column), str(column)),
             justify="left" if column in {"method", "target"} else "right",
-            no_wrap=True,
         )
     for row in summary.itertuples(index=False):
         table.add_row(*(f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row))
