@@ -7,7 +7,6 @@ feature stage's internals.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +25,6 @@ __all__ = [
     "TrainingTable",
     "label_column",
     "load_training_table",
-    "metadata_path_for",
 ]
 
 Target = Literal["sql", "meeting"]
@@ -91,20 +89,6 @@ class TrainingTable:
         return self.frame[label_column(target)].astype("int64")
 
 
-def metadata_path_for(table_path: Path) -> Path:
-    """Where the metadata JSON of a training table lives (``x.parquet`` -> ``x.json``)."""
-    for candidate in (
-        table_path.with_name(table_path.name + ".meta.json"),
-        table_path.with_suffix(".json"),
-        table_path.with_name(table_path.stem + ".metadata.json"),
-        table_path.with_name(table_path.stem + "_metadata.json"),
-        table_path.parent / "metadata.json",
-    ):
-        if candidate.is_file():
-            return candidate
-    return table_path.with_name(table_path.name + ".meta.json")
-
-
 def _parse_features(raw: Any, path: Path) -> list[FeatureSpec]:
     items: list[Any]
     if isinstance(raw, dict):  # {"name": {"type": ..., "concept": ...}}
@@ -127,32 +111,30 @@ def _parse_features(raw: Any, path: Path) -> list[FeatureSpec]:
     return specs
 
 
-def load_training_table(path: Path, metadata: Path | None = None) -> TrainingTable:
-    """Read a training table Parquet and its metadata JSON.
+def load_training_table(path: Path) -> TrainingTable:
+    """Read a training table written by the feature stage (through its own reader, which
+    refuses foreign or incompatible tables).
 
-    Raises :class:`~leadscore.errors.ArtifactError` when a file is missing or malformed.
+    Raises :class:`~leadscore.errors.ArtifactError` when a file is missing or malformed, or the
+    label horizon is not recorded (without it the time split could not purge overlapping labels).
     """
-    if not path.is_file():
-        raise ArtifactError(f"Training table {path} does not exist; run the feature stage first.")
-    meta_path = metadata or metadata_path_for(path)
-    if not meta_path.is_file():
-        raise ArtifactError(
-            f"Metadata {meta_path} of training table {path} does not exist; "
-            "the feature stage writes it next to the Parquet file."
-        )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"Metadata {meta_path} is not valid JSON: {exc}") from None
-    if not isinstance(meta, dict) or "features" not in meta:
+    from leadscore.features.build import metadata_path, read_training_table
+
+    frame, meta = read_training_table(path)
+    meta_path = metadata_path(path)
+    if "features" not in meta:
         raise ArtifactError(f"Metadata {meta_path} has no 'features' list.")
-    frame = pd.read_parquet(path)
     horizon = meta.get("horizon_days")
+    if not isinstance(horizon, int | float) or horizon <= 0:
+        raise ArtifactError(
+            f"Metadata {meta_path} records no label horizon (horizon_days); rebuild the table "
+            "with `leadscore features build`."
+        )
     return TrainingTable(
         frame=frame,
         features=_parse_features(meta["features"], meta_path),
         data_fingerprint=str(meta.get("data_fingerprint", "unknown")),
         definition_hash=str(meta.get("definition_hash", "unknown")),
-        horizon_days=int(horizon) if isinstance(horizon, int | float) else None,
+        horizon_days=int(horizon),
         extra={k: v for k, v in meta.items() if k != "features"},
     )
