@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadscore import __version__
 from leadscore.contract import Verdict
 from leadscore.errors import ConfigError, DataContractError, LeadscoreError
+from leadscore.features.labels import FromStage
 from leadscore.serving.features import PostedFeatures, iter_features, utc_now
 from leadscore.serving.feedback import FeedbackIn, record_feedback
 from leadscore.serving.loading import LoadedScorer, load_scorer
@@ -218,7 +219,9 @@ def create_app(
         model if isinstance(model, LoadedScorer) else load_scorer(model, tracking_uri=tracking_uri)
     )
     definition = loaded.scorer.require_definition()
-    posted_features = PostedFeatures(definition, connections=feature_connections)
+    posted_features = PostedFeatures(
+        definition, connections=feature_connections, from_stage=loaded.scorer.spec.from_stage
+    )
     scores_store = store if isinstance(store, ScoreStore) else ScoreStore(store)
     header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
 
@@ -280,7 +283,9 @@ def create_app(
             features = posted_features.features(posted_tables(request), as_of=as_of)
         else:
             # validated like any CRM: raises DataContractError listing every problem
-            features = _validated_features(request, definition, as_of)
+            features = _validated_features(
+                request, definition, as_of, loaded.scorer.spec.from_stage
+            )
         if features.empty:
             return ScoreResponse(
                 model_version=loaded.model_version, as_of=as_of, scores=[], not_scored=posted
@@ -357,13 +362,15 @@ def create_app(
     return app
 
 
-def _validated_features(request: ScoreRequest, definition: Any, as_of: datetime) -> Any:
+def _validated_features(
+    request: ScoreRequest, definition: Any, as_of: datetime, from_stage: FromStage = "any"
+) -> Any:
     """Features of posted leads validated as a CRM by :func:`open_crm` (the slow, general path)."""
     import pandas as pd
 
     crm = crm_from_request(request, as_of=as_of)
     try:
-        frames = list(iter_features(crm, definition, as_of=as_of))
+        frames = list(iter_features(crm, definition, as_of=as_of, from_stage=from_stage))
     finally:
         crm.close()
     if not frames:

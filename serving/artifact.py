@@ -45,6 +45,9 @@ class ScorerSpec(BaseModel):
     created_at: str = ""
     definition: dict[str, Any] | None = None
     definition_hash: str = "unknown"
+    data_fingerprint: str = "unknown"
+    horizon_days: int | None = None
+    from_stage: Literal["any", "mql"] = "any"
     grades: GradeThresholds | None = None
     reason_target: str = "sql"
     top_reasons: int = 3
@@ -120,9 +123,13 @@ def save_scorer_spec(folder: Path, table: TrainingTable, outcome: TrainingOutcom
     p_valid = outcome.lightgbm["sql"].predict_proba(valid)
     flags = mql_flags(score_rules(valid, outcome.rules), outcome.rules)
     share = float(np.mean(flags.to_numpy(dtype=bool))) if len(valid) else 0.0
+    from_stage = table.extra.get("from_stage", "any")
     spec = ScorerSpec(
         definition=definition,
         definition_hash=table.definition_hash,
+        data_fingerprint=table.data_fingerprint,
+        horizon_days=table.horizon_days,
+        from_stage="mql" if from_stage == "mql" else "any",
         grades=fit_grades(p_valid, share if share > 0 else 0.05),
     )
     return write_spec(folder, spec)

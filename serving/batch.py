@@ -145,11 +145,14 @@ def score_contact_base(
     moment = as_of or scored_at
     rows = 0
     try:
-        total = count_eligible(data, as_of=moment)
+        from_stage = loaded.scorer.spec.from_stage
+        total = count_eligible(data, as_of=moment, from_stage=from_stage)
         if progress:
             progress(0, total)
         with atomic_path(out) as tmp, pq.ParquetWriter(tmp, SCORES_SCHEMA) as writer:
-            for features in iter_features(data, definition, as_of=moment, chunk_size=chunk_size):
+            for features in iter_features(
+                data, definition, as_of=moment, chunk_size=chunk_size, from_stage=from_stage
+            ):
                 scores = loaded.scorer.score(features)
                 scores.insert(0, "contact_id", features["contact_id"].to_numpy())
                 scores.insert(1, "scored_at", scored_at)
@@ -194,7 +197,15 @@ def explain_contact(
     data, owned = _open(crm)
     moment = as_of or utc_now()
     try:
-        frames = list(iter_features(data, definition, as_of=moment, contact_ids=[contact_id]))
+        frames = list(
+            iter_features(
+                data,
+                definition,
+                as_of=moment,
+                contact_ids=[contact_id],
+                from_stage=loaded.scorer.spec.from_stage,
+            )
+        )
     finally:
         if owned:
             data.close()

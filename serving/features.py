@@ -20,6 +20,7 @@ from leadscore.crm import CrmData, create_canonical_tables
 from leadscore.errors import ConfigError
 from leadscore.features.build import output_schema
 from leadscore.features.definition import FeatureDefinition
+from leadscore.features.labels import FromStage
 from leadscore.features.sql import CUTOFFS_TABLE, eligible_counts_query, feature_query
 
 __all__ = ["PostedFeatures", "count_eligible", "iter_features", "utc_now"]
@@ -49,9 +50,11 @@ def _conform(batch: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def _query(
-    definition: FeatureDefinition, contact_ids: Sequence[str] | None
+    definition: FeatureDefinition,
+    contact_ids: Sequence[str] | None,
+    from_stage: FromStage = "any",
 ) -> tuple[str, list[object]]:
-    sql = feature_query(definition, horizon_days=None, from_stage="any")
+    sql = feature_query(definition, horizon_days=None, from_stage=from_stage)
     if contact_ids is None:
         return sql, []
     placeholders = ", ".join("?" for _ in contact_ids)
@@ -65,15 +68,17 @@ def iter_features(
     as_of: datetime | None = None,
     chunk_size: int = 50_000,
     contact_ids: Sequence[str] | None = None,
+    from_stage: FromStage = "any",
 ) -> Iterator[pd.DataFrame]:
     """Feature frames (``contact_id``, ``cutoff``, features) of every eligible contact at
     ``as_of`` (default: now), ``chunk_size`` rows at a time; ``contact_ids`` restricts the
-    output (account-level features still see the whole CRM)."""
+    output (account-level features still see the whole CRM); ``from_stage`` is the population
+    the model was trained on (all leads, or MQLs only)."""
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be at least 1 row, got {chunk_size}.")
     moment = _as_of(as_of)
     schema = output_schema(definition, labelled=False)
-    sql, params = _query(definition, contact_ids)
+    sql, params = _query(definition, contact_ids, from_stage)
     con = crm.con.cursor()
     try:
         cutoffs = pa.table({"cutoff": pa.array([moment], type=pa.timestamp("us"))})
@@ -86,7 +91,9 @@ def iter_features(
         con.close()
 
 
-def count_eligible(crm: CrmData, *, as_of: datetime | None = None) -> int:
+def count_eligible(
+    crm: CrmData, *, as_of: datetime | None = None, from_stage: FromStage = "any"
+) -> int:
     """Number of contacts the scoring covers at ``as_of`` (for progress totals)."""
     con = crm.con.cursor()
     try:
@@ -94,7 +101,7 @@ def count_eligible(crm: CrmData, *, as_of: datetime | None = None) -> int:
         con.register(
             CUTOFFS_TABLE, pa.table({"cutoff": pa.array([moment], type=pa.timestamp("us"))})
         )
-        rows = con.execute(eligible_counts_query("any")).fetchall()
+        rows = con.execute(eligible_counts_query(from_stage)).fetchall()
     finally:
         con.close()
     return int(rows[0][1]) if rows else 0
@@ -127,13 +134,18 @@ class PostedFeatures:
     """
 
     def __init__(
-        self, definition: FeatureDefinition, *, connections: int = 2, optimizer: bool = False
+        self,
+        definition: FeatureDefinition,
+        *,
+        connections: int = 2,
+        optimizer: bool = False,
+        from_stage: FromStage = "any",
     ) -> None:
         if connections < 1:
             raise ConfigError(f"connections must be at least 1, got {connections}.")
         self.definition = definition
         self.schema = output_schema(definition, labelled=False)
-        self._sql, _ = _query(definition, None)
+        self._sql, _ = _query(definition, None, from_stage)
         self._pool: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
         self._all: list[duckdb.DuckDBPyConnection] = []
         for _ in range(connections):

@@ -207,7 +207,9 @@ class Scorer:
         ``as_of`` (default: now), features computed with the scorer's own definition."""
         definition = self.require_definition()
         parts = []
-        for features in iter_features(crm, definition, as_of=as_of, chunk_size=chunk_size):
+        for features in iter_features(
+            crm, definition, as_of=as_of, chunk_size=chunk_size, from_stage=self.spec.from_stage
+        ):
             scores = self.score(features)
             scores.insert(0, "contact_id", features["contact_id"].to_numpy())
             parts.append(scores)
