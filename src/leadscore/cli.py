@@ -625,11 +625,8 @@ def score(
 
 
 @contextmanager
-def _mapped_crm(source: str | Path, config_path: Path | None) -> Iterator[CrmData | str | Path]:
-    """The CRM opened with the config's label mapping, or the bare location without a config."""
-    if config_path is None:
-        yield source
-        return
+def _mapped_crm(source: str | Path, config_path: Path | None) -> Iterator[CrmData]:
+    """The CRM validated once, with the config's label mapping."""
     from leadscore.crm import open_crm
 
     crm = open_crm(source, load_config(config_path).mapping)
@@ -640,7 +637,7 @@ def _mapped_crm(source: str | Path, config_path: Path | None) -> Iterator[CrmDat
 
 
 def _score_base(
-    source: CrmData | str | Path,
+    source: CrmData,
     model: str,
     out: Path,
     *,
@@ -663,12 +660,26 @@ def _score_base(
             as_of=as_of,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
+    _warn_if_stale(source, result.as_of)
     console.print(
         f"{result.rows:,} leads scored with model {result.model_version} as of "
         f"{result.as_of:%Y-%m-%d %H:%M} in {result.seconds:.1f} s "
         f"({result.rows_per_second:,.0f} rows/s) -> {result.path}; history in {result.store}"
     )
     return result
+
+
+def _warn_if_stale(crm: CrmData, as_of: datetime) -> None:
+    """Scoring long after the data ends makes every lead look cold: say so."""
+    from leadscore.features import data_end_of
+
+    end = data_end_of(crm)
+    if as_of - end > timedelta(days=30):
+        err_console.print(
+            f"[yellow]warning[/]: scored as of {as_of:%Y-%m-%d}, {(as_of - end).days} days after "
+            f"the data ends ({end:%Y-%m-%d}): recency features make every lead look cold. "
+            "Pass --as-of to score as of the export date."
+        )
 
 
 def _print_top_leads(scores_path: Path, top: int) -> str | None:
@@ -714,7 +725,7 @@ def explain(
 
 
 def _explain(
-    source: CrmData | str | Path,
+    source: CrmData,
     contact_id: str,
     model: str,
     *,
@@ -792,33 +803,25 @@ def demo(
                 f"[yellow]Not promoted[/]: {decision.reason}; scoring with the challenger."
             )
     console.print("Browse the runs: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db")
-    console.rule(f"[bold]5. Batch scoring of the contact base with the {model}")
-    # the synthetic history ends on its last day: score as of then, not as of today
-    as_of = _data_end(out)
-    scores = _score_base(
-        out,
-        model,
-        out.parent / "scores.parquet",
-        store=out.parent / "scores.duckdb",
-        chunk_size=50_000,
-        as_of=as_of,
-        tracking_uri=tracking_uri,
-    )
-    best = _print_top_leads(scores.path, 10)
-    if best is not None:
-        console.rule(f"[bold]6. leadscore explain {best}")
-        _explain(out, best, model, as_of=as_of, tracking_uri=tracking_uri)
-
-
-def _data_end(location: Path) -> datetime:
-    from leadscore.crm import open_crm
     from leadscore.features import data_end_of
 
-    crm = open_crm(location)
-    try:
-        return data_end_of(crm)
-    finally:
-        crm.close()
+    console.rule(f"[bold]5. Batch scoring of the contact base with the {model}")
+    with _mapped_crm(out, None) as crm:
+        # the synthetic history ends on its last day: score as of then, not as of today
+        as_of = data_end_of(crm)
+        scores = _score_base(
+            crm,
+            model,
+            out.parent / "scores.parquet",
+            store=out.parent / "scores.duckdb",
+            chunk_size=50_000,
+            as_of=as_of,
+            tracking_uri=tracking_uri,
+        )
+        best = _print_top_leads(scores.path, 10)
+        if best is not None:
+            console.rule(f"[bold]6. leadscore explain {best}")
+            _explain(crm, best, model, as_of=as_of, tracking_uri=tracking_uri)
 
 
 def _list_versions(tracking_uri: str | None) -> list[ModelVersionInfo]:
