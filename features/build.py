@@ -38,6 +38,7 @@ __all__ = [
     "TrainingTable",
     "build_features",
     "build_training_table",
+    "conform_to_schema",
     "cutoffs_per_query_for",
     "data_end_of",
     "metadata_path",
@@ -67,7 +68,8 @@ def output_schema(definition: FeatureDefinition, *, labelled: bool) -> pa.Schema
     return pa.schema(fields)
 
 
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+def conform_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Cast ``table`` to ``schema`` (time-zone-aware timestamps become naive UTC)."""
     columns = []
     for target in schema:
         column = table.column(target.name)
@@ -153,7 +155,7 @@ def build_features(
     sql = feature_query(definition, horizon_days=None, from_stage=from_stage)
     schema = output_schema(definition, labelled=False)
     tables = [
-        _conform(engine.run(sql, batch), schema)
+        conform_to_schema(engine.run(sql, batch), schema)
         for batch in _batches(moments, size, definition.lookback_days)
     ]
     table = pa.concat_tables(tables) if tables else schema.empty_table()
@@ -254,7 +256,7 @@ def build_training_table(
     with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         size = cutoffs_per_query or cutoffs_per_query_for(crm, len(observed))
         for batch in _batches(observed, size, definition.lookback_days):
-            table = _conform(engine.run(sql, batch), schema)
+            table = conform_to_schema(engine.run(sql, batch), schema)
             writer.write_table(table)
             rows += table.num_rows
             for cutoff in batch:

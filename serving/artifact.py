@@ -22,6 +22,7 @@ from leadscore.atomic import atomic_write_text
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError
 from leadscore.features.definition import FeatureDefinition
+from leadscore.records import read_versioned_record
 from leadscore.serving.grades import GradeThresholds, fit_grades
 
 if TYPE_CHECKING:
@@ -75,34 +76,9 @@ def write_spec(folder: Path, spec: ScorerSpec) -> Path:
     return path
 
 
-def _major(version: str) -> str:
-    return version.split(".", 1)[0]
-
-
 def read_spec(path: Path) -> ScorerSpec:
     """Read and check ``scorer.json``; :class:`ArtifactError` when missing or incompatible."""
-    if not path.is_file():
-        raise ArtifactError(f"Scorer record {path} does not exist.")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"Scorer record {path} is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict) or raw.get("format") != SPEC_FORMAT:
-        raise ArtifactError(
-            f"{path} is not a leadscore scorer record (expected format {SPEC_FORMAT!r})."
-        )
-    schema = str(raw.get("schema_version"))
-    if schema != SCHEMA_VERSION:
-        raise ArtifactError(
-            f"This scorer was built for data contract schema {schema}; this leadscore uses "
-            f"schema {SCHEMA_VERSION}. Retrain and register the model with this version."
-        )
-    package = str(raw.get("package_version"))
-    if _major(package) != _major(__version__):
-        raise ArtifactError(
-            f"This scorer was built by leadscore {package}; this is leadscore {__version__} "
-            "(major versions differ). Retrain and register the model with this version."
-        )
+    raw = read_versioned_record(path, what="Scorer record", expected_format=SPEC_FORMAT)
     try:
         return ScorerSpec.model_validate(raw)
     except ValidationError as exc:

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from leadscore.crm import CrmData, create_canonical_tables
 from leadscore.errors import ConfigError
-from leadscore.features.build import output_schema
+from leadscore.features.build import conform_to_schema, output_schema
 from leadscore.features.definition import FeatureDefinition
 from leadscore.features.labels import FromStage
 from leadscore.features.sql import CUTOFFS_TABLE, eligible_counts_query, feature_query
@@ -37,16 +37,6 @@ def _as_of(as_of: datetime | None) -> datetime:
     if as_of.tzinfo is not None:
         return as_of.astimezone(UTC).replace(tzinfo=None)
     return as_of
-
-
-def _conform(batch: pa.Table, schema: pa.Schema) -> pa.Table:
-    columns = []
-    for field in schema:
-        column = batch.column(field.name)
-        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
-            column = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
-        columns.append(column.cast(field.type))
-    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _query(
@@ -86,7 +76,7 @@ def iter_features(
         reader = con.sql(sql, params=params or None).to_arrow_reader(chunk_size)
         for batch in reader:
             if batch.num_rows:
-                yield _conform(pa.Table.from_batches([batch]), schema).to_pandas()
+                yield conform_to_schema(pa.Table.from_batches([batch]), schema).to_pandas()
     finally:
         con.close()
 
@@ -179,7 +169,7 @@ class PostedFeatures:
                     con.execute(f'DELETE FROM "{name}"')
             finally:
                 self._pool.put(con)
-        frame: pd.DataFrame = _conform(result, self.schema).to_pandas()
+        frame: pd.DataFrame = conform_to_schema(result, self.schema).to_pandas()
         return frame
 
     def close(self) -> None:

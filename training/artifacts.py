@@ -21,6 +21,7 @@ from leadscore import __version__
 from leadscore.atomic import atomic_write_text
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError
+from leadscore.records import read_versioned_record
 from leadscore.training.calibration import Calibrator
 from leadscore.training.encoding import FeatureEncoder
 from leadscore.training.models import LightGBMModel, LightGBMParams
@@ -35,10 +36,6 @@ __all__ = [
 ]
 
 RECORD_FORMAT = "leadscore-model/1"
-
-
-def _major(version: str) -> str:
-    return version.split(".", 1)[0]
 
 
 def save_model(
@@ -76,28 +73,7 @@ def save_model(
 
 def load_record(record_path: Path) -> dict[str, Any]:
     """Read and check a model record; raises :class:`ArtifactError` when incompatible."""
-    if not record_path.is_file():
-        raise ArtifactError(f"Model record {record_path} does not exist.")
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"Model record {record_path} is not valid JSON: {exc}") from None
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        raise ArtifactError(
-            f"{record_path} is not a leadscore model record (expected format {RECORD_FORMAT!r})."
-        )
-    schema = str(record.get("schema_version"))
-    if schema != SCHEMA_VERSION:
-        raise ArtifactError(
-            f"Model {record_path} was trained on data contract schema {schema}; this leadscore "
-            f"uses schema {SCHEMA_VERSION}. Retrain the model with this version."
-        )
-    package = str(record.get("package_version"))
-    if _major(package) != _major(__version__):
-        raise ArtifactError(
-            f"Model {record_path} was saved by leadscore {package}; this is leadscore "
-            f"{__version__} (major versions differ). Retrain the model with this version."
-        )
+    record = read_versioned_record(record_path, what="Model record", expected_format=RECORD_FORMAT)
     if record.get("target") not in TARGETS:
         raise ArtifactError(f"Model {record_path} has unknown target {record.get('target')!r}.")
     return record
