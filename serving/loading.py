@@ -14,7 +14,7 @@ from typing import Any
 
 from leadscore.errors import ArtifactError, LeadscoreError
 from leadscore.serving.scorer import Scorer
-from leadscore.training.tracking import resolve_tracking_uri
+from leadscore.training.tracking import require_registry, resolve_tracking_uri
 
 __all__ = ["DEFAULT_MODEL_NAME", "LoadedScorer", "load_scorer"]
 
@@ -84,6 +84,7 @@ def load_scorer(
     from mlflow import MlflowClient
 
     uri = resolve_tracking_uri(tracking_uri)
+    require_registry(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         mv = (

@@ -155,3 +155,15 @@ def test_pipeline_commands_end_to_end(tmp_path: Path) -> None:
     flat_missing = run_cli("train", "--table", str(tmp_path / "nope.csv"), "--target", "x")
     assert flat_missing.returncode == 2
     assert "does not exist" in flat_missing.stderr
+
+
+def test_read_only_commands_never_create_a_registry(tmp_path: Path) -> None:
+    listed = run_cli("models", cwd=tmp_path)
+    assert listed.returncode == 0
+    assert "No version of leadscore is registered yet" in listed.stdout
+    crm = tmp_path / "crm.duckdb"
+    assert run_cli("generate", "--contacts", "200", "--out", str(crm)).returncode == 0
+    scored = run_cli("score", str(crm), "--out", str(tmp_path / "s.parquet"), cwd=tmp_path)
+    assert scored.returncode == 5
+    assert "No model registry" in scored.stderr
+    assert not (tmp_path / "mlruns").exists()

@@ -31,6 +31,8 @@ __all__ = [
     "list_versions",
     "log_training_run",
     "promote_version",
+    "registry_exists",
+    "require_registry",
     "resolve_tracking_uri",
 ]
 
@@ -45,12 +47,29 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def _client(tracking_uri: str | None) -> tuple[Any, str]:
+def registry_exists(uri: str) -> bool:
+    """False only for a local sqlite store whose database file was never created."""
+    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).is_file()
+
+
+def require_registry(uri: str) -> None:
+    """Reading a registry that does not exist would create an empty one: say what to do."""
+    if not registry_exists(uri):
+        raise ArtifactError(
+            f"No model registry at {uri} yet: train a model first (`leadscore train`), or point "
+            "--tracking-uri / MLFLOW_TRACKING_URI at the registry that holds it."
+        )
+
+
+def _client(tracking_uri: str | None, *, create: bool = False) -> tuple[Any, str]:
+    """An MLflow client; only ``create`` (logging a run) may create a local sqlite store."""
     from mlflow import MlflowClient
 
     uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///"):
+    if create and uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    elif not create:
+        require_registry(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri), uri
 
 
@@ -127,7 +146,7 @@ def log_training_run(
 ) -> tuple[str, str]:
     """Log a run (params, metrics, tags, report, heads, pyfunc) and register the pyfunc as a
     new version aliased ``challenger``. Returns ``(run_id, version)``."""
-    client, uri = _client(tracking_uri)
+    client, uri = _client(tracking_uri, create=True)
     run = client.create_run(_experiment_id(client, uri), tags=dict(tags), run_name="train")
     run_id = str(run.info.run_id)
     try:
@@ -173,6 +192,8 @@ def _version_info(client: Any, name: str, mv: Any) -> ModelVersionInfo:
 
 def list_versions(model_name: str, *, tracking_uri: str | None = None) -> list[ModelVersionInfo]:
     """Every registered version of ``model_name`` (newest first) with aliases and metrics."""
+    if not registry_exists(resolve_tracking_uri(tracking_uri)):
+        return []
     client, _ = _client(tracking_uri)
     versions = client.search_model_versions(f"name = '{model_name}'")
     infos = [_version_info(client, model_name, mv) for mv in versions]
