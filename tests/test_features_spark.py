@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,38 +12,7 @@ import pytest
 from leadscore.crm import CrmData, open_crm
 from leadscore.features import SparkEngine, build_training_table, load_definition
 
-_SKIP = (
-    "pyspark is not installed (pip install 'pyspark>=4.0,<4.4' 'sqlglot<30.18')"
-    if importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("sqlglot") is None
-    else "java is not on PATH (Spark needs a JDK 17+)"
-    if shutil.which("java") is None
-    else None
-)
-
 pytestmark = pytest.mark.spark
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    if _SKIP:
-        pytest.skip(_SKIP)
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("leadscore-parity")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.session.timeZone", "UTC")
-        # tiny data: interpreted execution beats code generation on start-up cost
-        .config("spark.sql.codegen.wholeStage", "false")
-        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
-        .config("spark.sql.adaptive.enabled", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -217,36 +214,6 @@ def test_incompatible_scorer_fails_with_a_clear_error(model: ServingModel, tmp_p
         spec_path.write_text(json.dumps(spec))
         with pytest.raises(ArtifactError, match=message):
             load_scorer(copy)
-
-
-_SPARK_SKIP = (
-    "pyspark is not installed"
-    if importlib.util.find_spec("pyspark") is None
-    else "java is not on PATH (Spark needs a JDK 17+)"
-    if shutil.which("java") is None
-    else None
-)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    if _SPARK_SKIP:
-        pytest.skip(_SPARK_SKIP)
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("leadscore-serving")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.pyspark.python", sys.executable)
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    # Python UDF workers must run this interpreter (the session may predate this module)
-    session.sparkContext.pythonExec = sys.executable
-    yield session
 
 
 @pytest.mark.spark

@@ -1,0 +1,46 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_SPARK_SKIP = (
+    "pyspark is not installed (pip install 'pyspark>=4.0,<4.4' 'sqlglot<30.18')"
+    if importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("sqlglot") is None
+    else "java is not on PATH (Spark needs a JDK 17+)"
+    if shutil.which("java") is None
+    else None
+)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for the whole run (skips with the reason when unavailable)."""
+    if _SPARK_SKIP:
+        pytest.skip(_SPARK_SKIP)
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("leadscore-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.pyspark.python", sys.executable)
+        # tiny data: interpreted execution beats code generation on start-up cost
+        .config("spark.sql.codegen.wholeStage", "false")
+        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
+        .config("spark.sql.adaptive.enabled", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    # Python UDF workers must run this interpreter
+    session.sparkContext.pythonExec = sys.executable
+    yield session
+    session.stop()
