@@ -64,8 +64,9 @@ def error_body(scope: Scope, detail: str) -> dict[str, str]:
     return {"detail": detail, "request_id": request_id_of(scope)}
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(BaseException):
+    """Raised while the app reads a body over the limit. A ``BaseException``: FastAPI turns any
+    ``Exception`` met while parsing a body into a 400, and this must reach the guard."""
 
 
 class RequestGuard:

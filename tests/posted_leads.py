@@ -18,9 +18,12 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
     for key, value in row.items():
         if isinstance(value, pd.Timestamp | datetime):
             out[key] = pd.Timestamp(value).isoformat()
-        elif value is None or (isinstance(value, float) and np.isnan(value)):
-            out[key] = None
-        elif value is pd.NaT or value is pd.NA:
+        elif (
+            value is None
+            or (isinstance(value, float) and np.isnan(value))
+            or value is pd.NaT
+            or value is pd.NA
+        ):
             out[key] = None
         elif isinstance(value, np.integer):
             out[key] = int(value)

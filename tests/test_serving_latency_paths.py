@@ -1,7 +1,8 @@
 """The fast paths of single-lead scoring give the batch path's results.
 
-``POST /score`` checks posted rows with the request models plus :func:`meets_contract` (instead
-of the full contract validation), computes features on long-lived DuckDB connections
+``POST /score`` checks posted rows with the contract's own checks prepared as one query
+(:class:`PostedValidator`, instead of opening a CRM per request), computes features on
+long-lived DuckDB connections
 (:class:`PostedFeatures`, the feature stage's own SQL), encodes small frames with dict lookups
 and takes SHAP values of small batches straight from LightGBM. Each shortcut is compared here
 with the general path it replaces.
@@ -25,9 +26,9 @@ from leadscore.serving import LoadedScorer, load_scorer
 from leadscore.serving.contributions import exact_contributions
 from leadscore.serving.features import PostedFeatures, iter_features
 from leadscore.serving.posted import (
+    PostedValidator,
     ScoreRequest,
     crm_from_request,
-    meets_contract,
     posted_tables,
 )
 from tests.test_serving_api import free_port
@@ -139,7 +140,13 @@ def client(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Ite
     from leadscore.serving.api import create_app
 
     store = tmp_path_factory.mktemp("latency-store") / "scores.duckdb"
-    app = create_app("champion", tracking_uri=model.tracking_uri, store=store, api_key=API_KEY)
+    app = create_app(
+        "champion",
+        tracking_uri=model.tracking_uri,
+        store=store,
+        api_key=API_KEY,
+        crm=model.crm_path,
+    )
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
     server = uvicorn.Server(config)
@@ -167,8 +174,6 @@ def test_posted_scores_equal_batch_scores(
     position = {cid: i for i, cid in enumerate(batch_features["contact_id"])}
     for leads in ([single_contact_leads[0]], single_contact_leads):  # one lead, then several
         body = {"leads": leads, "as_of": model.as_of.isoformat()}
-        request = ScoreRequest.model_validate(body)
-        assert meets_contract(request, as_of=model.as_of)  # the fast path is taken
         response = client.post("/score", json=body, headers={"X-API-Key": API_KEY})
         assert response.status_code == 200, response.text
         scores = response.json()["scores"]
@@ -265,7 +270,7 @@ def _broken(as_of: datetime) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("as_of", [datetime(2025, 6, 1, 12), datetime(2025, 6, 1, 12, 0, 0, 700)])
-def test_meets_contract_agrees_with_the_contract_validation(as_of: datetime) -> None:
+def test_posted_validation_is_the_contract_validation(as_of: datetime) -> None:
     valid = {"leads": [_lead(as_of), _lead(as_of, "L2")], "as_of": as_of.isoformat()}
     # within the second of as_of: the validation compares times with as_of to the second
     same_second = _lead(as_of, "L3")
@@ -278,16 +283,25 @@ def test_meets_contract_agrees_with_the_contract_validation(as_of: datetime) -> 
         "no events yet": {"leads": [new_lead], "as_of": as_of.isoformat()},
     }
     cases.update(_broken(as_of))
-    for name, body in cases.items():
-        request = ScoreRequest.model_validate(body)
-        fast = meets_contract(request, as_of=as_of)
-        try:
-            crm_from_request(request, as_of=as_of).close()
-            valid_crm = True
-        except DataContractError:
-            valid_crm = False
-        assert fast == valid_crm, name
-        assert fast == (name in {"valid", "same second", "no events yet"}), name
+    validator = PostedValidator(connections=1)
+    assert validator.fast  # every check of the validation is run by the one prepared query
+    try:
+        for name, body in cases.items():
+            request = ScoreRequest.model_validate(body)
+            try:
+                crm_from_request(request, as_of=as_of).close()
+                expected = None
+            except DataContractError as exc:
+                expected = str(exc)
+            try:
+                validator.check(posted_tables(request), as_of=as_of)
+                got = None
+            except DataContractError as exc:
+                got = str(exc)
+            assert got == expected, name
+            assert (got is None) == (name in {"valid", "same second", "no events yet"}), name
+    finally:
+        validator.close()
 
 
 def test_contract_errors_still_get_the_validation_message(client: Any, model: ServingModel) -> None:
