@@ -349,3 +349,37 @@ def test_a_new_lead_without_events_is_scored(client: Any, model: ServingModel) -
     scored = response.json()["scores"][0]
     assert scored["contact_id"] == "NEW1"
     assert 0.0 <= scored["p_sql"] <= 1.0
+
+
+def test_500_realistic_leads_fit_the_default_body_limit(client: Any, model: ServingModel) -> None:
+    """The documented maximum is reachable: 500 CRM leads with a year of activity each are
+    under :data:`DEFAULT_MAX_BODY_BYTES` and are scored (the server above has the default)."""
+    import json
+    import random
+
+    from leadscore.serving.api import DEFAULT_MAX_BODY_BYTES
+    from leadscore.serving.posted import MAX_LEADS
+    from tests.posted_leads import lead_from_crm
+
+    crm = open_crm(model.crm_path)
+    try:
+        ids = [
+            r[0] for r in crm.con.execute("SELECT contact_id FROM contacts ORDER BY 1").fetchall()
+        ]
+        chosen = random.Random(3).sample(ids, MAX_LEADS)
+        year_ago = (model.as_of - timedelta(days=365)).isoformat()
+        leads = []
+        for cid in chosen:
+            lead = lead_from_crm(crm.con, cid, before=model.as_of)
+            lead["events"] = [e for e in lead["events"] if e["occurred_at"] >= year_ago]
+            leads.append(lead)
+    finally:
+        crm.close()
+    body = {"leads": leads, "as_of": model.as_of.isoformat()}
+    size = len(json.dumps(body).encode())
+    assert size < DEFAULT_MAX_BODY_BYTES / 1.5, size  # room to spare
+    response = client.post("/score", json=body, headers={"X-API-Key": API_KEY})
+    assert response.status_code == 200, response.text[:500]
+    payload = response.json()
+    assert len(payload["scores"]) + len(payload["not_scored"]) == MAX_LEADS
+    assert len(payload["scores"]) > MAX_LEADS / 2
