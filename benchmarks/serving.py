@@ -229,7 +229,9 @@ def api(args: argparse.Namespace) -> None:
         for name, (proc, url) in servers.items():
             clients[name] = httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30)
             _wait_healthy(clients[name], proc)
-        accounts = _accounts(crm_path, as_of)
+        accounts: list[Any] = [None]
+        if args.accounts == "crm":
+            accounts = _accounts(crm_path, as_of)
         bodies = [
             {"leads": [_lead(as_of, i, accounts[i % len(accounts)])], "as_of": as_of.isoformat()}
             for i in range(args.requests)
@@ -271,6 +273,12 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("data/bench-serving"))
+    parser.add_argument(
+        "--accounts",
+        choices=["crm", "new"],
+        default="crm",
+        help="api: leads of the CRM's multi-contact accounts (colleagues read) or of new ones",
+    )
     parser.add_argument(
         "--baseline",
         type=Path,
