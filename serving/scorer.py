@@ -25,7 +25,7 @@ from leadscore.model.head import ModelHead
 from leadscore.model.heads import HeadsFolder, read_heads
 from leadscore.model.inputs import TARGETS
 from leadscore.model.spec import ScorerSpec
-from leadscore.serving.contributions import ThresholdBinner, exact_contributions
+from leadscore.serving.contributions import RangeBoosters, ThresholdBinner, exact_contributions
 from leadscore.serving.reasons import (
     ReasonGroup,
     RowReasons,
@@ -69,7 +69,14 @@ class Explanation:
 
 
 class Scorer:
-    """Calibrated probabilities, grade, sub-scores and reasons for feature rows."""
+    """Calibrated probabilities, grade, sub-scores and reasons for feature rows.
+
+    Safe to share between threads (the HTTP API scores concurrent requests with one scorer):
+    every LightGBM booster it predicts with (a head's, see :class:`ModelHead`, or a per-block
+    copy of the reason head's) holds exactly the trees it uses and is always asked for its full
+    iteration range, so no call changes shared model state (LightGBM writes a requested
+    iteration range into the model before predicting).
+    """
 
     def __init__(self, heads: Mapping[str, ModelHead], spec: ScorerSpec) -> None:
         if not heads:
@@ -81,8 +88,11 @@ class Scorer:
         if reason_head is None:
             raise ArtifactError(f"The scorer has no {spec.reason_target!r} head to explain.")
         self._reason_head: ModelHead = reason_head
+        # the heads' boosters are immutable and only ever predict over their full range; the
+        # reason head's per-block boosters are built once here
+        self._ranges = RangeBoosters(reason_head.booster)
+        self._binner = ThresholdBinner.from_booster(reason_head.booster)
         self.features: list[str] = list(reason_head.feature_names)
-        self._binner: ThresholdBinner | None = None
         self._groups: list[ReasonGroup] = []
         self._concepts: list[str] = [f.concept for f in reason_head.features]
         if self.definition is not None:
@@ -128,16 +138,20 @@ class Scorer:
         head = self._reason_head
         if len(matrix) <= SMALL_BATCH:
             return head.contributions_from_matrix(matrix, num_threads=1)
-        if self._binner is None:
-            self._binner = ThresholdBinner.from_booster(head.booster)
-        return exact_contributions(
-            head.booster, matrix, binner=self._binner, num_iteration=head.best_iteration
-        )
+        return exact_contributions(head.booster, matrix, binner=self._binner, boosters=self._ranges)
+
+    def _raw(self, target: str, matrix: FloatArray) -> FloatArray:
+        """Uncalibrated probabilities of one head (full range of its immutable booster)."""
+        threads = 1 if len(matrix) <= SMALL_BATCH else None
+        return self.heads[target].raw_from_matrix(matrix, num_threads=threads)
 
     def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``p_<target>`` per row (calibrated)."""
         return pd.DataFrame(
-            {f"p_{t}": head.predict_proba(frame) for t, head in self.heads.items()},
+            {
+                f"p_{t}": head.calibrator.predict(self._raw(t, head.matrix(frame)))
+                for t, head in self.heads.items()
+            },
             index=frame.index,
         )
 
@@ -150,9 +164,7 @@ class Scorer:
         contributions = np.zeros((0, len(self.features) + 1))
         for target, head in self.heads.items():
             matrix = head.matrix(frame)
-            threads = 1 if len(matrix) <= SMALL_BATCH else None
-            raw = head.raw_from_matrix(matrix, num_threads=threads)
-            columns[f"p_{target}"] = head.calibrator.predict(raw)
+            columns[f"p_{target}"] = head.calibrator.predict(self._raw(target, matrix))
             if head is self._reason_head:
                 contributions = self._contributions(matrix)
         raw_score = contributions.sum(axis=1)

@@ -1,7 +1,10 @@
 """One target's fitted model head: LightGBM trees, feature encoder, calibrator.
 
 A head is immutable once built: its booster is parsed from LightGBM's native text model, cut to
-the best iteration, and nothing changes it afterwards. Training builds heads with
+the best iteration, and is only ever asked for its full iteration range. LightGBM writes a
+requested iteration range into the shared C++ model before predicting, so two threads asking one
+booster for different ranges corrupt each other's results; a head never asks for a range, so
+threads may share it without a lock. Training builds heads with
 :meth:`ModelHead.from_booster`; serving reads them from a heads folder
 (:mod:`leadscore.model.heads`). Both predict through the same methods, so the probabilities a
 model was evaluated with are the ones it serves.
@@ -70,7 +73,7 @@ class ModelHead:
 
     @property
     def booster(self) -> lgb.Booster:
-        """The head's booster (read-only use: never train or change it)."""
+        """The head's booster: read it, never train it or predict with an iteration range."""
         return self._booster
 
     @property
@@ -101,7 +104,7 @@ class ModelHead:
     def raw_from_matrix(self, matrix: FloatArray, *, num_threads: int | None = None) -> FloatArray:
         """Uncalibrated probabilities of an encoded matrix (``num_threads``: LightGBM's)."""
         extra: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
-        out = self._booster.predict(matrix, num_iteration=self._best_iteration, **extra)
+        out = self._booster.predict(matrix, **extra)  # full range: never a range (module doc)
         return np.asarray(out, dtype=np.float64)
 
     def contributions_from_matrix(
@@ -109,9 +112,7 @@ class ModelHead:
     ) -> FloatArray:
         """Exact SHAP values in log-odds (rows x (features + 1), last column = bias)."""
         extra: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
-        out = self._booster.predict(
-            matrix, num_iteration=self._best_iteration, pred_contrib=True, **extra
-        )
+        out = self._booster.predict(matrix, pred_contrib=True, **extra)
         return np.asarray(out, dtype=np.float64)
 
     def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
