@@ -14,6 +14,7 @@ from typing import Any
 
 from leadscore.errors import ArtifactError, LeadscoreError
 from leadscore.serving.scorer import Scorer
+from leadscore.training.run_status import fail_dead_runs
 from leadscore.training.tracking import require_registry, resolve_tracking_uri
 
 __all__ = ["DEFAULT_MODEL_NAME", "LoadedScorer", "load_scorer"]
@@ -86,6 +87,7 @@ def load_scorer(
     uri = resolve_tracking_uri(tracking_uri)
     require_registry(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    fail_dead_runs(client)  # killed training runs end FAILED (leadscore.training.run_status)
     try:
         mv = (
             client.get_model_version(name, version)
