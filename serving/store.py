@@ -208,6 +208,18 @@ class ScoreStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def runs(self) -> pd.DataFrame:
+        """Batch runs recorded in the store, oldest first, with a ``visible`` column: committed,
+        or pending with their output already in place."""
+        with self._connect(read_only=True) as con:
+            frame = con.execute(
+                "SELECT run_id, state, output, started_at, pid, host, rows FROM score_runs "
+                "ORDER BY started_at, run_id"
+            ).df()
+            shown = set(visible_pending(con))
+        frame["visible"] = (frame["state"] == "committed") | frame["run_id"].isin(shown)
+        return frame
+
     def add_feedback(
         self,
         contact_id: str,
