@@ -306,6 +306,21 @@ def test_killed_score_keeps_output_and_history_together(
     assert _temps(case.folder) == []
 
 
+def test_pending_run_of_a_live_process_stays_invisible_and_untouched(
+    previous: Path, tmp_path: Path
+) -> None:
+    out, store = _copy_previous(previous, tmp_path)
+    count = store.count()
+    rows = store.stage_run("live-run", previous / "scores.parquet", out)  # pid: this process
+    assert rows > 0
+    store.open_check()  # a writer reconciles: a live run's rows must stay (and stay hidden)
+    runs = store.runs().set_index("run_id")
+    assert runs.loc["live-run", "state"] == "pending" and not runs.loc["live-run", "visible"]
+    assert store.count() == count
+    store.discard_run("live-run")
+    assert "live-run" not in set(store.runs()["run_id"]) and store.count() == count
+
+
 def test_score_with_a_bad_store_writes_nothing(
     model: ServingModel, scorer: LoadedScorer, previous: Path, tmp_path: Path
 ) -> None:
