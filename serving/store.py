@@ -93,7 +93,8 @@ class ScoreStore:
             con = duckdb.connect()  # an empty in-memory store: every read finds nothing
             con.execute(_SCHEMA)
         else:
-            check_writable(self.path, what="score store")
+            if not read_only:
+                check_writable(self.path, what="score store")
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
