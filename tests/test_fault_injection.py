@@ -100,9 +100,12 @@ def test_sweep_removes_dead_temps_restores_backups_and_spares_live_ones(tmp_path
         mine = temp_sibling(tmp_path / "kept.parquet")
         mine.write_text("mine")
         (tmp_path / ".notes.tmp").write_text("not ours")  # no pid: never touched
+        other_host = "ffff" if mine.name.rsplit("-", 1)[1][:4] != "ffff" else "0000"
+        elsewhere = tmp_path / f".kept.parquet.tmp-{dead}-{other_host}0a1b2c3d"
+        elsewhere.write_text("another host's pid: unknown here")
         sweep_dead_temps(tmp_path)
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-            [".notes.tmp", "gone", "kept.parquet", live_tmp.name, mine.name]
+            [".notes.tmp", "gone", "kept.parquet", live_tmp.name, mine.name, elsewhere.name]
         )
         assert (tmp_path / "gone").read_text() == "old"
     finally:

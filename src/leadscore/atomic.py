@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import secrets
@@ -42,7 +43,10 @@ __all__ = [
 ]
 
 FAULT_ENV = "LEADSCORE_FAULT"
-_TEMP = re.compile(r"^\.(?P<target>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]+(?P<extra>\..+)?$")
+_TEMP = re.compile(
+    r"^\.(?P<target>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-(?P<host>[0-9a-f]{4})?[0-9a-f]{8}"
+    r"(?P<extra>\..+)?$"
+)
 _WRITE_ERRNOS = {
     errno.ENOSPC: "the disk is full: free some space or choose another location",
     errno.EDQUOT: "the disk quota is exceeded: free some space or choose another location",
@@ -143,9 +147,17 @@ def check_writable(path: Path, *, what: str = "output", folder_ok: bool = False)
         )
 
 
+def _host_tag() -> str:
+    """4 hex digits of this host's name: a folder shared by several hosts (or containers)
+    holds pids that mean nothing here, and their files are left alone."""
+    return hashlib.sha1(host_name().encode(), usedforsecurity=False).hexdigest()[:4]
+
+
 def temp_sibling(path: Path, kind: str = "tmp") -> Path:
-    """A fresh sibling name of ``path`` carrying this process's pid (``kind``: tmp or old)."""
-    return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
+    """A fresh sibling name of ``path`` carrying this process's pid and host (``kind``: tmp
+    or old): ``.<name>.<kind>-<pid>-<host tag><random>``."""
+    token = f"{_host_tag()}{secrets.token_hex(4)}"
+    return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{token}")
 
 
 def _remove(path: Path) -> None:
@@ -169,6 +181,8 @@ def sweep_dead_temps(folder: Path) -> list[Path]:
         if match is None:
             continue
         pid = int(match["pid"])
+        if match["host"] not in (None, _host_tag()):
+            continue  # another host's process: its pid cannot be checked from here
         if pid == os.getpid() or process_alive(pid):
             continue
         target = folder / match["target"]
