@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from leadscore.errors import ArtifactError, LeadscoreError
+from leadscore.model.pyfunc import PYFUNC_CLASS
+from leadscore.registry import require_registry, resolve_tracking_uri
+from leadscore.run_status import fail_dead_runs
 from leadscore.serving.scorer import Scorer
-from leadscore.training.run_status import fail_dead_runs
-from leadscore.training.tracking import require_registry, resolve_tracking_uri
 
 __all__ = ["DEFAULT_MODEL_NAME", "LoadedScorer", "load_scorer"]
 
 DEFAULT_MODEL_NAME = "leadscore"
+_OLD_ENTRY_POINT = "leadscore.training.pyfunc"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
 
 
@@ -56,6 +58,12 @@ def _load_pyfunc(path: str) -> Any:
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, LeadscoreError):
             raise cause from None
+        if _OLD_ENTRY_POINT in f"{exc} {cause}":
+            raise ArtifactError(
+                f"The scorer at {path} was saved by an older leadscore (its entry point "
+                f"{_OLD_ENTRY_POINT} is now {PYFUNC_CLASS}). Retrain and register it with "
+                "this version (`leadscore train`)."
+            ) from None
         raise ArtifactError(f"Cannot load the scorer at {path}: {exc}") from None
 
 
@@ -87,7 +95,7 @@ def load_scorer(
     uri = resolve_tracking_uri(tracking_uri)
     require_registry(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    fail_dead_runs(client)  # killed training runs end FAILED (leadscore.training.run_status)
+    fail_dead_runs(client)  # killed training runs end FAILED (leadscore.run_status)
     try:
         mv = (
             client.get_model_version(name, version)

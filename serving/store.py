@@ -138,20 +138,6 @@ class ScoreStore:
                     "store file."
                 ) from None
 
-    def append_parquet(self, parquet: Path) -> int:
-        """Append every row of a scores Parquet file in one transaction (visible at once; a
-        batch run stages its rows with :meth:`stage_run` instead)."""
-        columns = ", ".join(HISTORY_COLUMNS)
-        with self._connect() as con:
-            con.execute("BEGIN")
-            con.execute(
-                f"INSERT INTO score_history ({columns}) SELECT {columns} FROM read_parquet(?)",
-                [str(parquet)],
-            )
-            row = con.execute("SELECT count(*) FROM read_parquet(?)", [str(parquet)]).fetchone()
-            con.execute("COMMIT")
-        return int(row[0]) if row else 0
-
     def stage_run(self, run_id: str, parquet: Path, output: Path) -> int:
         """Insert the rows of ``parquet`` (the run's temporary output) as run ``run_id``,
         pending until :meth:`commit_run` or until ``output`` carries the run id; one
@@ -174,15 +160,6 @@ class ScoreStore:
 
         with self._connect() as con:
             discard(con, run_id)
-
-    def append_scores(self, scores: pd.DataFrame) -> int:
-        """Append rows holding :data:`HISTORY_COLUMNS` (one transaction)."""
-        frame = scores[list(HISTORY_COLUMNS)]
-        with self._connect() as con:
-            con.register("_new_scores", frame)
-            columns = ", ".join(HISTORY_COLUMNS)
-            con.execute(f"INSERT INTO score_history ({columns}) SELECT {columns} FROM _new_scores")
-        return len(frame)
 
     def history(self, contact_id: str, *, limit: int = 50) -> pd.DataFrame:
         """A contact's scores, newest first."""

@@ -465,7 +465,7 @@ def test_killed_training_run_ends_failed_at_the_next_command(
         from mlflow import MlflowClient
 
         from leadscore.atomic import host_name
-        from leadscore.training.run_status import HOST_TAG, PID_TAG
+        from leadscore.run_status import HOST_TAG, PID_TAG
 
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         experiment = client.get_experiment_by_name("leadscore").experiment_id
