@@ -1,13 +1,15 @@
 """Batch scoring of the contact base and single-lead explanations.
 
 :func:`score_contact_base` streams the eligible contacts (not yet SQL, not disqualified) in
-chunks through the tracked scorer, writes one Parquet file atomically (a temporary file in the
-same folder, then ``os.replace``: an interrupted run leaves the previous output untouched) and
-then appends the run to the score history in one transaction.
+chunks through the tracked scorer and writes one Parquet file atomically (a temporary file in the
+same folder, then ``os.replace``: an interrupted run leaves the previous output untouched). The
+output and the score history share a run id and are committed together: both old or both new
+after a crash at any point (see :mod:`leadscore.serving.runs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,12 +21,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leadscore.atomic import atomic_path
+from leadscore.atomic import atomic_path, check_writable, fault_point
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.serving.features import count_eligible, iter_features, utc_now
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.reasons import Reason
+from leadscore.serving.runs import RUN_ID_KEY, new_run_id
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
 
 __all__ = [
@@ -67,6 +70,7 @@ class BatchResult:
     as_of: datetime
     seconds: float
     store: Path | None
+    run_id: str = ""
 
     @property
     def rows_per_second(self) -> float:
@@ -131,44 +135,65 @@ def score_contact_base(
     as_of: datetime | None = None,
 ) -> BatchResult:
     """Score every eligible contact of ``crm`` at ``as_of`` (default: now) with the scorer
-    ``model_uri_or_alias`` and write ``out_path`` (Parquet, :data:`SCORES_SCHEMA`) atomically;
-    then append the rows to the score history ``store`` (``None``: no history)."""
+    ``model_uri_or_alias`` and write ``out_path`` (Parquet, :data:`SCORES_SCHEMA`, the run id in
+    its metadata) atomically, committed together with the rows appended to the score history
+    ``store`` (``None``: no history). Both places are checked before anything is written."""
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be at least 1 row, got {chunk_size}.")
     started = time.perf_counter()
+    out = Path(out_path)
+    check_writable(out)
+    history = (
+        None if store is None else store if isinstance(store, ScoreStore) else ScoreStore(store)
+    )
+    if history is not None:
+        if history.path.resolve() == out.resolve():
+            raise ConfigError(f"The output and the score store are the same file ({out}).")
+        history.open_check()  # a bad or locked store fails now, not after replacing the output
     loaded = _loaded(model_uri_or_alias, tracking_uri)
     definition = loaded.scorer.require_definition()
     data, owned = _open(crm)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     scored_at = utc_now()
     moment = as_of or scored_at
+    run_id = new_run_id()
+    schema = SCORES_SCHEMA.with_metadata({RUN_ID_KEY: run_id.encode()})
     rows = 0
+    staged = False
     try:
         from_stage = loaded.scorer.spec.from_stage
         total = count_eligible(data, as_of=moment, from_stage=from_stage)
         if progress:
             progress(0, total)
-        with atomic_path(out) as tmp, pq.ParquetWriter(tmp, SCORES_SCHEMA) as writer:
-            for features in iter_features(
-                data, definition, as_of=moment, chunk_size=chunk_size, from_stage=from_stage
-            ):
-                scores = loaded.scorer.score(features)
-                scores.insert(0, "contact_id", features["contact_id"].to_numpy())
-                scores.insert(1, "scored_at", scored_at)
-                scores.insert(2, "model_version", loaded.model_version)
-                table = pa.Table.from_pandas(scores, schema=SCORES_SCHEMA, preserve_index=False)
-                writer.write_table(table)
-                rows += len(scores)
-                if progress:
-                    progress(rows, total)
+        with atomic_path(out) as tmp:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for features in iter_features(
+                    data, definition, as_of=moment, chunk_size=chunk_size, from_stage=from_stage
+                ):
+                    scores = loaded.scorer.score(features)
+                    scores.insert(0, "contact_id", features["contact_id"].to_numpy())
+                    scores.insert(1, "scored_at", scored_at)
+                    scores.insert(2, "model_version", loaded.model_version)
+                    table = pa.Table.from_pandas(scores, schema=schema, preserve_index=False)
+                    writer.write_table(table)
+                    rows += len(scores)
+                    fault_point("score.chunk_written")
+                    if progress:
+                        progress(rows, total)
+            if history is not None:
+                history.stage_run(run_id, tmp, out)
+                staged = True
+            fault_point("score.before_replace")
+        fault_point("score.output_replaced")
+        if history is not None:
+            history.commit_run(run_id)
+    except BaseException:
+        if staged and history is not None and not _replaced(out, run_id):
+            with contextlib.suppress(Exception):  # best effort: the next run reconciles it
+                history.discard_run(run_id)
+        raise
     finally:
         if owned:
             data.close()
-    history = None
-    if store is not None:
-        history = store if isinstance(store, ScoreStore) else ScoreStore(store)
-        history.append_parquet(out)
     return BatchResult(
         path=out,
         rows=rows,
@@ -177,7 +202,14 @@ def score_contact_base(
         as_of=moment,
         seconds=time.perf_counter() - started,
         store=history.path if history else None,
+        run_id=run_id,
     )
+
+
+def _replaced(out: Path, run_id: str) -> bool:
+    from leadscore.serving.runs import output_run_id
+
+    return output_run_id(out) == run_id
 
 
 def explain_contact(

@@ -15,6 +15,7 @@ from typing import Any
 from leadscore.errors import ArtifactError, LeadscoreError
 from leadscore.model.pyfunc import PYFUNC_CLASS
 from leadscore.registry import require_registry, resolve_tracking_uri
+from leadscore.run_status import fail_dead_runs
 from leadscore.serving.scorer import Scorer
 
 __all__ = ["DEFAULT_MODEL_NAME", "LoadedScorer", "load_scorer"]
@@ -94,6 +95,7 @@ def load_scorer(
     uri = resolve_tracking_uri(tracking_uri)
     require_registry(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    fail_dead_runs(client)  # killed training runs end FAILED (leadscore.run_status)
     try:
         mv = (
             client.get_model_version(name, version)

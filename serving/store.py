@@ -2,8 +2,12 @@
 
 Default ``data/scores.duckdb``. Each call opens the file, does one transaction and closes it, so
 a batch run, the HTTP API and the CLI can share the file (DuckDB lets one process write at a
-time; a call that finds the file locked retries for a few seconds). At scale the same two tables
+time; a call that finds the file locked retries for a few seconds). At scale the same tables
 live in PostgreSQL (see DESIGN.md); only this module knows where they are.
+
+A batch run and its output are committed together (:mod:`leadscore.serving.runs`): its history
+rows carry the run id and stay invisible until the run is committed, or until its output file
+(whose Parquet metadata holds the run id) proves that the output was replaced.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from leadscore.atomic import check_writable, is_write_error, output_error
 from leadscore.contract import Verdict
 from leadscore.errors import SourceError
 from leadscore.serving.features import utc_now
+from leadscore.serving.runs import RUNS_SCHEMA, reconcile_runs, visible_pending
 
 __all__ = ["DEFAULT_STORE", "HISTORY_COLUMNS", "ScoreStore"]
 
@@ -39,7 +45,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "reasons_negative",
 )
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS score_history (
     contact_id VARCHAR NOT NULL,
     scored_at TIMESTAMP NOT NULL,
@@ -59,7 +66,17 @@ CREATE TABLE IF NOT EXISTS feedback (
     reason VARCHAR,
     model_version VARCHAR
 );
+ALTER TABLE score_history ADD COLUMN IF NOT EXISTS run_id VARCHAR;
 """
+    + RUNS_SCHEMA
+)
+
+_VISIBLE = (
+    "(run_id IS NULL OR run_id IN (SELECT run_id FROM score_runs WHERE state = 'committed') "
+    "OR list_contains(?::VARCHAR[], run_id))"
+)
+"""History rows of legacy runs (no run id), committed runs and pending runs whose output was
+replaced; the parameter is :func:`~leadscore.serving.runs.visible_pending`'s list."""
 
 _LOCK_RETRY_SECONDS = 10.0
 
@@ -76,12 +93,29 @@ class ScoreStore:
             con = duckdb.connect()  # an empty in-memory store: every read finds nothing
             con.execute(_SCHEMA)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not read_only:
+                check_writable(self.path, what="score store")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise output_error(self.path, exc) from None
             con = self._open_with_retry()
         try:
+            if not read_only:
+                reconcile_runs(con)
             yield con
+        except duckdb.Error as exc:
+            if is_write_error(exc):
+                raise output_error(self.path, exc) from None
+            raise
         finally:
             con.close()
+
+    def open_check(self) -> None:
+        """Open the store for writing once (schema, reconciliation of dead runs): a bad file,
+        a lock or an unwritable place fails here, before anything else is written."""
+        with self._connect():
+            pass
 
     def _open_with_retry(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + _LOCK_RETRY_SECONDS
@@ -92,30 +126,49 @@ class ScoreStore:
                 con.execute(_SCHEMA)
                 return con
             except duckdb.IOException as exc:
+                if is_write_error(exc):
+                    raise output_error(self.path, exc) from None
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise SourceError(f"Cannot open the score store {self.path}: {exc}") from None
                 time.sleep(0.1)
+            except duckdb.Error as exc:  # not a DuckDB file, or one of another DuckDB version
+                raise SourceError(
+                    f"Cannot open the score store {self.path}: it is not a readable DuckDB "
+                    f"database ({type(exc).__name__}). Pass --store with a new or valid score "
+                    "store file."
+                ) from None
 
-    def append_parquet(self, parquet: Path) -> int:
-        """Append every row of a scores Parquet file (the batch output) in one transaction."""
-        columns = ", ".join(HISTORY_COLUMNS)
+    def stage_run(self, run_id: str, parquet: Path, output: Path) -> int:
+        """Insert the rows of ``parquet`` (the run's temporary output) as run ``run_id``,
+        pending until :meth:`commit_run` or until ``output`` carries the run id; one
+        transaction. Returns the rows staged."""
+        from leadscore.serving.runs import stage
+
         with self._connect() as con:
-            con.execute("BEGIN")
-            con.execute(
-                f"INSERT INTO score_history ({columns}) SELECT {columns} FROM read_parquet(?)",
-                [str(parquet)],
-            )
-            row = con.execute("SELECT count(*) FROM read_parquet(?)", [str(parquet)]).fetchone()
-            con.execute("COMMIT")
-        return int(row[0]) if row else 0
+            return stage(con, run_id, parquet, output, HISTORY_COLUMNS)
+
+    def commit_run(self, run_id: str) -> None:
+        """Mark run ``run_id`` committed (its output is in place)."""
+        from leadscore.serving.runs import commit
+
+        with self._connect() as con:
+            commit(con, run_id)
+
+    def discard_run(self, run_id: str) -> None:
+        """Drop a pending run's rows (its output was never put in place)."""
+        from leadscore.serving.runs import discard
+
+        with self._connect() as con:
+            discard(con, run_id)
 
     def history(self, contact_id: str, *, limit: int = 50) -> pd.DataFrame:
         """A contact's scores, newest first."""
+        columns = ", ".join(HISTORY_COLUMNS)
         with self._connect(read_only=True) as con:
             return con.execute(
-                "SELECT * FROM score_history WHERE contact_id = ? "
+                f"SELECT {columns} FROM score_history WHERE contact_id = ? AND {_VISIBLE} "
                 "ORDER BY scored_at DESC, model_version DESC LIMIT ?",
-                [contact_id, limit],
+                [contact_id, visible_pending(con), limit],
             ).df()
 
     def latest(self, contact_id: str) -> dict[str, Any] | None:
@@ -126,10 +179,24 @@ class ScoreStore:
         return {str(k): v for k, v in frame.iloc[0].to_dict().items()}
 
     def count(self) -> int:
-        """Rows in the score history."""
+        """Rows in the score history (committed runs only)."""
         with self._connect(read_only=True) as con:
-            row = con.execute("SELECT count(*) FROM score_history").fetchone()
+            row = con.execute(
+                f"SELECT count(*) FROM score_history WHERE {_VISIBLE}", [visible_pending(con)]
+            ).fetchone()
         return int(row[0]) if row else 0
+
+    def runs(self) -> pd.DataFrame:
+        """Batch runs recorded in the store, oldest first, with a ``visible`` column: committed,
+        or pending with their output already in place."""
+        with self._connect(read_only=True) as con:
+            frame = con.execute(
+                "SELECT run_id, state, output, started_at, pid, host, rows FROM score_runs "
+                "ORDER BY started_at, run_id"
+            ).df()
+            shown = set(visible_pending(con))
+        frame["visible"] = (frame["state"] == "committed") | frame["run_id"].isin(shown)
+        return frame
 
     def add_feedback(
         self,

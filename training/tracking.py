@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from leadscore import __version__
+from leadscore.atomic import fault_point
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError, ConfigError
 from leadscore.model.inputs import FeatureSpec
@@ -25,6 +26,7 @@ from leadscore.registry import (
     require_registry,
     resolve_tracking_uri,
 )
+from leadscore.run_status import fail_dead_runs, owner_tags
 
 __all__ = [
     "CHALLENGER",
@@ -55,7 +57,10 @@ def _client(tracking_uri: str | None, *, create: bool = False) -> tuple[Any, str
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     elif not create:
         require_registry(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri), uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if registry_exists(uri):
+        fail_dead_runs(client)  # runs of killed processes end FAILED, not RUNNING forever
+    return client, uri
 
 
 def _experiment_id(client: Any, uri: str) -> str:
@@ -110,9 +115,12 @@ def log_training_run(
     """Log a run (params, metrics, tags, report, heads, pyfunc) and register the pyfunc as a
     new version aliased ``challenger``. Returns ``(run_id, version)``."""
     client, uri = _client(tracking_uri, create=True)
-    run = client.create_run(_experiment_id(client, uri), tags=dict(tags), run_name="train")
+    run = client.create_run(
+        _experiment_id(client, uri), tags=dict(tags) | owner_tags(), run_name="train"
+    )
     run_id = str(run.info.run_id)
     try:
+        fault_point("train.run_created")
         from mlflow.entities import Metric, Param
 
         client.log_batch(
@@ -125,6 +133,7 @@ def log_training_run(
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = save_pyfunc(heads, Path(tmp))
             client.log_artifacts(run_id, str(model_dir), "model")
+        fault_point("train.before_finished")
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run_id, "FAILED")

@@ -12,6 +12,7 @@ __all__ = [
     "DataContractError",
     "FeatureDefinitionError",
     "LeadscoreError",
+    "OutputError",
     "SourceError",
 ]
 
@@ -57,3 +58,9 @@ class ArtifactError(LeadscoreError):
     """A saved artifact is missing, corrupt or incompatible with this version of leadscore."""
 
     exit_code = 5
+
+
+class OutputError(LeadscoreError):
+    """An output cannot be written: its parent is a file, no permission, the disk is full."""
+
+    exit_code = 1

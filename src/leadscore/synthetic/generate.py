@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from leadscore.atomic import is_write_error, output_error
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ConfigError
 from leadscore.synthetic.block import BlockTables, simulate_block
@@ -143,8 +144,10 @@ def generate_crm(
             if progress is not None:
                 progress(done, config.n_contacts)
         writer.commit()
-    except BaseException:
+    except BaseException as exc:
         writer.discard()
+        if isinstance(exc, OSError | duckdb.Error) and is_write_error(exc):
+            raise output_error(out, exc) from None  # a full disk is not a bug: say what to do
         raise
     return GenerationSummary(
         path=out,

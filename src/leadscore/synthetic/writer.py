@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from leadscore.atomic import (
+    check_writable,
+    fault_point,
+    output_error,
+    sweep_dead_temps,
+    temp_sibling,
+)
 from leadscore.contract import table_spec
 from leadscore.synthetic.config import OutputFormat
 
@@ -87,10 +93,14 @@ class CrmWriter:
     def __init__(self, out: Path, fmt: OutputFormat) -> None:
         self.out = out
         self.fmt = fmt
-        token = f"{os.getpid()}-{secrets.token_hex(4)}"
-        self.tmp = out.with_name(f".{out.name}.tmp-{token}")
+        check_writable(out, folder_ok=True)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(out, exc) from None
+        sweep_dead_temps(out.parent)
+        self.tmp = temp_sibling(out)
         self._parts: dict[str, int] = {}
-        out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "duckdb":
             self._con: Any = duckdb.connect(str(self.tmp))
             self._con.execute(f"CREATE SCHEMA {ORACLE_SCHEMA}")
@@ -138,19 +148,22 @@ class CrmWriter:
                 self._copy(name, query)
         finally:
             self._con.unregister("_chunk")
+        fault_point("generate.chunk_written")
 
     def commit(self) -> None:
         """Close and move the finished output into place (replacing any previous output)."""
         if self.fmt == "duckdb":
             self._con.execute("CHECKPOINT")
         self._con.close()
+        fault_point("generate.before_replace")
         if self.fmt == "duckdb" and not self.out.is_dir():
             os.replace(self.tmp, self.out)
             return
-        backup = self.out.with_name(f".{self.out.name}.old-{secrets.token_hex(4)}")
+        backup = temp_sibling(self.out, "old")
         had_previous = self.out.exists()
         if had_previous:
             os.replace(self.out, backup)
+            fault_point("generate.between_replaces")
         try:
             os.replace(self.tmp, self.out)
         except OSError:

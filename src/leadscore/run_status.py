@@ -1,0 +1,52 @@
+"""Run status of MLflow training runs: a killed ``train`` never leaves its run RUNNING for good.
+
+Every run records the process that owns it (tags ``leadscore.pid`` and ``leadscore.host``).
+:func:`fail_dead_runs`, called whenever a command opens the registry, ends as FAILED every
+RUNNING run whose process is gone from this host (a run of another host, or of a live process,
+is left alone; so are RUNNING runs that carry no owner, logged by older versions).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from leadscore.atomic import host_name, process_alive
+
+__all__ = ["HOST_TAG", "PID_TAG", "REASON_TAG", "fail_dead_runs", "owner_tags"]
+
+PID_TAG = "leadscore.pid"
+HOST_TAG = "leadscore.host"
+REASON_TAG = "leadscore.failure"
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags naming this process as the owner of a new run."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: host_name()}
+
+
+def _dead_owner(tags: dict[str, str]) -> int | None:
+    pid = tags.get(PID_TAG, "")
+    if not pid.isdigit() or tags.get(HOST_TAG) != host_name():
+        return None
+    number = int(pid)
+    return None if number == os.getpid() or process_alive(number) else number
+
+
+def fail_dead_runs(client: Any) -> list[str]:
+    """Mark FAILED the RUNNING runs whose owning process died on this host; returns their ids."""
+    experiments = [str(e.experiment_id) for e in client.search_experiments()]
+    if not experiments:
+        return []
+    failed: list[str] = []
+    for run in client.search_runs(
+        experiments, filter_string="attributes.status = 'RUNNING'", max_results=1000
+    ):
+        pid = _dead_owner(dict(run.data.tags))
+        if pid is None:
+            continue
+        run_id = str(run.info.run_id)
+        client.set_tag(run_id, REASON_TAG, f"process {pid} ended before the run finished")
+        client.set_terminated(run_id, "FAILED")
+        failed.append(run_id)
+    return failed
