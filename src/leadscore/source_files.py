@@ -71,7 +71,7 @@ def read_error(exc: duckdb.Error, table: str, location: str, kind: str) -> Sourc
         return SourceError(
             f"{what}: {why}. Export the table again as Parquet, or as UTF-8 CSV with a header line."
         )
-    if "unicode" in lowered or "utf-8" in lowered or "utf8" in lowered:
+    if "invalid unicode" in lowered or "not utf-8 encoded" in lowered:
         why = f"the file is not UTF-8 encoded (Latin-1, Windows-1252 or binary bytes); {_UTF8_HINT}"
     elif "sniffing" in lowered or "dialect" in lowered:
         why = (

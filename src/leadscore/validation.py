@@ -16,7 +16,7 @@ import duckdb
 
 from leadscore.config import CrmMapping
 from leadscore.contract import CONTRACT, Column, Table, table_spec
-from leadscore.errors import DataContractError
+from leadscore.errors import DataContractError, redact
 from leadscore.safe_text import printable as _printable
 from leadscore.safe_text import safe_example as _safe_example
 from leadscore.safe_text import shown_value as _shown_value
@@ -45,9 +45,9 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.table}.{self.column}" if self.column else self.table
         if not self.n_rows:
-            return f"{where}: {self.expected}"
+            return redact(f"{where}: {self.expected}")
         examples = f" (e.g. {', '.join(self.examples)})" if self.examples else ""
-        return f"{where}: {self.n_rows:,} row(s){examples}: {self.expected}"
+        return redact(f"{where}: {self.n_rows:,} row(s){examples}: {self.expected}")
 
 
 def _found_columns(columns: list[str], table: Table) -> str:
