@@ -20,6 +20,7 @@ from leadscore import __version__
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError, ConfigError
 from leadscore.training.table import FeatureSpec
+from leadscore.uri_check import check_tracking_uri
 
 __all__ = [
     "CHALLENGER",
@@ -44,7 +45,8 @@ WINDOW_TAGS = ("test_first_cutoff", "test_last_cutoff")
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
     """The URI to use: the parameter, else ``MLFLOW_TRACKING_URI``, else the local default."""
-    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    return check_tracking_uri(uri)
 
 
 def registry_exists(uri: str) -> bool:
