@@ -10,6 +10,7 @@ given, otherwise stratified at random (stated in the report).
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,7 +275,9 @@ def train_flat_table(
 
     rows = pd.DataFrame({CONTACT_COLUMN: np.arange(len(frame)).astype(str)}, index=frame.index)
     if time_column:
-        times = pd.to_datetime(frame[time_column], errors="coerce")
+        with warnings.catch_warnings():  # unparsable text becomes NaT, reported below
+            warnings.simplefilter("ignore", UserWarning)
+            times = pd.to_datetime(frame[time_column], errors="coerce")
         if times.isna().any():
             raise DataContractError(
                 [f"time column {time_column!r}: {int(times.isna().sum())} row(s) are not dates"],
