@@ -5,7 +5,13 @@ Error messages name tables, columns, counts and a few row ids; they never quote 
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["MAX_VALUE_CHARS", "printable", "safe_example", "shown_value"]
+
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]+$")
+"""Digits with phone separators (``555-867-5309``, ``+33 6 12 34 56 78``); plain numeric ids
+such as ``5558675309`` stay visible: CRMs use them as record ids."""
 
 MAX_VALUE_CHARS = 40
 """Longest value (row id, label) quoted in a message."""
@@ -19,6 +25,8 @@ def safe_example(value: object) -> str:
     text = str(value)
     if "@" in text:
         return "<id that looks like an email address>"
+    if _PHONE_LIKE.match(text) and sum(c.isdigit() for c in text) >= 7:
+        return "<id that looks like a phone number>"
     return printable(text)
 
 
