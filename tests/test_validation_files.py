@@ -188,3 +188,33 @@ def test_problem_messages_are_capped() -> None:
     problem = Problem("accounts", "x", 0, "y" * 100_000)
     error = DataContractError([problem])
     assert len(str(error)) < 1_000
+
+
+def test_error_messages_mask_emails_and_phones_and_are_capped() -> None:
+    error = SourceError("row: ann.lee@example.com, +44 20 7946 0958, " + "x" * 20_000)
+    text = str(error)
+    assert "ann.lee" not in text and "7946" not in text
+    assert "<email address>" in text and "<phone number>" in text
+    assert len(text) <= 8_000 and text.endswith("(message truncated)")
+
+
+@pytest.mark.parametrize(
+    ("uri", "ok"),
+    [
+        ("sqlite:///mlruns/mlflow.db", True),
+        ("postgresql+psycopg2://u@h/db", True),
+        ("http://127.0.0.1:5000", True),
+        ("mlruns", True),
+        ("foo://bar", False),
+        ("sqlit:///x.db", False),
+    ],
+)
+def test_tracking_uri_scheme_is_checked(uri: str, ok: bool) -> None:
+    from leadscore.errors import ConfigError
+    from leadscore.uri_check import check_tracking_uri
+
+    if ok:
+        assert check_tracking_uri(uri) == uri
+    else:
+        with pytest.raises(ConfigError, match="Unsupported MLflow tracking URI scheme"):
+            check_tracking_uri(uri)
