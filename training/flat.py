@@ -21,8 +21,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from leadscore.errors import ConfigError, DataContractError, SourceError
+from leadscore.model.encoding import as_float
 from leadscore.safe_text import shown_value
-from leadscore.training.encoding import as_float
 from leadscore.training.evaluate import (
     Evaluation,
     EvaluationConfig,
