@@ -10,6 +10,7 @@ given, otherwise stratified at random (stated in the report).
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from leadscore.errors import ConfigError, DataContractError
+from leadscore.errors import ConfigError, DataContractError, SourceError
 from leadscore.model.encoding import as_float
+from leadscore.safe_text import shown_value
 from leadscore.training.evaluate import (
     Evaluation,
     EvaluationConfig,
@@ -188,12 +190,50 @@ def _binary_target(column: pd.Series, name: str) -> np.ndarray[Any, Any]:
     mapping = {"1": 1, "0": 0, "true": 1, "false": 0, "yes": 1, "no": 0, "1.0": 1, "0.0": 0}
     mapped = text.map(mapping)
     if mapped.isna().any():
-        bad = sorted(set(text[mapped.isna()].dropna().unique()))[:5]
+        bad = ", ".join(shown_value(v) for v in sorted(set(text[mapped.isna()].dropna()))[:5])
         raise DataContractError(
-            [f"target column {name!r}: {int(mapped.isna().sum())} row(s) are not 0/1 (e.g. {bad})"],
+            [
+                f"target column {name!r}: {int(mapped.isna().sum())} row(s) are not 0/1 "
+                f"(e.g. {bad or 'empty'}); expected 0/1, true/false or yes/no in every row"
+            ],
             header="The flat table's target is not binary:",
         )
     return mapped.to_numpy(dtype=np.int64)
+
+
+_MIN_PER_CLASS = 10
+
+
+def _read_flat_csv(path: Path) -> pd.DataFrame:
+    """The CSV as a frame; unreadable files give a message naming the file, never its rows."""
+    try:
+        return pd.read_csv(path)
+    except UnicodeDecodeError:
+        why = "it is not UTF-8 encoded: re-export it as UTF-8 (in Excel: 'CSV UTF-8')"
+    except pd.errors.EmptyDataError:
+        why = "it is empty: export the table with a header line and one row per lead"
+    except (pd.errors.ParserError, ValueError) as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        where = f" (line {line.group(1)})" if line else ""
+        why = (
+            f"it cannot be parsed as CSV{where}: every row must have as many values as the "
+            "header; quote values that contain commas or line breaks"
+        )
+    raise SourceError(f"Cannot read the flat table {path}: {why}.")
+
+
+def _require_enough_rows(y: np.ndarray[Any, Any], target: str, path: Path) -> None:
+    """Three periods with both classes need a minimum of rows: say so before splitting."""
+    positives, negatives = int(y.sum()), int(len(y) - y.sum())
+    if min(positives, negatives) < _MIN_PER_CLASS:
+        raise DataContractError(
+            [
+                f"{path.name}: {len(y):,} row(s), {positives:,} with {target} = 1 and "
+                f"{negatives:,} with {target} = 0; expected at least {_MIN_PER_CLASS} of each "
+                "to train, validate and test: export more history"
+            ],
+            header="The flat table is too small to train and evaluate honestly:",
+        )
 
 
 def train_flat_table(
@@ -213,13 +253,14 @@ def train_flat_table(
     """Train and evaluate LightGBM and logistic regression on a one-row-per-lead CSV export."""
     if not csv_path.is_file():
         raise ConfigError(f"Flat table {csv_path} does not exist.")
-    frame = pd.read_csv(csv_path)
+    frame = _read_flat_csv(csv_path)
     for column in (target, time_column, *keep_columns, *drop_columns):
         if column is not None and column not in frame.columns:
             raise ConfigError(
                 f"Column {column!r} is not in {csv_path}; columns: {', '.join(map(str, frame.columns))}."
             )
     y_all = _binary_target(frame[target], target)
+    _require_enough_rows(y_all, target, csv_path)
     exclude = [target, *drop_columns] + ([time_column] if time_column else [])
     features, dropped = infer_columns(frame, exclude=exclude)
     for name in drop_columns:
@@ -234,7 +275,9 @@ def train_flat_table(
 
     rows = pd.DataFrame({CONTACT_COLUMN: np.arange(len(frame)).astype(str)}, index=frame.index)
     if time_column:
-        times = pd.to_datetime(frame[time_column], errors="coerce")
+        with warnings.catch_warnings():  # unparsable text becomes NaT, reported below
+            warnings.simplefilter("ignore", UserWarning)
+            times = pd.to_datetime(frame[time_column], errors="coerce")
         if times.isna().any():
             raise DataContractError(
                 [f"time column {time_column!r}: {int(times.isna().sum())} row(s) are not dates"],

@@ -70,7 +70,8 @@ class Column:
     """One column of a contract table.
 
     ``required`` columns must be present; optional ones are added as NULL when absent.
-    ``nullable`` says whether NULL values are allowed in the column.
+    ``nullable`` says whether NULL values are allowed in the column; ``minimum`` is the smallest
+    value allowed in a numeric column.
     """
 
     name: str
@@ -79,6 +80,7 @@ class Column:
     required: bool = True
     nullable: bool = True
     vocabulary: tuple[str, ...] = ()
+    minimum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,13 @@ CONTRACT: tuple[Table, ...] = (
             Column("account_id", "VARCHAR", "Unique account identifier.", nullable=False),
             Column("name", "VARCHAR", "Company name.", required=False),
             Column("industry", "VARCHAR", "Industry label (free text; unknown values allowed)."),
-            Column("employee_count", "BIGINT", "Number of employees.", required=False),
+            Column("employee_count", "BIGINT", "Number of employees.", required=False, minimum=0),
             Column(
-                "annual_revenue", "DOUBLE", "Annual revenue in the CRM currency.", required=False
+                "annual_revenue",
+                "DOUBLE",
+                "Annual revenue in the CRM currency.",
+                required=False,
+                minimum=0,
             ),
             Column("country", "VARCHAR", "ISO 3166-1 alpha-2 country code.", required=False),
             Column(

@@ -100,6 +100,7 @@ def open_crm(
             as_of=as_of or datetime.now(UTC).replace(tzinfo=None),
             raise_on_error=raise_on_error,
             allow_empty_tables=allow_empty_tables,
+            findings=getattr(source, "findings", ()),
         )
     except BaseException:
         con.close()

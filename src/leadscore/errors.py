@@ -6,6 +6,8 @@ Every error a user can cause derives from :class:`LeadscoreError`; the CLI print
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ArtifactError",
     "ConfigError",
@@ -14,13 +16,37 @@ __all__ = [
     "LeadscoreError",
     "OutputError",
     "SourceError",
+    "redact",
 ]
+
+MAX_MESSAGE_CHARS = 8_000
+"""No error message is longer than this: a huge field must never end up on a terminal."""
+
+_MAX_PROBLEM_CHARS = 600
+_EMAIL = re.compile(r"[^\s@,;:'\"<>()\[\]]+@[^\s@,;:'\"<>()\[\]]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+\d[\d .()/-]{6,}\d")
+
+
+def redact(text: str, *, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` with email addresses and international phone numbers masked, cut to ``limit``.
+
+    A safety net only: messages are built from names, counts and row ids, never from values.
+    """
+    text = _PHONE.sub("<phone number>", _EMAIL.sub("<email address>", text))
+    if len(text) > limit:
+        text = text[: max(limit - 40, 0)].rstrip() + " ... (message truncated)"
+    return text
 
 
 class LeadscoreError(Exception):
     """Base class of every error leadscore raises on purpose."""
 
     exit_code: int = 1
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (redact(args[0]),)
+        super().__init__(*args)
 
 
 class ConfigError(LeadscoreError):
@@ -43,9 +69,10 @@ class DataContractError(LeadscoreError):
     def __init__(self, problems: list[object], *, header: str | None = None) -> None:
         self.problems = problems
         lines = [header or f"The CRM data breaks the data contract ({len(problems)} problem(s)):"]
-        lines += [f"  - {problem}" for problem in problems]
+        lines += [f"  - {redact(str(problem), limit=_MAX_PROBLEM_CHARS)}" for problem in problems]
         lines.append("See docs/data-contract.md for every table, column and rule.")
-        super().__init__("\n".join(lines))
+        # every problem is listed: the cap applies per problem, not to the whole list
+        Exception.__init__(self, "\n".join(lines))
 
 
 class FeatureDefinitionError(LeadscoreError):

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from leadscore.errors import ArtifactError
+from leadscore.uri_check import check_tracking_uri
 
 __all__ = ["DEFAULT_TRACKING_URI", "registry_exists", "require_registry", "resolve_tracking_uri"]
 
@@ -19,7 +20,8 @@ DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
     """The URI to use: the parameter, else ``MLFLOW_TRACKING_URI``, else the local default."""
-    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    return check_tracking_uri(uri)
 
 
 def registry_exists(uri: str) -> bool:

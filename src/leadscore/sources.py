@@ -30,7 +30,14 @@ import duckdb
 
 from leadscore.contract import TABLE_NAMES, table_spec
 from leadscore.errors import SourceError
-from leadscore.validation import raw_view
+from leadscore.source_files import (
+    CSV_OPTIONS,
+    check_readable,
+    duplicate_header_problems,
+    read_error,
+    unknown_entry_problems,
+)
+from leadscore.validation import Problem, Severity, raw_view
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,6 +57,16 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """One form of a table in a folder: its name, reader call, kind and files."""
+
+    name: str
+    call: str
+    kind: str
+    files: list[Path]
+
+
 class Source(Protocol):
     """Something that can register raw CRM tables into a DuckDB connection."""
 
@@ -60,6 +77,12 @@ class Source(Protocol):
     def register(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create the ``raw_<table>`` views (or tables) for every table the source holds."""
         ...
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of a DuckDB error, without its query excerpt, cut short."""
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return line if len(line) <= 200 else line[:200] + "..."
 
 
 def _use_utc(con: duckdb.DuckDBPyConnection) -> None:
@@ -94,6 +117,8 @@ class DuckDBFileSource:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.findings: list[Problem] = []
+        """Problems found while reading (tables that are not in the contract), for validation."""
 
     def describe(self) -> str:
         return f"DuckDB file {self.path}"
@@ -105,7 +130,11 @@ class DuckDBFileSource:
         try:
             con.execute(f"ATTACH {_literal(str(self.path))} AS crm_source (READ_ONLY)")
         except duckdb.Error as exc:
-            raise SourceError(f"Cannot open {self.path} as a DuckDB database: {exc}") from None
+            raise SourceError(
+                f"Cannot open {self.path} as a DuckDB database ({_first_line(exc)}): check that "
+                "it is a DuckDB file written by a compatible DuckDB version and not in use by "
+                "another process."
+            ) from None
         names = {
             row[0]
             for row in con.execute(
@@ -120,8 +149,20 @@ class DuckDBFileSource:
                     _create_raw_view(con, table, f"crm_source.main.{_quote(table)}")
                 except duckdb.Error as exc:
                     raise SourceError(
-                        f"Cannot read table '{table}' from {self.path}: {exc}"
+                        f"Cannot read table '{table}' from {self.path} ({_first_line(exc)}); "
+                        "check the table (or view) in DuckDB."
                     ) from None
+        self.findings = [
+            Problem(
+                name,
+                None,
+                0,
+                "ignored: not a table of the data contract; expected only the tables "
+                f"{', '.join(TABLE_NAMES)} in the main schema (other schemas are never read)",
+                severity=Severity.WARNING,
+            )
+            for name in sorted(names - set(TABLE_NAMES))
+        ]
 
 
 class FolderSource:
@@ -134,44 +175,55 @@ class FolderSource:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.findings: list[Problem] = []
+        """Problems found while reading (duplicate headers, ignored files), for validation."""
 
     def describe(self) -> str:
         return f"folder {self.path}"
 
-    def _candidates(self, table: str) -> list[tuple[str, str]]:
-        """(what was found, DuckDB reader call) for every form of ``table`` in the folder."""
-        found: list[tuple[str, str]] = []
+    def _candidates(self, table: str) -> list[_Candidate]:
+        """Every form of ``table`` found in the folder, with its DuckDB reader call."""
+        found: list[_Candidate] = []
         parts = self.path / table
         for suffix, reader in _FILE_FORMATS:
-            options = ", header = true, all_varchar = true" if suffix == "csv" else ""
+            options = CSV_OPTIONS if suffix == "csv" else ""
             single = self.path / f"{table}.{suffix}"
             if single.is_file():
-                found.append((single.name, f"{reader}({_literal(str(single))}{options})"))
-            if parts.is_dir() and any(parts.glob(f"*.{suffix}")):
+                call = f"{reader}({_literal(str(single))}{options})"
+                found.append(_Candidate(single.name, call, suffix, [single]))
+            files = sorted(parts.glob(f"*.{suffix}")) if parts.is_dir() else []
+            if files:
                 pattern = _literal(str(parts / f"*.{suffix}"))
-                found.append(
-                    (f"{table}/*.{suffix}", f"{reader}({pattern}{options}, union_by_name = true)")
-                )
+                call = f"{reader}({pattern}{options}, union_by_name = true)"
+                found.append(_Candidate(f"{table}/*.{suffix}", call, suffix, files))
         return found
 
     def register(self, con: duckdb.DuckDBPyConnection) -> None:
         if not self.path.is_dir():
             raise SourceError(f"Folder {self.path} does not exist.")
         _use_utc(con)
+        self.findings = []
+        used: set[str] = set()
         for table in TABLE_NAMES:
             candidates = self._candidates(table)
             if len(candidates) > 1:
-                forms = ", ".join(name for name, _ in candidates)
+                forms = ", ".join(c.name for c in candidates)
                 raise SourceError(
                     f"Table '{table}' exists more than once in {self.path} ({forms}); "
                     "keep exactly one file or parts folder per table."
                 )
             if not candidates:
                 continue
+            found = candidates[0]
+            used.add(found.name.split("/", 1)[0])
             try:
-                _create_raw_view(con, table, candidates[0][1])
+                _create_raw_view(con, table, found.call)
+                check_readable(con, raw_view(table))
             except duckdb.Error as exc:
-                raise SourceError(f"Cannot read table '{table}' from {self.path}: {exc}") from None
+                location = str(found.files[0] if len(found.files) == 1 else self.path / table)
+                raise read_error(exc, table, location, found.kind) from None
+            self.findings += duplicate_header_problems(con, table, found.files, found.kind)
+        self.findings += unknown_entry_problems(self.path, used)
 
 
 # -- SQL databases ---------------------------------------------------------------------------------

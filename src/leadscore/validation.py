@@ -7,6 +7,7 @@ the canonical views ``accounts``, ``contacts``, ... with contract types and mapp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -15,7 +16,10 @@ import duckdb
 
 from leadscore.config import CrmMapping
 from leadscore.contract import CONTRACT, Column, Table, table_spec
-from leadscore.errors import DataContractError
+from leadscore.errors import DataContractError, redact
+from leadscore.safe_text import printable as _printable
+from leadscore.safe_text import safe_example as _safe_example
+from leadscore.safe_text import shown_value as _shown_value
 
 __all__ = ["Problem", "Severity", "raw_view", "validate"]
 
@@ -41,17 +45,19 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.table}.{self.column}" if self.column else self.table
         if not self.n_rows:
-            return f"{where}: {self.expected}"
+            return redact(f"{where}: {self.expected}")
         examples = f" (e.g. {', '.join(self.examples)})" if self.examples else ""
-        return f"{where}: {self.n_rows:,} row(s){examples}: {self.expected}"
+        return redact(f"{where}: {self.n_rows:,} row(s){examples}: {self.expected}")
 
 
-def _safe_example(value: object) -> str:
-    """A row id fit for a message: ids that look like email addresses are masked."""
-    if value is None:
-        return "NULL"
-    text = str(value)
-    return "<id that looks like an email address>" if "@" in text else text
+def _found_columns(columns: list[str], table: Table) -> str:
+    """What the table holds instead, without echoing a data row taken for a header."""
+    if not set(columns) & set(table.column_names):
+        return (
+            f"none of the contract's columns was found ({len(columns)} column(s)): the first line "
+            "must be a header naming the columns, separated by commas (or ; tab |)"
+        )
+    return "found columns: " + ", ".join(_printable(c) for c in columns)
 
 
 def raw_view(table: str) -> str:
@@ -137,6 +143,7 @@ class _Checker:
                 r[0] for r in self.con.execute(f"DESCRIBE {raw_view(table.name)}").fetchall()
             ]
             self.present[table.name] = columns
+            found = _found_columns(columns, table)
             for column in table.columns:
                 if column.name not in columns and column.required:
                     self.bad_columns.add((table.name, column.name))
@@ -146,8 +153,7 @@ class _Checker:
                             column.name,
                             0,
                             f"required column is missing; expected a {column.dtype} column "
-                            f"'{column.name}' ({column.description.rstrip('.')}); "
-                            f"found columns: {', '.join(columns)}",
+                            f"'{column.name}' ({column.description.rstrip('.')}); {found}",
                         )
                     )
             if table.row_id not in columns:
@@ -187,6 +193,24 @@ class _Checker:
                         "values are missing; this column may not be empty",
                         raw,
                     )
+            self._check_nul_bytes(table, raw)
+
+    def _check_nul_bytes(self, table: Table, raw: str) -> None:
+        """Text holding NUL bytes (a binary or badly converted export) is never valid."""
+        if not self._usable(table, table.row_id):
+            return
+        types = dict((r[0], r[1]) for r in self.con.execute(f"DESCRIBE {raw}").fetchall())
+        for name, dtype in types.items():
+            if dtype != "VARCHAR":
+                continue
+            self._report(
+                table,
+                name,
+                f"strpos({_quote(name)}, chr(0)) > 0",
+                "values hold NUL bytes (\\0); expected text: export the table again as UTF-8 "
+                "text (the file may be UTF-16 or binary)",
+                raw,
+            )
 
     # -- canonical views -----------------------------------------------------------------------
     def _vocabulary_expr(self, column: Column, table: Table) -> str:
@@ -264,7 +288,7 @@ class _Checker:
                         f"SELECT DISTINCT {_quote(column.name)} FROM {view} WHERE {_quote(column.name)} "
                         f"NOT IN ({allowed}) ORDER BY 1 LIMIT {_MAX_EXAMPLES}"
                     ).fetchall()
-                    values = ", ".join(repr(r[0]) for r in unknown)
+                    values = ", ".join(_shown_value(r[0]) for r in unknown)
                     self._report(
                         table,
                         column.name,
@@ -294,8 +318,43 @@ class _Checker:
                     f"timestamps are in the future (after {as_of}); check the time zone or the export",
                     view,
                 )
+        self._check_minimums()
         self._check_after_account()
+        self._check_after_contact()
         self._check_email_domains()
+
+    def _check_minimums(self) -> None:
+        for table in CONTRACT:
+            if table.name not in self.present or not self._usable(table, table.row_id):
+                continue
+            for column in table.columns:
+                if column.minimum is None or column.name not in self.present[table.name]:
+                    continue
+                self._report(
+                    table,
+                    column.name,
+                    f"{_quote(column.name)} < {column.minimum!r}",
+                    f"values are below {column.minimum:g}; expected {column.minimum:g} or more "
+                    "(leave the value empty when it is unknown)",
+                    _quote(table.name),
+                )
+
+    def _check_after_contact(self) -> None:
+        """A contact cannot change stage before it exists in the CRM."""
+        contacts, changes = table_spec("contacts"), table_spec("stage_changes")
+        if not self._usable(contacts, "contact_id", "created_at"):
+            return
+        if not self._usable(changes, "contact_id", "changed_at"):
+            return
+        self._report(
+            changes,
+            "changed_at",
+            "EXISTS (SELECT 1 FROM contacts c WHERE c.contact_id = stage_changes.contact_id "
+            "AND stage_changes.changed_at < c.created_at)",
+            "stage changes before the contact was created; expected changed_at >= the "
+            "contact's created_at (check the time zone of both exports)",
+            "stage_changes",
+        )
 
     def _check_email_domains(self) -> None:
         contacts = table_spec("contacts")
@@ -319,7 +378,8 @@ class _Checker:
         self._report(
             contacts,
             "created_at",
-            "created_at < (SELECT a.created_at FROM accounts a WHERE a.account_id = contacts.account_id)",
+            "EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = contacts.account_id "
+            "AND contacts.created_at < a.created_at)",
             "contact created before its account existed; expected created_at >= the account's created_at",
             "contacts",
         )
@@ -350,14 +410,17 @@ def validate(
     as_of: datetime,
     raise_on_error: bool = True,
     allow_empty_tables: bool = False,
+    findings: Sequence[Problem] = (),
 ) -> list[Problem]:
     """Check the ``raw_*`` views of ``con``; create canonical views; return every problem found.
 
     Raises :class:`DataContractError` listing all problems when any is an error and
     ``raise_on_error`` is true. ``allow_empty_tables`` accepts tables without rows (a few leads
     posted for scoring may have no events yet; a whole CRM export without events is an error).
+    ``findings`` are problems the source found while reading (ignored files, duplicate headers).
     """
     checker = _Checker(con, mapping, as_of, allow_empty_tables=allow_empty_tables)
+    checker.problems += findings
     checker.check_structure()
     checker.check_rows_and_types()
     checker.create_canonical_views()
