@@ -84,7 +84,7 @@ class Scorer:
         self.features: list[str] = list(reason_head.encoder_.feature_names)
         self._binner: ThresholdBinner | None = None
         self._groups: list[ReasonGroup] = []
-        self._concepts: list[str] = [f.concept for f in reason_head.encoder_.features]
+        self._concepts: list[str] = [f.concept or "" for f in reason_head.encoder_.features]
         if self.definition is not None:
             unknown = sorted(set(self.features) - set(self.definition.names))
             if unknown:

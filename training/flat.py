@@ -113,7 +113,7 @@ def infer_columns(
                 continue
             else:
                 kind = "categorical"
-        specs.append(FeatureSpec(str(name), kind, "flat"))
+        specs.append(FeatureSpec(str(name), kind))
     return specs, dropped
 
 
@@ -230,7 +230,7 @@ def train_flat_table(
             kind: FeatureKind = (
                 "numeric" if pd.api.types.is_numeric_dtype(frame[name]) else "categorical"
             )
-            features.append(FeatureSpec(name, kind, "flat"))
+            features.append(FeatureSpec(name, kind))
 
     rows = pd.DataFrame({CONTACT_COLUMN: np.arange(len(frame)).astype(str)}, index=frame.index)
     if time_column:
