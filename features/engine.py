@@ -150,10 +150,13 @@ class DuckDBEngine:
             for name, table in _tables(tables).items():
                 con.register(name, table)
             with _duckdb_settings(con, self.settings):
-                reader = con.sql(sql).to_arrow_reader(rows)
-                for batch in reader:
-                    if batch.num_rows:
-                        yield pa.Table.from_batches([batch])
+                result = con.sql(sql)
+                try:
+                    for batch in result.to_arrow_reader(rows):
+                        if batch.num_rows:
+                            yield pa.Table.from_batches([batch])
+                finally:
+                    result.close()  # a consumer stopping early: drop the open result first
         finally:
             con.close()
 
