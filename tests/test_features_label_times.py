@@ -25,7 +25,7 @@ from leadscore.features import (
 )
 from leadscore.features.engine import DuckDBEngine
 from leadscore.features.label_times import CUTOFFS_TABLE
-from tests.test_features_data import crm_from_frames
+from tests.test_features_data import crm_from_frames, synthetic_crm_file
 from tests.test_features_leakage import CUTOFF, DEFINITION, _crm_tables, _split, worlds
 
 CUTOFFS = [datetime(2025, 3, 1), datetime(2025, 4, 1), datetime(2025, 5, 1)]
@@ -34,11 +34,7 @@ ODD = datetime(2025, 5, 1, 12, 30)  # another time of day: another grid in the s
 
 @pytest.fixture(scope="module")
 def crm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from leadscore.synthetic import GeneratorConfig, generate_crm
-
-    path = tmp_path_factory.mktemp("lt") / "crm.duckdb"
-    generate_crm(GeneratorConfig(n_contacts=400, seed=11), path)
-    return path
+    return synthetic_crm_file(tmp_path_factory.mktemp("lt"), 400, 11)
 
 
 @pytest.fixture(scope="module")

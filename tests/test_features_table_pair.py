@@ -17,6 +17,7 @@ import pytest
 from leadscore.errors import ArtifactError
 from leadscore.features import read_training_table
 from leadscore.features.meta import FAULT_ENV, metadata_path
+from tests.test_features_data import synthetic_crm_file
 
 
 def _command(crm: Path, out: Path, horizon: int) -> list[str]:
@@ -32,11 +33,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from leadscore.synthetic import GeneratorConfig, generate_crm
-
-    path = tmp_path_factory.mktemp("pair") / "crm.duckdb"
-    generate_crm(GeneratorConfig(n_contacts=300, seed=5), path)
-    return path
+    return synthetic_crm_file(tmp_path_factory.mktemp("pair"), 300, 5)
 
 
 @pytest.fixture(scope="module")

@@ -213,7 +213,7 @@ def test_posted_features_equal_the_validated_crm_features(
         con = posted.engine._pool.get()
         for table in ("accounts", "contacts", "events", "stage_changes", "_ls_cutoffs"):
             assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone() == (0,)
-        posted._pool.put(con)
+        posted.engine._pool.put(con)
     finally:
         posted.close()
 
