@@ -12,7 +12,7 @@ Typical use::
     result = build_training_table(
         crm, definition, None, 30, Path("t.parquet"), label_times=Path("mqls.csv")
     )
-    table = read_training_table(Path("training.parquet"))  # TrainingTable, typed .meta
+    frame, meta = read_training_table(Path("training.parquet"))  # meta: TrainingTableMeta
 """
 
 from __future__ import annotations
@@ -38,8 +38,12 @@ from leadscore.features.labels import (
     CutoffSchedule,
     FromStage,
 )
-from leadscore.features.meta import CutoffStats, TrainingTableMeta, metadata_path
-from leadscore.features.table import FeatureSpec, TrainingTable, read_training_table
+from leadscore.features.meta import (
+    CutoffStats,
+    TrainingTableMeta,
+    metadata_path,
+    read_training_table,
+)
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
@@ -52,13 +56,11 @@ __all__ = [
     "Engine",
     "FeatureConfig",
     "FeatureDefinition",
-    "FeatureSpec",
     "FeatureType",
     "FromStage",
     "LabelTimes",
     "PooledDuckDBEngine",
     "SparkEngine",
-    "TrainingTable",
     "TrainingTableMeta",
     "build_features",
     "build_training_table",

@@ -47,10 +47,10 @@ from leadscore.features.meta import (
     checkpoint,
     file_sha256,
     metadata_path,
+    read_training_table,
     write_meta,
 )
 from leadscore.features.sql import MAX_DAY_SPAN, feature_query
-from leadscore.features.table import TrainingTable, read_training_table
 
 __all__ = [
     "METADATA_KIND",
@@ -58,7 +58,6 @@ __all__ = [
     "CutoffStats",
     "LabelTimes",
     "Progress",
-    "TrainingTable",
     "build_features",
     "build_training_table",
     "conform_to_schema",

@@ -29,10 +29,8 @@ from leadscore.errors import ConfigError
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
     "LABELS",
-    "TARGET_LABELS",
     "CutoffSchedule",
     "FromStage",
-    "Target",
     "is_censored",
     "resolve_cutoffs",
 ]
@@ -40,11 +38,6 @@ __all__ = [
 DEFAULT_HORIZON_DAYS = 30
 LABELS: tuple[str, ...] = ("became_sql", "booked_meeting")
 """Label columns of the training table, one per target."""
-
-Target = Literal["sql", "meeting"]
-"""What a model predicts: the contact becomes SQL, or books a meeting, within the horizon."""
-TARGET_LABELS: dict[str, str] = {"sql": "became_sql", "meeting": "booked_meeting"}
-"""The label column of each target."""
 
 FromStage = Literal["any", "mql"]
 """Which contacts are eligible: every lead not yet SQL (``any``) or MQLs only (``mql``)."""

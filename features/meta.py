@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadscore.atomic import atomic_write_text
@@ -36,6 +37,7 @@ __all__ = [
     "file_sha256",
     "metadata_path",
     "read_meta",
+    "read_training_table",
     "write_meta",
 ]
 
@@ -187,3 +189,9 @@ def read_meta(path: Path, *, verify: bool = True) -> TrainingTableMeta:
             "`leadscore features build`."
         )
     return meta
+
+
+def read_training_table(path: Path) -> tuple[pd.DataFrame, TrainingTableMeta]:
+    """Read a training table and its metadata, checked as one unit (see :func:`read_meta`)."""
+    meta = read_meta(Path(path))
+    return pd.read_parquet(path), meta

@@ -178,9 +178,8 @@ def test_censoring_is_counted_never_labelled(crm: CrmData, tmp_path: Path) -> No
     assert [f["name"] for f in meta["features"]] == ["events_7d", "events_30d", "events_90d"]
     assert meta["per_cutoff"][1]["label_rates"] == {"became_sql": None, "booked_meeting": None}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet", "t.parquet.meta.json"]
-    table = read_training_table(out)
-    frame, meta2 = table.frame, table.meta
-    assert meta2 is not None and meta2.as_dict() == meta and list(frame.columns[:4]) == [
+    frame, meta2 = read_training_table(out)
+    assert meta2.as_dict() == meta and list(frame.columns[:4]) == [
         "contact_id", "cutoff", "became_sql", "booked_meeting",
     ]  # fmt: skip
 

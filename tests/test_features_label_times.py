@@ -82,7 +82,7 @@ def test_given_pairs_get_the_schedules_features_and_labels(
         label_times=parquet, cutoffs_per_query=1,
     )  # fmt: skip
     pd.testing.assert_frame_equal(pd.read_parquet(again.path), built)
-    assert read_training_table(again.path).meta == again.meta
+    assert read_training_table(again.path)[1] == again.meta
 
 
 def test_label_times_table_matches_the_training_rows(crm: CrmData, scheduled: pd.DataFrame) -> None:
@@ -190,7 +190,7 @@ def test_cli_builds_for_a_label_times_file(
     built = _cli("features", "build", str(crm_path), "--out", str(out), "--label-times", str(csv))
     assert built.returncode == 0, built.stderr
     assert f"Training table: {len(pairs):,} rows" in built.stdout
-    assert len(read_training_table(out).frame) == len(pairs)
+    assert len(read_training_table(out)[0]) == len(pairs)
 
     bad = tmp_path / "bad.csv"
     bad.write_text("id,when\nX,2025-01-01\n", encoding="utf-8")

@@ -56,12 +56,12 @@ def _fresh_copy(old_table: Path, folder: Path) -> Path:
 def _state(out: Path) -> str:
     """``old``, ``new`` or ``refused``; fails the test on any other outcome."""
     try:
-        table = read_training_table(out)
+        frame, meta = read_training_table(out)
     except ArtifactError as exc:
         assert "does not match its metadata" in str(exc) or "missing" in str(exc)
         return "refused"
-    assert table.meta is not None and len(table.frame) == table.meta.rows
-    return {30: "old", 14: "new"}[table.meta.horizon_days]
+    assert len(frame) == meta.rows
+    return {30: "old", 14: "new"}[meta.horizon_days]
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from leadscore.errors import ConfigError, DataContractError
-from leadscore.training.encoding import as_float
+from leadscore.model.encoding import as_float
 from leadscore.training.evaluate import (
     Evaluation,
     EvaluationConfig,
@@ -113,7 +113,7 @@ def infer_columns(
                 continue
             else:
                 kind = "categorical"
-        specs.append(FeatureSpec(str(name), kind))
+        specs.append(FeatureSpec(str(name), kind, "flat"))
     return specs, dropped
 
 
@@ -230,7 +230,7 @@ def train_flat_table(
             kind: FeatureKind = (
                 "numeric" if pd.api.types.is_numeric_dtype(frame[name]) else "categorical"
             )
-            features.append(FeatureSpec(name, kind))
+            features.append(FeatureSpec(name, kind, "flat"))
 
     rows = pd.DataFrame({CONTACT_COLUMN: np.arange(len(frame)).astype(str)}, index=frame.index)
     if time_column:

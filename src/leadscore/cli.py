@@ -344,10 +344,10 @@ def _oracle_for_table(crm_path: Path, table: Path) -> pd.DataFrame | None:
         ).fetchone()
     if not has_oracle or not has_oracle[0]:
         return None
-    training = read_training_table(table)
-    cutoffs = sorted(pd.to_datetime(training.frame["cutoff"].unique()).to_pydatetime())
+    frame, metadata = read_training_table(table)
+    cutoffs = sorted(pd.to_datetime(frame["cutoff"].unique()).to_pydatetime())
     with err_console.status("Computing the oracle's true probabilities..."):
-        return true_probabilities(crm_path, cutoffs, int(training.horizon_days or 0))
+        return true_probabilities(crm_path, cutoffs, metadata.horizon_days)
 
 
 _SUMMARY_HEADERS = {
@@ -583,8 +583,8 @@ def rules_score(
     from leadscore.features import read_training_table
     from leadscore.training import default_rules, load_rules, mql_flags, score_rules
 
-    table = read_training_table(training_table)
-    frame, features = table.frame, table.feature_names
+    frame, metadata = read_training_table(training_table)
+    features = [f.name for f in metadata.features]
     ruleset = load_rules(rules, features=features) if rules else default_rules(features=features)
     points = score_rules(frame, ruleset)
     mql = mql_flags(points, ruleset)
