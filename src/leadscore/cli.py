@@ -764,11 +764,15 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     store: Annotated[Path, typer.Option(help="Score history DuckDB file.")] = DEFAULT_SCORES_STORE,
     tracking_uri: TrackingOption = None,
+    crm: Annotated[
+        Path | None,
+        typer.Option(help="CRM the account-level features read the leads' colleagues from."),
+    ] = None,
 ) -> None:
     """Run the HTTP scorer (API key from $LEADSCORE_API_KEY; OpenAPI docs at /docs)."""
     from leadscore.serving.api import serve as run_server
 
-    run_server(model, host=host, port=port, tracking_uri=tracking_uri, store=store)
+    run_server(model, host=host, port=port, tracking_uri=tracking_uri, store=store, crm=crm)
 
 
 @app.command()
