@@ -7,18 +7,21 @@ Typical use::
     definition = load_definition()  # the built-in catalog, or load_definition("features.yaml")
     schedule = CutoffSchedule(date(2024, 1, 1), date(2024, 12, 1), every="month")
     result = build_training_table(crm, definition, schedule, 30, Path("training.parquet"))
+
+    # or for given label times (contact_id, cutoff), e.g. each lead when it became an MQL:
+    result = build_training_table(
+        crm, definition, None, 30, Path("t.parquet"), label_times=Path("mqls.csv")
+    )
+    frame, meta = read_training_table(Path("training.parquet"))  # meta: TrainingTableMeta
 """
 
 from __future__ import annotations
 
 from leadscore.features.build import (
-    CutoffStats,
-    TrainingTable,
+    BuildResult,
     build_features,
     build_training_table,
     data_end_of,
-    metadata_path,
-    read_training_table,
 )
 from leadscore.features.definition import (
     Concept,
@@ -27,12 +30,25 @@ from leadscore.features.definition import (
     FeatureType,
     load_definition,
 )
-from leadscore.features.engine import DuckDBEngine, Engine, SparkEngine
-from leadscore.features.labels import DEFAULT_HORIZON_DAYS, LABELS, CutoffSchedule
+from leadscore.features.engine import DuckDBEngine, Engine, PooledDuckDBEngine, SparkEngine
+from leadscore.features.label_times import LabelTimes, label_times_query
+from leadscore.features.labels import (
+    DEFAULT_HORIZON_DAYS,
+    LABELS,
+    CutoffSchedule,
+    FromStage,
+)
+from leadscore.features.meta import (
+    CutoffStats,
+    TrainingTableMeta,
+    metadata_path,
+    read_training_table,
+)
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
     "LABELS",
+    "BuildResult",
     "Concept",
     "CutoffSchedule",
     "CutoffStats",
@@ -41,11 +57,15 @@ __all__ = [
     "FeatureConfig",
     "FeatureDefinition",
     "FeatureType",
+    "FromStage",
+    "LabelTimes",
+    "PooledDuckDBEngine",
     "SparkEngine",
-    "TrainingTable",
+    "TrainingTableMeta",
     "build_features",
     "build_training_table",
     "data_end_of",
+    "label_times_query",
     "load_definition",
     "metadata_path",
     "read_training_table",

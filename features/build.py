@@ -1,9 +1,8 @@
 """Build point-in-time feature tables: for scoring (``build_features``) and training
-(``build_training_table``, Parquet + metadata JSON, written atomically)."""
+(``build_training_table``: Parquet + metadata JSON, committed as one unit)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,12 +15,23 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from leadscore import __version__
-from leadscore.atomic import atomic_path, atomic_write_text
-from leadscore.contract import SCHEMA_VERSION
+from leadscore.atomic import atomic_path
 from leadscore.crm import CrmData
-from leadscore.errors import ArtifactError, ConfigError
+from leadscore.errors import ConfigError
 from leadscore.features.definition import FeatureDefinition, FeatureType, load_definition
-from leadscore.features.engine import DuckDBEngine, Engine
+from leadscore.features.engine import (
+    DuckDBEngine,
+    Engine,
+    contact_count,
+    cutoff_table,
+)
+from leadscore.features.engine import data_end as engine_data_end
+from leadscore.features.label_times import (
+    CUTOFFS_TABLE,
+    LABEL_TIMES_TABLE,
+    LabelTimes,
+    eligible_counts_query,
+)
 from leadscore.features.labels import (
     LABELS,
     CutoffSchedule,
@@ -29,13 +39,25 @@ from leadscore.features.labels import (
     is_censored,
     resolve_cutoffs,
 )
-from leadscore.features.sql import MAX_DAY_SPAN, eligible_counts_query, feature_query
+from leadscore.features.meta import (
+    METADATA_KIND,
+    CutoffStats,
+    FeatureRecord,
+    TrainingTableMeta,
+    checkpoint,
+    file_sha256,
+    metadata_path,
+    read_training_table,
+    write_meta,
+)
+from leadscore.features.sql import MAX_DAY_SPAN, feature_query
 
 __all__ = [
     "METADATA_KIND",
+    "BuildResult",
     "CutoffStats",
+    "LabelTimes",
     "Progress",
-    "TrainingTable",
     "build_features",
     "build_training_table",
     "conform_to_schema",
@@ -46,7 +68,6 @@ __all__ = [
     "read_training_table",
 ]
 
-METADATA_KIND = "leadscore.training_table"
 Progress = Callable[[int, int], None]
 """``progress(done_cutoffs, total_cutoffs)``, called once per processed cutoff."""
 
@@ -79,16 +100,9 @@ def conform_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def data_end_of(crm: CrmData) -> datetime:
+def data_end_of(crm: CrmData | Engine) -> datetime:
     """The latest timestamp anywhere in the CRM: the end of the observed data."""
-    row = crm.con.execute(
-        "SELECT greatest((SELECT max(occurred_at) FROM events), "
-        "(SELECT max(changed_at) FROM stage_changes), (SELECT max(created_at) FROM contacts))"
-    ).fetchone()
-    if not row or row[0] is None:
-        raise ConfigError("The CRM holds no timestamp at all: cannot find the end of the data.")
-    end: datetime = row[0]
-    return end
+    return engine_data_end(DuckDBEngine(crm) if isinstance(crm, CrmData) else crm)
 
 
 def _now() -> datetime:
@@ -99,11 +113,10 @@ ROWS_PER_QUERY = 4_000_000
 """Automatic batching: about this many (contact, cutoff) pairs per query."""
 
 
-def cutoffs_per_query_for(crm: CrmData, n_cutoffs: int, rows: int = ROWS_PER_QUERY) -> int:
+def cutoffs_per_query_for(crm: CrmData | Engine, n_cutoffs: int, rows: int = ROWS_PER_QUERY) -> int:
     """How many cutoffs one query should take: all of them on small CRMs, fewer on large ones
     (each query scans the events of its cutoffs' lookback once; bounded memory per query)."""
-    found = crm.con.execute("SELECT count(*) FROM contacts").fetchall()
-    contacts = int(found[0][0]) if found and found[0][0] else 1
+    contacts = contact_count(DuckDBEngine(crm) if isinstance(crm, CrmData) else crm) or 1
     return max(1, min(max(n_cutoffs, 1), rows // max(contacts, 1)))
 
 
@@ -151,7 +164,7 @@ def build_features(
     definition = definition or load_definition()
     moments = resolve_cutoffs(cutoffs, _now())
     engine = engine or DuckDBEngine(crm)
-    size = cutoffs_per_query or cutoffs_per_query_for(crm, len(moments))
+    size = cutoffs_per_query or cutoffs_per_query_for(engine, len(moments))
     sql = feature_query(definition, horizon_days=None, from_stage=from_stage)
     schema = output_schema(definition, labelled=False)
     tables = [
@@ -165,18 +178,8 @@ def build_features(
 
 
 @dataclass(frozen=True)
-class CutoffStats:
-    """Rows and label rates of one cutoff (censored cutoffs have no labels)."""
-
-    cutoff: datetime
-    rows: int
-    censored: bool
-    label_rates: dict[str, float | None]
-
-
-@dataclass(frozen=True)
-class TrainingTable:
-    """Where the training table was written, and what it holds."""
+class BuildResult:
+    """Where the training table was written, and what it holds (``meta``: its metadata)."""
 
     path: Path
     metadata_path: Path
@@ -184,29 +187,86 @@ class TrainingTable:
     censored_rows: int
     per_cutoff: tuple[CutoffStats, ...]
     label_rates: dict[str, float | None]
-    metadata: dict[str, Any]
+    meta: TrainingTableMeta
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The metadata as the JSON file holds it."""
+        return self.meta.as_dict()
 
 
-def metadata_path(out_path: Path) -> Path:
-    """The metadata JSON written beside a training table."""
-    return out_path.with_name(out_path.name + ".meta.json")
-
-
-def _positives(column: pa.ChunkedArray) -> int:
-    """Number of true values (nulls are not positive)."""
-    return int(pc.sum(pc.fill_null(column, False).cast(pa.int64())).as_py() or 0)
-
-
-def _rates(table: pa.Table) -> dict[str, float | None]:
+def _stats(table: pa.Table) -> dict[datetime, tuple[int, dict[str, int]]]:
+    """Rows and positives per label, per cutoff of a labelled batch."""
     if table.num_rows == 0:
-        return dict.fromkeys(LABELS)
-    return {label: _positives(table.column(label)) / table.num_rows for label in LABELS}
+        return {}
+    counts = pa.table(
+        {
+            "cutoff": table.column("cutoff"),
+            **{
+                label: pc.fill_null(table.column(label), False).cast(pa.int64()) for label in LABELS
+            },
+        }
+    )
+    grouped = counts.group_by("cutoff").aggregate(
+        [("cutoff", "count"), *((label, "sum") for label in LABELS)]
+    )
+    out: dict[datetime, tuple[int, dict[str, int]]] = {}
+    for row in grouped.to_pylist():
+        positives = {label: int(row[f"{label}_sum"] or 0) for label in LABELS}
+        out[_naive(row["cutoff"])] = (int(row["cutoff_count"]), positives)
+    return out
+
+
+_GIVEN_CUTOFFS_PER_QUERY = 32
+"""Default batch of distinct cutoffs for given label times: each distinct time of day of the
+cutoffs adds a grid the events are placed on, so arbitrary moments are batched smaller."""
+
+
+def _given_label_times(
+    engine: Engine, label_times: LabelTimes | Path | str, end: datetime
+) -> LabelTimes:
+    """Read (when a path) and check user-given label times against the CRM."""
+    given = (
+        label_times if isinstance(label_times, LabelTimes) else LabelTimes.read(Path(label_times))
+    )
+    pairs = given.table.num_rows
+    unknown = (
+        engine.run(
+            f"SELECT count(*) AS n FROM {LABEL_TIMES_TABLE} k"
+            " LEFT JOIN contacts c ON c.contact_id = k.contact_id WHERE c.contact_id IS NULL",
+            {LABEL_TIMES_TABLE: given.table},
+        )
+        .column("n")[0]
+        .as_py()
+    )
+    if unknown:
+        raise ConfigError(
+            f"Label-times file {given.source}: column contact_id names a contact the CRM does not "
+            f"hold in {unknown:,} of {pairs:,} rows. Keep only contacts of this CRM (same "
+            "contact_id values as its contacts table)."
+        )
+    start = engine.run("SELECT min(created_at) AS t FROM contacts", {}).column("t")[0].as_py()
+    cutoffs = given.table.column("cutoff")
+    outside = pc.sum(
+        pc.or_(
+            pc.greater(cutoffs, pa.scalar(end, pa.timestamp("us"))),
+            pc.less_equal(cutoffs, pa.scalar(start, pa.timestamp("us"))),
+        ).cast(pa.int64())
+    ).as_py()
+    if outside:
+        raise ConfigError(
+            f"Label-times file {given.source}: column cutoff is outside the data in {outside:,} "
+            f"of {pairs:,} rows: cutoffs must be after the first contact's creation "
+            f"({start:%Y-%m-%d %H:%M}) and no later than the end of the data ({end:%Y-%m-%d %H:%M}). "
+            "Remove those rows or use a CRM export that covers them."
+        )
+    return given
 
 
 def build_training_table(
     crm: CrmData,
     definition: FeatureDefinition | None,
-    schedule: CutoffSchedule | Sequence[date | datetime],
+    schedule: CutoffSchedule | Sequence[date | datetime] | None,
     horizon_days: int,
     out_path: Path,
     *,
@@ -215,21 +275,38 @@ def build_training_table(
     data_end: datetime | None = None,
     progress: Progress | None = None,
     cutoffs_per_query: int | None = None,
-) -> TrainingTable:
-    """Write the labelled training table (Parquet) and its metadata JSON, atomically.
+    label_times: LabelTimes | Path | str | None = None,
+) -> BuildResult:
+    """Write the labelled training table (Parquet) and its metadata JSON as one unit.
 
-    Cutoffs whose horizon runs past ``data_end`` (default: the latest CRM timestamp) are
-    censored: their eligible rows are counted in the metadata, never written. Cutoffs are
-    processed ``cutoffs_per_query`` at a time (default: sized by the number of contacts, see
-    :func:`cutoffs_per_query_for`; bounded memory; ``progress`` after each query).
+    Label times are every eligible contact at each cutoff of ``schedule``, or the eligible
+    pairs of ``label_times`` (a :class:`LabelTimes` or a CSV/Parquet file with ``contact_id,
+    cutoff``; give ``schedule=None`` then). Cutoffs whose horizon runs past ``data_end``
+    (default: the latest CRM timestamp) are censored: their eligible rows are counted in the
+    metadata, never written. Cutoffs are processed ``cutoffs_per_query`` at a time (default:
+    sized by the number of contacts, see :func:`cutoffs_per_query_for`; bounded memory;
+    ``progress`` after each query). The metadata records the Parquet file's SHA-256, so a
+    crash between the two writes leaves a pair that readers refuse, never a silent mismatch.
     """
     if horizon_days < 1:
         raise ConfigError(f"horizon_days must be at least 1 day, got {horizon_days}.")
+    if label_times is not None and schedule is not None:
+        raise ConfigError("Give either a cutoff schedule or label times, not both.")
     _check_batch_size(cutoffs_per_query)
     definition = definition or load_definition()
     engine = engine or DuckDBEngine(crm)
-    moments = resolve_cutoffs(schedule, _now()) if schedule is not None else []
-    end = data_end or data_end_of(crm)
+    end = data_end or data_end_of(engine)
+    given = _given_label_times(engine, label_times, end) if label_times is not None else None
+    if given is not None:
+        moments = given.cutoffs
+    else:
+        moments = resolve_cutoffs(schedule, _now()) if schedule is not None else []
+
+    def inputs(cutoffs: Sequence[datetime]) -> dict[str, pa.Table]:
+        if given is not None:
+            return {LABEL_TIMES_TABLE: given.at(cutoffs)}
+        return {CUTOFFS_TABLE: cutoff_table(cutoffs)}
+
     observed = [c for c in moments if not is_censored(c, horizon_days, end)]
     censored = [c for c in moments if is_censored(c, horizon_days, end)]
     total, done = len(moments), 0
@@ -237,11 +314,15 @@ def build_training_table(
         progress(0, total)
     stats: dict[datetime, CutoffStats] = {}
     if censored:
-        counts = engine.run(eligible_counts_query(from_stage), censored).to_pylist()
+        query = eligible_counts_query(from_stage, given=given is not None)
+        counts = engine.run(query, inputs(censored)).to_pylist()
         by_cutoff = {_naive(row["cutoff"]): int(row["n"]) for row in counts}
         for cutoff in censored:
             stats[cutoff] = CutoffStats(
-                cutoff, by_cutoff.get(cutoff, 0), True, dict.fromkeys(LABELS)
+                cutoff=cutoff,
+                rows=by_cutoff.get(cutoff, 0),
+                censored=True,
+                label_rates=dict.fromkeys(LABELS),
             )
         done += len(censored)
         if progress:
@@ -250,77 +331,82 @@ def build_training_table(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     schema = output_schema(definition, labelled=True)
-    sql = feature_query(definition, horizon_days=horizon_days, from_stage=from_stage)
+    sql = feature_query(
+        definition, horizon_days=horizon_days, from_stage=from_stage, given=given is not None
+    )
     rows = 0
-    rate_sums = dict.fromkeys(LABELS, 0)
-    with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        size = cutoffs_per_query or cutoffs_per_query_for(crm, len(observed))
-        for batch in _batches(observed, size, definition.lookback_days):
-            table = conform_to_schema(engine.run(sql, batch), schema)
-            writer.write_table(table)
-            rows += table.num_rows
-            for cutoff in batch:
-                mask = pc.equal(table.column("cutoff"), pa.scalar(cutoff, pa.timestamp("us")))
-                part = table.filter(mask)
-                stats[cutoff] = CutoffStats(cutoff, part.num_rows, False, _rates(part))
-                for label in LABELS:
-                    rate_sums[label] += _positives(part.column(label))
-            done += len(batch)
-            if progress:
-                progress(done, total)
+    positives = dict.fromkeys(LABELS, 0)
+    size = cutoffs_per_query or cutoffs_per_query_for(engine, len(observed))
+    if given is not None and cutoffs_per_query is None:
+        size = min(size, _GIVEN_CUTOFFS_PER_QUERY)
+    with atomic_path(out_path) as tmp:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for batch in _batches(observed, size, definition.lookback_days):
+                table = conform_to_schema(engine.run(sql, inputs(batch)), schema)
+                writer.write_table(table)
+                rows += table.num_rows
+                per_cutoff_counts = _stats(table)
+                for cutoff in batch:
+                    n, hits = per_cutoff_counts.get(cutoff, (0, dict.fromkeys(LABELS, 0)))
+                    rates = {label: (hits[label] / n if n else None) for label in LABELS}
+                    stats[cutoff] = CutoffStats(
+                        cutoff=cutoff, rows=n, censored=False, label_rates=rates
+                    )
+                    for label in LABELS:
+                        positives[label] += hits[label]
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+        digest = file_sha256(tmp)
+        checkpoint("table-written")
+    checkpoint("table-replaced")
 
     per_cutoff = tuple(stats[c] for c in moments)
     censored_rows = sum(s.rows for s in per_cutoff if s.censored)
-    rates: dict[str, float | None] = {
-        label: (rate_sums[label] / rows if rows else None) for label in LABELS
+    label_rates: dict[str, float | None] = {
+        label: (positives[label] / rows if rows else None) for label in LABELS
     }
-    metadata = {
-        "kind": METADATA_KIND,
-        "schema_version": SCHEMA_VERSION,
-        "package_version": __version__,
-        "created_at": _now().isoformat(timespec="seconds"),
-        "engine": engine.name,
-        "data_fingerprint": crm.fingerprint(),
-        "definition_hash": definition.digest(),
-        "definition": definition.model_dump(mode="json"),
-        "features": definition.describe(),
-        "labels": {
+    meta = TrainingTableMeta(
+        package_version=__version__,
+        created_at=_now().isoformat(timespec="seconds"),
+        engine=engine.name,
+        data_fingerprint=crm.fingerprint(),
+        definition_hash=definition.digest(),
+        definition=definition,
+        features=tuple(FeatureRecord.model_validate(f) for f in definition.describe()),
+        labels={
             "became_sql": "reached sql, meeting or customer in [cutoff, cutoff + horizon)",
             "booked_meeting": "reached meeting or customer in [cutoff, cutoff + horizon)",
         },
-        "eligibility": (
+        eligibility=(
             "created before the cutoff, never sql/meeting/customer before it, not disqualified"
             + (", reached mql before it" if from_stage == "mql" else "")
         ),
-        "from_stage": from_stage,
-        "horizon_days": horizon_days,
-        "lookback_days": definition.lookback_days,
-        "data_end": end.isoformat(),
-        "cutoffs": [c.isoformat() for c in moments],
-        "rows": rows,
-        "censored_rows": censored_rows,
-        "censored_cutoffs": [c.isoformat() for c in censored],
-        "label_rates": rates,
-        "per_cutoff": [
-            {
-                "cutoff": s.cutoff.isoformat(),
-                "rows": s.rows,
-                "censored": s.censored,
-                "label_rates": s.label_rates,
-            }
-            for s in per_cutoff
-        ],
-    }
-    meta_path = metadata_path(out_path)
-    atomic_write_text(meta_path, json.dumps(metadata, indent=2, sort_keys=False) + "\n")
-    return TrainingTable(
+        from_stage=from_stage,
+        horizon_days=horizon_days,
+        lookback_days=definition.lookback_days,
+        data_end=end,
+        label_times="given" if given is not None else "schedule",
+        label_times_file=given.source if given is not None else None,
+        excluded_rows=(given.table.num_rows - rows - censored_rows) if given is not None else 0,
+        cutoffs=tuple(moments),
+        rows=rows,
+        censored_rows=censored_rows,
+        censored_cutoffs=tuple(censored),
+        label_rates=label_rates,
+        per_cutoff=per_cutoff,
+        parquet_sha256=digest,
+    )
+    meta_path = write_meta(out_path, meta)
+    checkpoint("meta-replaced")
+    return BuildResult(
         path=out_path,
         metadata_path=meta_path,
         rows=rows,
         censored_rows=censored_rows,
         per_cutoff=per_cutoff,
-        label_rates=rates,
-        metadata=metadata,
+        label_rates=label_rates,
+        meta=meta,
     )
 
 
@@ -329,24 +415,3 @@ def _naive(value: Any) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
-
-
-def read_training_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read a training table and its metadata; refuse incompatible or foreign artifacts."""
-    path = Path(path)
-    meta_path = metadata_path(path)
-    if not path.is_file() or not meta_path.is_file():
-        raise ArtifactError(f"Training table {path} or its metadata {meta_path.name} is missing.")
-    try:
-        metadata: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"Metadata {meta_path} is not valid JSON: {exc}") from None
-    if metadata.get("kind") != METADATA_KIND:
-        raise ArtifactError(f"{meta_path} is not a leadscore training-table metadata record.")
-    if metadata.get("schema_version") != SCHEMA_VERSION:
-        raise ArtifactError(
-            f"Training table {path} was built for data-contract schema version "
-            f"{metadata.get('schema_version')!r}; this leadscore uses {SCHEMA_VERSION!r}. "
-            "Rebuild it with `build_training_table`."
-        )
-    return pd.read_parquet(path), metadata

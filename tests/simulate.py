@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadscore.features.definition import Concept
 from leadscore.training.table import FeatureSpec, TrainingTable
 
 __all__ = ["simulate_flat_export", "simulate_training_table"]
@@ -30,20 +31,20 @@ _INDUSTRY = [
 ]
 _INDUSTRY_FIT = np.array([0.8, 0.5, 0.4, 0.1, -0.4, -0.8, 0.3])
 _FEATURES = [
-    FeatureSpec("content_downloads_90d", "numeric", "engagement"),
-    FeatureSpec("demo_requests_90d", "numeric", "intent"),
-    FeatureSpec("pricing_visits_30d", "numeric", "intent"),
-    FeatureSpec("webinar_attendances_90d", "numeric", "engagement"),
-    FeatureSpec("email_clicks_30d", "numeric", "engagement"),
-    FeatureSpec("form_fills_90d", "numeric", "intent"),
-    FeatureSpec("days_since_last_visit", "numeric", "recency"),
-    FeatureSpec("seniority", "categorical", "profile"),
-    FeatureSpec("industry", "categorical", "firmographic"),
-    FeatureSpec("employee_count", "numeric", "firmographic"),
-    FeatureSpec("email_domain_kind", "categorical", "profile"),
-    FeatureSpec("is_target_industry", "boolean", "profile"),
-    FeatureSpec("is_target_size", "boolean", "profile"),
-    FeatureSpec("is_out_of_target_industry", "boolean", "profile"),
+    FeatureSpec("content_downloads_90d", "numeric", Concept.ENGAGEMENT),
+    FeatureSpec("demo_requests_90d", "numeric", Concept.INTENT),
+    FeatureSpec("pricing_visits_30d", "numeric", Concept.INTENT),
+    FeatureSpec("webinar_attendances_90d", "numeric", Concept.ENGAGEMENT),
+    FeatureSpec("email_clicks_30d", "numeric", Concept.ENGAGEMENT),
+    FeatureSpec("form_fills_90d", "numeric", Concept.INTENT),
+    FeatureSpec("days_since_last_visit", "numeric", Concept.RECENCY),
+    FeatureSpec("seniority", "categorical", Concept.PROFILE_FIT),
+    FeatureSpec("industry", "categorical", Concept.PROFILE_FIT),
+    FeatureSpec("employee_count", "numeric", Concept.PROFILE_FIT),
+    FeatureSpec("email_domain_kind", "categorical", Concept.PROFILE_FIT),
+    FeatureSpec("is_target_industry", "boolean", Concept.PROFILE_FIT),
+    FeatureSpec("is_target_size", "boolean", Concept.PROFILE_FIT),
+    FeatureSpec("is_out_of_target_industry", "boolean", Concept.PROFILE_FIT),
 ]
 
 

@@ -179,7 +179,7 @@ def test_censoring_is_counted_never_labelled(crm: CrmData, tmp_path: Path) -> No
     assert meta["per_cutoff"][1]["label_rates"] == {"became_sql": None, "booked_meeting": None}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet", "t.parquet.meta.json"]
     frame, meta2 = read_training_table(out)
-    assert meta2 == meta and list(frame.columns[:4]) == [
+    assert meta2.as_dict() == meta and list(frame.columns[:4]) == [
         "contact_id", "cutoff", "became_sql", "booked_meeting",
     ]  # fmt: skip
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -10,7 +11,7 @@ import pandas as pd
 
 from leadscore.crm import CrmData, open_crm
 
-__all__ = ["T0", "FrameSource", "base_tables", "crm_from_frames"]
+__all__ = ["T0", "FrameSource", "base_tables", "crm_from_frames", "synthetic_crm_file"]
 
 T0 = datetime(2024, 1, 1)
 AS_OF = datetime(2030, 1, 1)
@@ -90,3 +91,12 @@ def base_tables(
             stage_changes, ["contact_id", "changed_at", "stage"], ["changed_at"]
         ),
     }
+
+
+def synthetic_crm_file(folder: Path, contacts: int, seed: int) -> Path:
+    """A generated synthetic CRM (DuckDB file) in ``folder``."""
+    from leadscore.synthetic import GeneratorConfig, generate_crm
+
+    path = folder / "crm.duckdb"
+    generate_crm(GeneratorConfig(n_contacts=contacts, seed=seed), path)
+    return path

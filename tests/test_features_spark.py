@@ -45,3 +45,36 @@ def test_spark_and_duckdb_agree_on_every_value(
     pd.testing.assert_frame_equal(left, right, check_exact=False, rtol=1e-12, atol=0)
     assert duck.metadata["per_cutoff"] == sparked.metadata["per_cutoff"]
     assert sparked.metadata["engine"] == "spark"
+
+
+def test_spark_and_duckdb_agree_on_given_label_times(
+    spark: Any, synthetic_crm: CrmData, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+
+    from leadscore.features import LabelTimes
+
+    contacts = [
+        r[0] for r in synthetic_crm.con.execute("SELECT contact_id FROM contacts").fetchall()
+    ]
+    moments = [datetime(2025, 3, 1), datetime(2025, 4, 1, 9, 15), datetime(2025, 5, 1, 12, 30)]
+    pairs = LabelTimes.of(
+        pa.table(
+            {
+                "contact_id": contacts[::3] * len(moments),
+                "cutoff": [m for m in moments for _ in contacts[::3]],
+            }
+        )
+    )
+    definition = load_definition()
+    duck = build_training_table(
+        synthetic_crm, definition, None, 30, tmp_path / "d.parquet", label_times=pairs
+    )
+    sparked = build_training_table(
+        synthetic_crm, definition, None, 30, tmp_path / "s.parquet",
+        label_times=pairs, engine=SparkEngine(spark, synthetic_crm),
+    )  # fmt: skip
+    left, right = pd.read_parquet(duck.path), pd.read_parquet(sparked.path)
+    assert len(left) > 100 and list(left.columns) == list(right.columns)
+    pd.testing.assert_frame_equal(left, right, check_exact=False, rtol=1e-12, atol=0)
+    assert duck.meta.excluded_rows == sparked.meta.excluded_rows

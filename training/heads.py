@@ -23,20 +23,18 @@ def scorer_spec(table: TrainingTable, outcome: TrainingOutcome) -> ScorerSpec | 
     fitted on the validation period (A: the share of leads the rules make MQLs there, i.e. what
     sales works today). ``None`` (a probabilities-only scorer) when the table carries no feature
     definition (simulated or flat tables)."""
-    definition = table.extra.get("definition")
-    if not isinstance(definition, dict) or "sql" not in outcome.lightgbm:
+    if table.definition is None or "sql" not in outcome.lightgbm:
         return None
     valid = table.frame[outcome.split.mask("valid")]
     p_valid = outcome.lightgbm["sql"].predict_proba(valid)
     flags = mql_flags(score_rules(valid, outcome.rules), outcome.rules)
     share = float(np.mean(flags.to_numpy(dtype=bool))) if len(valid) else 0.0
-    from_stage = table.extra.get("from_stage", "any")
     return ScorerSpec(
-        definition=definition,
+        definition=table.definition.model_dump(mode="json"),
         definition_hash=table.definition_hash,
         data_fingerprint=table.data_fingerprint,
         horizon_days=table.horizon_days,
-        from_stage="mql" if from_stage == "mql" else "any",
+        from_stage=table.from_stage,
         grades=fit_grades(p_valid, share if share > 0 else 0.05),
     )
 

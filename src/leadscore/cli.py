@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from leadscore.crm import CrmData
+    from leadscore.features import BuildResult as TrainingTableResult
     from leadscore.features import CutoffSchedule
-    from leadscore.features import TrainingTable as TrainingTableResult
     from leadscore.serving.batch import BatchResult
     from leadscore.training import (
         ModelVersionInfo,
@@ -236,6 +236,7 @@ def _build_table(
     every: Every,
     horizon: int,
     from_stage: FromStage,
+    label_times: Path | None = None,
 ) -> TrainingTableResult:
     from leadscore.crm import open_crm
     from leadscore.features import (
@@ -260,10 +261,11 @@ def _build_table(
             result = build_training_table(
                 crm,
                 definition,
-                schedule,
+                None if label_times else schedule,
                 horizon,
                 out,
                 from_stage=from_stage,
+                label_times=label_times,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     finally:
@@ -305,6 +307,13 @@ def features_build(
     from_stage: Annotated[
         FromStage, typer.Option(help="Eligible contacts: all leads (any) or MQLs only (mql).")
     ] = "any",
+    label_times: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV/Parquet of (contact_id, cutoff) pairs to build for, instead of a schedule.",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Build the point-in-time training table (one row per contact and cutoff) with labels."""
     _build_table(
@@ -317,6 +326,7 @@ def features_build(
         every=every,
         horizon=horizon,
         from_stage=from_stage,
+        label_times=label_times,
     )
 
 
@@ -337,7 +347,7 @@ def _oracle_for_table(crm_path: Path, table: Path) -> pd.DataFrame | None:
     frame, metadata = read_training_table(table)
     cutoffs = sorted(pd.to_datetime(frame["cutoff"].unique()).to_pydatetime())
     with err_console.status("Computing the oracle's true probabilities..."):
-        return true_probabilities(crm_path, cutoffs, int(metadata["horizon_days"]))
+        return true_probabilities(crm_path, cutoffs, metadata.horizon_days)
 
 
 _SUMMARY_HEADERS = {
@@ -574,7 +584,7 @@ def rules_score(
     from leadscore.training import default_rules, load_rules, mql_flags, score_rules
 
     frame, metadata = read_training_table(training_table)
-    features = [f["name"] for f in metadata["features"]]
+    features = [f.name for f in metadata.features]
     ruleset = load_rules(rules, features=features) if rules else default_rules(features=features)
     points = score_rules(frame, ruleset)
     mql = mql_flags(points, ruleset)

@@ -22,6 +22,7 @@ from leadscore.atomic import atomic_write_text
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError
 from leadscore.features.definition import FeatureDefinition
+from leadscore.features.labels import FromStage
 from leadscore.model.grades import GradeThresholds
 from leadscore.records import read_versioned_record
 
@@ -44,7 +45,7 @@ class ScorerSpec(BaseModel):
     definition_hash: str = "unknown"
     data_fingerprint: str = "unknown"
     horizon_days: int | None = None
-    from_stage: Literal["any", "mql"] = "any"
+    from_stage: FromStage = "any"
     grades: GradeThresholds | None = None
     reason_target: str = "sql"
     top_reasons: int = 3
