@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from leadscore import __version__
 from leadscore.atomic import atomic_path, atomic_write_text
+from leadscore.clock import utc_now as _now
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.crm import CrmData
 from leadscore.errors import ArtifactError, ConfigError
@@ -89,10 +90,6 @@ def data_end_of(crm: CrmData) -> datetime:
         raise ConfigError("The CRM holds no timestamp at all: cannot find the end of the data.")
     end: datetime = row[0]
     return end
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 ROWS_PER_QUERY = 4_000_000

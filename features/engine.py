@@ -19,6 +19,7 @@ import pyarrow as pa
 from leadscore.crm import CrmData
 from leadscore.errors import LeadscoreError
 from leadscore.features.sql import CUTOFFS_TABLE
+from leadscore.sql import quote_literal
 
 __all__ = ["CRM_TABLES", "DuckDBEngine", "Engine", "SparkEngine", "to_spark_sql"]
 
@@ -113,7 +114,7 @@ def _setting_literal(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return quote_literal(str(value))
 
 
 def to_spark_sql(sql: str, tables: Mapping[str, str] | None = None) -> str:

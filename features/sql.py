@@ -29,6 +29,7 @@ from leadscore.features.definition import (
     TrendFeature,
 )
 from leadscore.features.labels import FromStage
+from leadscore.sql import quote_literal as _lit
 
 __all__ = ["CUTOFFS_TABLE", "eligible_counts_query", "feature_query"]
 
@@ -41,10 +42,6 @@ _ACTIVE = ("lead", "mql")
 _US_PER_DAY = 86_400_000_000
 _REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
 _NOT_WORD = "[^a-z0-9à-ÿ]"
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _in_list(values: tuple[str, ...] | list[str]) -> str:

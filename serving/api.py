@@ -26,10 +26,11 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore import __version__
+from leadscore.clock import utc_now
 from leadscore.contract import Verdict
 from leadscore.errors import ConfigError, DataContractError, LeadscoreError
 from leadscore.features.labels import FromStage
-from leadscore.serving.features import PostedFeatures, iter_features, utc_now
+from leadscore.serving.features import PostedFeatures, iter_features
 from leadscore.serving.feedback import FeedbackIn, record_feedback
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.posted import (

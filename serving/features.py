@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from leadscore.clock import utc_now
 from leadscore.crm import CrmData, create_canonical_tables
 from leadscore.errors import ConfigError
 from leadscore.features.build import conform_to_schema, output_schema
@@ -23,12 +24,7 @@ from leadscore.features.definition import FeatureDefinition
 from leadscore.features.labels import FromStage
 from leadscore.features.sql import CUTOFFS_TABLE, eligible_counts_query, feature_query
 
-__all__ = ["PostedFeatures", "count_eligible", "iter_features", "utc_now"]
-
-
-def utc_now() -> datetime:
-    """Now, as the naive UTC datetime CRM times use."""
-    return datetime.now(UTC).replace(tzinfo=None)
+__all__ = ["PostedFeatures", "count_eligible", "iter_features"]
 
 
 def _as_of(as_of: datetime | None) -> datetime:

@@ -18,9 +18,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from leadscore.clock import utc_now
 from leadscore.contract import Verdict
 from leadscore.errors import SourceError
-from leadscore.serving.features import utc_now
 
 __all__ = ["DEFAULT_STORE", "HISTORY_COLUMNS", "ScoreStore"]
 

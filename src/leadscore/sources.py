@@ -30,6 +30,8 @@ import duckdb
 
 from leadscore.contract import TABLE_NAMES, table_spec
 from leadscore.errors import SourceError
+from leadscore.sql import quote_identifier as _quote
+from leadscore.sql import quote_literal as _literal
 from leadscore.validation import raw_view
 
 if TYPE_CHECKING:
@@ -40,14 +42,6 @@ __all__ = ["DuckDBFileSource", "FolderSource", "Source", "SqlSource", "source_fo
 
 _SQL_CHUNK_ROWS = 100_000
 _FILE_FORMATS: tuple[tuple[str, str], ...] = (("parquet", "read_parquet"), ("csv", "read_csv"))
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 class Source(Protocol):

@@ -16,6 +16,8 @@ import duckdb
 from leadscore.config import CrmMapping
 from leadscore.contract import CONTRACT, Column, Table, table_spec
 from leadscore.errors import DataContractError
+from leadscore.sql import quote_identifier as _quote
+from leadscore.sql import quote_literal as _literal
 
 __all__ = ["Problem", "Severity", "raw_view", "validate"]
 
@@ -57,14 +59,6 @@ def _safe_example(value: object) -> str:
 def raw_view(table: str) -> str:
     """Name of the view a source registers for a raw table."""
     return f"raw_{table}"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class _Checker:
