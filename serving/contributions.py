@@ -31,9 +31,13 @@ bit-identical to ``pred_contrib``; with several it differs only by the order of 
 additions (about 1e-15).
 
 Threads. ``n_jobs`` other than 1 splits the rows across that many threads (each at least 5,000
-rows): NumPy's gathers and LightGBM release the GIL. LightGBM calls are serialised (a booster
-predicts with the iteration range set on the shared model), each using ``n_jobs`` LightGBM
-threads when it explains more than 1,000 rows.
+rows): NumPy's gathers and LightGBM release the GIL. LightGBM's ``Booster.predict`` with an
+iteration range writes that range into the shared C++ model before predicting (``InitPredict``),
+so two threads predicting different ranges on one booster corrupt each other's results. No
+booster is ever asked for a range here: :class:`RangeBoosters` builds, once, an immutable
+booster holding exactly the trees of each block (``model_to_string(start_iteration,
+num_iteration)``), and every call predicts with that booster's full range. Concurrent calls
+(threads of one batch, or concurrent HTTP requests sharing a scorer) need no lock.
 
 Sizing guidance (measured, benchmarks/scoring.py on the synthetic CRM's current features):
 
@@ -72,7 +76,7 @@ from leadscore.serving._model_splits import (
     read_splits,
 )
 
-__all__ = ["ThresholdBinner", "exact_contributions"]
+__all__ = ["RangeBoosters", "ThresholdBinner", "exact_contributions"]
 
 Codes = npt.NDArray[np.int32]
 Floats = npt.NDArray[np.float64]
@@ -292,6 +296,46 @@ class ThresholdBinner:
         return self._tables[key]
 
 
+class RangeBoosters:
+    """Immutable LightGBM boosters for iteration ranges of one model, built once, thread-safe.
+
+    ``get(start, stop)`` returns a booster holding exactly iterations ``start <= i < stop`` of
+    the model; predict with it over its full range only (no ``start_iteration`` or
+    ``num_iteration``), so concurrent predictions never change shared model state. The source
+    is a private copy of the model, so the caller's booster is never touched after construction.
+    """
+
+    def __init__(self, booster: Any) -> None:
+        import lightgbm as lgb
+
+        self._lgb = lgb
+        self._text = booster.model_to_string()
+        self._source = lgb.Booster(model_str=self._text)
+        self.n_iterations = int(self._source.current_iteration())
+        self._boosters: dict[tuple[int, int], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, start: int, stop: int) -> Any:
+        """The booster of iterations ``start <= i < stop`` (created on first use)."""
+        if not 0 <= start < stop <= self.n_iterations:
+            raise ValueError(
+                f"iteration range [{start}, {stop}) is outside the model's "
+                f"{self.n_iterations} iterations"
+            )
+        key = (start, stop)
+        booster = self._boosters.get(key)
+        if booster is None:
+            with self._lock:
+                booster = self._boosters.get(key)
+                if booster is None:
+                    text = self._source.model_to_string(
+                        start_iteration=start, num_iteration=stop - start
+                    )
+                    booster = self._lgb.Booster(model_str=text)
+                    self._boosters[key] = booster
+        return booster
+
+
 def _check_matrix(X: Any, n_features: int) -> npt.NDArray[Any]:
     if not isinstance(X, np.ndarray):
         raise TypeError(
@@ -387,13 +431,12 @@ def _plan(
 
 
 def _explain_rows(
-    booster: Any,
+    boosters: RangeBoosters,
     X: npt.NDArray[Any],
     codes: Index,
     blocks: Sequence[_Block],
     out: Floats,
     threads: int,
-    lock: threading.Lock | None = None,
 ) -> None:
     """Write the contributions of the rows of ``X`` (``codes``: their global bin codes) into
     ``out`` (zeros, columns contiguous), block by block."""
@@ -417,12 +460,7 @@ def _explain_rows(
             representatives, key = _group_rows(columns, n_rows)
             present = np.arange(len(representatives), dtype=np.intp)
         rows = X[representatives]
-        if lock is None:
-            values = _predict(booster, rows, block, threads)
-        else:
-            # LightGBM predicts with the iteration range set on the shared model: one at a time
-            with lock:
-                values = _predict(booster, rows, block, threads if len(rows) > 1000 else 1)
+        values = _predict(boosters, rows, block, threads if len(rows) > 1000 else 1)
         base += float(values[0, n_features])
         if not features:
             continue
@@ -433,13 +471,12 @@ def _explain_rows(
     out[:, n_features] = base
 
 
-def _predict(booster: Any, rows: npt.NDArray[Any], block: _Block, threads: int) -> Floats:
-    values = booster.predict(
-        rows,
-        start_iteration=block.start,
-        num_iteration=block.stop - block.start,
-        pred_contrib=True,
-        num_threads=threads,
+def _predict(
+    boosters: RangeBoosters, rows: npt.NDArray[Any], block: _Block, threads: int
+) -> Floats:
+    # the block's own booster, over its full range: no shared state changes
+    values = boosters.get(block.start, block.stop).predict(
+        rows, pred_contrib=True, num_threads=threads
     )
     return np.asarray(values, dtype=np.float64)
 
@@ -449,6 +486,7 @@ def exact_contributions(
     X: npt.NDArray[Any],
     *,
     binner: ThresholdBinner | None = None,
+    boosters: RangeBoosters | None = None,
     n_jobs: int = 1,
     trees_per_block: int | None = None,
     num_iteration: int | None = None,
@@ -459,7 +497,10 @@ def exact_contributions(
     Returns shape ``(n_rows, n_features + 1)``, the last column the base value. ``n_jobs`` is
     LightGBM's thread count (-1: all cores). ``trees_per_block`` (iterations per block) fixes
     the block size instead of choosing it; ``num_iteration`` is as in ``Booster.predict``
-    (default: the best iteration if there is one, else all).
+    (default: the best iteration if there is one, else all). ``boosters`` (built once from
+    ``booster`` and reused) holds the immutable per-block boosters: pass the same object on
+    every call for a model to pay their construction once. ``booster`` itself is only read
+    (its best iteration, and its text when ``binner`` or ``boosters`` is not given).
     """
     if binner is None:
         binner = ThresholdBinner.from_booster(booster)
@@ -482,14 +523,16 @@ def exact_contributions(
     n_rows, n_features = X.shape
     if n_rows == 0:
         return np.zeros((0, n_features + 1), dtype=np.float64)
+    if boosters is None:
+        boosters = RangeBoosters(booster)
 
     if trees_per_block is not None and trees_per_block >= n_iterations:
         # one block: one LightGBM call on one row per distinct row, bit-identical output
         codes32 = binner.transform(X)
         columns = [(codes32[:, j], n) for j, n in enumerate(binner.n_bins)]
         representatives, groups = _group_rows(columns, n_rows)
-        values = booster.predict(
-            X[representatives], num_iteration=n_iterations, pred_contrib=True, num_threads=threads
+        values = boosters.get(0, n_iterations).predict(
+            X[representatives], pred_contrib=True, num_threads=threads
         )
         return np.asarray(values, dtype=np.float64)[groups]
 
@@ -497,18 +540,18 @@ def exact_contributions(
     workers = _workers(n_jobs, n_rows)
     out = np.zeros((n_rows, n_features + 1), dtype=np.float64, order="F")
     if workers == 1:
-        _explain_rows(booster, X, binner._codes(X, np.intp), blocks, out, threads)
+        _explain_rows(boosters, X, binner._codes(X, np.intp), blocks, out, threads)
         return np.ascontiguousarray(out)
     # rows split across threads, one LightGBM thread each: NumPy's gathers and LightGBM
     # release the GIL; every worker writes its own rows of ``out``
     bounds = np.linspace(0, n_rows, workers + 1).astype(int)
-    lock = threading.Lock()
+    range_boosters = boosters
 
     def run(part: int) -> None:
         lo, hi = bounds[part], bounds[part + 1]
         rows = X[lo:hi]
         codes = binner._codes(rows, np.intp)
-        _explain_rows(booster, rows, codes, blocks, out[lo:hi], threads, lock)
+        _explain_rows(range_boosters, rows, codes, blocks, out[lo:hi], threads)
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(run, range(workers)))

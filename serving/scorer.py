@@ -20,7 +20,7 @@ from leadscore.crm import CrmData
 from leadscore.errors import ArtifactError
 from leadscore.features.definition import FeatureDefinition
 from leadscore.serving.artifact import SPEC_FILE, ScorerSpec, read_spec
-from leadscore.serving.contributions import ThresholdBinner, exact_contributions
+from leadscore.serving.contributions import RangeBoosters, ThresholdBinner, exact_contributions
 from leadscore.serving.features import iter_features
 from leadscore.serving.grades import assign_grades
 from leadscore.serving.reasons import (
@@ -68,8 +68,21 @@ class Explanation:
     """The reason head's raw score (log-odds) per row."""
 
 
+def _private_booster(head: LightGBMModel) -> Any:
+    """A private copy of a head's booster holding exactly its best iterations."""
+    import lightgbm as lgb
+
+    return lgb.Booster(model_str=head.booster_.model_to_string(num_iteration=head.best_iteration_))
+
+
 class Scorer:
-    """Calibrated probabilities, grade, sub-scores and reasons for feature rows."""
+    """Calibrated probabilities, grade, sub-scores and reasons for feature rows.
+
+    Safe to share between threads (the HTTP API scores concurrent requests with one scorer):
+    every LightGBM booster it predicts with is its own copy holding exactly the trees it uses,
+    and is always asked for its full iteration range, so no call changes shared model state
+    (LightGBM writes a requested iteration range into the model before predicting).
+    """
 
     def __init__(self, heads: dict[str, LightGBMModel], spec: ScorerSpec) -> None:
         if not heads:
@@ -81,8 +94,10 @@ class Scorer:
         if reason_head is None:
             raise ArtifactError(f"The scorer has no {spec.reason_target!r} head to explain.")
         self._reason_head: LightGBMModel = reason_head
+        self._boosters: dict[str, Any] = {t: _private_booster(h) for t, h in heads.items()}
+        self._ranges = RangeBoosters(self._boosters[spec.reason_target])
         self.features: list[str] = list(reason_head.encoder_.feature_names)
-        self._binner: ThresholdBinner | None = None
+        self._binner = ThresholdBinner.from_booster(self._boosters[spec.reason_target])
         self._groups: list[ReasonGroup] = []
         self._concepts: list[str] = [f.concept for f in reason_head.encoder_.features]
         if self.definition is not None:
@@ -135,22 +150,24 @@ class Scorer:
         return self.definition
 
     def _contributions(self, matrix: FloatArray) -> FloatArray:
-        head = self._reason_head
+        booster = self._boosters[self.spec.reason_target]
         if len(matrix) <= SMALL_BATCH:
-            values = head.booster_.predict(
-                matrix, num_iteration=head.best_iteration_, pred_contrib=True, num_threads=1
-            )
+            values = booster.predict(matrix, pred_contrib=True, num_threads=1)
             return np.asarray(values, dtype=np.float64)
-        if self._binner is None:
-            self._binner = ThresholdBinner.from_booster(head.booster_)
-        return exact_contributions(
-            head.booster_, matrix, binner=self._binner, num_iteration=head.best_iteration_
-        )
+        return exact_contributions(booster, matrix, binner=self._binner, boosters=self._ranges)
+
+    def _raw(self, target: str, matrix: FloatArray) -> FloatArray:
+        """Uncalibrated probabilities of one head (its private booster, full range)."""
+        threads = {"num_threads": 1} if len(matrix) <= SMALL_BATCH else {}
+        return np.asarray(self._boosters[target].predict(matrix, **threads), dtype=np.float64)
 
     def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``p_<target>`` per row (calibrated)."""
         return pd.DataFrame(
-            {f"p_{t}": head.predict_proba(frame) for t, head in self.heads.items()},
+            {
+                f"p_{t}": head.calibrator_.predict(self._raw(t, head.encoder_.transform(frame)))
+                for t, head in self.heads.items()
+            },
             index=frame.index,
         )
 
@@ -163,14 +180,7 @@ class Scorer:
         contributions = np.zeros((0, len(self.features) + 1))
         for target, head in self.heads.items():
             matrix = head.encoder_.transform(frame)
-            if len(matrix) <= SMALL_BATCH:
-                predicted = head.booster_.predict(
-                    matrix, num_iteration=head.best_iteration_, num_threads=1
-                )
-            else:
-                predicted = head.booster_.predict(matrix, num_iteration=head.best_iteration_)
-            raw = np.asarray(predicted)
-            columns[f"p_{target}"] = head.calibrator_.predict(raw)
+            columns[f"p_{target}"] = head.calibrator_.predict(self._raw(target, matrix))
             if head is self._reason_head:
                 contributions = self._contributions(matrix)
         raw_score = contributions.sum(axis=1)
