@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -67,9 +68,10 @@ def test_notebook_runs_generate_features_train_score_explain(tmp_path: Path) -> 
     built = build_features_step(FeaturesSpec(source=crm, out=table), progress=progress)
     frame = pd.read_parquet(table)
     assert built.path == table and built.table.rows == len(frame) > 0
-    assert frame["cutoff"].nunique() == len(built.table.per_cutoff)
-    assert frame.groupby(["contact_id", "cutoff"]).size().max() == 1
     n_cutoffs = len(built.table.per_cutoff)
+    assert built.censored_cutoffs >= 1  # the last cutoffs' horizons run past the data's end
+    assert frame["cutoff"].nunique() == n_cutoffs - built.censored_cutoffs
+    assert frame.groupby(["contact_id", "cutoff"]).size().max() == 1
     assert progress.tasks["Building features (cutoffs)"] == (n_cutoffs, n_cutoffs)
     assert built.n_features > 20 and built.horizon == 30
 
@@ -105,7 +107,9 @@ def test_notebook_runs_generate_features_train_score_explain(tmp_path: Path) -> 
         assert scored.batch.rows == len(scores) > 0
         assert scored.batch.model_version == "leadscore/1"
         assert scores["p_sql"].between(0, 1).all()
-        assert scored.days_after_data_end == (datetime(2025, 12, 31) - scored.data_end).days
+        assert scored.days_after_data_end is None  # the data ends the day before
+        stale = dataclasses.replace(scored, data_end=datetime(2025, 11, 1))
+        assert stale.days_after_data_end == 60
         best = top_leads(scored.batch.path, 5)
         assert len(best) == 5 and best["p_sql"].is_monotonic_decreasing
         assert best["p_sql"].iloc[0] == scores["p_sql"].max()

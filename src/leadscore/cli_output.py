@@ -5,8 +5,9 @@ Formatting only: every number shown is computed by :mod:`leadscore.pipeline` or 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from leadscore.pipeline import (
         DemoEvent,
+        DemoStage,
         FeaturesResult,
         RulesResult,
         ScoreStepResult,
@@ -298,26 +300,31 @@ def print_demo_event(event: DemoEvent) -> None:
     from leadscore.synthetic import GenerationSummary
     from leadscore.training import PromotionDecision
 
-    if isinstance(event, DemoStage):
-        if event.number == 5:  # after training and the first promotion
-            console.print(f"Browse the runs: {MLFLOW_UI}")
-        console.rule(f"[bold]{event.number}. {event.title}")
-    elif isinstance(event, GenerationSummary):
-        print_generation(event)
-    elif isinstance(event, ValidationReport):
-        print_validation(event)
-    elif isinstance(event, FeaturesResult):
-        print_features(event)
-    elif isinstance(event, TrainStepResult):
-        print_training(event)
-    elif isinstance(event, PromotionDecision):
-        if event.promoted:
-            console.print(f"Version {event.challenger_version} is the champion: {event.reason}.")
-        else:
-            console.print(f"[yellow]Not promoted[/]: {event.reason}; scoring with the challenger.")
-    elif isinstance(event, ScoreStepResult):
-        print_score(event)
-    elif isinstance(event, TopLeads):
-        print_top_leads(event)
-    elif isinstance(event, ContactExplanation):
-        print_explanation(event)
+    printers: list[tuple[type[Any], Callable[[Any], None]]] = [
+        (DemoStage, _print_stage),
+        (GenerationSummary, print_generation),
+        (ValidationReport, print_validation),
+        (FeaturesResult, print_features),
+        (TrainStepResult, print_training),
+        (PromotionDecision, _print_first_promotion),
+        (ScoreStepResult, print_score),
+        (TopLeads, print_top_leads),
+        (ContactExplanation, print_explanation),
+    ]
+    for kind, show in printers:
+        if isinstance(event, kind):
+            show(event)
+            return
+
+
+def _print_stage(stage: DemoStage) -> None:
+    if stage.number == 5:  # after training and the first promotion
+        console.print(f"Browse the runs: {MLFLOW_UI}")
+    console.rule(f"[bold]{stage.number}. {stage.title}")
+
+
+def _print_first_promotion(decision: PromotionDecision) -> None:
+    if decision.promoted:
+        console.print(f"Version {decision.challenger_version} is the champion: {decision.reason}.")
+    else:
+        console.print(f"[yellow]Not promoted[/]: {decision.reason}; scoring with the challenger.")
