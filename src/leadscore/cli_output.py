@@ -19,6 +19,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.status import Status
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -45,14 +46,24 @@ MLFLOW_UI = "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
 
 
 class Bars:
-    """A ``progress(task, done, total)`` callback drawing one bar per task on stderr. The bars
-    start with the first report; :meth:`stop` (or leaving the ``with`` block) ends them."""
+    """A ``progress(task, done, total)`` callback drawing one bar per task on stderr. A task first
+    reported at ``(0, None)`` is a wait: a transient spinner until it reports done. The bars start
+    with the first report; :meth:`stop` (or leaving the ``with`` block) ends them."""
 
     def __init__(self) -> None:
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
+        self._wait: tuple[str, Status] | None = None
 
     def __call__(self, task: str, done: int, total: int | None) -> None:
+        if self._wait is not None and self._wait[0] == task:
+            self._end_wait()
+            return
+        if done == 0 and total is None and self._progress is None:  # one live display at a time
+            self._end_wait()
+            self._wait = (task, err_console.status(task))
+            self._wait[1].start()
+            return
         if self._progress is None:
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
@@ -68,7 +79,13 @@ class Bars:
             self._tasks[task] = self._progress.add_task(task, total=total)
         self._progress.update(self._tasks[task], completed=done, total=total)
 
+    def _end_wait(self) -> None:
+        if self._wait is not None:
+            self._wait[1].stop()
+            self._wait = None
+
     def stop(self) -> None:
+        self._end_wait()
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
