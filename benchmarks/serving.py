@@ -77,7 +77,7 @@ def batch(args: argparse.Namespace) -> None:
     loaded = load_scorer("champion", tracking_uri=uri)
     head = loaded.scorer.heads["sql"]
     print(
-        f"model {loaded.model_version}: {head.best_iteration_} trees, "
+        f"model {loaded.model_version}: {head.best_iteration} trees, "
         f"{len(loaded.scorer.features)} features"
     )
     result = score_contact_base(
@@ -102,14 +102,14 @@ def batch(args: argparse.Namespace) -> None:
         t_features = time.perf_counter() - t0
     finally:
         crm.close()
-    matrix = head.encoder_.transform(features)
+    matrix = head.matrix(features)
     n = len(features)
     timings: dict[str, float] = {"features (DuckDB query)": t_features}
     t0 = time.perf_counter()
-    head.booster_.predict(matrix, num_iteration=head.best_iteration_)
+    head.booster.predict(matrix, num_iteration=head.best_iteration)
     timings["predict only (sql head)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    head.booster_.predict(matrix, num_iteration=head.best_iteration_, pred_contrib=True)
+    head.booster.predict(matrix, num_iteration=head.best_iteration, pred_contrib=True)
     timings["pred_contrib (plain TreeSHAP)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     loaded.scorer._contributions(matrix)

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from leadscore.config import format_validation_error, read_yaml_mapping
 from leadscore.contract import EventType
@@ -112,6 +120,17 @@ class _FeatureBase(_Strict):
     explanation: str
     description: str = ""
     windows: tuple[int, ...] = ()
+    negation: str | None = None
+    """A boolean's sentence when it is false ("never asked for a demo"), a template like
+    ``explanation``; without it, reasons say "not: <explanation>"."""
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_negation(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # a definition without negations dumps (and hashes) exactly as before the field existed
+        data = handler(self)
+        if self.negation is None and isinstance(data, dict):
+            data.pop("negation", None)
+        return data
 
     @field_validator("name")
     @classmethod

@@ -13,13 +13,13 @@ package does not import FastAPI, MLflow's tracking client or set anything global
 
 from __future__ import annotations
 
+from leadscore.model.grades import GRADES, GradeThresholds
 from leadscore.serving.batch import (
     BatchResult,
     ContactExplanation,
     explain_contact,
     score_contact_base,
 )
-from leadscore.serving.grades import GRADES, GradeThresholds
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.reasons import Reason
 from leadscore.serving.scorer import OUTPUT_COLUMNS, Scorer

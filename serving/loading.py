@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from leadscore.errors import ArtifactError, LeadscoreError
+from leadscore.model.pyfunc import PYFUNC_CLASS
+from leadscore.registry import require_registry, resolve_tracking_uri
 from leadscore.serving.scorer import Scorer
-from leadscore.training.tracking import require_registry, resolve_tracking_uri
 
 __all__ = ["DEFAULT_MODEL_NAME", "LoadedScorer", "load_scorer"]
 
 DEFAULT_MODEL_NAME = "leadscore"
+_OLD_ENTRY_POINT = "leadscore.training.pyfunc"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
 
 
@@ -55,6 +57,12 @@ def _load_pyfunc(path: str) -> Any:
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, LeadscoreError):
             raise cause from None
+        if _OLD_ENTRY_POINT in f"{exc} {cause}":
+            raise ArtifactError(
+                f"The scorer at {path} was saved by an older leadscore (its entry point "
+                f"{_OLD_ENTRY_POINT} is now {PYFUNC_CLASS}). Retrain and register it with "
+                "this version (`leadscore train`)."
+            ) from None
         raise ArtifactError(f"Cannot load the scorer at {path}: {exc}") from None
 
 

@@ -8,11 +8,14 @@ the location, the MQL status. A group's effect is the sum of its members' contri
 (log-odds of the SQL head); its sentence is the template of its strongest member in the
 direction of the effect, filled with the lead's value, plus at most one supporting member
 ("company of 200-499 employees, target industry"). Booleans that are false, zero counts and
-recency read as absence ("no activity for 45 days") use a negated wording.
+recency read as absence ("no activity for 45 days") use a negated wording; a false boolean
+reads as its feature's own ``negation`` template ("never asked for a demo"), or "not: ..." when
+the feature has none.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.features.definition import Concept, FeatureDefinition
+from leadscore.features.definition import Concept, FeatureDefinition, load_definition
 
 __all__ = [
     "SUBSCORES",
@@ -69,20 +72,6 @@ _EVENT_WORDS = {
     "demo_request": "demo request",
     "chat": "chat",
     "unsubscribe": "unsubscribe",
-}
-
-_NEGATED = {
-    "target industry": "industry outside the target list",
-    "industry out of target": "industry not excluded from the target",
-    "company size in the target range": "company size outside the target range",
-    "target country": "outside the target countries",
-    "already a marketing qualified lead": "not a marketing qualified lead yet",
-    "asked for a demo": "never asked for a demo",
-    "visited the pricing page": "never visited the pricing page",
-    "unsubscribed from emails": "still subscribed to emails",
-    "someone else at the company is already talking to sales": (
-        "nobody else at the company is talking to sales"
-    ),
 }
 
 _LABELS = {
@@ -185,6 +174,25 @@ def _label(value: Any) -> str:
     return _LABELS.get(text, text.replace("_", " "))
 
 
+@functools.cache
+def _catalog_negations() -> dict[tuple[str, str], str]:
+    """Negations of the built-in catalog by (name, explanation): models saved before features
+    carried their negation keep their wording."""
+    return {
+        (f.name, f.explanation): f.negation
+        for f in load_definition().features
+        if f.negation is not None
+    }
+
+
+def _negated(spec: Any, value: Any) -> str:
+    """The sentence of a false boolean: the feature's ``negation`` template, else "not: ..."."""
+    template = spec.negation or _catalog_negations().get((spec.name, spec.explanation))
+    if template is None:
+        return f"not: {spec.explain(value)}"
+    return str(template.format(value=value, window=spec.window, label=value))
+
+
 def _events_phrase(feature: Any) -> str:
     words = list(
         dict.fromkeys(_EVENT_WORDS.get(str(t.value), str(t.value)) for t in feature.event_types)
@@ -222,11 +230,7 @@ class _Renderer:
             return f"{name.replace('_', ' ')} unknown"
         if spec.type == "boolean":
             truth = bool(value) if not isinstance(value, str) else value.lower() in ("true", "1")
-            return (
-                spec.explain(value)
-                if truth
-                else _NEGATED.get(spec.explanation, f"not: {spec.explain(value)}")
-            )
+            return spec.explain(value) if truth else _negated(spec, value)
         if spec.type == "categorical":
             if str(value) in ("unknown", "missing"):
                 return f"{name.replace('_', ' ')} unknown"

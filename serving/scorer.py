@@ -1,28 +1,31 @@
 """The scorer: both heads, the feature definition, grades, sub-scores and reasons in words.
 
-:class:`Scorer` is what the MLflow pyfunc (:mod:`leadscore.training.pyfunc`) wraps; batch
+:class:`Scorer` is what the MLflow pyfunc (:mod:`leadscore.serving.pyfunc`) wraps; batch
 scoring, ``explain`` and the HTTP API use it through the loaded pyfunc, so every path runs the
 same code on the same artifact. Reasons come from exact SHAP contributions of the SQL head
 (LightGBM TreeSHAP via :func:`leadscore.serving.contributions.exact_contributions`, log-odds).
+The heads and the spec are the model artifact's (:mod:`leadscore.model`): the scorer only reads
+them and predicts through :class:`~leadscore.model.head.ModelHead`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from leadscore.crm import CrmData
 from leadscore.errors import ArtifactError
 from leadscore.features.definition import FeatureDefinition
-from leadscore.serving.artifact import SPEC_FILE, ScorerSpec, read_spec
+from leadscore.model.grades import assign_grades
+from leadscore.model.head import ModelHead
+from leadscore.model.heads import HeadsFolder, read_heads
+from leadscore.model.inputs import TARGETS
+from leadscore.model.spec import ScorerSpec
 from leadscore.serving.contributions import RangeBoosters, ThresholdBinner, exact_contributions
-from leadscore.serving.features import iter_features
-from leadscore.serving.grades import assign_grades
 from leadscore.serving.reasons import (
     ReasonGroup,
     RowReasons,
@@ -31,9 +34,6 @@ from leadscore.serving.reasons import (
     reasons_as_text,
     subscores,
 )
-from leadscore.training.artifacts import load_model
-from leadscore.training.models import LightGBMModel
-from leadscore.training.table import TARGETS
 
 __all__ = ["OUTPUT_COLUMNS", "PROBABILITY_COLUMNS", "Explanation", "Scorer"]
 
@@ -68,38 +68,33 @@ class Explanation:
     """The reason head's raw score (log-odds) per row."""
 
 
-def _private_booster(head: LightGBMModel) -> Any:
-    """A private copy of a head's booster holding exactly its best iterations."""
-    import lightgbm as lgb
-
-    return lgb.Booster(model_str=head.booster_.model_to_string(num_iteration=head.best_iteration_))
-
-
 class Scorer:
     """Calibrated probabilities, grade, sub-scores and reasons for feature rows.
 
     Safe to share between threads (the HTTP API scores concurrent requests with one scorer):
-    every LightGBM booster it predicts with is its own copy holding exactly the trees it uses,
-    and is always asked for its full iteration range, so no call changes shared model state
-    (LightGBM writes a requested iteration range into the model before predicting).
+    every LightGBM booster it predicts with (a head's, see :class:`ModelHead`, or a per-block
+    copy of the reason head's) holds exactly the trees it uses and is always asked for its full
+    iteration range, so no call changes shared model state (LightGBM writes a requested
+    iteration range into the model before predicting).
     """
 
-    def __init__(self, heads: dict[str, LightGBMModel], spec: ScorerSpec) -> None:
+    def __init__(self, heads: Mapping[str, ModelHead], spec: ScorerSpec) -> None:
         if not heads:
             raise ArtifactError("A scorer needs at least one head.")
-        self.heads = heads
+        self.heads: dict[str, ModelHead] = dict(heads)
         self.spec = spec
         self.definition: FeatureDefinition | None = spec.feature_definition()
         reason_head = heads.get(spec.reason_target)
         if reason_head is None:
             raise ArtifactError(f"The scorer has no {spec.reason_target!r} head to explain.")
-        self._reason_head: LightGBMModel = reason_head
-        self._boosters: dict[str, Any] = {t: _private_booster(h) for t, h in heads.items()}
-        self._ranges = RangeBoosters(self._boosters[spec.reason_target])
-        self.features: list[str] = list(reason_head.encoder_.feature_names)
-        self._binner = ThresholdBinner.from_booster(self._boosters[spec.reason_target])
+        self._reason_head: ModelHead = reason_head
+        # the heads' boosters are immutable and only ever predict over their full range; the
+        # reason head's per-block boosters are built once here
+        self._ranges = RangeBoosters(reason_head.booster)
+        self._binner = ThresholdBinner.from_booster(reason_head.booster)
+        self.features: list[str] = list(reason_head.feature_names)
         self._groups: list[ReasonGroup] = []
-        self._concepts: list[str] = [f.concept for f in reason_head.encoder_.features]
+        self._concepts: list[str] = [f.concept for f in reason_head.features]
         if self.definition is not None:
             unknown = sorted(set(self.features) - set(self.definition.names))
             if unknown:
@@ -112,26 +107,16 @@ class Scorer:
 
     @classmethod
     def from_folder(cls, folder: Path) -> Scorer:
-        """Load the heads and ``scorer.json`` of a heads folder (:class:`ArtifactError` when
-        anything is missing or incompatible). A folder without ``scorer.json`` (models from
-        before the serving stage) gives a probabilities-only scorer."""
-        heads: dict[str, LightGBMModel] = {}
-        hashes: set[str] = set()
-        for target in TARGETS:
-            if (folder / f"{target}.json").is_file():
-                heads[target], record = load_model(folder, target)
-                hashes.add(str(record.get("definition_hash")))
-        if not heads:
-            raise ArtifactError(f"{folder} holds no model record ({', '.join(TARGETS)}).")
-        spec_path = folder / SPEC_FILE
-        spec = read_spec(spec_path) if spec_path.is_file() else ScorerSpec()
-        definition = spec.feature_definition()
-        if definition is not None and hashes != {definition.digest()}:
-            raise ArtifactError(
-                f"The scorer's feature definition (hash {definition.digest()}) is not the one "
-                f"its heads were trained with ({', '.join(sorted(hashes))})."
-            )
-        return cls(heads, spec)
+        """The scorer of a heads folder (:class:`ArtifactError` when anything is missing or
+        incompatible). A folder without ``scorer.json`` (models from before the serving stage)
+        gives a probabilities-only scorer."""
+        return cls.from_artifact(read_heads(folder))
+
+    @classmethod
+    def from_artifact(cls, artifact: HeadsFolder) -> Scorer:
+        """The scorer of a read heads folder."""
+        heads = {str(target): head for target, head in artifact.heads.items()}
+        return cls(heads, artifact.spec or ScorerSpec())
 
     @property
     def explains(self) -> bool:
@@ -150,22 +135,21 @@ class Scorer:
         return self.definition
 
     def _contributions(self, matrix: FloatArray) -> FloatArray:
-        booster = self._boosters[self.spec.reason_target]
+        head = self._reason_head
         if len(matrix) <= SMALL_BATCH:
-            values = booster.predict(matrix, pred_contrib=True, num_threads=1)
-            return np.asarray(values, dtype=np.float64)
-        return exact_contributions(booster, matrix, binner=self._binner, boosters=self._ranges)
+            return head.contributions_from_matrix(matrix, num_threads=1)
+        return exact_contributions(head.booster, matrix, binner=self._binner, boosters=self._ranges)
 
     def _raw(self, target: str, matrix: FloatArray) -> FloatArray:
-        """Uncalibrated probabilities of one head (its private booster, full range)."""
-        threads = {"num_threads": 1} if len(matrix) <= SMALL_BATCH else {}
-        return np.asarray(self._boosters[target].predict(matrix, **threads), dtype=np.float64)
+        """Uncalibrated probabilities of one head (full range of its immutable booster)."""
+        threads = 1 if len(matrix) <= SMALL_BATCH else None
+        return self.heads[target].raw_from_matrix(matrix, num_threads=threads)
 
     def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``p_<target>`` per row (calibrated)."""
         return pd.DataFrame(
             {
-                f"p_{t}": head.calibrator_.predict(self._raw(t, head.encoder_.transform(frame)))
+                f"p_{t}": head.calibrator.predict(self._raw(t, head.matrix(frame)))
                 for t, head in self.heads.items()
             },
             index=frame.index,
@@ -179,8 +163,8 @@ class Scorer:
         columns: dict[str, Any] = {}
         contributions = np.zeros((0, len(self.features) + 1))
         for target, head in self.heads.items():
-            matrix = head.encoder_.transform(frame)
-            columns[f"p_{target}"] = head.calibrator_.predict(self._raw(target, matrix))
+            matrix = head.matrix(frame)
+            columns[f"p_{target}"] = head.calibrator.predict(self._raw(target, matrix))
             if head is self._reason_head:
                 contributions = self._contributions(matrix)
         raw_score = contributions.sum(axis=1)
@@ -209,20 +193,3 @@ class Scorer:
         if not self.explains:
             return self.probabilities(frame)
         return self.explain(frame).scores
-
-    def score_crm(
-        self, crm: CrmData, *, as_of: datetime | None = None, chunk_size: int = 50_000
-    ) -> pd.DataFrame:
-        """``contact_id`` and the output columns for every eligible contact of ``crm`` at
-        ``as_of`` (default: now), features computed with the scorer's own definition."""
-        definition = self.require_definition()
-        parts = []
-        for features in iter_features(
-            crm, definition, as_of=as_of, chunk_size=chunk_size, from_stage=self.spec.from_stage
-        ):
-            scores = self.score(features)
-            scores.insert(0, "contact_id", features["contact_id"].to_numpy())
-            parts.append(scores)
-        if not parts:
-            return pd.DataFrame(columns=["contact_id", *OUTPUT_COLUMNS])
-        return pd.concat(parts, ignore_index=True)

@@ -109,15 +109,6 @@ class ScoreStore:
             con.execute("COMMIT")
         return int(row[0]) if row else 0
 
-    def append_scores(self, scores: pd.DataFrame) -> int:
-        """Append rows holding :data:`HISTORY_COLUMNS` (one transaction)."""
-        frame = scores[list(HISTORY_COLUMNS)]
-        with self._connect() as con:
-            con.register("_new_scores", frame)
-            columns = ", ".join(HISTORY_COLUMNS)
-            con.execute(f"INSERT INTO score_history ({columns}) SELECT {columns} FROM _new_scores")
-        return len(frame)
-
     def history(self, contact_id: str, *, limit: int = 50) -> pd.DataFrame:
         """A contact's scores, newest first."""
         with self._connect(read_only=True) as con:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from leadscore.serving.reasons import humanize_days
+from leadscore.features.definition import FeatureDefinition, load_definition
+from leadscore.serving.reasons import explain_rows, humanize_days, reason_groups
 
 
 @pytest.mark.parametrize(
@@ -20,3 +23,48 @@ from leadscore.serving.reasons import humanize_days
 )
 def test_durations_in_days(raw: str, expected: str) -> None:
     assert humanize_days(raw) == expected
+
+
+def _false_boolean_reason(definition: FeatureDefinition, name: str) -> str:
+    names = list(definition.names)
+    row = {n: 0 for n in names} | {name: False}
+    contributions = np.zeros((1, len(names) + 1))
+    contributions[0, names.index(name)] = -0.5
+    groups = reason_groups(definition, names)
+    (reasons,) = explain_rows(contributions, pd.DataFrame([row]), names, groups, definition)
+    return reasons.negative[0].text
+
+
+def _webinar_flag(**extra: str) -> dict[str, object]:
+    return {
+        "name": "has_attended_webinar",
+        "kind": "any_event",
+        "event_types": ["webinar_attendance"],
+        "concept": "engagement",
+        "type": "boolean",
+        "explanation": "attended a webinar",
+        **extra,
+    }
+
+
+def test_a_user_feature_carries_its_own_negation() -> None:
+    flag = _webinar_flag(negation="never attended a webinar")
+    definition = load_definition({"add": [flag]})
+    assert _false_boolean_reason(definition, "has_attended_webinar") == "never attended a webinar"
+    plain = load_definition({"add": [_webinar_flag()]})
+    assert _false_boolean_reason(plain, "has_attended_webinar") == "not: attended a webinar"
+
+
+def test_catalog_negations_come_from_the_catalog_and_old_definitions_keep_them() -> None:
+    definition = load_definition()
+    assert definition.feature("has_requested_demo").negation == "never asked for a demo"
+    assert _false_boolean_reason(definition, "has_requested_demo") == "never asked for a demo"
+    # a definition saved before features carried negations: same hash, same wording
+    old = definition.model_dump(mode="json")
+    for feature in old["features"]:
+        feature.pop("negation", None)
+    old_definition = FeatureDefinition.model_validate(old)
+    assert old_definition.feature("has_requested_demo").negation is None
+    assert _false_boolean_reason(old_definition, "has_requested_demo") == "never asked for a demo"
+    # a feature without negation dumps as before the field existed
+    assert "negation" not in old_definition.model_dump(mode="json")["features"][0]

@@ -72,12 +72,12 @@ def test_contributions_add_up_to_the_raw_score(model: ServingModel, features: pd
     scorer = load_scorer("champion", tracking_uri=model.tracking_uri).scorer
     explanation = scorer.explain(features)
     head = scorer.heads["sql"]
-    matrix = head.encoder_.transform(features)
-    raw = head.booster_.predict(matrix, raw_score=True, num_iteration=head.best_iteration_)
+    matrix = head.matrix(features)
+    raw = head.booster.predict(matrix, raw_score=True)
     np.testing.assert_allclose(explanation.contributions.sum(axis=1), raw, rtol=0, atol=1e-9)
-    direct = head.booster_.predict(matrix, pred_contrib=True, num_iteration=head.best_iteration_)
+    direct = head.booster.predict(matrix, pred_contrib=True)
     np.testing.assert_allclose(explanation.contributions, direct, rtol=0, atol=1e-9)
-    p = head.calibrator_.predict(1 / (1 + np.exp(-raw)))
+    p = head.calibrator.predict(1 / (1 + np.exp(-raw)))
     np.testing.assert_allclose(explanation.scores["p_sql"], p, rtol=1e-12)
 
 

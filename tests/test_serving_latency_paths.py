@@ -302,22 +302,18 @@ def test_small_batch_encoding_and_contributions_equal_the_general_path(
 ) -> None:
     small = batch_features.head(5).copy()
     # unseen and missing levels, booleans with a missing value (object dtype)
-    categorical = [
-        f.name for f in loaded.scorer.heads["sql"].encoder_.features if f.kind == "categorical"
-    ]
+    categorical = [f.name for f in loaded.scorer.heads["sql"].features if f.kind == "categorical"]
     small.loc[small.index[0], categorical[0]] = "a level never seen in training"
     small.loc[small.index[1], categorical[0]] = None
     big = pd.concat([small] * 60, ignore_index=True)  # above the dict-lookup threshold
     for head in loaded.scorer.heads.values():
-        np.testing.assert_array_equal(
-            head.encoder_.transform(small), head.encoder_.transform(big)[: len(small)]
-        )
+        np.testing.assert_array_equal(head.matrix(small), head.matrix(big)[: len(small)])
     head = loaded.scorer.heads["sql"]
-    matrix = head.encoder_.transform(small)
+    matrix = head.matrix(small)
     for rows in (matrix[:1], matrix):
         direct = loaded.scorer._contributions(rows)
         grouped = exact_contributions(
-            head.booster_, rows, num_iteration=head.best_iteration_, trees_per_block=None
+            head.booster, rows, num_iteration=head.best_iteration, trees_per_block=None
         )
         # exact SHAP either way; summing tree blocks in another order moves the last bits only
         np.testing.assert_allclose(direct, grouped, rtol=0, atol=1e-12)

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from leadscore.errors import ArtifactError, ConfigError, FeatureDefinitionError
-from leadscore.training._simulate import simulate_flat_export, simulate_training_table
-from leadscore.training.artifacts import load_model, save_model
+from leadscore.model.heads import HeadToWrite, read_head, write_heads
 from leadscore.training.evaluate import EvaluationConfig, found_at_k, weighted_auc
 from leadscore.training.flat import train_flat_table
 from leadscore.training.pipeline import TrainingConfig, TrainingOutcome, fit_and_evaluate
 from leadscore.training.rules import default_rules, load_rules, mql_flags, score_rules
 from leadscore.training.split import time_split
 from leadscore.training.table import TrainingTable
+from tests.simulate import simulate_flat_export, simulate_training_table
 
 FAST = TrainingConfig(evaluation=EvaluationConfig(n_bootstrap=50), shap_rows=200)
 
@@ -61,15 +61,16 @@ def test_split_is_by_time_never_random(
 
 def test_model_round_trip_and_incompatible_record(outcome: TrainingOutcome, tmp_path: Path) -> None:
     model = outcome.lightgbm["sql"]
-    save_model(model, tmp_path, "sql", data_fingerprint="fp", definition_hash="dh")
+    heads = {"sql": HeadToWrite(model.head_)}
+    write_heads(tmp_path, heads, data_fingerprint="fp", definition_hash="dh")
     frame = outcome.table.frame.head(500)
-    loaded, record = load_model(tmp_path, "sql", available_features=frame.columns)
+    loaded, record = read_head(tmp_path, "sql", available_features=frame.columns)
     np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
-    assert record["data_fingerprint"] == "fp"
+    assert record.data_fingerprint == "fp"
     assert not list(tmp_path.glob("*.pkl"))
 
     with pytest.raises(ArtifactError, match="needs feature"):
-        load_model(tmp_path, "sql", available_features=["seniority"])
+        read_head(tmp_path, "sql", available_features=["seniority"])
     record_path = tmp_path / "sql.json"
     for key, value, message in (
         ("schema_version", "999", "schema 999"),
@@ -80,7 +81,7 @@ def test_model_round_trip_and_incompatible_record(outcome: TrainingOutcome, tmp_
         (tmp_path / "broken" / "sql.json").write_text(json.dumps(broken))
         (tmp_path / "broken" / "sql.lgb.txt").write_text((tmp_path / "sql.lgb.txt").read_text())
         with pytest.raises(ArtifactError, match=message):
-            load_model(tmp_path / "broken", "sql")
+            read_head(tmp_path / "broken", "sql")
 
 
 def test_rules_score_and_unknown_feature(

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.training._simulate import simulate_training_table
-from leadscore.training.artifacts import load_model, save_model
+from leadscore.model.heads import HeadToWrite, read_head, write_heads
 from leadscore.training.models import LightGBMModel, LightGBMParams
 from leadscore.training.split import time_split
 from leadscore.training.table import TrainingTable
 from leadscore.training.tuning import LightGBMSearch, TuningConfig, fit_lightgbm
+from tests.simulate import simulate_training_table
 
 Periods = tuple[TrainingTable, pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]
 
@@ -64,9 +64,11 @@ def test_search_selects_on_validation_and_round_trips(periods: Periods, tmp_path
     assert len(results) == 3
     assert search.best_score_ == results["valid_roc_auc"].max()
     assert search.best_estimator_.params == search.best_params_
-    save_model(search.best_estimator_, tmp_path, "sql", data_fingerprint="x", definition_hash="y")
-    loaded, record = load_model(tmp_path, "sql")
-    assert LightGBMParams.model_validate(record["params"]) == search.best_params_
+    best = search.best_estimator_
+    saved = HeadToWrite(best.head_, params=best.params.model_dump(mode="json"))
+    write_heads(tmp_path, {"sql": saved}, data_fingerprint="x", definition_hash="y")
+    loaded, record = read_head(tmp_path, "sql")
+    assert LightGBMParams.model_validate(record.params) == search.best_params_
     np.testing.assert_allclose(
         loaded.predict_proba(valid), search.best_estimator_.predict_proba(valid)
     )

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from leadscore.errors import ArtifactError
-from leadscore.training._simulate import simulate_training_table
 from leadscore.training.api import list_models, promote, train
 from leadscore.training.evaluate import EvaluationConfig
 from leadscore.training.models import LightGBMParams
 from leadscore.training.pipeline import TrainingConfig
+from tests.simulate import simulate_training_table
 
 
 def test_promotion_gate_refuses_a_worse_challenger(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ import pandas as pd
 from leadscore import __version__
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ConfigError
-from leadscore.training.artifacts import load_heads, save_model
+from leadscore.model.heads import read_heads
 from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
+from leadscore.training.heads import save_heads
 from leadscore.training.pipeline import Progress, TrainingConfig, TrainingOutcome, fit_and_evaluate
 from leadscore.training.report import ReportContext, headline_sentences, write_report
 from leadscore.training.rules import mql_flags, score_rules
@@ -125,18 +126,7 @@ def train(
     out_dir = config.report_dir / f"train-{stamp}"
     model_dir = out_dir / "heads"
     metrics = flatten_metrics(outcome.evaluation)
-    for target, model in outcome.lightgbm.items():
-        save_model(
-            model,
-            model_dir,
-            target,
-            data_fingerprint=table.data_fingerprint,
-            definition_hash=table.definition_hash,
-            metrics={k: v for k, v in metrics.items() if k.endswith(f"_lightgbm_{target}")},
-        )
-    from leadscore.serving.artifact import save_scorer_spec  # lazy: serving imports training
-
-    save_scorer_spec(model_dir, table, outcome)  # definition + grades for the served scorer
+    save_heads(model_dir, table, outcome, metrics)  # heads + definition and grades for serving
     window = outcome.split.describe()
     context = ReportContext(
         title="leadscore: rules vs models, out-of-time evaluation",
@@ -224,7 +214,7 @@ def evaluate(
     test = table.frame[split.mask("test")]
     with tempfile.TemporaryDirectory() as tmp:
         heads_dir, _ = download_heads(model_name, ref, Path(tmp), tracking_uri=tracking_uri)
-        heads = load_heads(heads_dir)
+        heads = read_heads(heads_dir).heads
         rules = config.load_rules(table.feature_names)
         points = score_rules(test, rules).to_numpy()
         targets = [t for t in TARGETS if t in heads]

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from leadscore.errors import ConfigError, DataContractError
-from leadscore.training.encoding import as_float
+from leadscore.model.encoding import as_float
 from leadscore.training.evaluate import (
     Evaluation,
     EvaluationConfig,

@@ -2,7 +2,9 @@
 
 Both follow scikit-learn conventions (``fit`` returns ``self``, learned state ends in ``_``)
 and output *calibrated* probabilities: the raw model is fitted on the training period, early
-stopping and calibration use the validation period.
+stopping and calibration use the validation period. A fitted LightGBM model's product is its
+:class:`~leadscore.model.head.ModelHead` (``head_``): the very object that is saved and served,
+so evaluation and serving predict through the same code.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from leadscore.training.calibration import CalibrationMethod, Calibrator, choose_calibrator
-from leadscore.training.encoding import FeatureEncoder, as_float, as_text
-from leadscore.training.table import FeatureSpec
+from leadscore.model.calibration import CalibrationMethod
+from leadscore.model.encoding import FeatureEncoder, as_float, as_text
+from leadscore.model.head import ModelHead
+from leadscore.model.inputs import FeatureSpec
+from leadscore.training.calibration import choose_calibrator
 
 __all__ = [
     "LightGBMData",
@@ -233,60 +237,34 @@ class LightGBMModel:
     def calibrate(
         self, data: LightGBMData, valid_groups: np.ndarray[Any, Any] | None = None
     ) -> Self:
-        """Choose and fit the calibrator on the validation period; returns ``self``."""
+        """Choose and fit the calibrator on the validation period and build the head
+        (:attr:`head_`); returns ``self``."""
         raw_valid = self._predict_matrix(data.x_valid)
         groups = valid_groups if valid_groups is not None else np.arange(len(data.y_valid))
         self.calibrator_, self.calibration_losses_ = choose_calibrator(
             raw_valid, data.y_valid, groups, methods=self.params.calibration
         )
+        self.head_ = ModelHead.from_booster(
+            self.booster_, self.encoder_, self.calibrator_, best_iteration=self.best_iteration_
+        )
         return self
 
     def _predict_matrix(self, x: FloatArray) -> FloatArray:
+        """Uncalibrated probabilities of the boosted trees (before the head exists)."""
         out = self.booster_.predict(x, num_iteration=self.best_iteration_)
         return np.asarray(out, dtype=np.float64)
 
-    def _matrix(self, frame: pd.DataFrame) -> FloatArray:
-        return self.encoder_.transform(frame)
-
     def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
         """Uncalibrated probabilities."""
-        return self._predict_matrix(self._matrix(frame))
+        return self.head_.predict_raw(frame)
 
     def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
         """Calibrated probabilities of the positive class."""
-        return self.calibrator_.predict(self.predict_raw(frame))
+        return self.head_.predict_proba(frame)
 
     def contributions(self, frame: pd.DataFrame) -> FloatArray:
         """Exact SHAP values in log-odds (rows x (features + 1), last column = bias)."""
-        out = self.booster_.predict(
-            self._matrix(frame), num_iteration=self.best_iteration_, pred_contrib=True
-        )
-        return np.asarray(out, dtype=np.float64)
-
-    def feature_importance(self) -> pd.Series:
-        """Total gain per feature, descending."""
-        gain = self.booster_.feature_importance(
-            importance_type="gain", iteration=self.best_iteration_
-        )
-        return pd.Series(gain, index=self.encoder_.feature_names).sort_values(ascending=False)
-
-    @classmethod
-    def from_parts(
-        cls,
-        booster: lgb.Booster,
-        encoder: FeatureEncoder,
-        calibrator: Calibrator,
-        *,
-        best_iteration: int,
-        params: LightGBMParams | None = None,
-    ) -> LightGBMModel:
-        """Rebuild a fitted model from its saved parts."""
-        model = cls(encoder.features, params)
-        model.booster_, model.encoder_, model.calibrator_ = booster, encoder, calibrator
-        model.best_iteration_ = best_iteration
-        model.positive_weight_ = float("nan")
-        model.calibration_losses_ = {}
-        return model
+        return self.head_.contributions(frame)
 
 
 def _signed_log1p(x: FloatArray) -> FloatArray:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
 from leadscore.errors import ArtifactError, DataContractError
+from leadscore.model.inputs import TARGETS, FeatureKind, FeatureSpec, Target
 
 __all__ = [
     "CONTACT_COLUMN",
@@ -27,12 +28,8 @@ __all__ = [
     "load_training_table",
 ]
 
-Target = Literal["sql", "meeting"]
-FeatureKind = Literal["numeric", "categorical", "boolean"]
-
 CONTACT_COLUMN = "contact_id"
 CUTOFF_COLUMN = "cutoff"
-TARGETS: tuple[Target, ...] = ("sql", "meeting")
 _LABELS: dict[str, str] = {"sql": "became_sql", "meeting": "booked_meeting"}
 _KINDS: tuple[str, ...] = ("numeric", "categorical", "boolean")
 
@@ -40,15 +37,6 @@ _KINDS: tuple[str, ...] = ("numeric", "categorical", "boolean")
 def label_column(target: Target) -> str:
     """The label column of a target: ``became_sql`` or ``booked_meeting``."""
     return _LABELS[target]
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One model input: its column name, kind and business concept (for reports)."""
-
-    name: str
-    kind: FeatureKind
-    concept: str = ""
 
 
 @dataclass

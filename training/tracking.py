@@ -8,9 +8,7 @@ never set; a :class:`~mlflow.MlflowClient` is built per call.
 
 from __future__ import annotations
 
-import os
 import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,14 @@ from typing import Any
 from leadscore import __version__
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError, ConfigError
-from leadscore.training.table import FeatureSpec
+from leadscore.model.inputs import FeatureSpec
+from leadscore.model.pyfunc import save_pyfunc
+from leadscore.registry import (
+    DEFAULT_TRACKING_URI,
+    registry_exists,
+    require_registry,
+    resolve_tracking_uri,
+)
 
 __all__ = [
     "CHALLENGER",
@@ -36,29 +41,9 @@ __all__ = [
     "resolve_tracking_uri",
 ]
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 CHALLENGER, CHAMPION = "challenger", "champion"
 EXPERIMENT = "leadscore"
 WINDOW_TAGS = ("test_first_cutoff", "test_last_cutoff")
-
-
-def resolve_tracking_uri(tracking_uri: str | None) -> str:
-    """The URI to use: the parameter, else ``MLFLOW_TRACKING_URI``, else the local default."""
-    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
-def registry_exists(uri: str) -> bool:
-    """False only for a local sqlite store whose database file was never created."""
-    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).is_file()
-
-
-def require_registry(uri: str) -> None:
-    """Reading a registry that does not exist would create an empty one: say what to do."""
-    if not registry_exists(uri):
-        raise ArtifactError(
-            f"No model registry at {uri} yet: train a model first (`leadscore train`), or point "
-            "--tracking-uri / MLFLOW_TRACKING_URI at the registry that holds it."
-        )
 
 
 def _client(tracking_uri: str | None, *, create: bool = False) -> tuple[Any, str]:
@@ -81,28 +66,6 @@ def _experiment_id(client: Any, uri: str) -> str:
     if uri.startswith("sqlite:///"):  # artifacts next to the database, never in the cwd
         location = Path(uri.removeprefix("sqlite:///")).resolve().parent.as_uri()
     return str(client.create_experiment(EXPERIMENT, artifact_location=location))
-
-
-def _save_pyfunc(heads: Path, folder: Path) -> Path:
-    """Save the scorer; no signature: the heads' records carry the feature list and kinds, and
-    MLflow's schema enforcement would refuse integer counts for float columns."""
-    import lightgbm
-    import mlflow.pyfunc
-
-    from leadscore.training.pyfunc import ENTRY_SCRIPT, HEADS_ARTIFACT
-
-    entry = folder / "leadscore_scorer.py"
-    entry.write_text(ENTRY_SCRIPT, encoding="utf-8")
-    path = folder / "model"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
-        mlflow.pyfunc.save_model(
-            path=str(path),
-            python_model=str(entry),
-            artifacts={HEADS_ARTIFACT: str(heads)},
-            pip_requirements=[f"lightgbm=={lightgbm.__version__}", f"mlflow=={mlflow.__version__}"],
-        )
-    return path
 
 
 @dataclass
@@ -160,7 +123,7 @@ def log_training_run(
         client.log_artifact(run_id, str(report))
         client.log_artifacts(run_id, str(heads), "heads")
         with tempfile.TemporaryDirectory() as tmp:
-            model_dir = _save_pyfunc(heads, Path(tmp))
+            model_dir = save_pyfunc(heads, Path(tmp))
             client.log_artifacts(run_id, str(model_dir), "model")
         client.set_terminated(run_id, "FINISHED")
     except BaseException:

@@ -21,7 +21,7 @@ __all__ = ["CrmData", "create_canonical_tables", "open_crm"]
 class CrmData:
     """CRM tables with contract types and vocabularies, as views of a DuckDB connection.
 
-    Use :meth:`relation` for engine-side work (features at scale) and :meth:`frame` for small tables.
+    Engine-side work (features at scale) runs SQL on :attr:`con`; :meth:`frame` reads small tables.
     """
 
     def __init__(
@@ -30,12 +30,6 @@ class CrmData:
         self.con = con
         self.description = description
         self.problems = problems
-
-    def relation(self, table: str) -> duckdb.DuckDBPyRelation:
-        """The canonical table as a lazy DuckDB relation."""
-        if table not in TABLE_NAMES:
-            raise ValueError(f"unknown table {table!r}; expected one of {', '.join(TABLE_NAMES)}")
-        return self.con.table(table)
 
     def frame(self, table: str, *, order_by_key: bool = True) -> pd.DataFrame:
         """The canonical table as a pandas DataFrame (ordered by its key for reproducibility)."""

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.errors import ArtifactError
-from leadscore.training.table import FeatureKind, FeatureSpec
+from leadscore.model.inputs import FeatureKind, FeatureSpec
 
 __all__ = ["FeatureEncoder", "as_float", "as_text"]
 

@@ -1,4 +1,4 @@
-"""A small simulated training table for tests and benchmarks (not CRM data).
+"""A small simulated training table for tests (not CRM data).
 
 Rows are ``(contact_id, cutoff)`` with the columns the feature stage writes, the features the
 default rules read, and the true probabilities (an oracle) the labels were drawn from. The

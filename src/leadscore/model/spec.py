@@ -4,7 +4,8 @@
 ``sql.json``...) and is part of the pyfunc artifact. It holds the full feature definition (so
 serving computes features with the exact definition the model was trained on, and renders
 reasons from its templates) and the grade thresholds fitted on the validation period. JSON only:
-nothing is pickled.
+nothing is pickled. Training fits it and writes it with the heads through
+:func:`leadscore.model.heads.write_heads`; serving only reads it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from leadscore import __version__
@@ -22,14 +22,10 @@ from leadscore.atomic import atomic_write_text
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError
 from leadscore.features.definition import FeatureDefinition
+from leadscore.model.grades import GradeThresholds
 from leadscore.records import read_versioned_record
-from leadscore.serving.grades import GradeThresholds, fit_grades
 
-if TYPE_CHECKING:
-    from leadscore.training.pipeline import TrainingOutcome
-    from leadscore.training.table import TrainingTable
-
-__all__ = ["SPEC_FILE", "SPEC_FORMAT", "ScorerSpec", "read_spec", "save_scorer_spec", "write_spec"]
+__all__ = ["SPEC_FILE", "SPEC_FORMAT", "ScorerSpec", "read_spec", "write_spec"]
 
 SPEC_FORMAT = "leadscore-scorer/1"
 SPEC_FILE = "scorer.json"
@@ -83,29 +79,3 @@ def read_spec(path: Path) -> ScorerSpec:
         return ScorerSpec.model_validate(raw)
     except ValidationError as exc:
         raise ArtifactError(f"Scorer record {path} is malformed: {exc}") from None
-
-
-def save_scorer_spec(folder: Path, table: TrainingTable, outcome: TrainingOutcome) -> Path | None:
-    """Write ``scorer.json`` beside the heads of a training run: the training table's feature
-    definition and grade thresholds fitted on the validation period (A: the share of leads the
-    rules make MQLs there, i.e. what sales works today). Returns ``None`` (a probabilities-only
-    scorer) when the table carries no feature definition (simulated or flat tables)."""
-    from leadscore.training.rules import mql_flags, score_rules
-
-    definition = table.extra.get("definition")
-    if not isinstance(definition, dict) or "sql" not in outcome.lightgbm:
-        return None
-    valid = table.frame[outcome.split.mask("valid")]
-    p_valid = outcome.lightgbm["sql"].predict_proba(valid)
-    flags = mql_flags(score_rules(valid, outcome.rules), outcome.rules)
-    share = float(np.mean(flags.to_numpy(dtype=bool))) if len(valid) else 0.0
-    from_stage = table.extra.get("from_stage", "any")
-    spec = ScorerSpec(
-        definition=definition,
-        definition_hash=table.definition_hash,
-        data_fingerprint=table.data_fingerprint,
-        horizon_days=table.horizon_days,
-        from_stage="mql" if from_stage == "mql" else "any",
-        grades=fit_grades(p_valid, share if share > 0 else 0.05),
-    )
-    return write_spec(folder, spec)

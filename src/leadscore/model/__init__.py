@@ -1,0 +1,52 @@
+"""The model artifact, owned here and nowhere else: heads (LightGBM text model, feature encoder,
+calibrator), the scorer spec, grades, the heads folder and its MLflow pyfunc.
+
+It sits below both stages: ``leadscore.training`` fits heads and writes a heads folder with one
+call to :func:`write_heads`; ``leadscore.serving`` only reads it (:func:`read_heads`). It imports
+neither of them. Importing this package does not import MLflow.
+"""
+
+from __future__ import annotations
+
+from leadscore.model.calibration import CalibrationMethod, Calibrator
+from leadscore.model.encoding import FeatureEncoder
+from leadscore.model.grades import GRADES, GradeThresholds, assign_grades, fit_grades
+from leadscore.model.head import ModelHead
+from leadscore.model.heads import (
+    RECORD_FORMAT,
+    HeadRecord,
+    HeadsFolder,
+    HeadToWrite,
+    read_head,
+    read_heads,
+    write_heads,
+)
+from leadscore.model.inputs import TARGETS, FeatureKind, FeatureSpec, Target
+from leadscore.model.spec import SPEC_FILE, SPEC_FORMAT, ScorerSpec, read_spec, write_spec
+
+__all__ = [
+    "GRADES",
+    "RECORD_FORMAT",
+    "SPEC_FILE",
+    "SPEC_FORMAT",
+    "TARGETS",
+    "CalibrationMethod",
+    "Calibrator",
+    "FeatureEncoder",
+    "FeatureKind",
+    "FeatureSpec",
+    "GradeThresholds",
+    "HeadRecord",
+    "HeadToWrite",
+    "HeadsFolder",
+    "ModelHead",
+    "ScorerSpec",
+    "Target",
+    "assign_grades",
+    "fit_grades",
+    "read_head",
+    "read_heads",
+    "read_spec",
+    "write_heads",
+    "write_spec",
+]

@@ -1,0 +1,128 @@
+"""One target's fitted model head: LightGBM trees, feature encoder, calibrator.
+
+A head is immutable once built: its booster is parsed from LightGBM's native text model, cut to
+the best iteration, and is only ever asked for its full iteration range. LightGBM writes a
+requested iteration range into the shared C++ model before predicting, so two threads asking one
+booster for different ranges corrupt each other's results; a head never asks for a range, so
+threads may share it without a lock. Training builds heads with
+:meth:`ModelHead.from_booster`; serving reads them from a heads folder
+(:mod:`leadscore.model.heads`). Both predict through the same methods, so the probabilities a
+model was evaluated with are the ones it serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from leadscore.model.calibration import Calibrator
+from leadscore.model.encoding import FeatureEncoder
+from leadscore.model.inputs import FeatureSpec
+
+__all__ = ["ModelHead"]
+
+FloatArray = np.ndarray[Any, Any]
+
+
+class ModelHead:
+    """Raw and calibrated probabilities and exact SHAP contributions of one target.
+
+    ``model_text`` is LightGBM's text model holding exactly ``best_iteration`` iterations.
+    """
+
+    def __init__(
+        self,
+        model_text: str,
+        encoder: FeatureEncoder,
+        calibrator: Calibrator,
+        *,
+        best_iteration: int,
+    ) -> None:
+        self._model_text = model_text
+        self._booster = lgb.Booster(model_str=model_text)
+        self._encoder = encoder
+        self._calibrator = calibrator
+        self._best_iteration = int(best_iteration)
+
+    @classmethod
+    def from_booster(
+        cls,
+        booster: lgb.Booster,
+        encoder: FeatureEncoder,
+        calibrator: Calibrator,
+        *,
+        best_iteration: int,
+    ) -> ModelHead:
+        """A head of the first ``best_iteration`` iterations of a trained ``booster``."""
+        text = booster.model_to_string(num_iteration=best_iteration)
+        return cls(text, encoder, calibrator, best_iteration=best_iteration)
+
+    @property
+    def model_text(self) -> str:
+        """LightGBM's native text model of the head's trees."""
+        return self._model_text
+
+    @property
+    def model_sha256(self) -> str:
+        """The hash a model record stores so it never pairs with another booster."""
+        return hashlib.sha256(self._model_text.encode()).hexdigest()
+
+    @property
+    def booster(self) -> lgb.Booster:
+        """The head's booster: read it, never train it or predict with an iteration range."""
+        return self._booster
+
+    @property
+    def encoder(self) -> FeatureEncoder:
+        return self._encoder
+
+    @property
+    def calibrator(self) -> Calibrator:
+        return self._calibrator
+
+    @property
+    def best_iteration(self) -> int:
+        return self._best_iteration
+
+    @property
+    def features(self) -> list[FeatureSpec]:
+        """The model inputs in column order."""
+        return list(self._encoder.features)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self._encoder.feature_names
+
+    def matrix(self, frame: pd.DataFrame) -> FloatArray:
+        """The float matrix (rows x features) the trees read."""
+        return self._encoder.transform(frame)
+
+    def raw_from_matrix(self, matrix: FloatArray, *, num_threads: int | None = None) -> FloatArray:
+        """Uncalibrated probabilities of an encoded matrix (``num_threads``: LightGBM's)."""
+        extra: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
+        out = self._booster.predict(matrix, **extra)  # full range: never a range (module doc)
+        return np.asarray(out, dtype=np.float64)
+
+    def contributions_from_matrix(
+        self, matrix: FloatArray, *, num_threads: int | None = None
+    ) -> FloatArray:
+        """Exact SHAP values in log-odds (rows x (features + 1), last column = bias)."""
+        extra: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
+        out = self._booster.predict(matrix, pred_contrib=True, **extra)
+        return np.asarray(out, dtype=np.float64)
+
+    def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
+        """Uncalibrated probabilities."""
+        return self.raw_from_matrix(self.matrix(frame))
+
+    def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
+        """Calibrated probabilities of the positive class."""
+        return self._calibrator.predict(self.predict_raw(frame))
+
+    def contributions(self, frame: pd.DataFrame) -> FloatArray:
+        """Exact SHAP values in log-odds of the rows of ``frame``."""
+        return self.contributions_from_matrix(self.matrix(frame))
