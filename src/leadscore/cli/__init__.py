@@ -1,5 +1,5 @@
-"""The ``leadscore`` command line: it parses arguments (:mod:`leadscore.cli_options`), calls the
-pipeline steps (:mod:`leadscore.pipeline`) and prints their results (:mod:`leadscore.cli_output`).
+"""The ``leadscore`` command line: it parses arguments (:mod:`leadscore.cli.options`), calls the
+pipeline steps (:mod:`leadscore.pipeline`) and prints their results (:mod:`leadscore.cli.output`).
 No logic lives here."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 
 from leadscore import __version__
-from leadscore import cli_options as opt
-from leadscore import cli_output as output
+from leadscore.cli import options as opt
+from leadscore.cli import output
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.pipeline.defaults import (
     DEFAULT_DEMO_CRM,
