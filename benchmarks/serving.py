@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-API_KEY = "bench-key"
+API_KEY = "bench-key-0123456789abcdef"  # the API refuses keys under 16 characters
 
 
 def _prepare(out: Path, contacts: int, seed: int) -> tuple[Path, str, Any]:
@@ -129,7 +129,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _lead(as_of: Any, i: int) -> dict[str, Any]:
+def _lead(as_of: Any, i: int, account: tuple[str, Any] | None = None) -> dict[str, Any]:
     def stamp(days: float) -> str:
         return str((as_of - timedelta(days=days)).isoformat())
 
@@ -143,11 +143,11 @@ def _lead(as_of: Any, i: int) -> dict[str, Any]:
             "lead_source": "webinar",
         },
         "account": {
-            "account_id": f"A{i}",
+            "account_id": account[0] if account else f"A{i}",
             "industry": "Software",
             "employee_count": 300,
             "country": "FR",
-            "created_at": stamp(400),
+            "created_at": account[1].isoformat() if account else stamp(400),
         },
         "events": [
             {"occurred_at": stamp(float(d)), "event_type": t}
@@ -161,12 +161,31 @@ def _lead(as_of: Any, i: int) -> dict[str, Any]:
     }
 
 
-def _start_server(args: argparse.Namespace, uri: str, pythonpath: Path | None) -> Any:
+def _accounts(crm_path: Path, as_of: Any) -> list[tuple[str, Any]]:
+    """Accounts of the CRM with several contacts, created over 400 days before ``as_of``."""
+    from leadscore.crm import open_crm
+
+    crm = open_crm(crm_path)
+    try:
+        rows = crm.con.execute(
+            "SELECT a.account_id, a.created_at FROM accounts a JOIN contacts c USING (account_id) "
+            "WHERE a.created_at < ? GROUP BY ALL HAVING count(*) >= 2 ORDER BY 1",
+            [as_of - timedelta(days=400)],
+        ).fetchall()
+    finally:
+        crm.close()
+    return [(str(r[0]), r[1]) for r in rows]
+
+
+def _start_server(
+    args: argparse.Namespace, uri: str, pythonpath: Path | None, crm: Path | None = None
+) -> Any:
     port = _free_port()
     code = (
         "from leadscore.serving.api import serve; "
         f"serve('champion', port={port}, tracking_uri={uri!r}, "
-        f"store={str(args.out / 'scores.duckdb')!r}, log_level='warning')"
+        f"store={str(args.out / 'scores.duckdb')!r}, log_level='warning'"
+        + (f", crm={str(crm)!r})" if crm is not None else ")")
     )
     env = {**os.environ, "LEADSCORE_API_KEY": API_KEY}
     if pythonpath is not None:
@@ -198,8 +217,10 @@ def api(args: argparse.Namespace) -> None:
     see the same machine load."""
     import httpx
 
-    _, uri, as_of = _prepare(args.out, args.contacts, args.seed)
-    servers = {"current": _start_server(args, uri, None)}
+    crm_path, uri, as_of = _prepare(args.out, args.contacts, args.seed)
+    # the current server reads the leads' colleagues from the CRM (account-level features);
+    # the leads belong to real multi-contact accounts, so that work is measured too
+    servers = {"current": _start_server(args, uri, None, crm_path)}
     if args.baseline is not None:
         servers["baseline"] = _start_server(args, uri, args.baseline)
     clients: dict[str, httpx.Client] = {}
@@ -208,8 +229,12 @@ def api(args: argparse.Namespace) -> None:
         for name, (proc, url) in servers.items():
             clients[name] = httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30)
             _wait_healthy(clients[name], proc)
+        accounts: list[Any] = [None]
+        if args.accounts == "crm":
+            accounts = _accounts(crm_path, as_of)
         bodies = [
-            {"leads": [_lead(as_of, i)], "as_of": as_of.isoformat()} for i in range(args.requests)
+            {"leads": [_lead(as_of, i, accounts[i % len(accounts)])], "as_of": as_of.isoformat()}
+            for i in range(args.requests)
         ]
         for body in bodies[:20]:  # warm-up
             for client in clients.values():
@@ -248,6 +273,12 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("data/bench-serving"))
+    parser.add_argument(
+        "--accounts",
+        choices=["crm", "new"],
+        default="crm",
+        help="api: leads of the CRM's multi-contact accounts (colleagues read) or of new ones",
+    )
     parser.add_argument(
         "--baseline",
         type=Path,

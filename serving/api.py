@@ -3,18 +3,20 @@
 Endpoints: ``POST /score`` (leads' current data in, scores, grades and reasons out),
 ``GET /contacts/{contact_id}/score`` (latest score and trend from the score store),
 ``POST /feedback`` (a rep's verdict), ``GET /health``; OpenAPI docs at ``/docs``.
-Every endpoint but ``/health`` and the docs needs the ``X-API-Key`` header. Request bodies are
-capped (413) and never logged; the log line of a request holds its method, route template,
-status and duration only.
+Every endpoint but ``/health`` and the docs needs the ``X-API-Key`` header (16 characters or
+more). Limits: 500 leads per request, 5,000 events per lead, and a body limit sized for the
+500 leads (:data:`DEFAULT_MAX_BODY_BYTES`, 8 MB; 413 above, declared or chunked). Request
+bodies are never logged: one JSON access-log line per request holds its request id, route
+template, status, duration and lead count. User errors are 4xx; server faults (store locked,
+broken artifact) are 5xx with the request id in the body and the log.
 """
 
 from __future__ import annotations
 
 import hmac
-import logging
 import os
-import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,22 +30,26 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadscore import __version__
 from leadscore.clock import utc_now
 from leadscore.contract import Verdict
-from leadscore.errors import ConfigError, DataContractError, LeadscoreError
-from leadscore.features.labels import FromStage
-from leadscore.serving.features import PostedFeatures, iter_features
-from leadscore.serving.feedback import FeedbackIn, record_feedback
-from leadscore.serving.loading import LoadedScorer, load_scorer
-from leadscore.serving.posted import (
-    ScoreRequest,
-    crm_from_request,
-    meets_contract,
-    posted_tables,
+from leadscore.crm import CrmData, open_crm
+from leadscore.errors import ConfigError, DataContractError, LeadscoreError, SourceError
+from leadscore.serving.feedback import FeedbackIn, is_scored, record_feedback
+from leadscore.serving.http import (
+    ACCESS_LOGGER,
+    RequestGuard,
+    error_body,
+    log_server_error,
+    request_id_of,
+    set_lead_count,
 )
+from leadscore.serving.loading import LoadedScorer, load_scorer
+from leadscore.serving.online import AccountFeaturesRefused, OnlineFeatures
+from leadscore.serving.posted import MAX_EVENTS_PER_LEAD, MAX_LEADS, ScoreRequest
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
 
 __all__ = [
     "API_KEY_ENV",
     "DEFAULT_MAX_BODY_BYTES",
+    "MIN_API_KEY_LENGTH",
     "HistoryPoint",
     "LeadScore",
     "ReasonOut",
@@ -54,14 +60,12 @@ __all__ = [
 ]
 
 API_KEY_ENV = "LEADSCORE_API_KEY"
-DEFAULT_MAX_BODY_BYTES = 1_000_000
-logger = logging.getLogger("leadscore.serving.api")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+MIN_API_KEY_LENGTH = 16
+REALISTIC_LEAD_BYTES = 16_000
+"""JSON size of a realistic posted lead with a year of activity, rounded up (measured on the
+synthetic CRM: see README, "HTTP API limits")."""
+DEFAULT_MAX_BODY_BYTES = MAX_LEADS * REALISTIC_LEAD_BYTES
+"""8 MB: room for the 500-lead maximum with realistic leads."""
 
 
 class ReasonOut(BaseModel):
@@ -127,58 +131,6 @@ class _Health(BaseModel):
     leadscore_version: str
 
 
-class _BodyLimit:
-    """ASGI middleware: 413 when a request body exceeds ``limit`` bytes (declared or streamed)."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _too_large(self.limit, send)
-            return
-        seen = 0
-        exceeded = False
-
-        async def limited() -> Message:
-            nonlocal seen, exceeded
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    exceeded = True
-                    raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLarge:
-            if exceeded:
-                await _too_large(self.limit, send)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _too_large(limit: int, send: Send) -> None:
-    response = JSONResponse(
-        {"detail": f"Request body too large: the limit is {limit} bytes; send fewer leads."},
-        status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-    )
-    await response({"type": "http"}, _no_receive, send)
-
-
-async def _no_receive() -> Message:  # pragma: no cover - a response never reads the request
-    return {"type": "http.disconnect"}
-
-
 def _validation_message(exc: RequestValidationError) -> dict[str, Any]:
     """A readable 422 body that never echoes the posted values (they may be personal)."""
     errors = []
@@ -189,12 +141,21 @@ def _validation_message(exc: RequestValidationError) -> dict[str, Any]:
     return {"detail": f"Invalid request: {summary}", "errors": errors}
 
 
+_KEY_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
 def _resolve_key(api_key: str | None) -> str:
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
     if not key:
         raise ConfigError(
-            f"The HTTP API needs an API key: set {API_KEY_ENV} or pass api_key. Clients send it "
-            "in the X-API-Key header."
+            f"The HTTP API needs an API key: set {API_KEY_ENV} or pass api_key (make one with "
+            f"`{_KEY_HINT}`). Clients send it in the X-API-Key header."
+        )
+    if len(key.strip()) < MIN_API_KEY_LENGTH:
+        raise ConfigError(
+            f"The API key ({API_KEY_ENV} or api_key) has {len(key.strip())} character(s); it "
+            f"needs at least {MIN_API_KEY_LENGTH}, or it can be guessed. Make one with "
+            f"`{_KEY_HINT}`."
         )
     return key
 
@@ -207,21 +168,33 @@ def create_app(
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     feature_connections: int = 2,
+    crm: CrmData | Path | str | None = None,
 ) -> FastAPI:
     """The FastAPI app serving ``model`` (alias, version, URI, folder or a loaded scorer).
 
     ``api_key`` defaults to the ``LEADSCORE_API_KEY`` environment variable (read here, not at
-    import); without a key the app refuses to start (:class:`ConfigError`).
-    ``feature_connections`` is the number of DuckDB connections computing features of posted
-    leads (requests scored at the same time; see :class:`PostedFeatures`).
+    import); without a key of at least 16 characters the app refuses to start
+    (:class:`ConfigError`). ``crm`` (a CRM location, opened and validated now, or an open
+    :class:`CrmData`) is where account-level features read the posted leads' colleagues, so
+    that they equal batch scoring's; without it, requests for a model with such features are
+    refused unless they say they hold whole accounts (see :class:`OnlineFeatures`).
+    ``feature_connections`` is the number of DuckDB connections validating and computing
+    features of posted leads (requests scored at the same time).
     """
     key = _resolve_key(api_key).encode()
+    if max_body_bytes < 1:
+        raise ConfigError(f"max_body_bytes must be at least 1, got {max_body_bytes}.")
     loaded = (
         model if isinstance(model, LoadedScorer) else load_scorer(model, tracking_uri=tracking_uri)
     )
     definition = loaded.scorer.require_definition()
-    posted_features = PostedFeatures(
-        definition, connections=feature_connections, from_stage=loaded.scorer.spec.from_stage
+    crm_data = open_crm(crm) if isinstance(crm, str | Path) else crm
+    online = OnlineFeatures(
+        definition,
+        loaded.scorer.features,
+        crm=crm_data,
+        connections=feature_connections,
+        from_stage=loaded.scorer.spec.from_stage,
     )
     scores_store = store if isinstance(store, ScoreStore) else ScoreStore(store)
     header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
@@ -234,37 +207,47 @@ def create_app(
                 headers={"WWW-Authenticate": "APIKey"},
             )
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            online.close()
+            if crm_data is not None and crm_data is not crm:
+                crm_data.close()
+
     app = FastAPI(
         title="leadscore",
         version=__version__,
-        description="Predictive lead scores with reasons in words.",
+        description=(
+            "Predictive lead scores with reasons in words. Limits: "
+            f"{MAX_LEADS} leads per request, {MAX_EVENTS_PER_LEAD} events per lead, "
+            f"{max_body_bytes:,} bytes per body (413 above)."
+        ),
+        lifespan=lifespan,
     )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(_validation_message(exc), status_code=422)
-
-    @app.exception_handler(DataContractError)
-    async def _contract(_: Request, exc: DataContractError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {**_validation_message(exc), "request_id": request_id_of(request.scope)},
+            status_code=422,
+        )
 
     @app.exception_handler(LeadscoreError)
-    async def _leadscore(_: Request, exc: LeadscoreError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.middleware("http")
-    async def _log(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        logger.info(
-            "%s %s %s %.1f ms",
-            request.method,
-            getattr(route, "path", "(unmatched)"),
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
+    async def _leadscore(request: Request, exc: LeadscoreError) -> JSONResponse:
+        if isinstance(exc, DataContractError | AccountFeaturesRefused):  # the request's fault
+            return JSONResponse(error_body(request.scope, str(exc)), status_code=422)
+        log_server_error(request.scope, exc)
+        if isinstance(exc, SourceError):  # the store or the CRM is locked or unreadable
+            return JSONResponse(
+                error_body(request.scope, f"Service unavailable: {exc}"),
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        return JSONResponse(
+            error_body(request.scope, f"Internal server error: {exc}"), status_code=500
         )
-        return response
 
     @app.get("/health", response_model=_Health)
     def health() -> _Health:
@@ -273,20 +256,20 @@ def create_app(
             status="ok", model_version=loaded.model_version, leadscore_version=__version__
         )
 
-    @app.post("/score", response_model=ScoreResponse, dependencies=[Depends(authorised)])
-    def score(request: ScoreRequest) -> ScoreResponse:
-        """Score leads from their current data (features computed with the model's own
-        feature definition on the posted rows)."""
-        as_of = request.as_of or utc_now()
-        posted = [lead.contact.contact_id for lead in request.leads]
-        if meets_contract(request, as_of=as_of):
-            # checked by the request models and meets_contract: no contract validation needed
-            features = posted_features.features(posted_tables(request), as_of=as_of)
-        else:
-            # validated like any CRM: raises DataContractError listing every problem
-            features = _validated_features(
-                request, definition, as_of, loaded.scorer.spec.from_stage
-            )
+    @app.post(
+        "/score",
+        response_model=ScoreResponse,
+        dependencies=[Depends(authorised)],
+        responses={413: {"description": "Body over the limit"}, 422: {"description": "Invalid"}},
+    )
+    def score(body: ScoreRequest, http: Request) -> ScoreResponse:
+        """Score up to 500 leads from their current data (features computed with the model's
+        own feature definition; account-level features read the leads' colleagues from the
+        server's CRM)."""
+        set_lead_count(http.scope, len(body.leads))
+        as_of = body.as_of or utc_now()
+        posted = [lead.contact.contact_id for lead in body.leads]
+        features = online.features(body, as_of=as_of)
         if features.empty:
             return ScoreResponse(
                 model_version=loaded.model_version, as_of=as_of, scores=[], not_scored=posted
@@ -353,30 +336,26 @@ def create_app(
             ],
         )
 
-    @app.post("/feedback", status_code=201, dependencies=[Depends(authorised)])
+    @app.post(
+        "/feedback",
+        status_code=201,
+        dependencies=[Depends(authorised)],
+        responses={404: {"description": "The contact has no stored score"}},
+    )
     def feedback(verdict: FeedbackIn) -> dict[str, str]:
-        """Store a rep's verdict on a scored lead (accepted / rejected, with a reason)."""
+        """Store a rep's verdict on a scored lead (accepted / rejected, with a reason); 404 for
+        a contact the score store holds no score of."""
+        if not is_scored(scores_store, verdict.contact_id):
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                "This contact has no stored score: feedback is taken on leads scored into the "
+                "score store (`leadscore score --store`). Check the contact id.",
+            )
         record_feedback(scores_store, verdict, default_model_version=loaded.model_version)
         return {"status": "stored", "verdict": Verdict(verdict.verdict).value}
 
-    app.add_middleware(_BodyLimit, limit=max_body_bytes)
+    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
     return app
-
-
-def _validated_features(
-    request: ScoreRequest, definition: Any, as_of: datetime, from_stage: FromStage = "any"
-) -> Any:
-    """Features of posted leads validated as a CRM by :func:`open_crm` (the slow, general path)."""
-    import pandas as pd
-
-    crm = crm_from_request(request, as_of=as_of)
-    try:
-        frames = list(iter_features(crm, definition, as_of=as_of, from_stage=from_stage))
-    finally:
-        crm.close()
-    if not frames:
-        return pd.DataFrame()
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _strings(value: Any) -> list[str]:
@@ -401,9 +380,13 @@ def serve(
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     log_level: str = "info",
+    crm: Path | str | None = None,
 ) -> None:
-    """Run the API with uvicorn until interrupted (access log off: paths may hold contact ids;
-    the app logs route templates instead)."""
+    """Run the API with uvicorn until interrupted. uvicorn's access log is off (paths hold
+    contact ids): the app writes one JSON line per request on the ``leadscore.serving.access``
+    logger instead (to stderr here, at ``log_level`` info or lower)."""
+    import logging
+
     import uvicorn
 
     app = create_app(
@@ -412,5 +395,14 @@ def serve(
         store=store,
         api_key=api_key,
         max_body_bytes=max_body_bytes,
+        crm=crm,
     )
+    for name in (ACCESS_LOGGER, "leadscore.serving.api"):
+        service_log = logging.getLogger(name)
+        if not service_log.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+            service_log.addHandler(handler)
+            service_log.setLevel(log_level.upper())
+            service_log.propagate = False
     uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level)

@@ -106,8 +106,8 @@ class PostedFeatures:
     prepared query and deletes the rows again (no posted data stays in memory between
     requests). Calls from several threads are safe: each uses its own connection.
 
-    Rows are not validated here: pass only rows that meet the data contract (see
-    :func:`leadscore.serving.posted.meets_contract`); anything else goes through
+    Rows are not validated here: pass only rows that meet the data contract (checked by
+    :class:`leadscore.serving.posted.PostedValidator`); anything else goes through
     :func:`leadscore.crm.open_crm`.
 
     ``optimizer=False`` (the default) switches DuckDB's query optimizer off on these

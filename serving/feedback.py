@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadscore.contract import Verdict
 from leadscore.serving.store import ScoreStore
 
-__all__ = ["FeedbackIn", "record_feedback"]
+__all__ = ["FeedbackIn", "is_scored", "record_feedback"]
 
 
 class FeedbackIn(BaseModel):
@@ -28,6 +28,11 @@ class FeedbackIn(BaseModel):
     reason: str | None = Field(default=None, max_length=1000)
     model_version: str | None = Field(default=None, max_length=200)
     given_at: datetime | None = None
+
+
+def is_scored(store: ScoreStore, contact_id: str) -> bool:
+    """Whether ``store`` holds a score of ``contact_id`` (feedback is taken on scored leads)."""
+    return not store.history(contact_id, limit=1).empty
 
 
 def record_feedback(

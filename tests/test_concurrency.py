@@ -124,6 +124,7 @@ def server(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Ite
         store=tmp_path_factory.mktemp("concurrency-store") / "scores.duckdb",
         api_key=API_KEY,
         max_body_bytes=5_000_000,
+        crm=model.crm_path,
     )
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")

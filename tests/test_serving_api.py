@@ -1,12 +1,16 @@
-"""The HTTP API on a real uvicorn server (127.0.0.1, free port): auth, validation, body limit,
-scores with reasons, stored scores and feedback."""
+"""The HTTP API on a real uvicorn server (127.0.0.1, free port): auth, validation, bounds, body
+limits (declared and chunked), scores with reasons, stored scores, feedback, the access log and
+server faults (5xx with a request id)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,19 +48,11 @@ def store(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Scor
     return scores
 
 
-@pytest.fixture(scope="module")
-def server(model: ServingModel, store: ScoreStore) -> Iterator[str]:
+@contextmanager
+def running(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1 (a free port) in a thread; yields its URL."""
     import uvicorn
 
-    from leadscore.serving.api import create_app
-
-    app = create_app(
-        "champion",
-        tracking_uri=model.tracking_uri,
-        store=store,
-        api_key=API_KEY,
-        max_body_bytes=200_000,
-    )
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
     server = uvicorn.Server(config)
@@ -67,9 +63,27 @@ def server(model: ServingModel, store: ScoreStore) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(model: ServingModel, store: ScoreStore) -> Iterator[str]:
+    from leadscore.serving.api import create_app
+
+    app = create_app(
+        "champion",
+        tracking_uri=model.tracking_uri,
+        store=store,
+        api_key=API_KEY,
+        max_body_bytes=200_000,
+        crm=model.crm_path,
+    )
+    with running(app) as url:
+        yield url
 
 
 def lead(model: ServingModel, contact_id: str = "W1", **contact: Any) -> dict[str, Any]:
@@ -183,3 +197,135 @@ def test_the_app_refuses_to_start_without_a_key(
     monkeypatch.delenv("LEADSCORE_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="LEADSCORE_API_KEY"):
         create_app("champion", tracking_uri=model.tracking_uri, store=tmp_path / "s.duckdb")
+    for short in ("", " ", "x", "fifteen-chars-k"):
+        monkeypatch.setenv("LEADSCORE_API_KEY", short)
+        with pytest.raises(ConfigError) as refused:
+            create_app("champion", tracking_uri=model.tracking_uri, store=tmp_path / "s.duckdb")
+        assert "secrets.token_urlsafe(32)" in str(refused.value)
+        if short.strip():
+            assert "at least 16" in str(refused.value) and short not in str(refused.value)
+
+
+def test_numbers_and_times_out_of_bounds_get_422(server: str, model: ServingModel) -> None:
+    headers = {"X-API-Key": API_KEY}
+    edits: dict[str, Any] = {
+        "employee_count 2^63": ("account", "employee_count", 2**63),
+        "employee_count -1": ("account", "employee_count", -1),
+        "employee_count 10^8": ("account", "employee_count", 10**8),
+        "revenue 1e300": ("account", "annual_revenue", 1e300),
+        "created in year 1": ("account", "created_at", "0001-01-01T00:00:00"),
+        "created in year 9999": ("contact", "created_at", "9999-12-31T23:59:59"),
+    }
+    for name, (part, field, value) in edits.items():
+        body = lead(model, "B1")
+        body[part][field] = value
+        response = httpx.post(
+            f"{server}/score", json={"leads": [body]}, headers=headers, timeout=30
+        )
+        assert response.status_code == 422, (name, response.text)
+        assert field in response.json()["detail"], name
+    far = {"leads": [lead(model, "B2")], "as_of": "0001-01-01T00:00:00"}
+    response = httpx.post(f"{server}/score", json=far, headers=headers)
+    assert response.status_code == 422 and "as_of" in response.json()["detail"]
+    nan = '{"leads": [{"contact": {}, "account": {"annual_revenue": NaN}}]}'
+    response = httpx.post(f"{server}/score", content=nan, headers=headers)
+    assert response.status_code == 422
+
+
+def test_every_over_limit_body_gets_413_chunked_included(server: str, model: ServingModel) -> None:
+    headers = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
+    payload = json.dumps({"leads": [lead(model, f"W{i}") for i in range(400)]}).encode()
+    assert len(payload) > 200_000
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(payload), 16_384):
+            yield payload[start : start + 16_384]
+
+    for content in (payload, chunks()):
+        response = httpx.post(f"{server}/score", content=content, headers=headers, timeout=30)
+        assert response.status_code == 413, response.text
+        assert "200,000 bytes" in response.json()["detail"]
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+    small = json.dumps({"leads": [lead(model)], "as_of": model.as_of.isoformat()}).encode()
+    response = httpx.post(f"{server}/score", content=iter([small]), headers=headers)
+    assert response.status_code == 200, response.text  # a chunked body under the limit is read
+
+
+def test_feedback_for_a_contact_never_scored_gets_404(server: str, store: ScoreStore) -> None:
+    verdict = {"contact_id": "never-scored-1", "verdict": "accepted"}
+    response = httpx.post(f"{server}/feedback", json=verdict, headers={"X-API-Key": API_KEY})
+    assert response.status_code == 404 and "no stored score" in response.json()["detail"]
+    assert "never-scored-1" not in set(store.feedback()["contact_id"])
+
+
+def test_one_access_log_line_per_request_without_ids_or_values(
+    server: str, model: ServingModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"X-API-Key": API_KEY}
+    secret_title = "Chief Secret Officer"
+    body = {"leads": [lead(model, "W77", job_title=secret_title)], "as_of": model.as_of.isoformat()}
+    with caplog.at_level(logging.INFO, logger="leadscore.serving.access"):
+        scored = httpx.post(f"{server}/score", json=body, headers=headers)
+        missing = httpx.get(f"{server}/contacts/C-private-42/score", headers=headers)
+        deadline = time.monotonic() + 5
+        while len(caplog.records) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert scored.status_code == 200 and missing.status_code == 404
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name.endswith("access")]
+    assert len(lines) == 2
+    first, second = lines
+    assert set(first) == {"request_id", "method", "route", "status", "duration_ms", "leads"}
+    assert first["route"] == "/score" and first["status"] == 200 and first["leads"] == 1
+    assert first["request_id"] == scored.headers["x-request-id"]
+    assert second["route"] == "/contacts/{contact_id}/score" and second["status"] == 404
+    assert second["leads"] is None and second["duration_ms"] >= 0
+    text = caplog.text
+    for value in ("W77", secret_title, "C-private-42", "acme-software.com", API_KEY):
+        assert value not in text
+
+
+def test_server_faults_are_5xx_with_a_request_id(
+    model: ServingModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from leadscore.serving.api import create_app
+
+    broken = tmp_path / "scores.duckdb"
+    broken.write_bytes(b"this is not a DuckDB file " * 100)  # a corrupt store: a server fault
+
+    class FailingStore(ScoreStore):
+        def history(self, contact_id: str, *, limit: int = 50) -> Any:
+            raise RuntimeError(f"unexpected failure for {contact_id}")
+
+    headers = {"X-API-Key": API_KEY}
+    for store, expected in ((ScoreStore(broken), 503), (FailingStore(broken), 500)):
+        app = create_app("champion", tracking_uri=model.tracking_uri, store=store, api_key=API_KEY)
+        with caplog.at_level(logging.INFO), running(app) as url:
+            response = httpx.get(f"{url}/contacts/C-secret-7/score", headers=headers)
+            verdict = {"contact_id": "C-secret-7", "verdict": "accepted"}
+            feedback = httpx.post(f"{url}/feedback", json=verdict, headers=headers)
+        ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("leadscore"))
+        for answer in (response, feedback):
+            assert answer.status_code == expected, answer.text
+            request_id = answer.json()["request_id"]
+            assert request_id == answer.headers["x-request-id"] and len(request_id) == 32
+            assert request_id in ours  # the operator finds the fault by the id
+        assert "C-secret-7" not in ours
+        caplog.clear()
+
+
+def test_without_a_crm_account_features_are_refused_over_http(
+    model: ServingModel, tmp_path: Path
+) -> None:
+    from leadscore.serving.api import create_app
+
+    app = create_app(
+        "champion", tracking_uri=model.tracking_uri, store=tmp_path / "s.db", api_key=API_KEY
+    )
+    body: dict[str, Any] = {"leads": [lead(model)], "as_of": model.as_of.isoformat()}
+    with running(app) as url:
+        refused = httpx.post(f"{url}/score", json=body, headers={"X-API-Key": API_KEY})
+        body["complete_accounts"] = True
+        whole = httpx.post(f"{url}/score", json=body, headers={"X-API-Key": API_KEY})
+    assert refused.status_code == 422 and "account_" in refused.json()["detail"]
+    assert "--crm" in refused.json()["detail"]
+    assert whole.status_code == 200, whole.text

@@ -1,7 +1,8 @@
 """The fast paths of single-lead scoring give the batch path's results.
 
-``POST /score`` checks posted rows with the request models plus :func:`meets_contract` (instead
-of the full contract validation), computes features on long-lived DuckDB connections
+``POST /score`` checks posted rows with the contract's own checks prepared as one query
+(:class:`PostedValidator`, instead of opening a CRM per request), computes features on
+long-lived DuckDB connections
 (:class:`PostedFeatures`, the feature stage's own SQL), encodes small frames with dict lookups
 and takes SHAP values of small batches straight from LightGBM. Each shortcut is compared here
 with the general path it replaces.
@@ -25,9 +26,9 @@ from leadscore.serving import LoadedScorer, load_scorer
 from leadscore.serving.contributions import exact_contributions
 from leadscore.serving.features import PostedFeatures, iter_features
 from leadscore.serving.posted import (
+    PostedValidator,
     ScoreRequest,
     crm_from_request,
-    meets_contract,
     posted_tables,
 )
 from tests.test_serving_api import free_port
@@ -139,7 +140,13 @@ def client(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Ite
     from leadscore.serving.api import create_app
 
     store = tmp_path_factory.mktemp("latency-store") / "scores.duckdb"
-    app = create_app("champion", tracking_uri=model.tracking_uri, store=store, api_key=API_KEY)
+    app = create_app(
+        "champion",
+        tracking_uri=model.tracking_uri,
+        store=store,
+        api_key=API_KEY,
+        crm=model.crm_path,
+    )
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
     server = uvicorn.Server(config)
@@ -167,8 +174,6 @@ def test_posted_scores_equal_batch_scores(
     position = {cid: i for i, cid in enumerate(batch_features["contact_id"])}
     for leads in ([single_contact_leads[0]], single_contact_leads):  # one lead, then several
         body = {"leads": leads, "as_of": model.as_of.isoformat()}
-        request = ScoreRequest.model_validate(body)
-        assert meets_contract(request, as_of=model.as_of)  # the fast path is taken
         response = client.post("/score", json=body, headers={"X-API-Key": API_KEY})
         assert response.status_code == 200, response.text
         scores = response.json()["scores"]
@@ -265,7 +270,7 @@ def _broken(as_of: datetime) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("as_of", [datetime(2025, 6, 1, 12), datetime(2025, 6, 1, 12, 0, 0, 700)])
-def test_meets_contract_agrees_with_the_contract_validation(as_of: datetime) -> None:
+def test_posted_validation_is_the_contract_validation(as_of: datetime) -> None:
     valid = {"leads": [_lead(as_of), _lead(as_of, "L2")], "as_of": as_of.isoformat()}
     # within the second of as_of: the validation compares times with as_of to the second
     same_second = _lead(as_of, "L3")
@@ -278,16 +283,25 @@ def test_meets_contract_agrees_with_the_contract_validation(as_of: datetime) -> 
         "no events yet": {"leads": [new_lead], "as_of": as_of.isoformat()},
     }
     cases.update(_broken(as_of))
-    for name, body in cases.items():
-        request = ScoreRequest.model_validate(body)
-        fast = meets_contract(request, as_of=as_of)
-        try:
-            crm_from_request(request, as_of=as_of).close()
-            valid_crm = True
-        except DataContractError:
-            valid_crm = False
-        assert fast == valid_crm, name
-        assert fast == (name in {"valid", "same second", "no events yet"}), name
+    validator = PostedValidator(connections=1)
+    assert validator.fast  # every check of the validation is run by the one prepared query
+    try:
+        for name, body in cases.items():
+            request = ScoreRequest.model_validate(body)
+            try:
+                crm_from_request(request, as_of=as_of).close()
+                expected = None
+            except DataContractError as exc:
+                expected = str(exc)
+            try:
+                validator.check(posted_tables(request), as_of=as_of)
+                got = None
+            except DataContractError as exc:
+                got = str(exc)
+            assert got == expected, name
+            assert (got is None) == (name in {"valid", "same second", "no events yet"}), name
+    finally:
+        validator.close()
 
 
 def test_contract_errors_still_get_the_validation_message(client: Any, model: ServingModel) -> None:
@@ -331,3 +345,37 @@ def test_a_new_lead_without_events_is_scored(client: Any, model: ServingModel) -
     scored = response.json()["scores"][0]
     assert scored["contact_id"] == "NEW1"
     assert 0.0 <= scored["p_sql"] <= 1.0
+
+
+def test_500_realistic_leads_fit_the_default_body_limit(client: Any, model: ServingModel) -> None:
+    """The documented maximum is reachable: 500 CRM leads with a year of activity each are
+    under :data:`DEFAULT_MAX_BODY_BYTES` and are scored (the server above has the default)."""
+    import json
+    import random
+
+    from leadscore.serving.api import DEFAULT_MAX_BODY_BYTES
+    from leadscore.serving.posted import MAX_LEADS
+    from tests.posted_leads import lead_from_crm
+
+    crm = open_crm(model.crm_path)
+    try:
+        ids = [
+            r[0] for r in crm.con.execute("SELECT contact_id FROM contacts ORDER BY 1").fetchall()
+        ]
+        chosen = random.Random(3).sample(ids, MAX_LEADS)
+        year_ago = (model.as_of - timedelta(days=365)).isoformat()
+        leads = []
+        for cid in chosen:
+            lead = lead_from_crm(crm.con, cid, before=model.as_of)
+            lead["events"] = [e for e in lead["events"] if e["occurred_at"] >= year_ago]
+            leads.append(lead)
+    finally:
+        crm.close()
+    body = {"leads": leads, "as_of": model.as_of.isoformat()}
+    size = len(json.dumps(body).encode())
+    assert size < DEFAULT_MAX_BODY_BYTES / 1.5, size  # room to spare
+    response = client.post("/score", json=body, headers={"X-API-Key": API_KEY})
+    assert response.status_code == 200, response.text[:500]
+    payload = response.json()
+    assert len(payload["scores"]) + len(payload["not_scored"]) == MAX_LEADS
+    assert len(payload["scores"]) > MAX_LEADS / 2

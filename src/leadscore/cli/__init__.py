@@ -284,11 +284,12 @@ def serve(
     port: opt.Port = 8000,
     store: opt.ServeStore = DEFAULT_SCORES_STORE,
     tracking_uri: opt.Tracking = None,
+    crm: opt.ServeCrm = None,
 ) -> None:
     """Run the HTTP scorer (API key from $LEADSCORE_API_KEY; OpenAPI docs at /docs)."""
     from leadscore.serving.api import serve as run_server
 
-    run_server(model, host=host, port=port, tracking_uri=tracking_uri, store=store)
+    run_server(model, host=host, port=port, tracking_uri=tracking_uri, store=store, crm=crm)
 
 
 @app.command()

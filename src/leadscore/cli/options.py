@@ -136,5 +136,9 @@ ExplainAsOf = Annotated[
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(min=1, max=65535, help="Port.")]
 ServeStore = Annotated[Path, typer.Option(help="Score history DuckDB file.")]
+ServeCrm = Annotated[
+    Path | None,
+    typer.Option(help="CRM the account-level features read the leads' colleagues from."),
+]
 DemoOut = Annotated[Path, typer.Option(help="Where to write the demo CRM.")]
 DemoSeed = Annotated[int, typer.Option(help="Random seed.")]
