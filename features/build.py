@@ -15,7 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from leadscore import __version__
-from leadscore.atomic import atomic_path
+from leadscore.atomic import atomic_path, check_writable
+from leadscore.clock import utc_now as _now
 from leadscore.crm import CrmData
 from leadscore.errors import ConfigError
 from leadscore.features.definition import FeatureDefinition, FeatureType, load_definition
@@ -103,10 +104,6 @@ def conform_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def data_end_of(crm: CrmData | Engine) -> datetime:
     """The latest timestamp anywhere in the CRM: the end of the observed data."""
     return engine_data_end(DuckDBEngine(crm) if isinstance(crm, CrmData) else crm)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 ROWS_PER_QUERY = 4_000_000
@@ -329,6 +326,7 @@ def build_training_table(
             progress(done, total)
 
     out_path = Path(out_path)
+    check_writable(out_path, what="training table")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     schema = output_schema(definition, labelled=True)
     sql = feature_query(

@@ -25,6 +25,7 @@ import pyarrow as pa
 from leadscore.crm import CrmData, create_canonical_tables
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.features.label_times import CUTOFFS_TABLE
+from leadscore.sql import quote_literal
 
 __all__ = [
     "CRM_TABLES",
@@ -193,7 +194,7 @@ def _setting_literal(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return quote_literal(str(value))
 
 
 def to_spark_sql(sql: str, tables: Mapping[str, str] | None = None) -> str:

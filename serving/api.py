@@ -28,10 +28,10 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore import __version__
+from leadscore.clock import utc_now
 from leadscore.contract import Verdict
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError, DataContractError, LeadscoreError, SourceError
-from leadscore.serving.features import utc_now
 from leadscore.serving.feedback import FeedbackIn, is_scored, record_feedback
 from leadscore.serving.http import (
     ACCESS_LOGGER,

@@ -22,9 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leadscore.atomic import atomic_path, check_writable, fault_point
+from leadscore.clock import utc_now
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError, LeadscoreError
-from leadscore.serving.features import count_eligible, iter_features, utc_now
+from leadscore.serving.features import count_eligible, iter_features
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.reasons import Reason
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id

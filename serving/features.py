@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pyarrow as pa
 
+from leadscore.clock import utc_now
 from leadscore.crm import CrmData
 from leadscore.errors import ConfigError
 from leadscore.features.build import conform_to_schema, output_schema
@@ -23,14 +24,9 @@ from leadscore.features.engine import DuckDBEngine, Engine, PooledDuckDBEngine, 
 from leadscore.features.labels import FromStage
 from leadscore.features.sql import CUTOFFS_TABLE, eligible_counts_query, feature_query
 
-__all__ = ["PostedFeatures", "count_eligible", "iter_features", "utc_now"]
+__all__ = ["PostedFeatures", "count_eligible", "iter_features"]
 
 _CONTACT_IDS = "_ls_contact_ids"
-
-
-def utc_now() -> datetime:
-    """Now, as the naive UTC datetime CRM times use."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _as_of(as_of: datetime | None) -> datetime:

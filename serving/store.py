@@ -23,9 +23,9 @@ import duckdb
 import pandas as pd
 
 from leadscore.atomic import check_writable, is_write_error, output_error
+from leadscore.clock import utc_now
 from leadscore.contract import Verdict
 from leadscore.errors import SourceError
-from leadscore.serving.features import utc_now
 from leadscore.serving.runs import RUNS_SCHEMA, reconcile_runs, visible_pending
 
 __all__ = ["DEFAULT_STORE", "HISTORY_COLUMNS", "ScoreStore"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from leadscore.clock import utc_now
 from leadscore.config import CrmMapping
 from leadscore.contract import CONTRACT, SCHEMA_VERSION, TABLE_NAMES
 from leadscore.sources import Source, source_for
@@ -97,7 +98,7 @@ def open_crm(
         problems = validate(
             con,
             mapping or CrmMapping(),
-            as_of=as_of or datetime.now(UTC).replace(tzinfo=None),
+            as_of=as_of or utc_now(),
             raise_on_error=raise_on_error,
             allow_empty_tables=allow_empty_tables,
             findings=getattr(source, "findings", ()),

@@ -37,6 +37,8 @@ from leadscore.source_files import (
     read_error,
     unknown_entry_problems,
 )
+from leadscore.sql import quote_identifier as _quote
+from leadscore.sql import quote_literal as _literal
 from leadscore.validation import Problem, Severity, raw_view
 
 if TYPE_CHECKING:
@@ -47,14 +49,6 @@ __all__ = ["DuckDBFileSource", "FolderSource", "Source", "SqlSource", "source_fo
 
 _SQL_CHUNK_ROWS = 100_000
 _FILE_FORMATS: tuple[tuple[str, str], ...] = (("parquet", "read_parquet"), ("csv", "read_csv"))
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from leadscore.errors import DataContractError, redact
 from leadscore.safe_text import printable as _printable
 from leadscore.safe_text import safe_example as _safe_example
 from leadscore.safe_text import shown_value as _shown_value
+from leadscore.sql import quote_identifier as _quote
+from leadscore.sql import quote_literal as _literal
 
 __all__ = ["Problem", "Severity", "raw_view", "validate"]
 
@@ -63,14 +65,6 @@ def _found_columns(columns: list[str], table: Table) -> str:
 def raw_view(table: str) -> str:
     """Name of the view a source registers for a raw table."""
     return f"raw_{table}"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class _Checker:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.errors import ArtifactError, ConfigError, SourceError
+from leadscore.sql import quote_literal
 from leadscore.synthetic.params import (
     DORMANCY_HAZARD,
     GENERATOR_VERSION,
@@ -43,7 +44,7 @@ from leadscore.synthetic.params import (
     meeting_probability,
     sql_hazard,
 )
-from leadscore.synthetic.writer import ORACLE_FOLDER, ORACLE_SCHEMA, quote_path
+from leadscore.synthetic.writer import ORACLE_FOLDER, ORACLE_SCHEMA
 
 __all__ = ["OracleTables", "load_oracle", "true_probabilities"]
 
@@ -76,12 +77,12 @@ def _read(con: Any, path: Path, table: str) -> pd.DataFrame:
         csv = folder / f"{table}.csv"
         if csv.exists():
             df: pd.DataFrame = con.sql(
-                f"SELECT * FROM read_csv({quote_path(csv)}, header=true, all_varchar=true)"
+                f"SELECT * FROM read_csv({quote_literal(csv)}, header=true, all_varchar=true)"
             ).df()
             return df
         if (folder / table).is_dir():
             df = con.sql(
-                f"SELECT * FROM read_parquet({quote_path(folder / table / '*.parquet')})"
+                f"SELECT * FROM read_parquet({quote_literal(folder / table / '*.parquet')})"
             ).df()
             return df
         raise SourceError(f"No oracle table {table!r} under {folder}: generate the data again.")

@@ -24,6 +24,7 @@ from leadscore.atomic import (
     temp_sibling,
 )
 from leadscore.contract import table_spec
+from leadscore.sql import quote_literal
 from leadscore.synthetic.config import OutputFormat
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "ORACLE_SCHEMA",
     "ORACLE_TABLES",
     "CrmWriter",
-    "quote_path",
 ]
 
 CRM_TABLES = ("accounts", "contacts", "events", "stage_changes")
@@ -82,11 +82,6 @@ def _empty_projection(name: str) -> str:
     return ", ".join(f"CAST(NULL AS {dtype}) AS {column}" for column, dtype in _columns(name))
 
 
-def quote_path(path: Path) -> str:
-    """``path`` as a SQL string literal."""
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 class CrmWriter:
     """Writes tables chunk by chunk under a temporary path; :meth:`commit` publishes them."""
 
@@ -127,12 +122,16 @@ class CrmWriter:
         if self.fmt == "parquet":
             target.mkdir(exist_ok=True)
             dest = target / f"part-{part:05d}.parquet"
-            self._con.execute(f"COPY ({query}) TO {quote_path(dest)} (FORMAT parquet)")
+            self._con.execute(f"COPY ({query}) TO {quote_literal(dest)} (FORMAT parquet)")
         elif part == 0:
-            self._con.execute(f"COPY ({query}) TO {quote_path(target)} (FORMAT csv, HEADER true)")
+            self._con.execute(
+                f"COPY ({query}) TO {quote_literal(target)} (FORMAT csv, HEADER true)"
+            )
         else:
             scratch = target.with_name(target.name + ".part")
-            self._con.execute(f"COPY ({query}) TO {quote_path(scratch)} (FORMAT csv, HEADER false)")
+            self._con.execute(
+                f"COPY ({query}) TO {quote_literal(scratch)} (FORMAT csv, HEADER false)"
+            )
             with target.open("ab") as dst, scratch.open("rb") as src:
                 shutil.copyfileobj(src, dst, 1 << 20)
             scratch.unlink()

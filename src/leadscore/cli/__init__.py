@@ -1,0 +1,340 @@
+"""The ``leadscore`` command line: it parses arguments (:mod:`leadscore.cli.options`), calls the
+pipeline steps (:mod:`leadscore.pipeline`) and prints their results (:mod:`leadscore.cli.output`).
+No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+
+from leadscore import __version__
+from leadscore.cli import options as opt
+from leadscore.cli import output
+from leadscore.errors import ConfigError, LeadscoreError
+from leadscore.pipeline.defaults import (
+    DEFAULT_DEMO_CRM,
+    DEFAULT_SCORES_OUT,
+    DEFAULT_SCORES_STORE,
+    DEFAULT_TRAINING_TABLE,
+)
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="leadscore",
+    help="Predictive lead scoring: point-in-time features, honest evaluation, explained scores.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+features_app = typer.Typer(help="Point-in-time features and labels.", no_args_is_help=True)
+rules_app = typer.Typer(help="The rule-based points baseline.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+app.add_typer(rules_app, name="rules")
+
+
+def _version(value: bool) -> None:
+    if value:
+        output.console.print(f"leadscore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Predictive lead scoring for B2B marketing teams."""
+    ctx.ensure_object(opt.RunOptions).debug = debug
+    opt.quiet_third_party_logs(debug=debug)
+
+
+@app.command()
+def generate(
+    out: opt.GenerateOut = DEFAULT_DEMO_CRM,
+    contacts: opt.Contacts = 20_000,
+    seed: opt.Seed = 42,
+    fmt: opt.Format = None,
+) -> None:
+    """Generate a realistic synthetic CRM with a true-probability oracle kept apart."""
+    from leadscore.pipeline import GenerateSpec, generate_step
+
+    with output.Bars() as bars:
+        spec = GenerateSpec(out=out, contacts=contacts, seed=seed, fmt=fmt)
+        summary = generate_step(spec, progress=bars)
+    output.print_generation(summary)
+
+
+@app.command()
+def validate(
+    source: opt.ValidateSource = str(DEFAULT_DEMO_CRM),
+    config: opt.Config = None,
+    as_of: opt.AsOf = None,
+) -> None:
+    """Validate CRM tables against the data contract and print the funnel summary."""
+    from leadscore.pipeline import ValidateSpec, validate_step
+
+    with output.Bars() as bars:
+        spec = ValidateSpec(source=source, config=config, as_of=as_of)
+        report = validate_step(spec, progress=bars)
+    output.print_validation(report)
+
+
+@features_app.command("build")
+def features_build(
+    source: opt.BuildSource = str(DEFAULT_DEMO_CRM),
+    out: opt.TableOut = DEFAULT_TRAINING_TABLE,
+    config: opt.Config = None,
+    definition: opt.Definition = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    every: opt.EveryOption = "month",
+    horizon: opt.Horizon = 30,
+    from_stage: opt.FromStageOption = "any",
+    label_times: opt.LabelTimesOption = None,
+) -> None:
+    """Build the point-in-time training table (one row per contact and cutoff) with labels."""
+    from leadscore.pipeline import FeaturesSpec, build_features_step
+
+    spec = FeaturesSpec(
+        source=source,
+        out=out,
+        config=config,
+        definition=definition,
+        start=start,
+        end=end,
+        every=every,
+        horizon=horizon,
+        from_stage=from_stage,
+        label_times=label_times,
+    )
+    with output.Bars() as bars:
+        built = build_features_step(spec, progress=bars)
+    output.print_features(built)
+
+
+@app.command()
+def train(
+    training_table: opt.TrainingTableArg = None,
+    table: opt.FlatTable = None,
+    target: opt.Target = None,
+    time_column: opt.TimeColumn = None,
+    keep: opt.Keep = None,
+    training_config: opt.TrainingConfig = None,
+    oracle_crm: opt.OracleCrm = None,
+    tracking_uri: opt.Tracking = None,
+    report: opt.FlatReport = None,
+) -> None:
+    """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
+    from leadscore.pipeline import FlatTrainSpec, TrainSpec, train_flat_step, train_step
+
+    if table is not None:
+        flat = FlatTrainSpec(
+            table=table, target=target, time_column=time_column, keep=keep or [], report=report
+        )
+        with output.Bars() as bars:
+            flat_result = train_flat_step(flat, progress=bars)
+        output.print_flat(flat_result, table.name)
+        return
+    if training_table is None:
+        raise ConfigError(
+            "Give a training table (from `leadscore features build`) or --table CSV --target "
+            "COLUMN for a flat one-row-per-lead export."
+        )
+    spec = TrainSpec(
+        training_table=training_table,
+        config=training_config,
+        oracle_crm=oracle_crm,
+        tracking_uri=tracking_uri,
+    )
+    with output.Bars() as bars:
+        trained = train_step(spec, progress=bars)
+    output.print_training(trained)
+
+
+@app.command()
+def evaluate(
+    training_table: opt.TestTable,
+    model: opt.VersionOrAlias = "champion",
+    model_name: opt.ModelName = "leadscore",
+    training_config: opt.EvaluateConfig = None,
+    tracking_uri: opt.Tracking = None,
+) -> None:
+    """Score a training table's out-of-time test period with a registered model."""
+    from leadscore.pipeline import EvaluateSpec, evaluate_step
+
+    spec = EvaluateSpec(
+        training_table=training_table,
+        model=model,
+        model_name=model_name,
+        config=training_config,
+        tracking_uri=tracking_uri,
+    )
+    output.print_metrics(evaluate_step(spec), f"{model_name}@{model} on {training_table}")
+
+
+@app.command()
+def promote(
+    version: opt.PromoteVersion = None,
+    training_table: opt.PromoteTable = None,
+    metric: opt.Metric = "test_roc_auc_lightgbm_sql",
+    margin: opt.Margin = 0.005,
+    force: opt.Force = False,
+    model_name: opt.ModelName = "leadscore",
+    tracking_uri: opt.Tracking = None,
+) -> None:
+    """Make the challenger the champion if it beats the current champion by the margin."""
+    from leadscore.pipeline import PromoteSpec, promote_step
+
+    spec = PromoteSpec(
+        version=version,
+        training_table=training_table,
+        metric=metric,
+        margin=margin,
+        force=force,
+        model_name=model_name,
+        tracking_uri=tracking_uri,
+    )
+    decision = promote_step(spec)
+    output.print_promotion(decision, margin)
+    if not decision.promoted:
+        raise typer.Exit(1)
+
+
+@app.command()
+def models(model_name: opt.ModelName = "leadscore", tracking_uri: opt.Tracking = None) -> None:
+    """List registered model versions with aliases and headline metrics."""
+    from leadscore.pipeline import list_versions_step
+
+    output.print_models(model_name, list_versions_step(model_name, tracking_uri=tracking_uri))
+
+
+@rules_app.command("score")
+def rules_score(
+    training_table: opt.FeatureTable, rules: opt.Rules = None, out: opt.PointsOut = None
+) -> None:
+    """Apply the rule-based points to a feature table; report MQL volume per cutoff."""
+    from leadscore.pipeline import RulesSpec, rules_score_step
+
+    output.print_rules(
+        rules_score_step(RulesSpec(training_table=training_table, rules=rules, out=out))
+    )
+
+
+@app.command()
+def score(
+    source: opt.ScoreSource = str(DEFAULT_DEMO_CRM),
+    model: opt.Model = "champion",
+    out: opt.ScoresOut = DEFAULT_SCORES_OUT,
+    store: opt.HistoryStore = DEFAULT_SCORES_STORE,
+    chunk_size: opt.ChunkSize = 50_000,
+    as_of: opt.ScoreAsOf = None,
+    config: opt.Config = None,
+    tracking_uri: opt.Tracking = None,
+) -> None:
+    """Score the whole contact base with grades and reasons; append to the score history."""
+    from leadscore.pipeline import ScoreSpec, score_step
+
+    spec = ScoreSpec(
+        source=source,
+        model=model,
+        out=out,
+        store=store,
+        chunk_size=chunk_size,
+        as_of=as_of,
+        config=config,
+        tracking_uri=tracking_uri,
+    )
+    with output.Bars() as bars:
+        scored = score_step(spec, progress=bars)
+    output.print_score(scored)
+
+
+@app.command()
+def explain(
+    contact_id: opt.ContactId,
+    source: opt.ExplainCrm = str(DEFAULT_DEMO_CRM),
+    model: opt.Model = "champion",
+    as_of: opt.ExplainAsOf = None,
+    config: opt.Config = None,
+    tracking_uri: opt.Tracking = None,
+) -> None:
+    """One lead's score, grade and top reasons, in words."""
+    from leadscore.pipeline import ExplainSpec, explain_step
+
+    spec = ExplainSpec(
+        contact_id=contact_id,
+        source=source,
+        model=model,
+        as_of=as_of,
+        config=config,
+        tracking_uri=tracking_uri,
+    )
+    output.print_explanation(explain_step(spec))
+
+
+@app.command()
+def serve(
+    model: opt.Model = "champion",
+    host: opt.Host = "127.0.0.1",
+    port: opt.Port = 8000,
+    store: opt.ServeStore = DEFAULT_SCORES_STORE,
+    tracking_uri: opt.Tracking = None,
+    crm: opt.ServeCrm = None,
+) -> None:
+    """Run the HTTP scorer (API key from $LEADSCORE_API_KEY; OpenAPI docs at /docs)."""
+    from leadscore.serving.api import serve as run_server
+
+    run_server(model, host=host, port=port, tracking_uri=tracking_uri, store=store, crm=crm)
+
+
+@app.command()
+def demo(
+    out: opt.DemoOut = DEFAULT_DEMO_CRM,
+    contacts: opt.Contacts = 20_000,
+    seed: opt.DemoSeed = 42,
+    tracking_uri: opt.Tracking = None,
+) -> None:
+    """Run the whole pipeline on a bundled synthetic CRM (DuckDB, offline)."""
+    from leadscore.pipeline import DemoEvent, DemoSpec, run_demo
+
+    with output.Bars() as bars:
+
+        def show(event: DemoEvent) -> None:
+            bars.stop()  # end the finished step's bars before printing its result
+            output.print_demo_event(event)
+
+        spec = DemoSpec(out=out, contacts=contacts, seed=seed, tracking_uri=tracking_uri)
+        run_demo(spec, progress=bars, on_event=show)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app and turns leadscore errors into a message and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    options = opt.RunOptions()  # filled by the root callback from --debug
+    try:
+        app(args=args, prog_name="leadscore", obj=options)
+    except LeadscoreError as exc:
+        if options.debug:
+            traceback.print_exc()
+        output.err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        output.err_console.print("[bold red]interrupted[/]: previous outputs are left intact.")
+        raise SystemExit(130) from None
+    except Exception as exc:  # a bug, not a user error: still no traceback unless --debug
+        if options.debug:
+            traceback.print_exc()
+        output.err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}. This is a bug in "
+            "leadscore; run again with --debug for the traceback and report it.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(70) from None

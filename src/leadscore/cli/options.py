@@ -1,0 +1,153 @@
+"""The command line's options and arguments, declared once (types, flags, help texts), and what
+the global ``--debug`` option changes."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from leadscore.features.labels import FromStage
+
+
+@dataclass
+class RunOptions:
+    """Global options: the root callback sets them, ``main`` reads them."""
+
+    debug: bool = False
+
+
+def quiet_third_party_logs(*, debug: bool) -> None:
+    """MLflow's INFO logs and download bars drown the CLI's own progress; keep its errors."""
+    if debug:
+        return
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # read when mlflow is imported
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+
+
+Every = Literal["week", "month"]
+OutputFormat = Literal["duckdb", "parquet", "csv"]
+
+Config = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config file (CRM label mappings).", dir_okay=False),
+]
+AsOf = Annotated[
+    datetime | None,
+    typer.Option(help="Timestamps after this moment count as 'in the future' (default: now)."),
+]
+Tracking = Annotated[
+    str | None,
+    typer.Option(
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db)."
+    ),
+]
+ModelName = Annotated[str, typer.Option(help="Registered model name.")]
+Model = Annotated[
+    str, typer.Option(help="Alias (champion, challenger), version, models:/ URI or pyfunc folder.")
+]
+Contacts = Annotated[int, typer.Option(min=10, help="Number of contacts.")]
+
+# generate, validate
+GenerateOut = Annotated[
+    Path, typer.Option(help="Output: a .duckdb file, or a folder for parquet/csv.")
+]
+Seed = Annotated[int, typer.Option(help="Random seed (same seed, same data).")]
+Format = Annotated[
+    OutputFormat | None,
+    typer.Option("--format", help="Output format (default: from the --out suffix)."),
+]
+ValidateSource = Annotated[
+    str, typer.Argument(help="A .duckdb file, a folder of CSV/Parquet tables or a DB URL.")
+]
+
+# features build
+BuildSource = Annotated[str, typer.Argument(help="CRM source (DuckDB file, folder or DB URL).")]
+TableOut = Annotated[Path, typer.Option(help="Training table (Parquet).")]
+Definition = Annotated[
+    Path | None,
+    typer.Option(help="Feature config YAML: include, exclude, windows, add, rules, lookback_days."),
+]
+Start = Annotated[datetime | None, typer.Option(help="First cutoff (default: auto).")]
+End = Annotated[datetime | None, typer.Option(help="Last cutoff (default: data end).")]
+EveryOption = Annotated[Every, typer.Option(help="Cutoff step.")]
+Horizon = Annotated[int, typer.Option(min=1, help="Label horizon in days.")]
+LabelTimesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--label-times",
+        help="CSV/Parquet of (contact_id, cutoff) pairs to build for, instead of a schedule.",
+        dir_okay=False,
+    ),
+]
+FromStageOption = Annotated[
+    FromStage, typer.Option(help="Eligible contacts: all leads (any) or MQLs only (mql).")
+]
+
+# train, evaluate, promote
+TrainingTableArg = Annotated[
+    Path | None, typer.Argument(help="Training table from `leadscore features build`.")
+]
+FlatTable = Annotated[
+    Path | None, typer.Option("--table", help="Flat mode: a one-row-per-lead CSV export.")
+]
+Target = Annotated[str | None, typer.Option(help="Flat mode: the outcome column.")]
+TimeColumn = Annotated[
+    str | None, typer.Option(help="Flat mode: a time column for an out-of-time split.")
+]
+Keep = Annotated[
+    list[str] | None, typer.Option(help="Flat mode: keep a column the leakage detector flags.")
+]
+TrainingConfig = Annotated[
+    Path | None, typer.Option(help="Training config YAML (split, params, rules_path, ...).")
+]
+OracleCrm = Annotated[
+    Path | None,
+    typer.Option(help="Synthetic CRM (.duckdb) whose oracle is shown in the report."),
+]
+FlatReport = Annotated[Path | None, typer.Option(help="Flat mode: report path.")]
+TestTable = Annotated[Path, typer.Argument(help="Training table to test on.")]
+VersionOrAlias = Annotated[str, typer.Option(help="Version number or alias.")]
+EvaluateConfig = Annotated[Path | None, typer.Option(help="Training config YAML.")]
+PromoteVersion = Annotated[
+    str | None, typer.Option(help="Version to promote (default: challenger).")
+]
+PromoteTable = Annotated[
+    Path | None,
+    typer.Option(help="Re-score champion and challenger on this table's test window."),
+]
+Metric = Annotated[str, typer.Option(help="Metric compared.")]
+Margin = Annotated[float, typer.Option(help="Required improvement over the champion.")]
+Force = Annotated[bool, typer.Option(help="Promote regardless (recorded as a tag).")]
+
+# rules score
+FeatureTable = Annotated[Path, typer.Argument(help="A training or feature table (Parquet).")]
+Rules = Annotated[Path | None, typer.Option(help="Rules YAML (default: the bundled one).")]
+PointsOut = Annotated[Path | None, typer.Option(help="Write points per row to this CSV.")]
+
+# score, explain, serve, demo
+ScoreSource = Annotated[str, typer.Argument(help="CRM: .duckdb file, folder or DB URL.")]
+ScoresOut = Annotated[Path, typer.Option(help="Output Parquet (written atomically).")]
+HistoryStore = Annotated[Path, typer.Option(help="Score history DuckDB file (appended).")]
+ChunkSize = Annotated[int, typer.Option(min=1, help="Contacts per chunk.")]
+ScoreAsOf = Annotated[datetime | None, typer.Option(help="Score as of this moment (default: now).")]
+ContactId = Annotated[str, typer.Argument(help="The contact to explain.")]
+ExplainCrm = Annotated[str, typer.Option("--crm", help="CRM location.")]
+ExplainAsOf = Annotated[
+    datetime | None, typer.Option(help="Explain as of this moment (default: now).")
+]
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(min=1, max=65535, help="Port.")]
+ServeStore = Annotated[Path, typer.Option(help="Score history DuckDB file.")]
+ServeCrm = Annotated[
+    Path | None,
+    typer.Option(help="CRM the account-level features read the leads' colleagues from."),
+]
+DemoOut = Annotated[Path, typer.Option(help="Where to write the demo CRM.")]
+DemoSeed = Annotated[int, typer.Option(help="Random seed.")]

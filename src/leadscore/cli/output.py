@@ -1,0 +1,347 @@
+"""What the command line prints: rich tables, lines and progress bars for the steps' results.
+
+Formatting only: every number shown is computed by :mod:`leadscore.pipeline` or the stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.status import Status
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from leadscore.pipeline import (
+        DemoEvent,
+        DemoStage,
+        FeaturesResult,
+        RulesResult,
+        ScoreStepResult,
+        TopLeads,
+        TrainStepResult,
+        ValidationReport,
+    )
+    from leadscore.serving import ContactExplanation
+    from leadscore.synthetic import GenerationSummary
+    from leadscore.training import FlatResult, ModelVersionInfo, PromotionDecision
+
+console = Console()
+err_console = Console(stderr=True)
+
+MLFLOW_UI = "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
+
+
+class Bars:
+    """A ``progress(task, done, total)`` callback drawing one bar per task on stderr. A task first
+    reported at ``(0, None)`` is a wait: a transient spinner until it reports done. The bars start
+    with the first report; :meth:`stop` (or leaving the ``with`` block) ends them."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._wait: tuple[str, Status] | None = None
+
+    def __call__(self, task: str, done: int, total: int | None) -> None:
+        if self._wait is not None and self._wait[0] == task:
+            self._end_wait()
+            return
+        if done == 0 and total is None and self._progress is None:  # one live display at a time
+            self._end_wait()
+            self._wait = (task, err_console.status(task))
+            self._wait[1].start()
+            return
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=False,
+            )
+            self._progress.start()
+            self._tasks = {}
+        if task not in self._tasks:
+            self._tasks[task] = self._progress.add_task(task, total=total)
+        self._progress.update(self._tasks[task], completed=done, total=total)
+
+    def _end_wait(self) -> None:
+        if self._wait is not None:
+            self._wait[1].stop()
+            self._wait = None
+
+    def stop(self) -> None:
+        self._end_wait()
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __enter__(self) -> Bars:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def fmt(value: float | None, *, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1%}" if percent else f"{value:.3f}"
+
+
+def print_generation(summary: GenerationSummary) -> None:
+    table = Table(title=f"Synthetic CRM written to {summary.path}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in summary.counts.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+    console.print(f"Generated in {summary.elapsed_seconds:.1f} s.")
+
+
+def print_validation(report: ValidationReport) -> None:
+    console.print(
+        f"[green]Valid[/]: {report.description}: "
+        + ", ".join(f"{n:,} {t}" for t, n in report.row_counts.items())
+        + f" (fingerprint {report.fingerprint})"
+    )
+    for problem in report.warnings:
+        console.print(f"[yellow]warning[/]: {problem}")
+    summary = report.funnel
+    monthly = Table(title="Contacts entering each stage, per month")
+    for column in summary.monthly.columns:
+        monthly.add_column(str(column), justify="right")
+    for row in summary.monthly.itertuples(index=False):
+        monthly.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    console.print(monthly)
+    rates = Table(title="Funnel conversion (contacts ever reaching the next stage)")
+    rates.add_column("step")
+    rates.add_column("contacts", justify="right")
+    rates.add_column("rate", justify="right")
+    for step, rate in summary.conversion.items():
+        before = step.split("→")[0]
+        rates.add_row(step, f"{summary.reached[before]:,}", f"{rate:.1%}")
+    console.print(rates)
+    console.print(
+        f"Leads becoming SQL within 90 days of creation: {summary.sql_within_quarter:.1%}"
+    )
+
+
+def print_features(built: FeaturesResult) -> None:
+    table = built.table
+    console.print(
+        f"Training table: {table.rows:,} rows x {built.n_features} features, "
+        f"{len(table.per_cutoff)} cutoffs, {built.horizon}-day horizon -> {table.path}"
+    )
+    console.print(
+        "Label rates: "
+        + ", ".join(f"{k} {v:.2%}" for k, v in table.label_rates.items() if v is not None)
+    )
+    console.print(
+        f"Censored (horizon runs past the end of the data, excluded): "
+        f"{table.censored_rows:,} rows in {built.censored_cutoffs} cutoff(s)"
+    )
+
+
+_SUMMARY_HEADERS = {
+    "roc_auc": "AUC",
+    "roc_auc_95ci": "AUC CI",
+    "pr_auc": "PR-AUC",
+    "brier": "Brier",
+    "found_at_mql_volume": "found@MQL",
+    "normalized_auc": "norm.AUC",
+}
+
+
+def print_summary(summary: pd.DataFrame, title: str) -> None:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for column in summary.columns:
+        table.add_column(
+            _SUMMARY_HEADERS.get(str(column), str(column)),
+            justify="left" if column in {"method", "target"} else "right",
+        )
+    for row in summary.itertuples(index=False):
+        table.add_row(*(f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+def print_training(trained: TrainStepResult) -> None:
+    result = trained.result
+    print_summary(result.summary, "Out-of-time test: rules vs models")
+    for sentence in result.headline:
+        console.print(f"• {sentence}")
+    console.print(f"Report: {result.report_path}")
+    if result.model_version:
+        console.print(
+            f"Registered {trained.model_name} version {result.model_version} as challenger "
+            f"(run {result.run_id})."
+        )
+
+
+def print_flat(result: FlatResult, table_name: str) -> None:
+    console.print(f"Split: {result.split_mode}")
+    for column, why in result.dropped.items():
+        console.print(f"[yellow]excluded[/] {column}: {why}")
+    print_summary(result.summary, f"Flat table {table_name}: models on the held-out split")
+    console.print(f"Report: {result.report_path}")
+
+
+def print_metrics(metrics: dict[str, float], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(metrics.items()):
+        table.add_row(key, f"{value:.4f}")
+    console.print(table)
+
+
+def print_promotion(decision: PromotionDecision, margin: float) -> None:
+    verdict = "[green]promoted[/]" if decision.promoted else "[yellow]not promoted[/]"
+    console.print(
+        f"Version {decision.challenger_version} {verdict}: {decision.reason} "
+        f"({decision.metric}: challenger {decision.challenger_value:.4f}, champion "
+        f"{fmt(decision.champion_value)}, margin {margin:g})."
+    )
+
+
+def print_models(model_name: str, versions: list[ModelVersionInfo]) -> None:
+    if not versions:
+        console.print(f"No version of {model_name} is registered yet: run `leadscore train`.")
+        return
+    table = Table(title=f"Registered versions of {model_name}")
+    for column in ("version", "aliases", "AUC sql", "AUC meeting", "gain at MQL volume", "run"):
+        table.add_column(column)
+    for info in versions:
+        m = info.metrics
+        table.add_row(
+            info.version,
+            ", ".join(info.aliases),
+            fmt(m.get("test_roc_auc_lightgbm_sql")),
+            fmt(m.get("test_roc_auc_lightgbm_meeting")),
+            fmt(m.get("gain_at_mql_lightgbm_sql"), percent=True),
+            info.run_id[:8],
+        )
+    console.print(table)
+
+
+def print_rules(result: RulesResult) -> None:
+    console.print(
+        f"{result.mql_rows:,} MQL rows out of {len(result.scored):,} ({result.mql_share:.1%}); "
+        f"threshold {result.mql_threshold:g} points; {result.mqls_per_cutoff:.0f} MQLs per "
+        "cutoff on average."
+    )
+    if result.out is not None:
+        console.print(f"Points written to {result.out}")
+
+
+def print_score(scored: ScoreStepResult) -> None:
+    result, late = scored.batch, scored.days_after_data_end
+    if late is not None:
+        err_console.print(
+            f"[yellow]warning[/]: scored as of {result.as_of:%Y-%m-%d}, {late} days after "
+            f"the data ends ({scored.data_end:%Y-%m-%d}): recency features make every lead look "
+            "cold. Pass --as-of to score as of the export date."
+        )
+    console.print(
+        f"{result.rows:,} leads scored with model {result.model_version} as of "
+        f"{result.as_of:%Y-%m-%d %H:%M} in {result.seconds:.1f} s "
+        f"({result.rows_per_second:,.0f} rows/s) -> {result.path}; history in {result.store}"
+    )
+
+
+def print_top_leads(top: TopLeads) -> None:
+    best = top.leads
+    if best.empty:
+        console.print("No eligible lead to score.")
+        return
+    table = Table(title=f"Top {len(best)} leads by SQL probability")
+    for column in ("contact", "grade", "SQL", "meeting", "fit", "engagement", "top reasons"):
+        table.add_column(column, justify="right" if column in {"SQL", "meeting"} else "left")
+    for row in best.itertuples(index=False):
+        reasons: list[str] = [str(text) for text in row.reasons_positive[:3]]  # type: ignore[index]
+        table.add_row(
+            str(row.contact_id),
+            str(row.grade),
+            f"{row.p_sql:.1%}",
+            f"{row.p_meeting:.1%}",
+            f"{row.fit_score:.0f}",
+            f"{row.engagement_score:.0f}",
+            "\n".join(reasons),
+        )
+    console.print(table)
+
+
+def print_explanation(e: ContactExplanation) -> None:
+    console.print(
+        f"[bold]{e.contact_id}[/]: grade [bold]{e.grade}[/], SQL {e.p_sql:.1%}, meeting "
+        f"{e.p_meeting:.1%} (fit {e.fit_score:.0f}/100, engagement {e.engagement_score:.0f}/100; "
+        f"model {e.model_version}, as of {e.as_of:%Y-%m-%d})",
+        highlight=False,
+    )
+    for reason in e.positive:
+        console.print(f"  [green]+[/] {reason.text}", highlight=False)
+    for reason in e.negative:
+        console.print(f"  [red]-[/] {reason.text}", highlight=False)
+
+
+def print_demo_event(event: DemoEvent) -> None:
+    """Show one event of :func:`leadscore.pipeline.run_demo` the way the commands show it."""
+    from leadscore.pipeline import (
+        DemoStage,
+        FeaturesResult,
+        ScoreStepResult,
+        TopLeads,
+        TrainStepResult,
+        ValidationReport,
+    )
+    from leadscore.serving import ContactExplanation
+    from leadscore.synthetic import GenerationSummary
+    from leadscore.training import PromotionDecision
+
+    printers: list[tuple[type[Any], Callable[[Any], None]]] = [
+        (DemoStage, _print_stage),
+        (GenerationSummary, print_generation),
+        (ValidationReport, print_validation),
+        (FeaturesResult, print_features),
+        (TrainStepResult, print_training),
+        (PromotionDecision, _print_first_promotion),
+        (ScoreStepResult, print_score),
+        (TopLeads, print_top_leads),
+        (ContactExplanation, print_explanation),
+    ]
+    for kind, show in printers:
+        if isinstance(event, kind):
+            show(event)
+            return
+
+
+def _print_stage(stage: DemoStage) -> None:
+    if stage.number == 5:  # after training and the first promotion
+        console.print(f"Browse the runs: {MLFLOW_UI}")
+    console.rule(f"[bold]{stage.number}. {stage.title}")
+
+
+def _print_first_promotion(decision: PromotionDecision) -> None:
+    if decision.promoted:
+        console.print(f"Version {decision.challenger_version} is the champion: {decision.reason}.")
+    else:
+        console.print(f"[yellow]Not promoted[/]: {decision.reason}; scoring with the challenger.")

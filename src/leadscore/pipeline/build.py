@@ -1,0 +1,104 @@
+"""The features step: the default cutoff schedule and the point-in-time training table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from leadscore.pipeline.data import open_mapped_crm
+from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_TRAINING_TABLE
+from leadscore.pipeline.progress import ProgressFn, no_progress, per_task
+
+if TYPE_CHECKING:
+    from leadscore.crm import CrmData
+    from leadscore.features import BuildResult, CutoffSchedule
+    from leadscore.features.labels import FromStage
+
+__all__ = ["FeaturesResult", "FeaturesSpec", "build_features_step", "default_schedule"]
+
+Every = Literal["week", "month"]
+
+
+def default_schedule(
+    crm: CrmData,
+    every: Every = "month",
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> CutoffSchedule:
+    """Cutoffs every week or month from ``start`` (default: the first of the month two months
+    after the first contact) to ``end`` (default: the end of the data)."""
+    from leadscore.features import CutoffSchedule, data_end_of
+
+    data_end = data_end_of(crm)
+    if start is None:
+        row = crm.con.execute("SELECT min(created_at) FROM contacts").fetchone()
+        first = row[0] if row and row[0] is not None else data_end
+        start = (first.replace(day=1) + timedelta(days=62)).replace(day=1)
+    return CutoffSchedule(start.date(), (end or data_end).date(), every=every)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeaturesSpec:
+    """A training table to build: from which CRM (and label-mapping config), with which feature
+    config (YAML; default: the built-in catalog), cutoffs, horizon and eligible population."""
+
+    source: str | Path | CrmData = DEFAULT_DEMO_CRM
+    out: Path = DEFAULT_TRAINING_TABLE
+    config: Path | None = None
+    definition: Path | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    every: Every = "month"
+    horizon: int = 30
+    from_stage: FromStage = "any"
+    label_times: Path | None = None
+    """CSV/Parquet of (contact_id, cutoff) pairs to build for, instead of the schedule."""
+
+
+@dataclass(frozen=True)
+class FeaturesResult:
+    """The training table written, with the numbers worth showing."""
+
+    table: BuildResult
+    n_features: int
+    horizon: int
+    censored_cutoffs: int
+
+    @property
+    def path(self) -> Path:
+        return self.table.path
+
+
+def build_features_step(
+    spec: FeaturesSpec, *, progress: ProgressFn = no_progress
+) -> FeaturesResult:
+    """Build the point-in-time training table (one row per contact and cutoff, with labels);
+    progress is reported per cutoff under ``"Building features (cutoffs)"``."""
+    from leadscore.features import build_training_table, load_definition
+
+    definition = load_definition(spec.definition)
+    with open_mapped_crm(spec.source, spec.config) as crm:
+        schedule = (
+            None
+            if spec.label_times
+            else default_schedule(crm, spec.every, start=spec.start, end=spec.end)
+        )
+        table = build_training_table(
+            crm,
+            definition,
+            schedule,
+            spec.horizon,
+            spec.out,
+            from_stage=spec.from_stage,
+            label_times=spec.label_times,
+            progress=per_task(progress, "Building features (cutoffs)"),
+        )
+    return FeaturesResult(
+        table=table,
+        n_features=len(definition.features),
+        horizon=spec.horizon,
+        censored_cutoffs=len(table.meta.censored_cutoffs),
+    )

@@ -1,0 +1,114 @@
+"""Serving steps: score the whole contact base, pick the top leads, explain one lead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from leadscore.pipeline.data import open_mapped_crm
+from leadscore.pipeline.defaults import (
+    DEFAULT_DEMO_CRM,
+    DEFAULT_SCORES_OUT,
+    DEFAULT_SCORES_STORE,
+)
+from leadscore.pipeline.progress import ProgressFn, no_progress, per_task
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from leadscore.crm import CrmData
+    from leadscore.serving import BatchResult, ContactExplanation
+
+__all__ = [
+    "STALE_AFTER",
+    "ExplainSpec",
+    "ScoreSpec",
+    "ScoreStepResult",
+    "explain_step",
+    "score_step",
+    "top_leads",
+]
+
+STALE_AFTER = timedelta(days=30)
+"""Scoring this long after the data ends makes every lead look cold (recency features)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreSpec:
+    """Score a CRM's whole contact base with a model (alias, version, ``models:/`` URI or pyfunc
+    folder) as of a moment (default: now), to a Parquet file and the score history."""
+
+    source: str | Path | CrmData = DEFAULT_DEMO_CRM
+    model: str = "champion"
+    out: Path = DEFAULT_SCORES_OUT
+    store: Path = DEFAULT_SCORES_STORE
+    chunk_size: int = 50_000
+    as_of: datetime | None = None
+    config: Path | None = None
+    tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoreStepResult:
+    """The batch written, and the end of the CRM's data (to tell a stale ``as_of``)."""
+
+    batch: BatchResult
+    data_end: datetime
+
+    @property
+    def days_after_data_end(self) -> int | None:
+        """Days between the data's end and ``as_of`` when past :data:`STALE_AFTER`, else None."""
+        gap = self.batch.as_of - self.data_end
+        return gap.days if gap > STALE_AFTER else None
+
+
+def score_step(spec: ScoreSpec, *, progress: ProgressFn = no_progress) -> ScoreStepResult:
+    """Score every eligible contact with grades and reasons, write the scores atomically and
+    append them to the score history; progress is reported under ``"Scoring contacts"``."""
+    from leadscore.features import data_end_of
+    from leadscore.serving import score_contact_base
+
+    with open_mapped_crm(spec.source, spec.config) as crm:
+        batch = score_contact_base(
+            crm,
+            spec.model,
+            spec.out,
+            tracking_uri=spec.tracking_uri,
+            chunk_size=spec.chunk_size,
+            store=spec.store,
+            as_of=spec.as_of,
+            progress=per_task(progress, "Scoring contacts"),
+        )
+        return ScoreStepResult(batch=batch, data_end=data_end_of(crm))
+
+
+def top_leads(scores_path: Path, top: int = 10) -> pd.DataFrame:
+    """The ``top`` scored leads by SQL probability (empty when no lead was eligible)."""
+    import pandas as pd
+
+    return pd.read_parquet(scores_path).nlargest(top, "p_sql")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExplainSpec:
+    """One contact to explain, from which CRM, with which model, as of when (default: now)."""
+
+    contact_id: str
+    source: str | Path | CrmData = DEFAULT_DEMO_CRM
+    model: str = "champion"
+    as_of: datetime | None = None
+    config: Path | None = None
+    tracking_uri: str | None = None
+
+
+def explain_step(spec: ExplainSpec) -> ContactExplanation:
+    """One lead's score, grade, sub-scores and top reasons in words. Raises
+    :class:`~leadscore.errors.LeadscoreError` for an unknown or ineligible contact."""
+    from leadscore.serving import explain_contact
+
+    with open_mapped_crm(spec.source, spec.config) as crm:
+        return explain_contact(
+            crm, spec.contact_id, spec.model, tracking_uri=spec.tracking_uri, as_of=spec.as_of
+        )

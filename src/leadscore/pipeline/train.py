@@ -1,0 +1,214 @@
+"""Training steps: fit and evaluate against the rules, flat exports, and the registry (evaluate a
+version, promote the challenger, list versions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from leadscore.config import format_validation_error, read_yaml_mapping
+from leadscore.errors import ConfigError
+from leadscore.pipeline.progress import ProgressFn, no_progress, waiting
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from leadscore.training import (
+        FlatResult,
+        ModelVersionInfo,
+        PromotionDecision,
+        TrainingConfig,
+        TrainingResult,
+    )
+
+__all__ = [
+    "EvaluateSpec",
+    "FlatTrainSpec",
+    "PromoteSpec",
+    "TrainSpec",
+    "TrainStepResult",
+    "evaluate_step",
+    "list_versions_step",
+    "load_training_config",
+    "oracle_for_table",
+    "promote_step",
+    "train_flat_step",
+    "train_step",
+]
+
+
+def load_training_config(config: Path | TrainingConfig | None) -> TrainingConfig:
+    """The training config from a YAML file (``None``: the defaults). Raises
+    :class:`~leadscore.errors.ConfigError` naming every unknown or invalid key."""
+    from leadscore.training import TrainingConfig
+
+    if config is None:
+        return TrainingConfig()
+    if isinstance(config, TrainingConfig):
+        return config
+    try:
+        return TrainingConfig.model_validate(read_yaml_mapping(config, "Training config"))
+    except ValidationError as exc:
+        raise ConfigError(
+            format_validation_error(
+                exc,
+                f"Invalid training config {config}:",
+                "Unknown keys are not allowed; see TrainingConfig in leadscore.training.",
+            )
+        ) from None
+
+
+def oracle_for_table(
+    crm_path: Path, table: Path, *, progress: ProgressFn = no_progress
+) -> pd.DataFrame | None:
+    """True probabilities for a synthetic CRM's training table (``None`` for a real CRM)."""
+    import duckdb
+    import pandas as pd
+
+    from leadscore.features import read_training_table
+    from leadscore.synthetic import true_probabilities
+
+    with duckdb.connect(str(crm_path), read_only=True) as con:
+        has_oracle = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'oracle'"
+        ).fetchone()
+    if not has_oracle or not has_oracle[0]:
+        return None
+    frame, metadata = read_training_table(table)
+    cutoffs = sorted(pd.to_datetime(frame["cutoff"].unique()).to_pydatetime())
+    with waiting(progress, "Computing the oracle's true probabilities..."):
+        return true_probabilities(crm_path, cutoffs, metadata.horizon_days)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSpec:
+    """Train on a training table: with a training config (YAML, or the object; default: the
+    defaults), the synthetic CRM whose oracle the report shows, the MLflow tracking URI."""
+
+    training_table: Path
+    config: Path | TrainingConfig | None = None
+    oracle_crm: Path | None = None
+    tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainStepResult:
+    """The training outcome and the registered model name it was logged under."""
+
+    result: TrainingResult
+    model_name: str
+
+
+def train_step(spec: TrainSpec, *, progress: ProgressFn = no_progress) -> TrainStepResult:
+    """Train LightGBM and logistic heads per target, evaluate them out of time against the rules
+    (and the oracle, for a synthetic CRM), write the report, register the challenger."""
+    from leadscore.training import train
+
+    config = load_training_config(spec.config)
+    oracle = (
+        oracle_for_table(spec.oracle_crm, spec.training_table, progress=progress)
+        if spec.oracle_crm
+        else None
+    )
+    result = train(
+        spec.training_table,
+        tracking_uri=spec.tracking_uri,
+        config=config,
+        oracle=oracle,
+        progress=progress,
+    )
+    return TrainStepResult(result=result, model_name=config.model_name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlatTrainSpec:
+    """Flat mode: a one-row-per-lead CSV export, its outcome column, an optional time column
+    for an out-of-time split, columns kept despite the leakage detector, the report path
+    (default: ``reports/flat-<table>.html``)."""
+
+    table: Path
+    target: str | None
+    time_column: str | None = None
+    keep: list[str] = field(default_factory=list)
+    report: Path | None = None
+
+
+def train_flat_step(spec: FlatTrainSpec, *, progress: ProgressFn = no_progress) -> FlatResult:
+    """Train and evaluate on a flat export (leaky columns excluded unless kept)."""
+    from leadscore.training import train_flat_table
+
+    if spec.target is None:
+        raise ConfigError("Flat mode needs --target COLUMN (the converted flag).")
+    return train_flat_table(
+        spec.table,
+        spec.target,
+        spec.time_column,
+        keep_columns=spec.keep,
+        report_path=spec.report or Path("reports") / f"flat-{spec.table.stem}.html",
+        progress=progress,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateSpec:
+    """A registered version (number or alias) to test on a training table's test period."""
+
+    training_table: Path
+    model: str = "champion"
+    model_name: str = "leadscore"
+    config: Path | TrainingConfig | None = None
+    tracking_uri: str | None = None
+
+
+def evaluate_step(spec: EvaluateSpec) -> dict[str, float]:
+    """Metrics of a registered version on the table's out-of-time test period."""
+    from leadscore.training import evaluate
+
+    return evaluate(
+        spec.training_table,
+        model_name=spec.model_name,
+        ref=spec.model,
+        tracking_uri=spec.tracking_uri,
+        config=load_training_config(spec.config),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromoteSpec:
+    """The champion/challenger gate: which version (default: the challenger), compared on which
+    metric (re-scored on ``training_table``'s test window when given), by which margin."""
+
+    version: str | None = None
+    training_table: Path | None = None
+    metric: str = "test_roc_auc_lightgbm_sql"
+    margin: float = 0.005
+    force: bool = False
+    model_name: str = "leadscore"
+    tracking_uri: str | None = None
+
+
+def promote_step(spec: PromoteSpec) -> PromotionDecision:
+    """Make the challenger the champion if it beats the champion by the margin (or ``force``)."""
+    from leadscore.training import promote
+
+    return promote(
+        spec.model_name,
+        tracking_uri=spec.tracking_uri,
+        version=spec.version,
+        metric=spec.metric,
+        margin=spec.margin,
+        force=spec.force,
+        training_table=spec.training_table,
+    )
+
+
+def list_versions_step(
+    model_name: str = "leadscore", *, tracking_uri: str | None = None
+) -> list[ModelVersionInfo]:
+    """Registered versions of ``model_name`` with their aliases and headline metrics."""
+    from leadscore.training import list_models
+
+    return list_models(model_name, tracking_uri=tracking_uri)
