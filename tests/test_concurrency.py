@@ -10,8 +10,6 @@ booster shared by threads asking different ranges returns wrong values; these te
 from __future__ import annotations
 
 import random
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -113,10 +111,8 @@ def test_concurrent_probabilities_equal_sequential(scorer: Scorer, features: pd.
 
 @pytest.fixture(scope="module")
 def server(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     from leadscore.serving.api import create_app
-    from tests.test_serving_api import free_port
+    from tests.test_serving_api import running
 
     app = create_app(
         "champion",
@@ -126,19 +122,8 @@ def server(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Ite
         max_body_bytes=5_000_000,
         crm=model.crm_path,
     )
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(app) as url:
+        yield url
 
 
 def _posted_bodies(model: ServingModel) -> list[dict[str, Any]]:

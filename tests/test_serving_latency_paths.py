@@ -10,8 +10,6 @@ with the general path it replaces.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +29,7 @@ from leadscore.serving.posted import (
     crm_from_request,
     posted_tables,
 )
-from tests.test_serving_api import free_port
+from tests.test_serving_api import running
 from tests.test_serving_support import API_KEY, ServingModel, serving_model
 
 
@@ -135,7 +133,6 @@ def single_contact_leads(model: ServingModel, batch_features: pd.DataFrame) -> l
 def client(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """An HTTP client of the app on a real uvicorn server (127.0.0.1, free port)."""
     import httpx
-    import uvicorn
 
     from leadscore.serving.api import create_app
 
@@ -147,20 +144,8 @@ def client(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Ite
         api_key=API_KEY,
         crm=model.crm_path,
     )
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as http:
         yield http
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_posted_scores_equal_batch_scores(

@@ -77,8 +77,10 @@ def build_features_step(
 ) -> FeaturesResult:
     """Build the point-in-time training table (one row per contact and cutoff, with labels);
     progress is reported per cutoff under ``"Building features (cutoffs)"``."""
+    from leadscore.atomic import check_writable
     from leadscore.features import build_training_table, load_definition
 
+    check_writable(spec.out, what="training table")  # before any work, not after it
     definition = load_definition(spec.definition)
     with open_mapped_crm(spec.source, spec.config) as crm:
         schedule = (
