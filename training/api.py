@@ -26,16 +26,19 @@ from leadscore.training.table import (
     CUTOFF_COLUMN,
     TARGETS,
     TrainingTable,
+    label_column,
     load_training_table,
 )
 from leadscore.training.tracking import (
     ModelVersionInfo,
     PromotionDecision,
+    TrainingDataset,
     download_heads,
     list_versions,
     log_training_run,
     promote_version,
 )
+from leadscore.training.tracking_meta import run_name
 
 __all__ = [
     "TrainingResult",
@@ -169,6 +172,15 @@ def train(
             **window,
         }
         run_id, version = log_training_run(
+            run_name=run_name(config.model_name, window),
+            dataset=TrainingDataset(
+                frame=table.frame,
+                source=(
+                    str(training_table.resolve()) if isinstance(training_table, Path) else None
+                ),
+                name=f"training-table-{table.data_fingerprint[:12]}",
+                targets=label_column("sql"),
+            ),
             tracking_uri=tracking_uri,
             model_name=config.model_name,
             params=params,
