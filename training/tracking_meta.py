@@ -78,7 +78,11 @@ def log_training_dataset(
         warnings.filterwarnings("ignore", message=".*dataset source can be interpreted")
         # MLflow's digest and schema code uses pandas calls that pandas 3 deprecates
         warnings.filterwarnings("ignore", module=r"mlflow\.")
-        dataset = from_pandas(frame, source=source, name=name, targets=targets)
+        dataset = (
+            from_pandas(frame, source=source, name=name, targets=targets)
+            if source is not None
+            else from_pandas(frame, name=name, targets=targets)
+        )
     client.log_inputs(
         run_id,
         datasets=[
