@@ -30,6 +30,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+NOT_PROMOTED_EXIT = 6
+"""`leadscore promote` when the gate keeps the champion (not an error; README's exit codes)."""
+
 features_app = typer.Typer(help="Point-in-time features and labels.", no_args_is_help=True)
 rules_app = typer.Typer(help="The rule-based points baseline.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
@@ -204,7 +207,7 @@ def promote(
     decision = promote_step(spec)
     output.print_promotion(decision, margin)
     if not decision.promoted:
-        raise typer.Exit(1)
+        raise typer.Exit(NOT_PROMOTED_EXIT)
 
 
 @app.command()
