@@ -18,12 +18,11 @@ import pandas as pd
 
 from leadscore.errors import DataContractError
 from leadscore.flat_csv import clean_placeholders
-from leadscore.model.encoding import as_float
 from leadscore.model.flat import FlatColumn, FlatSpec
 from leadscore.model.grades import assign_grades
 from leadscore.model.head import ModelHead
 from leadscore.model.spec import ScorerSpec
-from leadscore.safe_text import shown_value
+from leadscore.safe_text import safe_example
 
 __all__ = ["FlatExplanation", "FlatScoring", "describe_value", "label_of"]
 
@@ -42,28 +41,46 @@ def _number(value: float) -> str:
     return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
+def _float(value: Any, kind: str) -> float:
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value)
+    text = str(value).strip().lower()
+    if kind == "boolean" and text in _BOOLEAN:
+        return _BOOLEAN[text]
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+_BOOLEAN = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "1": 1.0, "0": 0.0}
+
+
 def describe_value(column: FlatColumn, value: Any) -> str:
     """One column's value in words, from its type (missing values said as such)."""
     label = label_of(column.name)
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return f"{label}: missing"
+    if column.kind == "categorical":
+        return f"{label}: {safe_example(value)}"
+    number = _float(value, column.kind)
+    if math.isnan(number):
+        return f"{label}: {'missing' if column.kind == 'numeric' else safe_example(value)}"
     if column.kind == "boolean":
-        number = as_float(pd.Series([value]), "boolean")[0]
-        if np.isnan(number):
-            return f"{label}: {shown_value(value)}"
         return f"{label}: {'yes' if number > 0 else 'no'}"
-    if column.kind == "numeric":
-        number = as_float(pd.Series([value]), "numeric")[0]
-        if np.isnan(number):
-            return f"{label}: missing"
-        rank = column.rank(number)
-        text = f"{label} {_number(number)}"
-        if rank is None:
-            return text
-        if rank >= 0.5:
-            return f"{text}, top {max(1, math.ceil((1 - rank) * 100))} %"
-        return f"{text}, bottom {max(1, math.ceil(rank * 100))} %"
-    return f"{label}: {shown_value(value)}"
+    text = f"{label} {_number(number)}"
+    shares = column.shares(number)
+    if shares is None:
+        return text
+    below, at_or_below = shares
+    top, bottom = round((1 - below) * 100, 6), round(at_or_below * 100, 6)
+    if top < 50:
+        return f"{text}, top {max(1, math.ceil(top))} %"
+    if bottom < 50:
+        return f"{text}, bottom {max(1, math.ceil(bottom))} %"
+    return text
 
 
 @dataclass(frozen=True)

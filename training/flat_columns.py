@@ -21,7 +21,7 @@ MAX_LEVELS = 500
 """A text column with more distinct values than this (or than half its rows) is free text."""
 
 _PERSONAL = re.compile(
-    r"((^|_)e-?mail(_?addr(ess)?)?$|phone|mobile|^name$|full_?name|first_?name|"
+    r"(^(contact_?|work_?|business_?)?e-?mail(_?addr(ess)?)?$|phone|mobile|^name$|full_?name|first_?name|"
     r"last_?name|surname|contact_?name|^address|street|postcode|zip_?code|^ip$|ip_address)",
     re.IGNORECASE,
 )

@@ -99,7 +99,7 @@ def fit_candidates(
         if data is None or data.dataset_key != params.dataset_key:
             data = model.prepare(train, y_train, valid, y_valid)  # binned once, shared
         model.fit_booster(data)
-        raw = model.booster_.predict(data.x_valid, num_iteration=model.best_iteration_)
+        raw = np.asarray(model.booster_.predict(data.x_valid, num_iteration=model.best_iteration_))
         auc = 0.5 if is_constant(raw) else weighted_auc(raw, y_valid)
         if best is None or auc > best[0]:
             best, best_data = (auc, model), data

@@ -30,12 +30,16 @@ class FlatColumn(BaseModel):
     kind: FeatureKind
     percentiles: tuple[float, ...] = ()
 
-    def rank(self, value: float) -> float | None:
-        """The share (0..1) of training rows at or below ``value`` (``None``: no percentiles)."""
+    def shares(self, value: float) -> tuple[float, float] | None:
+        """``(share of training rows below value, share at or below)`` from the percentiles
+        (``None``: no percentiles or not a number)."""
         if not self.percentiles or not np.isfinite(value):
             return None
         grid = np.asarray(self.percentiles)
-        return float(np.searchsorted(grid, value, side="right") - 1) / (len(grid) - 1)
+        last = len(grid) - 1
+        below = float(np.searchsorted(grid, value, side="left")) / last
+        at_or_below = float(np.searchsorted(grid, value, side="right") - 1) / last
+        return min(below, 1.0), max(at_or_below, 0.0)
 
 
 class FlatSpec(BaseModel):
