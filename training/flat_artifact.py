@@ -27,11 +27,10 @@ from leadscore.model.heads import HeadToWrite, write_heads
 from leadscore.model.spec import ScorerSpec
 from leadscore.training.api import flatten_metrics
 from leadscore.training.flat import FlatResult
+from leadscore.training.kinds import MODEL_KIND_TAG
 from leadscore.training.tracking import log_training_run
 
-__all__ = ["MODEL_KIND_TAG", "flat_metrics", "register_flat", "save_flat_heads"]
-
-MODEL_KIND_TAG = "model_kind"
+__all__ = ["flat_metrics", "register_flat", "save_flat_heads"]
 
 
 def flat_metrics(result: FlatResult, target: str) -> dict[str, float]:

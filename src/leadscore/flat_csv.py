@@ -14,10 +14,12 @@ import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from leadscore.errors import SourceError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DEFAULT_NA_VALUES", "SEPARATORS", "clean_placeholders", "read_flat_csv", "sniff"]
 
@@ -77,6 +79,8 @@ def sniff(path: Path) -> tuple[str, str]:
 def read_flat_csv(path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> pd.DataFrame:
     """The export as a frame (separator sniffed, placeholders missing); unreadable files give a
     :class:`SourceError` naming the file, never its rows."""
+    import pandas as pd  # lazy: the CLI imports this module for its defaults
+
     separator, encoding = sniff(path)
     try:
         with warnings.catch_warnings():  # mixed-type columns: pandas' DtypeWarning has a path
@@ -117,6 +121,8 @@ def clean_placeholders(
 ) -> pd.DataFrame:
     """A copy of raw rows with placeholder texts (and blank strings) as missing values: what
     :func:`read_flat_csv` does to a file, for rows that come as a frame (pyfunc, API)."""
+    import pandas as pd
+
     placeholders = set(na_values)
     out = frame.copy()
     for name in out.columns:

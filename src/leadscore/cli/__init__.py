@@ -15,6 +15,7 @@ from leadscore import __version__
 from leadscore.cli import flat_output, output
 from leadscore.cli import options as opt
 from leadscore.errors import ConfigError, LeadscoreError
+from leadscore.flat_csv import DEFAULT_NA_VALUES
 from leadscore.pipeline.defaults import (
     DEFAULT_DEMO_CRM,
     DEFAULT_SCORES_OUT,
@@ -136,6 +137,7 @@ def train(
     seed: opt.FlatSeed = 0,
     drop: opt.Drop = None,
     model_name: opt.TrainModelName = "leadscore",
+    na_value: opt.NaValues = None,
 ) -> None:
     """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
     from leadscore.pipeline import FlatTrainSpec, TrainSpec, train_flat_step, train_step
@@ -155,6 +157,7 @@ def train(
             seed=seed,
             keep=keep or [],
             drop=drop or [],
+            na_values=tuple(na_value) if na_value else DEFAULT_NA_VALUES,
             report=report,
             model_name=model_name,
             tracking_uri=tracking_uri,

@@ -122,6 +122,13 @@ TestFraction = Annotated[
 ]
 FlatSeed = Annotated[int, typer.Option(help="Flat mode: seed of a random split and of the models.")]
 Drop = Annotated[list[str] | None, typer.Option(help="Flat mode: a column never to use.")]
+NaValues = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--na-value",
+        help="Flat mode: a text read as missing (repeat it); default: '', 'Select', 'N/A', '-'...",
+    ),
+]
 TrainModelName = Annotated[str, typer.Option(help="Flat mode: registered model name.")]
 ExplainTable = Annotated[
     Path | None,

@@ -189,6 +189,8 @@ def print_training(trained: TrainStepResult) -> None:
     print_summary(result.summary, "Out-of-time test: rules vs models")
     for sentence in result.headline:
         console.print(f"• {sentence}")
+    for warning in result.warnings:
+        err_console.print(f"[bold yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)
     console.print(f"Report: {result.report_path}")
     if result.model_version:
         console.print(

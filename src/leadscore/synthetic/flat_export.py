@@ -112,9 +112,8 @@ def generate_flat_export(n_leads: int = 6000, *, seed: int = 0) -> FlatExport:
     )
     quality_pos = rng.choice(["High", "Might be", "Not sure", "Low"], n, p=[0.4, 0.3, 0.2, 0.1])
     quality_neg = rng.choice(["High", "Might be", "Not sure", "Low"], n, p=[0.1, 0.2, 0.35, 0.35])
-    frame["lead_quality"] = np.where(
-        rng.random(n) < 0.5, np.where(pos, quality_pos, quality_neg), None
-    )
+    judged = pd.Series(np.where(pos, quality_pos, quality_neg), dtype=object)
+    frame["lead_quality"] = judged.where(rng.random(n) < 0.5)  # half the leads never judged
     acts = np.array(["Email Opened", "SMS Sent", "Page Visited", "Olark Chat"])
     frame["last_activity"] = np.where(
         pos,
