@@ -239,3 +239,27 @@ def test_cli_train_models_promote_score_explain(tmp_path: Path) -> None:
     assert f"{first}: grade" in explained.stdout and "  + " in explained.stdout
     wrong = run("explain", "C000001")  # a flat champion asked about a CRM contact
     assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+
+
+def test_crm_training_warns_about_a_leaking_profile_field() -> None:
+    """CRM mode runs the same detector on a training table: a profile field filled only once a
+    lead converted is reported (CRM features come from the user's definition: warned, kept)."""
+    import dataclasses
+
+    from leadscore.training.guards import training_warnings
+    from leadscore.training.pipeline import TrainingConfig, fit_and_evaluate
+    from tests.simulate import simulate_training_table
+
+    table, _ = simulate_training_table(1500, 8, seed=3)
+    rng = np.random.default_rng(0)
+    sql = table.frame["became_sql"].to_numpy(dtype=bool)
+    frame = table.frame.assign(
+        deal_size=np.where(sql & (rng.random(len(sql)) < 0.5), 1000.0, np.nan)
+    )
+    leaky = dataclasses.replace(
+        table, frame=frame, features=[*table.features, FeatureSpec("deal_size", "numeric", "fit")]
+    )
+    config = TrainingConfig(evaluation=EvaluationConfig(n_bootstrap=10), shap_rows=50)
+    warned = training_warnings(fit_and_evaluate(leaky, config))
+    assert any("sql: column deal_size may leak" in w for w in warned), warned
+    assert not any("deal_size" not in w and "may leak" in w for w in warned), warned
