@@ -58,8 +58,8 @@ def _environment() -> Environment:
         loader=PackageLoader("leadscore.serving", "templates"),
         autoescape=select_autoescape(["html"]),
     )
-    env.filters["pct"] = lambda v: "" if v is None or v != v else f"{100 * float(v):.0f}%"
-    env.filters["num"] = lambda v: "" if v is None or v != v else f"{float(v):.2f}"
+    env.filters["pct"] = lambda v: "" if v is None or v != v else f"{100 * float(v):.1f}%"
+    env.filters["num"] = lambda v: "" if v is None or v != v else f"{float(v):.0f}"
     return env
 
 
