@@ -32,8 +32,11 @@ def history(ids: list[str], at: datetime, p: list[float], grades: list[str]) -> 
                 "grade": g,
                 "fit_score": 0.3,
                 "engagement_score": 0.6,
-                "reasons_positive": ["Visited the pricing page 3 times", "Works at a large\nfirm"]
-                + ["x" * 300],
+                "reasons_positive": [
+                    "Visited the pricing page 3 times",
+                    "Works at a large\nfirm",
+                    "x" * 300,
+                ],
                 "reasons_negative": [],
             }
             for c, pi, g in zip(ids, p, grades, strict=True)
@@ -109,7 +112,7 @@ def test_salesforce_data_loader(tmp_path: Path) -> None:
     out = tmp_path / "sf.csv"
     export_scores(store, "salesforce", out)
     rows = read(out)
-    assert list(rows[0])[0] == "Id"
+    assert next(iter(rows[0])) == "Id"
     assert all(c.endswith("__c") for c in list(rows[0])[1:])
     for row in rows:
         assert len(row["Id"]) in (15, 18) and row["Id"].isalnum()

@@ -149,6 +149,6 @@ def test_feedback_report_counts(store: ScoreStore) -> None:
     assert by_grade.loc["B", "acceptance"] == 1.0 and by_grade.loc["D", "rejected"] == 2
     by_rep = report.by_rep.set_index("rep")
     assert by_rep.loc["ann", "verdicts"] == 2 and by_rep.loc["(API)", "verdicts"] == 1
-    assert list(report.rejected_for["reason"])[0] == "spam_bot"
+    assert next(iter(report.rejected_for["reason"])) == "spam_bot"
     assert report.rejected_for["rejections"].tolist() == [2, 1]
     assert report.by_top_reason.set_index("top_reason").loc["x", "rejected"] == 1

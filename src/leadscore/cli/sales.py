@@ -55,6 +55,36 @@ def feedback_report(store: Store = DEFAULT_SCORES_STORE) -> None:
         console.print(table)
 
 
+@feedback_app.command("apply")
+def feedback_apply(
+    training_table: Annotated[Path, typer.Argument(help="The training table to start from.")],
+    out: Annotated[Path, typer.Option(help="The training table to write (with its metadata).")],
+    store: Store = DEFAULT_SCORES_STORE,
+    policy: Annotated[
+        Path | None, typer.Option(help="Feedback policy YAML (keys: exclude, negative).")
+    ] = None,
+) -> None:
+    """Apply reps' verdicts to a training table, point in time (then `leadscore train OUT`)."""
+    from leadscore.pipeline.feedback import FeedbackTableSpec, feedback_table_step
+
+    spec = FeedbackTableSpec(training_table=training_table, out=out, store=store, policy=policy)
+    result = feedback_table_step(spec)
+    masks = result.masks
+    console.print(
+        f"{masks.verdicts} verdicts: {masks.excluded_rows} rows of {masks.excluded_contacts} "
+        f"leads excluded ({', '.join(result.policy.exclude) or 'no reason'}), "
+        f"{masks.relabelled_rows} rows relabelled 0 "
+        f"({', '.join(result.policy.negative) or 'no reason'}); {result.rows_after} of "
+        f"{result.rows_before} rows written to {result.path}. Train on it with "
+        f"`leadscore train {result.path}`."
+    )
+    if masks.verdicts == 0:
+        console.print(
+            "[yellow]warning:[/] the store holds no verdict: the table is a copy. Reps give "
+            "verdicts in the inbox (`leadscore serve`, then open /)."
+        )
+
+
 def export(
     target: Annotated[
         str, typer.Option(help="generic, hubspot, salesforce or dynamics (Dynamics 365).")
