@@ -80,6 +80,14 @@ def _since(value: str | None) -> datetime | None:
         return None
 
 
+def _local(target: str) -> str:
+    """``target`` if it is a path on this site, else ``/`` (no open redirect: ``//host`` and
+    ``/\\host`` are other sites to a browser)."""
+    if not target.startswith("/") or target.startswith(("//", "/\\")) or not target.isprintable():
+        return "/"
+    return target
+
+
 def inbox_router(
     store: ScoreStore,
     sessions: Sessions,
@@ -111,15 +119,13 @@ def inbox_router(
 
     @router.get("/login", response_class=HTMLResponse)
     def login_page(request: Request, next: str = "/") -> Response:
-        return page(request, "login.html", next=next if next.startswith("/") else "/")
+        return page(request, "login.html", next=_local(next))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
         form = await _form(request)
         user = user_for_token(store, form.get("token", "").strip())
-        target = form.get("next", "/")
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/"
+        target = _local(form.get("next", "/"))
         if user is None:
             return page(request, "login.html", 401, error="Unknown token.", next=target)
         response = RedirectResponse(target, status_code=303)

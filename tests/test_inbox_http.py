@@ -47,6 +47,9 @@ def test_pages_need_a_login(app: Inbox) -> None:
         assert response.status_code == 303 and response.headers["location"].startswith("/login")
     page = httpx.get(app.url + "/login")
     assert page.status_code == 200 and 'name="token"' in page.text
+    for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example"):
+        away = httpx.post(app.url + "/login", data={"token": app.token, "next": elsewhere})
+        assert away.status_code == 303 and away.headers["location"] == "/"
     wrong = httpx.post(app.url + "/login", data={"token": "not-a-token"})
     assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
 
