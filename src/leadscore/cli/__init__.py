@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from leadscore import __version__
-from leadscore.cli import flat_output, output
+from leadscore.cli import flat_output, output, sales
 from leadscore.cli import options as opt
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.flat_csv import DEFAULT_NA_VALUES
@@ -36,6 +36,7 @@ features_app = typer.Typer(help="Point-in-time features and labels.", no_args_is
 rules_app = typer.Typer(help="The rule-based points baseline.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
 app.add_typer(rules_app, name="rules")
+sales.register(app)
 
 
 def _version(value: bool) -> None:
@@ -347,6 +348,7 @@ def demo(
     contacts: opt.Contacts = 20_000,
     seed: opt.DemoSeed = 42,
     tracking_uri: opt.Tracking = None,
+    store: opt.DemoStore = DEFAULT_SCORES_STORE,
 ) -> None:
     """Run the whole pipeline on a bundled synthetic CRM (DuckDB, offline)."""
     from leadscore.pipeline import DemoEvent, DemoSpec, run_demo
@@ -357,7 +359,9 @@ def demo(
             bars.stop()  # end the finished step's bars before printing its result
             output.print_demo_event(event)
 
-        spec = DemoSpec(out=out, contacts=contacts, seed=seed, tracking_uri=tracking_uri)
+        spec = DemoSpec(
+            out=out, contacts=contacts, seed=seed, tracking_uri=tracking_uri, store=store
+        )
         run_demo(spec, progress=bars, on_event=show)
 
 

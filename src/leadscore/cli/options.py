@@ -173,3 +173,6 @@ ServeCrm = Annotated[
 ]
 DemoOut = Annotated[Path, typer.Option(help="Where to write the demo CRM.")]
 DemoSeed = Annotated[int, typer.Option(help="Random seed.")]
+DemoStore = Annotated[
+    Path, typer.Option(help="Score store the demo's scores go to (what `serve` reads).")
+]
