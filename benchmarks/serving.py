@@ -177,14 +177,12 @@ def _accounts(crm_path: Path, as_of: Any) -> list[tuple[str, Any]]:
     return [(str(r[0]), r[1]) for r in rows]
 
 
-def _start_server(
-    args: argparse.Namespace, uri: str, pythonpath: Path | None, crm: Path | None = None
-) -> Any:
+def _start_server(out: Path, uri: str, pythonpath: Path | None, crm: Path | None = None) -> Any:
     port = _free_port()
     code = (
         "from leadscore.serving.api import serve; "
         f"serve('champion', port={port}, tracking_uri={uri!r}, "
-        f"store={str(args.out / 'scores.duckdb')!r}, log_level='warning'"
+        f"store={str(out / 'scores.duckdb')!r}, log_level='warning'"
         + (f", crm={str(crm)!r})" if crm is not None else ")")
     )
     env = {**os.environ, "LEADSCORE_API_KEY": API_KEY}
@@ -220,9 +218,13 @@ def api(args: argparse.Namespace) -> None:
     crm_path, uri, as_of = _prepare(args.out, args.contacts, args.seed)
     # the current server reads the leads' colleagues from the CRM (account-level features);
     # the leads belong to real multi-contact accounts, so that work is measured too
-    servers = {"current": _start_server(args, uri, None, crm_path)}
+    servers = {"current": _start_server(args.out, uri, None, crm_path)}
     if args.baseline is not None:
-        servers["baseline"] = _start_server(args, uri, args.baseline)
+        # the baseline serves a model of its own (trained by its own code in --baseline-out,
+        # e.g. when the artifact format changed since), or this one
+        base_out = args.baseline_out or args.out
+        base_uri = f"sqlite:///{base_out.resolve()}/mlruns/mlflow.db"
+        servers["baseline"] = _start_server(base_out, base_uri, args.baseline)
     clients: dict[str, httpx.Client] = {}
     latencies: dict[str, list[float]] = {name: [] for name in servers}
     try:
@@ -284,6 +286,12 @@ def main() -> None:
         type=Path,
         default=None,
         help="api: also serve the leadscore package found in this folder, requests interleaved",
+    )
+    parser.add_argument(
+        "--baseline-out",
+        type=Path,
+        default=None,
+        help="api: the baseline serves the champion of this folder's mlruns (default: --out)",
     )
     args = parser.parse_args()
     batch(args) if args.what == "batch" else api(args)
