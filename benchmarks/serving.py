@@ -11,7 +11,10 @@ Parquet, score history) next to plain ``pred_contrib`` and prediction-only throu
 starts ``leadscore.serving.api.serve`` in a subprocess on 127.0.0.1 and measures p50/p99
 latency of ``POST /score`` with one lead and its reasons (target p99 <= 50 ms);
 ``--baseline DIR`` serves a second copy of the package (e.g. the code before a change) and
-interleaves the requests, for a before/after comparison under the same load.
+interleaves the requests, for a before/after comparison under the same load, printing the
+ratios (throughput = requests over the time spent on them); ``--baseline-out`` gives the
+baseline its own model (trained by its own code) when the artifact format changed since.
+``--concurrency N`` runs N clients in alternating timed phases (one server at a time).
 """
 
 from __future__ import annotations
@@ -242,12 +245,19 @@ def api(args: argparse.Namespace) -> None:
             for client in clients.values():
                 client.post("/score", json=body).raise_for_status()
         load = os.getloadavg()
-        for body in bodies:
-            for name, client in clients.items():
-                t0 = time.perf_counter()
-                response = client.post("/score", json=body)
-                latencies[name].append((time.perf_counter() - t0) * 1000)
-                response.raise_for_status()
+        if args.concurrency > 1:
+            busy = _concurrent(clients, bodies, latencies, args.concurrency, args.phase_seconds)
+        else:
+            busy = {name: 0.0 for name in clients}
+            for i, body in enumerate(bodies):
+                names = list(clients) if i % 2 == 0 else list(reversed(clients))  # fair order
+                for name in names:
+                    t0 = time.perf_counter()
+                    response = clients[name].post("/score", json=body)
+                    seconds = time.perf_counter() - t0
+                    busy[name] += seconds
+                    latencies[name].append(seconds * 1000)
+                    response.raise_for_status()
     finally:
         for client in clients.values():
             client.close()
@@ -256,15 +266,69 @@ def api(args: argparse.Namespace) -> None:
             proc.wait(timeout=30)
     print(
         f"load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
-        f"on {os.cpu_count()} CPUs"
+        f"on {os.cpu_count()} CPUs; {args.accounts} accounts, concurrency {args.concurrency}"
     )
+    summary: dict[str, tuple[float, float, float]] = {}
     for name, values in latencies.items():
         q = statistics.quantiles(values, n=100)
+        rate = len(values) / busy[name]
+        summary[name] = (q[49], q[98], rate)
         print(
-            f"{name}: POST /score, 1 lead with reasons, {len(values)} sequential requests: "
-            f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {max(values):.1f} ms (target p99 <= "
-            f"50 ms: {'met' if q[98] <= 50 else 'NOT met'})"
+            f"{name}: POST /score, 1 lead with reasons, {len(values)} requests: "
+            f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {max(values):.1f} ms, "
+            f"throughput {rate:.1f} requests/s (target p99 <= 50 ms: "
+            f"{'met' if q[98] <= 50 else 'NOT met'})"
         )
+    if "baseline" in summary:
+        cur, base = summary["current"], summary["baseline"]
+        print(
+            f"current vs baseline, same run: throughput {cur[2] / base[2]:.2f}x, "
+            f"p50 {cur[0] / base[0]:.2f}x, p99 {cur[1] / base[1]:.2f}x (throughput above 1 and "
+            "latencies below 1: current is faster)"
+        )
+
+
+def _concurrent(
+    clients: dict[str, Any],
+    bodies: list[dict[str, Any]],
+    latencies: dict[str, list[float]],
+    concurrency: int,
+    phase: float,
+) -> dict[str, float]:
+    """Alternating phases of ``phase`` seconds, one server at a time, ``concurrency`` client
+    threads each posting bodies back to back; returns each server's total phase time (its
+    throughput is its requests over that). Every server gets the same number of phases."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    busy = {name: 0.0 for name in clients}
+    urls = {name: str(client.base_url) for name, client in clients.items()}
+    rounds = max(1, len(bodies) // (concurrency * 10))
+    for r in range(rounds):
+        names = list(clients) if r % 2 == 0 else list(reversed(clients))
+        for name in names:
+            end = time.perf_counter() + phase
+
+            def worker(k: int, name: str = name, end: float = end) -> list[float]:
+                done: list[float] = []
+                with httpx.Client(
+                    base_url=urls[name], headers={"X-API-Key": API_KEY}, timeout=60
+                ) as client:
+                    i = k
+                    while time.perf_counter() < end:
+                        t0 = time.perf_counter()
+                        client.post("/score", json=bodies[i % len(bodies)]).raise_for_status()
+                        done.append((time.perf_counter() - t0) * 1000)
+                        i += concurrency
+                return done
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(concurrency) as pool:
+                for done in pool.map(worker, range(concurrency)):
+                    latencies[name].extend(done)
+            busy[name] += time.perf_counter() - t0
+    return busy
 
 
 def main() -> None:
@@ -287,6 +351,13 @@ def main() -> None:
         default=None,
         help="api: also serve the leadscore package found in this folder, requests interleaved",
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="api: concurrent clients (above 1: alternating timed phases per server)",
+    )
+    parser.add_argument("--phase-seconds", type=float, default=5.0)
     parser.add_argument(
         "--baseline-out",
         type=Path,
