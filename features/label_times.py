@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from leadscore.errors import ConfigError, SourceError
 from leadscore.features.labels import FromStage
+from leadscore.sql import quote_literal
 
 __all__ = [
     "CUTOFFS_TABLE",
@@ -41,7 +42,7 @@ _ACTIVE = ("lead", "mql")
 
 
 def _in_list(values: Sequence[str]) -> str:
-    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+    return "(" + ", ".join(quote_literal(v) for v in values) + ")"
 
 
 def label_times_ctes(horizon_days: int | None, from_stage: FromStage, *, given: bool) -> str:

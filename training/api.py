@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,9 @@ from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ConfigError
 from leadscore.model.heads import read_heads
 from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
+from leadscore.training.guards import training_warnings
 from leadscore.training.heads import save_heads
+from leadscore.training.kinds import refuse_mixed_kinds
 from leadscore.training.pipeline import Progress, TrainingConfig, TrainingOutcome, fit_and_evaluate
 from leadscore.training.report import ReportContext, headline_sentences, write_report
 from leadscore.training.rules import mql_flags, score_rules
@@ -60,6 +62,8 @@ class TrainingResult:
     model_version: str | None
     metrics: dict[str, float]
     outcome: TrainingOutcome
+    warnings: list[str] = field(default_factory=list)
+    """Guards against silent failure (:mod:`leadscore.training.guards`): print them."""
 
 
 def flatten_metrics(evaluation: Evaluation) -> dict[str, float]:
@@ -122,6 +126,8 @@ def train(
         else load_training_table(training_table)
     )
     outcome = fit_and_evaluate(table, config, oracle=_read_oracle(oracle), progress=progress)
+    warnings = training_warnings(outcome)
+    outcome.notes.extend(f"WARNING: {w}" for w in warnings)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out_dir = config.report_dir / f"train-{stamp}"
     model_dir = out_dir / "heads"
@@ -190,6 +196,7 @@ def train(
         model_version=version,
         metrics=metrics,
         outcome=outcome,
+        warnings=warnings,
     )
 
 
@@ -254,6 +261,7 @@ def promote(
 ) -> PromotionDecision:
     """Promote the challenger (or ``version``) to champion if it beats the champion by
     ``margin`` on ``metric``; with ``training_table``, both are re-scored on its test window."""
+    refuse_mixed_kinds(model_name, tracking_uri=tracking_uri, version=version, force=force)
     recomputed = None
     if training_table is not None:
         versions = {v.version: v for v in list_versions(model_name, tracking_uri=tracking_uri)}
