@@ -11,7 +11,10 @@ Parquet, score history) next to plain ``pred_contrib`` and prediction-only throu
 starts ``leadscore.serving.api.serve`` in a subprocess on 127.0.0.1 and measures p50/p99
 latency of ``POST /score`` with one lead and its reasons (target p99 <= 50 ms);
 ``--baseline DIR`` serves a second copy of the package (e.g. the code before a change) and
-interleaves the requests, for a before/after comparison under the same load.
+interleaves the requests, for a before/after comparison under the same load, printing the
+ratios (throughput = requests over the time spent on them); ``--baseline-out`` gives the
+baseline its own model (trained by its own code) when the artifact format changed since.
+``--concurrency N`` runs N clients in alternating timed phases (one server at a time).
 """
 
 from __future__ import annotations
@@ -177,14 +180,12 @@ def _accounts(crm_path: Path, as_of: Any) -> list[tuple[str, Any]]:
     return [(str(r[0]), r[1]) for r in rows]
 
 
-def _start_server(
-    args: argparse.Namespace, uri: str, pythonpath: Path | None, crm: Path | None = None
-) -> Any:
+def _start_server(out: Path, uri: str, pythonpath: Path | None, crm: Path | None = None) -> Any:
     port = _free_port()
     code = (
         "from leadscore.serving.api import serve; "
         f"serve('champion', port={port}, tracking_uri={uri!r}, "
-        f"store={str(args.out / 'scores.duckdb')!r}, log_level='warning'"
+        f"store={str(out / 'scores.duckdb')!r}, log_level='warning'"
         + (f", crm={str(crm)!r})" if crm is not None else ")")
     )
     env = {**os.environ, "LEADSCORE_API_KEY": API_KEY}
@@ -220,9 +221,13 @@ def api(args: argparse.Namespace) -> None:
     crm_path, uri, as_of = _prepare(args.out, args.contacts, args.seed)
     # the current server reads the leads' colleagues from the CRM (account-level features);
     # the leads belong to real multi-contact accounts, so that work is measured too
-    servers = {"current": _start_server(args, uri, None, crm_path)}
+    servers = {"current": _start_server(args.out, uri, None, crm_path)}
     if args.baseline is not None:
-        servers["baseline"] = _start_server(args, uri, args.baseline)
+        # the baseline serves a model of its own (trained by its own code in --baseline-out,
+        # e.g. when the artifact format changed since), or this one
+        base_out = args.baseline_out or args.out
+        base_uri = f"sqlite:///{base_out.resolve()}/mlruns/mlflow.db"
+        servers["baseline"] = _start_server(base_out, base_uri, args.baseline)
     clients: dict[str, httpx.Client] = {}
     latencies: dict[str, list[float]] = {name: [] for name in servers}
     try:
@@ -240,12 +245,19 @@ def api(args: argparse.Namespace) -> None:
             for client in clients.values():
                 client.post("/score", json=body).raise_for_status()
         load = os.getloadavg()
-        for body in bodies:
-            for name, client in clients.items():
-                t0 = time.perf_counter()
-                response = client.post("/score", json=body)
-                latencies[name].append((time.perf_counter() - t0) * 1000)
-                response.raise_for_status()
+        if args.concurrency > 1:
+            busy = _concurrent(clients, bodies, latencies, args.concurrency, args.phase_seconds)
+        else:
+            busy = {name: 0.0 for name in clients}
+            for i, body in enumerate(bodies):
+                names = list(clients) if i % 2 == 0 else list(reversed(clients))  # fair order
+                for name in names:
+                    t0 = time.perf_counter()
+                    response = clients[name].post("/score", json=body)
+                    seconds = time.perf_counter() - t0
+                    busy[name] += seconds
+                    latencies[name].append(seconds * 1000)
+                    response.raise_for_status()
     finally:
         for client in clients.values():
             client.close()
@@ -254,15 +266,69 @@ def api(args: argparse.Namespace) -> None:
             proc.wait(timeout=30)
     print(
         f"load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
-        f"on {os.cpu_count()} CPUs"
+        f"on {os.cpu_count()} CPUs; {args.accounts} accounts, concurrency {args.concurrency}"
     )
+    summary: dict[str, tuple[float, float, float]] = {}
     for name, values in latencies.items():
         q = statistics.quantiles(values, n=100)
+        rate = len(values) / busy[name]
+        summary[name] = (q[49], q[98], rate)
         print(
-            f"{name}: POST /score, 1 lead with reasons, {len(values)} sequential requests: "
-            f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {max(values):.1f} ms (target p99 <= "
-            f"50 ms: {'met' if q[98] <= 50 else 'NOT met'})"
+            f"{name}: POST /score, 1 lead with reasons, {len(values)} requests: "
+            f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {max(values):.1f} ms, "
+            f"throughput {rate:.1f} requests/s (target p99 <= 50 ms: "
+            f"{'met' if q[98] <= 50 else 'NOT met'})"
         )
+    if "baseline" in summary:
+        cur, base = summary["current"], summary["baseline"]
+        print(
+            f"current vs baseline, same run: throughput {cur[2] / base[2]:.2f}x, "
+            f"p50 {cur[0] / base[0]:.2f}x, p99 {cur[1] / base[1]:.2f}x (throughput above 1 and "
+            "latencies below 1: current is faster)"
+        )
+
+
+def _concurrent(
+    clients: dict[str, Any],
+    bodies: list[dict[str, Any]],
+    latencies: dict[str, list[float]],
+    concurrency: int,
+    phase: float,
+) -> dict[str, float]:
+    """Alternating phases of ``phase`` seconds, one server at a time, ``concurrency`` client
+    threads each posting bodies back to back; returns each server's total phase time (its
+    throughput is its requests over that). Every server gets the same number of phases."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    busy = {name: 0.0 for name in clients}
+    urls = {name: str(client.base_url) for name, client in clients.items()}
+    rounds = max(1, len(bodies) // (concurrency * 10))
+    for r in range(rounds):
+        names = list(clients) if r % 2 == 0 else list(reversed(clients))
+        for name in names:
+            end = time.perf_counter() + phase
+
+            def worker(k: int, name: str = name, end: float = end) -> list[float]:
+                done: list[float] = []
+                with httpx.Client(
+                    base_url=urls[name], headers={"X-API-Key": API_KEY}, timeout=60
+                ) as client:
+                    i = k
+                    while time.perf_counter() < end:
+                        t0 = time.perf_counter()
+                        client.post("/score", json=bodies[i % len(bodies)]).raise_for_status()
+                        done.append((time.perf_counter() - t0) * 1000)
+                        i += concurrency
+                return done
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(concurrency) as pool:
+                for done in pool.map(worker, range(concurrency)):
+                    latencies[name].extend(done)
+            busy[name] += time.perf_counter() - t0
+    return busy
 
 
 def main() -> None:
@@ -284,6 +350,19 @@ def main() -> None:
         type=Path,
         default=None,
         help="api: also serve the leadscore package found in this folder, requests interleaved",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="api: concurrent clients (above 1: alternating timed phases per server)",
+    )
+    parser.add_argument("--phase-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--baseline-out",
+        type=Path,
+        default=None,
+        help="api: the baseline serves the champion of this folder's mlruns (default: --out)",
     )
     args = parser.parse_args()
     batch(args) if args.what == "batch" else api(args)

@@ -60,8 +60,13 @@ def feature_query(
     horizon_days: int | None = None,
     from_stage: FromStage = "any",
     given: bool = False,
+    duckdb_days: bool = False,
 ) -> str:
     """The full query: label times (with labels when ``horizon_days`` is set) and features.
+
+    ``duckdb_days``: generate the grid days with DuckDB's ``range`` (only the days needed)
+    instead of the portable 100,000-number sequence; same rows, for DuckDB only (the HTTP
+    API's small posted CRMs, where that sequence is a fixed cost of every request).
 
     Label times are every eligible contact at each cutoff of the registered cutoffs table, or
     (``given``) the eligible pairs of the registered label-times table.
@@ -100,7 +105,7 @@ def feature_query(
             else ""
         )
         ctes.append(f"scope AS (\n  SELECT contact_id FROM lt{members}\n)")
-    joins = _joins_and_ctes(parts, member_counts, ctes, scoped=given)
+    joins = _joins_and_ctes(parts, member_counts, ctes, scoped=given, duckdb_days=duckdb_days)
     labels = ", lt.became_sql, lt.booked_meeting" if horizon_days is not None else ""
     select = ",\n  ".join(["lt.contact_id", f"lt.cutoff{labels}", *columns])
     return (
@@ -113,7 +118,12 @@ def feature_query(
 
 
 def _joins_and_ctes(
-    parts: Parts, member_counts: dict[int, str], ctes: list[str], *, scoped: bool
+    parts: Parts,
+    member_counts: dict[int, str],
+    ctes: list[str],
+    *,
+    scoped: bool,
+    duckdb_days: bool = False,
 ) -> str:
     """Append the CTEs the compiled features use to ``ctes``; return the joins onto ``lt``."""
     joins = "\nJOIN contacts c ON c.contact_id = lt.contact_id" if parts.uses_contact else ""
@@ -126,7 +136,12 @@ def _joins_and_ctes(
     win, rec = parts.win, parts.rec
     if win.exprs or rec.exprs:
         ctes.append(
-            _grid_ctes(max(parts.windows, default=0), parts.lookback, recency=bool(rec.exprs))
+            _grid_ctes(
+                max(parts.windows, default=0),
+                parts.lookback,
+                recency=bool(rec.exprs),
+                duckdb_days=duckdb_days,
+            )
         )
     if win.exprs:
         prev_cols = "".join(
@@ -211,7 +226,7 @@ MAX_DAY_SPAN = 100_000
 many days minus the lookback (checked by :mod:`leadscore.features.build`)."""
 
 
-def _grid_ctes(max_window: int, lookback: int, *, recency: bool) -> str:
+def _grid_ctes(max_window: int, lookback: int, *, recency: bool, duckdb_days: bool = False) -> str:
     """The cutoff grids and the small maps from grid days to cutoffs.
 
     ``anchor``: midnight of the first cutoff's day. ``cut``: every distinct cutoff with ``o``,
@@ -233,25 +248,41 @@ def _grid_ctes(max_window: int, lookback: int, *, recency: bool) -> str:
         f"    row_number() OVER (PARTITION BY us - dc * {_US_PER_DAY} ORDER BY cutoff) AS pos\n"
         "  FROM cut0\n)",
         "grid AS (SELECT DISTINCT c.o, a.t0 FROM cut c CROSS JOIN anchor a)",
-        "nums AS (\n  SELECT "
-        + " + ".join(f"{10**p} * n{p}.i" if p else "n0.i" for p in range(5))
-        + " AS i\n  FROM "
-        + " CROSS JOIN ".join(places)
-        + "\n)",
     ]
+    if not duckdb_days:
+        ctes.append(
+            "nums AS (\n  SELECT "
+            + " + ".join(f"{10**p} * n{p}.i" if p else "n0.i" for p in range(5))
+            + " AS i\n  FROM "
+            + " CROSS JOIN ".join(places)
+            + "\n)"
+        )
+    # the grid days before a cutoff (win_map) and of a lookback span (day_k): joins on the
+    # portable sequence, or DuckDB's range of exactly the days needed (same rows)
+    window_days = (
+        f"(SELECT CAST(range AS INTEGER) AS i FROM range({max_window})) n"
+        if duckdb_days
+        else f"nums n ON n.i < {max_window}"
+    )
+    span_days = (
+        "(SELECT o, lo, hi, CAST(unnest(range(hi - lo)) AS INTEGER) AS i FROM span) s"
+        if duckdb_days
+        else "span s JOIN nums n ON n.i < s.hi - s.lo"
+    )
+    day = "s.i" if duckdb_days else "n.i"
     if max_window:
         ctes.append(
             "win_map AS (\n  SELECT c.o, c.dc - 1 - n.i AS d, c.cutoff, c.dc"
-            f" FROM cut c JOIN nums n ON n.i < {max_window}\n)"
+            f" FROM cut c {'CROSS JOIN' if duckdb_days else 'JOIN'} {window_days}\n)"
         )
     if recency:
         ctes.append(
             "span AS (\n  SELECT o, min(dc) - "
             f"{lookback} AS lo, max(dc) AS hi FROM cut GROUP BY o\n),\n"
-            "day_k AS (\n  SELECT s.o, s.lo + n.i AS d, count(c.cutoff) AS k\n"
-            "  FROM span s JOIN nums n ON n.i < s.hi - s.lo\n"
-            "  LEFT JOIN cut c ON c.o = s.o AND c.dc <= s.lo + n.i\n"
-            "  GROUP BY s.o, s.lo + n.i\n),\n"
+            f"day_k AS (\n  SELECT s.o, s.lo + {day} AS d, count(c.cutoff) AS k\n"
+            f"  FROM {span_days}\n"
+            f"  LEFT JOIN cut c ON c.o = s.o AND c.dc <= s.lo + {day}\n"
+            f"  GROUP BY s.o, s.lo + {day}\n),\n"
             "k_map AS (\n  SELECT b.o, a.pos - 1 AS k, b.cutoff FROM cut a"
             " JOIN cut b ON b.o = a.o AND a.pos <= b.pos\n)"
         )

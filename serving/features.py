@@ -37,8 +37,16 @@ def _as_of(as_of: datetime | None) -> datetime:
     return as_of
 
 
-def _query(definition: FeatureDefinition, restricted: bool, from_stage: FromStage = "any") -> str:
-    sql = feature_query(definition, horizon_days=None, from_stage=from_stage)
+def _query(
+    definition: FeatureDefinition,
+    restricted: bool,
+    from_stage: FromStage = "any",
+    *,
+    duckdb_days: bool = False,
+) -> str:
+    sql = feature_query(
+        definition, horizon_days=None, from_stage=from_stage, duckdb_days=duckdb_days
+    )
     if not restricted:
         return sql
     return f"SELECT * FROM ({sql}) q WHERE contact_id IN (SELECT contact_id FROM {_CONTACT_IDS})"
@@ -120,7 +128,9 @@ class PostedFeatures:
     ) -> None:
         self.definition = definition
         self.schema = output_schema(definition, labelled=False)
-        self._sql = _query(definition, False, from_stage)
+        # DuckDB only: the grid days from ``range`` (not the portable 100,000-number sequence,
+        # a fixed cost of every request; 1.14x on one lead's query, measured side by side)
+        self._sql = _query(definition, False, from_stage, duckdb_days=True)
         self.engine = PooledDuckDBEngine(
             {CUTOFFS_TABLE: "cutoff TIMESTAMP"},
             [self._sql],

@@ -62,7 +62,7 @@ class OnlineFeatures:
         self.colleagues = (
             CrmColleagues(crm, lookback_days=definition.lookback_days) if crm is not None else None
         )
-        self._validator = PostedValidator(connections=connections)
+        self._validator = PostedValidator(connections=connections, built_by_posted_tables=True)
         # validation runs beside the feature query (its own connection; DuckDB releases the
         # GIL): a request waits for the longer of the two, not their sum
         self._beside = ThreadPoolExecutor(connections, thread_name_prefix="leadscore-validate")

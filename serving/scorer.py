@@ -108,6 +108,26 @@ class Scorer:
                 )
             self._groups = reason_groups(self.definition, self.features)
             self._concepts = [str(self.definition.feature(n).concept.value) for n in self.features]
+        # heads fitted on one table encode a frame identically (same features, kinds and
+        # levels): the matrix is built once per distinct encoding (the encoding is ~half of a
+        # single lead's model time, benchmarks/api_profile.py)
+        self._encoding: dict[str, str] = {}
+        described: dict[str, dict[str, Any]] = {}
+        for target, head in self.heads.items():
+            mine = head.encoder.to_dict()
+            same = next((t for t, known in described.items() if known == mine), None)
+            self._encoding[target] = same or target
+            if same is None:
+                described[target] = mine
+
+    def _matrices(self, frame: pd.DataFrame) -> dict[str, FloatArray]:
+        """Each head's encoded matrix of ``frame`` (one array per distinct encoding)."""
+        built: dict[str, FloatArray] = {}
+        for target, head in self.heads.items():
+            owner = self._encoding[target]
+            if owner not in built:
+                built[owner] = head.matrix(frame)
+        return {target: built[self._encoding[target]] for target in self.heads}
 
     @classmethod
     def from_folder(cls, folder: Path) -> Scorer:
@@ -159,9 +179,10 @@ class Scorer:
 
     def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``p_<target>`` per row (calibrated)."""
+        matrices = self._matrices(frame)
         return pd.DataFrame(
             {
-                f"p_{t}": head.calibrator.predict(self._raw(t, head.matrix(frame)))
+                f"p_{t}": head.calibrator.predict(self._raw(t, matrices[t]))
                 for t, head in self.heads.items()
             },
             index=frame.index,
@@ -174,8 +195,9 @@ class Scorer:
         assert grades is not None  # checked by require_definition
         columns: dict[str, Any] = {}
         contributions = np.zeros((0, len(self.features) + 1))
+        matrices = self._matrices(frame)
         for target, head in self.heads.items():
-            matrix = head.matrix(frame)
+            matrix = matrices[target]
             columns[f"p_{target}"] = head.calibrator.predict(self._raw(target, matrix))
             if head is self._reason_head:
                 contributions = self._contributions(matrix)

@@ -193,6 +193,12 @@ def _broken(as_of: datetime) -> dict[str, dict[str, Any]]:
             changed_at=(as_of - timedelta(days=300)).isoformat()
         ),
         "duplicate event id": lambda lead: [e.update(event_id="E1") for e in lead["events"]],
+        # plain checks of one table, folded into one count per table (fold_checks)
+        "NUL in an account name": lambda lead: lead["account"].update(name="Acme\x00 Inc"),
+        "NUL in a page url": lambda lead: lead["events"][1].update(page_url="/x\x00"),
+        "email address as domain": lambda lead: lead["contact"].update(
+            email_domain="someone@example.com"
+        ),
     }.items():
         lead = _lead(as_of)
         edit(lead)
@@ -222,8 +228,15 @@ def test_posted_validation_is_the_contract_validation(as_of: datetime) -> None:
         "no events yet": {"leads": [new_lead], "as_of": as_of.isoformat()},
     }
     cases.update(_broken(as_of))
-    validator = PostedValidator(connections=1)
-    assert validator.fast  # every check of the validation is run by the one prepared query
+    validators = [
+        PostedValidator(connections=1),
+        PostedValidator(connections=1, built_by_posted_tables=True),  # the API's
+    ]
+    # every check of the validation is run by the one prepared query
+    assert all(v.fast for v in validators)
+    # only the unique-key and foreign-key checks posted rows cannot fail are left out
+    assert validators[0].left_out == []
+    assert len(validators[1].left_out) == 5
     try:
         for name, body in cases.items():
             request = ScoreRequest.model_validate(body)
@@ -232,15 +245,42 @@ def test_posted_validation_is_the_contract_validation(as_of: datetime) -> None:
                 expected = None
             except DataContractError as exc:
                 expected = str(exc)
-            try:
-                validator.check(posted_tables(request), as_of=as_of)
-                got = None
-            except DataContractError as exc:
-                got = str(exc)
-            assert got == expected, name
-            assert (got is None) == (name in {"valid", "same second", "no events yet"}), name
+            for validator in validators:
+                try:
+                    validator.check(posted_tables(request), as_of=as_of)
+                    got = None
+                except DataContractError as exc:
+                    got = str(exc)
+                assert got == expected, name
+                assert (got is None) == (name in {"valid", "same second", "no events yet"}), name
     finally:
-        validator.close()
+        for validator in validators:
+            validator.close()
+
+
+def test_posted_rows_cannot_break_the_checks_left_out() -> None:
+    """What ``built_by_posted_tables`` relies on: unique contact and account ids, and keys that
+    point to posted rows, whatever the request."""
+    as_of = datetime(2025, 6, 1, 12)
+    twice = {"leads": [_lead(as_of), _lead(as_of)], "as_of": as_of.isoformat()}
+    with pytest.raises(ValueError, match="more than once"):
+        ScoreRequest.model_validate(twice)
+    other = _lead(as_of, "L2")
+    other["account"] = {**_lead(as_of)["account"], "industry": "Retail"}
+    with pytest.raises(ValueError, match="twice with different values"):
+        ScoreRequest.model_validate({"leads": [_lead(as_of), other], "as_of": as_of.isoformat()})
+    same = _lead(as_of, "L2")
+    same["account"] = _lead(as_of)["account"]
+    request = ScoreRequest.model_validate(
+        {"leads": [_lead(as_of), same, _lead(as_of, "L3")], "as_of": as_of.isoformat()}
+    )
+    tables = posted_tables(request)
+    accounts = tables["accounts"].column("account_id").to_pylist()
+    contacts = tables["contacts"].column("contact_id").to_pylist()
+    assert sorted(accounts) == sorted(set(accounts)) == ["A-L1", "A-L3"]
+    assert set(tables["contacts"].column("account_id").to_pylist()) == set(accounts)
+    for name in ("events", "stage_changes"):
+        assert set(tables[name].column("contact_id").to_pylist()) == set(contacts)
 
 
 def test_contract_errors_still_get_the_validation_message(client: Any, model: ServingModel) -> None:
