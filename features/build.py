@@ -40,6 +40,7 @@ from leadscore.features.labels import (
     is_censored,
     resolve_cutoffs,
 )
+from leadscore.features.learned import learn_values
 from leadscore.features.meta import (
     METADATA_KIND,
     CutoffStats,
@@ -85,7 +86,10 @@ def output_schema(definition: FeatureDefinition, *, labelled: bool) -> pa.Schema
     if labelled:
         fields += [pa.field(label, pa.bool_()) for label in LABELS]
     for feature in definition.features:
-        kind = pa.float64() if feature.kind == "trend" else _ARROW_TYPES[feature.type]
+        double = feature.kind == "trend" or (
+            feature.kind == "column" and feature.type is FeatureType.NUMERIC
+        )
+        kind = pa.float64() if double else _ARROW_TYPES[feature.type]
         fields.append(pa.field(feature.name, kind))
     return pa.schema(fields)
 
@@ -161,6 +165,7 @@ def build_features(
     definition = definition or load_definition()
     moments = resolve_cutoffs(cutoffs, _now())
     engine = engine or DuckDBEngine(crm)
+    definition = learn_values(definition, engine, max(moments))
     size = cutoffs_per_query or cutoffs_per_query_for(engine, len(moments))
     sql = feature_query(definition, horizon_days=None, from_stage=from_stage)
     schema = output_schema(definition, labelled=False)
@@ -306,6 +311,7 @@ def build_training_table(
 
     observed = [c for c in moments if not is_censored(c, horizon_days, end)]
     censored = [c for c in moments if is_censored(c, horizon_days, end)]
+    definition = learn_values(definition, engine, max(observed, default=end))
     total, done = len(moments), 0
     if progress:
         progress(0, total)

@@ -14,6 +14,7 @@ is strictly before the cutoff; a window of N days is ``[cutoff - N days, cutoff)
 
 from __future__ import annotations
 
+import leadscore.features.compilers_custom  # noqa: F401  (registers the custom kinds)
 from leadscore.features.compilers import COMPILERS, US_PER_DAY, Parts, base_profile, in_list
 from leadscore.features.definition import FeatureDefinition, FeatureType
 from leadscore.features.label_times import (
@@ -119,11 +120,12 @@ def _joins_and_ctes(
     joins = "\nJOIN contacts c ON c.contact_id = lt.contact_id" if parts.uses_contact else ""
     if parts.profile:
         ctes.append(
-            f"prof0 AS (\n  {base_profile(parts.rules)}\n),\n"
+            f"prof0 AS (\n  {base_profile(parts.rules, parts.raw_profile)}\n),\n"
             "prof AS (\n  SELECT contact_id, " + ", ".join(parts.profile) + " FROM prof0\n)"
         )
         joins += "\nLEFT JOIN prof p ON p.contact_id = lt.contact_id"
     win, rec = parts.win, parts.rec
+    cols = "".join(f", e.{column}" for column in sorted(parts.event_columns))
     if win.exprs or rec.exprs:
         ctes.append(
             _grid_ctes(max(parts.windows, default=0), parts.lookback, recency=bool(rec.exprs))
@@ -135,7 +137,7 @@ def _joins_and_ctes(
             f" 1 PRECEDING) AS {alias}"
             for condition, alias in parts.previous.items()
         )
-        events = _events_on_grid(max(parts.windows), prev_cols, scoped=scoped)
+        events = _events_on_grid(max(parts.windows), prev_cols + cols, scoped=scoped)
         ctes.append(
             "cw_type AS (\n  SELECT e.contact_id, m.cutoff, e.event_type"
             + parts.band.select_list()
@@ -149,8 +151,8 @@ def _joins_and_ctes(
     if rec.exprs:
         ctes.append(
             "rec_type AS (\n  SELECT e.contact_id, e.o, dk.k, e.event_type,"
-            " max(e.occurred_at) AS latest\n"
-            f"  FROM ({_events_on_grid(parts.lookback, scoped=scoped)}) e\n"
+            f" max(e.occurred_at) AS latest{parts.latest_by.select_list()}\n"
+            f"  FROM ({_events_on_grid(parts.lookback, cols, scoped=scoped)}) e\n"
             "  JOIN day_k dk ON dk.o = e.o AND dk.d = e.d\n"
             "  GROUP BY e.contact_id, e.o, dk.k, e.event_type\n),\n"
             f"rec_int AS (\n  SELECT r.contact_id, r.o, r.k{rec.select_list()}\n"
@@ -163,6 +165,9 @@ def _joins_and_ctes(
         joins += "\nLEFT JOIN rec ON rec.contact_id = lt.contact_id AND rec.cutoff = lt.cutoff"
     if parts.uses_account:
         joins += _account_ctes(member_counts, ctes)
+    for alias, body in parts.ctes.values():
+        ctes.append(f"{alias} AS (\n  {body}\n)")
+        joins += f"\nLEFT JOIN {alias} ON {alias}.contact_id = lt.contact_id AND {alias}.cutoff = lt.cutoff"
     return joins
 
 

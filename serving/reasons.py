@@ -126,6 +126,12 @@ def _group_key(definition: FeatureDefinition, name: str) -> str:
         return _ATTRIBUTE_GROUPS.get(feature.attribute, feature.attribute)
     if feature.kind == "account":
         return f"account:{feature.measure}"
+    if feature.kind == "column":
+        return f"column:{feature.table}.{feature.column}"
+    if feature.kind == "event_property" and feature.measure in ("count", "days_since"):
+        return f"property:{feature.property}={(feature.values or ('',))[0]}"
+    if feature.kind == "event_property":
+        return f"property:{feature.property}:{feature.measure}"
     types = sorted({str(t.value) for t in feature.event_types})
     return "events:" + (",".join(types) if types else "all")
 

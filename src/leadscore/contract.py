@@ -155,6 +155,7 @@ CONTRACT: tuple[Table, ...] = (
         key=("contact_id",),
         time_column="created_at",
         foreign_keys=(ForeignKey("account_id", "accounts", "account_id"),),
+        allows_extra_columns=True,
         columns=(
             Column("contact_id", "VARCHAR", "Unique contact identifier.", nullable=False),
             Column("account_id", "VARCHAR", "The contact's account.", nullable=False),
