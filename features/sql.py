@@ -61,11 +61,13 @@ def feature_query(
     horizon_days: int | None = None,
     from_stage: FromStage = "any",
     given: bool = False,
+    max_age_days: int | None = None,
 ) -> str:
     """The full query: label times (with labels when ``horizon_days`` is set) and features.
 
     Label times are every eligible contact at each cutoff of the registered cutoffs table, or
-    (``given``) the eligible pairs of the registered label-times table.
+    (``given``) the eligible pairs of the registered label-times table (``max_age_days``: see
+    :func:`~leadscore.features.label_times.label_times_ctes`).
     Output columns: ``contact_id``, ``cutoff``, then ``became_sql``, ``booked_meeting`` when
     labelled, then every feature of ``definition`` in order; rows ordered by cutoff, contact.
 
@@ -92,7 +94,7 @@ def feature_query(
         compiled = COMPILERS[f.kind](f, parts)
         columns.append(f"{_cast(compiled.expr, f.type, double=compiled.double)} AS {f.name}")
     member_counts = {w: parts.count_in((), w) for w in sorted(parts.account_windows)}
-    ctes = [label_times_ctes(horizon_days, from_stage, given=given)]
+    ctes = [label_times_ctes(horizon_days, from_stage, given=given, max_age_days=max_age_days)]
     if given and (parts.win.exprs or parts.rec.exprs):
         members = (
             "\n  UNION SELECT m.contact_id FROM contacts m"

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from leadscore import __version__
+from leadscore.cli import funnel_options as funnel_opt
 from leadscore.cli import options as opt
 from leadscore.cli import output
 from leadscore.errors import ConfigError, LeadscoreError
@@ -98,6 +99,9 @@ def features_build(
     horizon: opt.Horizon = 30,
     from_stage: opt.FromStageOption = "any",
     label_times: opt.LabelTimesOption = None,
+    at: funnel_opt.AtOption = None,
+    entry_offset_days: funnel_opt.EntryOffsetOption = 0,
+    max_lead_age_days: funnel_opt.MaxLeadAgeOption = None,
 ) -> None:
     """Build the point-in-time training table (one row per contact and cutoff) with labels."""
     from leadscore.pipeline import FeaturesSpec, build_features_step
@@ -113,6 +117,9 @@ def features_build(
         horizon=horizon,
         from_stage=from_stage,
         label_times=label_times,
+        at=at,
+        entry_offset_days=entry_offset_days,
+        max_lead_age_days=max_lead_age_days,
     )
     with output.Bars() as bars:
         built = build_features_step(spec, progress=bars)
