@@ -137,6 +137,7 @@ def train(
     oracle_crm: opt.OracleCrm = None,
     tracking_uri: opt.Tracking = None,
     report: opt.FlatReport = None,
+    targets: funnel_opt.TargetsOption = None,
 ) -> None:
     """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
     from leadscore.pipeline import FlatTrainSpec, TrainSpec, train_flat_step, train_step
@@ -159,6 +160,7 @@ def train(
         config=training_config,
         oracle_crm=oracle_crm,
         tracking_uri=tracking_uri,
+        targets=targets,
     )
     with output.Bars() as bars:
         trained = train_step(spec, progress=bars)
