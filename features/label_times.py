@@ -18,12 +18,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadscore.contract import MEETING_OR_LATER, SQL_OR_LATER
 from leadscore.errors import ConfigError, SourceError
 from leadscore.features.labels import FromStage
 
 __all__ = [
     "CUTOFFS_TABLE",
     "LABEL_TIMES_TABLE",
+    "SQL_OR_LATER",
     "LabelTimes",
     "eligible_counts_query",
     "label_times_ctes",
@@ -35,8 +37,7 @@ CUTOFFS_TABLE = "_ls_cutoffs"
 LABEL_TIMES_TABLE = "_ls_label_times"
 """Name of the table of given pairs (``contact_id, cutoff``) an engine registers."""
 
-SQL_OR_LATER = ("sql", "meeting", "customer")
-_MEETING_OR_LATER = ("meeting", "customer")
+_MEETING_OR_LATER = MEETING_OR_LATER
 _ACTIVE = ("lead", "mql")
 
 

@@ -13,7 +13,9 @@ from enum import StrEnum
 __all__ = [
     "CONTRACT",
     "FUNNEL",
+    "MEETING_OR_LATER",
     "SCHEMA_VERSION",
+    "SQL_OR_LATER",
     "Column",
     "EventType",
     "ForeignKey",
@@ -40,6 +42,12 @@ class Stage(StrEnum):
 
 FUNNEL: tuple[Stage, ...] = (Stage.LEAD, Stage.MQL, Stage.SQL, Stage.MEETING, Stage.CUSTOMER)
 """The ordered funnel; ``disqualified`` is an exit, not a step."""
+
+SQL_OR_LATER: tuple[str, ...] = ("sql", "meeting", "customer")
+"""Reaching any of these is "reached SQL": the one definition the labels and the funnel
+summary share (a CRM that records won deals but no SQL stage still has SQLs)."""
+MEETING_OR_LATER: tuple[str, ...] = ("meeting", "customer")
+"""Reaching any of these is "booked a meeting"."""
 
 
 class EventType(StrEnum):
