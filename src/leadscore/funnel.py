@@ -32,8 +32,8 @@ class FunnelSummary:
     ``monthly`` has one row per month (``YYYY-MM``) and one column per stage.
     ``conversion`` maps ``"lead→mql"``-style step names to the share of contacts that reached the
     first stage and ever reached the second (SQL: sql, meeting or customer, as the labels count;
-    ``reached`` uses the same definition;
-    meeting: meeting or customer); ``reached`` counts contacts ever reaching each stage.
+    meeting: meeting or customer); ``reached`` counts contacts ever reaching each stage, with
+    the same definition.
     ``sql_within_quarter`` is the share of leads that became SQL within 90 days of creation, among
     leads created at least 90 days before the end of the data (so every one had the full quarter).
     """
