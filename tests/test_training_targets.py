@@ -80,3 +80,14 @@ def test_targets_are_parsed_strictly() -> None:
     assert parse_targets(None) is None
     with pytest.raises(DataContractError, match="Unknown targets"):
         parse_targets("won")
+
+
+def test_a_constant_model_is_refused_and_silent_rules_are_reported() -> None:
+    from leadscore.training.targets import refuse_constant_heads, rules_notes
+
+    refuse_constant_heads({"sql": np.array([0.1, 0.2])})
+    with pytest.raises(DataContractError, match="came out constant"):
+        refuse_constant_heads({"sql": np.array([0.1, 0.2]), "meeting": np.full(5, 0.03)})
+    (note,) = rules_notes(np.array([10.0, 35.0]), 50)
+    assert "No lead reaches the rules' MQL threshold (50 points; the best has 35)" in note
+    assert rules_notes(np.array([10.0, 60.0]), 50) == []

@@ -28,7 +28,7 @@ from leadscore.training.table import (
     Target,
     TrainingTable,
 )
-from leadscore.training.targets import choose_targets
+from leadscore.training.targets import choose_targets, refuse_constant_heads, rules_notes
 from leadscore.training.tuning import TuningConfig, fit_lightgbm
 
 __all__ = ["Progress", "TrainingConfig", "TrainingOutcome", "fit_and_evaluate", "rules_probability"]
@@ -176,6 +176,8 @@ def fit_and_evaluate(
             scores["logistic"][t] = lr.predict_raw(test)
             done += 1
     step("models", total, total)
+    refuse_constant_heads(probas["lightgbm"])
+    target_notes += rules_notes(points, rules.mql_threshold)
 
     methods = [MethodScores("rules", scores["rules"], probas["rules"])]
     if config.fit_logistic:

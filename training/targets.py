@@ -9,14 +9,16 @@ would train a copy of the other model: it is skipped too, never trained silently
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from leadscore.errors import DataContractError
 from leadscore.model.inputs import TARGETS, Target
 from leadscore.training.table import TrainingTable
 
-__all__ = ["choose_targets", "parse_targets"]
+__all__ = ["choose_targets", "parse_targets", "refuse_constant_heads", "rules_notes"]
 
 
 def parse_targets(text: str | Sequence[str] | None) -> tuple[Target, ...] | None:
@@ -89,3 +91,31 @@ def choose_targets(
             "check the stage mapping):",
         )
     return chosen, notes
+
+
+def refuse_constant_heads(probabilities: Mapping[str, np.ndarray[Any, Any]]) -> None:
+    """Refuse a run whose LightGBM head predicts one value for every test lead: such a model
+    ranks nothing and must never be registered."""
+    constant = [t for t, p in probabilities.items() if len(p) and float(np.ptp(p)) == 0.0]
+    if constant:
+        raise DataContractError(
+            [
+                f"target {t!r}: LightGBM predicts the same probability for every test lead"
+                for t in constant
+            ],
+            header="The model came out constant (too few training positives for the signal): "
+            "nothing was registered. Build over a longer period or a longer --horizon, score "
+            "leads at stage entry (features build --at mql), or train one target (--targets):",
+        )
+
+
+def rules_notes(points: np.ndarray[Any, Any], threshold: float) -> list[str]:
+    """A warning when the rules never reach their MQL threshold on this data."""
+    if len(points) and float(np.max(points)) < threshold:
+        return [
+            f"No lead reaches the rules' MQL threshold ({threshold:g} points; the best has "
+            f"{float(np.max(points)):g}): the default points do not fit this data, so gain at "
+            "MQL volume cannot be estimated. Give your own points (rules_path in the training "
+            "config)."
+        ]
+    return []
