@@ -29,6 +29,7 @@ from leadscore.serving.posted import (
     crm_from_request,
     posted_tables,
 )
+from tests.posted_leads import lead_from_crm
 from tests.test_serving_api import running
 from tests.test_serving_support import API_KEY, ServingModel, serving_model
 
@@ -55,26 +56,6 @@ def batch_features(model: ServingModel, loaded: LoadedScorer) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _iso(value: Any) -> str | None:
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
-
-
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, pd.Timestamp | datetime):
-            out[key] = _iso(value)
-        elif value is None or (isinstance(value, float) and np.isnan(value)):
-            out[key] = None
-        elif isinstance(value, np.integer):
-            out[key] = int(value)
-        elif isinstance(value, np.floating):
-            out[key] = float(value)
-        else:
-            out[key] = value
-    return out
-
-
 @pytest.fixture(scope="module")
 def single_contact_leads(model: ServingModel, batch_features: pd.DataFrame) -> list[dict[str, Any]]:
     """Up to 5 eligible contacts with events that are alone in their account, as posted leads
@@ -96,34 +77,7 @@ def single_contact_leads(model: ServingModel, batch_features: pd.DataFrame) -> l
         }
         chosen = [c for c in alone if c in eligible and c in with_events][:5]
         assert chosen, "the test CRM has no eligible single-contact account with events"
-        leads = []
-        for cid in chosen:
-            contact = con.execute("SELECT * FROM contacts WHERE contact_id = ?", [cid]).df()
-            account_id = contact["account_id"].iloc[0]
-            account = con.execute(
-                "SELECT account_id, name, industry, employee_count, annual_revenue, country, "
-                "created_at FROM accounts WHERE account_id = ?",
-                [account_id],
-            ).df()
-            events = con.execute(
-                "SELECT event_id, occurred_at, event_type, page_url, page_category, campaign, "
-                "asset_name FROM events WHERE contact_id = ? ORDER BY occurred_at, event_id",
-                [cid],
-            ).df()
-            stages = con.execute(
-                "SELECT changed_at, stage, crm_label FROM stage_changes WHERE contact_id = ? "
-                "ORDER BY changed_at",
-                [cid],
-            ).df()
-            contact_row = _clean(contact.drop(columns=["account_id"]).to_dict("records")[0])
-            leads.append(
-                {
-                    "contact": contact_row,
-                    "account": _clean(account.to_dict("records")[0]),
-                    "events": [_clean(e) for e in events.to_dict("records")],
-                    "stage_changes": [_clean(s) for s in stages.to_dict("records")],
-                }
-            )
+        leads = [lead_from_crm(con, cid) for cid in chosen]
     finally:
         crm.close()
     return leads
