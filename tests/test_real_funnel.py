@@ -90,4 +90,4 @@ def test_a_real_funnel_runs_from_validate_to_explain(tmp_path: Path) -> None:
         ExplainSpec(contact_id=str(best["contact_id"]), source=crm, as_of=as_of, tracking_uri=uri)
     )
     assert math.isnan(explained.p_meeting)
-    assert any("landed on" in reason for reason in explained.positive)
+    assert any("landed on" in reason.text for reason in explained.positive)
