@@ -27,6 +27,7 @@ from leadscore.features.definition import (
     TitleRule,
     TrendFeature,
 )
+from leadscore.sql import quote_literal
 
 __all__ = ["COMPILERS", "Compiled", "Parts", "compiles", "days_between", "in_list", "lit"]
 
@@ -36,8 +37,8 @@ _NOT_WORD = "[^a-z0-9à-ÿ]"
 
 
 def lit(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
+    """A SQL string literal (one quoting helper: `leadscore.sql.quote_literal`)."""
+    return quote_literal(value)
 
 
 def in_list(values: tuple[str, ...] | list[str]) -> str:

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from leadscore.contract import MEETING_OR_LATER, SQL_OR_LATER
 from leadscore.errors import ConfigError, SourceError
 from leadscore.features.labels import FromStage
+from leadscore.sql import quote_literal
 
 __all__ = [
     "CUTOFFS_TABLE",
@@ -42,7 +43,7 @@ _ACTIVE = ("lead", "mql")
 
 
 def _in_list(values: Sequence[str]) -> str:
-    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+    return "(" + ", ".join(quote_literal(v) for v in values) + ")"
 
 
 def _max_age(source: str, days: int) -> str:

@@ -2,7 +2,8 @@
 
 Endpoints: ``POST /score`` (leads' current data in, scores, grades and reasons out),
 ``GET /contacts/{contact_id}/score`` (latest score and trend from the score store),
-``POST /feedback`` (a rep's verdict), ``GET /health``; OpenAPI docs at ``/docs``.
+``POST /feedback`` (a rep's verdict), ``GET /health``; OpenAPI docs at ``/docs``; the lead
+inbox for reps at ``/`` (people log in with their own token, see :mod:`leadscore.serving.auth`).
 Every endpoint but ``/health`` and the docs needs the ``X-API-Key`` header (16 characters or
 more). Limits: 500 leads per request, 5,000 events per lead, and a body limit sized for the
 500 leads (:data:`DEFAULT_MAX_BODY_BYTES`, 8 MB; 413 above, declared or chunked). Request
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from leadscore.clock import utc_now
 from leadscore.contract import Verdict
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError, DataContractError, LeadscoreError, SourceError
+from leadscore.serving.auth import Sessions
 from leadscore.serving.feedback import FeedbackIn, is_scored, record_feedback
 from leadscore.serving.http import (
     ACCESS_LOGGER,
@@ -41,9 +43,11 @@ from leadscore.serving.http import (
     request_id_of,
     set_lead_count,
 )
+from leadscore.serving.inbox import DEFAULT_REJECT_REASONS, inbox_router
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.online import AccountFeaturesRefused, OnlineFeatures
 from leadscore.serving.posted import MAX_EVENTS_PER_LEAD, MAX_LEADS, ScoreRequest
+from leadscore.serving.recorded import record_posted_scores
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
 
 __all__ = [
@@ -169,6 +173,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     feature_connections: int = 2,
     crm: CrmData | Path | str | None = None,
+    reject_reasons: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The FastAPI app serving ``model`` (alias, version, URI, folder or a loaded scorer).
 
@@ -179,7 +184,9 @@ def create_app(
     that they equal batch scoring's; without it, requests for a model with such features are
     refused unless they say they hold whole accounts (see :class:`OnlineFeatures`).
     ``feature_connections`` is the number of DuckDB connections validating and computing
-    features of posted leads (requests scored at the same time).
+    features of posted leads (requests scored at the same time). The lead inbox for reps
+    (:mod:`leadscore.serving.inbox`) is served at ``/``; ``reject_reasons`` (code: label)
+    replaces its list of reasons to reject a lead.
     """
     key = _resolve_key(api_key).encode()
     if max_body_bytes < 1:
@@ -262,10 +269,11 @@ def create_app(
         dependencies=[Depends(authorised)],
         responses={413: {"description": "Body over the limit"}, 422: {"description": "Invalid"}},
     )
-    def score(body: ScoreRequest, http: Request) -> ScoreResponse:
+    def score(body: ScoreRequest, http: Request, record: bool = False) -> ScoreResponse:
         """Score up to 500 leads from their current data (features computed with the model's
         own feature definition; account-level features read the leads' colleagues from the
-        server's CRM)."""
+        server's CRM). With ``?record=true`` the scores are added to the score history, so
+        they show in the inbox and take feedback."""
         set_lead_count(http.scope, len(body.leads))
         as_of = body.as_of or utc_now()
         posted = [lead.contact.contact_id for lead in body.leads]
@@ -295,6 +303,8 @@ def create_app(
                     ],
                 )
             )
+        if record:
+            record_posted_scores(scores_store, out, model_version=loaded.model_version)
         scored = {s.contact_id for s in out}
         return ScoreResponse(
             model_version=loaded.model_version,
@@ -354,6 +364,11 @@ def create_app(
         record_feedback(scores_store, verdict, default_model_version=loaded.model_version)
         return {"status": "stored", "verdict": Verdict(verdict.verdict).value}
 
+    app.include_router(
+        inbox_router(
+            scores_store, Sessions(key), reject_reasons=reject_reasons or DEFAULT_REJECT_REASONS
+        )
+    )
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
     return app
 

@@ -26,6 +26,7 @@ from leadscore.model.heads import HeadsFolder, read_heads
 from leadscore.model.inputs import TARGETS
 from leadscore.model.spec import ScorerSpec
 from leadscore.serving.contributions import RangeBoosters, ThresholdBinner, exact_contributions
+from leadscore.serving.flat import FlatScoring
 from leadscore.serving.reasons import (
     ReasonGroup,
     RowReasons,
@@ -95,6 +96,9 @@ class Scorer:
         self.features: list[str] = list(reason_head.feature_names)
         self._groups: list[ReasonGroup] = []
         self._concepts: list[str] = [f.concept for f in reason_head.features]
+        self.flat: FlatScoring | None = (
+            FlatScoring(reason_head, spec) if spec.flat is not None else None
+        )  # a flat-mode model reads raw export rows (leadscore.serving.flat)
         if self.definition is not None:
             unknown = sorted(set(self.features) - set(self.definition.names))
             if unknown:
@@ -125,6 +129,14 @@ class Scorer:
 
     def require_definition(self) -> FeatureDefinition:
         """The feature definition, or a clear :class:`ArtifactError` for old/flat models."""
+        if self.spec.flat is not None:
+            raise ArtifactError(
+                "This is a flat-mode model (trained with `leadscore train --table` on an "
+                f"export with outcome {self.spec.flat.target!r}): it scores rows of such an "
+                "export, not a CRM. Use `leadscore score leads.csv` and `leadscore explain "
+                "ROW_ID --table leads.csv`, or pick a version trained on a CRM "
+                "(`leadscore models`)."
+            )
         if self.definition is None or self.spec.grades is None:
             raise ArtifactError(
                 "This model carries no feature definition and grade thresholds (it was trained "
@@ -188,7 +200,9 @@ class Scorer:
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Output columns (see :data:`OUTPUT_COLUMNS`); probabilities only for a scorer without
-        a feature definition."""
+        a feature definition; for a flat-mode model, see :mod:`leadscore.serving.flat`."""
+        if self.flat is not None:
+            return self.flat.score(frame)
         if not self.explains:
             return self.probabilities(frame)
         return self.explain(frame).scores

@@ -28,7 +28,7 @@ from leadscore.contract import Verdict
 from leadscore.errors import SourceError
 from leadscore.serving.runs import RUNS_SCHEMA, reconcile_runs, visible_pending
 
-__all__ = ["DEFAULT_STORE", "HISTORY_COLUMNS", "ScoreStore"]
+__all__ = ["DEFAULT_STORE", "FEEDBACK_COLUMNS", "HISTORY_COLUMNS", "ScoreStore"]
 
 DEFAULT_STORE = Path("data/scores.duckdb")
 
@@ -44,6 +44,9 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "reasons_positive",
     "reasons_negative",
 )
+
+FEEDBACK_COLUMNS: tuple[str, ...] = ("contact_id", "given_at", "verdict", "reason", "model_version")
+"""The contract's ``feedback`` table columns (the store keeps more: rep, note, grade, reasons)."""
 
 _SCHEMA = (
     """
@@ -67,6 +70,22 @@ CREATE TABLE IF NOT EXISTS feedback (
     model_version VARCHAR
 );
 ALTER TABLE score_history ADD COLUMN IF NOT EXISTS run_id VARCHAR;
+ALTER TABLE feedback ADD COLUMN IF NOT EXISTS rep VARCHAR;
+ALTER TABLE feedback ADD COLUMN IF NOT EXISTS note VARCHAR;
+ALTER TABLE feedback ADD COLUMN IF NOT EXISTS grade VARCHAR;
+ALTER TABLE feedback ADD COLUMN IF NOT EXISTS reasons_shown VARCHAR[];
+CREATE TABLE IF NOT EXISTS users (
+    name VARCHAR PRIMARY KEY,
+    token_sha256 VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS crm_exports (
+    target VARCHAR NOT NULL,
+    contact_id VARCHAR NOT NULL,
+    p_sql DOUBLE,
+    grade VARCHAR,
+    exported_at TIMESTAMP NOT NULL
+);
 """
     + RUNS_SCHEMA
 )
@@ -206,19 +225,51 @@ class ScoreStore:
         reason: str | None = None,
         model_version: str | None = None,
         given_at: datetime | None = None,
+        rep: str | None = None,
+        note: str | None = None,
+        grade: str | None = None,
+        reasons_shown: list[str] | None = None,
     ) -> None:
-        """Store one rep verdict (the contract's ``feedback`` table columns)."""
+        """Store one rep verdict: the contract's ``feedback`` columns, plus who gave it, a free
+        text note, and the grade and reasons the rep was shown."""
         value = Verdict(verdict).value
         moment = given_at or utc_now()
         if moment.tzinfo is not None:
             moment = moment.astimezone(UTC).replace(tzinfo=None)
         with self._connect() as con:
             con.execute(
-                "INSERT INTO feedback VALUES (?, ?, ?, ?, ?)",
-                [contact_id, moment, value, reason, model_version],
+                "INSERT INTO feedback (contact_id, given_at, verdict, reason, model_version, "
+                "rep, note, grade, reasons_shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [contact_id, moment, value, reason, model_version, rep, note, grade, reasons_shown],
             )
 
-    def feedback(self) -> pd.DataFrame:
-        """Every stored verdict, oldest first (readable as the contract's ``feedback`` table)."""
+    def feedback(self, *, detail: bool = False) -> pd.DataFrame:
+        """Every stored verdict, oldest first: the contract's ``feedback`` columns, or with
+        ``detail`` also ``rep``, ``note``, ``grade`` and ``reasons_shown``."""
+        columns = "*" if detail else ", ".join(FEEDBACK_COLUMNS)
         with self._connect(read_only=True) as con:
-            return con.execute("SELECT * FROM feedback ORDER BY given_at, contact_id").df()
+            return con.execute(f"SELECT {columns} FROM feedback ORDER BY given_at, contact_id").df()
+
+    def record_scores(self, rows: pd.DataFrame) -> int:
+        """Append scored rows (the :data:`HISTORY_COLUMNS`, e.g. from ``POST /score``) to the
+        history, visible at once; one transaction. Returns the rows added."""
+        if rows.empty:
+            return 0
+        frame = rows.loc[:, list(HISTORY_COLUMNS)]
+        columns = ", ".join(HISTORY_COLUMNS)
+        with self._connect() as con:
+            con.register("new_scores", frame)
+            con.execute(f"INSERT INTO score_history ({columns}) SELECT {columns} FROM new_scores")
+            con.unregister("new_scores")
+        return len(frame)
+
+    @contextmanager
+    def connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One connection (one call's transaction) for the modules reading or writing the
+        store's other tables (users, CRM exports, inbox queries)."""
+        with self._connect(read_only=read_only) as con:
+            yield con
+
+    def visible_history_sql(self, con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
+        """A subquery of the visible history rows and its parameters, for joins elsewhere."""
+        return f"(SELECT * FROM score_history WHERE {_VISIBLE})", [visible_pending(con)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,43 +32,8 @@ from leadscore.serving import score_contact_base
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.runs import output_run_id
 from leadscore.serving.store import ScoreStore
+from tests.fault_helpers import KILLED, clean_env, dead_pid, finish, start, temps
 from tests.test_serving_support import ServingModel, serving_model
-
-KILLED = -signal.SIGKILL
-
-
-def _env(fault: str | None = None) -> dict[str, str]:
-    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
-    if fault:
-        env[FAULT_ENV] = fault
-    return env
-
-
-def _start(args: list[str], fault: str | None, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=_env(fault),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    _, err = proc.communicate(timeout=300)
-    return proc.returncode, err
-
-
-def _temps(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
-
-
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
 
 # --- the test hook and the temp-file sweep -------------------------------------------------
 
@@ -85,7 +49,7 @@ def test_fault_point_does_nothing_unless_named(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_sweep_removes_dead_temps_restores_backups_and_spares_live_ones(tmp_path: Path) -> None:
-    dead = _dead_pid()
+    dead = dead_pid()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (tmp_path / "kept.parquet").write_text("new")
@@ -123,12 +87,12 @@ def test_killed_atomic_write_keeps_the_old_file_and_the_next_write_cleans_up(
         f"w(Path({str(target)!r}), 'new')"
     )
     for point in ("atomic.text_written", "atomic.before_replace", "atomic.after_replace"):
-        rc, _ = _finish(_start(["-c", code], point, tmp_path))
+        rc, _ = finish(start(["-c", code], point, tmp_path))
         assert rc == KILLED
         expected = "new" if point == "atomic.after_replace" else "old"
         assert target.read_text() == expected
         atomic_write_text(target, expected)  # the next run
-        assert _temps(tmp_path) == []
+        assert temps(tmp_path) == []
 
 
 # --- generate -----------------------------------------------------------------------------
@@ -174,15 +138,15 @@ def test_killed_generate_leaves_the_previous_crm(
     (shutil.copytree if (generated / name).is_dir() else shutil.copy)(generated / name, out)
     before = _fingerprint(out)
     args = ["-m", "leadscore", "generate", "--contacts", "80", "--seed", "4", "--out", str(out)]
-    rc, err = _finish(_start(args, point, tmp_path))
+    rc, err = finish(start(args, point, tmp_path))
     assert rc == KILLED, err
-    assert _temps(tmp_path), "the kill left its temporary output behind"
+    assert temps(tmp_path), "the kill left its temporary output behind"
     sweep_dead_temps(tmp_path)  # what every next run does first
     assert _fingerprint(out) == before  # the previous CRM, whole
-    assert _temps(tmp_path) == []
+    assert temps(tmp_path) == []
     generate_crm(GeneratorConfig(n_contacts=60, seed=5), out)  # the next run replaces it
     assert _fingerprint(out) != before
-    assert _temps(tmp_path) == []
+    assert temps(tmp_path) == []
 
 
 def test_generate_on_a_full_disk_is_a_clear_error(generated: Path, tmp_path: Path) -> None:
@@ -190,12 +154,12 @@ def test_generate_on_a_full_disk_is_a_clear_error(generated: Path, tmp_path: Pat
     shutil.copy(generated / "crm.duckdb", out)
     before = _fingerprint(out)
     args = ["-m", "leadscore", "generate", "--contacts", "80", "--out", str(out)]
-    rc, err = _finish(_start(args, "generate.chunk_written:enospc", tmp_path))
+    rc, err = finish(start(args, "generate.chunk_written:enospc", tmp_path))
     assert rc == OutputError.exit_code, err
     assert "Traceback" not in err and "bug" not in err
     assert str(out) in " ".join(err.split()) and "disk is full" in err
     assert _fingerprint(out) == before
-    assert _temps(tmp_path) == []
+    assert temps(tmp_path) == []
 
 
 # --- score: output and history committed together -----------------------------------------
@@ -278,10 +242,10 @@ def killed_scores(
     for point, _ in SCORE_POINTS:
         folder = tmp_path_factory.mktemp(point.replace(".", "-"))
         out, store = _copy_previous(previous, folder)
-        procs[point] = (folder, _start(_score_args(model, out, store.path), point, folder))
+        procs[point] = (folder, start(_score_args(model, out, store.path), point, folder))
     results = {}
     for point, (folder, proc) in procs.items():
-        rc, err = _finish(proc)
+        rc, err = finish(proc)
         results[point] = KilledScore(folder, old_run, rc, err)
     yield results
 
@@ -306,7 +270,7 @@ def test_killed_score_keeps_output_and_history_together(
     runs = store.runs()
     assert set(runs["state"]) == {"committed"}  # nothing left pending
     assert len(runs) == (3 if expected == "new" else 2)
-    assert _temps(case.folder) == []
+    assert temps(case.folder) == []
 
 
 def test_pending_run_of_a_live_process_stays_invisible_and_untouched(
@@ -336,7 +300,7 @@ def test_score_with_a_bad_store_writes_nothing(
     with pytest.raises(SourceError, match=r"bad\.duckdb"):
         score_contact_base(model.crm_path, scorer, out, store=bad, as_of=model.as_of)
     assert out.read_bytes() == before
-    assert _temps(tmp_path) == []
+    assert temps(tmp_path) == []
 
 
 @pytest.mark.parametrize("which", ["out", "store"])
@@ -387,7 +351,7 @@ def test_score_on_a_full_disk_keeps_the_previous_result(
     assert str(out) in err and "disk is full" in err and "bug" not in err
     assert out.read_bytes() == before
     assert store.count() == count and set(store.runs()["state"]) == {"committed"}
-    assert _temps(tmp_path) == []
+    assert temps(tmp_path) == []
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare for a private tmpfs")
@@ -407,7 +371,7 @@ def test_score_on_a_real_full_tmpfs(model: ServingModel, previous: Path, tmp_pat
         f"ls -A {disk} >&2; exit $rc"
     )
     run = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=_env(),
+        ["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=clean_env(),
         timeout=300,
     )  # fmt: skip
     err = " ".join(run.stderr.split())
@@ -416,103 +380,8 @@ def test_score_on_a_real_full_tmpfs(model: ServingModel, previous: Path, tmp_pat
     assert err.endswith("scores.parquet")  # ls: the previous output only, no temp file
 
 
-# --- train: MLflow run status -------------------------------------------------------------
-
-_LOG_RUN = """
-import sys
-from pathlib import Path
-from leadscore.training.tracking import log_training_run
-root = Path(sys.argv[1])
-log_training_run(
-    tracking_uri=sys.argv[2], model_name="crash", params={"p": 1}, metrics={"m": 0.5},
-    tags={"t": "v"}, heads=root / "heads", report=root / "report.html", features=[], targets=[],
-)
-"""
-
-
-def _run_statuses(uri: str) -> dict[str, str]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    return {r.info.run_id: r.info.status for r in client.search_runs(experiments)}
-
-
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """One MLflow sqlite store for the module (its schema migrations are slow)."""
-    tmp_path = tmp_path_factory.mktemp("tracking")
-    (tmp_path / "heads").mkdir()
-    (tmp_path / "heads" / "head.txt").write_text("model")
-    (tmp_path / "report.html").write_text("<html></html>")
-    return tmp_path, f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-
-
-def test_killed_training_run_ends_failed_at_the_next_command(
-    tracking: tuple[Path, str],
-) -> None:
-    from leadscore.training import list_models
-
-    root, uri = tracking
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    try:
-        before = set(_run_statuses(uri)) if (root / "mlruns").exists() else set()
-        rc, err = _finish(_start(["-c", _LOG_RUN, str(root), uri], "train.run_created", root))
-        assert rc == KILLED, err
-        (killed,) = ((k, v) for k, v in _run_statuses(uri).items() if k not in before)
-        assert killed[1] == "RUNNING"
-        # a run whose process is alive stays RUNNING
-        from mlflow import MlflowClient
-
-        from leadscore.atomic import host_name
-        from leadscore.run_status import HOST_TAG, PID_TAG
-
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        experiment = client.get_experiment_by_name("leadscore").experiment_id
-        alive = client.create_run(
-            experiment, tags={PID_TAG: str(live.pid), HOST_TAG: host_name()}
-        ).info.run_id
-        assert list_models("crash", tracking_uri=uri) == []  # the next command
-        statuses = _run_statuses(uri)
-        assert statuses[killed[0]] == "FAILED"
-        assert statuses[alive] == "RUNNING"
-    finally:
-        live.kill()
-        live.wait()
-
-
-def test_failing_training_run_ends_failed(
-    tracking: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from leadscore.training.tracking import log_training_run
-
-    root, uri = tracking
-    before = set(_run_statuses(uri)) if (root / "mlruns").exists() else set()
-    monkeypatch.setenv(FAULT_ENV, "train.run_created:enospc")
-    with pytest.raises(OSError):
-        log_training_run(
-            tracking_uri=uri, model_name="crash", params={}, metrics={}, tags={},
-            heads=root / "heads", report=root / "report.html", features=[], targets=[],
-        )  # fmt: skip
-    assert [v for k, v in _run_statuses(uri).items() if k not in before] == ["FAILED"]
-
-
-@pytest.mark.slow
-def test_training_killed_before_finishing_ends_failed(tracking: tuple[Path, str]) -> None:
-    from leadscore.training import list_models
-
-    root, uri = tracking
-    before = set(_run_statuses(uri)) if (root / "mlruns").exists() else set()
-    rc, err = _finish(_start(["-c", _LOG_RUN, str(root), uri], "train.before_finished", root))
-    assert rc == KILLED, err
-    (run,) = (k for k in _run_statuses(uri) if k not in before)
-    assert _run_statuses(uri)[run] == "RUNNING"
-    list_models("crash", tracking_uri=uri)
-    assert _run_statuses(uri)[run] == "FAILED"
-
-
 def test_pid_of_this_process_is_alive() -> None:
     from leadscore.atomic import process_alive
 
     assert process_alive(os.getpid())
-    assert not process_alive(_dead_pid())
+    assert not process_alive(dead_pid())

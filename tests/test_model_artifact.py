@@ -115,7 +115,12 @@ def test_a_pyfunc_saved_by_an_older_leadscore_fails_clearly(
     write_heads(heads, {"sql": HeadToWrite(model.head_)}, data_fingerprint="f", definition_hash="d")
     saved = save_pyfunc(heads, tmp_path)
     # the entry script of a model registered before the pyfunc moved to serving
-    (entry,) = (p for p in saved.rglob("*.py") if "LeadscoreScorer" in p.read_text())
+    # (not the leadscore code that travels with the model, under code/)
+    (entry,) = (
+        p
+        for p in saved.rglob("*.py")
+        if "LeadscoreScorer" in p.read_text() and "code" not in p.relative_to(saved).parts
+    )
     old = ENTRY_SCRIPT.replace("leadscore.serving.pyfunc", "leadscore.training.pyfunc")
     entry.write_text(old, encoding="utf-8")
     with pytest.raises(ArtifactError, match="saved by an older leadscore"):

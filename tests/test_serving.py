@@ -50,7 +50,9 @@ def test_pyfunc_loads_and_returns_scores_grades_and_reasons(
     import mlflow.pyfunc
 
     pyfunc = mlflow.pyfunc.load_model(str(model.folder))
-    out = pyfunc.predict(features.head(200))
+    # the pyfunc's predict takes CRM-shaped leads (tests/test_pyfunc_travel.py); its scorer
+    # takes feature frames
+    out = pyfunc.unwrap_python_model().scorer.score(features.head(200))
     assert list(out.columns) == list(OUTPUT_COLUMNS)
     assert len(out) == 200
     assert out["p_sql"].between(0, 1, inclusive="neither").all()
@@ -216,36 +218,59 @@ def test_incompatible_scorer_fails_with_a_clear_error(model: ServingModel, tmp_p
             load_scorer(copy)
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as a JSON-ready Python value."""
+    return value.item()
+
+
 @pytest.mark.spark
-def test_spark_udf_gives_the_pandas_results(
-    model: ServingModel, features: pd.DataFrame, spark: Any
-) -> None:
+def test_spark_udf_gives_the_pandas_results(model: ServingModel, spark: Any) -> None:
+    """The pyfunc as a Spark UDF over CRM-shaped leads (read from JSON, as an export would be)
+    gives the pandas pyfunc's output."""
+    import duckdb
     import mlflow.pyfunc
 
-    sample = features.drop(columns=["cutoff"]).head(300).reset_index(drop=True)
-    expected = mlflow.pyfunc.load_model(str(model.folder)).predict(sample)
+    from tests.posted_leads import lead_from_crm
+
+    with duckdb.connect(str(model.crm_path), read_only=True) as con:
+        ids = [
+            str(r[0])
+            for r in con.execute(
+                "SELECT min(contact_id) FROM contacts GROUP BY account_id "
+                "HAVING count(*) = 1 ORDER BY 1 LIMIT 40"
+            ).fetchall()
+        ]
+        leads = [lead_from_crm(con, c, before=model.as_of) for c in ids]
+    params = {"as_of": model.as_of.isoformat(), "complete_accounts": True}
+    expected = mlflow.pyfunc.load_model(str(model.folder)).predict(
+        pd.DataFrame(leads), params=params
+    )
+    assert expected["scored"].sum() >= 5
+    columns = ["contact_id", "scored", *OUTPUT_COLUMNS]
     udf = mlflow.pyfunc.spark_udf(
         spark,
         str(model.folder),
         result_type=(
-            "p_sql double, p_meeting double, grade string, fit_score double, "
-            "engagement_score double, reasons_positive array<string>, "
+            "contact_id string, scored boolean, p_sql double, p_meeting double, grade string, "
+            "fit_score double, engagement_score double, reasons_positive array<string>, "
             "reasons_negative array<string>"
         ),
         env_manager="local",
+        params=params,
     )
-    frame = spark.createDataFrame(sample)
-    columns = [c for c in sample.columns if c != "contact_id"]
-    from pyspark.sql.functions import struct
-
-    # one struct argument: MLflow hands the pyfunc a frame with the field names
-    scored = frame.select("contact_id", udf(struct(*columns)).alias("s")).select(
-        "contact_id", "s.*"
-    )
-    got = scored.toPandas().set_index("contact_id").loc[sample["contact_id"]].reset_index()
-    for column in OUTPUT_COLUMNS:
+    rows = spark.sparkContext.parallelize([json.dumps(lead, default=_plain) for lead in leads])
+    frame = spark.read.json(rows).coalesce(1)  # one batch: the leads are whole accounts
+    parts = ["contact", "account", "events", "stage_changes"]
+    got = frame.select(udf(*parts).alias("s")).select("s.*").toPandas()
+    assert got["scored"].tolist() == expected["scored"].tolist()
+    # MLflow's UDF casts a string column with numpy: an unscored lead's grade reads "None"
+    scored = expected["scored"].to_numpy()
+    got, expected = got[scored], expected[scored]
+    for column in columns:
         left, right = got[column].tolist(), expected[column].tolist()
         if column.startswith("reasons"):
             assert [list(v) for v in left] == [list(v) for v in right]
+        elif column.startswith("p_") or column.endswith("_score"):
+            np.testing.assert_allclose(left, right, rtol=1e-12, equal_nan=True)
         else:
             assert left == right, column

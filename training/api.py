@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,9 @@ from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ConfigError
 from leadscore.model.heads import read_heads
 from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
+from leadscore.training.guards import training_warnings
 from leadscore.training.heads import save_heads
+from leadscore.training.kinds import refuse_mixed_kinds
 from leadscore.training.pipeline import Progress, TrainingConfig, TrainingOutcome, fit_and_evaluate
 from leadscore.training.report import ReportContext, headline_sentences, write_report
 from leadscore.training.rules import mql_flags, score_rules
@@ -26,16 +28,19 @@ from leadscore.training.table import (
     CUTOFF_COLUMN,
     TARGETS,
     TrainingTable,
+    label_column,
     load_training_table,
 )
 from leadscore.training.tracking import (
     ModelVersionInfo,
     PromotionDecision,
+    TrainingDataset,
     download_heads,
     list_versions,
     log_training_run,
     promote_version,
 )
+from leadscore.training.tracking_meta import run_name
 
 __all__ = [
     "TrainingResult",
@@ -60,6 +65,8 @@ class TrainingResult:
     model_version: str | None
     metrics: dict[str, float]
     outcome: TrainingOutcome
+    warnings: list[str] = field(default_factory=list)
+    """Guards against silent failure (:mod:`leadscore.training.guards`): print them."""
 
 
 def flatten_metrics(evaluation: Evaluation) -> dict[str, float]:
@@ -122,6 +129,8 @@ def train(
         else load_training_table(training_table)
     )
     outcome = fit_and_evaluate(table, config, oracle=_read_oracle(oracle), progress=progress)
+    warnings = training_warnings(outcome)
+    outcome.notes.extend(f"WARNING: {w}" for w in warnings)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out_dir = config.report_dir / f"train-{stamp}"
     model_dir = out_dir / "heads"
@@ -168,6 +177,15 @@ def train(
             **window,
         }
         run_id, version = log_training_run(
+            run_name=run_name(config.model_name, window),
+            dataset=TrainingDataset(
+                frame=table.frame,
+                source=(
+                    str(training_table.resolve()) if isinstance(training_table, Path) else None
+                ),
+                name=f"training-table-{table.data_fingerprint[:12]}",
+                targets=label_column("sql"),
+            ),
             tracking_uri=tracking_uri,
             model_name=config.model_name,
             params=params,
@@ -189,6 +207,7 @@ def train(
         model_version=version,
         metrics=metrics,
         outcome=outcome,
+        warnings=warnings,
     )
 
 
@@ -253,6 +272,7 @@ def promote(
 ) -> PromotionDecision:
     """Promote the challenger (or ``version``) to champion if it beats the champion by
     ``margin`` on ``metric``; with ``training_table``, both are re-scored on its test window."""
+    refuse_mixed_kinds(model_name, tracking_uri=tracking_uri, version=version, force=force)
     recomputed = None
     if training_table is not None:
         versions = {v.version: v for v in list_versions(model_name, tracking_uri=tracking_uri)}

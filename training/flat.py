@@ -1,16 +1,18 @@
 """Flat-table mode: train on a one-row-per-lead export (CSV), no feature stage needed.
 
-Column types are inferred, ID-like and free-text columns dropped, and a leakage detector flags
-columns that give the answer away (single-column AUC suspiciously high, or filled only after
-the outcome: mostly missing for negatives, always filled for positives). Flagged columns are
-excluded unless the caller keeps them explicitly. The split is by time when a time column is
-given, otherwise stratified at random (stated in the report).
+The export is read carefully (:mod:`leadscore.flat_csv`), column types inferred and IDs found by
+uniqueness (:mod:`.flat_columns`), the rows split by time when a time column is given, else at
+random and labelled so (:mod:`.flat_split`), and the leakage detector (:mod:`.flat_leakage`)
+flags columns that give the outcome away; flagged columns are excluded unless kept. LightGBM
+(settings sized from the data) and a logistic regression are fitted on training and compared on
+validation; the chosen settings are refitted on train + validation to score the test period,
+then on every row for the model that is saved (:mod:`.flat_artifact`) and registered. Every
+silent failure seen on real exports is a warning here: too little data, a constant model, a test
+AUC near chance, a simpler model beating the shipped one, a base-rate shift.
 """
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,48 +20,35 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
-from leadscore.errors import ConfigError, DataContractError, SourceError
-from leadscore.model.encoding import as_float
+from leadscore.errors import ConfigError, DataContractError
+from leadscore.flat_csv import DEFAULT_NA_VALUES, read_flat_csv
+from leadscore.model.inputs import FeatureKind, FeatureSpec
 from leadscore.safe_text import shown_value
-from leadscore.training.evaluate import (
-    Evaluation,
-    EvaluationConfig,
-    MethodScores,
-    evaluate_methods,
-    weighted_auc,
-)
-from leadscore.training.models import LightGBMModel, LightGBMParams, LogisticModel, LogisticParams
+from leadscore.training.evaluate import Evaluation, EvaluationConfig, MethodScores, evaluate_methods
+from leadscore.training.flat_columns import find_id_column, infer_columns
+from leadscore.training.flat_fit import fit_candidates, is_constant, refit_lightgbm, refit_logistic
+from leadscore.training.flat_guards import check_periods, model_warnings, require_enough_rows
+from leadscore.training.flat_leakage import LeakageConfig, detect_leakage
+from leadscore.training.flat_split import FlatSplit, FlatSplitConfig, flat_split
+from leadscore.training.models import LightGBMParams
 from leadscore.training.pipeline import Progress
-from leadscore.training.report import ReportContext, write_report
-from leadscore.training.split import SplitConfig, time_split
-from leadscore.training.table import CONTACT_COLUMN, CUTOFF_COLUMN, FeatureKind, FeatureSpec
+from leadscore.training.table import CONTACT_COLUMN, CUTOFF_COLUMN
 
-__all__ = ["FlatResult", "LeakageConfig", "detect_leakage", "infer_columns", "train_flat_table"]
-
-_ID_NAME = re.compile(
-    r"(^id$|_id$|^id_|uuid|guid|hash|^e?mail$|email_?address|phone|^name$|first_?name|last_?name)",
-    re.IGNORECASE,
-)
-_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}")
-_TRUE_FALSE = {"true", "false", "yes", "no", "0", "1", "y", "n", "t", "f"}
-
-
-@dataclass(frozen=True)
-class LeakageConfig:
-    """Thresholds of the leakage detector."""
-
-    max_auc: float = 0.95
-    dominance: float = 3.0
-    dominance_min_auc: float = 0.85
-    filled_positive: float = 0.95
-    filled_negative: float = 0.2
+__all__ = [
+    "FlatResult",
+    "LeakageConfig",
+    "detect_leakage",
+    "infer_columns",
+    "read_flat_table",
+    "train_flat_table",
+]
 
 
 @dataclass
 class FlatResult:
-    """Flat-mode outcome: the summary, the report, what was kept, dropped and flagged."""
+    """Flat-mode outcome: the summary, the report, what was kept, dropped and flagged, the
+    warnings to print, and the models (``final``: the head refitted on every row)."""
 
     summary: pd.DataFrame
     report_path: Path
@@ -69,123 +58,20 @@ class FlatResult:
     split_mode: str
     evaluation: Evaluation
     models: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    split: FlatSplit | None = None
+    chosen: str = "lightgbm"
+    id_column: str | None = None
+    frame: pd.DataFrame | None = None
+    y: np.ndarray[Any, Any] | None = None
+    run_id: str | None = None
+    model_version: str | None = None
+    model_dir: Path | None = None
 
 
-def infer_columns(
-    frame: pd.DataFrame, *, exclude: Sequence[str] = (), max_levels: int = 200
-) -> tuple[list[FeatureSpec], dict[str, str]]:
-    """Feature specs of usable columns, and ``{dropped column: why}`` for the others."""
-    specs: list[FeatureSpec] = []
-    dropped: dict[str, str] = {}
-    n = len(frame)
-    for name in frame.columns:
-        if name in exclude:
-            continue
-        column = frame[name]
-        non_null = column.dropna()
-        unique = non_null.nunique()
-        if non_null.empty or unique <= 1:
-            dropped[name] = "constant or empty"
-            continue
-        if _ID_NAME.search(str(name)):
-            dropped[name] = "ID-like name"
-            continue
-        kind: FeatureKind
-        if pd.api.types.is_bool_dtype(column) or (
-            set(non_null.astype(str).str.lower()) <= _TRUE_FALSE and unique == 2
-        ):
-            kind = "boolean"
-        elif pd.api.types.is_numeric_dtype(column):
-            if pd.api.types.is_integer_dtype(column) and unique > 0.95 * n:
-                dropped[name] = "ID-like (unique integers)"
-                continue
-            kind = "numeric"
-        elif pd.api.types.is_datetime64_any_dtype(column):
-            dropped[name] = "date column (not the time column)"
-            continue
-        else:
-            numbers = pd.to_numeric(non_null, errors="coerce")
-            if non_null.astype(str).str.match(_DATE_TEXT).mean() > 0.95:
-                dropped[name] = "date column (not the time column)"
-                continue
-            if numbers.notna().mean() > 0.95:
-                kind = "numeric"
-            elif unique > 0.5 * len(non_null) or unique > max_levels:
-                dropped[name] = f"ID-like or free text ({unique} distinct values)"
-                continue
-            else:
-                kind = "categorical"
-        specs.append(FeatureSpec(str(name), kind, "flat"))
-    return specs, dropped
-
-
-def _single_auc(values: pd.Series, kind: FeatureKind, y: np.ndarray[Any, Any]) -> float:
-    if kind == "categorical":
-        rate = (
-            pd.Series(y, index=values.index)
-            .groupby(values.astype("string").fillna("__missing__"))
-            .transform("mean")
-        )
-        score = rate.to_numpy(dtype=np.float64)
-    else:
-        x = as_float(values, kind)
-        fill = np.nanmin(x) - 1 if np.isfinite(x).any() else 0.0
-        score = np.where(np.isnan(x), fill, x)
-    auc = weighted_auc(score, y)
-    return max(auc, 1 - auc)
-
-
-def detect_leakage(
-    frame: pd.DataFrame,
-    y: np.ndarray[Any, Any],
-    features: list[FeatureSpec],
-    config: LeakageConfig | None = None,
-) -> pd.DataFrame:
-    """One row per feature: single-column AUC, fill rates by class, and the reason if flagged."""
-    config = config or LeakageConfig()
-    y = np.asarray(y, dtype=np.int64)
-    rows = []
-    for spec in features:
-        filled = frame[spec.name].notna().to_numpy()
-        rows.append(
-            {
-                "column": spec.name,
-                "kind": spec.kind,
-                "single_column_auc": _single_auc(frame[spec.name], spec.kind, y),
-                "filled_positives": float(filled[y == 1].mean()) if (y == 1).any() else np.nan,
-                "filled_negatives": float(filled[y == 0].mean()) if (y == 0).any() else np.nan,
-            }
-        )
-    table = pd.DataFrame(rows)
-    gaps = (table["single_column_auc"] - 0.5).to_numpy()
-    reasons = []
-    for i, r in table.iterrows():
-        others = np.delete(gaps, int(i))  # type: ignore[call-overload]
-        why = []
-        if r["single_column_auc"] > config.max_auc:
-            why.append(f"single-column AUC {r['single_column_auc']:.3f} > {config.max_auc}")
-        elif (
-            len(others)
-            and r["single_column_auc"] > config.dominance_min_auc
-            and gaps[int(i)] > config.dominance * max(float(others.max()), 1e-9)  # type: ignore[call-overload]
-        ):
-            why.append(
-                f"single-column AUC {r['single_column_auc']:.3f} far above every other column"
-            )
-        if (
-            r["filled_positives"] >= config.filled_positive
-            and r["filled_negatives"] <= config.filled_negative
-        ):
-            why.append(
-                f"filled for {r['filled_positives']:.0%} of positives but {r['filled_negatives']:.0%} "
-                "of negatives (likely filled after the outcome)"
-            )
-        reasons.append("; ".join(why))
-    table["flag"] = reasons
-    return table.sort_values("single_column_auc", ascending=False).reset_index(drop=True)
-
-
-def _binary_target(column: pd.Series, name: str) -> np.ndarray[Any, Any]:
+def binary_target(column: pd.Series, name: str) -> np.ndarray[Any, Any]:
+    """The outcome as 0/1 (``DataContractError`` naming the column when it is not binary)."""
     text = column.astype("string").str.strip().str.lower()
     mapping = {"1": 1, "0": 0, "true": 1, "false": 0, "yes": 1, "no": 0, "1.0": 1, "0.0": 0}
     mapped = text.map(mapping)
@@ -201,39 +87,33 @@ def _binary_target(column: pd.Series, name: str) -> np.ndarray[Any, Any]:
     return mapped.to_numpy(dtype=np.int64)
 
 
-_MIN_PER_CLASS = 10
+def read_flat_table(
+    path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES, *, columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The export (``ConfigError`` when missing, or when one of ``columns`` is not in it)."""
+    if not path.is_file():
+        raise ConfigError(f"Flat table {path} does not exist.")
+    frame = read_flat_csv(path, na_values)
+    for column in columns:
+        if column not in frame.columns:
+            shown = ", ".join(map(str, frame.columns[:40]))
+            raise ConfigError(f"Column {column!r} is not in {path}; columns: {shown}.")
+    return frame
 
 
-def _read_flat_csv(path: Path) -> pd.DataFrame:
-    """The CSV as a frame; unreadable files give a message naming the file, never its rows."""
-    try:
-        return pd.read_csv(path)
-    except UnicodeDecodeError:
-        why = "it is not UTF-8 encoded: re-export it as UTF-8 (in Excel: 'CSV UTF-8')"
-    except pd.errors.EmptyDataError:
-        why = "it is empty: export the table with a header line and one row per lead"
-    except (pd.errors.ParserError, ValueError) as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        where = f" (line {line.group(1)})" if line else ""
-        why = (
-            f"it cannot be parsed as CSV{where}: every row must have as many values as the "
-            "header; quote values that contain commas or line breaks"
-        )
-    raise SourceError(f"Cannot read the flat table {path}: {why}.")
-
-
-def _require_enough_rows(y: np.ndarray[Any, Any], target: str, path: Path) -> None:
-    """Three periods with both classes need a minimum of rows: say so before splitting."""
-    positives, negatives = int(y.sum()), int(len(y) - y.sum())
-    if min(positives, negatives) < _MIN_PER_CLASS:
-        raise DataContractError(
-            [
-                f"{path.name}: {len(y):,} row(s), {positives:,} with {target} = 1 and "
-                f"{negatives:,} with {target} = 0; expected at least {_MIN_PER_CLASS} of each "
-                "to train, validate and test: export more history"
-            ],
-            header="The flat table is too small to train and evaluate honestly:",
-        )
+def _features(
+    frame: pd.DataFrame, exclude: list[str], keep: Sequence[str], drop: Sequence[str]
+) -> tuple[list[FeatureSpec], dict[str, str]]:
+    features, dropped = infer_columns(frame, exclude=exclude)
+    for name in drop:
+        dropped[name] = "dropped by the user"
+    for name in keep:  # the user's word beats the ID and text heuristics
+        if dropped.pop(name, None) is not None:
+            kind: FeatureKind = (
+                "numeric" if pd.api.types.is_numeric_dtype(frame[name]) else "categorical"
+            )
+            features.append(FeatureSpec(name, kind, "flat"))
+    return features, dropped
 
 
 def train_flat_table(
@@ -244,136 +124,94 @@ def train_flat_table(
     keep_columns: Sequence[str] = (),
     drop_columns: Sequence[str] = (),
     report_path: Path | None = None,
-    lightgbm: LightGBMParams | None = None,
-    logistic: LogisticParams | None = None,
+    split: FlatSplitConfig | None = None,
+    na_values: Sequence[str] = DEFAULT_NA_VALUES,
+    lightgbm: Sequence[LightGBMParams] | None = None,
     evaluation: EvaluationConfig | None = None,
     leakage: LeakageConfig | None = None,
     progress: Progress | None = None,
 ) -> FlatResult:
-    """Train and evaluate LightGBM and logistic regression on a one-row-per-lead CSV export."""
-    if not csv_path.is_file():
-        raise ConfigError(f"Flat table {csv_path} does not exist.")
-    frame = _read_flat_csv(csv_path)
-    for column in (target, time_column, *keep_columns, *drop_columns):
-        if column is not None and column not in frame.columns:
-            raise ConfigError(
-                f"Column {column!r} is not in {csv_path}; columns: {', '.join(map(str, frame.columns))}."
-            )
-    y_all = _binary_target(frame[target], target)
-    _require_enough_rows(y_all, target, csv_path)
-    exclude = [target, *drop_columns] + ([time_column] if time_column else [])
-    features, dropped = infer_columns(frame, exclude=exclude)
-    for name in drop_columns:
-        dropped[name] = "dropped by the user"
-    for name in keep_columns:  # the user's word beats the ID heuristics
-        if name in dropped:
-            dropped.pop(name)
-            kind: FeatureKind = (
-                "numeric" if pd.api.types.is_numeric_dtype(frame[name]) else "categorical"
-            )
-            features.append(FeatureSpec(name, kind, "flat"))
+    """Train and evaluate LightGBM and logistic regression on a one-row-per-lead CSV export;
+    the returned result carries the final head (``models["final"]``) for the registry."""
+    from leadscore.training.flat_report import write_flat_report
 
-    rows = pd.DataFrame({CONTACT_COLUMN: np.arange(len(frame)).astype(str)}, index=frame.index)
-    if time_column:
-        with warnings.catch_warnings():  # unparsable text becomes NaT, reported below
-            warnings.simplefilter("ignore", UserWarning)
-            times = pd.to_datetime(frame[time_column], errors="coerce")
-        if times.isna().any():
-            raise DataContractError(
-                [f"time column {time_column!r}: {int(times.isna().sum())} row(s) are not dates"],
-                header="The flat table's time column is invalid:",
-            )
-        rows[CUTOFF_COLUMN] = times
-        split = time_split(rows, SplitConfig(purge=False))
-        period = split.period.to_numpy()
-        split_mode = (
-            f"by time on {time_column!r} (test = latest {split.describe()['test_rows']} rows)"
-        )
-        rows[CUTOFF_COLUMN] = times.dt.to_period("M").dt.to_timestamp()
-    else:
-        index = np.arange(len(frame))
-        rest, test_idx = train_test_split(index, test_size=0.2, stratify=y_all, random_state=0)
-        train_idx, valid_idx = train_test_split(
-            rest, test_size=0.25, stratify=y_all[rest], random_state=0
-        )
-        period = np.empty(len(frame), dtype=object)
-        period[train_idx], period[valid_idx], period[test_idx] = "train", "valid", "test"
-        split_mode = (
-            "stratified random 60/20/20 (no time column given: NOT an out-of-time evaluation)"
-        )
-        rows[CUTOFF_COLUMN] = pd.Timestamp("2000-01-01")
-    train, valid, test = (frame[period == p] for p in ("train", "valid", "test"))
-    y_train, y_valid, y_test = (y_all[period == p] for p in ("train", "valid", "test"))
-    for p, part in (("train", y_train), ("valid", y_valid), ("test", y_test)):
-        if len(np.unique(part)) < 2:
-            raise DataContractError(
-                [f"{p} period: target {target!r} has a single class"],
-                header="The flat table cannot be evaluated honestly:",
-            )
+    config = split or FlatSplitConfig()
+    given = [target, time_column, *keep_columns, *drop_columns]
+    frame = read_flat_table(csv_path, na_values, columns=[c for c in given if c])
+    y_all = binary_target(frame[target], target)
+    require_enough_rows(y_all, target, csv_path.name)
+    split_ = flat_split(frame, y_all, time_column, config)
+    check_periods(y_all, split_, target, csv_path.name)
+    id_column = find_id_column(frame, exclude=[target])
+    exclude = [target, *drop_columns, *([time_column] if time_column else [])]
+    features, dropped = _features(frame, exclude, keep_columns, drop_columns)
+    if id_column and id_column not in keep_columns:
+        features = [f for f in features if f.name != id_column]
+        dropped[id_column] = "row id (one distinct value per row)"
+    train, valid, test = (frame[split_.mask(p)] for p in ("train", "valid", "test"))
+    y_train, y_valid, y_test = (y_all[split_.mask(p)] for p in ("train", "valid", "test"))
 
     leaks = detect_leakage(train, y_train, features, leakage)
-    flagged = set(leaks.loc[leaks["flag"] != "", "column"]) - set(keep_columns)
-    kept = [f for f in features if f.name not in flagged]
+    flagged = set(leaks.loc[leaks["flag"] != "", "column"])
+    kept = [f for f in features if f.name not in flagged - set(keep_columns)]
     if not kept:
-        raise ConfigError("No usable column is left after dropping ID-like and leaky columns.")
+        raise ConfigError(
+            "No usable column is left after dropping IDs and columns flagged as leakage; "
+            "keep a flagged column with --keep COLUMN if you are sure it is known before the "
+            "outcome."
+        )
     step = progress or (lambda _s, _d, _t: None)
-    step("LightGBM", 0, 2)
-    gbm = LightGBMModel(kept, lightgbm).fit(train, y_train, valid, y_valid)
-    step("logistic regression", 1, 2)
-    lr = LogisticModel(kept, logistic).fit(train, y_train, valid, y_valid)
-    step("models", 2, 2)
+    step("Fitting candidates", 0, 3)
+    fitted = fit_candidates(
+        kept, train, y_train, valid, y_valid, seed=config.seed, grid=list(lightgbm or []) or None
+    )
+    step("Refitting on train + validation", 1, 3)
+    fit_rows = pd.concat([train, valid])
+    y_fit = np.concatenate([y_train, y_valid])
+    gbm_head = refit_lightgbm(fitted.lightgbm, fit_rows, y_fit, fitted_rows=len(train))
+    logistic = refit_logistic(fitted.logistic, fit_rows, y_fit)
     methods = [
-        MethodScores("logistic", {target: lr.predict_raw(test)}, {target: lr.predict_proba(test)}),
         MethodScores(
-            "lightgbm", {target: gbm.predict_raw(test)}, {target: gbm.predict_proba(test)}
+            "logistic", {target: logistic.predict_raw(test)}, {target: logistic.predict_proba(test)}
+        ),
+        MethodScores(
+            "lightgbm", {target: gbm_head.predict_raw(test)}, {target: gbm_head.predict_proba(test)}
         ),
     ]
+    rows = pd.DataFrame(
+        {CONTACT_COLUMN: np.arange(len(test)).astype(str), CUTOFF_COLUMN: pd.Timestamp(0)}
+    )
     result = evaluate_methods(
-        rows[period == "test"],
-        {target: y_test},
-        methods,
-        mql=None,
-        config=evaluation,
-        progress=progress,
+        rows, {target: y_test}, methods, mql=None, config=evaluation, progress=progress
     )
-    notes = [f"Split: {split_mode}."]
-    if flagged:
-        notes.append(
-            f"Excluded as likely leakage: {', '.join(sorted(flagged))} (keep them with keep_columns)."
-        )
-    kept_leaky = set(leaks.loc[leaks["flag"] != "", "column"]) & set(keep_columns)
-    if kept_leaky:
-        notes.append(f"Flagged but kept at the user's request: {', '.join(sorted(kept_leaky))}.")
-    context = ReportContext(
-        title=f"leadscore flat-table mode: {csv_path.name}, target {target!r}",
-        data_fingerprint="flat:" + csv_path.name,
-        definition_hash="flat",
-        split_description={p: str(int((period == p).sum())) for p in ("train", "valid", "test")},
-        split_mode=split_mode,
-        notes=notes,
-        shap={
-            target: (gbm.contributions(test.head(2000)), test.head(2000)[[f.name for f in kept]])
-        },
-        extra_tables={
-            "Leakage detector (computed on the training rows)": leaks,
-            "Dropped columns": pd.DataFrame(
-                {"column": list(dropped), "reason": list(dropped.values())}
-            ),
-        },
-    )
-    path = write_report(
-        result, context, report_path or Path("reports") / f"flat-{csv_path.stem}.html"
-    )
+    step("Refitting on every row", 2, 3)
+    final = refit_lightgbm(fitted.lightgbm, frame, y_all, fitted_rows=len(train))
+    step("Refitting on every row", 3, 3)
+    constant = fitted.constant or is_constant(gbm_head.predict_raw(test))
+    warnings, chosen, notes = model_warnings(result, fitted, target, constant)
+    shift = split_.shift_warning()
+    if shift:
+        warnings.append(shift)
+    notes = [f"Split: {split_.description}.", *fitted.notes, *notes]
     summary = result.metrics[
         ["method", "target", "roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc", "brier"]
     ]
-    return FlatResult(
+    out = FlatResult(
         summary=summary,
-        report_path=path,
+        report_path=report_path or Path("reports") / f"flat-{csv_path.stem}.html",
         features=kept,
         dropped=dropped,
         leakage=leaks,
-        split_mode=split_mode,
+        split_mode=split_.description,
         evaluation=result,
-        models={"lightgbm": gbm, "logistic": lr},
+        models={"lightgbm": fitted.lightgbm, "logistic": logistic, "final": final},
+        warnings=warnings,
+        notes=notes,
+        split=split_,
+        chosen=chosen,
+        id_column=id_column,
+        frame=frame,
+        y=y_all,
     )
+    out.report_path = write_flat_report(out, csv_path, keep_columns, gbm_head, test)
+    return out

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadscore import __version__
 from leadscore.atomic import fault_point
@@ -27,6 +27,14 @@ from leadscore.registry import (
     resolve_tracking_uri,
 )
 from leadscore.run_status import fail_dead_runs, owner_tags
+from leadscore.training.tracking_meta import (
+    git_tags,
+    log_logged_model,
+    log_training_dataset,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CHALLENGER",
@@ -34,6 +42,7 @@ __all__ = [
     "DEFAULT_TRACKING_URI",
     "ModelVersionInfo",
     "PromotionDecision",
+    "TrainingDataset",
     "download_heads",
     "list_versions",
     "log_training_run",
@@ -86,6 +95,17 @@ class ModelVersionInfo:
     tags: dict[str, str]
 
 
+@dataclass(frozen=True)
+class TrainingDataset:
+    """The training table as an MLflow dataset: its rows, where it came from, its name and
+    label column."""
+
+    frame: pd.DataFrame
+    source: str | None
+    name: str
+    targets: str
+
+
 @dataclass
 class PromotionDecision:
     """Whether the challenger became champion, and why."""
@@ -111,14 +131,19 @@ def log_training_run(
     report: Path,
     features: list[FeatureSpec],
     targets: list[str],
+    run_name: str = "train",
+    dataset: TrainingDataset | None = None,
 ) -> tuple[str, str]:
-    """Log a run (params, metrics, tags, report, heads, pyfunc) and register the pyfunc as a
-    new version aliased ``challenger``. Returns ``(run_id, version)``."""
+    """Log a run named ``run_name`` (params, metrics, tags with the git commit, report, heads,
+    the training table as an MLflow dataset, the pyfunc as the run's logged model) and register
+    the pyfunc as a new version aliased ``challenger``. Returns ``(run_id, version)``."""
     client, uri = _client(tracking_uri, create=True)
+    experiment_id = _experiment_id(client, uri)
     run = client.create_run(
-        _experiment_id(client, uri), tags=dict(tags) | owner_tags(), run_name="train"
+        experiment_id, tags=dict(tags) | git_tags() | owner_tags(), run_name=run_name
     )
     run_id = str(run.info.run_id)
+    model_id: str | None = None
     try:
         fault_point("train.run_created")
         from mlflow.entities import Metric, Param
@@ -130,9 +155,19 @@ def log_training_run(
         )
         client.log_artifact(run_id, str(report))
         client.log_artifacts(run_id, str(heads), "heads")
+        if dataset is not None:
+            log_training_dataset(
+                client,
+                run_id,
+                dataset.frame,
+                source=dataset.source,
+                name=dataset.name,
+                targets=dataset.targets,
+            )
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = save_pyfunc(heads, Path(tmp))
             client.log_artifacts(run_id, str(model_dir), "model")
+            model_id = log_logged_model(client, experiment_id, run_id, model_dir, dict(tags))
         fault_point("train.before_finished")
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
@@ -143,7 +178,9 @@ def log_training_run(
     except Exception:  # MLflow raises its own RestException when absent
         client.create_registered_model(model_name)
     source = f"{run.info.artifact_uri}/model"
-    version = client.create_model_version(model_name, source, run_id=run_id, tags=dict(tags))
+    version = client.create_model_version(
+        model_name, source, run_id=run_id, tags=dict(tags), model_id=model_id
+    )
     client.set_registered_model_alias(model_name, CHALLENGER, version.version)
     return run_id, str(version.version)
 

@@ -15,6 +15,7 @@ import duckdb
 
 from leadscore.contract import TABLE_NAMES
 from leadscore.errors import SourceError
+from leadscore.sql import quote_literal
 from leadscore.validation import Problem, Severity
 
 __all__ = [
@@ -42,7 +43,7 @@ _COLUMNS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 
 
 def _quote_path(path: str) -> str:
-    return "'" + path.replace("'", "''") + "'"
+    return quote_literal(path)
 
 
 def _where(exc_text: str, default: str) -> tuple[str, str]:

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from leadscore import __version__
+from leadscore.cli import flat_output, output, sales
 from leadscore.cli import funnel_options as funnel_opt
 from leadscore.cli import options as opt
-from leadscore.cli import output
 from leadscore.errors import ConfigError, LeadscoreError
+from leadscore.flat_csv import DEFAULT_NA_VALUES
 from leadscore.pipeline.defaults import (
     DEFAULT_DEMO_CRM,
     DEFAULT_SCORES_OUT,
@@ -31,10 +33,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+NOT_PROMOTED_EXIT = 6
+"""`leadscore promote` when the gate keeps the champion (not an error; README's exit codes)."""
+
 features_app = typer.Typer(help="Point-in-time features and labels.", no_args_is_help=True)
 rules_app = typer.Typer(help="The rule-based points baseline.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
 app.add_typer(rules_app, name="rules")
+sales.register(app)
 
 
 def _version(value: bool) -> None:
@@ -137,18 +143,40 @@ def train(
     oracle_crm: opt.OracleCrm = None,
     tracking_uri: opt.Tracking = None,
     report: opt.FlatReport = None,
+    test_from: opt.TestFrom = None,
+    test_fraction: opt.TestFraction = 0.2,
+    seed: opt.FlatSeed = 0,
+    drop: opt.Drop = None,
+    model_name: opt.TrainModelName = "leadscore",
+    na_value: opt.NaValues = None,
     targets: funnel_opt.TargetsOption = None,
 ) -> None:
     """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
     from leadscore.pipeline import FlatTrainSpec, TrainSpec, train_flat_step, train_step
 
     if table is not None:
+        if training_config is not None:
+            raise ConfigError(
+                "--training-config (rules_path, params) is not read in flat mode yet: leave it "
+                "out; flat mode sizes its LightGBM settings from the data."
+            )
         flat = FlatTrainSpec(
-            table=table, target=target, time_column=time_column, keep=keep or [], report=report
+            table=table,
+            target=target,
+            time_column=time_column,
+            test_from=test_from.date() if test_from else None,
+            test_fraction=test_fraction,
+            seed=seed,
+            keep=keep or [],
+            drop=drop or [],
+            na_values=tuple(na_value) if na_value else DEFAULT_NA_VALUES,
+            report=report,
+            model_name=model_name,
+            tracking_uri=tracking_uri,
         )
         with output.Bars() as bars:
             flat_result = train_flat_step(flat, progress=bars)
-        output.print_flat(flat_result, table.name)
+        flat_output.print_flat(flat_result, table.name, model_name)
         return
     if training_table is None:
         raise ConfigError(
@@ -213,7 +241,7 @@ def promote(
     decision = promote_step(spec)
     output.print_promotion(decision, margin)
     if not decision.promoted:
-        raise typer.Exit(1)
+        raise typer.Exit(NOT_PROMOTED_EXIT)
 
 
 @app.command()
@@ -247,8 +275,23 @@ def score(
     config: opt.Config = None,
     tracking_uri: opt.Tracking = None,
 ) -> None:
-    """Score the whole contact base with grades and reasons; append to the score history."""
-    from leadscore.pipeline import ScoreSpec, score_step
+    """Score the whole contact base with grades and reasons; append to the score history.
+    A flat export (leads.csv) is scored row by row with a flat model."""
+    from leadscore.pipeline import (
+        FlatScoreSpec,
+        ScoreSpec,
+        is_flat_file,
+        score_flat_step,
+        score_step,
+    )
+
+    if is_flat_file(source):
+        flat_out = out if out != DEFAULT_SCORES_OUT else out.with_name("flat-scores.csv")
+        spec_flat = FlatScoreSpec(
+            table=Path(source), model=model, out=flat_out, tracking_uri=tracking_uri
+        )
+        flat_output.print_flat_score(score_flat_step(spec_flat))
+        return
 
     spec = ScoreSpec(
         source=source,
@@ -273,9 +316,17 @@ def explain(
     as_of: opt.ExplainAsOf = None,
     config: opt.Config = None,
     tracking_uri: opt.Tracking = None,
+    table: opt.ExplainTable = None,
 ) -> None:
-    """One lead's score, grade and top reasons, in words."""
-    from leadscore.pipeline import ExplainSpec, explain_step
+    """One lead's score, grade and top reasons, in words (a CRM contact, or a row of --table)."""
+    from leadscore.pipeline import ExplainSpec, FlatExplainSpec, explain_flat_step, explain_step
+
+    if table is not None:
+        flat = FlatExplainSpec(
+            row_id=contact_id, table=table, model=model, tracking_uri=tracking_uri
+        )
+        flat_output.print_flat_explanation(explain_flat_step(flat))
+        return
 
     spec = ExplainSpec(
         contact_id=contact_id,
@@ -309,6 +360,7 @@ def demo(
     contacts: opt.Contacts = 20_000,
     seed: opt.DemoSeed = 42,
     tracking_uri: opt.Tracking = None,
+    store: opt.DemoStore = DEFAULT_SCORES_STORE,
 ) -> None:
     """Run the whole pipeline on a bundled synthetic CRM (DuckDB, offline)."""
     from leadscore.pipeline import DemoEvent, DemoSpec, run_demo
@@ -319,7 +371,9 @@ def demo(
             bars.stop()  # end the finished step's bars before printing its result
             output.print_demo_event(event)
 
-        spec = DemoSpec(out=out, contacts=contacts, seed=seed, tracking_uri=tracking_uri)
+        spec = DemoSpec(
+            out=out, contacts=contacts, seed=seed, tracking_uri=tracking_uri, store=store
+        )
         run_demo(spec, progress=bars, on_event=show)
 
 

@@ -112,6 +112,28 @@ OracleCrm = Annotated[
     typer.Option(help="Synthetic CRM (.duckdb) whose oracle is shown in the report."),
 ]
 FlatReport = Annotated[Path | None, typer.Option(help="Flat mode: report path.")]
+TestFrom = Annotated[
+    datetime | None,
+    typer.Option(help="Flat mode: the test period starts here (needs --time-column)."),
+]
+TestFraction = Annotated[
+    float,
+    typer.Option(help="Flat mode: share of rows (the latest, with --time-column) to test on."),
+]
+FlatSeed = Annotated[int, typer.Option(help="Flat mode: seed of a random split and of the models.")]
+Drop = Annotated[list[str] | None, typer.Option(help="Flat mode: a column never to use.")]
+NaValues = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--na-value",
+        help="Flat mode: a text read as missing (repeat it); default: '', 'Select', 'N/A', '-'...",
+    ),
+]
+TrainModelName = Annotated[str, typer.Option(help="Flat mode: registered model name.")]
+ExplainTable = Annotated[
+    Path | None,
+    typer.Option("--table", help="A flat export: explain its row ROW_ID (id or row number)."),
+]
 TestTable = Annotated[Path, typer.Argument(help="Training table to test on.")]
 VersionOrAlias = Annotated[str, typer.Option(help="Version number or alias.")]
 EvaluateConfig = Annotated[Path | None, typer.Option(help="Training config YAML.")]
@@ -151,3 +173,6 @@ ServeCrm = Annotated[
 ]
 DemoOut = Annotated[Path, typer.Option(help="Where to write the demo CRM.")]
 DemoSeed = Annotated[int, typer.Option(help="Random seed.")]
+DemoStore = Annotated[
+    Path, typer.Option(help="Score store the demo's scores go to (what `serve` reads).")
+]

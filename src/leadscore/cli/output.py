@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     )
     from leadscore.serving import ContactExplanation
     from leadscore.synthetic import GenerationSummary
-    from leadscore.training import FlatResult, ModelVersionInfo, PromotionDecision
+    from leadscore.training import ModelVersionInfo, PromotionDecision
 
 console = Console()
 err_console = Console(stderr=True)
@@ -196,20 +196,14 @@ def print_training(trained: TrainStepResult) -> None:
     print_summary(result.summary, "Out-of-time test: rules vs models")
     for sentence in result.headline:
         console.print(f"• {sentence}")
+    for warning in result.warnings:
+        err_console.print(f"[bold yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)
     console.print(f"Report: {result.report_path}")
     if result.model_version:
         console.print(
             f"Registered {trained.model_name} version {result.model_version} as challenger "
             f"(run {result.run_id})."
         )
-
-
-def print_flat(result: FlatResult, table_name: str) -> None:
-    console.print(f"Split: {result.split_mode}")
-    for column, why in result.dropped.items():
-        console.print(f"[yellow]excluded[/] {column}: {why}")
-    print_summary(result.summary, f"Flat table {table_name}: models on the held-out split")
-    console.print(f"Report: {result.report_path}")
 
 
 def print_metrics(metrics: dict[str, float], title: str) -> None:

@@ -40,6 +40,15 @@ from leadscore.pipeline.demo import (
     TopLeads,
     run_demo,
 )
+from leadscore.pipeline.flat import (
+    FlatExplainSpec,
+    FlatScoreSpec,
+    FlatTrainSpec,
+    explain_flat_step,
+    is_flat_file,
+    score_flat_step,
+    train_flat_step,
+)
 from leadscore.pipeline.progress import ProgressFn, no_progress
 from leadscore.pipeline.rules import RulesResult, RulesSpec, rules_score_step
 from leadscore.pipeline.score import (
@@ -52,7 +61,6 @@ from leadscore.pipeline.score import (
 )
 from leadscore.pipeline.train import (
     EvaluateSpec,
-    FlatTrainSpec,
     PromoteSpec,
     TrainSpec,
     TrainStepResult,
@@ -61,7 +69,6 @@ from leadscore.pipeline.train import (
     load_training_config,
     oracle_for_table,
     promote_step,
-    train_flat_step,
     train_step,
 )
 
@@ -78,6 +85,8 @@ __all__ = [
     "ExplainSpec",
     "FeaturesResult",
     "FeaturesSpec",
+    "FlatExplainSpec",
+    "FlatScoreSpec",
     "FlatTrainSpec",
     "GenerateSpec",
     "ProgressFn",
@@ -94,8 +103,10 @@ __all__ = [
     "build_features_step",
     "default_schedule",
     "evaluate_step",
+    "explain_flat_step",
     "explain_step",
     "generate_step",
+    "is_flat_file",
     "list_versions_step",
     "load_training_config",
     "no_progress",
@@ -104,6 +115,7 @@ __all__ = [
     "promote_step",
     "rules_score_step",
     "run_demo",
+    "score_flat_step",
     "score_step",
     "top_leads",
     "train_flat_step",

@@ -59,6 +59,9 @@ class DemoSpec:
     seed: int = 42
     tracking_uri: str | None = None
     top: int = 10
+    store: Path | None = None
+    """The score store the scores are appended to (default: ``scores.duckdb`` beside the CRM;
+    the command line passes ``data/scores.duckdb``, the store ``leadscore serve`` reads)."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ def run_demo(
             source=crm,
             model=model,
             out=spec.out.parent / "scores.parquet",
-            store=spec.out.parent / "scores.duckdb",
+            store=spec.store or spec.out.parent / "scores.duckdb",
             as_of=as_of,
             tracking_uri=spec.tracking_uri,
         )

@@ -1,9 +1,9 @@
-"""Training steps: fit and evaluate against the rules, flat exports, and the registry (evaluate a
+"""Training steps: fit and evaluate against the rules, and the registry (evaluate a
 version, promote the challenger, list versions)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from leadscore.training import (
-        FlatResult,
         ModelVersionInfo,
         PromotionDecision,
         TrainingConfig,
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EvaluateSpec",
-    "FlatTrainSpec",
     "PromoteSpec",
     "TrainSpec",
     "TrainStepResult",
@@ -35,7 +33,6 @@ __all__ = [
     "load_training_config",
     "oracle_for_table",
     "promote_step",
-    "train_flat_step",
     "train_step",
 ]
 
@@ -128,35 +125,6 @@ def train_step(spec: TrainSpec, *, progress: ProgressFn = no_progress) -> TrainS
         progress=progress,
     )
     return TrainStepResult(result=result, model_name=config.model_name)
-
-
-@dataclass(frozen=True, kw_only=True)
-class FlatTrainSpec:
-    """Flat mode: a one-row-per-lead CSV export, its outcome column, an optional time column
-    for an out-of-time split, columns kept despite the leakage detector, the report path
-    (default: ``reports/flat-<table>.html``)."""
-
-    table: Path
-    target: str | None
-    time_column: str | None = None
-    keep: list[str] = field(default_factory=list)
-    report: Path | None = None
-
-
-def train_flat_step(spec: FlatTrainSpec, *, progress: ProgressFn = no_progress) -> FlatResult:
-    """Train and evaluate on a flat export (leaky columns excluded unless kept)."""
-    from leadscore.training import train_flat_table
-
-    if spec.target is None:
-        raise ConfigError("Flat mode needs --target COLUMN (the converted flag).")
-    return train_flat_table(
-        spec.table,
-        spec.target,
-        spec.time_column,
-        keep_columns=spec.keep,
-        report_path=spec.report or Path("reports") / f"flat-{spec.table.stem}.html",
-        progress=progress,
-    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,218 @@
+"""Scores back into the CRM: import-ready CSV files of the latest scores (``leadscore export``).
+
+One file per target, UTF-8 with a header row, written atomically:
+
+========== ===============================================================================
+target     columns (what the CRM requires)
+========== ===============================================================================
+generic    ``contact_id, score, p_sql, grade, fit_score, engagement_score, top_reasons,
+           scored_at, model_version``
+hubspot    contact import: ``Record ID`` (HubSpot's numeric record id: the unique identifier
+           that updates existing contacts) and the custom contact properties
+           ``leadscore_score`` (number 0-100), ``leadscore_grade`` (single-line text),
+           ``leadscore_top_reasons`` (single-line text, at most 65,536 characters, no line
+           break), ``leadscore_scored_at`` (date ``YYYY-MM-DD``); create the properties once
+salesforce Data Loader update: ``Id`` (the 15- or 18-character record id) and the custom fields
+           ``Lead_Score__c`` (number), ``Lead_Grade__c`` (text), ``Lead_Score_Reasons__c``
+           (text, at most 255 characters), ``Lead_Score_Date__c``
+           (``yyyy-MM-ddTHH:mm:ss.SSSZ``)
+dynamics   Dynamics 365 Sales predictive score (``msdyn_predictivescore`` rows):
+           ``msdyn_entityid`` (the lead's id, at most 100 characters), ``msdyn_entitytype``
+           (``lead``), ``msdyn_score`` (integer 0-100), ``msdyn_grade`` (0 = A ... 3 = D),
+           ``msdyn_scoretrend`` (0 improving, 1 steady, 2 declining, 3 not enough data)
+========== ===============================================================================
+
+By default only leads whose grade or exported score (0-100) changed since the last export to
+the same target are written (a delta; the store remembers what each target was sent, after
+the file is in place); ``full=True`` writes every lead. Ids that the target cannot take
+(HubSpot's numeric record ids, Salesforce's 15/18-character ids) are refused with a count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from leadscore.atomic import atomic_path
+from leadscore.clock import utc_now
+from leadscore.errors import ConfigError
+from leadscore.serving.store import ScoreStore
+
+__all__ = ["TARGETS", "ExportResult", "export_scores"]
+
+_TREND_STEP = 0.01
+"""A change of p_sql smaller than this is "steady" in the Dynamics trend."""
+
+_LATEST = """
+WITH r AS (
+    SELECT *, row_number() OVER (
+        PARTITION BY contact_id ORDER BY scored_at DESC, model_version DESC) AS rn
+    FROM {visible} h
+),
+sent AS (
+    SELECT contact_id, arg_max(p_sql, exported_at) AS sent_score,
+           arg_max(grade, exported_at) AS sent_grade
+    FROM crm_exports WHERE target = ? GROUP BY contact_id
+)
+SELECT cur.contact_id, cur.scored_at, cur.model_version, cur.p_sql, cur.grade, cur.fit_score,
+       cur.engagement_score, cur.reasons_positive, prev.p_sql AS previous_p_sql,
+       sent.sent_score, sent.sent_grade
+FROM r cur
+LEFT JOIN r prev ON prev.contact_id = cur.contact_id AND prev.rn = 2
+LEFT JOIN sent ON sent.contact_id = cur.contact_id
+WHERE cur.rn = 1
+ORDER BY cur.contact_id
+"""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote."""
+
+    target: str
+    path: Path
+    rows: int
+    leads: int
+    delta: bool
+
+
+def _score(p: pd.Series) -> pd.Series:
+    return (p.astype(float) * 100).round().astype(int)
+
+
+def _reasons(frame: pd.DataFrame, limit: int | None = None, top: int = 3) -> pd.Series:
+    def join(value: Any) -> str:
+        items = [] if value is None or isinstance(value, float) else list(value)
+        text = "; ".join(" ".join(str(v).split()) for v in items[:top])
+        return text if limit is None else text[:limit]
+
+    return frame["reasons_positive"].map(join)
+
+
+def _check_ids(ids: pd.Series, pattern: str, target: str, what: str) -> None:
+    bad = int((~ids.astype(str).str.fullmatch(pattern)).sum())
+    if bad:
+        raise ConfigError(
+            f"{bad} of {len(ids)} contact id(s) are not {what}, which a {target} import needs "
+            f"to update existing records. Export with --target generic, or score a CRM whose "
+            f"contact ids are the {target} record ids."
+        )
+
+
+def _generic(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "contact_id": frame["contact_id"],
+            "score": _score(frame["p_sql"]),
+            "p_sql": frame["p_sql"].round(6),
+            "grade": frame["grade"],
+            "fit_score": frame["fit_score"],
+            "engagement_score": frame["engagement_score"],
+            "top_reasons": _reasons(frame),
+            "scored_at": pd.to_datetime(frame["scored_at"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "model_version": frame["model_version"],
+        }
+    )
+
+
+def _hubspot(frame: pd.DataFrame) -> pd.DataFrame:
+    _check_ids(frame["contact_id"], r"[0-9]{1,20}", "HubSpot", "numeric HubSpot record ids")
+    return pd.DataFrame(
+        {
+            "Record ID": frame["contact_id"],
+            "leadscore_score": _score(frame["p_sql"]),
+            "leadscore_grade": frame["grade"],
+            "leadscore_top_reasons": _reasons(frame, 65_536),
+            "leadscore_scored_at": pd.to_datetime(frame["scored_at"]).dt.strftime("%Y-%m-%d"),
+        }
+    )
+
+
+def _salesforce(frame: pd.DataFrame) -> pd.DataFrame:
+    _check_ids(
+        frame["contact_id"],
+        r"[A-Za-z0-9]{15}|[A-Za-z0-9]{18}",
+        "Salesforce",
+        "15- or 18-character Salesforce ids",
+    )
+    return pd.DataFrame(
+        {
+            "Id": frame["contact_id"],
+            "Lead_Score__c": _score(frame["p_sql"]),
+            "Lead_Grade__c": frame["grade"],
+            "Lead_Score_Reasons__c": _reasons(frame, 255),
+            "Lead_Score_Date__c": pd.to_datetime(frame["scored_at"]).dt.strftime(
+                "%Y-%m-%dT%H:%M:%S.000Z"
+            ),
+        }
+    )
+
+
+def _dynamics(frame: pd.DataFrame) -> pd.DataFrame:
+    ids = frame["contact_id"].astype(str)
+    if (ids.str.len() > 100).any():
+        raise ConfigError("Dynamics 365 takes entity ids of at most 100 characters.")
+    change = frame["p_sql"].astype(float) - frame["previous_p_sql"].astype(float)
+    trend = pd.Series(1, index=frame.index)
+    trend[change >= _TREND_STEP] = 0
+    trend[change <= -_TREND_STEP] = 2
+    trend[frame["previous_p_sql"].isna()] = 3
+    return pd.DataFrame(
+        {
+            "msdyn_entityid": ids,
+            "msdyn_entitytype": "lead",
+            "msdyn_score": _score(frame["p_sql"]),
+            "msdyn_grade": frame["grade"].map({"A": 0, "B": 1, "C": 2, "D": 3}).astype(int),
+            "msdyn_scoretrend": trend.astype(int),
+        }
+    )
+
+
+TARGETS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+    "generic": _generic,
+    "hubspot": _hubspot,
+    "salesforce": _salesforce,
+    "dynamics": _dynamics,
+}
+
+
+def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = False) -> ExportResult:
+    """Write ``target``'s import file of the latest scores in ``store`` to ``out`` (only the
+    changed leads unless ``full``) and remember what was sent."""
+    if target not in TARGETS:
+        raise ConfigError(f"Unknown export target {target!r}: use one of {', '.join(TARGETS)}.")
+    with store.connection(read_only=True) as con:
+        visible, params = store.visible_history_sql(con)
+        latest = con.execute(_LATEST.format(visible=visible), [*params, target]).df()
+    if not full and not latest.empty:
+        sent_score = (latest["sent_score"].astype(float) * 100).round()
+        changed = (
+            latest["sent_grade"].isna()
+            | (latest["sent_grade"] != latest["grade"])
+            | (sent_score != _score(latest["p_sql"]))
+        )
+        rows = latest[changed.to_numpy()].reset_index(drop=True)
+    else:
+        rows = latest
+    shaped = TARGETS[target](rows) if not rows.empty else TARGETS[target](latest.iloc[:0])
+    with atomic_path(out) as tmp:
+        shaped.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+    if not rows.empty:
+        sent = pd.DataFrame(
+            {
+                "target": target,
+                "contact_id": rows["contact_id"],
+                "p_sql": rows["p_sql"],
+                "grade": rows["grade"],
+                "exported_at": utc_now(),
+            }
+        )
+        with store.connection() as con:
+            con.register("sent_rows", sent)
+            con.execute("INSERT INTO crm_exports SELECT * FROM sent_rows")
+            con.unregister("sent_rows")
+    return ExportResult(target=target, path=out, rows=len(rows), leads=len(latest), delta=not full)

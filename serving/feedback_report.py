@@ -1,0 +1,90 @@
+"""The feedback report: how reps received the scores (``leadscore feedback report``, the
+inbox's report page).
+
+Acceptance (accepted / verdicts) per grade shown, per top reason shown, per model version and
+per rep, and the reasons reps reject leads for most. Every verdict counts once, as given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from leadscore.serving.store import ScoreStore
+
+__all__ = ["FeedbackReport", "feedback_report"]
+
+_BY = {
+    "grade": "coalesce(grade, '(not recorded)')",
+    "top_reason": "coalesce(reasons_shown[1], '(not recorded)')",
+    "model_version": "coalesce(model_version, '(not recorded)')",
+    "rep": "coalesce(rep, '(API)')",
+}
+
+
+@dataclass(frozen=True)
+class FeedbackReport:
+    """Verdict counts and acceptance rates, each table sorted by its key or its count."""
+
+    verdicts: int
+    accepted: int
+    by_grade: pd.DataFrame
+    by_top_reason: pd.DataFrame
+    by_model_version: pd.DataFrame
+    by_rep: pd.DataFrame
+    rejected_for: pd.DataFrame
+
+    @property
+    def acceptance(self) -> float | None:
+        return self.accepted / self.verdicts if self.verdicts else None
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The report's tables by title, in reading order."""
+        return {
+            "Acceptance per grade": self.by_grade,
+            "Acceptance per top reason shown": self.by_top_reason,
+            "Acceptance per model version": self.by_model_version,
+            "Acceptance per rep": self.by_rep,
+            "Reasons reps reject leads for": self.rejected_for,
+        }
+
+
+def _acceptance(con: object, key: str, name: str, order: str) -> pd.DataFrame:
+    sql = (
+        f"SELECT {key} AS {name}, count(*) AS verdicts, "
+        "count(*) FILTER (WHERE verdict = 'accepted') AS accepted, "
+        "count(*) FILTER (WHERE verdict = 'rejected') AS rejected, "
+        "round(count(*) FILTER (WHERE verdict = 'accepted') / count(*), 3) AS acceptance "
+        f"FROM feedback GROUP BY 1 ORDER BY {order}"
+    )
+    return con.execute(sql).df()  # type: ignore[attr-defined, no-any-return]
+
+
+def feedback_report(store: ScoreStore) -> FeedbackReport:
+    """The report of every verdict in ``store``."""
+    with store.connection(read_only=True) as con:
+        tables = {
+            name: _acceptance(
+                con, key, name, "1" if name in ("grade", "model_version") else "2 DESC, 1"
+            )
+            for name, key in _BY.items()
+        }
+        rejected = con.execute(
+            "SELECT coalesce(reason, '(no reason)') AS reason, count(*) AS rejections, "
+            "round(count(*) / sum(count(*)) OVER (), 3) AS share FROM feedback "
+            "WHERE verdict = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).df()
+        row = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE verdict = 'accepted') FROM feedback"
+        ).fetchone()
+    verdicts, accepted = (int(row[0]), int(row[1])) if row else (0, 0)
+    return FeedbackReport(
+        verdicts=verdicts,
+        accepted=accepted,
+        by_grade=tables["grade"],
+        by_top_reason=tables["top_reason"],
+        by_model_version=tables["model_version"],
+        by_rep=tables["rep"],
+        rejected_for=rejected,
+    )

@@ -1,0 +1,199 @@
+"""What the inbox shows: leads' latest scores with their trend and last verdict, one lead's
+history, in words and as a sparkline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from leadscore.serving.store import ScoreStore
+
+__all__ = [
+    "TREND_POINTS",
+    "InboxFilter",
+    "Lead",
+    "inbox_leads",
+    "lead_detail",
+    "sparkline_points",
+    "trend_text",
+]
+
+TREND_POINTS = 12
+"""Scores per lead in the inbox's sparkline (newest)."""
+
+STATUSES = ("all", "open", "accepted", "rejected")
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """The inbox's filters: grade, scored on or after ``since``, verdict status, page."""
+
+    grade: str | None = None
+    since: datetime | None = None
+    status: str = "all"
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A lead's latest score, its recent scores (oldest first) and its last verdict."""
+
+    contact_id: str
+    scored_at: datetime
+    model_version: str
+    p_sql: float
+    grade: str
+    fit_score: float | None
+    engagement_score: float | None
+    reasons_positive: list[str]
+    reasons_negative: list[str]
+    trend_p: list[float]
+    trend_grades: list[str]
+    trend_at: list[datetime]
+    verdict: str | None
+    verdict_by: str | None
+
+    @property
+    def trend(self) -> str:
+        return trend_text(self.trend_grades, self.trend_at)
+
+    @property
+    def sparkline(self) -> str:
+        return sparkline_points(self.trend_p)
+
+
+_QUERY = """
+WITH r AS (
+    SELECT *, row_number() OVER (
+        PARTITION BY contact_id ORDER BY scored_at DESC, model_version DESC) AS rn
+    FROM {visible} h {only}
+),
+trend AS (
+    SELECT contact_id, list(p_sql ORDER BY scored_at) AS trend_p,
+           list(grade ORDER BY scored_at) AS trend_grades,
+           list(scored_at ORDER BY scored_at) AS trend_at
+    FROM r WHERE rn <= {points} GROUP BY contact_id
+),
+fb AS (
+    SELECT contact_id, arg_max(verdict, given_at) AS verdict, arg_max(rep, given_at) AS verdict_by
+    FROM feedback GROUP BY contact_id
+)
+SELECT r.contact_id, r.scored_at, r.model_version, r.p_sql, r.grade, r.fit_score,
+       r.engagement_score, r.reasons_positive, r.reasons_negative, trend.trend_p,
+       trend.trend_grades, trend.trend_at, fb.verdict, fb.verdict_by,
+       count(*) OVER () AS total
+FROM r JOIN trend USING (contact_id) LEFT JOIN fb USING (contact_id)
+WHERE r.rn = 1 AND (?::VARCHAR IS NULL OR r.grade = ?::VARCHAR)
+  AND (?::TIMESTAMP IS NULL OR r.scored_at >= ?::TIMESTAMP)
+  AND (? = 'all' OR (? = 'open' AND fb.verdict IS NULL) OR fb.verdict = ?)
+ORDER BY r.grade, r.p_sql DESC, r.contact_id
+LIMIT ? OFFSET ?
+"""
+
+
+def _none(value: Any) -> Any:
+    """``None`` for a missing scalar (None, NaN, NaT), else the value."""
+    if value is None or (not hasattr(value, "__len__") and pd.isna(value)):
+        return None
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    return [] if _none(value) is None else [str(v) for v in value]
+
+
+def _lead(row: dict[str, Any]) -> Lead:
+    def floats(v: Any) -> float | None:
+        v = _none(v)
+        return None if v is None else float(v)
+
+    return Lead(
+        contact_id=str(row["contact_id"]),
+        scored_at=pd.Timestamp(row["scored_at"]).to_pydatetime(),
+        model_version=str(row["model_version"]),
+        p_sql=float(row["p_sql"]),
+        grade=str(row["grade"]),
+        fit_score=floats(row["fit_score"]),
+        engagement_score=floats(row["engagement_score"]),
+        reasons_positive=_strings(row["reasons_positive"]),
+        reasons_negative=_strings(row["reasons_negative"]),
+        trend_p=[float(v) for v in row["trend_p"]],
+        trend_grades=[str(v) for v in row["trend_grades"]],
+        trend_at=[pd.Timestamp(v).to_pydatetime() for v in row["trend_at"]],
+        verdict=_none(row["verdict"]),
+        verdict_by=_none(row["verdict_by"]),
+    )
+
+
+def _run(store: ScoreStore, where: InboxFilter, contact_id: str | None) -> tuple[list[Lead], int]:
+    with store.connection(read_only=True) as con:
+        visible, params = store.visible_history_sql(con)
+        only = "WHERE h.contact_id = ?" if contact_id is not None else ""
+        sql = _QUERY.format(visible=visible, only=only, points=TREND_POINTS)
+        args: list[Any] = [*params, *([contact_id] if contact_id is not None else [])]
+        status = where.status if where.status in STATUSES else "all"
+        args += [where.grade, where.grade, where.since, where.since, status, status, status]
+        args += [where.limit, where.offset]
+        frame = con.execute(sql, args).df()
+    rows: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
+    total = int(rows[0]["total"]) if rows else 0
+    return [_lead(r) for r in rows], total
+
+
+def inbox_leads(store: ScoreStore, where: InboxFilter) -> tuple[list[Lead], int]:
+    """The page of leads matching ``where``, best grade then highest score first, and the
+    number of leads matching in all."""
+    return _run(store, where, None)
+
+
+def lead_detail(store: ScoreStore, contact_id: str) -> tuple[Lead | None, pd.DataFrame]:
+    """A lead's latest score with trend, and its verdicts (newest first)."""
+    leads, _ = _run(store, InboxFilter(limit=1), contact_id)
+    with store.connection(read_only=True) as con:
+        verdicts = con.execute(
+            "SELECT given_at, verdict, reason, note, rep, grade, model_version FROM feedback "
+            "WHERE contact_id = ? ORDER BY given_at DESC",
+            [contact_id],
+        ).df()
+    return (leads[0] if leads else None), verdicts
+
+
+def _since_words(moment: datetime, now: datetime) -> str:
+    if now - moment < timedelta(days=7) and moment.date() != now.date():
+        return moment.strftime("%A")
+    if moment.date() == now.date():
+        return "today"
+    return moment.strftime("%d %b")
+
+
+def trend_text(grades: list[str], times: list[datetime]) -> str:
+    """The grade trend in words over the last week of scores (oldest first), e.g. "up from C
+    to A since Monday"; "first score" for a single one."""
+    if len(grades) < 2:
+        return "first score"
+    latest, now = grades[-1], times[-1]
+    start = next(i for i, t in enumerate(times) if t >= now - timedelta(days=7))
+    start = min(start, len(grades) - 2)  # at least the previous score
+    base = grades[start]
+    since = _since_words(times[start], now)
+    if base == latest:
+        return f"steady at {latest} since {since}"
+    direction = "up" if latest < base else "down"  # A is the best grade
+    return f"{direction} from {base} to {latest} since {since}"
+
+
+def sparkline_points(values: list[float], *, width: int = 80, height: int = 20) -> str:
+    """SVG polyline points of ``values`` scaled into ``width`` x ``height``."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = width / max(len(values) - 1, 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 2 - (v - low) / span * (height - 4):.1f}"
+        for i, v in enumerate(values)
+    )

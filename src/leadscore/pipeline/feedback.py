@@ -1,0 +1,132 @@
+"""Feedback into the next training run: a training table with the reps' verdicts applied, point
+in time, by the policy of :mod:`leadscore.training.feedback` (``leadscore feedback apply``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from leadscore.pipeline.defaults import DEFAULT_SCORES_STORE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from leadscore.training.feedback import FeedbackMasks, FeedbackPolicy
+
+__all__ = ["FeedbackTableResult", "FeedbackTableSpec", "feedback_table_step"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackTableSpec:
+    """Apply the verdicts of ``store`` to ``training_table``, writing the pair ``out`` (Parquet
+    and its metadata); ``policy`` is a YAML file or the object (default: the default policy)."""
+
+    training_table: Path
+    out: Path
+    store: Path = DEFAULT_SCORES_STORE
+    policy: Path | FeedbackPolicy | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackTableResult:
+    """The table written and what the policy changed."""
+
+    path: Path
+    rows_before: int
+    rows_after: int
+    masks: FeedbackMasks
+    policy: FeedbackPolicy
+
+
+def _policy(policy: Path | FeedbackPolicy | None) -> FeedbackPolicy:
+    from pydantic import ValidationError
+
+    from leadscore.config import format_validation_error, read_yaml_mapping
+    from leadscore.errors import ConfigError
+    from leadscore.training.feedback import FeedbackPolicy
+
+    if policy is None or isinstance(policy, FeedbackPolicy):
+        return policy or FeedbackPolicy()
+    try:
+        return FeedbackPolicy.model_validate(read_yaml_mapping(policy, "Feedback policy"))
+    except ValidationError as exc:
+        raise ConfigError(
+            format_validation_error(
+                exc, f"Invalid feedback policy {policy}:", "Keys: exclude, negative (lists)."
+            )
+        ) from None
+
+
+def feedback_table_step(spec: FeedbackTableSpec) -> FeedbackTableResult:
+    """Write a training table with the verdicts applied (rows dropped or relabelled only when
+    the verdict was given before their cutoff), its metadata recomputed to match."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from leadscore.atomic import atomic_path
+    from leadscore.errors import ConfigError
+    from leadscore.features.meta import CutoffStats, file_sha256, read_meta, write_meta
+    from leadscore.serving.store import ScoreStore
+    from leadscore.training.feedback import feedback_masks
+
+    if spec.out.resolve() == spec.training_table.resolve():
+        raise ConfigError("feedback apply writes a new table: give --out another path.")
+    policy = _policy(spec.policy)
+    meta = read_meta(spec.training_table)
+    table = pq.read_table(spec.training_table)
+    rows = table.select(["contact_id", "cutoff"]).to_pandas()
+    masks = feedback_masks(rows, ScoreStore(spec.store).feedback(), policy)
+    relabel = pa.array(masks.relabel)
+    for label in meta.labels:
+        if label in table.column_names:
+            column = table.column(label)
+            zero = pa.scalar(False if pa.types.is_boolean(column.type) else 0, column.type)
+            fixed = pc.if_else(pc.and_(relabel, pc.is_valid(column)), zero, column)
+            table = table.set_column(table.column_names.index(label), label, fixed)
+    kept = table.filter(pa.array(~masks.drop))
+    with atomic_path(spec.out) as tmp:
+        pq.write_table(kept, tmp)
+        digest = file_sha256(tmp)
+    frame = kept.select(["cutoff", *[lb for lb in meta.labels if lb in kept.column_names]])
+    counts = frame.to_pandas()
+    counts["cutoff"] = _naive(counts["cutoff"])
+    per_cutoff = []
+    for stats in meta.per_cutoff:
+        if stats.censored:
+            per_cutoff.append(stats)
+            continue
+        at = counts[counts["cutoff"] == stats.cutoff]
+        rates = {
+            lb: (float(at[lb].fillna(False).astype(float).mean()) if len(at) else None)
+            for lb in stats.label_rates
+            if lb in at.columns
+        }
+        per_cutoff.append(
+            CutoffStats(cutoff=stats.cutoff, rows=len(at), censored=False, label_rates=rates)
+        )
+    label_rates = {
+        lb: (float(counts[lb].fillna(False).astype(float).mean()) if len(counts) else None)
+        for lb in meta.label_rates
+        if lb in counts.columns
+    }
+    updated = meta.model_copy(
+        update={
+            "rows": kept.num_rows,
+            "excluded_rows": meta.excluded_rows + masks.excluded_rows,
+            "per_cutoff": tuple(per_cutoff),
+            "label_rates": label_rates,
+            "parquet_sha256": digest,
+        }
+    )
+    write_meta(spec.out, updated)
+    return FeedbackTableResult(spec.out, table.num_rows, kept.num_rows, masks, policy)
+
+
+def _naive(values: pd.Series) -> pd.Series:
+    """Timestamps as naive UTC (the metadata's cutoffs are naive UTC)."""
+    import pandas as pd
+
+    stamps = pd.to_datetime(values)
+    return stamps.dt.tz_convert("UTC").dt.tz_localize(None) if stamps.dt.tz is not None else stamps

@@ -1,0 +1,153 @@
+"""CRM import files from a real score store: each target's documented column rules, deltas
+(a second export with no change writes no rows), ids a CRM cannot take refused."""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leadscore.errors import ConfigError
+from leadscore.serving.export import export_scores
+from leadscore.serving.store import HISTORY_COLUMNS, ScoreStore
+
+T0 = datetime(2026, 11, 23, 9)
+SF_IDS = ["00Q5e00000AbCdEFGH", "00Q5e00000AbCdE"]  # 18 and 15 characters
+HS_IDS = ["101", "202"]
+
+
+def history(ids: list[str], at: datetime, p: list[float], grades: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "contact_id": c,
+                "scored_at": at,
+                "model_version": "4",
+                "p_sql": pi,
+                "p_meeting": pi / 2,
+                "grade": g,
+                "fit_score": 0.3,
+                "engagement_score": 0.6,
+                "reasons_positive": [
+                    "Visited the pricing page 3 times",
+                    "Works at a large\nfirm",
+                    "x" * 300,
+                ],
+                "reasons_negative": [],
+            }
+            for c, pi, g in zip(ids, p, grades, strict=True)
+        ],
+        columns=list(HISTORY_COLUMNS),
+    )
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    text = path.read_bytes().decode("utf-8")  # UTF-8, or this raises
+    return list(csv.DictReader(text.splitlines()))
+
+
+def store_with(tmp_path: Path, ids: list[str]) -> ScoreStore:
+    store = ScoreStore(tmp_path / "scores.duckdb")
+    store.record_scores(history(ids, T0, [0.1, 0.02], ["B", "D"]))
+    store.record_scores(history(ids, T0 + timedelta(days=1), [0.45, 0.02], ["A", "D"]))
+    return store
+
+
+def test_generic_delta(tmp_path: Path) -> None:
+    store = store_with(tmp_path, ["c1", "c2"])
+    out = tmp_path / "out" / "generic.csv"
+    first = export_scores(store, "generic", out)
+    rows = read(out)
+    assert (first.rows, first.leads) == (2, 2)
+    assert list(rows[0]) == [
+        "contact_id",
+        "score",
+        "p_sql",
+        "grade",
+        "fit_score",
+        "engagement_score",
+        "top_reasons",
+        "scored_at",
+        "model_version",
+    ]
+    assert rows[0]["score"] == "45" and rows[0]["grade"] == "A"
+    assert "\n" not in rows[0]["top_reasons"] and "Works at a large firm" in rows[0]["top_reasons"]
+    assert rows[0]["scored_at"] == "2026-11-24T09:00:00Z"
+    second = export_scores(store, "generic", out)
+    assert second.rows == 0 and read(out) == []  # no change: a header and no rows
+    store.record_scores(history(["c1", "c2"], T0 + timedelta(days=2), [0.451, 0.2], ["A", "B"]))
+    third = export_scores(store, "generic", out)
+    assert [r["contact_id"] for r in read(out)] == ["c2"] and third.rows == 1
+    assert export_scores(store, "generic", out, full=True).rows == 2
+
+
+def test_hubspot_contact_import(tmp_path: Path) -> None:
+    store = store_with(tmp_path, HS_IDS)
+    out = tmp_path / "hubspot.csv"
+    export_scores(store, "hubspot", out)
+    rows = read(out)
+    assert list(rows[0]) == [
+        "Record ID",
+        "leadscore_score",
+        "leadscore_grade",
+        "leadscore_top_reasons",
+        "leadscore_scored_at",
+    ]
+    for row in rows:
+        assert re.fullmatch(r"[0-9]+", row["Record ID"])
+        assert 0 <= int(row["leadscore_score"]) <= 100
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", row["leadscore_scored_at"])
+        assert len(row["leadscore_top_reasons"]) <= 65_536
+    # the delta is per target: the generic export does not use up HubSpot's changes
+    assert export_scores(store, "generic", tmp_path / "g.csv").rows == 2
+    assert export_scores(store, "hubspot", out).rows == 0
+
+
+def test_salesforce_data_loader(tmp_path: Path) -> None:
+    store = store_with(tmp_path, SF_IDS)
+    out = tmp_path / "sf.csv"
+    export_scores(store, "salesforce", out)
+    rows = read(out)
+    assert next(iter(rows[0])) == "Id"
+    assert all(c.endswith("__c") for c in list(rows[0])[1:])
+    for row in rows:
+        assert len(row["Id"]) in (15, 18) and row["Id"].isalnum()
+        assert len(row["Lead_Score_Reasons__c"]) <= 255
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000Z", row["Lead_Score_Date__c"])
+
+
+def test_dynamics_predictive_score(tmp_path: Path) -> None:
+    store = store_with(tmp_path, ["lead-1", "lead-2"])
+    store.record_scores(history(["lead-3"], T0, [0.3], ["B"]))
+    out = tmp_path / "d365.csv"
+    export_scores(store, "dynamics", out)
+    rows = {r["msdyn_entityid"]: r for r in read(out)}
+    assert list(next(iter(rows.values()))) == [
+        "msdyn_entityid",
+        "msdyn_entitytype",
+        "msdyn_score",
+        "msdyn_grade",
+        "msdyn_scoretrend",
+    ]
+    assert rows["lead-1"]["msdyn_grade"] == "0" and rows["lead-1"]["msdyn_scoretrend"] == "0"
+    assert rows["lead-2"]["msdyn_grade"] == "3" and rows["lead-2"]["msdyn_scoretrend"] == "1"
+    assert rows["lead-3"]["msdyn_scoretrend"] == "3"  # a first score: not enough data
+    assert {r["msdyn_entitytype"] for r in rows.values()} == {"lead"}
+
+
+@pytest.mark.parametrize("target", ["hubspot", "salesforce"])
+def test_ids_the_crm_cannot_take_are_refused(tmp_path: Path, target: str) -> None:
+    store = store_with(tmp_path, ["c1", "c2"])
+    out = tmp_path / f"{target}.csv"
+    with pytest.raises(ConfigError, match="2 of 2 contact id"):
+        export_scores(store, target, out)
+    assert not out.exists()
+
+
+def test_unknown_target(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Unknown export target"):
+        export_scores(ScoreStore(tmp_path / "s.duckdb"), "pipedrive", tmp_path / "x.csv")

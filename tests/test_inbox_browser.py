@@ -1,0 +1,108 @@
+"""The lead inbox in a real browser: Debian's chromium driven by selenium through
+chromium-driver (both from apt, installed by ``.ci/run``; nothing downloaded at test time).
+
+A rep logs in, sees the inbox sorted by grade, opens a lead, rejects it with a reason, and finds
+the rejection counted in the feedback report. Screenshots of the inbox and the lead page are
+written to ``$LEADSCORE_TEST_ARTIFACTS`` (default ``test-artifacts/``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.inbox_support import Inbox, inbox
+from tests.test_serving_support import ServingModel, serving_model
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or DRIVER is None,
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
+    "chromium-driver; .ci/run installs them)",
+)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
+    return serving_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def app(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbox]:
+    with inbox(model, tmp_path_factory.mktemp("inbox-browser")) as running_inbox:
+        yield running_inbox
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    options.add_argument("--window-size=1400,1000")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER)), options=options)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def artifacts() -> Path:
+    folder = Path(os.environ.get("LEADSCORE_TEST_ARTIFACTS", "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_rep_rejects_a_lead_and_finds_it_in_the_report(app: Inbox, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(app.url + "/")
+    assert "/login" in browser.current_url  # no session: the login page
+    browser.find_element(By.ID, "token").send_keys(app.token)
+    browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Lead inbox"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#leads tbody tr[data-grade]")
+    grades = [row.get_attribute("data-grade") for row in rows]
+    assert len(grades) == 50 and grades == sorted(grades)
+    shown = [row.find_element(By.CSS_SELECTOR, "td.grade").text for row in rows]
+    assert shown == grades
+    assert rows[0].find_elements(By.CSS_SELECTOR, "ul.reasons li")  # reasons in words
+    inbox_png = artifacts() / "inbox.png"
+    assert browser.save_screenshot(str(inbox_png)) and inbox_png.stat().st_size > 0
+
+    contact = rows[0].get_attribute("data-contact")
+    rows[0].find_element(By.TAG_NAME, "a").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith(f"Lead {contact}")
+    assert browser.find_elements(By.CSS_SELECTOR, "#reasons-for li")
+    lead_png = artifacts() / "lead.png"
+    assert browser.save_screenshot(str(lead_png)) and lead_png.stat().st_size > 0
+    browser.find_element(By.CSS_SELECTOR, "input[name='reason'][value='spam_bot']").click()
+    browser.find_element(By.ID, "note").send_keys("signed up with a throwaway domain")
+    browser.find_element(By.CSS_SELECTOR, "button[value='rejected']").click()
+    assert "Verdict recorded: rejected" in browser.find_element(By.CLASS_NAME, "saved").text
+    assert "Spam or bot" in browser.find_element(By.ID, "verdicts").text
+
+    browser.find_element(By.LINK_TEXT, "Feedback report").click()
+    assert "1 verdict, 0 accepted" in browser.find_element(By.ID, "summary").text
+    tables = {
+        t.find_element(By.TAG_NAME, "caption").text: t.text
+        for t in browser.find_elements(By.TAG_NAME, "table")
+    }
+    assert "spam_bot 1 1.0" in tables["Reasons reps reject leads for"]
+    assert "ann.rep 1 0 1 0.0" in tables["Acceptance per rep"]
+    stored = app.store.feedback(detail=True)
+    assert stored[["contact_id", "verdict", "reason", "rep"]].values.tolist() == [
+        [contact, "rejected", "spam_bot", "ann.rep"]
+    ]

@@ -1,0 +1,157 @@
+"""The lead inbox over a real HTTP server (uvicorn, 127.0.0.1): login and cookie flags, CSRF,
+no feedback without a session, verdicts recorded with the rep, model version and reasons
+shown, leads posted with ``?record=true`` stored and taking feedback, the report page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from tests.inbox_support import Inbox, inbox
+from tests.test_serving_api import lead
+from tests.test_serving_support import API_KEY, ServingModel, serving_model
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
+    return serving_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def app(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbox]:
+    with inbox(model, tmp_path_factory.mktemp("inbox-http")) as running_inbox:
+        yield running_inbox
+
+
+@contextmanager
+def logged_in(app: Inbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=app.url) as client:
+        response = client.post("/login", data={"token": app.token, "next": "/"})
+        assert response.status_code == 303 and response.headers["location"] == "/"
+        yield client
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)
+
+
+def test_pages_need_a_login(app: Inbox) -> None:
+    for path in ("/", "/leads/C0000001", "/feedback/report"):
+        response = httpx.get(app.url + path)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    page = httpx.get(app.url + "/login")
+    assert page.status_code == 200 and 'name="token"' in page.text
+    for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example"):
+        away = httpx.post(app.url + "/login", data={"token": app.token, "next": elsewhere})
+        assert away.status_code == 303 and away.headers["location"] == "/"
+    wrong = httpx.post(app.url + "/login", data={"token": "not-a-token"})
+    assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+
+
+def test_session_cookie_flags(app: Inbox) -> None:
+    response = httpx.post(app.url + "/login", data={"token": app.token})
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
+    # behind a TLS proxy on the same host (uvicorn trusts 127.0.0.1's forwarded headers)
+    tls = httpx.post(
+        app.url + "/login", data={"token": app.token}, headers={"X-Forwarded-Proto": "https"}
+    )
+    assert "; secure" in tls.headers["set-cookie"].lower()
+
+
+def test_inbox_lists_leads_by_grade_with_reasons(app: Inbox) -> None:
+    with logged_in(app) as client:
+        page = client.get("/")
+        assert page.status_code == 200
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        grades = re.findall(r'<tr data-grade="([A-D])"', page.text)
+        assert len(grades) == 50 and grades == sorted(grades)
+        assert "<li>" in page.text and "first score" in page.text
+        only_c = client.get("/", params={"grade": "C"})
+        assert set(re.findall(r'<tr data-grade="([A-D])"', only_c.text)) == {"C"}
+
+
+def first_lead(client: httpx.Client) -> str:
+    found = re.search(r'data-contact="([^"]+)"', client.get("/").text)
+    assert found
+    return found.group(1)
+
+
+def test_feedback_needs_a_session_and_csrf(app: Inbox) -> None:
+    with logged_in(app) as client:
+        contact = first_lead(client)
+        before = len(app.store.feedback())
+        page = client.get(f"/leads/{contact}")
+        token, shown = csrf_of(page.text), re.search(r'name="shown" value="([^"]+)"', page.text)
+        assert shown
+        form = {"verdict": "rejected", "reason": "spam_bot", "shown": shown.group(1)}
+        anonymous = httpx.post(f"{app.url}/leads/{contact}/feedback", data={**form, "csrf": token})
+        assert anonymous.status_code == 401
+        assert client.post(f"/leads/{contact}/feedback", data=form).status_code == 403
+        forged = {**form, "csrf": "0" * 64}
+        assert client.post(f"/leads/{contact}/feedback", data=forged).status_code == 403
+        with logged_in(app) as other:  # another session's token is not this one's
+            stolen = other.post(f"/leads/{contact}/feedback", data={**form, "csrf": token})
+            assert stolen.status_code == 403
+        assert len(app.store.feedback()) == before
+
+
+def test_reject_with_reason_is_recorded_with_what_was_shown(app: Inbox) -> None:
+    with logged_in(app) as client:
+        contact = first_lead(client)
+        page = client.get(f"/leads/{contact}")
+        shown = re.search(r'name="shown" value="([^"]+)"', page.text)
+        assert shown
+        form = {"csrf": csrf_of(page.text), "shown": shown.group(1), "verdict": "rejected"}
+        missing = client.post(f"/leads/{contact}/feedback", data=form)
+        assert missing.status_code == 422 and "reason" in missing.text
+        done = client.post(
+            f"/leads/{contact}/feedback",
+            data={**form, "reason": "competitor", "note": "works at X"},
+        )
+        assert done.status_code == 303
+        latest = app.store.latest(contact)
+        assert latest is not None
+        stored = app.store.feedback(detail=True)
+        row = stored[stored["contact_id"] == contact].iloc[-1]
+        assert (row["verdict"], row["reason"], row["rep"], row["note"]) == (
+            "rejected",
+            "competitor",
+            "ann.rep",
+            "works at X",
+        )
+        assert row["model_version"] == latest["model_version"] and row["grade"] == latest["grade"]
+        assert list(row["reasons_shown"]) == list(latest["reasons_positive"])
+        after = client.get(f"/leads/{contact}?saved=rejected")
+        assert "Verdict recorded" in after.text and "Competitor" in after.text
+        report = client.get("/feedback/report")
+        assert report.status_code == 200 and "competitor" in report.text
+
+
+def test_posted_leads_recorded_take_feedback(app: Inbox, model: ServingModel) -> None:
+    headers = {"X-API-Key": API_KEY}
+    body = {"leads": [lead(model, "POSTED-1")], "as_of": model.as_of.isoformat()}
+    plain = httpx.post(f"{app.url}/score", json=body, headers=headers)
+    assert plain.status_code == 200 and app.store.latest("POSTED-1") is None
+    recorded = httpx.post(f"{app.url}/score?record=true", json=body, headers=headers)
+    assert recorded.status_code == 200
+    stored = app.store.latest("POSTED-1")
+    assert stored is not None and stored["grade"] == recorded.json()["scores"][0]["grade"]
+    verdict = {"contact_id": "POSTED-1", "verdict": "accepted"}
+    assert httpx.post(f"{app.url}/feedback", json=verdict, headers=headers).status_code == 201
+    with logged_in(app) as client:
+        assert "POSTED-1" in client.get("/leads/POSTED-1").text
+
+
+def test_logout_needs_csrf(app: Inbox) -> None:
+    with logged_in(app) as client:
+        assert client.post("/logout", data={}).status_code == 403
+        token = csrf_of(client.get("/").text)
+        out = client.post("/logout", data={"csrf": token})
+        assert out.status_code == 303 and 'leadscore_session=""' in out.headers["set-cookie"]

@@ -1,0 +1,154 @@
+"""The sales loop's store side on a real DuckDB store: recorded scores, people's tokens and
+sessions, the inbox's queries and trend words, the feedback report."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from leadscore.errors import ConfigError
+from leadscore.serving.auth import Sessions, add_user, user_for_token, users
+from leadscore.serving.feedback_report import feedback_report
+from leadscore.serving.leads import InboxFilter, inbox_leads, lead_detail, trend_text
+from leadscore.serving.store import HISTORY_COLUMNS, ScoreStore
+
+MONDAY = datetime(2026, 11, 23, 9)
+
+
+def rows(contact: str, points: list[tuple[datetime, float, str]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "contact_id": contact,
+                "scored_at": at,
+                "model_version": "3",
+                "p_sql": p,
+                "p_meeting": p / 2,
+                "grade": grade,
+                "fit_score": 0.5,
+                "engagement_score": p,
+                "reasons_positive": [f"reason {grade} one", "reason two"],
+                "reasons_negative": ["far from the pricing page"],
+            }
+            for at, p, grade in points
+        ],
+        columns=list(HISTORY_COLUMNS),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ScoreStore:
+    scores = ScoreStore(tmp_path / "scores.duckdb")
+    scores.record_scores(
+        rows("c-up", [(MONDAY, 0.05, "C"), (MONDAY + timedelta(days=2), 0.4, "A")])
+    )
+    scores.record_scores(
+        rows("c-flat", [(MONDAY, 0.2, "B"), (MONDAY + timedelta(days=1), 0.21, "B")])
+    )
+    scores.record_scores(rows("c-low", [(MONDAY + timedelta(days=2), 0.01, "D")]))
+    return scores
+
+
+def test_recorded_scores_are_history(store: ScoreStore) -> None:
+    assert store.count() == 5
+    latest = store.latest("c-up")
+    assert latest is not None and latest["grade"] == "A"
+
+
+def test_inbox_sorted_by_grade_with_trend_and_filters(store: ScoreStore) -> None:
+    leads, total = inbox_leads(store, InboxFilter())
+    assert total == 3
+    assert [lead.contact_id for lead in leads] == ["c-up", "c-flat", "c-low"]
+    up = leads[0]
+    assert up.trend_p == [0.05, 0.4] and up.trend == "up from C to A since Monday"
+    assert leads[1].trend == "steady at B since Monday"
+    assert leads[2].trend == "first score"
+    assert len(up.sparkline.split()) == 2
+    only_b, total_b = inbox_leads(store, InboxFilter(grade="B"))
+    assert [lead.contact_id for lead in only_b] == ["c-flat"] and total_b == 1
+    recent, _ = inbox_leads(store, InboxFilter(since=MONDAY + timedelta(days=2)))
+    assert {lead.contact_id for lead in recent} == {"c-up", "c-low"}
+    store.add_feedback("c-up", "rejected", reason="spam_bot", rep="ann")
+    rejected, _ = inbox_leads(store, InboxFilter(status="rejected"))
+    open_, _ = inbox_leads(store, InboxFilter(status="open"))
+    assert [lead.contact_id for lead in rejected] == ["c-up"] and rejected[0].verdict_by == "ann"
+    assert {lead.contact_id for lead in open_} == {"c-flat", "c-low"}
+
+
+def test_trend_down_and_dates() -> None:
+    times = [MONDAY - timedelta(days=30), MONDAY, MONDAY + timedelta(days=3)]
+    assert trend_text(["A", "A", "C"], times) == "down from A to C since Monday"
+    assert trend_text(["A", "C"], [MONDAY - timedelta(days=30), MONDAY]) == (
+        "down from A to C since 24 Oct"
+    )
+
+
+def test_feedback_keeps_contract_columns_and_detail(store: ScoreStore) -> None:
+    store.add_feedback(
+        "c-up", "accepted", rep="bob", model_version="3", grade="A", reasons_shown=["r1", "r2"]
+    )
+    assert list(store.feedback().columns) == [
+        "contact_id",
+        "given_at",
+        "verdict",
+        "reason",
+        "model_version",
+    ]
+    detail = store.feedback(detail=True)
+    assert detail.loc[0, "rep"] == "bob" and list(detail.loc[0, "reasons_shown"]) == ["r1", "r2"]
+    found, verdicts = lead_detail(store, "c-up")
+    assert found is not None and found.verdict == "accepted" and len(verdicts) == 1
+    assert lead_detail(store, "nobody")[0] is None
+
+
+def test_tokens_are_stored_hashed(store: ScoreStore) -> None:
+    token = add_user(store, "jane.doe")
+    assert user_for_token(store, token) == "jane.doe"
+    assert user_for_token(store, token + "x") is None and user_for_token(store, "") is None
+    with duckdb.connect(str(store.path)) as con:
+        stored = con.execute("SELECT token_sha256 FROM users").fetchall()
+    assert token not in str(stored) and len(stored[0][0]) == 64
+    renewed = add_user(store, "jane.doe")
+    assert user_for_token(store, token) is None and user_for_token(store, renewed) == "jane.doe"
+    assert users(store) == ["jane.doe"]
+    with pytest.raises(ConfigError, match="not valid"):
+        add_user(store, "jane doe; drop")
+
+
+def test_sessions_sign_expire_and_bind_csrf() -> None:
+    sessions = Sessions(b"k" * 32)
+    cookie = sessions.issue("ann")
+    assert sessions.user(cookie) == "ann"
+    assert sessions.user(cookie[:-1] + ("0" if cookie[-1] != "0" else "1")) is None
+    assert Sessions(b"other key 123456").user(cookie) is None
+    csrf = sessions.csrf(cookie)
+    assert sessions.csrf_ok(cookie, csrf)
+    assert not sessions.csrf_ok(sessions.issue("ann"), csrf)  # bound to its session
+    assert not sessions.csrf_ok(cookie, None) and not sessions.csrf_ok(None, csrf)
+    expired = Sessions(b"k" * 32, max_age=-1).issue("ann")
+    time.sleep(0.01)
+    assert sessions.user(expired) is None
+
+
+def test_feedback_report_counts(store: ScoreStore) -> None:
+    assert feedback_report(store).verdicts == 0
+    store.add_feedback(
+        "c-up", "rejected", reason="spam_bot", rep="ann", grade="A", reasons_shown=["x"]
+    )
+    store.add_feedback("c-flat", "accepted", rep="ann", grade="B", model_version="3")
+    store.add_feedback("c-low", "rejected", reason="student", rep="bob", grade="D")
+    store.add_feedback("c-low", "rejected", reason="spam_bot", grade="D")
+    report = feedback_report(store)
+    assert (report.verdicts, report.accepted) == (4, 1)
+    by_grade = report.by_grade.set_index("grade")
+    assert by_grade.loc["B", "acceptance"] == 1.0 and by_grade.loc["D", "rejected"] == 2
+    by_rep = report.by_rep.set_index("rep")
+    assert by_rep.loc["ann", "verdicts"] == 2 and by_rep.loc["(API)", "verdicts"] == 1
+    assert next(iter(report.rejected_for["reason"])) == "spam_bot"
+    assert report.rejected_for["rejections"].tolist() == [2, 1]
+    assert report.by_top_reason.set_index("top_reason").loc["x", "rejected"] == 1

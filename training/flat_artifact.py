@@ -1,0 +1,169 @@
+"""A flat model as a full citizen: heads folder, scorer spec, MLflow run and model version.
+
+The final head (refitted on every row) goes in the primary (``sql``) slot of the heads folder,
+with a :class:`~leadscore.model.flat.FlatSpec` in ``scorer.json`` naming the export's columns,
+so ``score`` and ``explain`` read raw export rows. Test metrics are logged under the primary
+target's names (``test_roc_auc_lightgbm_sql``), so ``models`` and the promotion gate work as in
+CRM mode; the run and the version are tagged ``model_kind=flat`` with the real outcome column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leadscore import __version__
+from leadscore.contract import SCHEMA_VERSION
+from leadscore.model.encoding import as_float
+from leadscore.model.flat import FlatColumn, FlatSpec, percentiles_of
+from leadscore.model.grades import fit_grades
+from leadscore.model.head import ModelHead
+from leadscore.model.heads import HeadToWrite, write_heads
+from leadscore.model.spec import ScorerSpec
+from leadscore.training.api import flatten_metrics
+from leadscore.training.flat import FlatResult
+from leadscore.training.kinds import MODEL_KIND_TAG
+from leadscore.training.tracking import log_training_run
+
+__all__ = ["flat_metrics", "register_flat", "save_flat_heads"]
+
+
+def flat_metrics(result: FlatResult, target: str) -> dict[str, float]:
+    """Run metrics named for the primary slot: ``test_roc_auc_lightgbm_sql``..."""
+    suffix = f"_{target}"
+    out = {}
+    for key, value in flatten_metrics(result.evaluation).items():
+        out[key[: -len(suffix)] + "_sql" if key.endswith(suffix) else key] = value
+    return out
+
+
+def _fingerprint(path: Path) -> str:
+    return "flat:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def save_flat_heads(
+    folder: Path,
+    result: FlatResult,
+    csv_path: Path,
+    target: str,
+    *,
+    time_column: str | None,
+    na_values: Sequence[str],
+    metrics: dict[str, float],
+) -> ModelHead:
+    """Write the final head and the flat scorer spec into ``folder``; returns the head."""
+    head: ModelHead = result.models["final"]
+    frame, y = result.frame, result.y
+    assert frame is not None and y is not None  # set by train_flat_table
+    columns = tuple(
+        FlatColumn(
+            name=f.name,
+            kind=f.kind,
+            percentiles=percentiles_of(as_float(frame[f.name], f.kind))
+            if f.kind == "numeric"
+            else (),
+        )
+        for f in head.features
+    )
+    split = result.split
+    valid = frame[split.mask("valid")] if split is not None else frame
+    p_valid = head.predict_proba(valid)
+    base_rate = float(np.mean(y))
+    spec = ScorerSpec(
+        definition=None,
+        definition_hash="flat",
+        data_fingerprint=_fingerprint(csv_path),
+        grades=fit_grades(p_valid, float(np.clip(base_rate, 0.02, 0.3))),
+        reason_target="sql",
+        flat=FlatSpec(
+            target=target,
+            id_column=result.id_column,
+            time_column=time_column,
+            na_values=tuple(na_values),
+            columns=columns,
+            split_mode=result.split_mode,
+            base_rate=base_rate,
+        ),
+    )
+    lgb = result.models["lightgbm"]
+    write_heads(
+        folder,
+        {
+            "sql": HeadToWrite(
+                head,
+                params=lgb.params.model_dump(mode="json"),
+                metrics={k: v for k, v in metrics.items() if k.endswith("_lightgbm_sql")},
+            )
+        },
+        data_fingerprint=spec.data_fingerprint,
+        definition_hash="flat",
+        spec=spec,
+    )
+    return head
+
+
+def register_flat(
+    result: FlatResult,
+    csv_path: Path,
+    target: str,
+    *,
+    time_column: str | None,
+    na_values: Sequence[str],
+    out_dir: Path | None = None,
+    model_name: str = "leadscore",
+    tracking_uri: str | None = None,
+    track: bool = True,
+) -> FlatResult:
+    """Save the heads beside the report and (``track``) log the run and register the version
+    as ``challenger``; returns ``result`` with ``model_dir``, ``run_id``, ``model_version``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    model_dir = (out_dir or result.report_path.parent / f"flat-{stamp}") / "heads"
+    metrics = flat_metrics(result, target)
+    save_flat_heads(
+        model_dir,
+        result,
+        csv_path,
+        target,
+        time_column=time_column,
+        na_values=na_values,
+        metrics=metrics,
+    )
+    result.model_dir = model_dir
+    if not track:
+        return result
+    lgb = result.models["lightgbm"]
+    params: dict[str, Any] = {f"lightgbm.sql.{k}": v for k, v in lgb.params.model_dump().items()}
+    params |= {
+        "n_features": len(result.features),
+        "best_iteration.sql": lgb.best_iteration_,
+        "flat.chosen_on_validation": result.chosen,
+        "flat.excluded": ",".join(sorted(set(result.dropped))),
+    }
+    split = result.split
+    tags = {
+        MODEL_KIND_TAG: "flat",
+        "flat_target": target,
+        "flat_table": csv_path.name,
+        "data_fingerprint": _fingerprint(csv_path),
+        "definition_hash": "flat",
+        "schema_version": SCHEMA_VERSION,
+        "leadscore_version": __version__,
+        **(split.windows if split is not None else {}),
+    }
+    result.run_id, result.model_version = log_training_run(
+        tracking_uri=tracking_uri,
+        model_name=model_name,
+        params=params,
+        metrics=metrics,
+        tags=tags,
+        heads=model_dir,
+        report=result.report_path,
+        features=result.features,
+        targets=["sql"],
+    )
+    return result

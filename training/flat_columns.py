@@ -1,0 +1,101 @@
+"""Column types of a flat export: which columns a model may read, and why the others are not.
+
+IDs are found by uniqueness, never by name (a 495-level category named ``*_id`` is a real
+feature); only columns named like personal data (email, phone, person names) are dropped by
+name, so that reasons in words never quote them. Dates other than the time column are dropped
+(their meaning changes with the export date).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import pandas as pd
+
+from leadscore.model.inputs import FeatureKind, FeatureSpec
+
+__all__ = ["MAX_LEVELS", "find_id_column", "infer_columns"]
+
+MAX_LEVELS = 500
+"""A text column with more distinct values than this (or than half its rows) is free text."""
+
+_PERSONAL = re.compile(
+    r"(^(contact_?|work_?|business_?)?e-?mail(_?addr(ess)?)?$|phone|mobile|^name$|full_?name|first_?name|"
+    r"last_?name|surname|contact_?name|^address|street|postcode|zip_?code|^ip$|ip_address)",
+    re.IGNORECASE,
+)
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}|^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
+_TRUE_FALSE = {"true", "false", "yes", "no", "0", "1", "y", "n", "t", "f", "0.0", "1.0"}
+
+
+def _is_unique_key(column: pd.Series) -> bool:
+    non_null = column.dropna()
+    return len(non_null) > 20 and non_null.nunique() >= 0.98 * len(column)
+
+
+def find_id_column(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> str | None:
+    """The row id column: the first column unique over (almost) every row, preferring integer
+    or text columns named like an id (``None`` when there is none)."""
+    candidates = [
+        c
+        for c in frame.columns
+        if c not in exclude
+        and not pd.api.types.is_float_dtype(frame[c])
+        and frame[c].notna().all()
+        and frame[c].is_unique
+        and len(frame) > 1
+    ]
+    named = [c for c in candidates if re.search(r"id|key|number|code", str(c), re.IGNORECASE)]
+    pick = named or candidates
+    return str(pick[0]) if pick else None
+
+
+def infer_columns(
+    frame: pd.DataFrame, *, exclude: Sequence[str] = (), max_levels: int = MAX_LEVELS
+) -> tuple[list[FeatureSpec], dict[str, str]]:
+    """Feature specs of usable columns, and ``{dropped column: why}`` for the others."""
+    specs: list[FeatureSpec] = []
+    dropped: dict[str, str] = {}
+    for name in frame.columns:
+        if name in exclude:
+            continue
+        column = frame[name]
+        non_null = column.dropna()
+        unique = non_null.nunique()
+        if non_null.empty or unique <= 1:
+            dropped[name] = "constant or empty"
+            continue
+        if _PERSONAL.search(str(name)):
+            dropped[name] = "personal data (by its name): never a model input"
+            continue
+        kind: FeatureKind
+        if pd.api.types.is_bool_dtype(column) or (
+            unique == 2 and set(non_null.astype(str).str.strip().str.lower()) <= _TRUE_FALSE
+        ):
+            kind = "boolean"
+        elif pd.api.types.is_numeric_dtype(column):
+            if _is_unique_key(column) and pd.api.types.is_integer_dtype(column):
+                dropped[name] = f"ID-like ({unique:,} distinct integers, one per row)"
+                continue
+            kind = "numeric"
+        elif pd.api.types.is_datetime64_any_dtype(column):
+            dropped[name] = "date column (not the time column)"
+            continue
+        else:
+            text = non_null.astype(str)
+            if text.str.match(_DATE_TEXT).mean() > 0.95:
+                dropped[name] = "date column (not the time column)"
+                continue
+            if pd.to_numeric(text, errors="coerce").notna().mean() > 0.95:
+                kind = "numeric"
+            elif _is_unique_key(column):
+                dropped[name] = f"ID-like ({unique:,} distinct values, one per row)"
+                continue
+            elif unique > 0.5 * len(non_null) or unique > max_levels:
+                dropped[name] = f"free text ({unique:,} distinct values)"
+                continue
+            else:
+                kind = "categorical"
+        specs.append(FeatureSpec(str(name), kind, "flat"))
+    return specs, dropped
