@@ -44,6 +44,7 @@ from leadscore.features.meta import (
     metadata_path,
     read_training_table,
 )
+from leadscore.features.stage_entry import StageEntry, stage_entry_label_times
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
@@ -61,6 +62,7 @@ __all__ = [
     "LabelTimes",
     "PooledDuckDBEngine",
     "SparkEngine",
+    "StageEntry",
     "TrainingTableMeta",
     "build_features",
     "build_training_table",
@@ -69,4 +71,5 @@ __all__ = [
     "load_definition",
     "metadata_path",
     "read_training_table",
+    "stage_entry_label_times",
 ]

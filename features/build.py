@@ -40,6 +40,7 @@ from leadscore.features.labels import (
     is_censored,
     resolve_cutoffs,
 )
+from leadscore.features.learned import learn_values
 from leadscore.features.meta import (
     METADATA_KIND,
     CutoffStats,
@@ -85,7 +86,10 @@ def output_schema(definition: FeatureDefinition, *, labelled: bool) -> pa.Schema
     if labelled:
         fields += [pa.field(label, pa.bool_()) for label in LABELS]
     for feature in definition.features:
-        kind = pa.float64() if feature.kind == "trend" else _ARROW_TYPES[feature.type]
+        double = feature.kind == "trend" or (
+            feature.kind == "column" and feature.type is FeatureType.NUMERIC
+        )
+        kind = pa.float64() if double else _ARROW_TYPES[feature.type]
         fields.append(pa.field(feature.name, kind))
     return pa.schema(fields)
 
@@ -161,6 +165,7 @@ def build_features(
     definition = definition or load_definition()
     moments = resolve_cutoffs(cutoffs, _now())
     engine = engine or DuckDBEngine(crm)
+    definition = learn_values(definition, engine, max(moments))
     size = cutoffs_per_query or cutoffs_per_query_for(engine, len(moments))
     sql = feature_query(definition, horizon_days=None, from_stage=from_stage)
     schema = output_schema(definition, labelled=False)
@@ -273,12 +278,14 @@ def build_training_table(
     progress: Progress | None = None,
     cutoffs_per_query: int | None = None,
     label_times: LabelTimes | Path | str | None = None,
+    max_age_days: int | None = None,
 ) -> BuildResult:
     """Write the labelled training table (Parquet) and its metadata JSON as one unit.
 
     Label times are every eligible contact at each cutoff of ``schedule``, or the eligible
     pairs of ``label_times`` (a :class:`LabelTimes` or a CSV/Parquet file with ``contact_id,
-    cutoff``; give ``schedule=None`` then). Cutoffs whose horizon runs past ``data_end``
+    cutoff``; give ``schedule=None`` then); ``max_age_days`` drops stale leads (created longer
+    ago and inactive that long). Cutoffs whose horizon runs past ``data_end``
     (default: the latest CRM timestamp) are censored: their eligible rows are counted in the
     metadata, never written. Cutoffs are processed ``cutoffs_per_query`` at a time (default:
     sized by the number of contacts, see :func:`cutoffs_per_query_for`; bounded memory;
@@ -287,6 +294,8 @@ def build_training_table(
     """
     if horizon_days < 1:
         raise ConfigError(f"horizon_days must be at least 1 day, got {horizon_days}.")
+    if max_age_days is not None and max_age_days < 1:
+        raise ConfigError(f"max_age_days must be at least 1 day, got {max_age_days}.")
     if label_times is not None and schedule is not None:
         raise ConfigError("Give either a cutoff schedule or label times, not both.")
     _check_batch_size(cutoffs_per_query)
@@ -306,12 +315,15 @@ def build_training_table(
 
     observed = [c for c in moments if not is_censored(c, horizon_days, end)]
     censored = [c for c in moments if is_censored(c, horizon_days, end)]
+    definition = learn_values(definition, engine, max(observed, default=end))
     total, done = len(moments), 0
     if progress:
         progress(0, total)
     stats: dict[datetime, CutoffStats] = {}
     if censored:
-        query = eligible_counts_query(from_stage, given=given is not None)
+        query = eligible_counts_query(
+            from_stage, given=given is not None, max_age_days=max_age_days
+        )
         counts = engine.run(query, inputs(censored)).to_pylist()
         by_cutoff = {_naive(row["cutoff"]): int(row["n"]) for row in counts}
         for cutoff in censored:
@@ -330,7 +342,11 @@ def build_training_table(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     schema = output_schema(definition, labelled=True)
     sql = feature_query(
-        definition, horizon_days=horizon_days, from_stage=from_stage, given=given is not None
+        definition,
+        horizon_days=horizon_days,
+        from_stage=from_stage,
+        given=given is not None,
+        max_age_days=max_age_days,
     )
     rows = 0
     positives = dict.fromkeys(LABELS, 0)
@@ -379,8 +395,14 @@ def build_training_table(
         eligibility=(
             "created before the cutoff, never sql/meeting/customer before it, not disqualified"
             + (", reached mql before it" if from_stage == "mql" else "")
+            + (
+                f", created or active in the {max_age_days} days before it"
+                if max_age_days is not None
+                else ""
+            )
         ),
         from_stage=from_stage,
+        max_age_days=max_age_days,
         horizon_days=horizon_days,
         lookback_days=definition.lookback_days,
         data_end=end,

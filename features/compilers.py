@@ -99,12 +99,20 @@ class Parts:
     profile: list[str] = field(default_factory=list)
     uses_contact: bool = False
     uses_account: bool = False
+    latest_by: Aggregates = field(default_factory=lambda: Aggregates("_l"))
+    event_columns: set[str] = field(default_factory=set)
+    raw_profile: dict[str, str] = field(default_factory=dict)
+    ctes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    def count_in(self, event_types: tuple[Any, ...], days: int, until: int = 0) -> str:
-        """Column of ``cw``: events of ``event_types`` in ``[cutoff - days, cutoff - until)``."""
+    def count_in(
+        self, event_types: tuple[Any, ...], days: int, until: int = 0, where: str | None = None
+    ) -> str:
+        """Column of ``cw``: events of ``event_types`` in ``[cutoff - days, cutoff - until)``
+        (``where``: a further condition on the event ``e``)."""
         self.windows.add(days)
         upper = f" AND e.d < m.dc - {until}" if until else ""
-        counts = self.band.add(f"count(*) FILTER (WHERE e.d >= m.dc - {days}{upper})")
+        more = f" AND {where}" if where else ""
+        counts = self.band.add(f"count(*) FILTER (WHERE e.d >= m.dc - {days}{upper}{more})")
         return self.win.add(_filtered(f"sum(s.{counts})", _types(event_types, "s.event_type")))
 
     def distinct_days(self, event_types: tuple[Any, ...], days: int) -> str:
@@ -127,9 +135,29 @@ class Parts:
         )
         return self.win.add(_filtered(f"sum(s.{counts})", _types(event_types, "s.event_type")))
 
-    def latest(self, event_types: tuple[Any, ...]) -> str:
-        """Column of ``rec``: the latest event time of ``event_types`` before the cutoff."""
-        return self.rec.add(_filtered("max(r.latest)", _types(event_types, "r.event_type")))
+    def latest(self, event_types: tuple[Any, ...], where: str | None = None) -> str:
+        """Column of ``rec``: the latest event time of ``event_types`` before the cutoff
+        (``where``: a further condition on the event ``e``)."""
+        column = (
+            "latest"
+            if where is None
+            else self.latest_by.add(_filtered("max(e.occurred_at)", where))
+        )
+        return self.rec.add(_filtered(f"max(r.{column})", _types(event_types, "r.event_type")))
+
+    def raw_column(self, table: str, column: str) -> str:
+        """Name, in the base profile, of ``column`` of ``table`` (contacts or accounts)."""
+        source = f'{"c" if table == "contacts" else "a"}."{column}"'
+        if source not in self.raw_profile:
+            self.raw_profile[source] = f"_x{len(self.raw_profile)}"
+        return self.raw_profile[source]
+
+    def cte(self, key: str, make: Callable[[], str]) -> str:
+        """Alias of a CTE with ``contact_id, cutoff`` left-joined onto ``lt``, made once per
+        ``key`` (``make()`` returns its query)."""
+        if key not in self.ctes:
+            self.ctes[key] = (f"_q{len(self.ctes)}", make())
+        return self.ctes[key][0]
 
     def profile_column(self, sql: str) -> str:
         """Column of ``p``: ``sql`` over the base profile (see :func:`base_profile`)."""
@@ -208,13 +236,15 @@ def _bands(bounds: tuple[float, ...], column: str, *, money: bool) -> str:
     return "CASE " + " ".join(branches) + f" ELSE {lit(last)} END"
 
 
-def base_profile(rules: Rules) -> str:
-    """Per-contact base columns (one row per contact): normalised industry and country."""
+def base_profile(rules: Rules, raw: dict[str, str] | None = None) -> str:
+    """Per-contact base columns (one row per contact): normalised industry and country, and
+    the ``raw`` columns (``c."x"``/``a."x"`` -> alias) custom features read."""
     industry = _label_map(rules.industries, "a.industry")
     country = "coalesce(upper(trim(a.country)), upper(trim(c.country)))"
+    extra = "".join(f", {source} AS {alias}" for source, alias in (raw or {}).items())
     return (
         f"SELECT c.contact_id, {industry} AS industry, {country} AS country,"
-        " a.employee_count, a.annual_revenue, c.job_title, c.email_domain, c.lead_source\n"
+        f" a.employee_count, a.annual_revenue, c.job_title, c.email_domain, c.lead_source{extra}\n"
         "  FROM contacts c LEFT JOIN accounts a ON a.account_id = c.account_id"
     )
 

@@ -12,28 +12,26 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import re
 from collections.abc import Mapping
-from enum import StrEnum
 from importlib.resources import files
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    ValidationError,
-    field_validator,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leadscore.config import format_validation_error, read_yaml_mapping
 from leadscore.contract import EventType
 from leadscore.errors import FeatureDefinitionError
+from leadscore.features.custom_kinds import (
+    ColumnFeature,
+    EventPropertyFeature,
+    expand_values,
+    needs_window,
+)
+from leadscore.features.feature_base import Concept, FeatureType
+from leadscore.features.feature_base import FeatureBase as _FeatureBase
 
 __all__ = [
     "ACCOUNT_MEASURES",
@@ -42,9 +40,11 @@ __all__ = [
     "ActiveDaysFeature",
     "AnyEventFeature",
     "AttributeFeature",
+    "ColumnFeature",
     "Concept",
     "DaysSinceFeature",
     "EventCountFeature",
+    "EventPropertyFeature",
     "Feature",
     "FeatureConfig",
     "FeatureDefinition",
@@ -85,73 +85,9 @@ ACCOUNT_MEASURES: tuple[str, ...] = (
 )
 """Account-level (buying committee) measures an ``account`` feature can expose."""
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*(\{window\}[a-z0-9_]*)?$")
-
-
-class Concept(StrEnum):
-    """What a feature says about a lead; used to group reasons and reports."""
-
-    PROFILE_FIT = "profile_fit"
-    ENGAGEMENT = "engagement"
-    INTENT = "intent"
-    RECENCY = "recency"
-    ACCOUNT_ACTIVITY = "account_activity"
-    LIFECYCLE = "lifecycle"
-
-
-class FeatureType(StrEnum):
-    """The value type of a feature column."""
-
-    NUMERIC = "numeric"
-    CATEGORICAL = "categorical"
-    BOOLEAN = "boolean"
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _FeatureBase(_Strict):
-    """Fields shared by every feature kind."""
-
-    name: str
-    concept: Concept
-    type: FeatureType
-    explanation: str
-    description: str = ""
-    windows: tuple[int, ...] = ()
-    negation: str | None = None
-    """A boolean's sentence when it is false ("never asked for a demo"), a template like
-    ``explanation``; without it, reasons say "not: <explanation>"."""
-
-    @model_serializer(mode="wrap")
-    def _omit_absent_negation(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # a definition without negations dumps (and hashes) exactly as before the field existed
-        data = handler(self)
-        if self.negation is None and isinstance(data, dict):
-            data.pop("negation", None)
-        return data
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(
-                f"feature name {value!r} must be lower-case letters, digits and underscores, "
-                "starting with a letter, with at most one '{window}' placeholder"
-            )
-        return value
-
-    @property
-    def window(self) -> int | None:
-        """The window in days of an expanded feature, ``None`` when it has none."""
-        return self.windows[0] if len(self.windows) == 1 else None
-
-    def explain(self, value: object, label: str | None = None) -> str:
-        """The explanation template filled with ``value`` (and ``label`` for categories)."""
-        return self.explanation.format(
-            value=value, window=self.window, label=label if label is not None else value
-        )
 
 
 class AttributeFeature(_FeatureBase):
@@ -229,7 +165,9 @@ Feature = Annotated[
     | ActiveDaysFeature
     | TrendFeature
     | AnyEventFeature
-    | AccountFeature,
+    | AccountFeature
+    | EventPropertyFeature
+    | ColumnFeature,
     Field(discriminator="kind"),
 ]
 """One feature (or a family of features, one per window, before expansion)."""
@@ -365,8 +303,10 @@ def _builtin_catalog() -> dict[str, Any]:
 
 def _check_windows(spec: Any, lookback: int) -> None:
     has_placeholder = "{window}" in spec.name
-    windowed = isinstance(spec, _WINDOWED) or (
-        isinstance(spec, AccountFeature) and spec.measure in _ACCOUNT_WINDOWED
+    windowed = (
+        isinstance(spec, _WINDOWED)
+        or (isinstance(spec, AccountFeature) and spec.measure in _ACCOUNT_WINDOWED)
+        or needs_window(spec)
     )
     if windowed and not spec.windows:
         raise FeatureDefinitionError(
@@ -401,11 +341,19 @@ def _expand(specs: list[Any], lookback: int) -> list[Any]:
             for window in spec.windows:
                 concrete.append(
                     spec.model_copy(
-                        update={"name": spec.name.format(window=window), "windows": (window,)}
+                        update={
+                            "name": spec.name.replace("{window}", str(window)),
+                            "windows": (window,),
+                        }
                     )
                 )
         else:
             concrete.append(spec)
+    concrete = [
+        one
+        for spec in concrete
+        for one in (expand_values(spec) if isinstance(spec, EventPropertyFeature) else [spec])
+    ]
     names = [f.name for f in concrete]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

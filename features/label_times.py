@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadscore.contract import MEETING_OR_LATER, SQL_OR_LATER
 from leadscore.errors import ConfigError, SourceError
 from leadscore.features.labels import FromStage
 from leadscore.sql import quote_literal
@@ -25,6 +26,7 @@ from leadscore.sql import quote_literal
 __all__ = [
     "CUTOFFS_TABLE",
     "LABEL_TIMES_TABLE",
+    "SQL_OR_LATER",
     "LabelTimes",
     "eligible_counts_query",
     "label_times_ctes",
@@ -36,8 +38,7 @@ CUTOFFS_TABLE = "_ls_cutoffs"
 LABEL_TIMES_TABLE = "_ls_label_times"
 """Name of the table of given pairs (``contact_id, cutoff``) an engine registers."""
 
-SQL_OR_LATER = ("sql", "meeting", "customer")
-_MEETING_OR_LATER = ("meeting", "customer")
+_MEETING_OR_LATER = MEETING_OR_LATER
 _ACTIVE = ("lead", "mql")
 
 
@@ -45,14 +46,46 @@ def _in_list(values: Sequence[str]) -> str:
     return "(" + ", ".join(quote_literal(v) for v in values) + ")"
 
 
-def label_times_ctes(horizon_days: int | None, from_stage: FromStage, *, given: bool) -> str:
+def _max_age(source: str, days: int) -> str:
+    """``source`` with its candidates limited to leads created in the ``days`` before the
+    cutoff or active in them (an event or a stage change): older inactive leads leave."""
+    head = "cand AS (\n  SELECT c.contact_id, c.account_id, "
+    source = source.replace(head, "cand0 AS (\n  SELECT c.contact_id, c.account_id, c.created_at, ")
+    since = f"k.cutoff - INTERVAL {days} DAY"
+    return (
+        source
+        + f""",
+recent AS (
+  SELECT k.contact_id, k.cutoff FROM cand0 k JOIN events e ON e.contact_id = k.contact_id
+  WHERE e.occurred_at < k.cutoff AND e.occurred_at >= {since}
+  UNION
+  SELECT k.contact_id, k.cutoff FROM cand0 k JOIN stage_changes s ON s.contact_id = k.contact_id
+  WHERE s.changed_at < k.cutoff AND s.changed_at >= {since}
+),
+cand AS (
+  SELECT k.contact_id, k.account_id, k.cutoff FROM cand0 k
+  LEFT JOIN recent r ON r.contact_id = k.contact_id AND r.cutoff = k.cutoff
+  WHERE k.created_at >= {since} OR r.contact_id IS NOT NULL
+)"""
+    )
+
+
+def label_times_ctes(
+    horizon_days: int | None,
+    from_stage: FromStage,
+    *,
+    given: bool,
+    max_age_days: int | None = None,
+) -> str:
     """The CTEs ending in ``lt``: one row per eligible pair with ``contact_id``, ``account_id``,
     ``cutoff``, ``last_mql`` (latest MQL stage change before the cutoff, a population flag) and,
     when ``horizon_days`` is set, the labels ``became_sql`` and ``booked_meeting``.
 
     Also defines ``cutoffs`` (the distinct cutoffs, which the feature grids read). Pairs are
     every contact at each cutoff of the registered :data:`CUTOFFS_TABLE`, or (``given``) the
-    pairs of the registered :data:`LABEL_TIMES_TABLE`.
+    pairs of the registered :data:`LABEL_TIMES_TABLE`. With ``max_age_days``, leads created more
+    than that many days before the cutoff and without an event or stage change in those days
+    are not eligible (stale leads leave the population).
     """
     if given:
         source = (
@@ -68,6 +101,8 @@ def label_times_ctes(horizon_days: int | None, from_stage: FromStage, *, given: 
             "cand AS (\n  SELECT c.contact_id, c.account_id, k.cutoff\n"
             "  FROM contacts c CROSS JOIN cutoffs k\n  WHERE c.created_at < k.cutoff\n)"
         )
+    if max_age_days is not None:
+        source = _max_age(source, max_age_days)
     before = "s.changed_at < k.cutoff"
     labels = label_cols = ""
     if horizon_days is not None:
@@ -103,12 +138,12 @@ lt AS (
 )"""
 
 
-def eligible_counts_query(from_stage: FromStage = "any", *, given: bool = False) -> str:
+def eligible_counts_query(
+    from_stage: FromStage = "any", *, given: bool = False, max_age_days: int | None = None
+) -> str:
     """Number of eligible pairs per cutoff (used to report censored rows)."""
-    return (
-        f"WITH {label_times_ctes(None, from_stage, given=given)}\n"
-        "SELECT cutoff, count(*) AS n FROM lt GROUP BY cutoff ORDER BY cutoff"
-    )
+    ctes = label_times_ctes(None, from_stage, given=given, max_age_days=max_age_days)
+    return f"WITH {ctes}\nSELECT cutoff, count(*) AS n FROM lt GROUP BY cutoff ORDER BY cutoff"
 
 
 def label_times_query(

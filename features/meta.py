@@ -100,6 +100,8 @@ class TrainingTableMeta(_Strict):
     labels: dict[str, str]
     eligibility: str
     from_stage: FromStage
+    max_age_days: int | None = None
+    """Stale leads (created and inactive longer ago) left the population; ``None``: none did."""
     horizon_days: int = Field(ge=1)
     lookback_days: int = Field(ge=1)
     data_end: datetime

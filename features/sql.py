@@ -14,6 +14,7 @@ is strictly before the cutoff; a window of N days is ``[cutoff - N days, cutoff)
 
 from __future__ import annotations
 
+import leadscore.features.compilers_custom  # noqa: F401  (registers the custom kinds)
 from leadscore.features.compilers import COMPILERS, US_PER_DAY, Parts, base_profile, in_list
 from leadscore.features.definition import FeatureDefinition, FeatureType
 from leadscore.features.label_times import (
@@ -61,6 +62,7 @@ def feature_query(
     from_stage: FromStage = "any",
     given: bool = False,
     duckdb_days: bool = False,
+    max_age_days: int | None = None,
 ) -> str:
     """The full query: label times (with labels when ``horizon_days`` is set) and features.
 
@@ -69,7 +71,8 @@ def feature_query(
     API's small posted CRMs, where that sequence is a fixed cost of every request).
 
     Label times are every eligible contact at each cutoff of the registered cutoffs table, or
-    (``given``) the eligible pairs of the registered label-times table.
+    (``given``) the eligible pairs of the registered label-times table (``max_age_days``: see
+    :func:`~leadscore.features.label_times.label_times_ctes`).
     Output columns: ``contact_id``, ``cutoff``, then ``became_sql``, ``booked_meeting`` when
     labelled, then every feature of ``definition`` in order; rows ordered by cutoff, contact.
 
@@ -96,7 +99,7 @@ def feature_query(
         compiled = COMPILERS[f.kind](f, parts)
         columns.append(f"{_cast(compiled.expr, f.type, double=compiled.double)} AS {f.name}")
     member_counts = {w: parts.count_in((), w) for w in sorted(parts.account_windows)}
-    ctes = [label_times_ctes(horizon_days, from_stage, given=given)]
+    ctes = [label_times_ctes(horizon_days, from_stage, given=given, max_age_days=max_age_days)]
     if given and (parts.win.exprs or parts.rec.exprs):
         members = (
             "\n  UNION SELECT m.contact_id FROM contacts m"
@@ -129,11 +132,12 @@ def _joins_and_ctes(
     joins = "\nJOIN contacts c ON c.contact_id = lt.contact_id" if parts.uses_contact else ""
     if parts.profile:
         ctes.append(
-            f"prof0 AS (\n  {base_profile(parts.rules)}\n),\n"
+            f"prof0 AS (\n  {base_profile(parts.rules, parts.raw_profile)}\n),\n"
             "prof AS (\n  SELECT contact_id, " + ", ".join(parts.profile) + " FROM prof0\n)"
         )
         joins += "\nLEFT JOIN prof p ON p.contact_id = lt.contact_id"
     win, rec = parts.win, parts.rec
+    cols = "".join(f", e.{column}" for column in sorted(parts.event_columns))
     if win.exprs or rec.exprs:
         ctes.append(
             _grid_ctes(
@@ -150,7 +154,7 @@ def _joins_and_ctes(
             f" 1 PRECEDING) AS {alias}"
             for condition, alias in parts.previous.items()
         )
-        events = _events_on_grid(max(parts.windows), prev_cols, scoped=scoped)
+        events = _events_on_grid(max(parts.windows), prev_cols + cols, scoped=scoped)
         ctes.append(
             "cw_type AS (\n  SELECT e.contact_id, m.cutoff, e.event_type"
             + parts.band.select_list()
@@ -164,8 +168,8 @@ def _joins_and_ctes(
     if rec.exprs:
         ctes.append(
             "rec_type AS (\n  SELECT e.contact_id, e.o, dk.k, e.event_type,"
-            " max(e.occurred_at) AS latest\n"
-            f"  FROM ({_events_on_grid(parts.lookback, scoped=scoped)}) e\n"
+            f" max(e.occurred_at) AS latest{parts.latest_by.select_list()}\n"
+            f"  FROM ({_events_on_grid(parts.lookback, cols, scoped=scoped)}) e\n"
             "  JOIN day_k dk ON dk.o = e.o AND dk.d = e.d\n"
             "  GROUP BY e.contact_id, e.o, dk.k, e.event_type\n),\n"
             f"rec_int AS (\n  SELECT r.contact_id, r.o, r.k{rec.select_list()}\n"
@@ -178,6 +182,9 @@ def _joins_and_ctes(
         joins += "\nLEFT JOIN rec ON rec.contact_id = lt.contact_id AND rec.cutoff = lt.cutoff"
     if parts.uses_account:
         joins += _account_ctes(member_counts, ctes)
+    for alias, body in parts.ctes.values():
+        ctes.append(f"{alias} AS (\n  {body}\n)")
+        joins += f"\nLEFT JOIN {alias} ON {alias}.contact_id = lt.contact_id AND {alias}.cutoff = lt.cutoff"
     return joins
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.definition import Concept, FeatureDefinition, load_definition
+from leadscore.serving.reasons_facts import day_fact, pick_distinct
 
 __all__ = [
     "SUBSCORES",
@@ -89,6 +90,7 @@ _SINGULAR = re.compile(r"s( in the last| at the company| from the company)")
 _ZERO = re.compile(r"(^|\s)0 ")
 _MIN_EFFECT = 0.01  # log-odds: smaller group effects are noise, never reported
 _SUPPORT_RATIO = 0.25
+_SPARE = 4  # candidates beyond ``top`` per side, to replace reasons repeating a fact
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,12 @@ def _group_key(definition: FeatureDefinition, name: str) -> str:
         return _ATTRIBUTE_GROUPS.get(feature.attribute, feature.attribute)
     if feature.kind == "account":
         return f"account:{feature.measure}"
+    if feature.kind == "column":
+        return f"column:{feature.table}.{feature.column}"
+    if feature.kind == "event_property" and feature.measure in ("count", "days_since"):
+        return f"property:{feature.property}={(feature.values or ('',))[0]}"
+    if feature.kind == "event_property":
+        return f"property:{feature.property}:{feature.measure}"
     types = sorted({str(t.value) for t in feature.event_types})
     return "events:" + (",".join(types) if types else "all")
 
@@ -280,10 +288,16 @@ def explain_rows(
     renderer = _Renderer(definition, features)
     values = [frame[name].to_numpy(dtype=object) for name in features]
     out: list[RowReasons] = []
+    reach = top + _SPARE
     for row in range(n):
         ranked = order[row]
-        positive = [g for g in ranked[:top] if effects[row, g] > min_effect]
-        negative = [g for g in ranked[::-1][:top] if effects[row, g] < -min_effect]
+        positive, negative = pick_distinct(
+            (g for g in ranked[:reach] if effects[row, g] > min_effect),
+            (g for g in ranked[::-1][:reach] if effects[row, g] < -min_effect),
+            lambda g, row=row: abs(float(effects[row, g])),  # type: ignore[misc]
+            lambda g, row=row: _day_fact(row, g, contributions, effects, groups, values, renderer),  # type: ignore[misc]
+            top,
+        )
         out.append(
             RowReasons(
                 tuple(
@@ -297,6 +311,21 @@ def explain_rows(
             )
         )
     return out
+
+
+def _day_fact(
+    row: int,
+    g: int,
+    contributions: FloatArray,
+    effects: FloatArray,
+    groups: Sequence[ReasonGroup],
+    values: list[np.ndarray[Any, Any]],
+    renderer: _Renderer,
+) -> float | None:
+    """The day count the reason of group ``g`` would state (see :mod:`reasons_facts`)."""
+    sign = 1.0 if effects[row, g] > 0 else -1.0
+    lead = max(groups[g].indices, key=lambda j: sign * contributions[row, j])
+    return day_fact(renderer.specs[lead], values[lead][row], renderer.lookback)
 
 
 def _reason(

@@ -180,13 +180,11 @@ class Scorer:
     def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``p_<target>`` per row (calibrated)."""
         matrices = self._matrices(frame)
-        return pd.DataFrame(
-            {
-                f"p_{t}": head.calibrator.predict(self._raw(t, matrices[t]))
-                for t, head in self.heads.items()
-            },
-            index=frame.index,
-        )
+        columns = {
+            f"p_{t}": head.calibrator.predict(self._raw(t, matrices[t]))
+            for t, head in self.heads.items()
+        }
+        return pd.DataFrame(_without_missing_targets(columns, len(frame)), index=frame.index)
 
     def explain(self, frame: pd.DataFrame, *, top: int | None = None) -> Explanation:
         """Scores with reasons for the feature rows of ``frame`` (index kept)."""
@@ -212,6 +210,7 @@ class Scorer:
         )
         positive, negative = reasons_as_text(reasons)
         sub = subscores(contributions[:, :-1], self._concepts)
+        columns = _without_missing_targets(columns, len(frame))
         columns["grade"] = assign_grades(columns[f"p_{self.spec.reason_target}"], grades)
         columns["fit_score"] = sub["fit"]
         columns["engagement_score"] = sub["engagement"]
@@ -229,3 +228,11 @@ class Scorer:
         if not self.explains:
             return self.probabilities(frame)
         return self.explain(frame).scores
+
+
+def _without_missing_targets(columns: dict[str, Any], rows: int) -> dict[str, Any]:
+    """``columns`` with a missing-value probability for each target the model has no head for
+    (trained on one target): never a number for a target the model does not have."""
+    for column in PROBABILITY_COLUMNS:
+        columns.setdefault(column, np.full(rows, np.nan))
+    return columns

@@ -25,3 +25,15 @@ def test_funnel_counts_and_rates(tmp_path: Path) -> None:
     assert summary.monthly["lead"].tolist() == [2, 1]
     # data ends 2024-03-01: no lead had a full quarter yet
     assert summary.sql_within_quarter == 0.0
+
+
+def test_the_funnel_and_the_labels_share_one_definition_of_reaching_sql(tmp_path: Path) -> None:
+    """Won deals mapped to ``customer`` without an ``sql`` stage are SQLs, for both."""
+    tables = tiny_crm_tables()
+    stages = tables["stage_changes"]
+    stages.loc[stages["stage"] == "sql", "stage"] = "customer"
+    crm = open_crm(write_csv_folder(tables, tmp_path), as_of=datetime(2025, 1, 1))
+    summary = funnel_summary(crm)
+    assert summary.conversion["mql→sql"] == 1.0
+    assert summary.conversion["sql→meeting"] == 1.0
+    assert summary.reached["sql"] == summary.reached["customer"] == 1

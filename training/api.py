@@ -164,11 +164,10 @@ def train(
         params |= {
             "rules.mql_threshold": outcome.rules.mql_threshold,
             "n_features": len(table.features),
-            "best_iteration.sql": outcome.lightgbm["sql"].best_iteration_,
-            "best_iteration.meeting": outcome.lightgbm["meeting"].best_iteration_,
-            "calibration.sql": outcome.lightgbm["sql"].calibrator_.method,
-            "calibration.meeting": outcome.lightgbm["meeting"].calibrator_.method,
         }
+        for target, model in outcome.lightgbm.items():
+            params[f"best_iteration.{target}"] = model.best_iteration_
+            params[f"calibration.{target}"] = model.calibrator_.method
         tags = {
             "data_fingerprint": table.data_fingerprint,
             "definition_hash": table.definition_hash,

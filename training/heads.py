@@ -23,10 +23,11 @@ def scorer_spec(table: TrainingTable, outcome: TrainingOutcome) -> ScorerSpec | 
     fitted on the validation period (A: the share of leads the rules make MQLs there, i.e. what
     sales works today). ``None`` (a probabilities-only scorer) when the table carries no feature
     definition (simulated or flat tables)."""
-    if table.definition is None or "sql" not in outcome.lightgbm:
+    if table.definition is None or not outcome.lightgbm:
         return None
+    reason_target = "sql" if "sql" in outcome.lightgbm else next(iter(outcome.lightgbm))
     valid = table.frame[outcome.split.mask("valid")]
-    p_valid = outcome.lightgbm["sql"].predict_proba(valid)
+    p_valid = outcome.lightgbm[reason_target].predict_proba(valid)
     flags = mql_flags(score_rules(valid, outcome.rules), outcome.rules)
     share = float(np.mean(flags.to_numpy(dtype=bool))) if len(valid) else 0.0
     return ScorerSpec(
@@ -36,6 +37,7 @@ def scorer_spec(table: TrainingTable, outcome: TrainingOutcome) -> ScorerSpec | 
         horizon_days=table.horizon_days,
         from_stage=table.from_stage,
         grades=fit_grades(p_valid, share if share > 0 else 0.05),
+        reason_target=reason_target,
     )
 
 

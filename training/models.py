@@ -122,9 +122,15 @@ class LightGBMModel:
         self.features = features
         self.params = params or LightGBMParams()
 
-    def booster_params(self, n_rows: int = 0) -> dict[str, Any]:
-        """The LightGBM parameter dict used for training on ``n_rows`` rows."""
+    def booster_params(self, n_rows: int = 0, rows_per_tree: float | None = None) -> dict[str, Any]:
+        """The LightGBM parameter dict used for training on ``n_rows`` rows (``rows_per_tree``:
+        the rows one tree sees after bagging; when ``min_child_samples`` leaves no split
+        possible in that many rows, it is lowered to an eighth of them: a small funnel must
+        not come out as a constant model)."""
         p = self.params
+        min_child = p.min_child_samples
+        if rows_per_tree is not None and 2 * min_child > rows_per_tree:
+            min_child = max(5, int(rows_per_tree // 8))
         threads = p.num_threads or (1 if n_rows < 200_000 else (os.cpu_count() or 1))
         bagging: dict[str, Any] = {"bagging_freq": p.bagging_freq}
         if p.negative_fraction < 1:
@@ -137,7 +143,7 @@ class LightGBMModel:
             "metric": p.early_stopping_metric,
             "num_leaves": p.num_leaves,
             "learning_rate": p.learning_rate,
-            "min_child_samples": p.min_child_samples,
+            "min_child_samples": min_child,
             "min_sum_hessian_in_leaf": p.min_sum_hessian_in_leaf,
             "feature_fraction": p.feature_fraction,
             **bagging,
@@ -221,8 +227,10 @@ class LightGBMModel:
         # negatives thinned by bagging), so early stopping scores the objective that is trained;
         # calibration removes the distortion afterwards
         data.valid.set_weight(np.where(data.y_valid == 1, w, neg))
+        positives = float(np.sum(data.y_train == 1))
+        seen = positives + neg * (len(data.y_train) - positives)
         self.booster_ = lgb.train(
-            self.booster_params(data.train.num_data()),
+            self.booster_params(data.train.num_data(), rows_per_tree=seen),
             data.train,
             num_boost_round=self.params.max_rounds,
             valid_sets=[data.valid],

@@ -25,10 +25,10 @@ from leadscore.training.split import SplitConfig, TimeSplit, time_split
 from leadscore.training.table import (
     CONTACT_COLUMN,
     CUTOFF_COLUMN,
-    TARGETS,
     Target,
     TrainingTable,
 )
+from leadscore.training.targets import choose_targets, refuse_constant_heads, rules_notes
 from leadscore.training.tuning import TuningConfig, fit_lightgbm
 
 __all__ = ["Progress", "TrainingConfig", "TrainingOutcome", "fit_and_evaluate", "rules_probability"]
@@ -54,6 +54,8 @@ class TrainingConfig(BaseModel):
     report_dir: Path = Path("reports")
     shap_rows: int = Field(2000, ge=0)
     fit_logistic: bool = True
+    targets: tuple[Target, ...] | None = None
+    """Targets to fit; ``None``: every target with positives in each period, never a copy."""
 
     def load_rules(self, features: list[str]) -> RuleSet:
         """The configured rules (or the package default), checked against ``features``."""
@@ -123,13 +125,9 @@ def fit_and_evaluate(
     split = time_split(table.frame, config.split, horizon=horizon)
     frame = table.frame
     train, valid, test = (frame[split.mask(p)] for p in ("train", "valid", "test"))
-    for name, part in (("train", train), ("valid", valid), ("test", test)):
-        for t in TARGETS:
-            if part.empty or table.labels(t)[part.index].nunique() < 2:
-                raise DataContractError(
-                    [f"{name} period: target {t!r} has a single class"],
-                    header="The training table cannot be evaluated honestly:",
-                )
+    targets, target_notes = choose_targets(
+        table, {"train": train, "valid": valid, "test": test}, config.targets
+    )
     valid_groups = pd.factorize(valid[CONTACT_COLUMN])[0]
 
     points = score_rules(frame, rules).to_numpy()
@@ -141,11 +139,11 @@ def fit_and_evaluate(
     scores: dict[str, dict[str, FloatArray]] = {"rules": {}, "logistic": {}, "lightgbm": {}}
     probas: dict[str, dict[str, FloatArray]] = {"rules": {}, "logistic": {}, "lightgbm": {}}
     labels: dict[str, np.ndarray[Any, Any]] = {
-        t: table.labels(t)[test.index].to_numpy() for t in TARGETS
+        t: table.labels(t)[test.index].to_numpy() for t in targets
     }
-    total = len(TARGETS) * (2 if config.fit_logistic else 1)
+    total = len(targets) * (2 if config.fit_logistic else 1)
     done = 0
-    for t in TARGETS:
+    for t in targets:
         y_train = table.labels(t)[train.index].to_numpy()
         y_valid = table.labels(t)[valid.index].to_numpy()
         calib, _ = choose_calibrator(
@@ -178,6 +176,8 @@ def fit_and_evaluate(
             scores["logistic"][t] = lr.predict_raw(test)
             done += 1
     step("models", total, total)
+    refuse_constant_heads(probas["lightgbm"])
+    target_notes += rules_notes(points, rules.mql_threshold)
 
     methods = [MethodScores("rules", scores["rules"], probas["rules"])]
     if config.fit_logistic:
@@ -186,7 +186,7 @@ def fit_and_evaluate(
     oracle_name = None
     if oracle is not None:
         truth = _oracle_for(test, oracle)
-        p: dict[str, FloatArray] = {t: truth[f"p_{t}"].to_numpy(dtype=np.float64) for t in TARGETS}
+        p: dict[str, FloatArray] = {t: truth[f"p_{t}"].to_numpy(dtype=np.float64) for t in targets}
         methods.append(MethodScores("oracle", p, p))
         oracle_name = "oracle"
     evaluation = evaluate_methods(
@@ -202,6 +202,8 @@ def fit_and_evaluate(
     shap: dict[str, tuple[FloatArray, pd.DataFrame]] = {}
     if config.shap_rows:
         sample = test.sample(min(config.shap_rows, len(test)), random_state=0)
-        for t in TARGETS:
+        for t in targets:
             shap[t] = (lightgbm[t].contributions(sample), sample[features])
-    return TrainingOutcome(table, split, rules, lightgbm, logistic, evaluation, shap)
+    return TrainingOutcome(
+        table, split, rules, lightgbm, logistic, evaluation, shap, notes=target_notes
+    )

@@ -13,7 +13,9 @@ from enum import StrEnum
 __all__ = [
     "CONTRACT",
     "FUNNEL",
+    "MEETING_OR_LATER",
     "SCHEMA_VERSION",
+    "SQL_OR_LATER",
     "Column",
     "EventType",
     "ForeignKey",
@@ -40,6 +42,12 @@ class Stage(StrEnum):
 
 FUNNEL: tuple[Stage, ...] = (Stage.LEAD, Stage.MQL, Stage.SQL, Stage.MEETING, Stage.CUSTOMER)
 """The ordered funnel; ``disqualified`` is an exit, not a step."""
+
+SQL_OR_LATER: tuple[str, ...] = ("sql", "meeting", "customer")
+"""Reaching any of these is "reached SQL": the one definition the labels and the funnel
+summary share (a CRM that records won deals but no SQL stage still has SQLs)."""
+MEETING_OR_LATER: tuple[str, ...] = ("meeting", "customer")
+"""Reaching any of these is "booked a meeting"."""
 
 
 class EventType(StrEnum):
@@ -155,6 +163,7 @@ CONTRACT: tuple[Table, ...] = (
         key=("contact_id",),
         time_column="created_at",
         foreign_keys=(ForeignKey("account_id", "accounts", "account_id"),),
+        allows_extra_columns=True,
         columns=(
             Column("contact_id", "VARCHAR", "Unique contact identifier.", nullable=False),
             Column("account_id", "VARCHAR", "The contact's account.", nullable=False),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from leadscore.contract import Stage
+from leadscore.contract import MEETING_OR_LATER, SQL_OR_LATER, Stage
 from leadscore.crm import CrmData
 
 __all__ = ["FunnelSummary", "funnel_summary"]
@@ -18,13 +18,22 @@ _STEPS: tuple[tuple[Stage, Stage], ...] = (
 )
 
 
+def _reached(stage: Stage) -> str:
+    """The stages whose entry counts as reaching ``stage`` (the labels' definition: an SQL is
+    a contact reaching sql, meeting or customer), as a SQL list."""
+    later = {Stage.SQL: SQL_OR_LATER, Stage.MEETING: MEETING_OR_LATER}.get(stage, (stage.value,))
+    return "(" + ", ".join(f"'{s}'" for s in later) + ")"
+
+
 @dataclass(frozen=True)
 class FunnelSummary:
     """Contacts entering each stage per calendar month, and step conversion rates.
 
     ``monthly`` has one row per month (``YYYY-MM``) and one column per stage.
     ``conversion`` maps ``"lead→mql"``-style step names to the share of contacts that reached the
-    first stage and ever reached the second; ``reached`` counts contacts ever reaching each stage.
+    first stage and ever reached the second (SQL: sql, meeting or customer, as the labels count;
+    meeting: meeting or customer); ``reached`` counts contacts ever reaching each stage, with
+    the same definition.
     ``sql_within_quarter`` is the share of leads that became SQL within 90 days of creation, among
     leads created at least 90 days before the end of the data (so every one had the full quarter).
     """
@@ -48,7 +57,10 @@ def funnel_summary(crm: CrmData) -> FunnelSummary:
     # every contact is a lead, whether or not the CRM recorded the 'lead' stage change
     reached_row = crm.con.execute(
         "SELECT (SELECT count(*) FROM contacts), "
-        + ", ".join(f"count(DISTINCT contact_id) FILTER (WHERE stage = '{s}')" for s in stages[1:])
+        + ", ".join(
+            f"count(DISTINCT contact_id) FILTER (WHERE stage IN {_reached(Stage(s))})"
+            for s in stages[1:]
+        )
         + " FROM stage_changes"
     ).fetchone()
     reached = dict(zip(stages, (int(v) for v in reached_row or ()), strict=True))
@@ -56,11 +68,12 @@ def funnel_summary(crm: CrmData) -> FunnelSummary:
     for before, after in _STEPS:
         row = crm.con.execute(
             "SELECT count(DISTINCT a.contact_id) FROM stage_changes a "
-            f"WHERE a.stage = '{after.value}' AND "
+            f"WHERE a.stage IN {_reached(after)} AND "
             + (
                 "true"
                 if before is Stage.LEAD
-                else f"a.contact_id IN (SELECT contact_id FROM stage_changes WHERE stage = '{before.value}')"
+                else "a.contact_id IN (SELECT contact_id FROM stage_changes"
+                f" WHERE stage IN {_reached(before)})"
             )
         ).fetchone()
         base = reached[before.value]
@@ -70,7 +83,7 @@ def funnel_summary(crm: CrmData) -> FunnelSummary:
         "cohort AS (SELECT contact_id, created_at FROM contacts, data_end "
         "WHERE created_at <= data_end.t - INTERVAL 90 DAY), "
         "first_sql AS (SELECT contact_id, min(changed_at) AS t FROM stage_changes "
-        "WHERE stage = 'sql' GROUP BY contact_id) "
+        f"WHERE stage IN {_reached(Stage.SQL)} GROUP BY contact_id) "
         "SELECT avg(CASE WHEN s.t <= c.created_at + INTERVAL 90 DAY THEN 1.0 ELSE 0.0 END) "
         "FROM cohort c LEFT JOIN first_sql s USING (contact_id)"
     ).fetchone()

@@ -13,6 +13,7 @@ import typer
 
 from leadscore import __version__
 from leadscore.cli import flat_output, output, sales
+from leadscore.cli import funnel_options as funnel_opt
 from leadscore.cli import options as opt
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.flat_csv import DEFAULT_NA_VALUES
@@ -104,6 +105,9 @@ def features_build(
     horizon: opt.Horizon = 30,
     from_stage: opt.FromStageOption = "any",
     label_times: opt.LabelTimesOption = None,
+    at: funnel_opt.AtOption = None,
+    entry_offset_days: funnel_opt.EntryOffsetOption = 0,
+    max_lead_age_days: funnel_opt.MaxLeadAgeOption = None,
 ) -> None:
     """Build the point-in-time training table (one row per contact and cutoff) with labels."""
     from leadscore.pipeline import FeaturesSpec, build_features_step
@@ -119,6 +123,9 @@ def features_build(
         horizon=horizon,
         from_stage=from_stage,
         label_times=label_times,
+        at=at,
+        entry_offset_days=entry_offset_days,
+        max_lead_age_days=max_lead_age_days,
     )
     with output.Bars() as bars:
         built = build_features_step(spec, progress=bars)
@@ -142,6 +149,7 @@ def train(
     drop: opt.Drop = None,
     model_name: opt.TrainModelName = "leadscore",
     na_value: opt.NaValues = None,
+    targets: funnel_opt.TargetsOption = None,
 ) -> None:
     """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
     from leadscore.pipeline import FlatTrainSpec, TrainSpec, train_flat_step, train_step
@@ -180,6 +188,7 @@ def train(
         config=training_config,
         oracle_crm=oracle_crm,
         tracking_uri=tracking_uri,
+        targets=targets,
     )
     with output.Bars() as bars:
         trained = train_step(spec, progress=bars)

@@ -184,8 +184,15 @@ def print_summary(summary: pd.DataFrame, title: str) -> None:
     console.print(table)
 
 
+def _share(p: object) -> str:
+    """A probability as a percentage; "no model" for a target the model was not trained on."""
+    return "no model" if p != p else f"{p:.1%}"
+
+
 def print_training(trained: TrainStepResult) -> None:
     result = trained.result
+    for note in result.outcome.notes:
+        console.print(f"[yellow]warning[/]: {note}")
     print_summary(result.summary, "Out-of-time test: rules vs models")
     for sentence in result.headline:
         console.print(f"• {sentence}")
@@ -275,8 +282,8 @@ def print_top_leads(top: TopLeads) -> None:
         table.add_row(
             str(row.contact_id),
             str(row.grade),
-            f"{row.p_sql:.1%}",
-            f"{row.p_meeting:.1%}",
+            _share(row.p_sql),
+            _share(row.p_meeting),
             f"{row.fit_score:.0f}",
             f"{row.engagement_score:.0f}",
             "\n".join(reasons),
@@ -286,8 +293,8 @@ def print_top_leads(top: TopLeads) -> None:
 
 def print_explanation(e: ContactExplanation) -> None:
     console.print(
-        f"[bold]{e.contact_id}[/]: grade [bold]{e.grade}[/], SQL {e.p_sql:.1%}, meeting "
-        f"{e.p_meeting:.1%} (fit {e.fit_score:.0f}/100, engagement {e.engagement_score:.0f}/100; "
+        f"[bold]{e.contact_id}[/]: grade [bold]{e.grade}[/], SQL {_share(e.p_sql)}, meeting "
+        f"{_share(e.p_meeting)} (fit {e.fit_score:.0f}/100, engagement {e.engagement_score:.0f}/100; "
         f"model {e.model_version}, as of {e.as_of:%Y-%m-%d})",
         highlight=False,
     )

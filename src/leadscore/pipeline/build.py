@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from leadscore.crm import CrmData
     from leadscore.features import BuildResult, CutoffSchedule
     from leadscore.features.labels import FromStage
+    from leadscore.features.stage_entry import EntryStage
 
 __all__ = ["FeaturesResult", "FeaturesSpec", "build_features_step", "default_schedule"]
 
@@ -56,6 +57,12 @@ class FeaturesSpec:
     from_stage: FromStage = "any"
     label_times: Path | None = None
     """CSV/Parquet of (contact_id, cutoff) pairs to build for, instead of the schedule."""
+    at: EntryStage | None = None
+    """Score each lead once, at its creation or MQL entry (plus ``entry_offset_days``),
+    instead of the schedule."""
+    entry_offset_days: int = 0
+    max_lead_age_days: int | None = None
+    """Leads created longer ago and inactive that long leave the population."""
 
 
 @dataclass(frozen=True)
@@ -78,14 +85,29 @@ def build_features_step(
     """Build the point-in-time training table (one row per contact and cutoff, with labels);
     progress is reported per cutoff under ``"Building features (cutoffs)"``."""
     from leadscore.atomic import check_writable
-    from leadscore.features import build_training_table, load_definition
+    from leadscore.errors import ConfigError
+    from leadscore.features import (
+        DuckDBEngine,
+        LabelTimes,
+        StageEntry,
+        build_training_table,
+        data_end_of,
+        load_definition,
+        stage_entry_label_times,
+    )
 
+    if spec.at is not None and spec.label_times is not None:
+        raise ConfigError("Give either --label-times FILE or --at created|mql, not both.")
     check_writable(spec.out, what="training table")  # before any work, not after it
     definition = load_definition(spec.definition)
     with open_mapped_crm(spec.source, spec.config) as crm:
+        label_times: LabelTimes | Path | None = spec.label_times
+        if spec.at is not None:
+            entry = StageEntry(spec.at, spec.entry_offset_days)
+            label_times = stage_entry_label_times(DuckDBEngine(crm), entry, data_end_of(crm))
         schedule = (
             None
-            if spec.label_times
+            if label_times is not None
             else default_schedule(crm, spec.every, start=spec.start, end=spec.end)
         )
         table = build_training_table(
@@ -95,7 +117,8 @@ def build_features_step(
             spec.horizon,
             spec.out,
             from_stage=spec.from_stage,
-            label_times=spec.label_times,
+            label_times=label_times,
+            max_age_days=spec.max_lead_age_days,
             progress=per_task(progress, "Building features (cutoffs)"),
         )
     return FeaturesResult(

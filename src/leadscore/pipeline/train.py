@@ -89,6 +89,9 @@ class TrainSpec:
     config: Path | TrainingConfig | None = None
     oracle_crm: Path | None = None
     tracking_uri: str | None = None
+    targets: str | None = None
+    """Targets to train, comma-separated (``sql``, ``meeting``); default: the config's, or
+    every target with positives."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,10 @@ def train_step(spec: TrainSpec, *, progress: ProgressFn = no_progress) -> TrainS
     from leadscore.training import train
 
     config = load_training_config(spec.config)
+    if spec.targets is not None:
+        from leadscore.training.targets import parse_targets
+
+        config = config.model_copy(update={"targets": parse_targets(spec.targets)})
     oracle = (
         oracle_for_table(spec.oracle_crm, spec.training_table, progress=progress)
         if spec.oracle_crm

@@ -1,0 +1,147 @@
+"""Label times at stage entry (each lead scored once, when it arrived or became an MQL) and the
+maximum lead age (stale, inactive leads leave the population)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from leadscore.errors import ConfigError
+from leadscore.features import (
+    DuckDBEngine,
+    StageEntry,
+    build_training_table,
+    load_definition,
+    stage_entry_label_times,
+)
+from tests.test_features_data import base_tables, crm_from_frames
+
+END = datetime(2024, 12, 31)
+DEFINITION = load_definition({"include": ["events_30d", "is_mql", "contact_age_days"]})
+
+
+def _crm() -> Any:
+    contacts = [
+        {"contact_id": c, "account_id": "A1", "created_at": created, "job_title": "CEO",
+         "email_domain": "acme.com", "lead_source": "webinar"}
+        for c, created in (
+            ("NEW", datetime(2024, 5, 20, 10)),  # arrives late, one visit at creation
+            ("OLD", datetime(2023, 1, 1)),  # old and silent since 2023
+            ("WAKE", datetime(2023, 1, 1)),  # old, but visited recently
+        )
+    ]  # fmt: skip
+    events = [
+        {"event_id": "e1", "contact_id": "NEW", "occurred_at": datetime(2024, 5, 20, 10),
+         "event_type": "web_visit"},
+        {"event_id": "e2", "contact_id": "OLD", "occurred_at": datetime(2023, 1, 2),
+         "event_type": "web_visit"},
+        {"event_id": "e3", "contact_id": "WAKE", "occurred_at": datetime(2024, 5, 25),
+         "event_type": "web_visit"},
+        {"event_id": "e4", "contact_id": "OLD", "occurred_at": datetime(2024, 6, 1),
+         "event_type": "web_visit"},  # exactly at the cutoff: not activity before it
+    ]  # fmt: skip
+    stages = [
+        {"contact_id": "NEW", "changed_at": datetime(2024, 5, 22, 15), "stage": "mql"},
+        {"contact_id": "NEW", "changed_at": datetime(2024, 6, 10), "stage": "sql"},
+        {"contact_id": "WAKE", "changed_at": datetime(2023, 2, 1), "stage": "mql"},
+        {"contact_id": "WAKE", "changed_at": datetime(2023, 3, 1), "stage": "mql"},
+    ]
+    return crm_from_frames(base_tables(contacts, events, stages))
+
+
+def test_leads_are_scored_once_at_entry_with_the_entry_known(tmp_path: Path) -> None:
+    crm = _crm()
+    pairs = stage_entry_label_times(DuckDBEngine(crm), StageEntry("mql"), END)
+    got = dict(
+        zip(*(pairs.table.column(c).to_pylist() for c in ("contact_id", "cutoff")), strict=True)
+    )
+    assert got == {
+        "NEW": datetime(2024, 5, 22, 15, 0, 1),
+        "WAKE": datetime(2023, 2, 1, 0, 0, 1),  # the first MQL entry only
+    }
+    built = build_training_table(
+        crm, DEFINITION, None, 30, tmp_path / "t.parquet", label_times=pairs, data_end=END
+    )
+    table = pd.read_parquet(built.path).set_index("contact_id")
+    assert table.loc["NEW", "is_mql"] and table.loc["NEW", "became_sql"]
+    assert table.loc["NEW", "contact_age_days"] == 2
+    assert "stage entry (mql entry)" in str(built.meta.label_times_file)
+
+
+def test_at_creation_the_landing_visit_is_known(tmp_path: Path) -> None:
+    crm = _crm()
+    pairs = stage_entry_label_times(DuckDBEngine(crm), StageEntry("created", 3), END)
+    cutoffs = dict(
+        zip(*(pairs.table.column(c).to_pylist() for c in ("contact_id", "cutoff")), strict=True)
+    )
+    assert cutoffs["NEW"] == datetime(2024, 5, 23, 10, 0, 1)
+    at_creation = stage_entry_label_times(DuckDBEngine(crm), StageEntry("created"), END)
+    built = build_training_table(
+        crm, DEFINITION, None, 30, tmp_path / "t.parquet", label_times=at_creation, data_end=END
+    )
+    table = pd.read_parquet(built.path).set_index("contact_id")
+    assert table.loc["NEW", "events_30d"] == 1 and not table.loc["NEW", "is_mql"]
+
+
+def test_entries_after_the_data_are_left_out_and_no_mql_is_a_clear_error() -> None:
+    crm = _crm()
+    early = stage_entry_label_times(DuckDBEngine(crm), StageEntry("mql"), datetime(2024, 1, 1))
+    assert early.table.column("contact_id").to_pylist() == ["WAKE"]
+    with pytest.raises(ConfigError, match="no contact has an 'mql' stage change"):
+        stage_entry_label_times(DuckDBEngine(crm), StageEntry("mql"), datetime(2023, 1, 5))
+    with pytest.raises(ConfigError, match="0 to 3650 days"):
+        stage_entry_label_times(DuckDBEngine(crm), StageEntry("mql", -1), END)
+
+
+def _population(tmp_path: Path, max_age: int | None, **kwargs: Any) -> set[str]:
+    built = build_training_table(
+        _crm(), DEFINITION, [datetime(2024, 6, 1)], 30, tmp_path / f"t{max_age}.parquet",
+        data_end=END, max_age_days=max_age, **kwargs,
+    )  # fmt: skip
+    return set(pd.read_parquet(built.path)["contact_id"])
+
+
+def test_stale_inactive_leads_leave_the_population(tmp_path: Path) -> None:
+    assert _population(tmp_path, None) == {"NEW", "OLD", "WAKE"}
+    # OLD: created 2023, last activity before the cutoff in Jan 2023 (its June 1 visit is not
+    # before the cutoff); WAKE: old but visited a week ago; NEW: created 12 days ago
+    assert _population(tmp_path, 90) == {"NEW", "WAKE"}
+    assert _population(tmp_path, 7) == {"WAKE"}
+
+
+def test_the_maximum_age_is_recorded_and_checked(tmp_path: Path) -> None:
+    built = build_training_table(
+        _crm(), DEFINITION, [datetime(2024, 6, 1)], 30, tmp_path / "t.parquet",
+        data_end=END, max_age_days=90,
+    )  # fmt: skip
+    assert built.meta.max_age_days == 90 and "90 days" in built.meta.eligibility
+    with pytest.raises(ConfigError, match="max_age_days"):
+        _population(tmp_path, 0)
+
+
+@pytest.mark.spark
+def test_spark_and_duckdb_agree_on_stage_entry_and_max_age(spark: Any, tmp_path: Path) -> None:
+    from leadscore.features import SparkEngine
+
+    crm = _crm()
+    pairs = stage_entry_label_times(SparkEngine(spark, crm), StageEntry("created"), END)
+    assert pairs.table.equals(
+        stage_entry_label_times(DuckDBEngine(crm), StageEntry("created"), END).table
+    )
+    cutoffs = [datetime(2024, 6, 1) + timedelta(days=d) for d in (0, 3)]
+    frames = [
+        pd.read_parquet(
+            build_training_table(
+                crm, DEFINITION, cutoffs, 30, tmp_path / f"{n}.parquet", data_end=END,
+                max_age_days=30, engine=engine,
+            ).path
+        )
+        for n, engine in (("d", None), ("s", SparkEngine(spark, crm)))
+    ]  # fmt: skip
+    rows = set(zip(frames[0]["contact_id"], frames[0]["cutoff"].dt.day, strict=True))
+    assert rows == {("NEW", 1), ("WAKE", 1), ("NEW", 4), ("WAKE", 4), ("OLD", 4)}  # OLD: June 1
+    pd.testing.assert_frame_equal(frames[0], frames[1])
