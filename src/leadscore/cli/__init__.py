@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import sys
 import traceback
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from leadscore import __version__
-from leadscore.cli import flat_output, output, sales
+from leadscore.cli import flat_output, output, sales, scoring
 from leadscore.cli import funnel_options as funnel_opt
 from leadscore.cli import options as opt
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.flat_csv import DEFAULT_NA_VALUES
 from leadscore.pipeline.defaults import (
     DEFAULT_DEMO_CRM,
-    DEFAULT_SCORES_OUT,
     DEFAULT_SCORES_STORE,
     DEFAULT_TRAINING_TABLE,
 )
@@ -40,7 +38,6 @@ features_app = typer.Typer(help="Point-in-time features and labels.", no_args_is
 rules_app = typer.Typer(help="The rule-based points baseline.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
 app.add_typer(rules_app, name="rules")
-sales.register(app)
 
 
 def _version(value: bool) -> None:
@@ -264,94 +261,7 @@ def rules_score(
     )
 
 
-@app.command()
-def score(
-    source: opt.ScoreSource = str(DEFAULT_DEMO_CRM),
-    model: opt.Model = "champion",
-    out: opt.ScoresOut = DEFAULT_SCORES_OUT,
-    store: opt.HistoryStore = DEFAULT_SCORES_STORE,
-    chunk_size: opt.ChunkSize = 50_000,
-    as_of: opt.ScoreAsOf = None,
-    config: opt.Config = None,
-    tracking_uri: opt.Tracking = None,
-) -> None:
-    """Score the whole contact base with grades and reasons; append to the score history.
-    A flat export (leads.csv) is scored row by row with a flat model."""
-    from leadscore.pipeline import (
-        FlatScoreSpec,
-        ScoreSpec,
-        is_flat_file,
-        score_flat_step,
-        score_step,
-    )
-
-    if is_flat_file(source):
-        flat_out = out if out != DEFAULT_SCORES_OUT else out.with_name("flat-scores.csv")
-        spec_flat = FlatScoreSpec(
-            table=Path(source), model=model, out=flat_out, tracking_uri=tracking_uri
-        )
-        flat_output.print_flat_score(score_flat_step(spec_flat))
-        return
-
-    spec = ScoreSpec(
-        source=source,
-        model=model,
-        out=out,
-        store=store,
-        chunk_size=chunk_size,
-        as_of=as_of,
-        config=config,
-        tracking_uri=tracking_uri,
-    )
-    with output.Bars() as bars:
-        scored = score_step(spec, progress=bars)
-    output.print_score(scored)
-
-
-@app.command()
-def explain(
-    contact_id: opt.ContactId,
-    source: opt.ExplainCrm = str(DEFAULT_DEMO_CRM),
-    model: opt.Model = "champion",
-    as_of: opt.ExplainAsOf = None,
-    config: opt.Config = None,
-    tracking_uri: opt.Tracking = None,
-    table: opt.ExplainTable = None,
-) -> None:
-    """One lead's score, grade and top reasons, in words (a CRM contact, or a row of --table)."""
-    from leadscore.pipeline import ExplainSpec, FlatExplainSpec, explain_flat_step, explain_step
-
-    if table is not None:
-        flat = FlatExplainSpec(
-            row_id=contact_id, table=table, model=model, tracking_uri=tracking_uri
-        )
-        flat_output.print_flat_explanation(explain_flat_step(flat))
-        return
-
-    spec = ExplainSpec(
-        contact_id=contact_id,
-        source=source,
-        model=model,
-        as_of=as_of,
-        config=config,
-        tracking_uri=tracking_uri,
-    )
-    output.print_explanation(explain_step(spec))
-
-
-@app.command()
-def serve(
-    model: opt.Model = "champion",
-    host: opt.Host = "127.0.0.1",
-    port: opt.Port = 8000,
-    store: opt.ServeStore = DEFAULT_SCORES_STORE,
-    tracking_uri: opt.Tracking = None,
-    crm: opt.ServeCrm = None,
-) -> None:
-    """Run the HTTP scorer (API key from $LEADSCORE_API_KEY; OpenAPI docs at /docs)."""
-    from leadscore.serving.api import serve as run_server
-
-    run_server(model, host=host, port=port, tracking_uri=tracking_uri, store=store, crm=crm)
+scoring.register(app)  # score, explain, serve (cli/scoring.py)
 
 
 @app.command()
@@ -375,6 +285,9 @@ def demo(
             out=out, contacts=contacts, seed=seed, tracking_uri=tracking_uri, store=store
         )
         run_demo(spec, progress=bars, on_event=show)
+
+
+sales.register(app)  # users, feedback, export (cli/sales.py)
 
 
 def main(argv: list[str] | None = None) -> None:
