@@ -36,8 +36,11 @@ iteration range writes that range into the shared C++ model before predicting (`
 so two threads predicting different ranges on one booster corrupt each other's results. No
 booster is ever asked for a range here: :class:`RangeBoosters` builds, once, an immutable
 booster holding exactly the trees of each block (``model_to_string(start_iteration,
-num_iteration)``), and every call predicts with that booster's full range. Concurrent calls
-(threads of one batch, or concurrent HTTP requests sharing a scorer) need no lock.
+num_iteration)``), and every call predicts with that booster's full range. ``pred_contrib``
+also recomputes every tree's ``max_depth_`` (the size of TreeSHAP's path buffer) at the start
+of each call, so concurrent calls on one booster could read a partial depth and write past the
+buffer (seen once as a segfault under 16 threads): :meth:`RangeBoosters.contributions`
+serialises the calls per block booster, while blocks still run in parallel.
 
 Sizing guidance (measured, benchmarks/scoring.py on the synthetic CRM's current features):
 
@@ -315,10 +318,8 @@ def _explain_rows(
 def _predict(
     boosters: RangeBoosters, rows: npt.NDArray[Any], block: _Block, threads: int
 ) -> Floats:
-    # the block's own booster, over its full range: no shared state changes
-    values = boosters.get(block.start, block.stop).predict(
-        rows, pred_contrib=True, num_threads=threads
-    )
+    # the block's own booster, over its full range, one pred_contrib call at a time
+    values = boosters.contributions(block.start, block.stop, rows, num_threads=threads)
     return np.asarray(values, dtype=np.float64)
 
 
@@ -372,9 +373,7 @@ def exact_contributions(
         codes32 = binner.transform(X)
         columns = [(codes32[:, j], n) for j, n in enumerate(binner.n_bins)]
         representatives, groups = _group_rows(columns, n_rows)
-        values = boosters.get(0, n_iterations).predict(
-            X[representatives], pred_contrib=True, num_threads=threads
-        )
+        values = boosters.contributions(0, n_iterations, X[representatives], num_threads=threads)
         return np.asarray(values, dtype=np.float64)[groups]
 
     blocks = binner.plan(n_iterations, trees_per_block, n_rows)

@@ -1,4 +1,4 @@
-"""Immutable per-iteration-range LightGBM boosters: thread-safe predictions without a lock."""
+"""Immutable per-iteration-range LightGBM boosters: thread-safe predictions and contributions."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class RangeBoosters:
         self._source = lgb.Booster(model_str=self._text)
         self.n_iterations = int(self._source.current_iteration())
         self._boosters: dict[tuple[int, int], Any] = {}
+        self._contrib_locks: dict[tuple[int, int], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, start: int, stop: int) -> Any:
@@ -44,5 +45,17 @@ class RangeBoosters:
                         start_iteration=start, num_iteration=stop - start
                     )
                     booster = self._lgb.Booster(model_str=text)
+                    self._contrib_locks[key] = threading.Lock()
                     self._boosters[key] = booster
         return booster
+
+    def contributions(self, start: int, stop: int, rows: Any, *, num_threads: int) -> Any:
+        """``pred_contrib`` of ``rows`` by the booster of iterations ``start <= i < stop``.
+
+        LightGBM recomputes each tree's ``max_depth_`` (the size of TreeSHAP's path buffer) at
+        the start of every ``pred_contrib`` call, so concurrent calls on one booster can read a
+        partial depth and write past the buffer: calls are serialised per booster (calls on
+        different blocks still run in parallel)."""
+        booster = self.get(start, stop)
+        with self._contrib_locks[(start, stop)]:
+            return booster.predict(rows, pred_contrib=True, num_threads=num_threads)

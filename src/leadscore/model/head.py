@@ -4,7 +4,10 @@ A head is immutable once built: its booster is parsed from LightGBM's native tex
 the best iteration, and is only ever asked for its full iteration range. LightGBM writes a
 requested iteration range into the shared C++ model before predicting, so two threads asking one
 booster for different ranges corrupt each other's results; a head never asks for a range, so
-threads may share it without a lock. Training builds heads with
+threads share it for probabilities without a lock. SHAP contributions are the exception:
+LightGBM recomputes every tree's ``max_depth_`` (which sizes TreeSHAP's path buffer) at the start
+of each ``pred_contrib`` call, so a concurrent call can read a partial depth and write past its
+buffer (a crash or wrong values): contributions of one booster are serialised by a lock. Training builds heads with
 :meth:`ModelHead.from_booster`; serving reads them from a heads folder
 (:mod:`leadscore.model.heads`). Both predict through the same methods, so the probabilities a
 model was evaluated with are the ones it serves.
@@ -13,6 +16,7 @@ model was evaluated with are the ones it serves.
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Any
 
 import lightgbm as lgb
@@ -44,6 +48,7 @@ class ModelHead:
     ) -> None:
         self._model_text = model_text
         self._booster = lgb.Booster(model_str=model_text)
+        self._contrib_lock = threading.Lock()  # pred_contrib mutates the trees (module doc)
         self._encoder = encoder
         self._calibrator = calibrator
         self._best_iteration = int(best_iteration)
@@ -112,7 +117,8 @@ class ModelHead:
     ) -> FloatArray:
         """Exact SHAP values in log-odds (rows x (features + 1), last column = bias)."""
         extra: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
-        out = self._booster.predict(matrix, pred_contrib=True, **extra)
+        with self._contrib_lock:
+            out = self._booster.predict(matrix, pred_contrib=True, **extra)
         return np.asarray(out, dtype=np.float64)
 
     def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
