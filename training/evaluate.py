@@ -113,7 +113,9 @@ def weighted_auc(score: FloatArray, y: IntArray, weights: FloatArray | None = No
 class _TopKKernel:
     """Positives found among each cutoff's top-K rows by score, under row weights.
 
-    A row of weight w counts as w leads; the boundary row counts fractionally.
+    A row of weight w counts as w leads; the boundary row counts fractionally. Rows tied on
+    score count at their group's (weighted) positive rate: the expected value under random
+    tie-breaking, not the row order (the rules' points tie a lot).
     """
 
     def __init__(self, score: FloatArray, y: IntArray, cutoff_codes: IntArray) -> None:
@@ -123,11 +125,18 @@ class _TopKKernel:
         codes = cutoff_codes[order]
         self.starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         self.ends = np.r_[self.starts[1:], len(codes)]
+        ordered = score[order]
+        new_group = np.r_[True, (codes[1:] != codes[:-1]) | (ordered[1:] != ordered[:-1])]
+        self.ties = np.cumsum(new_group) - 1
 
     def __call__(self, w: FloatArray, k: FloatArray) -> float:
         ws = w[self.order]
         cw = np.cumsum(ws)
-        cp = np.cumsum(ws * self.y)
+        group_w = np.bincount(self.ties, ws)
+        group_p = np.bincount(self.ties, ws * self.y)
+        rate = np.divide(group_p, group_w, out=np.zeros_like(group_p), where=group_w > 0)
+        y = rate[self.ties]
+        cp = np.cumsum(ws * y)
         found = 0.0
         for g, (a, b) in enumerate(zip(self.starts, self.ends, strict=True)):
             base_w = cw[a - 1] if a > 0 else 0.0
@@ -139,7 +148,7 @@ class _TopKKernel:
                 continue
             prev_w = cw[i - 1] if i > 0 else 0.0
             prev_p = cp[i - 1] if i > 0 else 0.0
-            found += (prev_p - base_p) + (target - prev_w) * self.y[i]
+            found += (prev_p - base_p) + (target - prev_w) * y[i]
         return found
 
 
