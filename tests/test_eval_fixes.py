@@ -98,3 +98,13 @@ def test_grade_a_is_never_larger_than_the_capacity_share_under_ties() -> None:
     distinct = rng.permutation(1000) / 1000.0
     old_a = float(np.quantile(distinct, 0.9, method="higher"))
     assert fit_grades(distinct, 0.1).a == old_a
+
+
+def test_found_at_k_with_zero_capacity_and_zero_weights_is_zero() -> None:
+    from leadscore.training.evaluate import _TopKKernel
+
+    score = np.array([2.0, 2.0, 1.0, 1.0])
+    kernel = _TopKKernel(score, np.array([1, 0, 1, 0]), np.zeros(4, dtype=np.int64))
+    # a bootstrap draw that leaves out the top tie group, at a capacity of zero leads
+    assert kernel(np.array([0.0, 0.0, 1.0, 1.0]), np.array([0.0])) == 0.0
+    assert kernel(np.array([0.0, 0.0, 1.0, 1.0]), np.array([1.0])) == pytest.approx(0.5)

@@ -127,16 +127,15 @@ class _TopKKernel:
         self.ends = np.r_[self.starts[1:], len(codes)]
         ordered = score[order]
         new_group = np.r_[True, (codes[1:] != codes[:-1]) | (ordered[1:] != ordered[:-1])]
-        self.ties = np.cumsum(new_group) - 1
+        starts = np.flatnonzero(new_group)
+        group = np.cumsum(new_group) - 1
+        self.tie_start = starts[group]
+        self.tie_end = np.r_[starts[1:], len(codes)][group]
 
     def __call__(self, w: FloatArray, k: FloatArray) -> float:
         ws = w[self.order]
         cw = np.cumsum(ws)
-        group_w = np.bincount(self.ties, ws)
-        group_p = np.bincount(self.ties, ws * self.y)
-        rate = np.divide(group_p, group_w, out=np.zeros_like(group_p), where=group_w > 0)
-        y = rate[self.ties]
-        cp = np.cumsum(ws * y)
+        cp = np.cumsum(ws * self.y)
         found = 0.0
         for g, (a, b) in enumerate(zip(self.starts, self.ends, strict=True)):
             base_w = cw[a - 1] if a > 0 else 0.0
@@ -146,9 +145,13 @@ class _TopKKernel:
             if i >= b:
                 found += cp[b - 1] - base_p
                 continue
-            prev_w = cw[i - 1] if i > 0 else 0.0
-            prev_p = cp[i - 1] if i > 0 else 0.0
-            found += (prev_p - base_p) + (target - prev_w) * y[i]
+            # the boundary falls in the tie group [s, e): its rows count at the group's rate
+            s, e = self.tie_start[i], self.tie_end[i]
+            prev_w = cw[s - 1] if s > 0 else 0.0
+            prev_p = cp[s - 1] if s > 0 else 0.0
+            found += prev_p - base_p
+            if target > prev_w:  # then the group has weight (a zero K may meet an empty one)
+                found += (target - prev_w) * (cp[e - 1] - prev_p) / (cw[e - 1] - prev_w)
         return found
 
 
