@@ -144,7 +144,11 @@ def refit_lightgbm(
         categorical_feature=encoder.categorical_indices,
         params={"max_bin": params.max_bin, "feature_pre_filter": False, "verbosity": -1},
     )
-    booster = lgb.train(model.booster_params(len(frame)), data, num_boost_round=rounds)
+    positives = float(np.sum(y == 1))
+    seen = positives + params.negative_fraction * (len(y) - positives)  # as in fit_booster
+    booster = lgb.train(
+        model.booster_params(len(frame), rows_per_tree=seen), data, num_boost_round=rounds
+    )
     return ModelHead.from_booster(booster, encoder, fitted.calibrator_, best_iteration=rounds)
 
 
