@@ -113,7 +113,9 @@ def weighted_auc(score: FloatArray, y: IntArray, weights: FloatArray | None = No
 class _TopKKernel:
     """Positives found among each cutoff's top-K rows by score, under row weights.
 
-    A row of weight w counts as w leads; the boundary row counts fractionally.
+    A row of weight w counts as w leads; the boundary row counts fractionally. Rows tied on
+    score count at their group's (weighted) positive rate: the expected value under random
+    tie-breaking, not the row order (the rules' points tie a lot).
     """
 
     def __init__(self, score: FloatArray, y: IntArray, cutoff_codes: IntArray) -> None:
@@ -123,6 +125,12 @@ class _TopKKernel:
         codes = cutoff_codes[order]
         self.starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         self.ends = np.r_[self.starts[1:], len(codes)]
+        ordered = score[order]
+        new_group = np.r_[True, (codes[1:] != codes[:-1]) | (ordered[1:] != ordered[:-1])]
+        starts = np.flatnonzero(new_group)
+        group = np.cumsum(new_group) - 1
+        self.tie_start = starts[group]
+        self.tie_end = np.r_[starts[1:], len(codes)][group]
 
     def __call__(self, w: FloatArray, k: FloatArray) -> float:
         ws = w[self.order]
@@ -137,9 +145,13 @@ class _TopKKernel:
             if i >= b:
                 found += cp[b - 1] - base_p
                 continue
-            prev_w = cw[i - 1] if i > 0 else 0.0
-            prev_p = cp[i - 1] if i > 0 else 0.0
-            found += (prev_p - base_p) + (target - prev_w) * self.y[i]
+            # the boundary falls in the tie group [s, e): its rows count at the group's rate
+            s, e = self.tie_start[i], self.tie_end[i]
+            prev_w = cw[s - 1] if s > 0 else 0.0
+            prev_p = cp[s - 1] if s > 0 else 0.0
+            found += prev_p - base_p
+            if target > prev_w:  # then the group has weight (a zero K may meet an empty one)
+                found += (target - prev_w) * (cp[e - 1] - prev_p) / (cw[e - 1] - prev_w)
         return found
 
 

@@ -4,7 +4,9 @@ The test period is the latest cutoffs (whose labels are complete: the feature st
 cutoffs whose horizon has fully elapsed), validation the cutoffs just before it, training the
 rest. With a known label horizon, cutoffs whose label window reaches into the test period are
 *purged* (as in deployment: a model trained at the first test cutoff only knows labels whose
-horizon had elapsed), so no outcome observed during the test period is used for fitting.
+horizon had elapsed), so no outcome observed during the test period is used for fitting; training
+cutoffs whose label window reaches the validation period are purged the same way, so early
+stopping and calibration on validation see outcomes the fitted trees never saw.
 """
 
 from __future__ import annotations
@@ -95,6 +97,15 @@ def time_split(
         )
     n_valid = min(n_valid, len(before) - config.min_cutoffs_per_period)
     train, valid = before[: len(before) - n_valid], before[len(before) - n_valid :]
+    if config.purge and horizon is not None:
+        # the same purge gap between train and validation as between validation and test
+        train = [c for c in train if c + horizon <= valid[0]]
+        if len(train) < config.min_cutoffs_per_period:
+            raise ConfigError(
+                f"After purging training cutoffs whose {horizon} label window reaches the "
+                f"validation period, {len(train)} training cutoff(s) remain; add earlier "
+                "cutoffs, lower valid_fraction or test_fraction, or set purge: false."
+            )
     label = {c: "train" for c in train} | {c: "valid" for c in valid} | {c: "test" for c in test}
     period = times.map(label).astype(object).fillna("purged")
     return TimeSplit(tuple(train), tuple(valid), tuple(test), period)

@@ -50,13 +50,24 @@ def _cumulative_shares(capacity: float) -> tuple[float, float, float]:
 def fit_grades(
     p_sql: np.ndarray[Any, Any], capacity_share: float, *, fitted_on: str = "validation period"
 ) -> GradeThresholds:
-    """Thresholds putting the top ``capacity_share`` of ``p_sql`` in A (see the module doc)."""
+    """Thresholds putting the top ``capacity_share`` of ``p_sql`` in A (see the module doc).
+
+    When tied probabilities (isotonic calibration) straddle the capacity, A excludes the tied
+    group rather than grow past the capacity share.
+    """
     values = np.asarray(p_sql, dtype=np.float64)
     values = values[np.isfinite(values)]
     shares = _cumulative_shares(capacity_share)
     if values.size == 0:
         raise ValueError("cannot fit grade thresholds on an empty set of probabilities")
     a, b, c = (float(np.quantile(values, 1.0 - s, method="higher")) for s in shares)
+    if (
+        np.count_nonzero(values == a) > 1
+        and np.count_nonzero(values >= a) > shares[0] * values.size
+    ):
+        # calibration ties straddle the capacity: A stops above the tie, never larger than it
+        above = values[values > a]
+        a = float(above.min()) if above.size else min(1.0, float(np.nextafter(a, np.inf)))
     return GradeThresholds(a=a, b=b, c=c, shares=shares, fitted_on=fitted_on, rows=values.size)
 
 
