@@ -323,9 +323,17 @@ def _day_fact(
     renderer: _Renderer,
 ) -> float | None:
     """The day count the reason of group ``g`` would state (see :mod:`reasons_facts`)."""
-    sign = 1.0 if effects[row, g] > 0 else -1.0
-    lead = max(groups[g].indices, key=lambda j: sign * contributions[row, j])
+    lead = _members(row, g, contributions, effects, groups)[1][0]
     return day_fact(renderer.specs[lead], values[lead][row], renderer.lookback)
+
+
+def _members(
+    row: int, g: int, contributions: FloatArray, effects: FloatArray, groups: Sequence[ReasonGroup]
+) -> tuple[float, list[int]]:
+    """The sign of group ``g``'s effect and its features, strongest in that direction first
+    (the first is the one the reason is worded from)."""
+    sign = 1.0 if effects[row, g] > 0 else -1.0
+    return sign, sorted(groups[g].indices, key=lambda j: -sign * contributions[row, j])
 
 
 def _reason(
@@ -339,8 +347,7 @@ def _reason(
 ) -> Reason:
     group = groups[g]
     effect = float(effects[row, g])
-    sign = 1.0 if effect > 0 else -1.0
-    members = sorted(group.indices, key=lambda j: -sign * contributions[row, j])
+    sign, members = _members(row, g, contributions, effects, groups)
     lead = members[0]
     text = renderer.render(lead, values[lead][row], sign > 0)
     if len(members) > 1 and group.key in _COMBINED_GROUPS:
