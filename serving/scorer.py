@@ -10,7 +10,7 @@ them and predicts through :class:`~leadscore.model.head.ModelHead`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,11 @@ from leadscore.serving.flat import FlatScoring
 from leadscore.serving.reasons import (
     ReasonGroup,
     RowReasons,
-    explain_rows,
     reason_groups,
     reasons_as_text,
     subscores,
 )
+from leadscore.serving.reasons_table import explain_table
 
 __all__ = ["OUTPUT_COLUMNS", "PROBABILITY_COLUMNS", "Explanation", "Scorer"]
 
@@ -62,7 +62,8 @@ class Explanation:
     """Scores of a batch plus the raw material of its reasons (for tests and ``explain``)."""
 
     scores: pd.DataFrame
-    reasons: list[RowReasons]
+    reasons: Sequence[RowReasons]
+    """Per row (a :class:`~leadscore.serving.reasons_table.ReasonTable`, built column-wise)."""
     contributions: FloatArray
     """``(rows, features + 1)`` SHAP values of the reason head (log-odds); last column: base."""
     raw_score: FloatArray
@@ -200,7 +201,7 @@ class Scorer:
             if head is self._reason_head:
                 contributions = self._contributions(matrix)
         raw_score = contributions.sum(axis=1)
-        reasons = explain_rows(
+        reasons = explain_table(
             contributions,
             frame,
             self.features,
