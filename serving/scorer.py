@@ -30,13 +30,19 @@ from leadscore.serving.flat import FlatScoring
 from leadscore.serving.reasons import (
     ReasonGroup,
     RowReasons,
+    explain_rows,
     reason_groups,
     reasons_as_text,
     subscores,
 )
 from leadscore.serving.reasons_table import explain_table
 
-__all__ = ["OUTPUT_COLUMNS", "PROBABILITY_COLUMNS", "Explanation", "Scorer"]
+__all__ = ["OUTPUT_COLUMNS", "PROBABILITY_COLUMNS", "TABLE_REASONS_FROM", "Explanation", "Scorer"]
+
+TABLE_REASONS_FROM = 512
+"""Batches of this many rows or more choose their reasons column-wise (``explain_table``);
+smaller ones (the API's single leads) with the row loop, whose fixed cost is lower (same
+output either way; crossover measured between 512 and 1024 rows of ``benchmarks``-like data)."""
 
 PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{t}" for t in TARGETS)
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -201,7 +207,8 @@ class Scorer:
             if head is self._reason_head:
                 contributions = self._contributions(matrix)
         raw_score = contributions.sum(axis=1)
-        reasons = explain_table(
+        choose = explain_table if len(frame) >= TABLE_REASONS_FROM else explain_rows
+        reasons = choose(
             contributions,
             frame,
             self.features,
