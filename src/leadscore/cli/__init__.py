@@ -14,6 +14,7 @@ from leadscore import __version__
 from leadscore.cli import flat_output, output, sales, scoring
 from leadscore.cli import funnel_options as funnel_opt
 from leadscore.cli import options as opt
+from leadscore.cli.help_format import build_command
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.flat_csv import DEFAULT_NA_VALUES
 from leadscore.pipeline.defaults import (
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     options = opt.RunOptions()  # filled by the root callback from --debug
     try:
-        app(args=args, prog_name="leadscore", obj=options)
+        build_command(app)(args=args, prog_name="leadscore", obj=options)
     except LeadscoreError as exc:
         if options.debug:
             traceback.print_exc()
