@@ -201,7 +201,8 @@ def evaluate(
     training_config: opt.EvaluateConfig = None,
     tracking_uri: opt.Tracking = None,
 ) -> None:
-    """Score a training table's out-of-time test period with a registered model."""
+    """Score a training table's out-of-time test period with a registered model, beside the
+    rules, with the same table and confidence intervals as ``train``."""
     from leadscore.pipeline import EvaluateSpec, evaluate_step
 
     spec = EvaluateSpec(
@@ -211,7 +212,9 @@ def evaluate(
         config=training_config,
         tracking_uri=tracking_uri,
     )
-    output.print_metrics(evaluate_step(spec), f"{model_name}@{model} on {training_table}")
+    with output.Bars() as bars:
+        result = evaluate_step(spec, progress=bars)
+    output.print_evaluation(result, f"{model_name}@{model} on the test window of {training_table}")
 
 
 @app.command()

@@ -61,6 +61,7 @@ from leadscore.pipeline.score import (
 )
 from leadscore.pipeline.train import (
     EvaluateSpec,
+    EvaluateStepResult,
     PromoteSpec,
     TrainSpec,
     TrainStepResult,
@@ -82,6 +83,7 @@ __all__ = [
     "DemoSpec",
     "DemoStage",
     "EvaluateSpec",
+    "EvaluateStepResult",
     "ExplainSpec",
     "FeaturesResult",
     "FeaturesSpec",
