@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -251,6 +252,24 @@ def models(model_name: opt.ModelName = "leadscore", tracking_uri: opt.Tracking =
     from leadscore.pipeline import list_versions_step
 
     output.print_models(model_name, list_versions_step(model_name, tracking_uri=tracking_uri))
+
+
+@rules_app.command("init")
+def rules_init(
+    out: Annotated[Path, typer.Argument(help="Where to write the rules YAML to edit.")] = Path(
+        "my-rules.yaml"
+    ),
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Write a copy of the bundled rules (points per behaviour and profile, MQL threshold) to
+    edit so they match your marketing-automation tool."""
+    from leadscore.pipeline import rules_init_step
+
+    written = rules_init_step(out, force=force)
+    output.console.print(
+        f"Wrote {written}: edit the points and the MQL threshold, then pass "
+        f"--rules {written} to `rules score` or set `rules_path: {written}` in the training config."
+    )
 
 
 @rules_app.command("score")
