@@ -15,7 +15,7 @@ from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ConfigError
 from leadscore.training.evaluate import Evaluation
 from leadscore.training.guards import training_warnings
-from leadscore.training.heads import save_heads
+from leadscore.training.heads import save_heads, scorer_spec
 from leadscore.training.kinds import refuse_mixed_kinds
 from leadscore.training.pipeline import Progress, TrainingConfig, TrainingOutcome, fit_and_evaluate
 from leadscore.training.registered_eval import evaluate_registered
@@ -129,6 +129,7 @@ def train(
     model_dir = out_dir / "heads"
     metrics = flatten_metrics(outcome.evaluation)
     save_heads(model_dir, table, outcome, metrics)  # heads + definition and grades for serving
+    served = scorer_spec(table, outcome)
     window = outcome.split.describe()
     context = ReportContext(
         title="leadscore: rules vs models, out-of-time evaluation",
@@ -139,6 +140,7 @@ def train(
         rules=[r.model_dump(exclude_none=True, by_alias=True) for r in outcome.rules.rules],
         shap=outcome.shap,
         notes=outcome.notes,
+        grades=served.grades if served is not None else None,
     )
     report = write_report(outcome.evaluation, context, out_dir / "report.html")
     run_id = version = None
