@@ -122,6 +122,17 @@ TestFraction = Annotated[
 ]
 FlatSeed = Annotated[int, typer.Option(help="Flat mode: seed of a random split and of the models.")]
 Drop = Annotated[list[str] | None, typer.Option(help="Flat mode: a column never to use.")]
+RulesColumn = Annotated[
+    str | None,
+    typer.Option(
+        help="Flat mode: your tool's lead-score column, the rules baseline the models are "
+        "compared with (never a feature)."
+    ),
+]
+MqlThreshold = Annotated[
+    float | None,
+    typer.Option(help="Flat mode: MQL bar on --rules-column (default: 50 points)."),
+]
 NaValues = Annotated[
     list[str] | None,
     typer.Option(
