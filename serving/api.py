@@ -29,7 +29,6 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore import __version__
-from leadscore.clock import utc_now
 from leadscore.contract import Verdict
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError, DataContractError, LeadscoreError, SourceError
@@ -46,6 +45,7 @@ from leadscore.serving.http import (
 from leadscore.serving.inbox import DEFAULT_REJECT_REASONS, inbox_router
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.online import AccountFeaturesRefused, OnlineFeatures
+from leadscore.serving.online_batch import BatchedFeatures
 from leadscore.serving.posted import MAX_EVENTS_PER_LEAD, MAX_LEADS, ScoreRequest
 from leadscore.serving.recorded import record_posted_scores
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
@@ -203,6 +203,8 @@ def create_app(
         connections=feature_connections,
         from_stage=loaded.scorer.spec.from_stage,
     )
+    # concurrent requests share feature queries (no wait when idle; see online_batch)
+    batched = BatchedFeatures(online, slots=feature_connections)
     scores_store = store if isinstance(store, ScoreStore) else ScoreStore(store)
     header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
 
@@ -233,6 +235,7 @@ def create_app(
         ),
         lifespan=lifespan,
     )
+    app.state.feature_batches = batched.stats
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -275,9 +278,8 @@ def create_app(
         server's CRM). With ``?record=true`` the scores are added to the score history, so
         they show in the inbox and take feedback."""
         set_lead_count(http.scope, len(body.leads))
-        as_of = body.as_of or utc_now()
         posted = [lead.contact.contact_id for lead in body.leads]
-        features = online.features(body, as_of=as_of)
+        as_of, features = batched.features(body, as_of=body.as_of)
         if features.empty:
             return ScoreResponse(
                 model_version=loaded.model_version, as_of=as_of, scores=[], not_scored=posted

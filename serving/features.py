@@ -141,10 +141,13 @@ class PostedFeatures:
     def features(self, tables: Mapping[str, pa.Table], *, as_of: datetime) -> pd.DataFrame:
         """The feature frame (as :func:`iter_features` gives it, all chunks in one) of the
         eligible contacts of ``tables`` (contract tables, contract column order) at ``as_of``."""
-        inputs = {**tables, CUTOFFS_TABLE: cutoff_table([_as_of(as_of)])}
-        result = self.engine.run(self._sql, inputs)
-        frame: pd.DataFrame = conform_to_schema(result, self.schema).to_pandas()
+        frame: pd.DataFrame = self.table(tables, as_of=as_of).to_pandas()
         return frame
+
+    def table(self, tables: Mapping[str, pa.Table], *, as_of: datetime) -> pa.Table:
+        """:meth:`features` as an Arrow table (the schema's types, before pandas)."""
+        inputs = {**tables, CUTOFFS_TABLE: cutoff_table([_as_of(as_of)])}
+        return conform_to_schema(self.engine.run(self._sql, inputs), self.schema)
 
     def close(self) -> None:
         """Close every connection of the pool."""

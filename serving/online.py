@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadscore.crm import CrmData
 from leadscore.errors import LeadscoreError
@@ -79,8 +81,7 @@ class OnlineFeatures:
         """Feature frame of the posted leads eligible at ``as_of`` (naive UTC), in the feature
         query's order. Raises :class:`~leadscore.errors.DataContractError` for rows that break
         the contract and :class:`AccountFeaturesRefused` as said above."""
-        if self.account_features and self.colleagues is None and not request.complete_accounts:
-            raise AccountFeaturesRefused(self.account_features)
+        self.refuse(request)
         tables = posted_tables(request)
         checked = self._beside.submit(self._validator.check, tables, as_of=as_of)
         try:
@@ -95,8 +96,74 @@ class OnlineFeatures:
         posted = {lead.contact.contact_id for lead in request.leads}
         return frame[frame["contact_id"].isin(posted)].reset_index(drop=True)
 
+    def refuse(self, request: ScoreRequest) -> None:
+        """Raise :class:`AccountFeaturesRefused` when the request needs a CRM the server has
+        not got (see the class doc)."""
+        if self.account_features and self.colleagues is None and not request.complete_accounts:
+            raise AccountFeaturesRefused(self.account_features)
+
+    def features_many(
+        self, requests: list[ScoreRequest], *, as_of: datetime
+    ) -> list[pd.DataFrame | BaseException]:
+        """:meth:`features` of requests sharing no account, contact or event id, with one
+        feature query and one contract check for all; the frame or the error of each. When the
+        merged rows break the contract, each request runs alone (its own error message)."""
+        for request in requests:
+            self.refuse(request)
+        parts = [posted_tables(r) for r in requests]
+        tables = {name: pa.concat_tables([p[name] for p in parts]) for name in parts[0]}
+        checked = self._beside.submit(self._validator.check, tables, as_of=as_of)
+        try:
+            merged = tables
+            if self.colleagues is not None and self.account_features:
+                merged = self.colleagues.merge(tables, as_of=as_of)
+            result: pa.Table | None = self._features.table(merged, as_of=as_of)
+        except LeadscoreError:
+            result = None
+        try:
+            checked.result()
+        except LeadscoreError:
+            result = None
+        if result is None:
+            return [self._alone(r, as_of=as_of) for r in requests]
+        return _split(result, merged["contacts"], requests)
+
+    def _alone(self, request: ScoreRequest, *, as_of: datetime) -> pd.DataFrame | BaseException:
+        try:
+            return self.features(request, as_of=as_of)
+        except Exception as exc:  # handed to the request it belongs to
+            return exc
+
     def close(self) -> None:
         """Close the DuckDB connections (not the CRM)."""
         self._beside.shutdown()
         self._validator.close()
         self._features.close()
+
+
+def _split(
+    result: pa.Table, contacts: pa.Table, requests: list[ScoreRequest]
+) -> list[pd.DataFrame | BaseException]:
+    """Each request's frame out of a merged query's ``result``, as its own query would give it:
+    the rows of its contacts and of their accounts' colleagues converted to pandas together
+    (same dtypes), then only the posted contacts when colleagues were added."""
+    owner = {}
+    for i, request in enumerate(requests):
+        owner.update({lead.account.account_id: i for lead in request.leads})
+    members: list[list[str]] = [[] for _ in requests]
+    pairs = zip(
+        contacts.column("contact_id").to_pylist(),
+        contacts.column("account_id").to_pylist(),
+        strict=True,
+    )
+    for contact, account in pairs:
+        members[owner[account]].append(contact)
+    ids = result.column("contact_id")
+    out: list[pd.DataFrame | BaseException] = []
+    for request, own in zip(requests, members, strict=True):
+        frame = result.filter(pc.is_in(ids, pa.array(own, pa.string()))).to_pandas()
+        posted = {lead.contact.contact_id for lead in request.leads}
+        if len(own) > len(posted):
+            frame = frame[frame["contact_id"].isin(posted)].reset_index(drop=True)
+        out.append(frame)
+    return out

@@ -362,6 +362,10 @@ def _reason(
 
 def reasons_as_text(reasons: Sequence[RowReasons]) -> tuple[list[list[str]], list[list[str]]]:
     """Positive and negative sentences per row (for tables and the pyfunc output)."""
+    sentences = getattr(reasons, "sentences", None)  # a ReasonTable has them column-wise
+    if callable(sentences):
+        positive, negative = sentences()
+        return list(positive), list(negative)
     return (
         [[r.text for r in row.positive] for row in reasons],
         [[r.text for r in row.negative] for row in reasons],

@@ -10,7 +10,7 @@ them and predicts through :class:`~leadscore.model.head.ModelHead`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,14 @@ from leadscore.serving.reasons import (
     reasons_as_text,
     subscores,
 )
+from leadscore.serving.reasons_table import explain_table
 
-__all__ = ["OUTPUT_COLUMNS", "PROBABILITY_COLUMNS", "Explanation", "Scorer"]
+__all__ = ["OUTPUT_COLUMNS", "PROBABILITY_COLUMNS", "TABLE_REASONS_FROM", "Explanation", "Scorer"]
+
+TABLE_REASONS_FROM = 512
+"""Batches of this many rows or more choose their reasons column-wise (``explain_table``);
+smaller ones (the API's single leads) with the row loop, whose fixed cost is lower (same
+output either way; crossover measured between 512 and 1024 rows of ``benchmarks``-like data)."""
 
 PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{t}" for t in TARGETS)
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -62,7 +68,8 @@ class Explanation:
     """Scores of a batch plus the raw material of its reasons (for tests and ``explain``)."""
 
     scores: pd.DataFrame
-    reasons: list[RowReasons]
+    reasons: Sequence[RowReasons]
+    """Per row (a :class:`~leadscore.serving.reasons_table.ReasonTable`, built column-wise)."""
     contributions: FloatArray
     """``(rows, features + 1)`` SHAP values of the reason head (log-odds); last column: base."""
     raw_score: FloatArray
@@ -200,7 +207,8 @@ class Scorer:
             if head is self._reason_head:
                 contributions = self._contributions(matrix)
         raw_score = contributions.sum(axis=1)
-        reasons = explain_rows(
+        choose = explain_table if len(frame) >= TABLE_REASONS_FROM else explain_rows
+        reasons = choose(
             contributions,
             frame,
             self.features,
