@@ -33,6 +33,7 @@ CATALOG_PREFIX = "catalog:"
 """A source ``catalog:<database>`` reads the contract tables from a Spark catalog database."""
 
 _CREATE_VIEW = re.compile(r"^\s*CREATE OR REPLACE VIEW\s+(\S+)\s+AS\s+(.*)$", re.S | re.I)
+_COUNT = re.compile(r"^SELECT count\(\*\) FROM (.+?)(?: WHERE (.*))?$", re.S)
 _DESCRIBE = re.compile(r"^\s*DESCRIBE\s+(\S+)\s*$", re.I)
 _SPARK_TO_DUCKDB = {
     "string": "VARCHAR",
@@ -67,8 +68,49 @@ class SparkSqlConnection:
         self.spark = spark
         self.names = names
         """Logical name -> Spark temporary view."""
+        self.recorded: list[tuple[str, str]] | None = None
+        """While recording (a first, dry pass of the checks): the counts they will ask for."""
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def record(self) -> None:
+        """Start a dry pass: counts are not run but recorded (filtered counts read 0, whole
+        table counts 1), to be run together by :meth:`prefetch`."""
+        self.recorded = []
+
+    def prefetch(self) -> None:
+        """Run the recorded counts, one Spark job per table for the plain conditions (each
+        Spark job has a fixed cost; the checks ask for a hundred counts), then stop recording."""
+        wanted = dict.fromkeys(self.recorded or [])
+        self.recorded = None
+        by_source: dict[str, list[str]] = {}
+        for source, where in wanted:
+            if where and re.search(r"\bselect\b", where, re.I):
+                self.counts[(source, where)] = self._count(source, where)
+            else:
+                by_source.setdefault(source, []).append(where)
+        for source, conditions in by_source.items():
+            sums = ", ".join(
+                f"sum(CASE WHEN {c} THEN 1 ELSE 0 END) AS c{i}" if c else f"count(*) AS c{i}"
+                for i, c in enumerate(conditions)
+            )
+            row = self.spark.sql(to_spark_sql(f"SELECT {sums} FROM {source}", self.names)).collect()
+            for i, condition in enumerate(conditions):
+                self.counts[(source, condition)] = int(row[0][i] or 0)
+
+    def _count(self, source: str, where: str) -> int:
+        sql = f"SELECT count(*) FROM {source}" + (f" WHERE {where}" if where else "")
+        return int(self.spark.sql(to_spark_sql(sql, self.names)).collect()[0][0])
 
     def execute(self, query: str) -> _Rows:
+        counted = _COUNT.match(query)
+        if counted:
+            key = (counted.group(1).strip(), (counted.group(2) or "").strip())
+            if self.recorded is not None:
+                self.recorded.append(key)
+                return _Rows([(0 if key[1] else 1,)])
+            if key not in self.counts:
+                self.counts[key] = self._count(*key)
+            return _Rows([(self.counts[key],)])
         if "duckdb_views()" in query:
             present = [(name,) for name in self.names if name.startswith("raw_")]
             return _Rows(present)
@@ -139,7 +181,11 @@ class SparkCrm:
 
 def _read_parquet(spark: Any, root: str, table: str) -> Any | None:
     """The table's Parquet (``<table>.parquet`` file or ``<table>/`` folder), None if absent."""
-    local = Path(root.removeprefix("file://")) if "://" not in root or root.startswith("file://") else None
+    local = (
+        Path(root.removeprefix("file://"))
+        if "://" not in root or root.startswith("file://")
+        else None
+    )
     if local is not None:
         if not local.is_dir():
             raise SourceError(f"Folder {local} does not exist: give a folder of Parquet tables.")
@@ -160,7 +206,7 @@ def _read_parquet(spark: Any, root: str, table: str) -> Any | None:
     for candidate in (f"{root.rstrip('/')}/{table}", f"{root.rstrip('/')}/{table}.parquet"):
         try:
             return spark.read.parquet(candidate)
-        except Exception:  # noqa: BLE001 - Spark's AnalysisException: path not found
+        except Exception:
             continue
     return None
 
@@ -184,6 +230,7 @@ def open_spark_crm(
 
     Raises :class:`~leadscore.errors.DataContractError` listing every problem found."""
     text = str(location)
+    moment = as_of or utc_now()
     suffix = uuid.uuid4().hex[:8]
     views: dict[str, str] = {}
     catalog = text.startswith(CATALOG_PREFIX)
@@ -199,10 +246,13 @@ def open_spark_crm(
             frame.createOrReplaceTempView(views[raw_view(table)])
         con = SparkSqlConnection(spark, views)
         try:
+            con.record()  # a dry pass gathers the counts, run together: same checks, fewer jobs
+            validate(con, mapping or CrmMapping(), as_of=moment, raise_on_error=False)
+            con.prefetch()
             problems = validate(
                 con,
                 mapping or CrmMapping(),
-                as_of=as_of or utc_now(),
+                as_of=moment,
                 raise_on_error=raise_on_error,
             )
         except DataContractError:

@@ -33,17 +33,17 @@ def spark_session(master: str | None = None, *, app_name: str = "leadscore") -> 
         if active is not None:
             return active
     builder: Any = SparkSession.builder.appName(app_name)
-    if master is not None:
-        builder = builder.master(master)
-    elif os.environ.get("SPARK_REMOTE"):
+    if master is None and os.environ.get("SPARK_REMOTE"):
         builder = builder.remote(os.environ["SPARK_REMOTE"])
-    if master is None or master.startswith("local"):
-        if not os.environ.get("SPARK_REMOTE") or master is not None:
+    else:
+        if master is not None:
+            builder = builder.master(master)
+        if master is None or master.startswith("local"):
             builder = builder.config("spark.pyspark.python", sys.executable)
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     try:
         return builder.getOrCreate()
-    except Exception as exc:  # noqa: BLE001 - PySpark raises several types on start-up
+    except Exception as exc:
         raise LeadscoreError(
             f"Spark did not start (master {master or 'from the environment'}): "
             f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}. "

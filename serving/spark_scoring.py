@@ -58,7 +58,9 @@ def heads_files(loaded: LoadedScorer) -> dict[str, bytes]:
             "it with this leadscore (`leadscore train`)."
         )
     root = Path(folder)
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def _digest(files: dict[str, bytes]) -> str:
@@ -125,7 +127,9 @@ def score_contact_base_spark(
     recorded in the score history ``store`` (``None``: not recorded)."""
     started = time.perf_counter()
     target = _check_out(out)
-    history = None if store is None else store if isinstance(store, ScoreStore) else ScoreStore(store)
+    history = (
+        None if store is None else store if isinstance(store, ScoreStore) else ScoreStore(store)
+    )
     if history is not None:
         history.open_check()
     loaded = (

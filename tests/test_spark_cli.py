@@ -109,8 +109,8 @@ def test_features_build_on_spark_equals_duckdb_without_duckdb(
     assert not list(tmp_path.rglob("*.duckdb")) and not list(lake.rglob("*.duckdb"))
     monkeypatch.undo()
 
-    from leadscore.pipeline import FeaturesSpec, build_features_step
     from leadscore.features.meta import read_meta
+    from leadscore.pipeline import FeaturesSpec, build_features_step
 
     duck = build_features_step(
         FeaturesSpec(source=lake, out=tmp_path / "duck.parquet",

@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from leadscore.pipeline.build import FeaturesResult, FeaturesSpec
     from leadscore.pipeline.score import ScoreSpec, ScoreStepResult
 
-__all__ = ["ENGINES", "EngineName", "engine_schedule", "open_spark_source", "spark_build", "spark_score"]
+__all__ = [
+    "ENGINES",
+    "EngineName",
+    "engine_schedule",
+    "open_spark_source",
+    "spark_build",
+    "spark_score",
+]
 
 EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[EngineName, ...] = ("duckdb", "spark")
