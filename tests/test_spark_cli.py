@@ -163,3 +163,46 @@ def test_score_on_spark_equals_duckdb(
     assert summary["rows"].tolist() == [len(want)]
     assert summary["state"].tolist() == ["committed"]
     assert summary["output"].iloc[0] == str(runs[0])
+
+
+@pytest.mark.slow
+def test_parquet_lake_to_scores_from_the_cli(spark: Any, tmp_path: Path) -> None:
+    """The acceptance path: features build --engine spark -> train -> promote -> score --engine
+    spark on local[2], from a generated lake (one parts folder per table), equal to DuckDB."""
+    from leadscore.crm import open_crm
+    from leadscore.serving import score_contact_base
+    from leadscore.synthetic import GeneratorConfig, generate_crm
+
+    lake = tmp_path / "lake"
+    generate_crm(GeneratorConfig(n_contacts=2000, seed=3), lake, fmt="parquet")
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    table = tmp_path / "training.parquet"
+    invoke(
+        "features", "build", str(lake), "--engine", "spark", "--master", "local[2]",
+        "--out", str(table), "--start", "2024-03-01",
+    )  # fmt: skip
+    config = tmp_path / "training.yaml"
+    config.write_text("evaluation:\n  n_bootstrap: 0\nshap_rows: 0\n")
+    trained = invoke("train", str(table), "--tracking-uri", uri, "--training-config", str(config))
+    assert "Registered leadscore version 1" in trained.output
+    invoke("promote", "--tracking-uri", uri, "--force")
+    out = tmp_path / "scores"
+    invoke(
+        "score", str(lake), "--engine", "spark", "--master", "local[2]", "--tracking-uri", uri,
+        "--out", str(out), "--store", str(tmp_path / "history.duckdb"), "--as-of", AS_OF,
+    )  # fmt: skip
+    (run,) = [p for p in out.iterdir() if p.name.startswith("run_id=")]
+    crm = open_crm(lake)
+    try:
+        expected = score_contact_base(
+            crm, "champion", tmp_path / "duck.parquet", tracking_uri=uri, store=None,
+            as_of=pd.Timestamp(AS_OF).to_pydatetime(),
+        )  # fmt: skip
+    finally:
+        crm.close()
+    want = pd.read_parquet(expected.path).sort_values("contact_id", ignore_index=True)
+    got = pd.read_parquet(run).sort_values("contact_id", ignore_index=True)
+    assert len(got) == len(want) > 500
+    np.testing.assert_allclose(got["p_sql"], want["p_sql"], rtol=0, atol=1e-9)
+    assert got["reasons_positive"].map(list).tolist() == want["reasons_positive"].map(list).tolist()
+    assert got["grade"].tolist() == want["grade"].tolist()
