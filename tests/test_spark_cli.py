@@ -95,6 +95,33 @@ def test_validation_on_spark_gives_the_duckdb_messages(spark: Any, tmp_path: Pat
     assert [str(p) for p in on_spark.value.problems] == expected
 
 
+def test_catalog_tables_and_the_active_session(spark: Any, lake: Path) -> None:
+    """``catalog:<database>`` reads the contract tables from the session's catalog; without
+    ``--master`` the active session (spark-submit, a notebook) is used."""
+    from leadscore.crm import open_crm
+    from leadscore.features.spark_crm import open_spark_crm
+    from leadscore.features.spark_session import spark_session
+
+    assert spark_session() is spark
+    for table in TABLE_NAMES:
+        if (lake / f"{table}.parquet").exists():
+            frame = spark.read.parquet(str(lake / f"{table}.parquet"))
+            frame.createOrReplaceGlobalTempView(table)
+    crm = open_spark_crm(spark, "catalog:global_temp")
+    try:
+        counts = crm.row_counts()
+        assert crm.description == "Spark: catalog database global_temp"
+    finally:
+        crm.close()
+        for table in TABLE_NAMES:
+            spark.catalog.dropGlobalTempView(table)
+    duck = open_crm(lake)
+    try:
+        assert counts == {k: v for k, v in duck.row_counts().items() if k in counts}
+    finally:
+        duck.close()
+
+
 def test_features_build_on_spark_equals_duckdb_without_duckdb(
     spark: Any, lake: Path, tmp_path: Path, no_duckdb: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
