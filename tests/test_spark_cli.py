@@ -95,6 +95,7 @@ def test_validation_on_spark_gives_the_duckdb_messages(spark: Any, tmp_path: Pat
     assert [str(p) for p in on_spark.value.problems] == expected
 
 
+@pytest.mark.slow
 def test_catalog_tables_and_the_active_session(spark: Any, lake: Path) -> None:
     """``catalog:<database>`` reads the contract tables from the session's catalog; without
     ``--master`` the active session (spark-submit, a notebook) is used."""
@@ -129,7 +130,7 @@ def test_features_build_on_spark_equals_duckdb_without_duckdb(
     out = tmp_path / "spark.parquet"
     built = invoke(
         "features", "build", str(lake), "--engine", "spark", "--master", "local[2]",
-        "--out", str(out), "--start", "2025-06-01", "--end", "2025-11-01",
+        "--out", str(out), "--start", "2025-09-01", "--end", "2025-11-01",
     )  # fmt: skip
     assert "Training table:" in built.output
     assert no_duckdb == []
@@ -141,7 +142,7 @@ def test_features_build_on_spark_equals_duckdb_without_duckdb(
 
     duck = build_features_step(
         FeaturesSpec(source=lake, out=tmp_path / "duck.parquet",
-                     start=pd.Timestamp("2025-06-01").to_pydatetime(),
+                     start=pd.Timestamp("2025-09-01").to_pydatetime(),
                      end=pd.Timestamp("2025-11-01").to_pydatetime())
     )  # fmt: skip
     left, right = pd.read_parquet(duck.path), pd.read_parquet(out)
