@@ -37,13 +37,13 @@ def timed(what: str, times: dict[str, float], fn: Callable[[], T]) -> T:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=100_000)
-    parser.add_argument("--cutoffs", type=int, default=6, help="Monthly cutoffs to build.")
+    parser.add_argument("--cutoffs", type=int, default=12, help="Monthly cutoffs to build.")
     parser.add_argument("--master", default="local[2]")
-    parser.add_argument("--smoke", action="store_true", help="2,000 contacts, 3 cutoffs (CI).")
+    parser.add_argument("--smoke", action="store_true", help="2,000 contacts, 18 cutoffs (CI).")
     parser.add_argument("--work", type=Path, default=None, help="Work folder (default: temp).")
     args = parser.parse_args()
     if args.smoke:
-        args.contacts, args.cutoffs = 2_000, 3
+        args.contacts, args.cutoffs = 2_000, 18
     work = args.work or Path(tempfile.mkdtemp(prefix="leadscore-spark-bench-"))
     run(work, args.contacts, args.cutoffs, args.master)
 

@@ -40,7 +40,10 @@ def spark_session(master: str | None = None, *, app_name: str = "leadscore") -> 
             builder = builder.master(master)
         if master is None or master.startswith("local"):
             builder = builder.config("spark.pyspark.python", sys.executable)
-    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    builder = builder.config("spark.sql.session.timeZone", "UTC").config(
+        "spark.ui.showConsoleProgress",
+        "false",  # the CLI draws its own progress bars
+    )
     try:
         return builder.getOrCreate()
     except Exception as exc:
