@@ -45,10 +45,19 @@ def spark_session(master: str | None = None, *, app_name: str = "leadscore") -> 
         "false",  # the CLI draws its own progress bars
     )
     try:
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
     except Exception as exc:
         raise LeadscoreError(
             f"Spark did not start (master {master or 'from the environment'}): "
             f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}. "
             "Check that Java 17+ is installed (java -version) and the master URL is right."
         ) from None
+    if master is not None and master.startswith("local"):
+        # local Python workers run this interpreter (PySpark reads only PYSPARK_PYTHON, else
+        # python3, which may lack leadscore and pyarrow)
+        session.sparkContext.pythonExec = os.environ.get("PYSPARK_PYTHON", sys.executable)
+    elif master is None and not os.environ.get("SPARK_REMOTE"):
+        context = session.sparkContext
+        if str(context.master).startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+            context.pythonExec = sys.executable
+    return session
