@@ -140,8 +140,8 @@ def report(contacts: int, rows: int, duck: dict[str, float], spark: dict[str, fl
     print(f"\n{contacts:,} contacts, {rows:,} training rows (wall seconds)")
     print(f"{'step':<18}{'duckdb':>10}{'spark':>10}{'spark/duckdb':>14}")
     for step in ("session start", "read + validate", "features build", "score"):
-        ratio = spark[step] / duck[step] if duck[step] > 0 else float("nan")
-        print(f"{step:<18}{duck[step]:>10.1f}{spark[step]:>10.1f}{ratio:>13.1f}x")
+        ratio = f"{spark[step] / duck[step]:.1f}x" if duck[step] > 0 else "-"
+        print(f"{step:<18}{duck[step]:>10.1f}{spark[step]:>10.1f}{ratio:>14}")
     total_d, total_s = sum(duck.values()), sum(spark.values())
     print(f"{'total':<18}{total_d:>10.1f}{total_s:>10.1f}{total_s / total_d:>13.1f}x")
 
