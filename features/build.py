@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
@@ -265,8 +265,16 @@ def _given_label_times(
     return given
 
 
+class Fingerprinted(Protocol):
+    """A CRM other than DuckDB's (Spark's): only its data fingerprint is read here."""
+
+    def fingerprint(self) -> str:
+        """A content hash of the CRM's contract columns."""
+        ...
+
+
 def build_training_table(
-    crm: CrmData,
+    crm: CrmData | Fingerprinted,
     definition: FeatureDefinition | None,
     schedule: CutoffSchedule | Sequence[date | datetime] | None,
     horizon_days: int,
@@ -300,7 +308,10 @@ def build_training_table(
         raise ConfigError("Give either a cutoff schedule or label times, not both.")
     _check_batch_size(cutoffs_per_query)
     definition = definition or load_definition()
-    engine = engine or DuckDBEngine(crm)
+    if engine is None:
+        if not isinstance(crm, CrmData):
+            raise ConfigError("build_training_table needs an engine for a CRM not in DuckDB.")
+        engine = DuckDBEngine(crm)
     end = data_end or data_end_of(engine)
     given = _given_label_times(engine, label_times, end) if label_times is not None else None
     if given is not None:

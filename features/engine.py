@@ -38,6 +38,7 @@ __all__ = [
     "cutoff_table",
     "data_end",
     "to_spark_sql",
+    "utc_session",
 ]
 
 CRM_TABLES: tuple[str, ...] = ("accounts", "contacts", "events", "stage_changes")
@@ -274,6 +275,26 @@ class SparkEngine:
         result = self.run(sql, tables)
         for start in range(0, result.num_rows, max(rows, 1)):
             yield result.slice(start, rows)
+
+    @contextmanager
+    def dataframe(self, sql: str, tables: Tables) -> Iterator[Any]:
+        """The result of ``sql`` as a Spark DataFrame, never collected to the driver (batch
+        scoring at scale); the input views live until the block ends. Run actions on it
+        inside :func:`utc_session`."""
+        views = {name: f"{name}_{uuid.uuid4().hex[:8]}" for name in _tables(tables)}
+        try:
+            for name, table in _tables(tables).items():
+                self._create_view(table, views[name])
+            with _utc(self.spark):
+                yield self.spark.sql(to_spark_sql(sql, {**self.tables, **views}))
+        finally:
+            for view in views.values():
+                self.spark.catalog.dropTempView(view)
+
+
+def utc_session(spark: Any) -> _utc:
+    """A block during which the Spark session time zone is UTC (CRM times are naive UTC)."""
+    return _utc(spark)
 
 
 class _utc:

@@ -38,7 +38,9 @@ class LeadscoreScorer(PythonModel):
     """Scores, grades and reasons of CRM-shaped leads (see the module doc)."""
 
     def load_context(self, context: Any) -> None:
-        self.scorer: Scorer = Scorer.from_folder(Path(context.artifacts[HEADS_ARTIFACT]))
+        self.heads_folder = Path(context.artifacts[HEADS_ARTIFACT])
+        """The model's heads folder (batch scoring on Spark ships its files to executors)."""
+        self.scorer: Scorer = Scorer.from_folder(self.heads_folder)
         self._online: OnlineFeatures | None = None
         self._lock = threading.Lock()
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -43,3 +45,12 @@ def test_scoring_benchmark_smoke(tmp_path: Path) -> None:
     out = run_benchmark("scoring.py", "--smoke", "--data", "simulated", cwd=tmp_path)
     assert "max |diff| vs shap" in out
     assert "1M contacts with reasons" in out
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_spark_vs_duckdb_benchmark_smoke(tmp_path: Path) -> None:
+    out = run_benchmark("spark_vs_duckdb.py", "--smoke", "--work", str(tmp_path), cwd=tmp_path)
+    assert "training tables identical" in out
+    assert "grades and reasons identical" in out
+    assert "spark/duckdb" in out

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-
-import duckdb
+from typing import Any, Protocol
 
 from leadscore.config import CrmMapping
 from leadscore.contract import CONTRACT, Column, Table, table_spec
@@ -23,7 +22,7 @@ from leadscore.safe_text import shown_value as _shown_value
 from leadscore.sql import quote_identifier as _quote
 from leadscore.sql import quote_literal as _literal
 
-__all__ = ["Problem", "Severity", "raw_view", "validate"]
+__all__ = ["Problem", "Severity", "SqlConnection", "raw_view", "validate"]
 
 _MAX_EXAMPLES = 5
 
@@ -62,6 +61,21 @@ def _found_columns(columns: list[str], table: Table) -> str:
     return "found columns: " + ", ".join(_printable(c) for c in columns)
 
 
+class SqlRows(Protocol):
+    """A query result: what the checks read of it."""
+
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+
+class SqlConnection(Protocol):
+    """Where the checks run: a DuckDB connection, or any object taking the same DuckDB-dialect
+    SQL (the Spark engine's :class:`~leadscore.features.spark_crm.SparkSqlConnection`)."""
+
+    def execute(self, query: str) -> SqlRows: ...
+
+
 def raw_view(table: str) -> str:
     """Name of the view a source registers for a raw table."""
     return f"raw_{table}"
@@ -70,7 +84,7 @@ def raw_view(table: str) -> str:
 class _Checker:
     def __init__(
         self,
-        con: duckdb.DuckDBPyConnection,
+        con: SqlConnection,
         mapping: CrmMapping,
         as_of: datetime,
         *,
@@ -398,7 +412,7 @@ class _Checker:
 
 
 def validate(
-    con: duckdb.DuckDBPyConnection,
+    con: SqlConnection,
     mapping: CrmMapping,
     *,
     as_of: datetime,

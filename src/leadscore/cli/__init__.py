@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from leadscore import __version__
+from leadscore.cli import engine_options as engine_opt
 from leadscore.cli import flat_output, output, sales, scoring
 from leadscore.cli import funnel_options as funnel_opt
 from leadscore.cli import options as opt
@@ -107,6 +108,8 @@ def features_build(
     at: funnel_opt.AtOption = None,
     entry_offset_days: funnel_opt.EntryOffsetOption = 0,
     max_lead_age_days: funnel_opt.MaxLeadAgeOption = None,
+    engine: engine_opt.EngineOption = "duckdb",
+    master: engine_opt.MasterOption = None,
 ) -> None:
     """Build the point-in-time training table (one row per contact and cutoff) with labels."""
     from leadscore.pipeline import FeaturesSpec, build_features_step
@@ -125,6 +128,8 @@ def features_build(
         at=at,
         entry_offset_days=entry_offset_days,
         max_lead_age_days=max_lead_age_days,
+        engine=engine,
+        master=master,
     )
     with output.Bars() as bars:
         built = build_features_step(spec, progress=bars)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from leadscore.cli import engine_options as engine_opt
 from leadscore.cli import flat_output, output
 from leadscore.cli import options as opt
 from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_SCORES_OUT, DEFAULT_SCORES_STORE
@@ -29,6 +30,8 @@ def score(
     as_of: opt.ScoreAsOf = None,
     config: opt.Config = None,
     tracking_uri: opt.Tracking = None,
+    engine: engine_opt.EngineOption = "duckdb",
+    master: engine_opt.MasterOption = None,
 ) -> None:
     """Score the whole contact base with grades and reasons; append to the score history.
     A flat export (leads.csv) is scored row by row with a flat model."""
@@ -57,6 +60,8 @@ def score(
         as_of=as_of,
         config=config,
         tracking_uri=tracking_uri,
+        engine=engine,
+        master=master,
     )
     with output.Bars() as bars:
         scored = score_step(spec, progress=bars)

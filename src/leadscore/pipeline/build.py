@@ -63,6 +63,12 @@ class FeaturesSpec:
     entry_offset_days: int = 0
     max_lead_age_days: int | None = None
     """Leads created longer ago and inactive that long leave the population."""
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    """Where the CRM is read and the features computed: DuckDB on this machine, or Spark
+    (Parquet tables or ``catalog:<db>``; no DuckDB copy of the CRM)."""
+    master: str | None = None
+    """Spark master (``--master``); default: the active session, ``SPARK_REMOTE`` or the Spark
+    configuration."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,10 @@ def build_features_step(
 
     if spec.at is not None and spec.label_times is not None:
         raise ConfigError("Give either --label-times FILE or --at created|mql, not both.")
+    if spec.engine == "spark":
+        from leadscore.pipeline.spark_steps import spark_build
+
+        return spark_build(spec, progress=progress)
     check_writable(spec.out, what="training table")  # before any work, not after it
     definition = load_definition(spec.definition)
     with open_mapped_crm(spec.source, spec.config) as crm:

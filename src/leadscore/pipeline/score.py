@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from leadscore.pipeline.data import open_mapped_crm
 from leadscore.pipeline.defaults import (
@@ -48,6 +48,10 @@ class ScoreSpec:
     as_of: datetime | None = None
     config: Path | None = None
     tracking_uri: str | None = None
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    """``spark``: features and scores computed on Spark, written under ``out/run_id=<id>/``."""
+    master: str | None = None
+    """Spark master (``--master``); default: the active session, ``SPARK_REMOTE`` or config."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,10 @@ def score_step(spec: ScoreSpec, *, progress: ProgressFn = no_progress) -> ScoreS
     from leadscore.features import data_end_of
     from leadscore.serving import score_contact_base
 
+    if spec.engine == "spark":
+        from leadscore.pipeline.spark_steps import spark_score
+
+        return spark_score(spec)
     with open_mapped_crm(spec.source, spec.config) as crm:
         batch = score_contact_base(
             crm,

@@ -1,0 +1,236 @@
+"""``--engine spark`` from the command line: Parquet contract tables in, the same validation,
+training table and scores as the DuckDB path out, and no DuckDB copy of the CRM on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from leadscore.contract import TABLE_NAMES
+from leadscore.errors import DataContractError
+from tests.crm_tables import tiny_crm_tables
+from tests.test_serving_support import ServingModel, serving_model
+
+pytestmark = pytest.mark.spark
+
+AS_OF = "2025-12-31"
+
+
+def export_parquet(crm_file: Path, folder: Path) -> Path:
+    """The raw tables of a DuckDB CRM as one Parquet file per table (a lake export)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(crm_file), read_only=True) as con:
+        present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        for table in TABLE_NAMES:
+            if table in present:
+                con.execute(f"COPY main.{table} TO '{folder / table}.parquet' (FORMAT parquet)")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
+    return serving_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def lake(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_parquet(model.crm_path, tmp_path_factory.mktemp("lake") / "crm")
+
+
+@pytest.fixture
+def no_duckdb(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """DuckDB cannot open anything but a score store (``*.duckdb`` under ``store``)."""
+    opened: list[str] = []
+    real = duckdb.connect
+
+    def refuse(database: Any = ":memory:", *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(database))
+        if str(database).endswith("history.duckdb"):
+            return real(database, *args, **kwargs)
+        raise AssertionError(f"DuckDB opened on the Spark path: {database}")
+
+    monkeypatch.setattr(duckdb, "connect", refuse)
+    yield opened
+
+
+def invoke(*args: str) -> Any:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=True)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_validation_on_spark_gives_the_duckdb_messages(spark: Any, tmp_path: Path) -> None:
+    from leadscore.crm import open_crm
+    from leadscore.features.spark_crm import open_spark_crm
+
+    tables = tiny_crm_tables()
+    tables["contacts"].loc[1, "email_domain"] = "someone@acme.com"
+    tables["contacts"].loc[2, "contact_id"] = "C1"  # duplicated key
+    tables["stage_changes"].loc[0, "stage"] = "Sales Accepted"  # unknown without a mapping
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for name, frame in tables.items():
+        if name == "feedback":
+            continue
+        frame = frame.copy()
+        for column in [c for c in frame.columns if c.endswith("_at")]:
+            frame[column] = pd.to_datetime(frame[column])
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    with pytest.raises(DataContractError) as on_duckdb:
+        open_crm(folder).close()
+    with pytest.raises(DataContractError) as on_spark:
+        open_spark_crm(spark, folder)
+    expected = [str(p) for p in on_duckdb.value.problems]
+    assert len(expected) >= 3
+    assert [str(p) for p in on_spark.value.problems] == expected
+
+
+@pytest.mark.slow
+def test_catalog_tables_and_the_active_session(spark: Any, lake: Path) -> None:
+    """``catalog:<database>`` reads the contract tables from the session's catalog; without
+    ``--master`` the active session (spark-submit, a notebook) is used."""
+    from leadscore.crm import open_crm
+    from leadscore.features.spark_crm import open_spark_crm
+    from leadscore.features.spark_session import spark_session
+
+    assert spark_session() is spark
+    for table in TABLE_NAMES:
+        if (lake / f"{table}.parquet").exists():
+            frame = spark.read.parquet(str(lake / f"{table}.parquet"))
+            frame.createOrReplaceGlobalTempView(table)
+    crm = open_spark_crm(spark, "catalog:global_temp")
+    try:
+        counts = crm.row_counts()
+        assert crm.description == "Spark: catalog database global_temp"
+    finally:
+        crm.close()
+        for table in TABLE_NAMES:
+            spark.catalog.dropGlobalTempView(table)
+    duck = open_crm(lake)
+    try:
+        assert counts == {k: v for k, v in duck.row_counts().items() if k in counts}
+    finally:
+        duck.close()
+
+
+def test_features_build_on_spark_equals_duckdb_without_duckdb(
+    spark: Any, lake: Path, tmp_path: Path, no_duckdb: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "spark.parquet"
+    built = invoke(
+        "features", "build", str(lake), "--engine", "spark", "--master", "local[2]",
+        "--out", str(out), "--start", "2025-09-01", "--end", "2025-11-01",
+    )  # fmt: skip
+    assert "Training table:" in built.output
+    assert no_duckdb == []
+    assert not list(tmp_path.rglob("*.duckdb")) and not list(lake.rglob("*.duckdb"))
+    monkeypatch.undo()
+
+    from leadscore.features.meta import read_meta
+    from leadscore.pipeline import FeaturesSpec, build_features_step
+
+    duck = build_features_step(
+        FeaturesSpec(source=lake, out=tmp_path / "duck.parquet",
+                     start=pd.Timestamp("2025-09-01").to_pydatetime(),
+                     end=pd.Timestamp("2025-11-01").to_pydatetime())
+    )  # fmt: skip
+    left, right = pd.read_parquet(duck.path), pd.read_parquet(out)
+    assert len(left) > 1000
+    pd.testing.assert_frame_equal(left, right, check_exact=True)
+    spark_meta, duck_meta = read_meta(out), duck.table.meta
+    assert spark_meta.engine == "spark" and duck_meta.engine == "duckdb"
+    for field in ("data_end", "cutoffs", "censored_cutoffs", "per_cutoff", "label_rates"):
+        assert getattr(spark_meta, field) == getattr(duck_meta, field), field
+    assert spark_meta.data_fingerprint != "unknown"
+
+
+def test_score_on_spark_equals_duckdb(
+    spark: Any, model: ServingModel, lake: Path, tmp_path: Path, no_duckdb: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    store = tmp_path / "history.duckdb"
+    out = tmp_path / "scores"
+    scored = invoke(
+        "score", str(lake), "--engine", "spark", "--master", "local[2]",
+        "--tracking-uri", model.tracking_uri, "--out", str(out), "--store", str(store),
+        "--as-of", AS_OF,
+    )  # fmt: skip
+    assert "leads scored with model leadscore/1" in scored.output
+    assert set(no_duckdb) == {str(store)}
+    runs = [p for p in out.iterdir() if p.name.startswith("run_id=")]
+    assert len(runs) == 1
+    monkeypatch.undo()
+
+    from leadscore.serving import ScoreStore, score_contact_base
+
+    expected = score_contact_base(
+        model.crm_path, "champion", tmp_path / "duck.parquet", tracking_uri=model.tracking_uri,
+        store=None, as_of=pd.Timestamp(AS_OF).to_pydatetime(),
+    )  # fmt: skip
+    want = pd.read_parquet(expected.path).sort_values("contact_id", ignore_index=True)
+    got = pd.read_parquet(runs[0]).sort_values("contact_id", ignore_index=True)
+    assert len(want) > 500 and len(got) == len(want)
+    assert got["contact_id"].tolist() == want["contact_id"].tolist()
+    for column in ("p_sql", "p_meeting", "fit_score", "engagement_score"):
+        np.testing.assert_allclose(got[column], want[column], rtol=0, atol=1e-9)
+    assert got["grade"].tolist() == want["grade"].tolist()
+    for column in ("reasons_positive", "reasons_negative"):
+        assert [list(r) for r in got[column]] == [list(r) for r in want[column]]
+    summary = ScoreStore(store).runs()
+    assert summary["rows"].tolist() == [len(want)]
+    assert summary["state"].tolist() == ["committed"]
+    assert summary["output"].iloc[0] == str(runs[0])
+
+
+@pytest.mark.slow
+def test_parquet_lake_to_scores_from_the_cli(spark: Any, tmp_path: Path) -> None:
+    """The acceptance path: features build --engine spark -> train -> promote -> score --engine
+    spark on local[2], from a generated lake (one parts folder per table), equal to DuckDB."""
+    from leadscore.crm import open_crm
+    from leadscore.serving import score_contact_base
+    from leadscore.synthetic import GeneratorConfig, generate_crm
+
+    lake = tmp_path / "lake"
+    generate_crm(GeneratorConfig(n_contacts=2000, seed=3), lake, fmt="parquet")
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    table = tmp_path / "training.parquet"
+    invoke(
+        "features", "build", str(lake), "--engine", "spark", "--master", "local[2]",
+        "--out", str(table), "--start", "2024-03-01",
+    )  # fmt: skip
+    config = tmp_path / "training.yaml"
+    config.write_text("evaluation:\n  n_bootstrap: 0\nshap_rows: 0\n")
+    trained = invoke("train", str(table), "--tracking-uri", uri, "--training-config", str(config))
+    assert "Registered leadscore version 1" in trained.output
+    invoke("promote", "--tracking-uri", uri, "--force")
+    out = tmp_path / "scores"
+    invoke(
+        "score", str(lake), "--engine", "spark", "--master", "local[2]", "--tracking-uri", uri,
+        "--out", str(out), "--store", str(tmp_path / "history.duckdb"), "--as-of", AS_OF,
+    )  # fmt: skip
+    (run,) = [p for p in out.iterdir() if p.name.startswith("run_id=")]
+    crm = open_crm(lake)
+    try:
+        expected = score_contact_base(
+            crm, "champion", tmp_path / "duck.parquet", tracking_uri=uri, store=None,
+            as_of=pd.Timestamp(AS_OF).to_pydatetime(),
+        )  # fmt: skip
+    finally:
+        crm.close()
+    want = pd.read_parquet(expected.path).sort_values("contact_id", ignore_index=True)
+    got = pd.read_parquet(run).sort_values("contact_id", ignore_index=True)
+    assert len(got) == len(want) > 500
+    np.testing.assert_allclose(got["p_sql"], want["p_sql"], rtol=0, atol=1e-9)
+    assert got["reasons_positive"].map(list).tolist() == want["reasons_positive"].map(list).tolist()
+    assert got["grade"].tolist() == want["grade"].tolist()
