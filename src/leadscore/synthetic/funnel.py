@@ -107,13 +107,18 @@ def simulate_funnel(
     profile_points: IntArray,
     start: datetime,
     end_sec: int,
+    drift: tuple[int, FloatArray] | None = None,
 ) -> BlockFunnel:
-    """Draw SQL/disqualification day by day, then meetings and customers; MQL by the rules."""
+    """Draw SQL/disqualification day by day, then meetings and customers; MQL by the rules.
+    ``drift``: from that day on, the SQL hazard reads the other fit (a planted drift)."""
     n, n_days = (int(x) for x in intent.grid.shape)
     days = np.arange(n_days, dtype=np.int64)
     alive = days[None, :] >= intent.created_day[:, None]
     weekday = hazard_weekday_factor(days, start)[None, :]
-    h = np.where(alive, sql_hazard(fit[:, None], intent.grid, weekday), 0.0)
+    hazard_fit = fit[:, None]
+    if drift is not None:
+        hazard_fit = np.where(days[None, :] >= drift[0], drift[1][:, None], hazard_fit)
+    h = np.where(alive, sql_hazard(hazard_fit, intent.grid, weekday), 0.0)
     q = np.where(alive, dq_hazard(fit)[:, None] * weekday, 0.0)
     u = rng.random((n, n_days))
     sql_hit = u < h

@@ -1,0 +1,93 @@
+"""A planted drift: behaviour and conversion shift after a date (off by default).
+
+After ``drift_at``:
+
+* **concept drift**: the SQL hazard reads the ideal-customer-profile fit as
+  ``(1 - 2 * strength) * fit`` (strength 1: the market flips, the contacts that used to fit
+  convert as poor fits and the reverse; 0.5: fit stops mattering), so a model trained before the
+  date ranks post-drift leads badly;
+* **feature drift**: a new newsletter cadence sends every live contact a weekly email that is
+  opened with probability ``0.6 * strength``, so the email features move.
+
+With no drift the generator draws exactly the same random numbers as before (the demo's numbers
+do not change); the drift uses its own random stream. The oracle ignores the drift: its true
+probabilities after the date are those of the undrifted process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from leadscore.synthetic import vocab
+from leadscore.synthetic.behaviour import EVENT_TYPES, BlockEvents, _month_index
+from leadscore.synthetic.params import SECONDS_PER_DAY, FloatArray, IntArray
+
+__all__ = ["Drift", "drift_events", "drifted_fit"]
+
+_OPEN = EVENT_TYPES.index("email_open")
+_WEEK = 7 * SECONDS_PER_DAY
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Where the drift starts (seconds and day index since the simulation start) and how
+    strong it is (0: none, 1: the full flip)."""
+
+    sec: int
+    strength: float
+
+    @property
+    def day(self) -> int:
+        return self.sec // SECONDS_PER_DAY
+
+    @classmethod
+    def of(cls, at: datetime | None, strength: float, start: datetime) -> Drift | None:
+        """The drift of a generator config, ``None`` when off."""
+        if at is None or strength == 0:
+            return None
+        return cls(int((at - start).total_seconds()), float(strength))
+
+
+def drifted_fit(fit: FloatArray, drift: Drift) -> FloatArray:
+    """The fit the SQL hazard reads after the drift date."""
+    return np.asarray((1.0 - 2.0 * drift.strength) * fit, dtype=np.float64)
+
+
+def drift_events(
+    seed: int,
+    block: int,
+    events: BlockEvents,
+    created_sec: IntArray,
+    dormant_day: IntArray,
+    drift: Drift,
+    start: datetime,
+    end_sec: int,
+) -> BlockEvents:
+    """``events`` plus the weekly newsletter opens after the drift (sorted by contact, time)."""
+    rng = np.random.default_rng([seed, block, 0xD21F7])
+    n = len(created_sec)
+    weeks = np.arange(drift.sec, end_sec, _WEEK, dtype=np.int64)
+    if n == 0 or len(weeks) == 0:
+        return events
+    sec = weeks[None, :] + rng.integers(8 * 3600, 18 * 3600, (n, len(weeks)))
+    alive = (sec > created_sec[:, None]) & (sec < dormant_day[:, None] * SECONDS_PER_DAY)
+    opened = alive & (rng.random((n, len(weeks))) < 0.6 * drift.strength) & (sec < end_sec)
+    contact, col = np.nonzero(opened)
+    added = sec[contact, col]
+    none = np.full(len(contact), -1, dtype=np.int64)
+    theme = rng.integers(0, len(vocab.EMAIL_THEMES), len(contact))
+    campaign = _month_index(added, start) * len(vocab.EMAIL_THEMES) + theme
+    merged = {
+        "contact": np.concatenate([events.contact, contact.astype(np.int64)]),
+        "sec": np.concatenate([events.sec, added]),
+        "event_type": np.concatenate([events.event_type, np.full(len(contact), _OPEN)]),
+        "url": np.concatenate([events.url, none]),
+        "category": np.concatenate([events.category, none]),
+        "campaign": np.concatenate([events.campaign, campaign]),
+        "asset": np.concatenate([events.asset, none]),
+    }
+    order = np.lexsort((merged["sec"], merged["contact"]))
+    return BlockEvents(**{k: np.asarray(v[order], dtype=np.int64) for k, v in merged.items()})
