@@ -16,6 +16,7 @@ from leadscore.pipeline.train import TrainSpec, TrainStepResult, load_training_c
 
 if TYPE_CHECKING:
     from leadscore.crm import CrmData
+    from leadscore.training import TrainingConfig
     from leadscore.training.gate import GateMetric
     from leadscore.training.retrain import RetrainDecision
 
@@ -32,7 +33,7 @@ class RetrainSpec:
     table: Path = DEFAULT_RETRAIN_TABLE
     crm_config: Path | None = None
     definition: Path | None = None
-    training_config: Path | None = None
+    training_config: Path | TrainingConfig | None = None
     start: datetime | None = None
     """First cutoff of the training window (default: two months after the first contact)."""
     every: Every = "week"

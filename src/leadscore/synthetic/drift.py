@@ -3,11 +3,13 @@
 After ``drift_at``:
 
 * **concept drift**: the SQL hazard reads the ideal-customer-profile fit as
-  ``(1 - 2 * strength) * fit`` (strength 1: the market flips, the contacts that used to fit
-  convert as poor fits and the reverse; 0.5: fit stops mattering), so a model trained before the
-  date ranks post-drift leads badly;
-* **feature drift**: a new newsletter cadence sends every live contact a weekly email that is
-  opened with probability ``0.6 * strength``, so the email features move.
+  ``(1 - 3 * strength) * fit`` (strength 1: the market flips and sharpens, the contacts that
+  used to fit convert as poor fits and the reverse, twice as strongly; 1/3: fit stops
+  mattering), so a model trained before the date ranks post-drift leads badly;
+* **behaviour drift**: a new newsletter cadence sends every live contact a weekly email that is
+  opened with probability ``0.6 * strength`` (the email features move), and the pricing page
+  moves into the main navigation: every live contact visits it in a week with probability
+  ``0.5 * strength``, whatever their intent (a pricing visit no longer means much).
 
 With no drift the generator draws exactly the same random numbers as before (the demo's numbers
 do not change); the drift uses its own random stream. The oracle ignores the drift: its true
@@ -22,12 +24,19 @@ from datetime import datetime
 import numpy as np
 
 from leadscore.synthetic import vocab
-from leadscore.synthetic.behaviour import EVENT_TYPES, BlockEvents, _month_index
+from leadscore.synthetic.behaviour import (
+    CATEGORIES,
+    EVENT_TYPES,
+    URLS,
+    BlockEvents,
+    _month_index,
+)
 from leadscore.synthetic.params import SECONDS_PER_DAY, FloatArray, IntArray
 
 __all__ = ["Drift", "drift_events", "drifted_fit"]
 
 _OPEN = EVENT_TYPES.index("email_open")
+_PRICING = EVENT_TYPES.index("pricing_page_visit")
 _WEEK = 7 * SECONDS_PER_DAY
 
 
@@ -53,7 +62,7 @@ class Drift:
 
 def drifted_fit(fit: FloatArray, drift: Drift) -> FloatArray:
     """The fit the SQL hazard reads after the drift date."""
-    return np.asarray((1.0 - 2.0 * drift.strength) * fit, dtype=np.float64)
+    return np.asarray((1.0 - 3.0 * drift.strength) * fit, dtype=np.float64)
 
 
 def drift_events(
@@ -66,28 +75,37 @@ def drift_events(
     start: datetime,
     end_sec: int,
 ) -> BlockEvents:
-    """``events`` plus the weekly newsletter opens after the drift (sorted by contact, time)."""
+    """``events`` plus the weekly newsletter opens and navigation pricing visits after the
+    drift (sorted by contact, time)."""
     rng = np.random.default_rng([seed, block, 0xD21F7])
     n = len(created_sec)
     weeks = np.arange(drift.sec, end_sec, _WEEK, dtype=np.int64)
     if n == 0 or len(weeks) == 0:
         return events
-    sec = weeks[None, :] + rng.integers(8 * 3600, 18 * 3600, (n, len(weeks)))
-    alive = (sec > created_sec[:, None]) & (sec < dormant_day[:, None] * SECONDS_PER_DAY)
-    opened = alive & (rng.random((n, len(weeks))) < 0.6 * drift.strength) & (sec < end_sec)
-    contact, col = np.nonzero(opened)
-    added = sec[contact, col]
-    none = np.full(len(contact), -1, dtype=np.int64)
-    theme = rng.integers(0, len(vocab.EMAIL_THEMES), len(contact))
-    campaign = _month_index(added, start) * len(vocab.EMAIL_THEMES) + theme
-    merged = {
-        "contact": np.concatenate([events.contact, contact.astype(np.int64)]),
-        "sec": np.concatenate([events.sec, added]),
-        "event_type": np.concatenate([events.event_type, np.full(len(contact), _OPEN)]),
-        "url": np.concatenate([events.url, none]),
-        "category": np.concatenate([events.category, none]),
-        "campaign": np.concatenate([events.campaign, campaign]),
-        "asset": np.concatenate([events.asset, none]),
-    }
+    parts = [
+        (events.contact, events.sec, events.event_type, events.url, events.category,
+         events.campaign, events.asset)
+    ]  # fmt: skip
+    for kind, share in ((_OPEN, 0.6), (_PRICING, 0.5)):
+        sec = weeks[None, :] + rng.integers(8 * 3600, 18 * 3600, (n, len(weeks)))
+        alive = (sec > created_sec[:, None]) & (sec < dormant_day[:, None] * SECONDS_PER_DAY)
+        hit = alive & (rng.random((n, len(weeks))) < share * drift.strength) & (sec < end_sec)
+        contact, col = np.nonzero(hit)
+        added = sec[contact, col]
+        none = np.full(len(contact), -1, dtype=np.int64)
+        if kind == _OPEN:
+            theme = rng.integers(0, len(vocab.EMAIL_THEMES), len(contact))
+            campaign = _month_index(added, start) * len(vocab.EMAIL_THEMES) + theme
+            url, category = none, none
+        else:
+            campaign = none
+            url = np.full(len(contact), URLS.index("/pricing"), dtype=np.int64)
+            category = np.full(len(contact), CATEGORIES.index("pricing"), dtype=np.int64)
+        parts.append(
+            (contact.astype(np.int64), added, np.full(len(contact), kind), url, category,
+             campaign, none)
+        )  # fmt: skip
+    names = ("contact", "sec", "event_type", "url", "category", "campaign", "asset")
+    merged = {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(names)}
     order = np.lexsort((merged["sec"], merged["contact"]))
     return BlockEvents(**{k: np.asarray(v[order], dtype=np.int64) for k, v in merged.items()})
