@@ -108,13 +108,18 @@ def test_planted_drift_is_flagged_retrained_and_gated(tmp_path: Path) -> None:
     assert c is not None, d.reasons
     print(c.describe(), d.reasons)
     assert d.promoted and c.low > 0, d.reasons
-    # scores recover: the new champion ranks the post-drift window clearly better
-    assert c.challenger - c.champion > 0.05 and c.challenger > 0.65
+    # scores recover: the drift cost the old champion ranking power (its own pre-drift test
+    # AUC vs the post-drift window); the new champion is back at least to the old level
     client = MlflowClient(tracking_uri=w.uri, registry_uri=w.uri)
+    before = client.get_run(client.get_model_version("leadscore", "1").run_id)
+    pre_drift_auc = before.data.metrics["test_roc_auc_lightgbm_sql"]
+    print(f"champion before the drift {pre_drift_auc:.3f}, on the drifted window {c.champion:.3f}")
+    assert c.champion < pre_drift_auc - 0.02
+    assert c.challenger - c.champion > 0.05 and c.challenger > pre_drift_auc - 0.02
     version = client.get_model_version("leadscore", d.challenger_version)
     assert version.tags["gate_decision"] == "promoted"
     assert float(version.tags["gate_ci_low"]) > 0
-    assert client.get_model_version_by_alias("leadscore", "champion").version == d.challenger_version
+    assert str(client.get_model_version_by_alias("leadscore", "champion").version) == d.challenger_version
 
     # the old, pre-drift model as a challenger of the new one: its CI does not exclude zero in
     # its favour, so the gate keeps the champion and says why

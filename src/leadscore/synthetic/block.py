@@ -22,7 +22,7 @@ from leadscore.synthetic.behaviour import (
     campaign_labels,
     simulate_events,
 )
-from leadscore.synthetic.drift import Drift, drift_events, drifted_fit
+from leadscore.synthetic.drift import Drift, drift_events
 from leadscore.synthetic.funnel import CRM_LABELS, STAGES, simulate_funnel
 from leadscore.synthetic.intent import simulate_intent
 from leadscore.synthetic.params import SECONDS_PER_DAY, IntArray
@@ -101,7 +101,7 @@ def simulate_block(
         prof.profile_points,
         start,
         end_sec,
-        drift=None if drift is None else (drift.day, drifted_fit(prof.fit, drift)),
+        drift=drift,
     )
 
     num = prof.contact_num

@@ -2,10 +2,13 @@
 
 After ``drift_at``:
 
-* **concept drift**: the SQL hazard reads the ideal-customer-profile fit as
-  ``(1 - 3 * strength) * fit`` (strength 1: the market flips and sharpens, the contacts that
-  used to fit convert as poor fits and the reverse, twice as strongly; 1/3: fit stops
-  mattering), so a model trained before the date ranks post-drift leads badly;
+* **concept drift**: sales change their motion. The daily SQL hazard's logit moves from
+  ``a + b * fit + c * intent`` to
+  ``a + b * (1 - 3s) * fit + c * (1 - s) * intent + s * (0.65 + 2.5 * opened_7d)`` for strength
+  ``s``: the ideal profile flips (the contacts that used to fit convert as poor fits, twice as
+  strongly), latent intent stops driving conversion, and a contact who opened an email in the
+  last 7 days gets called (12 times the hazard). A model trained before the date ranks
+  post-drift leads badly; one trained after it can learn the new pattern;
 * **behaviour drift**: a new newsletter cadence sends every live contact a weekly email that is
   opened with probability ``0.6 * strength`` (the email features move), and the pricing page
   moves into the main navigation: every live contact visits it in a week with probability
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +35,17 @@ from leadscore.synthetic.behaviour import (
     BlockEvents,
     _month_index,
 )
-from leadscore.synthetic.params import SECONDS_PER_DAY, FloatArray, IntArray
+from leadscore.synthetic.params import (
+    SECONDS_PER_DAY,
+    SQL_FIT,
+    SQL_INTENT,
+    SQL_INTERCEPT,
+    FloatArray,
+    IntArray,
+    sigmoid,
+)
 
-__all__ = ["Drift", "drift_events", "drifted_fit"]
+__all__ = ["Drift", "drift_events", "drifted_hazard"]
 
 _OPEN = EVENT_TYPES.index("email_open")
 _PRICING = EVENT_TYPES.index("pricing_page_visit")
@@ -60,9 +72,35 @@ class Drift:
         return cls(int((at - start).total_seconds()), float(strength))
 
 
-def drifted_fit(fit: FloatArray, drift: Drift) -> FloatArray:
-    """The fit the SQL hazard reads after the drift date."""
-    return np.asarray((1.0 - 3.0 * drift.strength) * fit, dtype=np.float64)
+def _opened_recently(events: BlockEvents, n: int, n_days: int) -> np.ndarray[Any, Any]:
+    """(contact, day) grid: an email opened on that day or the 6 days before."""
+    opened = events.event_type == _OPEN
+    day = (events.sec[opened] // SECONDS_PER_DAY).clip(0, n_days - 1)
+    contact = events.contact[opened]
+    marks = np.zeros((n, n_days + 8), dtype=np.int64)
+    np.add.at(marks, (contact, day), 1)
+    np.add.at(marks, (contact, day + 7), -1)
+    return np.cumsum(marks, axis=1)[:, :n_days] > 0
+
+
+def drifted_hazard(
+    drift: Drift,
+    fit: FloatArray,
+    intent: FloatArray,
+    events: BlockEvents,
+    weekday_factor: FloatArray,
+) -> FloatArray:
+    """The daily SQL hazard after the drift date, on the (contact, day) grid of ``intent``."""
+    n, n_days = intent.shape
+    s = drift.strength
+    recent = _opened_recently(events, n, n_days)
+    logit = (
+        SQL_INTERCEPT
+        + SQL_FIT * (1.0 - 3.0 * s) * fit[:, None]
+        + SQL_INTENT * (1.0 - s) * intent
+        + s * (0.65 + 2.5 * recent)
+    )
+    return np.asarray(sigmoid(logit) * weekday_factor, dtype=np.float64)
 
 
 def drift_events(
