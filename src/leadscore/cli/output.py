@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from leadscore.pipeline import (
         DemoEvent,
         DemoStage,
+        EvaluateStepResult,
         FeaturesResult,
         RulesResult,
         ScoreStepResult,
@@ -206,13 +207,11 @@ def print_training(trained: TrainStepResult) -> None:
         )
 
 
-def print_metrics(metrics: dict[str, float], title: str) -> None:
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in sorted(metrics.items()):
-        table.add_row(key, f"{value:.4f}")
-    console.print(table)
+def print_evaluation(result: EvaluateStepResult, title: str) -> None:
+    """A registered version's evaluation, as ``train`` prints its own."""
+    print_summary(result.summary, f"{title} ({result.test_rows:,} rows): rules vs the model")
+    for sentence in result.headline:
+        console.print(f"• {sentence}")
 
 
 def print_promotion(decision: PromotionDecision, margin: float) -> None:
