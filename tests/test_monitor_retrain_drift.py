@@ -119,7 +119,10 @@ def test_planted_drift_is_flagged_retrained_and_gated(tmp_path: Path) -> None:
     version = client.get_model_version("leadscore", d.challenger_version)
     assert version.tags["gate_decision"] == "promoted"
     assert float(version.tags["gate_ci_low"]) > 0
-    assert str(client.get_model_version_by_alias("leadscore", "champion").version) == d.challenger_version
+    assert (
+        str(client.get_model_version_by_alias("leadscore", "champion").version)
+        == d.challenger_version
+    )
 
     # the old, pre-drift model as a challenger of the new one: its CI does not exclude zero in
     # its favour, so the gate keeps the champion and says why

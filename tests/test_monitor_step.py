@@ -72,9 +72,7 @@ def _store(path: Path, model: ServingModel) -> ScoreStore:
     return store
 
 
-def test_monitor_flags_a_grade_that_broke_its_promise(
-    model: ServingModel, tmp_path: Path
-) -> None:
+def test_monitor_flags_a_grade_that_broke_its_promise(model: ServingModel, tmp_path: Path) -> None:
     store = _store(tmp_path / "scores.duckdb", model)
     spec = MonitorSpec(
         source=model.crm_path,

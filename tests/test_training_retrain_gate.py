@@ -20,7 +20,7 @@ from tests.simulate import simulate_training_table
 
 def test_paired_gate_on_a_real_registry(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    table, _ = simulate_training_table(2500, 12, seed=1)
+    table, _ = simulate_training_table(1500, 12, seed=1)
     config = TrainingConfig(
         evaluation=EvaluationConfig(n_bootstrap=0),
         tuning=TuningConfig(enabled=False),
