@@ -72,6 +72,7 @@ def _store(path: Path, model: ServingModel) -> ScoreStore:
     return store
 
 
+@pytest.mark.slow  # two monitor runs (~60 s loaded); test_training_monitor.py is the fast variant
 def test_monitor_flags_a_grade_that_broke_its_promise(model: ServingModel, tmp_path: Path) -> None:
     store = _store(tmp_path / "scores.duckdb", model)
     spec = MonitorSpec(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from leadscore.training.api import promote, train
@@ -18,6 +19,7 @@ from leadscore.training.tuning import TuningConfig
 from tests.simulate import simulate_training_table
 
 
+@pytest.mark.slow  # three trainings (~30-100 s on a loaded machine); test_training_gate.py is fast
 def test_paired_gate_on_a_real_registry(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     table, _ = simulate_training_table(1500, 12, seed=1)
