@@ -14,11 +14,11 @@ import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from leadscore.errors import ArtifactError
+from leadscore.errors import ArtifactError, ConfigError
 from leadscore.model.heads import read_heads
 from leadscore.registry import resolve_tracking_uri
 from leadscore.training.gate import (
@@ -30,7 +30,7 @@ from leadscore.training.gate import (
 )
 from leadscore.training.pipeline import TrainingConfig
 from leadscore.training.split import time_split
-from leadscore.training.table import CONTACT_COLUMN, CUTOFF_COLUMN, TrainingTable
+from leadscore.training.table import CONTACT_COLUMN, CUTOFF_COLUMN, TARGETS, TrainingTable
 from leadscore.training.tracking import (
     CHALLENGER,
     CHAMPION,
@@ -41,7 +41,7 @@ from leadscore.training.tracking import (
 )
 
 if TYPE_CHECKING:
-    from leadscore.training.table import Target
+    pass
 
 __all__ = ["GateSettings", "RetrainDecision", "paired_gate", "record_gate"]
 
@@ -101,6 +101,10 @@ def paired_gate(
     ``table``'s test window and promote it only if the paired CI excludes zero in its favour,
     the window and hash checks pass and the existing margin gate agrees; record why."""
     settings = settings or GateSettings()
+    if settings.target not in TARGETS:
+        raise ConfigError(
+            f"Unknown gate target {settings.target!r}; use one of {', '.join(TARGETS)}."
+        )
     config = config or TrainingConfig()
     uri = resolve_tracking_uri(tracking_uri)
     versions = {v.version: v for v in list_versions(model_name, tracking_uri=uri)}
@@ -143,7 +147,7 @@ def paired_gate(
         record_gate(model_name, decision, tracking_uri=uri)
         return decision
     test = table.frame[split.mask("test")]
-    y = table.labels(cast("Target", settings.target))[test.index].to_numpy()
+    y = table.labels(settings.target)[test.index].to_numpy()
     p_chal = _predict(model_name, version, table, test, settings.target, uri)
     p_champ = _predict(model_name, champion.version, table, test, settings.target, uri)
     comparison = paired_bootstrap(
