@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -39,9 +39,6 @@ from leadscore.training.tracking import (
     list_versions,
     promote_version,
 )
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["GateSettings", "RetrainDecision", "paired_gate", "record_gate"]
 
