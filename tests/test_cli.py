@@ -158,8 +158,9 @@ def test_pipeline_commands_end_to_end(tmp_path: Path) -> None:
     assert explained.returncode == 0, explained.stderr
     assert f"{contact}: grade" in explained.stdout
     unknown = run_cli("explain", "NO-SUCH-CONTACT", "--crm", str(crm), "--tracking-uri", uri)
-    assert unknown.returncode != 0
+    assert unknown.returncode == 1
     assert "Traceback" not in unknown.stderr and "internal error" not in unknown.stderr
+    assert "is not in the CRM" in unknown.stderr
 
     listed = run_cli("models", "--tracking-uri", uri)
     assert listed.returncode == 0

@@ -158,6 +158,8 @@ def train(
     model_name: opt.TrainModelName = "leadscore",
     na_value: opt.NaValues = None,
     targets: funnel_opt.TargetsOption = None,
+    rules_column: opt.RulesColumn = None,
+    mql_threshold: opt.MqlThreshold = None,
 ) -> None:
     """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
     from leadscore.pipeline import FlatTrainSpec, TrainSpec, train_flat_step, train_step
@@ -181,6 +183,8 @@ def train(
             report=report,
             model_name=model_name,
             tracking_uri=tracking_uri,
+            rules_column=rules_column,
+            mql_threshold=mql_threshold,
         )
         with output.Bars() as bars:
             flat_result = train_flat_step(flat, progress=bars)

@@ -291,6 +291,8 @@ def print_top_leads(top: TopLeads) -> None:
 
 
 def print_explanation(e: ContactExplanation) -> None:
+    for note in e.notes:
+        err_console.print(f"[yellow]warning[/]: {note}", highlight=False, soft_wrap=True)
     console.print(
         f"[bold]{e.contact_id}[/]: grade [bold]{e.grade}[/], SQL {_share(e.p_sql)}, meeting "
         f"{_share(e.p_meeting)} (fit {e.fit_score:.0f}/100, engagement {e.engagement_score:.0f}/100; "
