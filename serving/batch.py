@@ -184,7 +184,7 @@ def score_contact_base(
                     if progress:
                         progress(rows, total)
             if history is not None:
-                history.stage_run(run_id, tmp, out)
+                history.stage_run(run_id, tmp, out, as_of=moment)
                 staged = True
             fault_point("score.before_replace")
         fault_point("score.output_replaced")

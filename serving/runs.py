@@ -68,14 +68,24 @@ def output_run_id(output: Path | str) -> str | None:
     return value.decode() if value is not None else None
 
 
-def stage(con: Any, run_id: str, parquet: Path, output: Path, columns: Sequence[str]) -> int:
-    """Insert the rows of ``parquet`` as pending run ``run_id`` of ``output`` (one transaction)."""
+def stage(
+    con: Any,
+    run_id: str,
+    parquet: Path,
+    output: Path,
+    columns: Sequence[str],
+    *,
+    as_of: Any = None,
+) -> int:
+    """Insert the rows of ``parquet`` as pending run ``run_id`` of ``output`` (one transaction),
+    with the run's ``as_of`` moment on every row."""
     names = ", ".join(columns)
     con.execute("BEGIN")
     try:
         con.execute(
-            f"INSERT INTO score_history ({names}, run_id) SELECT {names}, ? FROM read_parquet(?)",
-            [run_id, str(parquet)],
+            f"INSERT INTO score_history ({names}, run_id, as_of) "
+            f"SELECT {names}, ?, ?::TIMESTAMP FROM read_parquet(?)",
+            [run_id, as_of, str(parquet)],
         )
         row = con.execute(
             "SELECT count(*) FROM score_history WHERE run_id = ?", [run_id]

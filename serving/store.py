@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS feedback (
     model_version VARCHAR
 );
 ALTER TABLE score_history ADD COLUMN IF NOT EXISTS run_id VARCHAR;
+ALTER TABLE score_history ADD COLUMN IF NOT EXISTS as_of TIMESTAMP;
 ALTER TABLE feedback ADD COLUMN IF NOT EXISTS rep VARCHAR;
 ALTER TABLE feedback ADD COLUMN IF NOT EXISTS note VARCHAR;
 ALTER TABLE feedback ADD COLUMN IF NOT EXISTS grade VARCHAR;
@@ -157,14 +158,17 @@ class ScoreStore:
                     "store file."
                 ) from None
 
-    def stage_run(self, run_id: str, parquet: Path, output: Path) -> int:
+    def stage_run(
+        self, run_id: str, parquet: Path, output: Path, *, as_of: datetime | None = None
+    ) -> int:
         """Insert the rows of ``parquet`` (the run's temporary output) as run ``run_id``,
         pending until :meth:`commit_run` or until ``output`` carries the run id; one
-        transaction. Returns the rows staged."""
+        transaction. ``as_of``: the moment the run scored as of (rows of older stores and
+        runs without it have none). Returns the rows staged."""
         from leadscore.serving.runs import stage
 
         with self._connect() as con:
-            return stage(con, run_id, parquet, output, HISTORY_COLUMNS)
+            return stage(con, run_id, parquet, output, HISTORY_COLUMNS, as_of=_naive(as_of))
 
     def commit_run(self, run_id: str) -> None:
         """Mark run ``run_id`` committed (its output is in place)."""
@@ -255,8 +259,9 @@ class ScoreStore:
         history, visible at once; one transaction. Returns the rows added."""
         if rows.empty:
             return 0
-        frame = rows.loc[:, list(HISTORY_COLUMNS)]
-        columns = ", ".join(HISTORY_COLUMNS)
+        names = [*HISTORY_COLUMNS, *(["as_of"] if "as_of" in rows.columns else [])]
+        frame = rows.loc[:, names]
+        columns = ", ".join(names)
         with self._connect() as con:
             con.register("new_scores", frame)
             con.execute(f"INSERT INTO score_history ({columns}) SELECT {columns} FROM new_scores")
@@ -270,6 +275,38 @@ class ScoreStore:
         with self._connect(read_only=read_only) as con:
             yield con
 
+    def scoring_runs(self) -> pd.DataFrame:
+        """One row per visible scoring (model version, as-of date, scored_at): ``contacts``
+        scored, for the cohorts of the monitor; rows without an as-of date have ``as_of``
+        null."""
+        with self._connect(read_only=True) as con:
+            return con.execute(
+                "SELECT model_version, as_of, min(scored_at) AS scored_at, "
+                "count(DISTINCT contact_id) AS contacts "
+                f"FROM score_history WHERE {_VISIBLE} GROUP BY model_version, as_of "
+                "ORDER BY as_of NULLS FIRST, model_version",
+                [visible_pending(con)],
+            ).df()
+
+    def scores_as_of(self, model_version: str, as_of: datetime) -> pd.DataFrame:
+        """The latest visible score of each contact scored by ``model_version`` as of
+        ``as_of``: ``contact_id``, ``p_sql``, ``p_meeting``, ``grade``."""
+        with self._connect(read_only=True) as con:
+            return con.execute(
+                "SELECT contact_id, arg_max(p_sql, scored_at) AS p_sql, "
+                "arg_max(p_meeting, scored_at) AS p_meeting, arg_max(grade, scored_at) AS grade "
+                f"FROM score_history WHERE {_VISIBLE} AND model_version = ? AND as_of = ? "
+                "GROUP BY contact_id ORDER BY contact_id",
+                [visible_pending(con), model_version, _naive(as_of)],
+            ).df()
+
     def visible_history_sql(self, con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
         """A subquery of the visible history rows and its parameters, for joins elsewhere."""
         return f"(SELECT * FROM score_history WHERE {_VISIBLE})", [visible_pending(con)]
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    """A UTC moment without tzinfo, as the store keeps it."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)

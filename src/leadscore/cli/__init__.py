@@ -13,7 +13,7 @@ import typer
 
 from leadscore import __version__
 from leadscore.cli import engine_options as engine_opt
-from leadscore.cli import flat_output, output, sales, scoring
+from leadscore.cli import flat_output, monitor, output, sales, scoring
 from leadscore.cli import funnel_options as funnel_opt
 from leadscore.cli import options as opt
 from leadscore.cli.help_format import build_command
@@ -68,12 +68,21 @@ def generate(
     contacts: opt.Contacts = 20_000,
     seed: opt.Seed = 42,
     fmt: opt.Format = None,
+    drift_at: opt.DriftAt = None,
+    drift_strength: opt.DriftStrength = 1.0,
 ) -> None:
     """Generate a realistic synthetic CRM with a true-probability oracle kept apart."""
     from leadscore.pipeline import GenerateSpec, generate_step
 
     with output.Bars() as bars:
-        spec = GenerateSpec(out=out, contacts=contacts, seed=seed, fmt=fmt)
+        spec = GenerateSpec(
+            out=out,
+            contacts=contacts,
+            seed=seed,
+            fmt=fmt,
+            drift_at=drift_at,
+            drift_strength=drift_strength,
+        )
         summary = generate_step(spec, progress=bars)
     output.print_generation(summary)
 
@@ -320,6 +329,7 @@ def demo(
 
 
 sales.register(app)  # users, feedback, export (cli/sales.py)
+monitor.register(app)  # monitor, retrain (cli/monitor.py)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -59,6 +59,13 @@ GenerateOut = Annotated[
     Path, typer.Option(help="Output: a .duckdb file, or a folder for parquet/csv.")
 ]
 Seed = Annotated[int, typer.Option(help="Random seed (same seed, same data).")]
+DriftAt = Annotated[
+    datetime | None,
+    typer.Option(help="Plant a drift: behaviour and conversion shift after this date."),
+]
+DriftStrength = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Drift strength (1: the ideal profile flips).")
+]
 Format = Annotated[
     OutputFormat | None,
     typer.Option("--format", help="Output format (default: from the --out suffix)."),

@@ -39,6 +39,9 @@ class GenerateSpec:
     contacts: int = 20_000
     seed: int = 42
     fmt: OutputFormat | None = None
+    drift_at: datetime | None = None
+    """A planted drift from this moment on (``leadscore.synthetic.drift``); off by default."""
+    drift_strength: float = 1.0
 
 
 def generate_step(spec: GenerateSpec, *, progress: ProgressFn = no_progress) -> GenerationSummary:
@@ -46,7 +49,12 @@ def generate_step(spec: GenerateSpec, *, progress: ProgressFn = no_progress) -> 
     data); progress is reported per contact under ``"Generating contacts"``."""
     from leadscore.synthetic import GeneratorConfig, generate_crm
 
-    config = GeneratorConfig(n_contacts=spec.contacts, seed=spec.seed)
+    config = GeneratorConfig(
+        n_contacts=spec.contacts,
+        seed=spec.seed,
+        drift_at=spec.drift_at,
+        drift_strength=spec.drift_strength,
+    )
     return generate_crm(
         config, spec.out, fmt=spec.fmt, progress=per_task(progress, "Generating contacts")
     )

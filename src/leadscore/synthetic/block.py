@@ -22,6 +22,7 @@ from leadscore.synthetic.behaviour import (
     campaign_labels,
     simulate_events,
 )
+from leadscore.synthetic.drift import Drift, drift_events
 from leadscore.synthetic.funnel import CRM_LABELS, STAGES, simulate_funnel
 from leadscore.synthetic.intent import simulate_intent
 from leadscore.synthetic.params import SECONDS_PER_DAY, IntArray
@@ -73,8 +74,10 @@ def simulate_block(
     first_contact_num: int,
     start: datetime,
     end: datetime,
+    drift: Drift | None = None,
 ) -> BlockTables:
-    """Simulate block ``block`` (``n_contacts`` contacts; ids numbered from the offsets)."""
+    """Simulate block ``block`` (``n_contacts`` contacts; ids numbered from the offsets), with
+    an optional planted drift (:mod:`leadscore.synthetic.drift`)."""
     _, sim = block_rngs(seed, block)
     end_sec = int((end - start).total_seconds())
     n_days = n_days_of(start, end)
@@ -85,8 +88,20 @@ def simulate_block(
     events = simulate_events(
         sim, intent, prof.fit, prof.created_sec, prof.first_event, start, end_sec
     )
+    if drift is not None:
+        events = drift_events(
+            seed, block, events, prof.created_sec, intent.dormant_day, drift, start, end_sec
+        )
     funnel = simulate_funnel(
-        sim, intent, prof.fit, prof.created_sec, events, prof.profile_points, start, end_sec
+        sim,
+        intent,
+        prof.fit,
+        prof.created_sec,
+        events,
+        prof.profile_points,
+        start,
+        end_sec,
+        drift=drift,
     )
 
     num = prof.contact_num

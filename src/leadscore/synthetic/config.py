@@ -29,6 +29,9 @@ class GeneratorConfig:
     start: datetime = datetime(2024, 1, 1)
     end: datetime = datetime(2025, 12, 31)
     chunk_contacts: int = 50_000
+    drift_at: datetime | None = None
+    """A planted drift from this moment on (:mod:`leadscore.synthetic.drift`); off by default."""
+    drift_strength: float = 1.0
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid setting."""
@@ -40,6 +43,13 @@ class GeneratorConfig:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed}.")
         if self.start.tzinfo is not None or self.end.tzinfo is not None:
             raise ConfigError("start and end must be naive datetimes (UTC, without tzinfo).")
+        if self.drift_at is not None and not self.start < self.drift_at < self.end:
+            raise ConfigError(
+                f"drift_at must fall between start and end, got {self.drift_at:%Y-%m-%d}; pick "
+                f"a date between {self.start:%Y-%m-%d} and {self.end:%Y-%m-%d}."
+            )
+        if not 0.0 <= self.drift_strength <= 1.0:
+            raise ConfigError(f"drift_strength must be in [0, 1], got {self.drift_strength}.")
         if (self.end - self.start).total_seconds() < 7 * SECONDS_PER_DAY:
             raise ConfigError(
                 f"end must be at least 7 days after start, got start={self.start:%Y-%m-%d %H:%M}"

@@ -10,6 +10,7 @@ import numpy as np
 
 from leadscore.contract import Stage
 from leadscore.synthetic.behaviour import EVENT_TYPES, BlockEvents
+from leadscore.synthetic.drift import Drift, drifted_hazard
 from leadscore.synthetic.intent import BlockIntent
 from leadscore.synthetic.params import (
     CUSTOMER_DELAY,
@@ -107,13 +108,19 @@ def simulate_funnel(
     profile_points: IntArray,
     start: datetime,
     end_sec: int,
+    drift: Drift | None = None,
 ) -> BlockFunnel:
-    """Draw SQL/disqualification day by day, then meetings and customers; MQL by the rules."""
+    """Draw SQL/disqualification day by day, then meetings and customers; MQL by the rules.
+    ``drift``: from its day on, the SQL hazard is the drifted one (a planted drift)."""
     n, n_days = (int(x) for x in intent.grid.shape)
     days = np.arange(n_days, dtype=np.int64)
     alive = days[None, :] >= intent.created_day[:, None]
     weekday = hazard_weekday_factor(days, start)[None, :]
-    h = np.where(alive, sql_hazard(fit[:, None], intent.grid, weekday), 0.0)
+    h = sql_hazard(fit[:, None], intent.grid, weekday)
+    if drift is not None:
+        after = drifted_hazard(drift, fit, intent.grid, events, weekday)
+        h = np.where(days[None, :] >= drift.day, after, h)
+    h = np.where(alive, h, 0.0)
     q = np.where(alive, dq_hazard(fit)[:, None] * weekday, 0.0)
     u = rng.random((n, n_days))
     sql_hit = u < h

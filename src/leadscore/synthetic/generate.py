@@ -16,6 +16,7 @@ from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ConfigError
 from leadscore.synthetic.block import BlockTables, simulate_block
 from leadscore.synthetic.config import GenerationSummary, GeneratorConfig, OutputFormat
+from leadscore.synthetic.drift import Drift
 from leadscore.synthetic.params import BLOCK_CONTACTS, GENERATOR_VERSION
 from leadscore.synthetic.profiles import count_block_accounts
 from leadscore.synthetic.writer import CRM_TABLES, ORACLE_SCHEMA, CrmWriter
@@ -111,6 +112,10 @@ def generate_crm(
             "start": config.start.isoformat(),
             "end": config.end.isoformat(),
         }
+        drift = Drift.of(config.drift_at, config.drift_strength, config.start)
+        if drift is not None and config.drift_at is not None:
+            meta["drift_at"] = config.drift_at.isoformat()
+            meta["drift_strength"] = str(config.drift_strength)
         writer.append(
             f"{ORACLE_SCHEMA}.meta", pa.table({"key": list(meta), "value": list(meta.values())})
         )
@@ -125,6 +130,7 @@ def generate_crm(
                     b * BLOCK_CONTACTS + 1,
                     config.start,
                     config.end,
+                    drift,
                 )
                 for b in range(first, min(first + blocks_per_chunk, len(sizes)))
             ]
