@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-from html import unescape
 import shutil
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -27,6 +28,7 @@ from leadscore.model.heads import read_heads
 from leadscore.serving import explain_contact, load_scorer, score_contact_base
 from leadscore.serving.features import iter_features
 from leadscore.serving.scorer import Scorer
+from leadscore.training import TrainingResult
 from tests.posted_leads import lead_from_crm
 from tests.test_serving_api import running
 from tests.test_serving_support import API_KEY, ServingModel, serving_model
@@ -37,32 +39,33 @@ TABLE_NAME = "train.parquet"
 @dataclass(frozen=True)
 class Segmented:
     base: ServingModel
-    uri: str
-    stdout: str
-    report: Path
-    heads: Path
+    result: TrainingResult
+    model: Path
+    """The local pyfunc folder of the segmented model (scored without a registry)."""
     big: str
     small: str
 
+    @property
+    def heads(self) -> Path:
+        return self.result.model_dir
 
-def _regions(table: Path) -> pd.Series:
-    return pd.read_parquet(table, columns=["region"])["region"].value_counts()
 
-
-@pytest.fixture(scope="module")
-def segmented(tmp_path_factory: pytest.TempPathFactory) -> Segmented:
-    """`leadscore train` on the serving tests' 2,000-contact table with segments by region: the
-    largest region has enough data for its own model, a small one and an absent one fall back."""
-    base = serving_model(tmp_path_factory)
-    root = tmp_path_factory.mktemp("segments")
-    table = base.crm_path.parent / TABLE_NAME
-    counts = _regions(table)
-    big, small = str(counts.index[0]), str(counts.index[-1])
-    config = {
+def _config(root: Path, big: str, small: str) -> dict[str, Any]:
+    """Fast settings (no validation search, small leaves) and segments by region: the largest
+    region has enough data for its own model, a small one and an absent one do not."""
+    return {
         "report_dir": str(root / "reports"),
         "shap_rows": 0,
         "fit_logistic": False,
         "evaluation": {"n_bootstrap": 40},
+        "tuning": {"enabled": False},
+        "lightgbm": {
+            "min_child_samples": 5,
+            "min_sum_hessian_in_leaf": 0.001,
+            "lambda_l2": 1.0,
+            "negative_fraction": 0.3,
+            "max_rounds": 300,
+        },
         "targets": ["sql"],  # 2,000 contacts hold too few meetings for a segment model
         "segments": {
             "column": "region",
@@ -74,33 +77,55 @@ def segmented(tmp_path_factory: pytest.TempPathFactory) -> Segmented:
             "fallback_when_worse": False,
         },
     }
-    (root / "train.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    uri = f"sqlite:///{root}/mlruns/mlflow.db"
-    args = ["train", str(table), "--training-config", str(root / "train.yaml")]
-    result = CliRunner().invoke(app, [*args, "--tracking-uri", uri])
-    assert result.exit_code == 0, result.output
-    report = next((root / "reports").glob("train-*/report.html"))
-    return Segmented(base, uri, result.output, report, report.parent / "heads", big, small)
+
+
+def _table(base: ServingModel) -> Path:
+    return base.crm_path.parent / TABLE_NAME
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory: pytest.TempPathFactory) -> Segmented:
+    """The serving tests' 2,000-contact table trained with segments by region (no MLflow run;
+    the pyfunc saved to a local folder)."""
+    from leadscore.model.pyfunc import save_pyfunc
+    from leadscore.training import TrainingConfig, train
+
+    base = serving_model(tmp_path_factory)
+    root = tmp_path_factory.mktemp("segments")
+    counts = _regions(_table(base))
+    big, small = str(counts.index[0]), str(counts.index[-1])
+    config = TrainingConfig.model_validate(_config(root, big, small))
+    result = train(_table(base), config=config, track=False)
+    model = save_pyfunc(result.model_dir, root)
+    return Segmented(base, result, model, big, small)
+
+
+def _regions(table: Path) -> pd.Series:
+    return pd.read_parquet(table, columns=["region"])["region"].value_counts()
 
 
 def _features(s: Segmented) -> pd.DataFrame:
     crm = open_crm(s.base.crm_path)
     try:
-        loaded = load_scorer("1", tracking_uri=s.uri)
-        return pd.concat(
-            list(iter_features(crm, loaded.scorer.require_definition(), as_of=s.base.as_of))
-        )
+        definition = load_scorer(s.model).scorer.require_definition()
+        return pd.concat(list(iter_features(crm, definition, as_of=s.base.as_of)))
     finally:
         crm.close()
 
 
 def test_training_says_which_segments_fall_back_and_why(segmented: Segmented) -> None:
-    out = " ".join(segmented.stdout.split())  # rich wraps long lines
+    from leadscore.cli import output
+
+    assert segmented.result.segments is not None
+    with output.console.capture() as captured:
+        output.print_segments(segmented.result.segments)
+    out = " ".join(captured.get().split())
     assert f"Segment region={segmented.big}: own model" in out
-    for value in (segmented.small, "atlantis"):
-        assert f"Segment region={value}: scored by the global model, too little data" in out
-    assert "0 training rows (minimum 300)" in out  # atlantis: the reason gives the counts
     assert "Per segment (region), out-of-time test: global vs segment" in out
+    notes = " ".join(segmented.result.outcome.notes)  # printed as warnings, shown in the report
+    for value in (segmented.small, "atlantis"):
+        assert f"Segment region={value}: scored by the global model, too little data" in notes
+    assert "0 training rows (minimum 300)" in notes  # atlantis: the reason gives the counts
 
 
 def _html_table(html: str, heading: str) -> pd.DataFrame:
@@ -115,29 +140,47 @@ def _html_table(html: str, heading: str) -> pd.DataFrame:
 
 
 def test_report_holds_the_per_segment_evaluation_table(segmented: Segmented) -> None:
-    html = segmented.report.read_text(encoding="utf-8")
+    html = segmented.result.report_path.read_text(encoding="utf-8")
     assert "Per segment (region): global model vs segment model" in html
     assert "too little data" in html
     table = _html_table(html, "Per segment (region)")
     own = table[(table["segment"] == segmented.big) & (table["target"] == "sql")].iloc[0]
     assert own["model"] == "own model"
-    assert 0.5 < float(own["test_roc_auc_segment"]) <= 1 and float(own["test_roc_auc_global"]) > 0.5
+    auc_own, auc_global = float(own["test_roc_auc_segment"]), float(own["test_roc_auc_global"])
+    assert 0 < auc_own < 1 and 0.5 < auc_global < 1
+    assert float(own["auc_gain"]) == pytest.approx(auc_own - auc_global, abs=1e-3)
+    verdicts = {"segment model better", "segment model worse", "no clear difference"}
+    assert own["verdict"] in verdicts
     assert re.fullmatch(r"0\.\d{3}-[01]\.\d{3}", own["test_roc_auc_segment_95ci"])
     assert float(own["found_segment"]) >= 0 and float(own["found_rules"]) >= 0
     fallback = table[table["segment"] == segmented.small].iloc[0]
     assert fallback["model"] == "global (fallback)" and "too little data" in fallback["verdict"]
 
 
-def test_mlflow_run_records_segments_and_fallback_reasons(segmented: Segmented) -> None:
+@pytest.mark.slow
+def test_cli_train_prints_and_mlflow_records_segments(segmented: Segmented, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=segmented.uri)
+    config = _config(tmp_path, segmented.big, segmented.small)
+    config.pop("tuning")  # the default validation search, as users run it
+    config.pop("lightgbm")
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    args = ["train", str(_table(segmented.base)), "--training-config", str(tmp_path / "train.yaml")]
+    result = CliRunner().invoke(app, [*args, "--tracking-uri", uri])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())  # rich wraps long lines
+    assert f"Segment region={segmented.small}: scored by the global model, too little data" in out
+    assert "Per segment (region), out-of-time test: global vs segment" in out
+    client = MlflowClient(tracking_uri=uri)
     run = client.get_run(client.get_model_version("leadscore", "1").run_id)
     tags, metrics = run.data.tags, run.data.metrics
     assert tags["segments.column"] == "region"
     assert tags[f"segment.{segmented.big}"] == "own model"
     assert tags["segment.atlantis"].startswith("global: too little data")
-    assert 0.5 < metrics[f"segment.{segmented.big}.sql.test_roc_auc_segment"] <= 1
+    assert 0 < metrics[f"segment.{segmented.big}.sql.test_roc_auc_segment"] <= 1
+    loaded = load_scorer("1", tracking_uri=uri)  # the registered pyfunc routes by segment
+    assert loaded.scorer.segments is not None
 
 
 def test_artifact_records_segments_and_old_or_incompatible_ones(
@@ -171,7 +214,7 @@ def test_artifact_records_segments_and_old_or_incompatible_ones(
 
 def test_scoring_routes_each_lead_to_its_segments_model(segmented: Segmented) -> None:
     features = _features(segmented).reset_index(drop=True)
-    scorer = load_scorer("1", tracking_uri=segmented.uri).scorer
+    scorer = load_scorer(segmented.model).scorer
     assert scorer.segments is not None
     routed = scorer.score(features)
     in_big = (features["region"] == segmented.big).to_numpy()
@@ -200,25 +243,21 @@ def test_batch_explain_and_http_say_which_model_scored(
     s = segmented
     batch = score_contact_base(
         s.base.crm_path,
-        "1",
+        s.model,
         tmp_path / "scores.parquet",
-        tracking_uri=s.uri,
         store=None,
         as_of=s.base.as_of,
     )
     scores = pq.read_table(batch.path).to_pandas()
     assert set(scores["scored_by"]) == {"global", f"region={s.big}"}
     one = scores[scores["scored_by"] == f"region={s.big}"].iloc[0]
-    explained = explain_contact(
-        s.base.crm_path, one["contact_id"], "1", tracking_uri=s.uri, as_of=s.base.as_of
-    )
+    explained = explain_contact(s.base.crm_path, one["contact_id"], s.model, as_of=s.base.as_of)
     assert explained.scored_by == f"region={s.big}"
     assert explained.p_sql == pytest.approx(one["p_sql"])
     from leadscore.serving.api import create_app
 
     app_ = create_app(
-        "1",
-        tracking_uri=s.uri,
+        s.model,
         store=tmp_path / "store.duckdb",
         api_key=API_KEY,
         crm=s.base.crm_path,
@@ -254,4 +293,46 @@ def test_segments_config_errors_are_clear(segmented: Segmented, tmp_path: Path) 
         }
     )
     with pytest.raises(ConfigError, match=r"not categorical.*region"):
-        train(segmented.base.crm_path.parent / TABLE_NAME, config=config, track=False)
+        train(_table(segmented.base), config=config, track=False)
+
+
+def test_a_segment_model_worse_on_validation_or_constant_falls_back(segmented: Segmented) -> None:
+    from leadscore.training import TrainingConfig
+    from leadscore.training.segments import fit_segment_models
+
+    result = segmented.result
+    config = TrainingConfig.model_validate(_config(Path("unused"), segmented.big, "atlantis"))
+    seg = config.segments
+    assert seg is not None
+    strict = config.model_copy(
+        update={"segments": seg.model_copy(update={"fallback_when_worse": True})}
+    )
+    _, fits = fit_segment_models(result.outcome.table, result.outcome, strict)
+    big = fits[0]
+    global_auc, own_auc = big.validation_auc["sql"]
+    if own_auc < global_auc:  # this small segment's own model is worse on validation
+        assert not big.own_model and "not better than the global model" in big.reason
+        assert f"AUC {own_auc:.3f} vs {global_auc:.3f}" in big.reason
+    else:
+        assert big.own_model
+    # default leaf sizes learn nothing from the segment's 10 positives: a constant model
+    default = TrainingConfig.model_validate(
+        {**_config(Path("unused"), segmented.big, "atlantis"), "lightgbm": {}}
+    )
+    _, fits = fit_segment_models(result.outcome.table, result.outcome, default)
+    assert not fits[0].own_model and "model is constant" in fits[0].reason
+
+
+def test_the_minimum_data_rule_names_every_shortfall() -> None:
+    from leadscore.config import SegmentsConfig
+    from leadscore.training.segments import shortfall
+
+    rule = SegmentsConfig(column="region")  # defaults: 1000/50 train, 300/15 validation
+    enough = {"train_rows": 1000, "valid_rows": 300}
+    enough |= {"train_sql_positives": 50, "valid_sql_positives": 15}
+    assert shortfall(enough, rule, ["sql"]) == ""
+    short = enough | {"valid_sql_positives": 14, "train_rows": 999}
+    text = shortfall(short, rule, ["sql"])
+    assert text.startswith("too little data: ")
+    assert "999 training rows (minimum 1000)" in text
+    assert "14 sql positives in validation (minimum 15)" in text

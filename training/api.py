@@ -22,6 +22,7 @@ from leadscore.training.kinds import refuse_mixed_kinds
 from leadscore.training.pipeline import Progress, TrainingConfig, TrainingOutcome, fit_and_evaluate
 from leadscore.training.report import ReportContext, headline_sentences, write_report
 from leadscore.training.rules import mql_flags, score_rules
+from leadscore.training.segments import refuse_segment_column
 from leadscore.training.segments_eval import SegmentsOutcome, train_segments
 from leadscore.training.split import time_split
 from leadscore.training.table import (
@@ -131,6 +132,8 @@ def train(
         if isinstance(training_table, TrainingTable)
         else load_training_table(training_table)
     )
+    if config.segments is not None:  # a bad segment column fails before any model is fitted
+        refuse_segment_column(table, config.segments.column)
     outcome = fit_and_evaluate(table, config, oracle=_read_oracle(oracle), progress=progress)
     warnings = training_warnings(outcome)
     outcome.notes.extend(f"WARNING: {w}" for w in warnings)

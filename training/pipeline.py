@@ -57,8 +57,11 @@ class TrainingConfig(BaseModel):
     fit_logistic: bool = True
     targets: tuple[Target, ...] | None = None
     """Targets to fit; ``None``: every target with positives in each period, never a copy."""
-    segments: SegmentsConfig | None = None
-    """Models per segment besides the global one (:mod:`leadscore.training.segments`)."""
+    segments: SegmentsConfig | None = Field(
+        None,
+        description="Models per segment: column, values, min_rows_train, min_positives_train, "
+        "min_rows_valid, min_positives_valid, fallback_when_worse (docs/segments.md).",
+    )
 
     def load_rules(self, features: list[str]) -> RuleSet:
         """The configured rules (or the package default), checked against ``features``."""

@@ -29,7 +29,13 @@ from leadscore.training.rules import mql_flags, score_rules
 from leadscore.training.table import CONTACT_COLUMN, Target, TrainingTable
 from leadscore.training.tuning import fit_lightgbm
 
-__all__ = ["SegmentFit", "fit_segment_models", "segment_column_problem", "shortfall"]
+__all__ = [
+    "SegmentFit",
+    "fit_segment_models",
+    "refuse_segment_column",
+    "segment_column_problem",
+    "shortfall",
+]
 
 Progress = Callable[[str, int, int], None]
 
@@ -64,6 +70,13 @@ def segment_column_problem(table: TrainingTable, column: str) -> str | None:
         f"({', '.join(usable) or 'none'}), or declare your own column (e.g. a business unit) as "
         "an attribute feature in the feature YAML and rebuild the table."
     )
+
+
+def refuse_segment_column(table: TrainingTable, column: str) -> None:
+    """:class:`ConfigError` when ``column`` cannot define segments of ``table``."""
+    problem = segment_column_problem(table, column)
+    if problem:
+        raise ConfigError(problem)
 
 
 def shortfall(counts: dict[str, int], config: SegmentsConfig, targets: list[Target]) -> str:
@@ -115,9 +128,7 @@ def fit_segment_models(
     seg = config.segments
     if seg is None:
         raise ConfigError("No segments are configured (segments: in the training config).")
-    problem = segment_column_problem(table, seg.column)
-    if problem:
-        raise ConfigError(problem)
+    refuse_segment_column(table, seg.column)
     frame = table.frame
     keys = segment_keys(frame, seg.column)
     period = {p: outcome.split.mask(p) for p in ("train", "valid", "test")}
