@@ -193,9 +193,20 @@ def train_flat_table(
     if shift:
         warnings.append(shift)
     notes = [f"Split: {split_.description}.", *fitted.notes, *notes]
-    summary = result.metrics[
-        ["method", "target", "roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc", "brier"]
-    ]
+    metrics = result.metrics
+    summary = pd.DataFrame(
+        {
+            "method": metrics["method"],
+            "target": metrics["target"],
+            "roc_auc": metrics["roc_auc"].round(4),
+            "roc_auc_95ci": [
+                f"{lo:.3f}-{hi:.3f}"
+                for lo, hi in zip(metrics["roc_auc_low"], metrics["roc_auc_high"], strict=True)
+            ],
+            "pr_auc": metrics["pr_auc"].round(4),
+            "brier": metrics["brier"].round(5),
+        }
+    )
     out = FlatResult(
         summary=summary,
         report_path=report_path or Path("reports") / f"flat-{csv_path.stem}.html",

@@ -162,7 +162,11 @@ ScoreAsOf = Annotated[datetime | None, typer.Option(help="Score as of this momen
 ContactId = Annotated[str, typer.Argument(help="The contact to explain.")]
 ExplainCrm = Annotated[str, typer.Option("--crm", help="CRM location.")]
 ExplainAsOf = Annotated[
-    datetime | None, typer.Option(help="Explain as of this moment (default: now).")
+    datetime | None,
+    typer.Option(
+        help="Explain as of this moment (default: now, or the data's end when the data stop "
+        "more than 30 days before now)."
+    ),
 ]
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(min=1, max=65535, help="Port.")]
