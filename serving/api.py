@@ -90,6 +90,8 @@ class LeadScore(BaseModel):
     engagement_score: float
     reasons_positive: list[ReasonOut]
     reasons_negative: list[ReasonOut]
+    scored_by: str = "global"
+    """Which model scored the lead: ``global``, or ``column=value`` for a segment's model."""
 
 
 class ScoreResponse(BaseModel):
@@ -303,6 +305,7 @@ def create_app(
                     reasons_negative=[
                         ReasonOut(text=r.text, effect=r.effect) for r in reasons.negative
                     ],
+                    scored_by=str(row.get("scored_by", "global")),
                 )
             )
         if record:

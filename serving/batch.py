@@ -25,11 +25,13 @@ from leadscore.atomic import atomic_path, check_writable, fault_point
 from leadscore.clock import utc_now
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError
+from leadscore.model.segments import GLOBAL_MODEL
 from leadscore.serving.features import count_eligible, iter_features
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.not_scored import NotScoredError, why_not_scored
 from leadscore.serving.reasons import Reason
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
+from leadscore.serving.segments import SCORED_BY
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
 
 __all__ = [
@@ -96,6 +98,8 @@ class ContactExplanation:
     base_value: float
     raw_score: float
     features: dict[str, Any]
+    scored_by: str = GLOBAL_MODEL
+    """Which model scored the lead: ``global``, or ``column=value`` for a segment's model."""
     notes: tuple[str, ...] = ()
     """Warnings about how the lead was scored (e.g. as of the data's end, not now)."""
 
@@ -112,6 +116,7 @@ class ContactExplanation:
             "engagement_score": self.engagement_score,
             "reasons_positive": [r.text for r in self.positive],
             "reasons_negative": [r.text for r in self.negative],
+            "scored_by": self.scored_by,
         }
 
 
@@ -160,7 +165,10 @@ def score_contact_base(
     scored_at = utc_now()
     moment = as_of or scored_at
     run_id = new_run_id()
-    schema = SCORES_SCHEMA.with_metadata({RUN_ID_KEY: run_id.encode()})
+    schema = SCORES_SCHEMA
+    if loaded.scorer.segments is not None:  # which model scored each lead (models per segment)
+        schema = schema.append(pa.field(SCORED_BY, pa.string()))
+    schema = schema.with_metadata({RUN_ID_KEY: run_id.encode()})
     rows = 0
     staged = False
     try:
@@ -267,6 +275,7 @@ def explain_contact(
         base_value=float(explanation.contributions[0, -1]),
         raw_score=float(explanation.raw_score[0]),
         features={k: _plain(v) for k, v in features.iloc[0].items() if k in loaded.scorer.features},
+        scored_by=str(row.get(SCORED_BY, GLOBAL_MODEL)),
     )
 
 

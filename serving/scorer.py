@@ -36,6 +36,7 @@ from leadscore.serving.reasons import (
     subscores,
 )
 from leadscore.serving.reasons_table import explain_table
+from leadscore.serving.segments import SegmentRouting, by_segment, explain_by_segment
 
 __all__ = ["OUTPUT_COLUMNS", "PROBABILITY_COLUMNS", "TABLE_REASONS_FROM", "Explanation", "Scorer"]
 
@@ -86,11 +87,19 @@ class Scorer:
     iteration range into the model before predicting).
     """
 
-    def __init__(self, heads: Mapping[str, ModelHead], spec: ScorerSpec) -> None:
+    def __init__(
+        self,
+        heads: Mapping[str, ModelHead],
+        spec: ScorerSpec,
+        *,
+        segments: SegmentRouting | None = None,
+    ) -> None:
         if not heads:
             raise ArtifactError("A scorer needs at least one head.")
         self.heads: dict[str, ModelHead] = dict(heads)
         self.spec = spec
+        self.segments = segments
+        """Models per segment (:mod:`leadscore.serving.segments`); ``None``: global only."""
         self.definition: FeatureDefinition | None = spec.feature_definition()
         reason_head = heads.get(spec.reason_target)
         if reason_head is None:
@@ -147,7 +156,18 @@ class Scorer:
     def from_artifact(cls, artifact: HeadsFolder) -> Scorer:
         """The scorer of a read heads folder."""
         heads = {str(target): head for target, head in artifact.heads.items()}
-        return cls(heads, artifact.spec or ScorerSpec())
+        routing = None
+        if artifact.segments is not None:
+            subs = {v: cls.from_artifact(part) for v, part in artifact.segment_heads.items()}
+            routing = SegmentRouting(artifact.segments.column, subs)
+        scorer = cls(heads, artifact.spec or ScorerSpec(), segments=routing)
+        for value, sub in (routing.scorers if routing else {}).items():
+            if sub.features != scorer.features or set(sub.heads) != set(scorer.heads):
+                raise ArtifactError(
+                    f"The model of segment {value!r} has other features or targets than the "
+                    "global model: the artifact is inconsistent. Retrain the model."
+                )
+        return scorer
 
     @property
     def explains(self) -> bool:
@@ -185,7 +205,13 @@ class Scorer:
         return self.heads[target].raw_from_matrix(matrix, num_threads=threads)
 
     def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``p_<target>`` per row (calibrated)."""
+        """``p_<target>`` per row (calibrated); a segmented scorer adds ``scored_by``."""
+        if self.segments is not None:
+            return by_segment(self, self.segments, frame, Scorer.global_probabilities)
+        return self.global_probabilities(frame)
+
+    def global_probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``p_<target>`` per row from this scorer's own heads (no segment routing)."""
         matrices = self._matrices(frame)
         columns = {
             f"p_{t}": head.calibrator.predict(self._raw(t, matrices[t]))
@@ -194,7 +220,15 @@ class Scorer:
         return pd.DataFrame(_without_missing_targets(columns, len(frame)), index=frame.index)
 
     def explain(self, frame: pd.DataFrame, *, top: int | None = None) -> Explanation:
-        """Scores with reasons for the feature rows of ``frame`` (index kept)."""
+        """Scores with reasons for the feature rows of ``frame`` (index kept); a segmented
+        scorer routes each row to its segment's model and adds ``scored_by``."""
+        if self.segments is not None:
+            self.require_definition()
+            return explain_by_segment(self, self.segments, frame, top)
+        return self.explain_global(frame, top=top)
+
+    def explain_global(self, frame: pd.DataFrame, *, top: int | None = None) -> Explanation:
+        """:meth:`explain` with this scorer's own heads (no segment routing)."""
         definition = self.require_definition()
         grades = self.spec.grades
         assert grades is not None  # checked by require_definition

@@ -20,6 +20,8 @@ from leadscore.training.kinds import refuse_mixed_kinds
 from leadscore.training.pipeline import Progress, TrainingConfig, TrainingOutcome, fit_and_evaluate
 from leadscore.training.registered_eval import evaluate_registered
 from leadscore.training.report import ReportContext, headline_sentences, write_report
+from leadscore.training.segments import refuse_segment_column
+from leadscore.training.segments_eval import SegmentsOutcome, train_segments
 from leadscore.training.table import (
     TrainingTable,
     label_column,
@@ -60,6 +62,8 @@ class TrainingResult:
     outcome: TrainingOutcome
     warnings: list[str] = field(default_factory=list)
     """Guards against silent failure (:mod:`leadscore.training.guards`): print them."""
+    segments: SegmentsOutcome | None = None
+    """Models per segment and their evaluation, when the config declares segments."""
 
 
 def flatten_metrics(evaluation: Evaluation) -> dict[str, float]:
@@ -121,14 +125,22 @@ def train(
         if isinstance(training_table, TrainingTable)
         else load_training_table(training_table)
     )
+    if config.segments is not None:  # a bad segment column fails before any model is fitted
+        refuse_segment_column(table, config.segments.column)
     outcome = fit_and_evaluate(table, config, oracle=_read_oracle(oracle), progress=progress)
     warnings = training_warnings(outcome)
     outcome.notes.extend(f"WARNING: {w}" for w in warnings)
+    segments = (
+        train_segments(table, outcome, config, progress=progress) if config.segments else None
+    )
+    if segments is not None:
+        outcome.notes.extend(segments.notes(own_models=False))  # the fallbacks, and why
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out_dir = config.report_dir / f"train-{stamp}"
     model_dir = out_dir / "heads"
     metrics = flatten_metrics(outcome.evaluation)
-    save_heads(model_dir, table, outcome, metrics)  # heads + definition and grades for serving
+    # heads + definition and grades for serving (and each segment's own heads)
+    save_heads(model_dir, table, outcome, metrics, segments=segments)
     served = scorer_spec(table, outcome)
     window = outcome.split.describe()
     context = ReportContext(
@@ -140,6 +152,11 @@ def train(
         rules=[r.model_dump(exclude_none=True, by_alias=True) for r in outcome.rules.rules],
         shap=outcome.shap,
         notes=outcome.notes,
+        extra_tables=(
+            {f"Per segment ({segments.column}): global model vs segment model": segments.evaluation}
+            if segments is not None
+            else {}
+        ),
         grades=served.grades if served is not None else None,
     )
     report = write_report(outcome.evaluation, context, out_dir / "report.html")
@@ -170,6 +187,7 @@ def train(
             "leadscore_version": __version__,
             "split_mode": "time",
             **window,
+            **(segments.tags() if segments is not None else {}),
         }
         run_id, version = log_training_run(
             run_name=run_name(config.model_name, window),
@@ -184,7 +202,7 @@ def train(
             tracking_uri=tracking_uri,
             model_name=config.model_name,
             params=params,
-            metrics=metrics,
+            metrics=metrics | (segments.metrics() if segments is not None else {}),
             tags=tags,
             heads=model_dir,
             report=report,
@@ -203,6 +221,7 @@ def train(
         metrics=metrics,
         outcome=outcome,
         warnings=warnings,
+        segments=segments,
     )
 
 

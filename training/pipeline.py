@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadscore.config import SegmentsConfig
 from leadscore.errors import DataContractError
 from leadscore.training.calibration import Calibrator, choose_calibrator
 from leadscore.training.evaluate import Evaluation, EvaluationConfig, MethodScores, evaluate_methods
@@ -56,6 +57,11 @@ class TrainingConfig(BaseModel):
     fit_logistic: bool = True
     targets: tuple[Target, ...] | None = None
     """Targets to fit; ``None``: every target with positives in each period, never a copy."""
+    segments: SegmentsConfig | None = Field(
+        None,
+        description="Models per segment: column, values, min_rows_train, min_positives_train, "
+        "min_rows_valid, min_positives_valid, fallback_when_worse (docs/segments.md).",
+    )
 
     def load_rules(self, features: list[str]) -> RuleSet:
         """The configured rules (or the package default), checked against ``features``."""

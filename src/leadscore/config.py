@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadscore.contract import EventType, Stage
 from leadscore.errors import ConfigError, LeadscoreError
@@ -25,6 +25,7 @@ from leadscore.errors import ConfigError, LeadscoreError
 __all__ = [
     "CrmMapping",
     "LeadscoreConfig",
+    "SegmentsConfig",
     "format_validation_error",
     "load_config",
     "read_yaml_mapping",
@@ -44,6 +45,30 @@ class CrmMapping(_Strict):
 
     stage_labels: dict[str, Stage] = {}
     event_types: dict[str, EventType] = {}
+
+
+class SegmentsConfig(_Strict):
+    """Models per segment (``segments:`` in the training config).
+
+    ``column`` is a categorical feature of the training table (``region``, ``lead_source``,
+    ``industry``, or your own contact/account column declared in the feature YAML, such as a
+    business unit). Each value in ``values`` (default: every value seen in the training period)
+    gets its own model when it has enough data in both the training and the validation period
+    for every target (the ``min_*`` counts are (contact, cutoff) rows); otherwise its leads are
+    scored by the global model, and the terminal, the report and the MLflow run say why. The
+    defaults follow the commercial scorers' floors (Dynamics 365: 40 qualified leads per model;
+    Einstein: 120 conversions) with a validation share large enough to stop and calibrate.
+    """
+
+    column: str
+    values: tuple[str, ...] | None = None
+    min_rows_train: int = Field(1000, ge=1)
+    min_positives_train: int = Field(50, ge=1)
+    min_rows_valid: int = Field(300, ge=1)
+    min_positives_valid: int = Field(15, ge=1)
+    fallback_when_worse: bool = True
+    """A segment model whose validation AUC (any target) is below the global model's on the
+    same segment rows is not shipped: the segment falls back to the global model."""
 
 
 class LeadscoreConfig(_Strict):

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from leadscore.serving import ContactExplanation
     from leadscore.synthetic import GenerationSummary
     from leadscore.training import ModelVersionInfo, PromotionDecision
+    from leadscore.training.segments_eval import SegmentsOutcome
 
 console = Console()
 err_console = Console(stderr=True)
@@ -197,6 +198,8 @@ def print_training(trained: TrainStepResult) -> None:
     print_summary(result.summary, "Out-of-time test: rules vs models")
     for sentence in result.headline:
         console.print(f"• {sentence}")
+    if result.segments is not None:
+        print_segments(result.segments)
     for warning in result.warnings:
         err_console.print(f"[bold yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)
     console.print(f"Report: {result.report_path}")
@@ -205,6 +208,41 @@ def print_training(trained: TrainStepResult) -> None:
             f"Registered {trained.model_name} version {result.model_version} as challenger "
             f"(run {result.run_id})."
         )
+
+
+def print_segments(segments: SegmentsOutcome) -> None:
+    """Models per segment: which segments got their own model, and global vs segment on test."""
+    fallbacks = segments.notes(own_models=False)  # printed with the warnings above
+    for line in segments.notes():
+        if line not in fallbacks:
+            console.print(f"• {line}", highlight=False, soft_wrap=True)
+    frame = segments.evaluation
+    table = Table(title=f"Per segment ({segments.column}), out-of-time test: global vs segment")
+    shown = {
+        "segment": "segment",
+        "target": "target",
+        "model": "served by",
+        "test_positives": "test pos.",
+        "test_roc_auc_global": "AUC global",
+        "test_roc_auc_segment": "AUC segment",
+        "auc_gain_95ci": "gain 95% CI",
+    }
+    for title in [*shown.values(), "found rules/global/segment"]:
+        table.add_column(title)
+    for r in frame.to_dict("records"):
+        found = "/".join(
+            _cell(r.get(f"found_{m}"), "{:.1f}") for m in ("rules", "global", "segment")
+        )
+        cells = [_cell(r.get(c)) for c in shown]
+        cells[2] = "own model" if r["model"] == "own model" else "global"
+        table.add_row(*cells, found)
+    console.print(table)
+
+
+def _cell(value: Any, floats: str = "{:.3f}") -> str:
+    if isinstance(value, float):
+        return floats.format(value) if value == value else "-"  # NaN: not evaluable / no model
+    return "-" if value is None else str(value)
 
 
 def print_evaluation(result: EvaluateStepResult, title: str) -> None:
@@ -299,6 +337,8 @@ def print_explanation(e: ContactExplanation) -> None:
         f"model {e.model_version}, as of {e.as_of:%Y-%m-%d})",
         highlight=False,
     )
+    if e.scored_by != "global":  # a model per segment scored this lead
+        console.print(f"  scored by the {e.scored_by} segment's model", highlight=False)
     for reason in e.positive:
         console.print(f"  [green]+[/] {reason.text}", highlight=False)
     for reason in e.negative:

@@ -28,6 +28,7 @@ from leadscore.model.calibration import Calibrator
 from leadscore.model.encoding import FeatureEncoder
 from leadscore.model.head import ModelHead
 from leadscore.model.inputs import TARGETS, Target
+from leadscore.model.segments import SegmentsRecord, read_segments_record
 from leadscore.model.spec import SPEC_FILE, ScorerSpec, read_spec, write_spec
 from leadscore.records import read_versioned_record
 
@@ -84,6 +85,10 @@ class HeadsFolder:
     heads: dict[Target, ModelHead]
     records: dict[Target, HeadRecord]
     spec: ScorerSpec | None
+    segments: SegmentsRecord | None = None
+    """Models per segment (``segments.json``); ``None`` for a global-only model."""
+    segment_heads: dict[str, HeadsFolder] = field(default_factory=dict)
+    """Segment value -> its own heads (the segments with enough data)."""
 
 
 def write_heads(
@@ -185,4 +190,24 @@ def read_heads(folder: Path) -> HeadsFolder:
             f"The scorer's feature definition (hash {definition.digest()}) is not the one "
             f"its heads were trained with ({', '.join(sorted(hashes))})."
         )
-    return HeadsFolder(folder, heads, records, spec)
+    segments = read_segments_record(folder)
+    if (segments is None) != (spec is None or spec.segment_column is None) or (
+        segments is not None and spec is not None and segments.column != spec.segment_column
+    ):
+        raise ArtifactError(
+            f"{folder}: the scorer record and segments.json disagree on the segment column; "
+            "the folder is incomplete or mixed. Retrain and register the model."
+        )
+    segment_heads: dict[str, HeadsFolder] = {}
+    for value, sub in (segments.own_models if segments is not None else {}).items():
+        part = read_heads(folder / sub)
+        if (
+            part.segments is not None
+            or {r.definition_hash for r in part.records.values()} != hashes
+        ):
+            raise ArtifactError(
+                f"{folder / sub}: the heads of segment {value!r} do not belong to this model "
+                "(another feature definition, or nested segments). Retrain the model."
+            )
+        segment_heads[value] = part
+    return HeadsFolder(folder, heads, records, spec, segments, segment_heads)

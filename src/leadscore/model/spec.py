@@ -27,9 +27,18 @@ from leadscore.model.flat import FlatSpec
 from leadscore.model.grades import GradeThresholds
 from leadscore.records import read_versioned_record
 
-__all__ = ["SPEC_FILE", "SPEC_FORMAT", "ScorerSpec", "read_spec", "write_spec"]
+__all__ = [
+    "SEGMENTED_SPEC_FORMAT",
+    "SPEC_FILE",
+    "SPEC_FORMAT",
+    "ScorerSpec",
+    "read_spec",
+    "write_spec",
+]
 
 SPEC_FORMAT = "leadscore-scorer/1"
+SEGMENTED_SPEC_FORMAT = "leadscore-scorer/2"
+"""A scorer with models per segment (``segment_column`` set): older leadscores refuse it."""
 SPEC_FILE = "scorer.json"
 
 
@@ -38,7 +47,7 @@ class ScorerSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["leadscore-scorer/1"] = "leadscore-scorer/1"
+    format: Literal["leadscore-scorer/1", "leadscore-scorer/2"] = "leadscore-scorer/1"
     schema_version: str = SCHEMA_VERSION
     package_version: str = __version__
     created_at: str = ""
@@ -52,6 +61,9 @@ class ScorerSpec(BaseModel):
     top_reasons: int = 3
     flat: FlatSpec | None = None
     """Set for a flat-mode model (``train --table``): the export columns it reads."""
+    segment_column: str | None = None
+    """Set (format ``leadscore-scorer/2``) when leads are routed to models per segment
+    (:mod:`leadscore.model.segments`)."""
 
     def feature_definition(self) -> FeatureDefinition | None:
         """The parsed feature definition (``None`` when the model was trained without one)."""
@@ -76,9 +88,18 @@ def write_spec(folder: Path, spec: ScorerSpec) -> Path:
     return path
 
 
+def _format_of(path: Path) -> object:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # read_versioned_record says what is wrong
+    return raw.get("format") if isinstance(raw, dict) else None
+
+
 def read_spec(path: Path) -> ScorerSpec:
     """Read and check ``scorer.json``; :class:`ArtifactError` when missing or incompatible."""
-    raw = read_versioned_record(path, what="Scorer record", expected_format=SPEC_FORMAT)
+    expected = SEGMENTED_SPEC_FORMAT if _format_of(path) == SEGMENTED_SPEC_FORMAT else SPEC_FORMAT
+    raw = read_versioned_record(path, what="Scorer record", expected_format=expected)
     try:
         return ScorerSpec.model_validate(raw)
     except ValidationError as exc:
