@@ -22,6 +22,7 @@ from leadscore.synthetic.behaviour import (
     campaign_labels,
     simulate_events,
 )
+from leadscore.synthetic.bots import BOT_SHARE, add_bots, bot_rng
 from leadscore.synthetic.funnel import CRM_LABELS, STAGES, simulate_funnel
 from leadscore.synthetic.intent import simulate_intent
 from leadscore.synthetic.params import SECONDS_PER_DAY, IntArray
@@ -73,8 +74,11 @@ def simulate_block(
     first_contact_num: int,
     start: datetime,
     end: datetime,
+    *,
+    bot_share: float = BOT_SHARE,
 ) -> BlockTables:
-    """Simulate block ``block`` (``n_contacts`` contacts; ids numbered from the offsets)."""
+    """Simulate block ``block`` (``n_contacts`` contacts; ids numbered from the offsets;
+    ``bot_share``: contacts turned into crawlers, :mod:`leadscore.synthetic.bots`)."""
     _, sim = block_rngs(seed, block)
     end_sec = int((end - start).total_seconds())
     n_days = n_days_of(start, end)
@@ -85,6 +89,10 @@ def simulate_block(
     events = simulate_events(
         sim, intent, prof.fit, prof.created_sec, prof.first_event, start, end_sec
     )
+    events, crawlers = add_bots(bot_rng(seed, block), events, prof.created_sec, end_sec, bot_share)
+    is_bot = np.zeros(n_contacts, dtype=bool)
+    is_bot[events.bots] = True
+    is_bot[crawlers] = True
     funnel = simulate_funnel(
         sim, intent, prof.fit, prof.created_sec, events, prof.profile_points, start, end_sec
     )
@@ -124,6 +132,7 @@ def simulate_block(
             "meeting_at": _ts(start, funnel.meeting_sec),
             "customer_at": _ts(start, funnel.customer_sec),
             "disqualified_at": _ts(start, funnel.disqualified_sec),
+            "is_bot": is_bot,
         }
     )
     oracle_bursts = pa.table(

@@ -110,6 +110,7 @@ def generate_crm(
             "n_contacts": str(config.n_contacts),
             "start": config.start.isoformat(),
             "end": config.end.isoformat(),
+            "bot_share": str(config.bot_share),
         }
         writer.append(
             f"{ORACLE_SCHEMA}.meta", pa.table({"key": list(meta), "value": list(meta.values())})
@@ -125,6 +126,7 @@ def generate_crm(
                     b * BLOCK_CONTACTS + 1,
                     config.start,
                     config.end,
+                    bot_share=config.bot_share,
                 )
                 for b in range(first, min(first + blocks_per_chunk, len(sizes)))
             ]
