@@ -15,6 +15,7 @@ from leadscore import __version__
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ConfigError
 from leadscore.model.heads import read_heads
+from leadscore.training.choice import choice_table
 from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
 from leadscore.training.guards import training_warnings
 from leadscore.training.heads import save_heads
@@ -67,6 +68,9 @@ class TrainingResult:
     outcome: TrainingOutcome
     warnings: list[str] = field(default_factory=list)
     """Guards against silent failure (:mod:`leadscore.training.guards`): print them."""
+    choice: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per target and candidate: validation metrics and which head ships
+    (:func:`leadscore.training.choice.choice_table`)."""
 
 
 def flatten_metrics(evaluation: Evaluation) -> dict[str, float]:
@@ -135,6 +139,12 @@ def train(
     out_dir = config.report_dir / f"train-{stamp}"
     model_dir = out_dir / "heads"
     metrics = flatten_metrics(outcome.evaluation)
+    for target, chosen in outcome.choices.items():  # the shipped head's test metrics, by role
+        suffix = f"_{chosen.shipped}_{target}"
+        for key, value in list(metrics.items()):
+            if key.endswith(suffix):
+                metrics[key[: -len(suffix)] + f"_shipped_{target}"] = value
+    choices = choice_table(outcome.choices)
     save_heads(model_dir, table, outcome, metrics)  # heads + definition and grades for serving
     window = outcome.split.describe()
     context = ReportContext(
@@ -145,7 +155,12 @@ def train(
         split_mode="by cutoff time (train < validation < test; never random)",
         rules=[r.model_dump(exclude_none=True, by_alias=True) for r in outcome.rules.rules],
         shap=outcome.shap,
-        notes=outcome.notes,
+        notes=[*outcome.notes, *(c.why for c in outcome.choices.values())],
+        extra_tables=(
+            {"Model choice per target (validation window; the test window is untouched)": choices}
+            if len(choices)
+            else {}
+        ),
     )
     report = write_report(outcome.evaluation, context, out_dir / "report.html")
     run_id = version = None
@@ -176,6 +191,10 @@ def train(
             "split_mode": "time",
             **window,
         }
+        for target, chosen in outcome.choices.items():
+            tags[f"shipped.{target}"] = chosen.shipped
+            tags[f"shipped.{target}.why"] = chosen.why
+            tags[f"shipped.{target}.metric"] = f"validation {chosen.metric}"
         run_id, version = log_training_run(
             run_name=run_name(config.model_name, window),
             dataset=TrainingDataset(
@@ -208,6 +227,7 @@ def train(
         metrics=metrics,
         outcome=outcome,
         warnings=warnings,
+        choice=choices,
     )
 
 

@@ -23,6 +23,7 @@ from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError
 from leadscore.features.definition import FeatureDefinition
 from leadscore.features.labels import FromStage
+from leadscore.model.bots import BotRule
 from leadscore.model.flat import FlatSpec
 from leadscore.model.grades import GradeThresholds
 from leadscore.records import read_versioned_record
@@ -52,6 +53,8 @@ class ScorerSpec(BaseModel):
     top_reasons: int = 3
     flat: FlatSpec | None = None
     """Set for a flat-mode model (``train --table``): the export columns it reads."""
+    bots: BotRule | None = None
+    """The bot rule scoring applies (:mod:`leadscore.model.bots`); ``None``: none."""
 
     def feature_definition(self) -> FeatureDefinition | None:
         """The parsed feature definition (``None`` when the model was trained without one)."""
