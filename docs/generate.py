@@ -11,8 +11,18 @@ from typing import Any
 DOCS = Path(__file__).resolve().parent
 
 
+def meanings() -> dict[str, str]:
+    """What each key means, from ``docs/config-meanings.yaml`` (for keys without a description)."""
+    import yaml
+
+    loaded = yaml.safe_load((DOCS / "config-meanings.yaml").read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in (loaded or {}).items()}
+
+
 def _fields(model: Any, prefix: str, rows: list[str]) -> None:
     from pydantic import BaseModel
+
+    known = meanings()
 
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
@@ -23,7 +33,7 @@ def _fields(model: Any, prefix: str, rows: list[str]) -> None:
         default = field.get_default(call_default_factory=True)
         plain = isinstance(annotation, type)
         kind = annotation.__name__ if plain else str(annotation).replace("typing.", "")
-        text = (field.description or "").replace("\n", " ").replace("|", "\\|")
+        text = (field.description or known.get(key, "")).replace("\n", " ").replace("|", "\\|")
         shown = str(default).replace("|", "\\|")
         rows.append(f"| `{key}` | `{kind}` | `{shown[:60]}` | {text} |")
 

@@ -22,6 +22,8 @@ from leadscore.errors import ConfigError
 from leadscore.serving.store import ScoreStore
 
 __all__ = [
+    "LOGIN_COOKIE",
+    "LOGIN_SECONDS",
     "SESSION_COOKIE",
     "SESSION_SECONDS",
     "Sessions",
@@ -32,6 +34,9 @@ __all__ = [
 
 SESSION_COOKIE = "leadscore_session"
 SESSION_SECONDS = 12 * 3600
+LOGIN_COOKIE = "leadscore_login"
+"""The pre-login nonce cookie the login form's token is bound to (login CSRF)."""
+LOGIN_SECONDS = 3600
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
@@ -108,6 +113,17 @@ class Sessions:
     def csrf(self, cookie: str) -> str:
         """The CSRF token of the session ``cookie`` (put in every form)."""
         return self._sign(f"csrf|{cookie}")
+
+    def login_token(self, nonce: str) -> str:
+        """The token the login form carries for the pre-login ``nonce`` cookie (login CSRF: a
+        form posted from another site has neither the cookie nor a matching token)."""
+        return self._sign(f"login|{nonce}")
+
+    def login_ok(self, nonce: str | None, token: str | None) -> bool:
+        """Whether the login form's ``token`` matches the browser's pre-login ``nonce``."""
+        if not nonce or not token:
+            return False
+        return hmac.compare_digest(token, self.login_token(nonce))
 
     def csrf_ok(self, cookie: str | None, token: str | None) -> bool:
         """Whether ``token`` is the CSRF token of the valid session ``cookie``."""

@@ -24,9 +24,10 @@ import pyarrow.parquet as pq
 from leadscore.atomic import atomic_path, check_writable, fault_point
 from leadscore.clock import utc_now
 from leadscore.crm import CrmData, open_crm
-from leadscore.errors import ConfigError, LeadscoreError
+from leadscore.errors import ConfigError
 from leadscore.serving.features import count_eligible, iter_features
 from leadscore.serving.loading import LoadedScorer, load_scorer
+from leadscore.serving.not_scored import NotScoredError, why_not_scored
 from leadscore.serving.reasons import Reason
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
@@ -95,6 +96,8 @@ class ContactExplanation:
     base_value: float
     raw_score: float
     features: dict[str, Any]
+    notes: tuple[str, ...] = ()
+    """Warnings about how the lead was scored (e.g. as of the data's end, not now)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (reasons with their effects in log-odds)."""
@@ -224,7 +227,8 @@ def explain_contact(
 ) -> ContactExplanation:
     """One lead's current score, grade, sub-scores and top reasons (features computed from the
     whole CRM, so account-level features are right). Raises :class:`LeadscoreError` when the
-    contact is unknown or not eligible (already SQL, disqualified, created after ``as_of``)."""
+    contact is unknown or not eligible (:class:`NotScoredError` says which: unknown id, created
+    after ``as_of``, already SQL, disqualified)."""
     loaded = _loaded(model_uri_or_alias, tracking_uri)
     definition = loaded.scorer.require_definition()
     data, owned = _open(crm)
@@ -239,14 +243,12 @@ def explain_contact(
                 from_stage=loaded.scorer.spec.from_stage,
             )
         )
+        if not frames:
+            why = why_not_scored(data, contact_id, moment, loaded.scorer.spec.from_stage)
+            raise NotScoredError(why)
     finally:
         if owned:
             data.close()
-    if not frames:
-        raise LeadscoreError(
-            f"Contact {contact_id!r} is not scored at {moment:%Y-%m-%d %H:%M}: unknown, created "
-            "later, already an SQL (or further), or disqualified."
-        )
     features = pd.concat(frames, ignore_index=True)
     explanation = loaded.scorer.explain(features, top=top)
     row = explanation.scores.iloc[0]

@@ -11,6 +11,7 @@ token.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from leadscore.contract import Verdict
-from leadscore.serving.auth import SESSION_COOKIE, Sessions, user_for_token
+from leadscore.serving.auth import (
+    LOGIN_COOKIE,
+    LOGIN_SECONDS,
+    SESSION_COOKIE,
+    Sessions,
+    user_for_token,
+)
 from leadscore.serving.feedback_report import feedback_report
 from leadscore.serving.leads import STATUSES, InboxFilter, inbox_leads, lead_detail
 from leadscore.serving.store import ScoreStore
@@ -117,17 +124,37 @@ def inbox_router(
         target = quote(request.url.path, safe="/")
         return RedirectResponse(f"/login?next={target}", status_code=303)
 
+    def login_form(request: Request, code: int = 200, **context: Any) -> HTMLResponse:
+        """The login page with a fresh pre-login nonce cookie and its matching form token."""
+        nonce = secrets.token_urlsafe(16)
+        response = page(
+            request, "login.html", code, login_csrf=sessions.login_token(nonce), **context
+        )
+        response.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            max_age=LOGIN_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/login",
+        )
+        return response
+
     @router.get("/login", response_class=HTMLResponse)
     def login_page(request: Request, next: str = "/") -> Response:
-        return page(request, "login.html", next=_local(next))
+        return login_form(request, next=_local(next))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
         form = await _form(request)
-        user = user_for_token(store, form.get("token", "").strip())
         target = _local(form.get("next", "/"))
+        if not sessions.login_ok(request.cookies.get(LOGIN_COOKIE), form.get("login_csrf")):
+            error = "This login form expired or was not sent from this site: log in again here."
+            return login_form(request, 403, error=error, next=target)
+        user = user_for_token(store, form.get("token", "").strip())
         if user is None:
-            return page(request, "login.html", 401, error="Unknown token.", next=target)
+            return login_form(request, 401, error="Unknown token.", next=target)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
@@ -138,6 +165,7 @@ def inbox_router(
             secure=request.url.scheme == "https",
             path="/",
         )
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
         return response
 
     @router.post("/logout")

@@ -33,6 +33,16 @@ def test_help_and_version() -> None:
     assert __version__ in version_run.stdout
 
 
+def test_help_shows_no_type_label_beside_flags() -> None:
+    """A flag takes no value: ``--debug <bool>`` would read as if it wanted one."""
+    for command in ([], ["train"], ["features", "build"], ["score"]):
+        help_run = run_cli(*command, "--help")
+        assert help_run.returncode == 0
+        assert "--help" in help_run.stdout
+        assert "<bool>" not in help_run.stdout
+    assert "<path>" in run_cli("train", "--help").stdout  # options that take a value keep theirs
+
+
 def test_validate_reports_every_problem_without_traceback(tmp_path: Path) -> None:
     tables = tiny_crm_tables()
     tables["accounts"] = tables["accounts"].drop(columns="industry")
@@ -148,8 +158,9 @@ def test_pipeline_commands_end_to_end(tmp_path: Path) -> None:
     assert explained.returncode == 0, explained.stderr
     assert f"{contact}: grade" in explained.stdout
     unknown = run_cli("explain", "NO-SUCH-CONTACT", "--crm", str(crm), "--tracking-uri", uri)
-    assert unknown.returncode != 0
+    assert unknown.returncode == 1
     assert "Traceback" not in unknown.stderr and "internal error" not in unknown.stderr
+    assert "is not in the CRM" in unknown.stderr
 
     listed = run_cli("models", "--tracking-uri", uri)
     assert listed.returncode == 0

@@ -44,3 +44,15 @@ def test_relative_links_resolve(page: Path) -> None:
         if "://" in target or target.startswith("mailto:"):
             continue
         assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_every_config_key_says_what_it_means() -> None:
+    """A reference row without a meaning is a key nobody can use; a meaning without a key is
+    stale. Add new keys to ``docs/config-meanings.yaml`` (or give the field a description)."""
+    config = (DOCS / "config-reference.md").read_text(encoding="utf-8")
+    rows = [line for line in config.splitlines() if line.startswith("| `")]
+    assert rows
+    assert not [row.split("|")[1].strip() for row in rows if row.rstrip().endswith("|  |")]
+    keys = {row.split("|")[1].strip().strip("`") for row in rows}
+    stale = set(_generator().meanings()) - keys  # type: ignore[attr-defined]
+    assert not stale, f"docs/config-meanings.yaml describes keys that no longer exist: {stale}"

@@ -27,10 +27,22 @@ def app(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield running_inbox
 
 
+def login(
+    client: httpx.Client, token: str, next: str = "/", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """Log in as a browser does: open the form (its pre-login cookie and token), post it
+    (``headers`` on the post only: a secure pre-login cookie would not come back over http)."""
+    form = client.get("/login")
+    found = re.search(r'name="login_csrf" value="([0-9a-f]{64})"', form.text)
+    assert found, "no login CSRF token in the login form"
+    data = {"token": token, "next": next, "login_csrf": found.group(1)}
+    return client.post("/login", data=data, headers=headers)
+
+
 @contextmanager
 def logged_in(app: Inbox) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=app.url) as client:
-        response = client.post("/login", data={"token": app.token, "next": "/"})
+        response = login(client, app.token)
         assert response.status_code == 303 and response.headers["location"] == "/"
         yield client
 
@@ -48,21 +60,46 @@ def test_pages_need_a_login(app: Inbox) -> None:
     page = httpx.get(app.url + "/login")
     assert page.status_code == 200 and 'name="token"' in page.text
     for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example"):
-        away = httpx.post(app.url + "/login", data={"token": app.token, "next": elsewhere})
+        with httpx.Client(base_url=app.url) as client:
+            away = login(client, app.token, next=elsewhere)
         assert away.status_code == 303 and away.headers["location"] == "/"
-    wrong = httpx.post(app.url + "/login", data={"token": "not-a-token"})
-    assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+    with httpx.Client(base_url=app.url) as client:
+        wrong = login(client, "not-a-token")
+    assert wrong.status_code == 401 and "leadscore_session" not in wrong.headers["set-cookie"]
+
+
+def test_login_form_posted_from_another_site_is_refused(app: Inbox) -> None:
+    """Login CSRF: a page elsewhere posting a valid token (the attacker's own) into the rep's
+    browser has neither the pre-login cookie nor the form token bound to it."""
+    bare = httpx.post(app.url + "/login", data={"token": app.token, "next": "/"})
+    assert bare.status_code == 403
+    assert "leadscore_session" not in bare.headers.get("set-cookie", "")
+    with httpx.Client(base_url=app.url) as attacker, httpx.Client(base_url=app.url) as victim:
+        form = attacker.get("/login").text
+        token = re.search(r'name="login_csrf" value="([0-9a-f]{64})"', form)
+        assert token is not None
+        victim.get("/login")  # the victim has a pre-login cookie of their own
+        forged = victim.post(
+            "/login", data={"token": app.token, "login_csrf": token.group(1), "next": "/"}
+        )
+        assert forged.status_code == 403
+        assert "leadscore_session" not in forged.headers.get("set-cookie", "")
+        assert "log in again" in forged.text  # and a fresh form to do so
+
+
+def _session_cookie(response: httpx.Response) -> str:
+    cookies = response.headers.get_list("set-cookie")
+    return next(c for c in cookies if c.startswith("leadscore_session=")).lower()
 
 
 def test_session_cookie_flags(app: Inbox) -> None:
-    response = httpx.post(app.url + "/login", data={"token": app.token})
-    cookie = response.headers["set-cookie"].lower()
+    with httpx.Client(base_url=app.url) as client:
+        cookie = _session_cookie(login(client, app.token))
     assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
     # behind a TLS proxy on the same host (uvicorn trusts 127.0.0.1's forwarded headers)
-    tls = httpx.post(
-        app.url + "/login", data={"token": app.token}, headers={"X-Forwarded-Proto": "https"}
-    )
-    assert "; secure" in tls.headers["set-cookie"].lower()
+    with httpx.Client(base_url=app.url) as client:
+        tls = login(client, app.token, headers={"X-Forwarded-Proto": "https"})
+    assert "; secure" in _session_cookie(tls)
 
 
 def test_inbox_lists_leads_by_grade_with_reasons(app: Inbox) -> None:

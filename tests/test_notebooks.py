@@ -29,7 +29,12 @@ def _code(path: Path) -> list[str]:
 
 def test_there_are_notebooks() -> None:
     names = {p.name for p in NOTEBOOKS}
-    assert {"01-quickstart.ipynb", "02-models-vs-rules-and-mlflow.ipynb"} <= names
+    assert {
+        "01-quickstart.ipynb",
+        "02-models-vs-rules-and-mlflow.ipynb",
+        "03-bring-your-own-crm.ipynb",
+        "04-flat-export.ipynb",
+    } <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -14,6 +14,7 @@ import pytest
 from leadscore.clock import frozen_clock, utc_now
 from leadscore.errors import ConfigError, DataContractError
 from leadscore.pipeline import (
+    EvaluateSpec,
     ExplainSpec,
     FeaturesSpec,
     FlatTrainSpec,
@@ -23,6 +24,7 @@ from leadscore.pipeline import (
     TrainSpec,
     ValidateSpec,
     build_features_step,
+    evaluate_step,
     explain_step,
     generate_step,
     list_versions_step,
@@ -91,6 +93,20 @@ def test_notebook_runs_generate_features_train_score_explain(tmp_path: Path) -> 
 
     decision = promote_step(PromoteSpec(force=True, tracking_uri=uri))
     assert decision.promoted and decision.challenger_version == "1"
+
+    # the registered champion, re-scored on the same test window, gives train's own table
+    evaluated = evaluate_step(EvaluateSpec(training_table=table, config=config, tracking_uri=uri))
+    columns = ["method", "target", "roc_auc", "roc_auc_95ci", "found_at_mql_volume"]
+    trained_rows = result.summary[result.summary["method"].isin(["rules", "lightgbm"])]
+    pd.testing.assert_frame_equal(
+        evaluated.summary[columns].reset_index(drop=True),
+        trained_rows[columns].reset_index(drop=True),
+    )
+    assert evaluated.headline == result.headline
+    assert (
+        evaluated.metrics["test_roc_auc_lightgbm_sql"]
+        == result.metrics["test_roc_auc_lightgbm_sql"]
+    )
 
     with open_mapped_crm(crm) as opened:  # a notebook keeps one validated CRM open
         scored = score_step(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,15 @@ import pandas as pd
 from leadscore import __version__
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ConfigError
-from leadscore.model.heads import read_heads
 from leadscore.training.choice import choice_table
-from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
+from leadscore.training.evaluate import Evaluation
 from leadscore.training.guards import training_warnings
-from leadscore.training.heads import save_heads
+from leadscore.training.heads import save_heads, scorer_spec
 from leadscore.training.kinds import refuse_mixed_kinds
 from leadscore.training.pipeline import Progress, TrainingConfig, TrainingOutcome, fit_and_evaluate
+from leadscore.training.registered_eval import evaluate_registered
 from leadscore.training.report import ReportContext, headline_sentences, write_report
-from leadscore.training.rules import mql_flags, score_rules
-from leadscore.training.split import time_split
 from leadscore.training.table import (
-    CONTACT_COLUMN,
-    CUTOFF_COLUMN,
-    TARGETS,
     TrainingTable,
     label_column,
     load_training_table,
@@ -36,7 +30,6 @@ from leadscore.training.tracking import (
     ModelVersionInfo,
     PromotionDecision,
     TrainingDataset,
-    download_heads,
     list_versions,
     log_training_run,
     promote_version,
@@ -146,6 +139,7 @@ def train(
                 metrics[key[: -len(suffix)] + f"_shipped_{target}"] = value
     choices = choice_table(outcome.choices)
     save_heads(model_dir, table, outcome, metrics)  # heads + definition and grades for serving
+    served = scorer_spec(table, outcome)
     window = outcome.split.describe()
     context = ReportContext(
         title="leadscore: rules vs models, out-of-time evaluation",
@@ -161,6 +155,7 @@ def train(
             if len(choices)
             else {}
         ),
+        grades=served.grades if served is not None else None,
     )
     report = write_report(outcome.evaluation, context, out_dir / "report.html")
     run_id = version = None
@@ -241,40 +236,14 @@ def evaluate(
 ) -> dict[str, float]:
     """Score the test period of a training table with a registered model (version or alias)
     and the rules; returns metrics named like a training run's (``test_roc_auc_lightgbm_sql``)."""
-    config = config or TrainingConfig()
-    table = (
-        training_table
-        if isinstance(training_table, TrainingTable)
-        else load_training_table(training_table)
-    )
-    horizon = timedelta(days=table.horizon_days) if table.horizon_days else None
-    split = time_split(table.frame, config.split, horizon=horizon)
-    test = table.frame[split.mask("test")]
-    with tempfile.TemporaryDirectory() as tmp:
-        heads_dir, _ = download_heads(model_name, ref, Path(tmp), tracking_uri=tracking_uri)
-        heads = read_heads(heads_dir).heads
-        rules = config.load_rules(table.feature_names)
-        points = score_rules(test, rules).to_numpy()
-        targets = [t for t in TARGETS if t in heads]
-        labels: dict[str, np.ndarray[Any, Any]] = {
-            t: table.labels(t)[test.index].to_numpy() for t in targets
-        }
-        raw: dict[str, np.ndarray[Any, Any]] = {t: heads[t].predict_raw(test) for t in targets}
-        proba: dict[str, np.ndarray[Any, Any]] = {t: heads[t].predict_proba(test) for t in targets}
-        rules_p: dict[str, np.ndarray[Any, Any]] = {
-            t: np.clip(points / 100, 0.0, 1.0) for t in targets
-        }  # ranking only
-        methods = [
-            MethodScores("rules", dict.fromkeys(targets, points), rules_p),
-            MethodScores("lightgbm", raw, proba),
-        ]
-        evaluation = evaluate_methods(
-            test[[CONTACT_COLUMN, CUTOFF_COLUMN]],
-            labels,
-            methods,
-            mql=mql_flags(pd.Series(points), rules).to_numpy(),
-            config=config.evaluation.model_copy(update={"n_bootstrap": 0}),
-        )
+    evaluation = evaluate_registered(
+        training_table,
+        model_name=model_name,
+        ref=ref,
+        tracking_uri=tracking_uri,
+        config=config,
+        bootstrap=False,
+    ).evaluation
     metrics = flatten_metrics(evaluation)
     return {k: v for k, v in metrics.items() if "_lightgbm_" in k}
 

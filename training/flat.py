@@ -30,6 +30,7 @@ from leadscore.training.flat_columns import find_id_column, infer_columns
 from leadscore.training.flat_fit import fit_candidates, is_constant, refit_lightgbm, refit_logistic
 from leadscore.training.flat_guards import check_periods, model_warnings, require_enough_rows
 from leadscore.training.flat_leakage import LeakageConfig, detect_leakage
+from leadscore.training.flat_rules import FlatRules, rules_notes, rules_points
 from leadscore.training.flat_split import FlatSplit, FlatSplitConfig, flat_split
 from leadscore.training.models import LightGBMParams
 from leadscore.training.pipeline import Progress
@@ -129,21 +130,24 @@ def train_flat_table(
     lightgbm: Sequence[LightGBMParams] | None = None,
     evaluation: EvaluationConfig | None = None,
     leakage: LeakageConfig | None = None,
+    rules: FlatRules | None = None,
     progress: Progress | None = None,
 ) -> FlatResult:
-    """Train and evaluate LightGBM and logistic regression on a one-row-per-lead CSV export;
-    the returned result carries the final head (``models["final"]``) for the registry."""
+    """Train and evaluate LightGBM and logistic regression on a one-row-per-lead CSV export,
+    against ``rules`` (the team's score column) when given; the returned result carries the
+    final head (``models["final"]``) for the registry."""
     from leadscore.training.flat_report import write_flat_report
 
     config = split or FlatSplitConfig()
-    given = [target, time_column, *keep_columns, *drop_columns]
+    rules_column = rules.column if rules else None
+    given = [target, time_column, rules_column, *keep_columns, *drop_columns]
     frame = read_flat_table(csv_path, na_values, columns=[c for c in given if c])
     y_all = binary_target(frame[target], target)
     require_enough_rows(y_all, target, csv_path.name)
     split_ = flat_split(frame, y_all, time_column, config)
     check_periods(y_all, split_, target, csv_path.name)
     id_column = find_id_column(frame, exclude=[target])
-    exclude = [target, *drop_columns, *([time_column] if time_column else [])]
+    exclude = [target, *drop_columns, *(c for c in (time_column, rules_column) if c)]
     features, dropped = _features(frame, exclude, keep_columns, drop_columns)
     if id_column and id_column not in keep_columns:
         features = [f for f in features if f.name != id_column]
@@ -178,11 +182,18 @@ def train_flat_table(
             "lightgbm", {target: gbm_head.predict_raw(test)}, {target: gbm_head.predict_proba(test)}
         ),
     ]
+    mql: np.ndarray[Any, Any] | None = None
+    rule_notes: list[str] = []
+    if rules is not None:
+        points = rules_points(test, rules.column)
+        methods.insert(0, rules.method(points, target))
+        mql = points >= rules.bar
+        rule_notes = rules_notes(rules, points)
     rows = pd.DataFrame(
         {CONTACT_COLUMN: np.arange(len(test)).astype(str), CUTOFF_COLUMN: pd.Timestamp(0)}
     )
     result = evaluate_methods(
-        rows, {target: y_test}, methods, mql=None, config=evaluation, progress=progress
+        rows, {target: y_test}, methods, mql=mql, config=evaluation, progress=progress
     )
     step("Refitting on every row", 2, 3)
     final = refit_lightgbm(fitted.lightgbm, frame, y_all, fitted_rows=len(train))
@@ -192,10 +203,21 @@ def train_flat_table(
     shift = split_.shift_warning()
     if shift:
         warnings.append(shift)
-    notes = [f"Split: {split_.description}.", *fitted.notes, *notes]
-    summary = result.metrics[
-        ["method", "target", "roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc", "brier"]
-    ]
+    notes = [f"Split: {split_.description}.", *fitted.notes, *notes, *rule_notes]
+    metrics = result.metrics
+    summary = pd.DataFrame(
+        {
+            "method": metrics["method"],
+            "target": metrics["target"],
+            "roc_auc": metrics["roc_auc"].round(4),
+            "roc_auc_95ci": [
+                f"{lo:.3f}-{hi:.3f}"
+                for lo, hi in zip(metrics["roc_auc_low"], metrics["roc_auc_high"], strict=True)
+            ],
+            "pr_auc": metrics["pr_auc"].round(4),
+            "brier": metrics["brier"].round(5),
+        }
+    )
     out = FlatResult(
         summary=summary,
         report_path=report_path or Path("reports") / f"flat-{csv_path.stem}.html",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,20 +15,43 @@ import pandas as pd
 
 from leadscore import __version__
 from leadscore.atomic import atomic_write_text
+from leadscore.model.grades import GradeThresholds
 from leadscore.training.evaluate import Evaluation
 from leadscore.training.plots import calibration_png, gains_png, pr_png, roc_png, shap_png
+from leadscore.training.report_format import outcome_label
+from leadscore.training.report_summary import caveats, plain_summary
+from leadscore.training.report_tables import (
+    capacity_table,
+    gain_table,
+    grade_table,
+    lift_table,
+    metrics_table,
+    periods_table,
+    rules_table,
+    tidy_frame,
+)
 
 __all__ = ["ReportContext", "headline_sentences", "render_report", "write_report"]
 
 FloatArray = np.ndarray[Any, Any]
 
 _CSS = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}
-table{border-collapse:collapse;margin:.6em 0 1.2em}td,th{border:1px solid #ccc;padding:3px 8px;
-text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
-.plots img{max-width:49%;margin:2px}.headline{background:#eef6ee;padding:.6em 1em;border-radius:6px}
-.note{color:#7a4b00}code{background:#f5f5f5;padding:1px 4px}
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;
+line-height:1.45}h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+.wrap{overflow-x:auto;max-width:100%}table{border-collapse:collapse;margin:.6em 0 1.2em;
+font-size:.92em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3;font-weight:600}.t{text-align:left}
+.plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:6px}
+img{max-width:100%;height:auto}.summary{background:#eef6ee;padding:.4em 1.2em;border-radius:6px}
+.note{background:#fff4e0;color:#7a4b00;padding:.4em .8em;border-left:4px solid #e0a030}
+.explain{color:#555;font-size:.92em}code{background:#f5f5f5;padding:1px 4px}
 """
+
+_ORACLE = (
+    "Oracle: the true probabilities the synthetic generator used. No model can rank better on "
+    "average; it exists only for synthetic data and shows how much of the achievable quality "
+    "each method reaches."
+)
 
 
 @dataclass
@@ -43,25 +67,32 @@ class ReportContext:
     rules: Sequence[Mapping[str, Any]] = ()
     shap: Mapping[str, tuple[FloatArray, pd.DataFrame]] = field(default_factory=dict)
     extra_tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    grades: GradeThresholds | None = None
+    """The served grade thresholds: the report shows volume and realised rate per grade."""
+    shipped: str = "lightgbm"
+    """The method the registered model serves; the summary speaks about it."""
 
 
-def _table(frame: pd.DataFrame, floats: str = "{:.4f}") -> str:
-    formatters = {
-        c: (
-            lambda v, f=floats: (
-                f.format(v) if isinstance(v, float) and np.isfinite(v) else html.escape(str(v))
-            )
-        )
-        for c in frame.columns
-    }
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+_NUMERIC = re.compile(r"^[-+]?[\d,.]+(%|x)?( to [-+]?[\d,.]+%?)?$|^\u2013$")
+
+
+def _table(frame: pd.DataFrame) -> str:
+    """Display strings in a horizontally scrollable table (never wider than the page); columns
+    of numbers are right-aligned, text columns left-aligned."""
+    numeric = [
+        len(frame) > 0 and all(_NUMERIC.match(str(v)) for v in frame[c]) for c in frame.columns
+    ]
+    align = ["" if n else " class='t'" for n in numeric]
+    head = "".join(
+        f"<th{a}>{html.escape(str(c))}</th>" for c, a in zip(frame.columns, align, strict=True)
+    )
     body = "".join(
         "<tr>"
-        + "".join(f"<td>{formatters[c](v)}</td>" for c, v in zip(frame.columns, row, strict=True))
+        + "".join(f"<td{a}>{html.escape(str(v))}</td>" for v, a in zip(row, align, strict=True))
         + "</tr>"
         for row in frame.itertuples(index=False)
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<div class='wrap'><table><tr>{head}</tr>{body}</table></div>"
 
 
 def headline_sentences(evaluation: Evaluation, model: str = "lightgbm") -> list[str]:
@@ -94,58 +125,80 @@ def _img(b64: str, alt: str) -> str:
 
 
 def render_report(evaluation: Evaluation, context: ReportContext) -> str:
-    """The whole report as one HTML string."""
+    """The whole report as one HTML string: plain summary first, details after, provenance last."""
     e = html.escape
+    level = f"{evaluation.confidence:.0%}"
+    summary = plain_summary(
+        evaluation, context.split_description, shipped=context.shipped, grades=context.grades
+    )
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(context.title)}</title>",
-        f"<style>{_CSS}</style></head><body><h1>{e(context.title)}</h1>",
-        f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by leadscore {e(__version__)}; "
-        f"data fingerprint <code>{e(context.data_fingerprint)}</code>, feature definition "
-        f"<code>{e(context.definition_hash)}</code>.</p>",
-        f"<p><b>Split</b>: {e(context.split_mode)}. Test period: {evaluation.n_rows:,} rows, "
-        f"{evaluation.n_contacts:,} contacts, {evaluation.n_cutoffs} cutoff(s). "
-        f"Confidence intervals: {evaluation.confidence:.0%} cluster bootstrap over contacts. "
-        "Counts are (contact, cutoff) rows: a contact eligible at several cutoffs counts at "
-        "each.</p>",
-        _table(pd.DataFrame([dict(context.split_description)])),
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(context.title)}"
+        f"</title><style>{_CSS}</style></head><body><h1>{e(context.title)}</h1>",
+        "<div class='summary'><h2>In short</h2>"
+        + "".join(f"<p>{e(s)}</p>" for s in summary)
+        + "</div>",
     ]
-    parts += [f"<p class='note'>Note: {e(n)}</p>" for n in [*context.notes, *evaluation.notes]]
-    sentences = headline_sentences(evaluation)
-    if sentences:
-        parts.append(
-            "<div class='headline'>" + "".join(f"<p>{e(s)}</p>" for s in sentences) + "</div>"
-        )
-    parts += ["<h2>Metrics on the out-of-time test period</h2>", _table(evaluation.metrics)]
-    if "normalized_auc" in evaluation.metrics.columns:
-        parts.append(
-            "<p>normalized AUC = (AUC - 0.5) / (AUC of the true probabilities - 0.5): the share "
-            "of the achievable ranking quality reached.</p>"
-        )
+    warnings = [*caveats(evaluation, shipped=context.shipped), *context.notes, *evaluation.notes]
+    parts += [f"<p class='note'>{e(n)}</p>" for n in warnings]
+    grades = grade_table(evaluation, context.grades, context.shipped) if context.grades else None
+    if grades is not None:
+        parts += [
+            "<h2>Grades on the test period</h2>",
+            _table(grades),
+            f"<p class='explain'>Grade A holds the share of leads sales works today (the rules' "
+            f"MQL share on the {e(context.grades.fitted_on) if context.grades else ''}); B up "
+            "to three times that share, C up to the top half, D the rest. A well calibrated "
+            "model shows a realised rate close to the predicted one in every grade.</p>",
+        ]
     parts += [
-        "<h2>Gain at the rules' MQL volume</h2>",
-        _table(evaluation.headline),
-        "<h2>Sales capacity: positives found among the K leads worked per cutoff</h2>",
-        _table(evaluation.capacity, "{:.1f}"),
-        "<h2>Lift and capture at the top of each cutoff</h2>",
-        _table(evaluation.lift, "{:.3f}"),
+        "<h2>Rules vs models at today's MQL volume</h2>",
+        _table(gain_table(evaluation)),
+        f"<p class='explain'>Each cutoff, sales works as many leads as the rules make MQLs; "
+        f"the gain is the change in leads found that converted. Intervals: {level} cluster "
+        "bootstrap over contacts.</p>",
+        "<h2>How well each method ranks and predicts</h2>",
+        _table(metrics_table(evaluation)),
+        "<p class='explain'>ROC AUC: the chance a converting lead is ranked above a "
+        "non-converting one (0.5 is a coin toss). PR AUC: precision averaged over recall, "
+        "compare it with the base rate. Brier score: error of the probabilities (lower is "
+        "better)."
+        + (f" {e(_ORACLE)}" if any(m.name == "oracle" for m in evaluation.methods) else "")
+        + "</p>",
     ]
     for target in evaluation.targets:
-        parts.append(f"<h2>Curves: {e(target)}</h2><div class='plots'>")
+        parts.append(f"<h2>Curves: leads that {e(outcome_label(target))}</h2><div class='plots'>")
         parts += [
-            _img(roc_png(evaluation, target), f"ROC {target}"),
-            _img(pr_png(evaluation, target), f"PR {target}"),
-            _img(calibration_png(evaluation, target), f"calibration {target}"),
             _img(gains_png(evaluation, target), f"gains {target}"),
+            _img(pr_png(evaluation, target), f"precision-recall {target}"),
+            _img(calibration_png(evaluation, target), f"calibration {target}"),
+            _img(roc_png(evaluation, target), f"ROC {target}"),
         ]
         parts.append("</div>")
+    parts += [
+        "<h2>Sales capacity: leads found when working K leads per cutoff</h2>",
+        _table(capacity_table(evaluation)),
+        "<p class='explain'>Counts with a decimal are expected values: tied scores are broken "
+        "at random.</p>",
+        "<h2>The top of each cutoff</h2>",
+        _table(lift_table(evaluation)),
+    ]
     for target, (contrib, values) in context.shap.items():
-        parts.append(f"<h2>What drives the LightGBM score: {e(target)}</h2>")
+        parts.append(f"<h2>What drives the score: leads that {e(outcome_label(target))}</h2>")
         parts.append(_img(shap_png(contrib, values, target), f"SHAP {target}"))
     for title, frame in context.extra_tables.items():
-        parts += [f"<h2>{e(title)}</h2>", _table(frame)]
+        parts += [f"<h2>{e(title)}</h2>", _table(tidy_frame(frame))]
     if context.rules:
-        parts += ["<h2>Rule-based baseline used</h2>", _table(pd.DataFrame(list(context.rules)))]
-    parts.append("</body></html>")
+        parts += ["<h2>The rules baseline used</h2>", _table(rules_table(context.rules))]
+    parts += [
+        "<h2>How this was tested</h2>",
+        f"<p>Split {e(context.split_mode)}; {evaluation.n_rows:,} lead-cutoff rows in the test "
+        f"period. Intervals: {level} cluster bootstrap over contacts.</p>",
+        _table(periods_table(context.split_description)),
+        f"<p class='explain'>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by leadscore "
+        f"{e(__version__)}; data fingerprint <code>{e(context.data_fingerprint)}</code>, "
+        f"feature definition <code>{e(context.definition_hash)}</code>.</p>",
+        "</body></html>",
+    ]
     return "\n".join(parts)
 
 

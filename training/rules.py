@@ -63,14 +63,21 @@ def _parse(text: str, where: str, features: Iterable[str] | None) -> RuleSet:
 def load_rules(path: Path, *, features: Iterable[str] | None = None) -> RuleSet:
     """Read and validate a rules YAML file; ``features`` (when given) are the allowed names."""
     if not path.is_file():
-        raise ConfigError(f"Scoring rules file {path} does not exist.")
+        raise ConfigError(
+            f"Scoring rules file {path} does not exist. Start from a copy of the bundled rules: "
+            f"`leadscore rules init {path}`, then edit its points to match your tool."
+        )
     return _parse(path.read_text(encoding="utf-8"), str(path), features)
+
+
+def default_rules_text() -> str:
+    """The bundled rules YAML, comments included: the starting point users copy and edit."""
+    return files("leadscore.training").joinpath("rules.yaml").read_text(encoding="utf-8")
 
 
 def default_rules(*, features: Iterable[str] | None = None) -> RuleSet:
     """The package's default points scheme (DOMAIN.md's typical values)."""
-    text = files("leadscore.training").joinpath("rules.yaml").read_text(encoding="utf-8")
-    return _parse(text, "leadscore/training/rules.yaml", features)
+    return _parse(default_rules_text(), "leadscore/training/rules.yaml", features)
 
 
 def score_rules(frame: pd.DataFrame, rules: RuleSet) -> pd.Series:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from leadscore import __version__
 from leadscore.cli import flat_output, output, sales, scoring
 from leadscore.cli import funnel_options as funnel_opt
 from leadscore.cli import options as opt
+from leadscore.cli.help_format import build_command
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.flat_csv import DEFAULT_NA_VALUES
 from leadscore.pipeline.defaults import (
@@ -147,6 +149,8 @@ def train(
     model_name: opt.TrainModelName = "leadscore",
     na_value: opt.NaValues = None,
     targets: funnel_opt.TargetsOption = None,
+    rules_column: opt.RulesColumn = None,
+    mql_threshold: opt.MqlThreshold = None,
 ) -> None:
     """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
     from leadscore.pipeline import FlatTrainSpec, TrainSpec, train_flat_step, train_step
@@ -170,6 +174,8 @@ def train(
             report=report,
             model_name=model_name,
             tracking_uri=tracking_uri,
+            rules_column=rules_column,
+            mql_threshold=mql_threshold,
         )
         with output.Bars() as bars:
             flat_result = train_flat_step(flat, progress=bars)
@@ -200,7 +206,8 @@ def evaluate(
     training_config: opt.EvaluateConfig = None,
     tracking_uri: opt.Tracking = None,
 ) -> None:
-    """Score a training table's out-of-time test period with a registered model."""
+    """Score a training table's out-of-time test period with a registered model, beside the
+    rules, with the same table and confidence intervals as ``train``."""
     from leadscore.pipeline import EvaluateSpec, evaluate_step
 
     spec = EvaluateSpec(
@@ -210,7 +217,9 @@ def evaluate(
         config=training_config,
         tracking_uri=tracking_uri,
     )
-    output.print_metrics(evaluate_step(spec), f"{model_name}@{model} on {training_table}")
+    with output.Bars() as bars:
+        result = evaluate_step(spec, progress=bars)
+    output.print_evaluation(result, f"{model_name}@{model} on the test window of {training_table}")
 
 
 @app.command()
@@ -247,6 +256,24 @@ def models(model_name: opt.ModelName = "leadscore", tracking_uri: opt.Tracking =
     from leadscore.pipeline import list_versions_step
 
     output.print_models(model_name, list_versions_step(model_name, tracking_uri=tracking_uri))
+
+
+@rules_app.command("init")
+def rules_init(
+    out: Annotated[Path, typer.Argument(help="Where to write the rules YAML to edit.")] = Path(
+        "my-rules.yaml"
+    ),
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Write a copy of the bundled rules (points per behaviour and profile, MQL threshold) to
+    edit so they match your marketing-automation tool."""
+    from leadscore.pipeline import rules_init_step
+
+    written = rules_init_step(out, force=force)
+    output.console.print(
+        f"Wrote {written}: edit the points and the MQL threshold, then pass "
+        f"--rules {written} to `rules score` or set `rules_path: {written}` in the training config."
+    )
 
 
 @rules_app.command("score")
@@ -295,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     options = opt.RunOptions()  # filled by the root callback from --debug
     try:
-        app(args=args, prog_name="leadscore", obj=options)
+        build_command(app)(args=args, prog_name="leadscore", obj=options)
     except LeadscoreError as exc:
         if options.debug:
             traceback.print_exc()

@@ -35,6 +35,11 @@ def print_flat(result: FlatResult, table_name: str, model_name: str = "leadscore
     for note in result.notes[1:]:
         console.print(note, highlight=False)
     print_summary(result.summary, f"Flat table {table_name}: models on the held-out test period")
+    if not result.evaluation.headline.empty:
+        from leadscore.training.report import headline_sentences
+
+        for sentence in headline_sentences(result.evaluation, result.chosen):
+            console.print(f"• {sentence}", highlight=False)
     for warning in result.warnings:
         err_console.print(f"[bold yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)
     console.print(f"Report: {result.report_path}", highlight=False)

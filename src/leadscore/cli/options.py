@@ -122,6 +122,17 @@ TestFraction = Annotated[
 ]
 FlatSeed = Annotated[int, typer.Option(help="Flat mode: seed of a random split and of the models.")]
 Drop = Annotated[list[str] | None, typer.Option(help="Flat mode: a column never to use.")]
+RulesColumn = Annotated[
+    str | None,
+    typer.Option(
+        help="Flat mode: your tool's lead-score column, the rules baseline the models are "
+        "compared with (never a feature)."
+    ),
+]
+MqlThreshold = Annotated[
+    float | None,
+    typer.Option(help="Flat mode: MQL bar on --rules-column (default: 50 points)."),
+]
 NaValues = Annotated[
     list[str] | None,
     typer.Option(
@@ -162,7 +173,11 @@ ScoreAsOf = Annotated[datetime | None, typer.Option(help="Score as of this momen
 ContactId = Annotated[str, typer.Argument(help="The contact to explain.")]
 ExplainCrm = Annotated[str, typer.Option("--crm", help="CRM location.")]
 ExplainAsOf = Annotated[
-    datetime | None, typer.Option(help="Explain as of this moment (default: now).")
+    datetime | None,
+    typer.Option(
+        help="Explain as of this moment (default: now, or the data's end when the data stop "
+        "more than 30 days before now)."
+    ),
 ]
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(min=1, max=65535, help="Port.")]

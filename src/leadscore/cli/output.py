@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from leadscore.pipeline import (
         DemoEvent,
         DemoStage,
+        EvaluateStepResult,
         FeaturesResult,
         RulesResult,
         ScoreStepResult,
@@ -210,13 +211,11 @@ def print_training(trained: TrainStepResult) -> None:
         )
 
 
-def print_metrics(metrics: dict[str, float], title: str) -> None:
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in sorted(metrics.items()):
-        table.add_row(key, f"{value:.4f}")
-    console.print(table)
+def print_evaluation(result: EvaluateStepResult, title: str) -> None:
+    """A registered version's evaluation, as ``train`` prints its own."""
+    print_summary(result.summary, f"{title} ({result.test_rows:,} rows): rules vs the model")
+    for sentence in result.headline:
+        console.print(f"• {sentence}")
 
 
 def print_promotion(decision: PromotionDecision, margin: float) -> None:
@@ -296,6 +295,8 @@ def print_top_leads(top: TopLeads) -> None:
 
 
 def print_explanation(e: ContactExplanation) -> None:
+    for note in e.notes:
+        err_console.print(f"[yellow]warning[/]: {note}", highlight=False, soft_wrap=True)
     console.print(
         f"[bold]{e.contact_id}[/]: grade [bold]{e.grade}[/], SQL {_share(e.p_sql)}, meeting "
         f"{_share(e.p_meeting)} (fit {e.fit_score:.0f}/100, engagement {e.engagement_score:.0f}/100; "

@@ -50,7 +50,7 @@ from leadscore.pipeline.flat import (
     train_flat_step,
 )
 from leadscore.pipeline.progress import ProgressFn, no_progress
-from leadscore.pipeline.rules import RulesResult, RulesSpec, rules_score_step
+from leadscore.pipeline.rules import RulesResult, RulesSpec, rules_init_step, rules_score_step
 from leadscore.pipeline.score import (
     ExplainSpec,
     ScoreSpec,
@@ -61,6 +61,7 @@ from leadscore.pipeline.score import (
 )
 from leadscore.pipeline.train import (
     EvaluateSpec,
+    EvaluateStepResult,
     PromoteSpec,
     TrainSpec,
     TrainStepResult,
@@ -82,6 +83,7 @@ __all__ = [
     "DemoSpec",
     "DemoStage",
     "EvaluateSpec",
+    "EvaluateStepResult",
     "ExplainSpec",
     "FeaturesResult",
     "FeaturesSpec",
@@ -113,6 +115,7 @@ __all__ = [
     "open_mapped_crm",
     "oracle_for_table",
     "promote_step",
+    "rules_init_step",
     "rules_score_step",
     "run_demo",
     "score_flat_step",

@@ -57,6 +57,8 @@ class FlatTrainSpec:
     model_name: str = "leadscore"
     tracking_uri: str | None = None
     track: bool = True
+    rules_column: str | None = None
+    mql_threshold: float | None = None
 
 
 def train_flat_step(spec: FlatTrainSpec, *, progress: ProgressFn = no_progress) -> FlatResult:
@@ -64,15 +66,22 @@ def train_flat_step(spec: FlatTrainSpec, *, progress: ProgressFn = no_progress) 
     beside the report and register it (``spec.track``)."""
     from leadscore.training.flat import train_flat_table
     from leadscore.training.flat_artifact import register_flat
+    from leadscore.training.flat_rules import FlatRules
     from leadscore.training.flat_split import FlatSplitConfig
 
     if spec.target is None:
         raise ConfigError("Flat mode needs --target COLUMN (the converted flag).")
     if not 0 < spec.test_fraction < 0.8:
         raise ConfigError(f"--test-fraction must be between 0 and 0.8; got {spec.test_fraction}.")
+    if spec.mql_threshold is not None and spec.rules_column is None:
+        raise ConfigError(
+            "--mql-threshold applies to --rules-column: name the column holding your tool's "
+            "lead score."
+        )
     split = FlatSplitConfig(
         test_from=spec.test_from, test_fraction=spec.test_fraction, seed=spec.seed
     )
+    rules = FlatRules(spec.rules_column, spec.mql_threshold) if spec.rules_column else None
     result = train_flat_table(
         spec.table,
         spec.target,
@@ -82,6 +91,7 @@ def train_flat_step(spec: FlatTrainSpec, *, progress: ProgressFn = no_progress) 
         report_path=spec.report or Path("reports") / f"flat-{spec.table.stem}.html",
         split=split,
         na_values=spec.na_values,
+        rules=rules,
         progress=progress,
     )
     return register_flat(

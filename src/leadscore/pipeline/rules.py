@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["RulesResult", "RulesSpec", "rules_score_step"]
+__all__ = ["RulesResult", "RulesSpec", "rules_init_step", "rules_score_step"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,3 +72,19 @@ def rules_score_step(spec: RulesSpec) -> RulesResult:
 
         atomic_write_text(spec.out, scored.to_csv(index=False))
     return RulesResult(scored=scored, mql_threshold=ruleset.mql_threshold, out=spec.out)
+
+
+def rules_init_step(out: Path, *, force: bool = False) -> Path:
+    """Write a copy of the bundled rules YAML to ``out`` to edit; an existing file is kept
+    unless ``force``."""
+    from leadscore.atomic import atomic_write_text, check_writable
+    from leadscore.errors import OutputError
+    from leadscore.training.rules import default_rules_text
+
+    if out.exists() and not force:
+        raise OutputError(
+            f"{out} already exists: edit it, or pass --force to replace it with the bundled rules."
+        )
+    check_writable(out, what="rules file")
+    atomic_write_text(out, default_rules_text())
+    return out

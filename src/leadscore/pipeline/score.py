@@ -93,7 +93,8 @@ def top_leads(scores_path: Path, top: int = 10) -> pd.DataFrame:
 
 @dataclass(frozen=True, kw_only=True)
 class ExplainSpec:
-    """One contact to explain, from which CRM, with which model, as of when (default: now)."""
+    """One contact to explain, from which CRM, with which model, as of when (default: now, or
+    the data's end when the data stop more than :data:`STALE_AFTER` before now)."""
 
     contact_id: str
     source: str | Path | CrmData = DEFAULT_DEMO_CRM
@@ -106,9 +107,26 @@ class ExplainSpec:
 def explain_step(spec: ExplainSpec) -> ContactExplanation:
     """One lead's score, grade, sub-scores and top reasons in words. Raises
     :class:`~leadscore.errors.LeadscoreError` for an unknown or ineligible contact."""
+    import dataclasses
+
+    from leadscore.clock import utc_now
+    from leadscore.features import data_end_of
     from leadscore.serving import explain_contact
 
     with open_mapped_crm(spec.source, spec.config) as crm:
-        return explain_contact(
-            crm, spec.contact_id, spec.model, tracking_uri=spec.tracking_uri, as_of=spec.as_of
+        as_of = spec.as_of
+        notes: tuple[str, ...] = ()
+        if as_of is None:
+            data_end = data_end_of(crm)
+            late = utc_now() - data_end
+            if late > STALE_AFTER:  # now would make every lead look cold: use the data's end
+                as_of = data_end
+                notes = (
+                    f"explained as of the data's end ({data_end:%Y-%m-%d}), not now: the data "
+                    f"stop {late.days} days ago and recency features would make every lead "
+                    "look cold. Pass --as-of to choose the moment.",
+                )
+        explained = explain_contact(
+            crm, spec.contact_id, spec.model, tracking_uri=spec.tracking_uri, as_of=as_of
         )
+    return dataclasses.replace(explained, notes=notes) if notes else explained

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EvaluateSpec",
+    "EvaluateStepResult",
     "PromoteSpec",
     "TrainSpec",
     "TrainStepResult",
@@ -138,16 +139,37 @@ class EvaluateSpec:
     tracking_uri: str | None = None
 
 
-def evaluate_step(spec: EvaluateSpec) -> dict[str, float]:
-    """Metrics of a registered version on the table's out-of-time test period."""
-    from leadscore.training import evaluate
+@dataclass(frozen=True)
+class EvaluateStepResult:
+    """A registered version against the rules on a test window: the same table and headline
+    sentences as ``train`` prints, and the flat metrics (``test_roc_auc_lightgbm_sql``)."""
 
-    return evaluate(
-        spec.training_table,
-        model_name=spec.model_name,
-        ref=spec.model,
-        tracking_uri=spec.tracking_uri,
-        config=load_training_config(spec.config),
+    summary: pd.DataFrame
+    headline: list[str]
+    metrics: dict[str, float]
+    test_rows: int
+
+
+def evaluate_step(spec: EvaluateSpec, *, progress: ProgressFn = no_progress) -> EvaluateStepResult:
+    """A registered version and the rules on the table's out-of-time test period, with CIs."""
+    from leadscore.training import flatten_metrics, summary_table
+    from leadscore.training.registered_eval import evaluate_registered
+    from leadscore.training.report import headline_sentences
+
+    config = load_training_config(spec.config)
+    with waiting(progress, f"Scoring the test window with {spec.model_name}@{spec.model}..."):
+        scored = evaluate_registered(
+            spec.training_table,
+            model_name=spec.model_name,
+            ref=spec.model,
+            tracking_uri=spec.tracking_uri,
+            config=config,
+        )
+    return EvaluateStepResult(
+        summary=summary_table(scored.evaluation),
+        headline=headline_sentences(scored.evaluation),
+        metrics=flatten_metrics(scored.evaluation),
+        test_rows=scored.test_rows,
     )
 
 

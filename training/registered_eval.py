@@ -1,0 +1,87 @@
+"""A registered model re-scored on a training table's out-of-time test window, beside the rules."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore.model.heads import read_heads
+from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
+from leadscore.training.pipeline import TrainingConfig
+from leadscore.training.rules import mql_flags, score_rules
+from leadscore.training.split import time_split
+from leadscore.training.table import (
+    CONTACT_COLUMN,
+    CUTOFF_COLUMN,
+    TARGETS,
+    TrainingTable,
+    load_training_table,
+)
+from leadscore.training.tracking import download_heads
+
+__all__ = ["RegisteredEvaluation", "evaluate_registered"]
+
+
+@dataclass(frozen=True)
+class RegisteredEvaluation:
+    """The evaluation of one registered version (as method ``lightgbm``) and of the rules."""
+
+    evaluation: Evaluation
+    test_rows: int
+
+
+def evaluate_registered(
+    training_table: Path | TrainingTable,
+    *,
+    model_name: str = "leadscore",
+    ref: str = "champion",
+    tracking_uri: str | None = None,
+    config: TrainingConfig | None = None,
+    bootstrap: bool = True,
+) -> RegisteredEvaluation:
+    """Score the table's test window with version or alias ``ref`` of ``model_name`` and with
+    the configured rules; with ``bootstrap``, metrics carry the configured confidence intervals."""
+    config = config or TrainingConfig()
+    table = (
+        training_table
+        if isinstance(training_table, TrainingTable)
+        else load_training_table(training_table)
+    )
+    horizon = timedelta(days=table.horizon_days) if table.horizon_days else None
+    split = time_split(table.frame, config.split, horizon=horizon)
+    test = table.frame[split.mask("test")]
+    with tempfile.TemporaryDirectory() as tmp:
+        heads_dir, _ = download_heads(model_name, ref, Path(tmp), tracking_uri=tracking_uri)
+        heads = read_heads(heads_dir).heads
+        rules = config.load_rules(table.feature_names)
+        points = score_rules(test, rules).to_numpy()
+        targets = [t for t in TARGETS if t in heads]
+        labels: dict[str, np.ndarray[Any, Any]] = {
+            t: table.labels(t)[test.index].to_numpy() for t in targets
+        }
+        raw: dict[str, np.ndarray[Any, Any]] = {t: heads[t].predict_raw(test) for t in targets}
+        proba: dict[str, np.ndarray[Any, Any]] = {t: heads[t].predict_proba(test) for t in targets}
+    rules_p: dict[str, np.ndarray[Any, Any]] = {
+        t: np.clip(points / 100, 0.0, 1.0) for t in targets
+    }  # ranking only: the rules' points carry no probability
+    methods = [
+        MethodScores("rules", dict.fromkeys(targets, points), rules_p),
+        MethodScores("lightgbm", raw, proba),
+    ]
+    evaluation_config = config.evaluation
+    if not bootstrap:
+        evaluation_config = evaluation_config.model_copy(update={"n_bootstrap": 0})
+    evaluation = evaluate_methods(
+        test[[CONTACT_COLUMN, CUTOFF_COLUMN]],
+        labels,
+        methods,
+        mql=mql_flags(pd.Series(points), rules).to_numpy(),
+        config=evaluation_config,
+    )
+    return RegisteredEvaluation(evaluation=evaluation, test_rows=len(test))
