@@ -206,13 +206,14 @@ def fit_and_evaluate(
     step("models", total, total)
     refuse_constant_heads(probas["lightgbm"])
     target_notes += rules_notes(points, rules.mql_threshold)
-    target_notes += bot_notes(
-        frame,
-        flags,
-        {p: split.mask(p) for p in ("train", "valid", "test")},
-        config.bots,
-        bot_rule_runs,
-    )
+    if table.definition is not None or bot_rule_runs:  # else: no graded scorer to cap
+        target_notes += bot_notes(
+            frame,
+            flags,
+            {p: split.mask(p) for p in ("train", "valid", "test")},
+            config.bots,
+            bot_rule_runs,
+        )
     choices = choose_heads(
         valid[CUTOFF_COLUMN],
         {t: table.labels(t)[valid.index].to_numpy() for t in targets},
