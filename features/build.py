@@ -86,8 +86,10 @@ def output_schema(definition: FeatureDefinition, *, labelled: bool) -> pa.Schema
     if labelled:
         fields += [pa.field(label, pa.bool_()) for label in LABELS]
     for feature in definition.features:
-        double = feature.kind == "trend" or (
-            feature.kind == "column" and feature.type is FeatureType.NUMERIC
+        double = (
+            feature.kind == "trend"
+            or (feature.kind == "column" and feature.type is FeatureType.NUMERIC)
+            or (feature.kind == "burst" and feature.measure == "burst_share")
         )
         kind = pa.float64() if double else _ARROW_TYPES[feature.type]
         fields.append(pa.field(feature.name, kind))

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadscore.config import format_validation_error, read_yaml_mapping
 from leadscore.contract import EventType
 from leadscore.errors import FeatureDefinitionError
+from leadscore.features.burst import BurstFeature
 from leadscore.features.custom_kinds import (
     ColumnFeature,
     EventPropertyFeature,
@@ -167,12 +168,13 @@ Feature = Annotated[
     | AnyEventFeature
     | AccountFeature
     | EventPropertyFeature
-    | ColumnFeature,
+    | ColumnFeature
+    | BurstFeature,
     Field(discriminator="kind"),
 ]
 """One feature (or a family of features, one per window, before expansion)."""
 
-_WINDOWED = (EventCountFeature, ActiveDaysFeature)
+_WINDOWED = (EventCountFeature, ActiveDaysFeature, BurstFeature)
 _ACCOUNT_WINDOWED = ("engaged_other_contacts", "events")
 
 

@@ -14,6 +14,7 @@ is strictly before the cutoff; a window of N days is ``[cutoff - N days, cutoff)
 
 from __future__ import annotations
 
+import leadscore.features.compilers_burst
 import leadscore.features.compilers_custom  # noqa: F401  (registers the custom kinds)
 from leadscore.features.compilers import COMPILERS, US_PER_DAY, Parts, base_profile, in_list
 from leadscore.features.definition import FeatureDefinition, FeatureType

@@ -22,9 +22,10 @@ from leadscore.errors import ArtifactError
 from leadscore.features.definition import FeatureDefinition
 from leadscore.model.grades import assign_grades
 from leadscore.model.head import ModelHead
-from leadscore.model.heads import HeadsFolder, read_heads
+from leadscore.model.heads import AnyHead, HeadsFolder, read_heads
 from leadscore.model.inputs import TARGETS
 from leadscore.model.spec import ScorerSpec
+from leadscore.serving.bot_cap import cap_bot_rows
 from leadscore.serving.contributions import RangeBoosters, ThresholdBinner, exact_contributions
 from leadscore.serving.flat import FlatScoring
 from leadscore.serving.reasons import (
@@ -89,14 +90,14 @@ class Scorer:
 
     def __init__(
         self,
-        heads: Mapping[str, ModelHead],
+        heads: Mapping[str, AnyHead],
         spec: ScorerSpec,
         *,
         segments: SegmentRouting | None = None,
     ) -> None:
         if not heads:
             raise ArtifactError("A scorer needs at least one head.")
-        self.heads: dict[str, ModelHead] = dict(heads)
+        self.heads: dict[str, AnyHead] = dict(heads)
         self.spec = spec
         self.segments = segments
         """Models per segment (:mod:`leadscore.serving.segments`); ``None``: global only."""
@@ -104,17 +105,23 @@ class Scorer:
         reason_head = heads.get(spec.reason_target)
         if reason_head is None:
             raise ArtifactError(f"The scorer has no {spec.reason_target!r} head to explain.")
-        self._reason_head: ModelHead = reason_head
+        self._reason_head: AnyHead = reason_head
         # the heads' boosters are immutable and only ever predict over their full range; the
-        # reason head's per-block boosters are built once here
-        self._ranges = RangeBoosters(reason_head.booster)
-        self._binner = ThresholdBinner.from_booster(reason_head.booster)
+        # reason head's per-block boosters are built once here (a logistic or rules head, the
+        # better candidate on validation, gives exact linear contributions itself)
+        self._ranges: RangeBoosters | None = None
+        self._binner: ThresholdBinner | None = None
+        if isinstance(reason_head, ModelHead):
+            self._ranges = RangeBoosters(reason_head.booster)
+            self._binner = ThresholdBinner.from_booster(reason_head.booster)
         self.features: list[str] = list(reason_head.feature_names)
         self._groups: list[ReasonGroup] = []
         self._concepts: list[str] = [f.concept for f in reason_head.features]
-        self.flat: FlatScoring | None = (
-            FlatScoring(reason_head, spec) if spec.flat is not None else None
-        )  # a flat-mode model reads raw export rows (leadscore.serving.flat)
+        self.flat: FlatScoring | None = None
+        if spec.flat is not None:  # a flat-mode model reads raw export rows (serving.flat)
+            if not isinstance(reason_head, ModelHead):
+                raise ArtifactError("A flat-mode model has a LightGBM head.")
+            self.flat = FlatScoring(reason_head, spec)
         if self.definition is not None:
             unknown = sorted(set(self.features) - set(self.definition.names))
             if unknown:
@@ -130,7 +137,9 @@ class Scorer:
         self._encoding: dict[str, str] = {}
         described: dict[str, dict[str, Any]] = {}
         for target, head in self.heads.items():
-            mine = head.encoder.to_dict()
+            mine = {"kind": head.kind, **head.encoder.to_dict()}
+            if not isinstance(head, ModelHead):  # its matrix is its own design (linear heads)
+                mine["model"] = head.model_sha256
             same = next((t for t, known in described.items() if known == mine), None)
             self._encoding[target] = same or target
             if same is None:
@@ -195,7 +204,7 @@ class Scorer:
 
     def _contributions(self, matrix: FloatArray) -> FloatArray:
         head = self._reason_head
-        if len(matrix) <= SMALL_BATCH:
+        if len(matrix) <= SMALL_BATCH or not isinstance(head, ModelHead):
             return head.contributions_from_matrix(matrix, num_threads=1)
         return exact_contributions(head.booster, matrix, binner=self._binner, boosters=self._ranges)
 
@@ -250,10 +259,18 @@ class Scorer:
             definition,
             top=top or self.spec.top_reasons,
         )
-        positive, negative = reasons_as_text(reasons)
         sub = subscores(contributions[:, :-1], self._concepts)
         columns = _without_missing_targets(columns, len(frame))
         columns["grade"] = assign_grades(columns[f"p_{self.spec.reason_target}"], grades)
+        reasons, _ = cap_bot_rows(  # bot-like rows: grade capped, reason first (bot_cap.py)
+            frame,
+            columns,
+            reasons,
+            rule=self.spec.bots,
+            thresholds=grades,
+            target=self.spec.reason_target,
+        )
+        positive, negative = reasons_as_text(reasons)
         columns["fit_score"] = sub["fit"]
         columns["engagement_score"] = sub["engagement"]
         columns["reasons_positive"] = positive

@@ -94,19 +94,21 @@ def test_notebook_runs_generate_features_train_score_explain(tmp_path: Path) -> 
     decision = promote_step(PromoteSpec(force=True, tracking_uri=uri))
     assert decision.promoted and decision.challenger_version == "1"
 
-    # the registered champion, re-scored on the same test window, gives train's own table
+    # the registered champion, re-scored on the same test window, gives train's own rows: the
+    # rules, and per target the head that shipped (chosen on validation; any kind)
     evaluated = evaluate_step(EvaluateSpec(training_table=table, config=config, tracking_uri=uri))
-    columns = ["method", "target", "roc_auc", "roc_auc_95ci", "found_at_mql_volume"]
-    trained_rows = result.summary[result.summary["method"].isin(["rules", "lightgbm"])]
-    pd.testing.assert_frame_equal(
-        evaluated.summary[columns].reset_index(drop=True),
-        trained_rows[columns].reset_index(drop=True),
-    )
-    assert evaluated.headline == result.headline
-    assert (
-        evaluated.metrics["test_roc_auc_lightgbm_sql"]
-        == result.metrics["test_roc_auc_lightgbm_sql"]
-    )
+    columns = ["target", "roc_auc", "roc_auc_95ci", "found_at_mql_volume"]
+    summary = result.summary.set_index(["method", "target"])
+    for row in evaluated.summary.itertuples(index=False):
+        method = "rules" if row.method == "rules" else result.outcome.choices[row.target].shipped
+        trained = summary.loc[(method, row.target)]
+        for column in columns[1:]:
+            assert getattr(row, column) == trained[column], (row.method, row.target, column)
+    for target, chosen in result.outcome.choices.items():
+        assert (
+            evaluated.metrics[f"test_roc_auc_shipped_{target}"]
+            == result.metrics[f"test_roc_auc_{chosen.shipped}_{target}"]
+        )
 
     with open_mapped_crm(crm) as opened:  # a notebook keeps one validated CRM open
         scored = score_step(

@@ -16,6 +16,7 @@ import pytest
 from leadscore.crm import open_crm
 from leadscore.errors import ArtifactError
 from leadscore.features import load_definition
+from leadscore.model.bots import bot_flags
 from leadscore.serving import (
     OUTPUT_COLUMNS,
     ScoreStore,
@@ -23,6 +24,7 @@ from leadscore.serving import (
     load_scorer,
     score_contact_base,
 )
+from leadscore.serving.bot_cap import capped_probability
 from leadscore.serving.features import iter_features
 from leadscore.serving.reasons import explain_rows, reason_groups
 from tests.test_serving_support import ServingModel, serving_model
@@ -80,6 +82,10 @@ def test_contributions_add_up_to_the_raw_score(model: ServingModel, features: pd
     direct = head.booster.predict(matrix, pred_contrib=True)
     np.testing.assert_allclose(explanation.contributions, direct, rtol=0, atol=1e-9)
     p = head.calibrator.predict(1 / (1 + np.exp(-raw)))
+    # bot-like rows (leadscore.model.bots) have their graded probability capped, no others
+    bots = bot_flags(features, scorer.spec.bots)
+    assert scorer.spec.grades is not None
+    p = np.where(bots, np.minimum(p, capped_probability(scorer.spec.grades, "C")), p)
     np.testing.assert_allclose(explanation.scores["p_sql"], p, rtol=1e-12)
 
 

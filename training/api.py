@@ -13,9 +13,10 @@ import pandas as pd
 from leadscore import __version__
 from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ConfigError
+from leadscore.training.choice import choice_table
 from leadscore.training.evaluate import Evaluation
 from leadscore.training.guards import training_warnings
-from leadscore.training.heads import save_heads, scorer_spec
+from leadscore.training.heads import save_heads, scorer_spec, shipped_heads
 from leadscore.training.kinds import refuse_mixed_kinds
 from leadscore.training.pipeline import Progress, TrainingConfig, TrainingOutcome, fit_and_evaluate
 from leadscore.training.registered_eval import evaluate_registered
@@ -64,6 +65,9 @@ class TrainingResult:
     """Guards against silent failure (:mod:`leadscore.training.guards`): print them."""
     segments: SegmentsOutcome | None = None
     """Models per segment and their evaluation, when the config declares segments."""
+    choice: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per target and candidate: validation metrics and which head ships
+    (:func:`leadscore.training.choice.choice_table`)."""
 
 
 def flatten_metrics(evaluation: Evaluation) -> dict[str, float]:
@@ -139,9 +143,15 @@ def train(
     out_dir = config.report_dir / f"train-{stamp}"
     model_dir = out_dir / "heads"
     metrics = flatten_metrics(outcome.evaluation)
+    for target, chosen in outcome.choices.items():  # the shipped head's test metrics, by role
+        suffix = f"_{chosen.shipped}_{target}"
+        for key, value in list(metrics.items()):
+            if key.endswith(suffix):
+                metrics[key[: -len(suffix)] + f"_shipped_{target}"] = value
+    choices = choice_table(outcome.choices)
     # heads + definition and grades for serving (and each segment's own heads)
     save_heads(model_dir, table, outcome, metrics, segments=segments)
-    served = scorer_spec(table, outcome)
+    served = scorer_spec(table, outcome, shipped_heads(table, outcome))
     window = outcome.split.describe()
     context = ReportContext(
         title="leadscore: rules vs models, out-of-time evaluation",
@@ -151,13 +161,25 @@ def train(
         split_mode="by cutoff time (train < validation < test; never random)",
         rules=[r.model_dump(exclude_none=True, by_alias=True) for r in outcome.rules.rules],
         shap=outcome.shap,
-        notes=outcome.notes,
-        extra_tables=(
-            {f"Per segment ({segments.column}): global model vs segment model": segments.evaluation}
-            if segments is not None
-            else {}
-        ),
+        notes=[*outcome.notes, *(c.why for c in outcome.choices.values())],
+        extra_tables={
+            **(
+                {
+                    "Model choice per target (validation window; the test window is untouched)": choices
+                }
+                if len(choices)
+                else {}
+            ),
+            **(
+                {
+                    f"Per segment ({segments.column}): global model vs segment model": segments.evaluation
+                }
+                if segments is not None
+                else {}
+            ),
+        },
         grades=served.grades if served is not None else None,
+        shipped=outcome.choices["sql"].shipped if "sql" in outcome.choices else "lightgbm",
     )
     report = write_report(outcome.evaluation, context, out_dir / "report.html")
     run_id = version = None
@@ -189,6 +211,10 @@ def train(
             **window,
             **(segments.tags() if segments is not None else {}),
         }
+        for target, chosen in outcome.choices.items():
+            tags[f"shipped.{target}"] = chosen.shipped
+            tags[f"shipped.{target}.why"] = chosen.why
+            tags[f"shipped.{target}.metric"] = f"validation {chosen.metric}"
         run_id, version = log_training_run(
             run_name=run_name(config.model_name, window),
             dataset=TrainingDataset(
@@ -222,6 +248,7 @@ def train(
         outcome=outcome,
         warnings=warnings,
         segments=segments,
+        choice=choices,
     )
 
 
@@ -235,16 +262,18 @@ def evaluate(
 ) -> dict[str, float]:
     """Score the test period of a training table with a registered model (version or alias)
     and the rules; returns metrics named like a training run's (``test_roc_auc_lightgbm_sql``)."""
-    evaluation = evaluate_registered(
+    scored = evaluate_registered(
         training_table,
         model_name=model_name,
         ref=ref,
         tracking_uri=tracking_uri,
         config=config,
         bootstrap=False,
-    ).evaluation
-    metrics = flatten_metrics(evaluation)
-    return {k: v for k, v in metrics.items() if "_lightgbm_" in k}
+    )
+    metrics = flatten_metrics(scored.evaluation)
+    mine = {k: v for k, v in metrics.items() if f"_{scored.method}_" in k}
+    # the served heads by role too (``test_roc_auc_shipped_sql``), whatever their kind
+    return mine | {k.replace(f"_{scored.method}_", "_shipped_"): v for k, v in mine.items()}
 
 
 def promote(

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from leadscore.model.encoding import FeatureEncoder
 from leadscore.model.grades import fit_grades
-from leadscore.model.heads import HeadToWrite, write_heads
+from leadscore.model.heads import AnyHead, HeadToWrite, write_heads
+from leadscore.model.rules_head import RulesHead
 from leadscore.model.segments import (
     SegmentEntry,
     SegmentsRecord,
@@ -23,19 +25,51 @@ from leadscore.training.rules import mql_flags, score_rules
 from leadscore.training.segments_eval import SegmentsOutcome
 from leadscore.training.table import Target, TrainingTable
 
-__all__ = ["save_heads", "scorer_spec"]
+__all__ = ["save_heads", "scorer_spec", "shipped_heads"]
 
 
-def scorer_spec(table: TrainingTable, outcome: TrainingOutcome) -> ScorerSpec | None:
+def _rules_head(table: TrainingTable, outcome: TrainingOutcome, target: str) -> RulesHead:
+    train = table.frame[outcome.fit_mask("train")]
+    names = outcome.rules.features
+    specs = [f for f in table.features if f.name in names]
+    encoder = FeatureEncoder(specs).fit(train)
+    mean = {
+        name: float(
+            sum(r.points_for(train[name]).mean() for r in outcome.rules.rules if r.feature == name)
+        )
+        for name in names
+    }
+    return RulesHead(outcome.rules, mean, encoder, outcome.rules_calibrators[target])
+
+
+def shipped_heads(table: TrainingTable, outcome: TrainingOutcome) -> dict[Target, AnyHead]:
+    """Per target, the head of the candidate chosen on validation (LightGBM without a choice)."""
+    out: dict[Target, AnyHead] = {}
+    for target, model in outcome.lightgbm.items():
+        choice = outcome.choices.get(target)
+        kind = choice.shipped if choice is not None else "lightgbm"
+        if kind == "logistic":
+            out[target] = outcome.logistic[target].head(model.head_.encoder)
+        elif kind == "rules":
+            out[target] = _rules_head(table, outcome, target)
+        else:
+            out[target] = model.head_
+    return out
+
+
+def scorer_spec(
+    table: TrainingTable, outcome: TrainingOutcome, heads: dict[Target, AnyHead] | None = None
+) -> ScorerSpec | None:
     """The served scorer's spec: the training table's feature definition and grade thresholds
     fitted on the validation period (A: the share of leads the rules make MQLs there, i.e. what
     sales works today). ``None`` (a probabilities-only scorer) when the table carries no feature
     definition (simulated or flat tables)."""
     if table.definition is None or not outcome.lightgbm:
         return None
+    heads = heads if heads is not None else shipped_heads(table, outcome)
     reason_target = "sql" if "sql" in outcome.lightgbm else next(iter(outcome.lightgbm))
-    valid = table.frame[outcome.split.mask("valid")]
-    p_valid = outcome.lightgbm[reason_target].predict_proba(valid)
+    valid = table.frame[outcome.fit_mask("valid")]
+    p_valid = heads[reason_target].predict_proba(valid)
     flags = mql_flags(score_rules(valid, outcome.rules), outcome.rules)
     share = float(np.mean(flags.to_numpy(dtype=bool))) if len(valid) else 0.0
     return ScorerSpec(
@@ -46,6 +80,7 @@ def scorer_spec(table: TrainingTable, outcome: TrainingOutcome) -> ScorerSpec | 
         from_stage=table.from_stage,
         grades=fit_grades(p_valid, share if share > 0 else 0.05),
         reason_target=reason_target,
+        bots=outcome.bots,
     )
 
 
@@ -70,16 +105,32 @@ def save_heads(
     *,
     segments: SegmentsOutcome | None = None,
 ) -> list[Path]:
-    """Write the LightGBM heads of ``outcome`` (each with its settings and test metrics) and the
-    scorer spec into ``folder``, and with ``segments`` each segment's own heads and
-    ``segments.json`` (:mod:`leadscore.model.segments`); returns the paths written."""
-    spec = scorer_spec(table, outcome)
+    """Write the shipped head of each target of ``outcome`` (the candidate chosen on
+    validation, with its settings, test metrics and the choice) and the scorer spec into
+    ``folder``, and with ``segments`` each segment's own (LightGBM) heads and ``segments.json``
+    (:mod:`leadscore.model.segments`); returns the paths written."""
+    shipped = shipped_heads(table, outcome)
+    heads: dict[Target, HeadToWrite] = {}
+    for target, head in shipped.items():
+        choice = outcome.choices.get(target)
+        params: dict[str, object] = {}
+        if head.kind == "lightgbm":
+            params = outcome.lightgbm[target].params.model_dump(mode="json")
+        elif head.kind == "logistic":
+            params = outcome.logistic[target].params.model_dump(mode="json")
+        heads[target] = HeadToWrite(
+            head,
+            params=params,
+            metrics={k: v for k, v in metrics.items() if k.endswith(f"_{head.kind}_{target}")},
+            choice=choice.to_dict() if choice is not None else {},
+        )
+    spec = scorer_spec(table, outcome, shipped)
     if segments is not None and spec is not None:
         spec = spec.model_copy(
             update={"format": SEGMENTED_SPEC_FORMAT, "segment_column": segments.column}
         )
     ids = {"data_fingerprint": table.data_fingerprint, "definition_hash": table.definition_hash}
-    paths = write_heads(folder, _to_write(outcome.lightgbm, metrics), spec=spec, **ids)
+    paths = write_heads(folder, heads, spec=spec, **ids)
     if segments is None or spec is None:
         return paths
     entries: list[SegmentEntry] = []

@@ -27,6 +27,7 @@ from leadscore.model.calibration import CalibrationMethod
 from leadscore.model.encoding import FeatureEncoder, as_float, as_text
 from leadscore.model.head import ModelHead
 from leadscore.model.inputs import FeatureSpec
+from leadscore.model.linear_head import LogisticHead
 from leadscore.training.calibration import choose_calibrator
 
 __all__ = [
@@ -329,13 +330,22 @@ class LogisticModel:
         *,
         valid_groups: np.ndarray[Any, Any] | None = None,
     ) -> Self:
-        """Fit on ``train``, calibrate on ``valid``; returns ``self``."""
-        self.pipeline_ = self._pipeline().fit(self._inputs(train), np.asarray(y_train))
+        """Fit on ``train``, calibrate on ``valid``; returns ``self``. The servable head
+        (:attr:`head_`, :func:`leadscore.training.linear.logistic_head`) is built on demand."""
+        inputs = self._inputs(train)
+        self.pipeline_ = self._pipeline().fit(inputs, np.asarray(y_train))
+        self._train_inputs = inputs  # the design columns' means, for the head's reasons
         groups = valid_groups if valid_groups is not None else np.arange(len(valid))
         self.calibrator_, self.calibration_losses_ = choose_calibrator(
             self.predict_raw(valid), np.asarray(y_valid), groups, methods=self.params.calibration
         )
         return self
+
+    def head(self, encoder: FeatureEncoder) -> LogisticHead:
+        """The servable head of the fitted pipeline (``encoder``: the inputs' names and kinds)."""
+        from leadscore.training.linear import logistic_head
+
+        return logistic_head(self.pipeline_, self._train_inputs, encoder, self.calibrator_)
 
     def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
         """Uncalibrated probabilities."""

@@ -18,7 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.config import SegmentsConfig
 from leadscore.errors import DataContractError
+from leadscore.model.bots import BotRule
+from leadscore.model.rules_head import rules_unit
+from leadscore.training.bots import bot_notes, training_bot_flags
 from leadscore.training.calibration import Calibrator, choose_calibrator
+from leadscore.training.choice import ChoiceConfig, HeadChoice, choose_heads
 from leadscore.training.evaluate import Evaluation, EvaluationConfig, MethodScores, evaluate_methods
 from leadscore.training.models import LightGBMModel, LightGBMParams, LogisticModel, LogisticParams
 from leadscore.training.rules import RuleSet, default_rules, load_rules, mql_flags, score_rules
@@ -62,6 +66,10 @@ class TrainingConfig(BaseModel):
         description="Models per segment: column, values, min_rows_train, min_positives_train, "
         "min_rows_valid, min_positives_valid, fallback_when_worse (docs/segments.md).",
     )
+    bots: BotRule = BotRule()
+    """The bot rule (:mod:`leadscore.model.bots`): bot-like rows out of fitting, grade cap."""
+    choice: ChoiceConfig = ChoiceConfig()
+    """Which head ships per target, chosen on validation (:mod:`leadscore.training.choice`)."""
 
     def load_rules(self, features: list[str]) -> RuleSet:
         """The configured rules (or the package default), checked against ``features``."""
@@ -82,11 +90,21 @@ class TrainingOutcome:
     evaluation: Evaluation
     shap: dict[str, tuple[FloatArray, pd.DataFrame]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    excluded: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Per row of the table: left out of fitting by the bot rule (empty: none)."""
+    choices: dict[str, HeadChoice] = field(default_factory=dict)
+    """Per target: the candidate that ships, chosen on validation."""
+    rules_calibrators: dict[str, Calibrator] = field(default_factory=dict)
+    bots: BotRule | None = None
+    """The bot rule scoring applies (``None``: off, or the table lacks its features)."""
+
+    def fit_mask(self, period: str) -> FloatArray:
+        """Rows of ``period`` the models were fitted on (the bot rule's rows left out)."""
+        mask = self.split.mask(period)
+        return mask & ~self.excluded if len(self.excluded) else mask
 
 
-def _rules_unit(points: FloatArray, threshold: float) -> FloatArray:
-    """A monotone map of points into (0, 1) so the rules can be calibrated like a model."""
-    return np.asarray(1.0 / (1.0 + np.exp(-(points - threshold) / 20.0)), dtype=np.float64)
+_rules_unit = rules_unit  # one map for training and the served rules head
 
 
 def rules_probability(points: FloatArray, threshold: float, calibrator: Calibrator) -> FloatArray:
@@ -130,7 +148,11 @@ def fit_and_evaluate(
     horizon = timedelta(days=table.horizon_days) if table.horizon_days else None
     split = time_split(table.frame, config.split, horizon=horizon)
     frame = table.frame
-    train, valid, test = (frame[split.mask(p)] for p in ("train", "valid", "test"))
+    flags, bot_rule_runs = training_bot_flags(frame, config.bots)
+    excluded = flags & config.bots.exclude_from_training
+    masks = {p: split.mask(p) & ~excluded for p in ("train", "valid")}  # test keeps every row
+    masks["test"] = split.mask("test")
+    train, valid, test = (frame[masks[p]] for p in ("train", "valid", "test"))
     targets, target_notes = choose_targets(
         table, {"train": train, "valid": valid, "test": test}, config.targets
     )
@@ -138,10 +160,12 @@ def fit_and_evaluate(
 
     points = score_rules(frame, rules).to_numpy()
     mql = mql_flags(pd.Series(points[split.mask("test")]), rules).to_numpy()
-    rules_unit = _rules_unit(points, rules.mql_threshold)
+    points_unit = _rules_unit(points, rules.mql_threshold)
 
     lightgbm: dict[Target, LightGBMModel] = {}
     logistic: dict[Target, LogisticModel] = {}
+    rules_calibrators: dict[str, Calibrator] = {}
+    valid_scores: dict[str, dict[str, FloatArray]] = {"rules": {}, "logistic": {}, "lightgbm": {}}
     scores: dict[str, dict[str, FloatArray]] = {"rules": {}, "logistic": {}, "lightgbm": {}}
     probas: dict[str, dict[str, FloatArray]] = {"rules": {}, "logistic": {}, "lightgbm": {}}
     labels: dict[str, np.ndarray[Any, Any]] = {
@@ -153,10 +177,12 @@ def fit_and_evaluate(
         y_train = table.labels(t)[train.index].to_numpy()
         y_valid = table.labels(t)[valid.index].to_numpy()
         calib, _ = choose_calibrator(
-            rules_unit[split.mask("valid")], y_valid, valid_groups, methods=("platt", "isotonic")
+            points_unit[masks["valid"]], y_valid, valid_groups, methods=("platt", "isotonic")
         )
+        rules_calibrators[t] = calib
+        valid_scores["rules"][t] = points[masks["valid"]]
         scores["rules"][t] = points[split.mask("test")]
-        probas["rules"][t] = calib.predict(rules_unit[split.mask("test")])
+        probas["rules"][t] = calib.predict(points_unit[split.mask("test")])
         step(f"LightGBM ({t})", done, total)
         model = fit_lightgbm(
             list(table.features),
@@ -171,6 +197,7 @@ def fit_and_evaluate(
         lightgbm[t] = model
         probas["lightgbm"][t] = model.predict_proba(test)
         scores["lightgbm"][t] = model.predict_raw(test)  # ranking without isotonic ties
+        valid_scores["lightgbm"][t] = model.predict_raw(valid)
         done += 1
         if config.fit_logistic:
             step(f"logistic regression ({t})", done, total)
@@ -180,10 +207,26 @@ def fit_and_evaluate(
             logistic[t] = lr
             probas["logistic"][t] = lr.predict_proba(test)
             scores["logistic"][t] = lr.predict_raw(test)
+            valid_scores["logistic"][t] = lr.predict_raw(valid)
             done += 1
     step("models", total, total)
     refuse_constant_heads(probas["lightgbm"])
     target_notes += rules_notes(points, rules.mql_threshold)
+    if table.definition is not None or bot_rule_runs:  # else: no graded scorer to cap
+        target_notes += bot_notes(
+            frame,
+            flags,
+            {p: split.mask(p) for p in ("train", "valid", "test")},
+            config.bots,
+            bot_rule_runs,
+        )
+    choices = choose_heads(
+        valid[CUTOFF_COLUMN],
+        {t: table.labels(t)[valid.index].to_numpy() for t in targets},
+        valid_scores,
+        mql_flags(pd.Series(points[masks["valid"]]), rules).to_numpy(),
+        config.choice,
+    )
 
     methods = [MethodScores("rules", scores["rules"], probas["rules"])]
     if config.fit_logistic:
@@ -211,5 +254,16 @@ def fit_and_evaluate(
         for t in targets:
             shap[t] = (lightgbm[t].contributions(sample), sample[features])
     return TrainingOutcome(
-        table, split, rules, lightgbm, logistic, evaluation, shap, notes=target_notes
+        table,
+        split,
+        rules,
+        lightgbm,
+        logistic,
+        evaluation,
+        shap,
+        notes=target_notes,
+        excluded=excluded,
+        choices=choices,
+        rules_calibrators=rules_calibrators,
+        bots=config.bots if bot_rule_runs else None,
     )

@@ -30,10 +30,13 @@ __all__ = ["RegisteredEvaluation", "evaluate_registered"]
 
 @dataclass(frozen=True)
 class RegisteredEvaluation:
-    """The evaluation of one registered version (as method ``lightgbm``) and of the rules."""
+    """The evaluation of one registered version and of the rules. The version is the method
+    named after its heads' kind (``lightgbm``, ``logistic``), or ``shipped`` when its targets
+    ship different kinds or the rules (a name the rules baseline already holds)."""
 
     evaluation: Evaluation
     test_rows: int
+    method: str = "lightgbm"
 
 
 def evaluate_registered(
@@ -70,9 +73,11 @@ def evaluate_registered(
     rules_p: dict[str, np.ndarray[Any, Any]] = {
         t: np.clip(points / 100, 0.0, 1.0) for t in targets
     }  # ranking only: the rules' points carry no probability
+    kinds = {str(getattr(heads[t], "kind", "lightgbm")) for t in targets}
+    method = kinds.pop() if len(kinds) == 1 and "rules" not in kinds else "shipped"
     methods = [
         MethodScores("rules", dict.fromkeys(targets, points), rules_p),
-        MethodScores("lightgbm", raw, proba),
+        MethodScores(method, raw, proba),
     ]
     evaluation_config = config.evaluation
     if not bootstrap:
@@ -84,4 +89,4 @@ def evaluate_registered(
         mql=mql_flags(pd.Series(points), rules).to_numpy(),
         config=evaluation_config,
     )
-    return RegisteredEvaluation(evaluation=evaluation, test_rows=len(test))
+    return RegisteredEvaluation(evaluation=evaluation, test_rows=len(test), method=method)

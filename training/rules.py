@@ -1,5 +1,8 @@
 """The rule-based points baseline, as data: what marketing-automation tools do today.
 
+The rule models (:class:`Condition`, :class:`Rule`, :class:`RuleSet`) live in
+:mod:`leadscore.model.rules` (serving reads them in a rules head) and are re-exported here.
+
 Rules live in YAML (the package default is ``rules.yaml``; users copy and edit it to match their
 tool). Each rule gives points on one feature of the training table, either per unit of a count
 (``per_unit``) or when a condition holds (``when``). A lead whose total reaches
@@ -16,10 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from leadscore.config import format_validation_error
-from leadscore.errors import ConfigError, FeatureDefinitionError
+from leadscore.errors import ConfigError
+from leadscore.model.rules import Condition, Rule, RuleSet
 
 __all__ = [
     "Condition",
@@ -30,121 +34,6 @@ __all__ = [
     "mql_flags",
     "score_rules",
 ]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Condition(_Strict):
-    """When a rule applies. All given tests must hold (AND); missing values never match
-    except with ``is_missing: true``."""
-
-    gte: float | None = None
-    gt: float | None = None
-    lte: float | None = None
-    lt: float | None = None
-    equals: str | float | bool | None = None
-    in_: list[str] | None = Field(default=None, alias="in")
-    not_in: list[str] | None = None
-    is_missing: bool | None = None
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> Condition:
-        if not self.model_fields_set:
-            raise ValueError(
-                "a condition needs at least one test (gte, gt, lte, lt, equals, in, not_in, is_missing)"
-            )
-        return self
-
-    def mask(self, values: pd.Series) -> np.ndarray[Any, Any]:
-        """Rows where the condition holds."""
-        missing = values.isna().to_numpy()
-        if self.is_missing is not None:
-            return missing if self.is_missing else ~missing
-        out = ~missing
-        numeric_tests = [(self.gte, np.greater_equal), (self.gt, np.greater)]
-        numeric_tests += [(self.lte, np.less_equal), (self.lt, np.less)]
-        if any(bound is not None for bound, _ in numeric_tests):
-            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            with np.errstate(invalid="ignore"):
-                for bound, op in numeric_tests:
-                    if bound is not None:
-                        out &= op(numbers, bound)
-        if self.equals is not None:
-            if isinstance(self.equals, bool):
-                out &= values.fillna(not self.equals).astype(bool).to_numpy() == self.equals
-            elif isinstance(self.equals, float | int):
-                numbers = pd.to_numeric(values, errors="coerce").to_numpy(
-                    dtype=float, na_value=np.nan
-                )
-                out &= numbers == float(self.equals)
-            else:
-                out &= values.astype("string").eq(self.equals).fillna(False).to_numpy(dtype=bool)
-        text = values.astype("string").str.lower()
-        if self.in_ is not None:
-            out &= text.isin([v.lower() for v in self.in_]).fillna(False).to_numpy(dtype=bool)
-        if self.not_in is not None:
-            out &= ~text.isin([v.lower() for v in self.not_in]).fillna(False).to_numpy(dtype=bool)
-        return out
-
-
-class Rule(_Strict):
-    """Points on one feature: ``points`` per unit (``per_unit: true``, capped by ``max_points``)
-    or ``points`` once when ``when`` holds."""
-
-    name: str
-    feature: str
-    points: float
-    per_unit: bool = False
-    max_points: float | None = None
-    when: Condition | None = None
-
-    @model_validator(mode="after")
-    def _one_mode(self) -> Rule:
-        if self.per_unit == (self.when is not None):
-            raise ValueError(
-                f"rule {self.name!r}: give exactly one of 'per_unit: true' or a 'when' condition"
-            )
-        return self
-
-    def points_for(self, values: pd.Series) -> np.ndarray[Any, Any]:
-        """Points this rule gives to each row."""
-        if self.per_unit:
-            units = pd.to_numeric(values, errors="coerce").fillna(0.0).to_numpy(dtype=float)
-            points = np.clip(units, 0.0, None) * self.points
-            if self.max_points is not None:
-                points = (
-                    np.minimum(points, self.max_points)
-                    if self.points >= 0
-                    else np.maximum(points, self.max_points)
-                )
-            return np.asarray(points, dtype=np.float64)
-        assert self.when is not None  # guaranteed by the validator
-        return np.where(self.when.mask(values), self.points, 0.0)
-
-
-class RuleSet(_Strict):
-    """A whole points scheme: rules and the MQL threshold."""
-
-    mql_threshold: float = 50.0
-    rules: list[Rule]
-
-    @property
-    def features(self) -> list[str]:
-        """Features the rules read, in first-use order."""
-        return list(dict.fromkeys(rule.feature for rule in self.rules))
-
-    def check_features(self, available: Iterable[str]) -> None:
-        """Raise :class:`FeatureDefinitionError` when a rule names a feature that does not exist."""
-        allowed = sorted(set(available))
-        unknown = [f for f in self.features if f not in set(allowed)]
-        if unknown:
-            raise FeatureDefinitionError(
-                f"The scoring rules use unknown feature(s): {', '.join(unknown)}. "
-                f"Allowed features: {', '.join(allowed) or '(none)'}. "
-                "Fix the 'feature' entries of the rules YAML."
-            )
 
 
 def _format(error: ValidationError, where: str) -> str:

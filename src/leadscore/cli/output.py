@@ -198,6 +198,10 @@ def print_training(trained: TrainStepResult) -> None:
     print_summary(result.summary, "Out-of-time test: rules vs models")
     for sentence in result.headline:
         console.print(f"• {sentence}")
+    if len(result.choice):  # which head ships per target, chosen on validation
+        print_summary(result.choice, "Model choice per target (validation window)")
+        for chosen in result.outcome.choices.values():
+            console.print(f"• {chosen.why}")
     if result.segments is not None:
         print_segments(result.segments)
     for warning in result.warnings:

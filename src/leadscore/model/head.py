@@ -38,6 +38,8 @@ class ModelHead:
     ``model_text`` is LightGBM's text model holding exactly ``best_iteration`` iterations.
     """
 
+    kind = "lightgbm"
+
     def __init__(
         self,
         model_text: str,

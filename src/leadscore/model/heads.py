@@ -1,6 +1,9 @@
 """The heads folder: LightGBM's native text format plus JSON records, never a pickle.
 
-For each target the folder holds ``<target>.lgb.txt`` (the head's text model) and
+For each target the folder holds its model file (``<target>.lgb.txt``, LightGBM's text model;
+or ``<target>.logistic.json`` / ``<target>.rules.json`` when the logistic model or the rules
+were the better candidate on validation, :mod:`leadscore.model.linear_head`,
+:mod:`leadscore.model.rules_head`) and
 ``<target>.json`` (format ``leadscore-model/1``): the feature list and kinds, categorical levels,
 calibration parameters, schema and package versions, data fingerprint and feature definition
 hash, and a hash of the model text so a record never pairs with another booster. ``scorer.json``
@@ -28,12 +31,16 @@ from leadscore.model.calibration import Calibrator
 from leadscore.model.encoding import FeatureEncoder
 from leadscore.model.head import ModelHead
 from leadscore.model.inputs import TARGETS, Target
+from leadscore.model.linear_head import LogisticHead
+from leadscore.model.rules_head import RulesHead
 from leadscore.model.segments import SegmentsRecord, read_segments_record
 from leadscore.model.spec import SPEC_FILE, ScorerSpec, read_spec, write_spec
 from leadscore.records import read_versioned_record
 
 __all__ = [
+    "HEAD_KINDS",
     "RECORD_FORMAT",
+    "AnyHead",
     "HeadRecord",
     "HeadToWrite",
     "HeadsFolder",
@@ -44,6 +51,17 @@ __all__ = [
 
 RECORD_FORMAT = "leadscore-model/1"
 
+AnyHead = ModelHead | LogisticHead | RulesHead
+"""A served head of any kind: LightGBM trees, a logistic regression or the points rules."""
+
+HeadKind = Literal["lightgbm", "logistic", "rules"]
+HEAD_KINDS: dict[str, str] = {
+    "lightgbm": "lgb.txt",
+    "logistic": "logistic.json",
+    "rules": "rules.json",
+}
+"""Head kind -> the suffix of its model file (``<target>.<suffix>``)."""
+
 
 class HeadRecord(BaseModel):
     """The JSON record of one head (strict: unknown keys are errors)."""
@@ -52,6 +70,8 @@ class HeadRecord(BaseModel):
 
     format: Literal["leadscore-model/1"] = "leadscore-model/1"
     target: Target
+    kind: HeadKind = "lightgbm"
+    """What the model file holds (records from before head kinds are LightGBM)."""
     schema_version: str = SCHEMA_VERSION
     package_version: str = __version__
     created_at: str
@@ -65,15 +85,18 @@ class HeadRecord(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     """The settings the head was fitted with (training's, recorded for people)."""
     metrics: dict[str, float] = Field(default_factory=dict)
+    choice: dict[str, Any] = Field(default_factory=dict)
+    """Why this head ships: the candidates' validation metrics and the one chosen by."""
 
 
 @dataclass(frozen=True)
 class HeadToWrite:
     """A head with what its record tells besides the model: fit settings and test metrics."""
 
-    head: ModelHead
+    head: AnyHead
     params: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, float] = field(default_factory=dict)
+    choice: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,7 +105,7 @@ class HeadsFolder:
     folder from before the serving stage: a probabilities-only scorer)."""
 
     folder: Path
-    heads: dict[Target, ModelHead]
+    heads: dict[Target, AnyHead]
     records: dict[Target, HeadRecord]
     spec: ScorerSpec | None
     segments: SegmentsRecord | None = None
@@ -107,18 +130,23 @@ def write_heads(
     paths: list[Path] = []
     for target, item in heads.items():
         head = item.head
+        kind: HeadKind = "lightgbm"
+        if isinstance(head, LogisticHead | RulesHead):
+            kind = "logistic" if isinstance(head, LogisticHead) else "rules"
         record = HeadRecord(
             target=target,
+            kind=kind,
             created_at=created,
             data_fingerprint=data_fingerprint,
             definition_hash=definition_hash,
-            model_file=f"{target}.lgb.txt",
+            model_file=f"{target}.{HEAD_KINDS[kind]}",
             model_sha256=head.model_sha256,
             best_iteration=head.best_iteration,
             encoding=head.encoder.to_dict(),
             calibration=head.calibrator.to_dict(),
             params=dict(item.params),
             metrics=dict(item.metrics),
+            choice=dict(item.choice),
         )
         model_path, record_path = folder / record.model_file, folder / f"{target}.json"
         atomic_write_text(model_path, head.model_text)
@@ -142,7 +170,7 @@ def _read_record(path: Path) -> HeadRecord:
 
 def read_head(
     folder: Path, target: Target, *, available_features: Iterable[str] | None = None
-) -> tuple[ModelHead, HeadRecord]:
+) -> tuple[AnyHead, HeadRecord]:
     """One target's head and record from ``folder``.
 
     ``available_features`` (the columns the caller can provide) are checked against the head's
@@ -165,6 +193,10 @@ def read_head(
                 f"(definition hash {record.definition_hash})."
             )
     calibrator = Calibrator.from_dict(record.calibration)
+    if record.kind == "logistic":
+        return LogisticHead.from_text(text, encoder, calibrator), record
+    if record.kind == "rules":
+        return RulesHead.from_text(text, encoder, calibrator), record
     return ModelHead(text, encoder, calibrator, best_iteration=record.best_iteration), record
 
 
@@ -174,7 +206,7 @@ def read_heads(folder: Path) -> HeadsFolder:
     Raises :class:`ArtifactError` when the folder holds no head, a file is missing or
     incompatible, or the scorer's feature definition is not the one the heads were trained on.
     """
-    heads: dict[Target, ModelHead] = {}
+    heads: dict[Target, AnyHead] = {}
     records: dict[Target, HeadRecord] = {}
     for target in TARGETS:
         if (folder / f"{target}.json").is_file():

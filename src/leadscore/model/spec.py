@@ -23,6 +23,7 @@ from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError
 from leadscore.features.definition import FeatureDefinition
 from leadscore.features.labels import FromStage
+from leadscore.model.bots import BotRule
 from leadscore.model.flat import FlatSpec
 from leadscore.model.grades import GradeThresholds
 from leadscore.records import read_versioned_record
@@ -64,6 +65,8 @@ class ScorerSpec(BaseModel):
     segment_column: str | None = None
     """Set (format ``leadscore-scorer/2``) when leads are routed to models per segment
     (:mod:`leadscore.model.segments`)."""
+    bots: BotRule | None = None
+    """The bot rule scoring applies (:mod:`leadscore.model.bots`); ``None``: none."""
 
     def feature_definition(self) -> FeatureDefinition | None:
         """The parsed feature definition (``None`` when the model was trained without one)."""

@@ -167,7 +167,7 @@ def evaluate_step(spec: EvaluateSpec, *, progress: ProgressFn = no_progress) -> 
         )
     return EvaluateStepResult(
         summary=summary_table(scored.evaluation),
-        headline=headline_sentences(scored.evaluation),
+        headline=headline_sentences(scored.evaluation, scored.method),
         metrics=flatten_metrics(scored.evaluation),
         test_rows=scored.test_rows,
     )

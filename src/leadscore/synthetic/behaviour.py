@@ -8,7 +8,7 @@ no-shows, unsubscribes that stop email events, leads that go quiet (dormancy).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -100,6 +100,8 @@ class BlockEvents:
     category: IntArray
     campaign: IntArray
     asset: IntArray
+    bots: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Indices of the block's contacts that are bots (the oracle's ``is_bot``)."""
 
 
 def _hour_offsets(rng: np.random.Generator, n: int) -> IntArray:
@@ -288,6 +290,7 @@ def simulate_events(
         category=np.repeat(category, repeat),
         campaign=np.repeat(campaign, repeat),
         asset=np.repeat(asset, repeat),
+        bots=bots.astype(np.int64),
     )
 
 

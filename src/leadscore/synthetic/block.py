@@ -22,6 +22,7 @@ from leadscore.synthetic.behaviour import (
     campaign_labels,
     simulate_events,
 )
+from leadscore.synthetic.bots import BOT_SHARE, add_bots, bot_rng
 from leadscore.synthetic.drift import Drift, drift_events
 from leadscore.synthetic.funnel import CRM_LABELS, STAGES, simulate_funnel
 from leadscore.synthetic.intent import simulate_intent
@@ -75,9 +76,12 @@ def simulate_block(
     start: datetime,
     end: datetime,
     drift: Drift | None = None,
+    *,
+    bot_share: float = BOT_SHARE,
 ) -> BlockTables:
     """Simulate block ``block`` (``n_contacts`` contacts; ids numbered from the offsets), with
-    an optional planted drift (:mod:`leadscore.synthetic.drift`)."""
+    an optional planted drift (:mod:`leadscore.synthetic.drift`); ``bot_share``: contacts turned
+    into crawlers (:mod:`leadscore.synthetic.bots`)."""
     _, sim = block_rngs(seed, block)
     end_sec = int((end - start).total_seconds())
     n_days = n_days_of(start, end)
@@ -92,6 +96,10 @@ def simulate_block(
         events = drift_events(
             seed, block, events, prof.created_sec, intent.dormant_day, drift, start, end_sec
         )
+    events, crawlers = add_bots(bot_rng(seed, block), events, prof.created_sec, end_sec, bot_share)
+    is_bot = np.zeros(n_contacts, dtype=bool)
+    is_bot[events.bots] = True
+    is_bot[crawlers] = True
     funnel = simulate_funnel(
         sim,
         intent,
@@ -139,6 +147,7 @@ def simulate_block(
             "meeting_at": _ts(start, funnel.meeting_sec),
             "customer_at": _ts(start, funnel.customer_sec),
             "disqualified_at": _ts(start, funnel.disqualified_sec),
+            "is_bot": is_bot,
         }
     )
     oracle_bursts = pa.table(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from leadscore.errors import ConfigError
+from leadscore.synthetic.bots import BOT_SHARE
 from leadscore.synthetic.params import SECONDS_PER_DAY
 
 __all__ = ["GenerationSummary", "GeneratorConfig", "OutputFormat"]
@@ -32,6 +33,9 @@ class GeneratorConfig:
     drift_at: datetime | None = None
     """A planted drift from this moment on (:mod:`leadscore.synthetic.drift`); off by default."""
     drift_strength: float = 1.0
+    bot_share: float = BOT_SHARE
+    """Share of contacts turned into crawlers on top of the base simulation's few bots
+    (:mod:`leadscore.synthetic.bots`); 0 gives the data of generator releases before it."""
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid setting."""
@@ -39,6 +43,8 @@ class GeneratorConfig:
             raise ConfigError(f"n_contacts must be >= 1, got {self.n_contacts}.")
         if self.chunk_contacts < 1:
             raise ConfigError(f"chunk_contacts must be >= 1, got {self.chunk_contacts}.")
+        if not 0.0 <= self.bot_share < 1.0:
+            raise ConfigError(f"bot_share must be in [0, 1), got {self.bot_share}.")
         if self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed}.")
         if self.start.tzinfo is not None or self.end.tzinfo is not None:

@@ -111,6 +111,7 @@ def generate_crm(
             "n_contacts": str(config.n_contacts),
             "start": config.start.isoformat(),
             "end": config.end.isoformat(),
+            "bot_share": str(config.bot_share),
         }
         drift = Drift.of(config.drift_at, config.drift_strength, config.start)
         if drift is not None and config.drift_at is not None:
@@ -131,6 +132,7 @@ def generate_crm(
                     config.start,
                     config.end,
                     drift,
+                    bot_share=config.bot_share,
                 )
                 for b in range(first, min(first + blocks_per_chunk, len(sizes)))
             ]

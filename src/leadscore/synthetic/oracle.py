@@ -110,6 +110,8 @@ def load_oracle(path: Path | str) -> OracleTables:
         contacts[column] = pd.to_datetime(contacts[column])
     for column in ("fit", "burst_rate", "half_life_days"):
         contacts[column] = contacts[column].astype(float)
+    if "is_bot" in contacts:  # CSV reads it as text; older CRMs lack it
+        contacts["is_bot"] = contacts["is_bot"].astype(str).str.lower().isin(["true", "1"])
     bursts["burst_at"] = pd.to_datetime(bursts["burst_at"])
     bursts["amplitude"] = bursts["amplitude"].astype(float)
     return OracleTables(contacts=contacts, bursts=bursts, meta=meta)

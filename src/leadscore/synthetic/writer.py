@@ -54,6 +54,7 @@ ORACLE_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("meeting_at", "TIMESTAMP"),
         ("customer_at", "TIMESTAMP"),
         ("disqualified_at", "TIMESTAMP"),
+        ("is_bot", "BOOLEAN"),
     ),
     "bursts": (("contact_id", "VARCHAR"), ("burst_at", "TIMESTAMP"), ("amplitude", "DOUBLE")),
     "meta": (("key", "VARCHAR"), ("value", "VARCHAR")),

@@ -1,0 +1,168 @@
+"""A logistic-regression head: the fitted pipeline as plain numbers, exact linear reasons.
+
+Training fits scikit-learn's pipeline (:class:`leadscore.training.models.LogisticModel`:
+median imputation with missing indicators, signed log, scaling, one-hot categoricals with rare
+levels grouped) and hands its fitted numbers to :meth:`LogisticHead.from_parts`. The head
+replays that pipeline with NumPy (no pickle, no scikit-learn at serving) and is stored as JSON.
+
+Contributions are exact: the model is linear in its design columns, so a feature's effect in
+log-odds is the sum over its columns of ``coef * (x - mean)`` (the training mean of the
+column): the interventional SHAP value of a linear model. The bias is the logit at the means;
+bias plus contributions is the row's logit, as for LightGBM's TreeSHAP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore.model.calibration import Calibrator
+from leadscore.model.encoding import FeatureEncoder, as_float, as_text
+from leadscore.model.inputs import FeatureSpec
+
+__all__ = ["MISSING_LEVEL", "LogisticHead", "LogisticParts"]
+
+FloatArray = np.ndarray[Any, Any]
+MISSING_LEVEL = "__missing__"
+
+
+@dataclass(frozen=True)
+class LogisticParts:
+    """The fitted numbers of the pipeline, in design-column order (numeric block, then each
+    categorical's frequent levels and its ``infrequent`` column when it has rare levels)."""
+
+    numeric: list[str]
+    medians: list[float]
+    indicators: list[int]
+    """Indices into ``numeric`` of the columns with a missing indicator."""
+    scale_mean: list[float]
+    scale_std: list[float]
+    categorical: list[str]
+    levels: list[list[str]]
+    """Per categorical: its frequent levels (one column each)."""
+    infrequent: list[list[str] | None]
+    """Per categorical: the rare levels sharing one column (``None``: no such column)."""
+    coef: list[float]
+    intercept: float
+    column_means: list[float]
+    """Training mean of every design column (the reference of the contributions)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class LogisticHead:
+    """Raw and calibrated probabilities and exact linear contributions of one target."""
+
+    kind = "logistic"
+
+    def __init__(self, parts: LogisticParts, encoder: FeatureEncoder, calibrator: Calibrator):
+        self._parts = parts
+        self._encoder = encoder
+        self._calibrator = calibrator
+        self._coef = np.asarray(parts.coef, dtype=np.float64)
+        self._means = np.asarray(parts.column_means, dtype=np.float64)
+        self._text = json.dumps(parts.to_dict(), sort_keys=True)
+        owner: list[int] = []  # design column -> index of its feature in self.features
+        index = {f.name: i for i, f in enumerate(encoder.features)}
+        owner += [index[n] for n in parts.numeric]
+        owner += [index[parts.numeric[i]] for i in parts.indicators]
+        for name, levels, rare in zip(
+            parts.categorical, parts.levels, parts.infrequent, strict=True
+        ):
+            owner += [index[name]] * (len(levels) + (rare is not None))
+        if len(owner) != len(self._coef):
+            raise ValueError("logistic head: coefficients do not match the design columns")
+        self._owner = np.asarray(owner, dtype=np.int64)
+
+    @classmethod
+    def from_text(cls, text: str, encoder: FeatureEncoder, calibrator: Calibrator) -> LogisticHead:
+        """The head of a stored parameters text (:attr:`model_text`)."""
+        return cls(LogisticParts(**json.loads(text)), encoder, calibrator)
+
+    @property
+    def parts(self) -> LogisticParts:
+        return self._parts
+
+    @property
+    def model_text(self) -> str:
+        """The head's parameters as JSON text (what the heads folder stores)."""
+        return self._text
+
+    @property
+    def model_sha256(self) -> str:
+        return hashlib.sha256(self._text.encode()).hexdigest()
+
+    @property
+    def best_iteration(self) -> int:
+        return 1
+
+    @property
+    def encoder(self) -> FeatureEncoder:
+        """The inputs (names, kinds, concepts); its levels are LightGBM's, unused here."""
+        return self._encoder
+
+    @property
+    def calibrator(self) -> Calibrator:
+        return self._calibrator
+
+    @property
+    def features(self) -> list[FeatureSpec]:
+        return list(self._encoder.features)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self._encoder.feature_names
+
+    def matrix(self, frame: pd.DataFrame) -> FloatArray:
+        """The design matrix (rows x design columns) the coefficients multiply."""
+        p = self._parts
+        kinds = {f.name: f.kind for f in self._encoder.features}
+        raw = np.column_stack(
+            [as_float(frame[n], kinds[n]) for n in p.numeric] or [np.zeros((len(frame), 0))]
+        ).reshape(len(frame), len(p.numeric))
+        missing = np.isnan(raw)
+        filled = np.where(missing, np.asarray(p.medians, dtype=np.float64), raw)
+        numeric = np.hstack([filled, missing[:, p.indicators].astype(np.float64)])
+        numeric = np.sign(numeric) * np.log1p(np.abs(numeric))
+        numeric = (numeric - np.asarray(p.scale_mean)) / np.asarray(p.scale_std)
+        blocks = [numeric]
+        for name, levels, rare in zip(p.categorical, p.levels, p.infrequent, strict=True):
+            text = as_text(frame[name]).astype(object).where(frame[name].notna(), MISSING_LEVEL)
+            values = np.asarray(text.to_numpy(), dtype=object)
+            block = np.column_stack([values == level for level in levels] or [])
+            block = block.reshape(len(frame), len(levels)).astype(np.float64)
+            if rare is not None:  # rare and unseen levels share the infrequent column
+                other = ~np.isin(values, np.asarray(levels, dtype=object))
+                block = np.hstack([block, other[:, None].astype(np.float64)])
+            blocks.append(block)
+        return np.hstack(blocks)
+
+    def raw_from_matrix(self, matrix: FloatArray, *, num_threads: int | None = None) -> FloatArray:
+        """Uncalibrated probabilities of a design matrix."""
+        logit = matrix @ self._coef + self._parts.intercept
+        return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float64)
+
+    def contributions_from_matrix(
+        self, matrix: FloatArray, *, num_threads: int | None = None
+    ) -> FloatArray:
+        """Exact contributions in log-odds (rows x (features + 1), last column = bias)."""
+        per_column = (matrix - self._means) * self._coef
+        out = np.zeros((len(matrix), len(self._encoder.features) + 1))
+        np.add.at(out.T, self._owner, per_column.T)
+        out[:, -1] = self._parts.intercept + float(self._means @ self._coef)
+        return out
+
+    def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
+        return self.raw_from_matrix(self.matrix(frame))
+
+    def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
+        return self._calibrator.predict(self.predict_raw(frame))
+
+    def contributions(self, frame: pd.DataFrame) -> FloatArray:
+        return self.contributions_from_matrix(self.matrix(frame))
