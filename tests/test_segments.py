@@ -24,8 +24,10 @@ from typer.testing import CliRunner
 from leadscore.cli import app
 from leadscore.crm import open_crm
 from leadscore.errors import ArtifactError, ConfigError
+from leadscore.model.bots import bot_flags
 from leadscore.model.heads import read_heads
 from leadscore.serving import explain_contact, load_scorer, score_contact_base
+from leadscore.serving.bot_cap import capped_probability
 from leadscore.serving.features import iter_features
 from leadscore.serving.scorer import Scorer
 from leadscore.training import TrainingResult
@@ -213,6 +215,15 @@ def test_artifact_records_segments_and_old_or_incompatible_ones(
         read_heads(copy)
 
 
+def _bot_capped(rows: pd.DataFrame, p: np.ndarray, heads: Any) -> np.ndarray:
+    """The graded probability: bot-like rows capped under the bar of the rule's grade."""
+    rule = heads.spec.bots
+    if rule is None:
+        return p
+    cap = capped_probability(heads.spec.grades, rule.cap_grade)
+    return np.where(bot_flags(rows, rule), np.minimum(p, cap), p)
+
+
 def test_scoring_routes_each_lead_to_its_segments_model(segmented: Segmented) -> None:
     features = _features(segmented).reset_index(drop=True)
     scorer = load_scorer(segmented.model).scorer
@@ -223,10 +234,15 @@ def test_scoring_routes_each_lead_to_its_segments_model(segmented: Segmented) ->
     assert (routed["scored_by"][in_big] == f"region={segmented.big}").all()
     assert (routed["scored_by"][~in_big] == "global").all()
     artifact = read_heads(segmented.heads)
-    own = artifact.segment_heads[segmented.big].heads["sql"].predict_proba(features[in_big])
+    own_heads = artifact.segment_heads[segmented.big]
+    own = own_heads.heads["sql"].predict_proba(features[in_big])
     glob = artifact.heads["sql"].predict_proba(features[~in_big])
-    np.testing.assert_allclose(routed["p_sql"][in_big], own)
-    np.testing.assert_allclose(routed["p_sql"][~in_big], glob)
+    np.testing.assert_allclose(
+        routed["p_sql"][in_big], _bot_capped(features[in_big], own, own_heads)
+    )
+    np.testing.assert_allclose(
+        routed["p_sql"][~in_big], _bot_capped(features[~in_big], glob, artifact)
+    )
     # the segment's grades and reasons come from its own model, in the rows' order
     alone = Scorer.from_artifact(artifact.segment_heads[segmented.big]).score(features[in_big])
     pd.testing.assert_frame_equal(
