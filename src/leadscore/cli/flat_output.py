@@ -38,7 +38,8 @@ def print_flat(result: FlatResult, table_name: str, model_name: str = "leadscore
     if not result.evaluation.headline.empty:
         from leadscore.training.report import headline_sentences
 
-        for sentence in headline_sentences(result.evaluation, result.chosen):
+        # the registered flat model is LightGBM, whichever candidate led on validation
+        for sentence in headline_sentences(result.evaluation, "lightgbm"):
             console.print(f"• {sentence}", highlight=False)
     for warning in result.warnings:
         err_console.print(f"[bold yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)
