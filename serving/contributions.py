@@ -40,7 +40,10 @@ num_iteration)``), and every call predicts with that booster's full range. ``pre
 also recomputes every tree's ``max_depth_`` (the size of TreeSHAP's path buffer) at the start
 of each call, so concurrent calls on one booster could read a partial depth and write past the
 buffer (seen once as a segfault under 16 threads): :meth:`RangeBoosters.contributions`
-serialises the calls per block booster, while blocks still run in parallel.
+serialises the calls per block booster, while blocks still run in parallel. And LightGBM keeps
+the ``num_threads`` of the latest call process-wide, so calls asking for different counts
+overrun each other's per-thread buffers: every call here asks for the same one
+(:mod:`leadscore.model.lgb_threads`).
 
 Sizing guidance (measured, benchmarks/scoring.py on the synthetic CRM's current features):
 
@@ -280,7 +283,6 @@ def _explain_rows(
     codes: Index,
     blocks: Sequence[_Block],
     out: Floats,
-    threads: int,
 ) -> None:
     """Write the contributions of the rows of ``X`` (``codes``: their global bin codes) into
     ``out`` (zeros, columns contiguous), block by block."""
@@ -304,7 +306,7 @@ def _explain_rows(
             representatives, key = _group_rows(columns, n_rows)
             present = np.arange(len(representatives), dtype=np.intp)
         rows = X[representatives]
-        values = _predict(boosters, rows, block, threads if len(rows) > 1000 else 1)
+        values = _predict(boosters, rows, block)
         base += float(values[0, n_features])
         if not features:
             continue
@@ -315,11 +317,9 @@ def _explain_rows(
     out[:, n_features] = base
 
 
-def _predict(
-    boosters: RangeBoosters, rows: npt.NDArray[Any], block: _Block, threads: int
-) -> Floats:
+def _predict(boosters: RangeBoosters, rows: npt.NDArray[Any], block: _Block) -> Floats:
     # the block's own booster, over its full range, one pred_contrib call at a time
-    values = boosters.contributions(block.start, block.stop, rows, num_threads=threads)
+    values = boosters.contributions(block.start, block.stop, rows)
     return np.asarray(values, dtype=np.float64)
 
 
@@ -337,7 +337,8 @@ def exact_contributions(
     distinct binned row.
 
     Returns shape ``(n_rows, n_features + 1)``, the last column the base value. ``n_jobs`` is
-    LightGBM's thread count (-1: all cores). ``trees_per_block`` (iterations per block) fixes
+    the number of threads the rows are split across (-1: all cores); each LightGBM call runs
+    with leadscore's one thread count (:mod:`leadscore.model.lgb_threads`). ``trees_per_block`` (iterations per block) fixes
     the block size instead of choosing it; ``num_iteration`` is as in ``Booster.predict``
     (default: the best iteration if there is one, else all). ``boosters`` (built once from
     ``booster`` and reused) holds the immutable per-block boosters: pass the same object on
@@ -361,7 +362,6 @@ def exact_contributions(
         best = int(getattr(booster, "best_iteration", 0) or 0)
         num_iteration = best if best > 0 else total
     n_iterations = min(num_iteration, total) if num_iteration > 0 else total
-    threads = 0 if n_jobs == -1 else n_jobs
     n_rows, n_features = X.shape
     if n_rows == 0:
         return np.zeros((0, n_features + 1), dtype=np.float64)
@@ -373,14 +373,14 @@ def exact_contributions(
         codes32 = binner.transform(X)
         columns = [(codes32[:, j], n) for j, n in enumerate(binner.n_bins)]
         representatives, groups = _group_rows(columns, n_rows)
-        values = boosters.contributions(0, n_iterations, X[representatives], num_threads=threads)
+        values = boosters.contributions(0, n_iterations, X[representatives])
         return np.asarray(values, dtype=np.float64)[groups]
 
     blocks = binner.plan(n_iterations, trees_per_block, n_rows)
     workers = _workers(n_jobs, n_rows)
     out = np.zeros((n_rows, n_features + 1), dtype=np.float64, order="F")
     if workers == 1:
-        _explain_rows(boosters, X, binner._codes(X, np.intp), blocks, out, threads)
+        _explain_rows(boosters, X, binner._codes(X, np.intp), blocks, out)
         return np.ascontiguousarray(out)
     # rows split across threads, one LightGBM thread each: NumPy's gathers and LightGBM
     # release the GIL; every worker writes its own rows of ``out``
@@ -391,7 +391,7 @@ def exact_contributions(
         lo, hi = bounds[part], bounds[part + 1]
         rows = X[lo:hi]
         codes = binner._codes(rows, np.intp)
-        _explain_rows(range_boosters, rows, codes, blocks, out[lo:hi], threads)
+        _explain_rows(range_boosters, rows, codes, blocks, out[lo:hi])
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(run, range(workers)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from leadscore.model.lgb_threads import predict
+
 __all__ = ["RangeBoosters"]
 
 
@@ -49,13 +51,14 @@ class RangeBoosters:
                     self._boosters[key] = booster
         return booster
 
-    def contributions(self, start: int, stop: int, rows: Any, *, num_threads: int) -> Any:
+    def contributions(self, start: int, stop: int, rows: Any) -> Any:
         """``pred_contrib`` of ``rows`` by the booster of iterations ``start <= i < stop``.
 
         LightGBM recomputes each tree's ``max_depth_`` (the size of TreeSHAP's path buffer) at
         the start of every ``pred_contrib`` call, so concurrent calls on one booster can read a
         partial depth and write past the buffer: calls are serialised per booster (calls on
-        different blocks still run in parallel)."""
+        different blocks still run in parallel), each with leadscore's one LightGBM thread count
+        (:mod:`leadscore.model.lgb_threads`)."""
         booster = self.get(start, stop)
         with self._contrib_locks[(start, stop)]:
-            return booster.predict(rows, pred_contrib=True, num_threads=num_threads)
+            return predict(booster, rows, pred_contrib=True)

@@ -205,13 +205,12 @@ class Scorer:
     def _contributions(self, matrix: FloatArray) -> FloatArray:
         head = self._reason_head
         if len(matrix) <= SMALL_BATCH or not isinstance(head, ModelHead):
-            return head.contributions_from_matrix(matrix, num_threads=1)
+            return head.contributions_from_matrix(matrix)
         return exact_contributions(head.booster, matrix, binner=self._binner, boosters=self._ranges)
 
     def _raw(self, target: str, matrix: FloatArray) -> FloatArray:
         """Uncalibrated probabilities of one head (full range of its immutable booster)."""
-        threads = 1 if len(matrix) <= SMALL_BATCH else None
-        return self.heads[target].raw_from_matrix(matrix, num_threads=threads)
+        return self.heads[target].raw_from_matrix(matrix)
 
     def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``p_<target>`` per row (calibrated); a segmented scorer adds ``scored_by``."""

@@ -168,3 +168,32 @@ def test_concurrent_http_clients_get_sequential_results(
     with ThreadPoolExecutor(clients) as pool:
         differences = sum(pool.map(run, range(clients)))
     assert differences == 0, f"{differences} of {clients * rounds} responses differ"
+
+
+def test_every_lightgbm_prediction_asks_for_the_same_thread_count(
+    scorer: Scorer, features: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LightGBM keeps the latest call's ``num_threads`` process-wide and sizes per-thread
+    buffers from it: two overlapping predictions asking for different counts overrun each
+    other (a segfault in CI). Every real prediction a scorer makes, single leads to large
+    batches, probabilities and explanations, asks for ``PREDICT_THREADS``."""
+    import lightgbm as lgb
+
+    from leadscore.model.lgb_threads import PREDICT_THREADS, predict
+
+    asked: list[object] = []
+    real_predict = lgb.Booster.predict
+
+    def recording(self: lgb.Booster, data: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs.get("num_threads"))
+        return real_predict(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(lgb.Booster, "predict", recording)
+    for size in (1, SMALL_BATCH, SMALL_BATCH + 1, 1200, len(features)):
+        frame = features.iloc[:size]
+        scorer.explain(frame)
+        scorer.probabilities(frame)
+    assert asked, "no LightGBM prediction was made"
+    assert set(asked) == {PREDICT_THREADS}, f"thread counts asked: {sorted(map(str, set(asked)))}"
+    with pytest.raises(ValueError, match="PREDICT_THREADS"):
+        predict(object(), features, num_threads=2)

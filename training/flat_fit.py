@@ -18,6 +18,7 @@ import pandas as pd
 
 from leadscore.model.head import ModelHead
 from leadscore.model.inputs import FeatureSpec
+from leadscore.model.lgb_threads import predict
 from leadscore.training.evaluate import weighted_auc
 from leadscore.training.models import LightGBMModel, LightGBMParams, LogisticModel
 
@@ -99,7 +100,7 @@ def fit_candidates(
         if data is None or data.dataset_key != params.dataset_key:
             data = model.prepare(train, y_train, valid, y_valid)  # binned once, shared
         model.fit_booster(data)
-        raw = np.asarray(model.booster_.predict(data.x_valid, num_iteration=model.best_iteration_))
+        raw = predict(model.booster_, data.x_valid, num_iteration=model.best_iteration_)
         auc = 0.5 if is_constant(raw) else weighted_auc(raw, y_valid)
         if best is None or auc > best[0]:
             best, best_data = (auc, model), data

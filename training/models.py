@@ -27,6 +27,7 @@ from leadscore.model.calibration import CalibrationMethod
 from leadscore.model.encoding import FeatureEncoder, as_float, as_text
 from leadscore.model.head import ModelHead
 from leadscore.model.inputs import FeatureSpec
+from leadscore.model.lgb_threads import predict
 from leadscore.model.linear_head import LogisticHead
 from leadscore.training.calibration import choose_calibrator
 
@@ -260,8 +261,7 @@ class LightGBMModel:
 
     def _predict_matrix(self, x: FloatArray) -> FloatArray:
         """Uncalibrated probabilities of the boosted trees (before the head exists)."""
-        out = self.booster_.predict(x, num_iteration=self.best_iteration_)
-        return np.asarray(out, dtype=np.float64)
+        return predict(self.booster_, x, num_iteration=self.best_iteration_)
 
     def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
         """Uncalibrated probabilities."""

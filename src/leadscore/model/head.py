@@ -7,7 +7,9 @@ booster for different ranges corrupt each other's results; a head never asks for
 threads share it for probabilities without a lock. SHAP contributions are the exception:
 LightGBM recomputes every tree's ``max_depth_`` (which sizes TreeSHAP's path buffer) at the start
 of each ``pred_contrib`` call, so a concurrent call can read a partial depth and write past its
-buffer (a crash or wrong values): contributions of one booster are serialised by a lock. Training builds heads with
+buffer (a crash or wrong values): contributions of one booster are serialised by a lock. Every
+call passes leadscore's one LightGBM thread count (:mod:`leadscore.model.lgb_threads`: calls
+with different counts overrun each other's buffers). Training builds heads with
 :meth:`ModelHead.from_booster`; serving reads them from a heads folder
 (:mod:`leadscore.model.heads`). Both predict through the same methods, so the probabilities a
 model was evaluated with are the ones it serves.
@@ -26,6 +28,7 @@ import pandas as pd
 from leadscore.model.calibration import Calibrator
 from leadscore.model.encoding import FeatureEncoder
 from leadscore.model.inputs import FeatureSpec
+from leadscore.model.lgb_threads import predict
 
 __all__ = ["ModelHead"]
 
@@ -108,20 +111,14 @@ class ModelHead:
         """The float matrix (rows x features) the trees read."""
         return self._encoder.transform(frame)
 
-    def raw_from_matrix(self, matrix: FloatArray, *, num_threads: int | None = None) -> FloatArray:
-        """Uncalibrated probabilities of an encoded matrix (``num_threads``: LightGBM's)."""
-        extra: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
-        out = self._booster.predict(matrix, **extra)  # full range: never a range (module doc)
-        return np.asarray(out, dtype=np.float64)
+    def raw_from_matrix(self, matrix: FloatArray) -> FloatArray:
+        """Uncalibrated probabilities of an encoded matrix."""
+        return predict(self._booster, matrix)  # full range: never a range (module doc)
 
-    def contributions_from_matrix(
-        self, matrix: FloatArray, *, num_threads: int | None = None
-    ) -> FloatArray:
+    def contributions_from_matrix(self, matrix: FloatArray) -> FloatArray:
         """Exact SHAP values in log-odds (rows x (features + 1), last column = bias)."""
-        extra: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
         with self._contrib_lock:
-            out = self._booster.predict(matrix, pred_contrib=True, **extra)
-        return np.asarray(out, dtype=np.float64)
+            return predict(self._booster, matrix, pred_contrib=True)
 
     def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
         """Uncalibrated probabilities."""

@@ -143,14 +143,12 @@ class LogisticHead:
             blocks.append(block)
         return np.hstack(blocks)
 
-    def raw_from_matrix(self, matrix: FloatArray, *, num_threads: int | None = None) -> FloatArray:
+    def raw_from_matrix(self, matrix: FloatArray) -> FloatArray:
         """Uncalibrated probabilities of a design matrix."""
         logit = matrix @ self._coef + self._parts.intercept
         return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float64)
 
-    def contributions_from_matrix(
-        self, matrix: FloatArray, *, num_threads: int | None = None
-    ) -> FloatArray:
+    def contributions_from_matrix(self, matrix: FloatArray) -> FloatArray:
         """Exact contributions in log-odds (rows x (features + 1), last column = bias)."""
         per_column = (matrix - self._means) * self._coef
         out = np.zeros((len(matrix), len(self._encoder.features) + 1))

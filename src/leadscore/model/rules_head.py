@@ -104,13 +104,11 @@ class RulesHead:
             out[:, index[rule.feature]] += rule.points_for(frame[rule.feature])
         return out
 
-    def raw_from_matrix(self, matrix: FloatArray, *, num_threads: int | None = None) -> FloatArray:
+    def raw_from_matrix(self, matrix: FloatArray) -> FloatArray:
         """The points' position in (0, 1), before calibration (:func:`rules_unit`)."""
         return rules_unit(matrix.sum(axis=1), self._rules.mql_threshold)
 
-    def contributions_from_matrix(
-        self, matrix: FloatArray, *, num_threads: int | None = None
-    ) -> FloatArray:
+    def contributions_from_matrix(self, matrix: FloatArray) -> FloatArray:
         """Exact contributions in log-odds (rows x (features + 1), last column = bias)."""
         out = np.empty((len(matrix), len(self._names) + 1))
         out[:, :-1] = (matrix - self._mean) / POINTS_PER_LOGIT
