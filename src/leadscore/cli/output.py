@@ -266,6 +266,8 @@ def print_promotion(decision: PromotionDecision, margin: float) -> None:
 
 
 def print_models(model_name: str, versions: list[ModelVersionInfo]) -> None:
+    from leadscore.training.tracking import metric_key  # the shipped head's metrics
+
     if not versions:
         console.print(f"No version of {model_name} is registered yet: run `leadscore train`.")
         return
@@ -277,9 +279,9 @@ def print_models(model_name: str, versions: list[ModelVersionInfo]) -> None:
         table.add_row(
             info.version,
             ", ".join(info.aliases),
-            fmt(m.get("test_roc_auc_lightgbm_sql")),
-            fmt(m.get("test_roc_auc_lightgbm_meeting")),
-            fmt(m.get("gain_at_mql_lightgbm_sql"), percent=True),
+            fmt(m.get(metric_key(m, "test_roc_auc_shipped_sql"))),
+            fmt(m.get(metric_key(m, "test_roc_auc_shipped_meeting"))),
+            fmt(m.get(metric_key(m, "gain_at_mql_shipped_sql")), percent=True),
             info.run_id[:8],
         )
     console.print(table)

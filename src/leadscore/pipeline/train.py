@@ -180,7 +180,7 @@ class PromoteSpec:
 
     version: str | None = None
     training_table: Path | None = None
-    metric: str = "test_roc_auc_lightgbm_sql"
+    metric: str = "test_roc_auc_shipped_sql"
     margin: float = 0.005
     force: bool = False
     model_name: str = "leadscore"
