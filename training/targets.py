@@ -1,7 +1,9 @@
 """Which targets a training run fits: the ones asked for, or every target the data supports.
 
-A target with a single class in a period of the split cannot be fitted or evaluated: asked for
-explicitly, it is an error; chosen automatically, it is skipped with a note saying why. A target
+A target with fewer than five positives (or negatives) in a period of the split cannot be fitted
+or evaluated honestly: asked for explicitly, it is an error; chosen automatically, it is skipped
+with a note saying why, with the counts of every period and a split that would work
+(:mod:`leadscore.training.period_counts`). A target
 whose labels equal another's on every row (won deals mapped to both ``sql`` and ``customer``)
 would train a copy of the other model: it is skipped too, never trained silently.
 """
@@ -16,7 +18,8 @@ import pandas as pd
 
 from leadscore.errors import DataContractError
 from leadscore.model.inputs import TARGETS, Target
-from leadscore.training.table import TrainingTable
+from leadscore.training.period_counts import period_shortfall, suggest_split
+from leadscore.training.table import CUTOFF_COLUMN, TrainingTable
 
 __all__ = ["choose_targets", "parse_targets", "refuse_constant_heads", "rules_notes"]
 
@@ -36,16 +39,16 @@ def parse_targets(text: str | Sequence[str] | None) -> tuple[Target, ...] | None
     return tuple(t for t in TARGETS if t in names)
 
 
-def _single_class(table: TrainingTable, target: Target, parts: Mapping[str, pd.DataFrame]) -> str:
-    """Why ``target`` cannot be fitted (``""`` when it can)."""
+def _why_not(table: TrainingTable, target: Target, parts: Mapping[str, pd.DataFrame]) -> str:
+    """Why ``target`` cannot be fitted and evaluated (``""`` when it can)."""
     for name, part in parts.items():
-        labels = table.labels(target)[part.index]
         if part.empty:
             return f"the {name} period is empty"
-        if labels.nunique() < 2:
-            positives = int(labels.astype(bool).sum())
-            return f"the {name} period has {positives:,} positive(s) in {len(part):,} rows"
-    return ""
+    why = period_shortfall(table.labels(target), parts)
+    if not why:
+        return ""
+    frame = table.frame
+    return f"{why}; {suggest_split(frame[CUTOFF_COLUMN], table.labels(target))}"
 
 
 def choose_targets(
@@ -57,7 +60,7 @@ def choose_targets(
     notes: list[str] = []
     chosen: list[Target] = []
     for target in requested or TARGETS:
-        why = _single_class(table, target, parts)
+        why = _why_not(table, target, parts)
         if why and requested:
             raise DataContractError(
                 [f"target {target!r}: {why}"],
