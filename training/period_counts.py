@@ -2,7 +2,9 @@
 
 Under drift a conversion rate can fall so far that the latest cutoffs (the test period) hold a
 handful of positives while training holds hundreds: such a test cannot rank anything honestly.
-:func:`period_shortfall` says which period is short, with the counts of all three;
+:func:`period_shortfall` says which period is short, with the counts of all three (a short
+test period, or a period without positives, stops the target; a short training or validation
+period is a warning);
 :func:`suggest_split` finds the smallest test and validation periods (counted in cutoffs from
 the end) that hold enough positives while training keeps enough, and says it as config values
 the user can paste, or that no such split exists in this history.
@@ -28,18 +30,30 @@ def _counts(labels: pd.Series) -> tuple[int, int]:
     return positives, len(labels) - positives
 
 
-def period_shortfall(labels: pd.Series, parts: Mapping[str, pd.DataFrame]) -> str:
-    """Why the periods cannot train and evaluate a target (``""`` when they can): a period
-    with fewer than :data:`MIN_PER_PERIOD` positives or negatives, with every period's counts."""
+def period_shortfall(labels: pd.Series, parts: Mapping[str, pd.DataFrame]) -> tuple[str, str]:
+    """Why the periods cannot train and evaluate a target, and what makes them weak (``""``
+    when nothing): a test period with fewer than :data:`MIN_PER_PERIOD` positives or negatives,
+    or a period with none, cannot evaluate or fit it; a training or validation period with
+    fewer than :data:`MIN_PER_PERIOD` fits and chooses on noise. Both give every period's
+    counts."""
     counts = {name: _counts(labels[parts[name].index]) for name in _PERIODS if name in parts}
-    short = [name for name, (pos, neg) in counts.items() if min(pos, neg) < MIN_PER_PERIOD]
-    if not short:
-        return ""
     shown = ", ".join(f"{n} {pos:,} of {pos + neg:,}" for n, (pos, neg) in counts.items())
-    return (
-        f"the {' and '.join(short)} period(s) have fewer than {MIN_PER_PERIOD} positives or "
-        f"negatives (positives per period: {shown})"
-    )
+    empty = [n for n, (pos, neg) in counts.items() if min(pos, neg) == 0]
+    short = [n for n, (pos, neg) in counts.items() if min(pos, neg) < MIN_PER_PERIOD]
+    blocking = [n for n in short if n in empty or n == "test"]
+    if blocking:
+        return (
+            f"the {' and '.join(blocking)} period(s) have fewer than {MIN_PER_PERIOD} positives "
+            f"or negatives (positives per period: {shown})",
+            "",
+        )
+    if short:
+        return "", (
+            f"the {' and '.join(short)} period(s) have fewer than {MIN_PER_PERIOD} positives "
+            f"(positives per period: {shown}): early stopping, calibration and the model "
+            "choice read noise there"
+        )
+    return "", ""
 
 
 def suggest_split(cutoffs: pd.Series, labels: pd.Series, *, minimum: int = MIN_PER_PERIOD) -> str:
