@@ -120,3 +120,19 @@ def test_cli_prints_the_comparison_with_cis(crm_and_table: tuple[Path, Path, Pat
     assert "With feedback vs without" in run.stdout
     assert "ROC AUC" in run.stdout and "found@MQL vol." in run.stdout
     assert "95% CI" in run.stdout and "sql:" in run.stdout
+
+
+def test_apply_reads_the_crm_verdicts(crm_and_table: tuple[Path, Path, Path]) -> None:
+    from leadscore.features import read_training_table
+    from leadscore.pipeline.feedback import FeedbackTableSpec, feedback_table_step
+
+    crm, table, _ = crm_and_table
+    out = table.parent / "with-feedback.parquet"
+    spec = FeedbackTableSpec(
+        training_table=table, out=out, store=table.parent / "absent.duckdb", crm=crm
+    )
+    result = feedback_table_step(spec)
+    assert result.masks.verdicts > 100 and result.masks.excluded_rows > 0
+    written, meta = read_training_table(out)
+    assert len(written) == meta.rows == result.rows_before - result.masks.excluded_rows
+    assert not (table.parent / "absent.duckdb").exists()
