@@ -56,7 +56,8 @@ class FacetSource:
         if not self.fields:
             return
         ids = features["contact_id"].astype(str).reset_index(drop=True)
-        looked_up = self._lookup(data, ids)
+        from_crm = self.owner or (self.segment_feature is None and self.segment_table is not None)
+        looked_up = self._lookup(data, ids) if from_crm else pd.DataFrame()
         if self.owner:
             scores[OWNER_COLUMN] = looked_up[OWNER_COLUMN].to_numpy()
         if self.segment_feature is not None:
@@ -66,7 +67,7 @@ class FacetSource:
             scores[SEGMENT_COLUMN] = looked_up[SEGMENT_COLUMN].to_numpy()
 
     def _lookup(self, data: CrmData, ids: pd.Series) -> pd.DataFrame:
-        selects = ["c.contact_id"]
+        selects = []
         if self.owner:
             selects.append(f"CAST(c.{quote_identifier(OWNER_COLUMN)} AS VARCHAR) AS owner")
         join = ""
@@ -78,15 +79,16 @@ class FacetSource:
                 f"CAST({alias}.{quote_identifier(SEGMENT_COLUMN)} AS VARCHAR) AS segment"
             )
         frame = pd.DataFrame({"contact_id": ids, "_order": range(len(ids))})
-        data.con.register("_facet_ids", frame)
+        con = data.con.cursor()  # its own handle: the feature stream's cursor stays untouched
         try:
-            found = data.con.execute(
-                f"SELECT i._order, {', '.join(selects[1:]) or 'NULL AS none'} "
+            con.register("_facet_ids", frame)
+            found = con.execute(
+                f"SELECT i._order, {', '.join(selects)} "
                 f"FROM _facet_ids i JOIN contacts c ON c.contact_id = i.contact_id {join} "
                 "ORDER BY i._order"
             ).df()
         finally:
-            data.con.unregister("_facet_ids")
+            con.close()
         return found.set_index("_order").reindex(range(len(ids)))
 
 

@@ -244,3 +244,32 @@ def test_logout_needs_csrf(app: Inbox) -> None:
         token = csrf_of(client.get("/").text)
         out = client.post("/logout", data={"csrf": token})
         assert out.status_code == 303 and 'leadscore_session=""' in out.headers["set-cookie"]
+
+
+def test_owners_and_segments_follow_the_crm_across_chunks(
+    app: Inbox, model: ServingModel, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import pyarrow.parquet as pq
+
+    from leadscore.serving import score_contact_base
+
+    crm = app.store.path.parent / "crm.duckdb"
+    out = tmp_path_factory.mktemp("chunks") / "scores.parquet"
+    score_contact_base(
+        crm, "champion", out, tracking_uri=model.tracking_uri, store=None,
+        as_of=model.as_of, chunk_size=300,
+    )  # fmt: skip
+    scores = pq.read_table(out).to_pandas()
+    assert len(scores) > 600  # several chunks
+    with duckdb.connect(str(crm), read_only=True) as con:
+        truth = (
+            con.execute(
+                "SELECT c.contact_id, c.owner, a.segment FROM contacts c "
+                "JOIN accounts a USING (account_id)"
+            )
+            .df()
+            .set_index("contact_id")
+        )
+    expected = truth.loc[scores["contact_id"]]
+    assert scores["owner"].tolist() == expected["owner"].tolist()
+    assert scores["segment"].tolist() == expected["segment"].tolist()
