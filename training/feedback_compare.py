@@ -90,9 +90,9 @@ class FeedbackComparison:
             return f"{target}: not compared."
         ci = f"[{c.low:+.4f}, {c.high:+.4f}]"
         if c.low > 0:
-            return f"{target}: feedback helps (ROC AUC {c.difference:+.4f}, {c.confidence:.0%} CI {ci})."
+            return f"{target}: ROC AUC higher with feedback ({c.difference:+.4f}, {c.confidence:.0%} CI {ci})."
         if c.high < 0:
-            return f"{target}: feedback hurts (ROC AUC {c.difference:+.4f}, {c.confidence:.0%} CI {ci})."
+            return f"{target}: ROC AUC lower with feedback ({c.difference:+.4f}, {c.confidence:.0%} CI {ci})."
         return (
             f"{target}: no measurable effect (ROC AUC {c.difference:+.4f}, "
             f"{c.confidence:.0%} CI {ci} includes 0)."
