@@ -26,6 +26,7 @@ from leadscore.clock import utc_now
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError
 from leadscore.model.segments import GLOBAL_MODEL
+from leadscore.serving.facets import facet_source
 from leadscore.serving.features import count_eligible, iter_features
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.not_scored import NotScoredError, why_not_scored
@@ -166,8 +167,12 @@ def score_contact_base(
     moment = as_of or scored_at
     run_id = new_run_id()
     schema = SCORES_SCHEMA
-    if loaded.scorer.segments is not None:  # which model scored each lead (models per segment)
+    routing = loaded.scorer.segments
+    if routing is not None:  # which model scored each lead (models per segment)
         schema = schema.append(pa.field(SCORED_BY, pa.string()))
+    facets = facet_source(data, routing.column if routing is not None else None)
+    for extra in facets.fields:  # the inbox's owner and segment filters, when the CRM has them
+        schema = schema.append(extra)
     schema = schema.with_metadata({RUN_ID_KEY: run_id.encode()})
     rows = 0
     staged = False
@@ -185,6 +190,7 @@ def score_contact_base(
                     scores.insert(0, "contact_id", features["contact_id"].to_numpy())
                     scores.insert(1, "scored_at", scored_at)
                     scores.insert(2, "model_version", loaded.model_version)
+                    facets.add(data, features, scores)
                     table = pa.Table.from_pandas(scores, schema=schema, preserve_index=False)
                     writer.write_table(table)
                     rows += len(scores)

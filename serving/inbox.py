@@ -1,8 +1,8 @@
 """The lead inbox for reps: server-rendered pages on the API app (``/``, ``/leads/{id}``,
 ``/feedback/report``, ``/login``).
 
-Leads by grade with score, fit and engagement, trend and top reasons; filters by grade, date
-and verdict; a lead's page with its reasons, history and an Accept / Reject form (reason from a
+Leads by grade with score, fit and engagement, trend and top reasons; filters by grade, owner,
+segment (:mod:`leadscore.serving.facets`), dates scored and verdict (a plain GET form); a lead's page with its reasons, history and an Accept / Reject form (reason from a
 configurable list plus free text). Verdicts are recorded with the rep, the model version and
 the exact grade and reasons of the score the page showed. Plain HTML forms: no JavaScript
 needed. Pages need a session (see :mod:`leadscore.serving.auth`); every form needs its CSRF
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -31,7 +31,13 @@ from leadscore.serving.auth import (
     user_for_token,
 )
 from leadscore.serving.feedback_report import feedback_report
-from leadscore.serving.leads import STATUSES, InboxFilter, inbox_leads, lead_detail
+from leadscore.serving.leads import (
+    STATUSES,
+    InboxFilter,
+    facet_values,
+    inbox_leads,
+    lead_detail,
+)
 from leadscore.serving.store import ScoreStore
 
 __all__ = ["DEFAULT_REJECT_REASONS", "inbox_router"]
@@ -181,7 +187,10 @@ def inbox_router(
     def inbox(
         request: Request,
         grade: str | None = None,
+        owner: str | None = None,
+        segment: str | None = None,
         since: str | None = None,
+        until: str | None = None,
         status_name: str = Query("all", alias="status"),
         page_number: int = Query(1, alias="page"),
     ) -> Response:
@@ -189,14 +198,26 @@ def inbox_router(
         if user is None:
             return to_login(request)
         number = max(1, page_number)
+        last_day = _since(until)
         where = InboxFilter(
             grade=grade or None,
+            owner=owner or None,
+            segment=segment or None,
             since=_since(since),
+            until=last_day + timedelta(days=1) if last_day is not None else None,
             status=status_name if status_name in STATUSES else "all",
             limit=_PAGE,
             offset=(number - 1) * _PAGE,
         )
         leads, total = inbox_leads(store, where)
+        chosen = {
+            "grade": where.grade,
+            "owner": where.owner,
+            "segment": where.segment,
+            "since": since,
+            "until": until,
+            "status": where.status,
+        }
         return page(
             request,
             "inbox.html",
@@ -204,6 +225,9 @@ def inbox_router(
             total=total,
             where=where,
             since=since or "",
+            until=until or "",
+            facets=facet_values(store),
+            filter_query=urlencode({k: v for k, v in chosen.items() if v}),
             page_number=number,
             pages=max(1, -(-total // _PAGE)),
             statuses=STATUSES,

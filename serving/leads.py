@@ -15,6 +15,7 @@ __all__ = [
     "TREND_POINTS",
     "InboxFilter",
     "Lead",
+    "facet_values",
     "inbox_leads",
     "lead_detail",
     "sparkline_points",
@@ -29,10 +30,14 @@ STATUSES = ("all", "open", "accepted", "rejected")
 
 @dataclass(frozen=True)
 class InboxFilter:
-    """The inbox's filters: grade, scored on or after ``since``, verdict status, page."""
+    """The inbox's filters: grade, owner, segment, scored on or after ``since`` (and before
+    ``until``), verdict status, page."""
 
     grade: str | None = None
+    owner: str | None = None
+    segment: str | None = None
     since: datetime | None = None
+    until: datetime | None = None
     status: str = "all"
     limit: int = 50
     offset: int = 0
@@ -56,6 +61,8 @@ class Lead:
     trend_at: list[datetime]
     verdict: str | None
     verdict_by: str | None
+    owner: str | None = None
+    segment: str | None = None
 
     @property
     def trend(self) -> str:
@@ -84,11 +91,14 @@ fb AS (
 )
 SELECT r.contact_id, r.scored_at, r.model_version, r.p_sql, r.grade, r.fit_score,
        r.engagement_score, r.reasons_positive, r.reasons_negative, trend.trend_p,
-       trend.trend_grades, trend.trend_at, fb.verdict, fb.verdict_by,
+       trend.trend_grades, trend.trend_at, fb.verdict, fb.verdict_by, r.owner, r.segment,
        count(*) OVER () AS total
 FROM r JOIN trend USING (contact_id) LEFT JOIN fb USING (contact_id)
 WHERE r.rn = 1 AND (?::VARCHAR IS NULL OR r.grade = ?::VARCHAR)
+  AND (?::VARCHAR IS NULL OR r.owner = ?::VARCHAR)
+  AND (?::VARCHAR IS NULL OR r.segment = ?::VARCHAR)
   AND (?::TIMESTAMP IS NULL OR r.scored_at >= ?::TIMESTAMP)
+  AND (?::TIMESTAMP IS NULL OR r.scored_at < ?::TIMESTAMP)
   AND (? = 'all' OR (? = 'open' AND fb.verdict IS NULL) OR fb.verdict = ?)
 ORDER BY r.grade, r.p_sql DESC, r.contact_id
 LIMIT ? OFFSET ?
@@ -126,6 +136,8 @@ def _lead(row: dict[str, Any]) -> Lead:
         trend_at=[pd.Timestamp(v).to_pydatetime() for v in row["trend_at"]],
         verdict=_none(row["verdict"]),
         verdict_by=_none(row["verdict_by"]),
+        owner=_none(row["owner"]),
+        segment=_none(row["segment"]),
     )
 
 
@@ -136,7 +148,9 @@ def _run(store: ScoreStore, where: InboxFilter, contact_id: str | None) -> tuple
         sql = _QUERY.format(visible=visible, only=only, points=TREND_POINTS)
         args: list[Any] = [*params, *([contact_id] if contact_id is not None else [])]
         status = where.status if where.status in STATUSES else "all"
-        args += [where.grade, where.grade, where.since, where.since, status, status, status]
+        args += [where.grade, where.grade, where.owner, where.owner]
+        args += [where.segment, where.segment, where.since, where.since, where.until, where.until]
+        args += [status, status, status]
         args += [where.limit, where.offset]
         frame = con.execute(sql, args).df()
     rows: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
@@ -148,6 +162,21 @@ def inbox_leads(store: ScoreStore, where: InboxFilter) -> tuple[list[Lead], int]
     """The page of leads matching ``where``, best grade then highest score first, and the
     number of leads matching in all."""
     return _run(store, where, None)
+
+
+def facet_values(store: ScoreStore) -> dict[str, list[str]]:
+    """The owners and segments of the leads' latest scores (the inbox's filter choices)."""
+    with store.connection(read_only=True) as con:
+        visible, params = store.visible_history_sql(con)
+        frame = con.execute(
+            f"SELECT arg_max(owner, scored_at) AS owner, arg_max(segment, scored_at) AS segment "
+            f"FROM {visible} h GROUP BY contact_id",
+            params,
+        ).df()
+    return {
+        column: sorted({str(v) for v in frame[column] if _none(v) is not None})
+        for column in ("owner", "segment")
+    }
 
 
 def lead_detail(store: ScoreStore, contact_id: str) -> tuple[Lead | None, pd.DataFrame]:

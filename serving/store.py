@@ -28,7 +28,7 @@ from leadscore.contract import Verdict
 from leadscore.errors import SourceError
 from leadscore.serving.runs import RUNS_SCHEMA, reconcile_runs, visible_pending
 
-__all__ = ["DEFAULT_STORE", "FEEDBACK_COLUMNS", "HISTORY_COLUMNS", "ScoreStore"]
+__all__ = ["DEFAULT_STORE", "FACET_COLUMNS", "FEEDBACK_COLUMNS", "HISTORY_COLUMNS", "ScoreStore"]
 
 DEFAULT_STORE = Path("data/scores.duckdb")
 
@@ -44,6 +44,10 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "reasons_positive",
     "reasons_negative",
 )
+
+FACET_COLUMNS: tuple[str, ...] = ("owner", "segment")
+"""Optional history columns: the lead's owner and segment in the CRM (the inbox's filters,
+:mod:`leadscore.serving.facets`)."""
 
 FEEDBACK_COLUMNS: tuple[str, ...] = ("contact_id", "given_at", "verdict", "reason", "model_version")
 """The contract's ``feedback`` table columns (the store keeps more: rep, note, grade, reasons)."""
@@ -71,6 +75,8 @@ CREATE TABLE IF NOT EXISTS feedback (
 );
 ALTER TABLE score_history ADD COLUMN IF NOT EXISTS run_id VARCHAR;
 ALTER TABLE score_history ADD COLUMN IF NOT EXISTS as_of TIMESTAMP;
+ALTER TABLE score_history ADD COLUMN IF NOT EXISTS owner VARCHAR;
+ALTER TABLE score_history ADD COLUMN IF NOT EXISTS segment VARCHAR;
 ALTER TABLE feedback ADD COLUMN IF NOT EXISTS rep VARCHAR;
 ALTER TABLE feedback ADD COLUMN IF NOT EXISTS note VARCHAR;
 ALTER TABLE feedback ADD COLUMN IF NOT EXISTS grade VARCHAR;
@@ -165,10 +171,14 @@ class ScoreStore:
         pending until :meth:`commit_run` or until ``output`` carries the run id; one
         transaction. ``as_of``: the moment the run scored as of (rows of older stores and
         runs without it have none). Returns the rows staged."""
+        import pyarrow.parquet as pq
+
         from leadscore.serving.runs import stage
 
+        present = set(pq.read_schema(str(parquet)).names)
+        columns = [*HISTORY_COLUMNS, *(c for c in FACET_COLUMNS if c in present)]
         with self._connect() as con:
-            return stage(con, run_id, parquet, output, HISTORY_COLUMNS, as_of=_naive(as_of))
+            return stage(con, run_id, parquet, output, columns, as_of=_naive(as_of))
 
     def commit_run(self, run_id: str) -> None:
         """Mark run ``run_id`` committed (its output is in place)."""
@@ -259,7 +269,8 @@ class ScoreStore:
         history, visible at once; one transaction. Returns the rows added."""
         if rows.empty:
             return 0
-        names = [*HISTORY_COLUMNS, *(["as_of"] if "as_of" in rows.columns else [])]
+        optional = ("as_of", *FACET_COLUMNS)
+        names = [*HISTORY_COLUMNS, *(c for c in optional if c in rows.columns)]
         frame = rows.loc[:, names]
         columns = ", ".join(names)
         with self._connect() as con:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.browser_support import artifacts, chromium, needs_browser
-from tests.inbox_support import Inbox, inbox
+from tests.inbox_support import OWNERS, Inbox, inbox
 from tests.test_serving_support import ServingModel, serving_model
 
 pytestmark = needs_browser
@@ -36,14 +36,26 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield driver
 
 
+def _wait(browser: Any, condition: Any) -> None:
+    """Wait for ``condition(browser)`` across a page load (a form's navigation may still be
+    under way when ``click`` returns: elements of the old page go stale)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        condition
+    )
+
+
 def test_rep_rejects_a_lead_and_finds_it_in_the_report(app: Inbox, browser: Any) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     browser.get(app.url + "/")
     assert "/login" in browser.current_url  # no session: the login page
     browser.find_element(By.ID, "token").send_keys(app.token)
     browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Lead inbox"
+    _wait(browser, lambda b: b.find_element(By.TAG_NAME, "h1").text == "Lead inbox")
     rows = browser.find_elements(By.CSS_SELECTOR, "#leads tbody tr[data-grade]")
     grades = [row.get_attribute("data-grade") for row in rows]
     assert len(grades) == 50 and grades == sorted(grades)
@@ -52,6 +64,14 @@ def test_rep_rejects_a_lead_and_finds_it_in_the_report(app: Inbox, browser: Any)
     assert rows[0].find_elements(By.CSS_SELECTOR, "ul.reasons li")  # reasons in words
     inbox_png = artifacts() / "inbox.png"
     assert browser.save_screenshot(str(inbox_png)) and inbox_png.stat().st_size > 0
+
+    Select(browser.find_element(By.NAME, "owner")).select_by_value(OWNERS[0])  # no JS: a GET form
+    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    _wait(browser, lambda b: f"owner={OWNERS[0]}" in b.current_url)
+    _wait(browser, lambda b: b.execute_script("return document.readyState") == "complete")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#leads tbody tr[data-grade]")
+    assert rows and {row.get_attribute("data-owner") for row in rows} == {OWNERS[0]}
+    assert f"owner={OWNERS[0]}" in browser.current_url
 
     contact = rows[0].get_attribute("data-contact")
     rows[0].find_element(By.TAG_NAME, "a").click()

@@ -267,6 +267,9 @@ def test_batch_explain_and_http_say_which_model_scored(
     )
     scores = pq.read_table(batch.path).to_pandas()
     assert set(scores["scored_by"]) == {"global", f"region={s.big}"}
+    # the inbox's segment: the lead's value of the segment column, whichever model scored it
+    assert (scores.loc[scores["scored_by"] != "global", "segment"] == s.big).all()
+    assert scores["segment"].nunique() > 1
     one = scores[scores["scored_by"] == f"region={s.big}"].iloc[0]
     explained = explain_contact(s.base.crm_path, one["contact_id"], s.model, as_of=s.base.as_of)
     assert explained.scored_by == f"region={s.big}"

@@ -227,7 +227,7 @@ CONTRACT: tuple[Table, ...] = (
     ),
     Table(
         name="feedback",
-        description="Sales reps' verdicts on scored leads (schema only for now).",
+        description="Sales reps' verdicts on leads (optional; read by `leadscore feedback`).",
         row_id="contact_id",
         time_column="given_at",
         optional=True,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from leadscore.cli.output import console
 from leadscore.pipeline.defaults import DEFAULT_SCORES_STORE
+
+if TYPE_CHECKING:
+    from leadscore.training.feedback_compare import FeedbackComparison
 
 __all__ = ["register"]
 
@@ -55,19 +58,33 @@ def feedback_report(store: Store = DEFAULT_SCORES_STORE) -> None:
         console.print(table)
 
 
+Policy = Annotated[
+    Path | None, typer.Option(help="Feedback policy YAML (keys: exclude, negative).")
+]
+CrmFeedback = Annotated[
+    str | None,
+    typer.Option(
+        "--crm",
+        help="Also read the verdicts of this CRM's feedback table (DuckDB file, folder or DB "
+        "URL); the store is then read only if it exists.",
+    ),
+]
+
+
 @feedback_app.command("apply")
 def feedback_apply(
     training_table: Annotated[Path, typer.Argument(help="The training table to start from.")],
     out: Annotated[Path, typer.Option(help="The training table to write (with its metadata).")],
     store: Store = DEFAULT_SCORES_STORE,
-    policy: Annotated[
-        Path | None, typer.Option(help="Feedback policy YAML (keys: exclude, negative).")
-    ] = None,
+    policy: Policy = None,
+    crm: CrmFeedback = None,
 ) -> None:
     """Apply reps' verdicts to a training table, point in time (then `leadscore train OUT`)."""
     from leadscore.pipeline.feedback import FeedbackTableSpec, feedback_table_step
 
-    spec = FeedbackTableSpec(training_table=training_table, out=out, store=store, policy=policy)
+    spec = FeedbackTableSpec(
+        training_table=training_table, out=out, store=store, policy=policy, crm=crm
+    )
     result = feedback_table_step(spec)
     masks = result.masks
     console.print(
@@ -83,6 +100,84 @@ def feedback_apply(
             "[yellow]warning:[/] the store holds no verdict: the table is a copy. Reps give "
             "verdicts in the inbox (`leadscore serve`, then open /)."
         )
+
+
+@feedback_app.command("compare")
+def feedback_compare(
+    training_table: Annotated[Path, typer.Argument(help="Training table (features build).")],
+    store: Store = DEFAULT_SCORES_STORE,
+    crm: CrmFeedback = None,
+    policy: Policy = None,
+    training_config: Annotated[
+        Path | None, typer.Option(help="Training config YAML (split, params, bots, ...).")
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(min=1, help="Paired contact-bootstrap draws for the CIs.")
+    ] = 1000,
+) -> None:
+    """Train with and without reps' verdicts and compare both on the same test rows (paired CIs)."""
+    from leadscore.cli import output
+    from leadscore.pipeline.feedback import FeedbackCompareSpec, feedback_compare_step
+
+    spec = FeedbackCompareSpec(
+        training_table=training_table,
+        store=store,
+        crm=crm,
+        policy=policy,
+        config=training_config,
+        n_bootstrap=bootstrap,
+    )
+    with output.Bars() as bars:
+        result = feedback_compare_step(spec, progress=bars)
+    _print_comparison(result)
+
+
+def _print_comparison(result: FeedbackComparison) -> None:
+    masks, policy = result.masks, result.policy
+    split = result.split
+    console.print(
+        f"{masks.verdicts} verdicts; policy: exclude {', '.join(policy.exclude) or 'nothing'}, "
+        f"relabel 0 {', '.join(policy.negative) or 'nothing'}. Fitted on "
+        f"{result.fitted_rows[0]:,} training + validation rows without feedback, "
+        f"{result.fitted_rows[1]:,} with ({result.relabelled_rows:,} relabelled 0). Both scored "
+        f"on the same test rows ({split.get('test_first_cutoff')} to "
+        f"{split.get('test_last_cutoff')})."
+    )
+    if masks.verdicts == 0:
+        console.print(
+            "[yellow]warning:[/] no verdict found: both models are the same. Give --crm (a CRM "
+            "with a feedback table) or a store with verdicts."
+        )
+    level = next(iter(result.comparisons.values())).confidence if result.comparisons else 0.95
+    table = Table(
+        title=f"With feedback vs without (paired contact bootstrap, {level:.0%} CI of the "
+        "difference)",
+        title_justify="left",
+    )
+    for column in ("target", "test rows", "metric", "without", "with", "difference", "CI"):
+        table.add_column(column, justify="left" if column in ("target", "test rows") else "right")
+    capacity = "found@MQL vol."
+    for (target, population, metric), c in result.comparisons.items():
+        digits = 4 if metric == "roc_auc" else 1
+        table.add_row(
+            target,
+            population,
+            "ROC AUC" if metric == "roc_auc" else capacity,
+            f"{c.champion:.{digits}f}",
+            f"{c.challenger:.{digits}f}",
+            f"{c.difference:+.{digits}f}",
+            f"[{c.low:+.{digits}f}, {c.high:+.{digits}f}]",
+        )
+    console.print(table)
+    console.print(
+        "all: every test row; open: test rows of leads no verdict had excluded by their cutoff. "
+        f"found@MQL vol.: SQLs (meetings) among the top {100 * result.capacity_share:.1f}% of "
+        "each cutoff's leads (the rules' MQL share, the sales capacity)."
+    )
+    for target in dict.fromkeys(key[0] for key in result.comparisons):
+        console.print(result.verdict(target))
+    for note in result.notes:
+        console.print(f"note: {note}")
 
 
 def export(

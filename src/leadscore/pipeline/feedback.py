@@ -1,8 +1,13 @@
 """Feedback into the next training run: a training table with the reps' verdicts applied, point
-in time, by the policy of :mod:`leadscore.training.feedback` (``leadscore feedback apply``)."""
+in time, by the policy of :mod:`leadscore.training.feedback` (``leadscore feedback apply``),
+and the model trained with them against the one without (``leadscore feedback compare``).
+
+Verdicts come from the score store (the inbox and ``POST /feedback``) and, when given, from the
+CRM's own ``feedback`` table (a CRM export, or the synthetic CRM's reps)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +18,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from leadscore.training.feedback import FeedbackMasks, FeedbackPolicy
+    from leadscore.training.feedback_compare import FeedbackComparison
+    from leadscore.training.pipeline import TrainingConfig
 
-__all__ = ["FeedbackTableResult", "FeedbackTableSpec", "feedback_table_step"]
+__all__ = [
+    "FeedbackCompareSpec",
+    "FeedbackTableResult",
+    "FeedbackTableSpec",
+    "feedback_compare_step",
+    "feedback_table_step",
+    "verdicts",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +40,8 @@ class FeedbackTableSpec:
     out: Path
     store: Path = DEFAULT_SCORES_STORE
     policy: Path | FeedbackPolicy | None = None
+    crm: str | Path | None = None
+    """A CRM whose ``feedback`` table adds verdicts (the store is then read only if it exists)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +84,6 @@ def feedback_table_step(spec: FeedbackTableSpec) -> FeedbackTableResult:
     from leadscore.atomic import atomic_path
     from leadscore.errors import ConfigError
     from leadscore.features.meta import CutoffStats, file_sha256, read_meta, write_meta
-    from leadscore.serving.store import ScoreStore
     from leadscore.training.feedback import feedback_masks
 
     if spec.out.resolve() == spec.training_table.resolve():
@@ -77,7 +92,7 @@ def feedback_table_step(spec: FeedbackTableSpec) -> FeedbackTableResult:
     meta = read_meta(spec.training_table)
     table = pq.read_table(spec.training_table)
     rows = table.select(["contact_id", "cutoff"]).to_pandas()
-    masks = feedback_masks(rows, ScoreStore(spec.store).feedback(), policy)
+    masks = feedback_masks(rows, verdicts(spec.store, spec.crm), policy)
     relabel = pa.array(masks.relabel)
     for label in meta.labels:
         if label in table.column_names:
@@ -130,3 +145,68 @@ def _naive(values: pd.Series) -> pd.Series:
 
     stamps = pd.to_datetime(values)
     return stamps.dt.tz_convert("UTC").dt.tz_localize(None) if stamps.dt.tz is not None else stamps
+
+
+def verdicts(store: Path | None, crm: str | Path | None = None) -> pd.DataFrame:
+    """Every verdict known: the score store's (when ``crm`` is given, only if the store file
+    exists) and the CRM's ``feedback`` table; the contract's feedback columns, oldest first."""
+    import pandas as pd
+
+    from leadscore.serving.store import FEEDBACK_COLUMNS, ScoreStore
+
+    parts = []
+    if store is not None and (crm is None or store.exists()):
+        parts.append(ScoreStore(store).feedback())
+    if crm is not None:
+        from leadscore.crm import open_crm
+
+        data = open_crm(crm)
+        try:
+            parts.append(data.frame("feedback").loc[:, list(FEEDBACK_COLUMNS)])
+        finally:
+            data.close()
+    if not parts:
+        return pd.DataFrame(columns=list(FEEDBACK_COLUMNS))
+    frames = [p for p in parts if not p.empty] or parts[:1]
+    combined = pd.concat(frames, ignore_index=True)
+    combined["given_at"] = _naive(combined["given_at"])
+    return combined.sort_values(["given_at", "contact_id"], kind="stable", ignore_index=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackCompareSpec:
+    """Train with and without the verdicts of ``store`` (and of ``crm``'s feedback table) on
+    ``training_table``; ``config`` is the training config (YAML or object), ``policy`` the
+    feedback policy; ``n_bootstrap`` paired contact-bootstrap draws."""
+
+    training_table: Path
+    store: Path | None = DEFAULT_SCORES_STORE
+    crm: str | Path | None = None
+    policy: Path | FeedbackPolicy | None = None
+    config: Path | TrainingConfig | None = None
+    n_bootstrap: int = 1000
+
+
+def feedback_compare_step(
+    spec: FeedbackCompareSpec, *, progress: Callable[[str, int, int], None] | None = None
+) -> FeedbackComparison:
+    """The model trained with feedback against the one without, on the same test rows."""
+    from leadscore.errors import ConfigError
+    from leadscore.pipeline.train import load_training_config
+    from leadscore.training.feedback_compare import compare_feedback
+    from leadscore.training.table import load_training_table
+
+    if spec.n_bootstrap < 1:
+        raise ConfigError(f"n_bootstrap must be at least 1, got {spec.n_bootstrap}.")
+    policy = _policy(spec.policy)
+    config = load_training_config(spec.config)
+    table = load_training_table(spec.training_table)
+    found = verdicts(spec.store, spec.crm)
+    return compare_feedback(
+        table,
+        found,
+        policy=policy,
+        config=config,
+        n_bootstrap=spec.n_bootstrap,
+        progress=progress,
+    )

@@ -1,7 +1,7 @@
 """Realistic synthetic CRM history with a true-probability oracle.
 
-``generate_crm`` writes accounts, contacts, events and stage changes (plus an empty feedback
-table) driven by a latent process: ICP fit from the profile, decaying bursts of intent, and a
+``generate_crm`` writes accounts, contacts, events, stage changes and reps' verdicts on the
+MQLs (:mod:`leadscore.synthetic.feedback`) driven by a latent process: ICP fit from the profile, decaying bursts of intent, and a
 funnel whose daily SQL hazard depends on both. The latent truth is stored apart (the oracle), so
 :func:`true_probabilities` can give the best possible prediction for any cutoff and horizon.
 """

@@ -24,17 +24,26 @@ from leadscore.synthetic.behaviour import (
 )
 from leadscore.synthetic.bots import BOT_SHARE, add_bots, bot_rng
 from leadscore.synthetic.drift import Drift, drift_events
-from leadscore.synthetic.funnel import CRM_LABELS, STAGES, simulate_funnel
+from leadscore.synthetic.feedback import (
+    FEEDBACK_MODEL_VERSION,
+    REASON_CODES,
+    VERDICT_CODES,
+    BlockFeedback,
+    feedback_rng,
+    lead_kinds,
+    simulate_feedback,
+)
+from leadscore.synthetic.funnel import CRM_LABELS, STAGES, BlockFunnel, simulate_funnel
 from leadscore.synthetic.intent import simulate_intent
 from leadscore.synthetic.params import SECONDS_PER_DAY, IntArray
-from leadscore.synthetic.profiles import block_rngs, make_profiles
+from leadscore.synthetic.profiles import BlockProfiles, block_rngs, make_profiles
 
 __all__ = ["BlockTables", "n_days_of", "simulate_block"]
 
 
 @dataclass(frozen=True)
 class BlockTables:
-    """Raw tables of one block: the four CRM tables and the oracle tables."""
+    """Raw tables of one block: the four CRM tables, the reps' feedback and the oracle tables."""
 
     accounts: pa.Table
     contacts: pa.Table
@@ -42,6 +51,7 @@ class BlockTables:
     stage_changes: pa.Table
     oracle_contacts: pa.Table
     oracle_bursts: pa.Table
+    feedback: pa.Table
 
 
 def n_days_of(start: datetime, end: datetime) -> int:
@@ -78,10 +88,12 @@ def simulate_block(
     drift: Drift | None = None,
     *,
     bot_share: float = BOT_SHARE,
+    feedback: bool = True,
 ) -> BlockTables:
     """Simulate block ``block`` (``n_contacts`` contacts; ids numbered from the offsets), with
     an optional planted drift (:mod:`leadscore.synthetic.drift`); ``bot_share``: contacts turned
-    into crawlers (:mod:`leadscore.synthetic.bots`)."""
+    into crawlers (:mod:`leadscore.synthetic.bots`); ``feedback``: reps' verdicts on the MQLs
+    (:mod:`leadscore.synthetic.feedback`, drawn last, from a stream of their own)."""
     _, sim = block_rngs(seed, block)
     end_sec = int((end - start).total_seconds())
     n_days = n_days_of(start, end)
@@ -158,10 +170,56 @@ def simulate_block(
         }
     )
     return BlockTables(
+        feedback=_feedback_table(
+            seed, block, prof, is_bot, funnel, num, start, end_sec, enabled=feedback
+        ),
         accounts=prof.accounts,
         contacts=prof.contacts,
         events=event_table,
         stage_changes=stage_table,
         oracle_contacts=oracle_contacts,
         oracle_bursts=oracle_bursts,
+    )
+
+
+def _feedback_table(
+    seed: int,
+    block: int,
+    prof: BlockProfiles,
+    is_bot: np.ndarray,
+    funnel: BlockFunnel,
+    num: IntArray,
+    start: datetime,
+    end_sec: int,
+    *,
+    enabled: bool,
+) -> pa.Table:
+    """The reps' verdicts of the block as a raw ``feedback`` table (empty when not ``enabled``)."""
+    if enabled:
+        settled = np.where(funnel.sql_sec >= 0, funnel.sql_sec, funnel.disqualified_sec)
+        settled = np.where(
+            (funnel.disqualified_sec >= 0) & (funnel.disqualified_sec < settled),
+            funnel.disqualified_sec,
+            settled,
+        )
+        drawn = simulate_feedback(
+            feedback_rng(seed, block),
+            kinds=lead_kinds(is_bot, prof.junior, prof.out_of_target, prof.email_kind),
+            fit=prof.fit,
+            mql_sec=funnel.mql_sec,
+            settled_sec=settled,
+            end_sec=end_sec,
+        )
+    else:
+        none = np.zeros(0, dtype=np.int64)
+        drawn = BlockFeedback(none, none, none, none)
+    order = np.lexsort((drawn.sec, drawn.contact))
+    return pa.table(
+        {
+            "contact_num": num[drawn.contact[order]],
+            "given_at": _ts(start, drawn.sec[order]),
+            "verdict": _text(VERDICT_CODES, drawn.verdict[order]),
+            "reason": _text(REASON_CODES, drawn.reason[order]),
+            "model_version": pa.array([FEEDBACK_MODEL_VERSION] * len(order), type=pa.string()),
+        }
     )

@@ -36,6 +36,9 @@ class GeneratorConfig:
     bot_share: float = BOT_SHARE
     """Share of contacts turned into crawlers on top of the base simulation's few bots
     (:mod:`leadscore.synthetic.bots`); 0 gives the data of generator releases before it."""
+    feedback: bool = True
+    """Reps' verdicts on the MQLs in the ``feedback`` table (:mod:`leadscore.synthetic.feedback`);
+    drawn from a stream of their own, so the other tables are the same either way."""
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid setting."""

@@ -83,8 +83,8 @@ def generate_crm(
     fmt: OutputFormat | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> GenerationSummary:
-    """Generate a synthetic CRM (accounts, contacts, events, stage_changes, empty feedback) and
-    its oracle, and write them to ``out``.
+    """Generate a synthetic CRM (accounts, contacts, events, stage_changes, the reps' feedback)
+    and its oracle, and write them to ``out``.
 
     ``out`` ending in ``.duckdb`` gives one DuckDB file (oracle in schema ``oracle``); any other
     path gives a folder with one entry per table (``<table>.csv`` or ``<table>/part-NNNNN.parquet``,
@@ -133,6 +133,7 @@ def generate_crm(
                     config.end,
                     drift,
                     bot_share=config.bot_share,
+                    feedback=config.feedback,
                 )
                 for b in range(first, min(first + blocks_per_chunk, len(sizes)))
             ]
@@ -143,6 +144,9 @@ def generate_crm(
                     table = table.append_column("event_num", pa.array(ids, type=pa.int64()))
                 writer.append(name, table)
                 counts[name] += table.num_rows
+            feedback = _concat(blocks, "feedback")
+            writer.append("feedback", feedback)
+            counts["feedback"] += feedback.num_rows
             for name, attr in _ORACLE_PARTS.items():
                 table = _concat(blocks, attr)
                 writer.append(f"{ORACLE_SCHEMA}.{name}", table)

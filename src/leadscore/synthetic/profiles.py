@@ -84,6 +84,10 @@ class BlockProfiles:
     first_event: list[str | None]
     profile_points: IntArray
     email_kind: IntArray
+    junior: np.ndarray
+    """True seniority intern or student (what a rep sees on a call, not the CRM field)."""
+    out_of_target: np.ndarray
+    """The account's true industry is out of target."""
 
 
 def _pick(rng: np.random.Generator, weights: list[float] | tuple[float, ...], n: int) -> IntArray:
@@ -339,4 +343,6 @@ def make_profiles(
         first_event=first_event,
         profile_points=points,
         email_kind=kind,
+        junior=junior,
+        out_of_target=np.array([i.out_of_target for i in vocab.INDUSTRIES])[industry[acc_idx]],
     )
