@@ -26,6 +26,7 @@ from leadscore.pipeline import (
 from leadscore.serving import load_scorer
 from leadscore.serving.flat import describe_value
 from leadscore.synthetic.flat_export import generate_flat_export
+from leadscore.training.choice import HeadChoice
 from leadscore.training.evaluate import EvaluationConfig
 from leadscore.training.flat import train_flat_table
 from leadscore.training.flat_fit import fit_candidates, is_constant
@@ -158,26 +159,40 @@ def _evaluation(gbm: tuple[float, float, float], lr: tuple[float, float, float])
     return SimpleNamespace(metrics=metrics)
 
 
+def _choice(shipped: str) -> HeadChoice:
+    values = {"lightgbm": {"pr_auc": 0.3}, "logistic": {"pr_auc": 0.31}}
+    return HeadChoice("converted", shipped, "pr_auc", values, 500, 60)  # type: ignore[arg-type]
+
+
 def test_guards_warn_about_chance_level_constant_and_beaten_models() -> None:
     fitted = SimpleNamespace(valid_auc={"lightgbm": 0.70, "logistic": 0.74})
-    warnings, chosen, _ = model_warnings(
+    warnings, notes = model_warnings(
         _evaluation((0.42, 0.38, 0.46), (0.50, 0.47, 0.53)),  # type: ignore[arg-type]
         fitted,  # type: ignore[arg-type]
-        "converted",
+        _choice("lightgbm"),
         constant=True,
     )
     text = " ".join(warnings)
-    assert chosen == "logistic" and "beat LightGBM on validation" in text
-    assert "constant model" in text
+    assert "constant model" in text and "(and it ships)" in text
     assert "test AUC is 0.420 (below 0.55" in text
-    assert "beats LightGBM beyond its 95% CI" in text
-    quiet, chosen, _ = model_warnings(
+    assert (
+        "Logistic regression (test AUC 0.500) beats the shipped LightGBM beyond its 95% CI" in text
+    )
+    assert any("lightgbm ships for converted" in n for n in notes)
+    quiet, _ = model_warnings(
         _evaluation((0.80, 0.77, 0.83), (0.79, 0.76, 0.82)),  # type: ignore[arg-type]
         SimpleNamespace(valid_auc={"lightgbm": 0.8, "logistic": 0.78}),  # type: ignore[arg-type]
-        "converted",
+        _choice("logistic"),
         constant=False,
     )
-    assert quiet == [] and chosen == "lightgbm"
+    assert quiet == []
+    beaten, _ = model_warnings(
+        _evaluation((0.86, 0.84, 0.88), (0.79, 0.76, 0.82)),  # type: ignore[arg-type]
+        SimpleNamespace(valid_auc={"lightgbm": 0.8, "logistic": 0.81}),  # type: ignore[arg-type]
+        _choice("logistic"),
+        constant=False,
+    )
+    assert "LightGBM (test AUC 0.860) beats the shipped logistic regression" in " ".join(beaten)
 
 
 def test_a_drifting_export_is_trained_and_warned_about(tmp_path: Path) -> None:

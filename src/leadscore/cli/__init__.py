@@ -164,6 +164,7 @@ def train(
     na_value: opt.NaValues = None,
     targets: funnel_opt.TargetsOption = None,
     rules_column: opt.RulesColumn = None,
+    rules: opt.FlatRulesFile = None,
     mql_threshold: opt.MqlThreshold = None,
 ) -> None:
     """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
@@ -189,12 +190,17 @@ def train(
             model_name=model_name,
             tracking_uri=tracking_uri,
             rules_column=rules_column,
+            rules=rules,
             mql_threshold=mql_threshold,
         )
-        with output.Bars() as bars:
+        with flat_output.FlatProgress() as bars:
             flat_result = train_flat_step(flat, progress=bars)
         flat_output.print_flat(flat_result, table.name, model_name)
         return
+    if rules is not None:
+        raise ConfigError(
+            "--rules is for flat mode (--table); in CRM mode set rules_path in the training config."
+        )
     if training_table is None:
         raise ConfigError(
             "Give a training table (from `leadscore features build`) or --table CSV --target "
