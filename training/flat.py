@@ -159,6 +159,10 @@ def train_flat_table(
     if rules is not None and rules_path is not None:
         raise ConfigError("Give either a rules column or a rules YAML file, not both.")
     config = split or FlatSplitConfig()
+    report = progress or (lambda _s, _d, _t: None)
+    task = "Training on the flat table"
+    reading = f"Reading {csv_path.name}"
+    report(reading, 0, 1)
     rules_column = rules.column if rules else None
     given = [target, time_column, rules_column, *keep_columns, *drop_columns]
     frame = read_flat_table(csv_path, na_values, columns=[c for c in given if c])
@@ -178,7 +182,13 @@ def train_flat_table(
     train, valid, test = (frame[split_.mask(p)] for p in ("train", "valid", "test"))
     y_train, y_valid, y_test = (y_all[split_.mask(p)] for p in ("train", "valid", "test"))
 
+    grid = list(lightgbm or []) or adaptive_grid(len(train), int(np.sum(y_train)), config.seed)
+    report(reading, 1, 1)
+    # the leakage detector, the grid, logistic, the refits, the evaluation, the final refit
+    total = len(grid) + 5
+    report(task, 0, total)
     leaks = detect_leakage(train, y_train, features, leakage)
+    report(task, 1, total)
     flagged = set(leaks.loc[leaks["flag"] != "", "column"])
     kept = [f for f in features if f.name not in flagged - set(keep_columns)]
     if not kept:
@@ -187,14 +197,9 @@ def train_flat_table(
             "keep a flagged column with --keep COLUMN if you are sure it is known before the "
             "outcome."
         )
-    report = progress or (lambda _s, _d, _t: None)
-    grid = list(lightgbm or []) or adaptive_grid(len(train), int(np.sum(y_train)), config.seed)
-    total = len(grid) + 4  # the grid, logistic, the train + validation refits, the final refit
-    task = "Training on the flat table"
-    report(task, 0, total)
 
     def fitted_one(done: int) -> None:
-        report(task, done, total)
+        report(task, 1 + done, total)
 
     fitted = fit_candidates(
         kept, train, y_train, valid, y_valid, seed=config.seed, grid=grid, progress=fitted_one
@@ -215,7 +220,7 @@ def train_flat_table(
     y_fit = np.concatenate([y_train, y_valid])
     gbm_head = refit_lightgbm(fitted.lightgbm, fit_rows, y_fit, fitted_rows=len(train))
     logistic = refit_logistic(fitted.logistic, fit_rows, y_fit)
-    report(task, len(grid) + 2, total)
+    report(task, len(grid) + 3, total)
     methods = [
         MethodScores(
             "logistic", {target: logistic.predict_raw(test)}, {target: logistic.predict_proba(test)}
@@ -238,7 +243,7 @@ def train_flat_table(
     result = evaluate_methods(
         rows, {target: y_test}, methods, mql=mql, config=evaluation, progress=progress
     )
-    report(task, len(grid) + 3, total)
+    report(task, len(grid) + 4, total)
     final = shipped_flat_head(
         choice, fitted, frame, y_all, fitted_rows=len(train), rules=rules, calibrator=calibrator
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from leadscore import __version__
 from leadscore.contract import SCHEMA_VERSION
@@ -58,6 +59,16 @@ def _fingerprint(path: Path) -> str:
     return "flat:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def _a_share(result: FlatResult, valid: pd.DataFrame, base_rate: float) -> float:
+    """Grade A's share of leads: with a rules baseline, the share the rules make MQLs on the
+    validation rows (what sales works today, as in CRM mode); else the base rate."""
+    if result.rules is not None:
+        share = float(np.mean(result.rules.points(valid) >= result.rules.bar))
+        if share > 0:
+            return share
+    return float(np.clip(base_rate, 0.02, 0.3))
+
+
 def save_flat_heads(
     folder: Path,
     result: FlatResult,
@@ -91,7 +102,7 @@ def save_flat_heads(
         definition=None,
         definition_hash="flat",
         data_fingerprint=_fingerprint(csv_path),
-        grades=fit_grades(p_valid, float(np.clip(base_rate, 0.02, 0.3))),
+        grades=fit_grades(p_valid, _a_share(result, valid, base_rate)),
         reason_target="sql",
         flat=FlatSpec(
             target=target,

@@ -70,7 +70,7 @@ def _plain(value: Any) -> Any:
 def _shown(value: Any) -> str:
     if isinstance(value, _YamlBool):
         return value.text
-    return safe_example(value) if isinstance(value, str) else repr(value)
+    return f"'{safe_example(value)}'" if isinstance(value, str) else repr(value)
 
 
 def _is_number(value: Any) -> bool:

@@ -284,12 +284,30 @@ def rules_init(
         "my-rules.yaml"
     ),
     force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    flat: Annotated[
+        Path | None,
+        typer.Option(help="Write a starter over the columns of this flat export (CSV) instead."),
+    ] = None,
+    target: opt.Target = None,
 ) -> None:
     """Write a copy of the bundled rules (points per behaviour and profile, MQL threshold) to
-    edit so they match your marketing-automation tool."""
+    edit so they match your marketing-automation tool; with --flat, example rules over a flat
+    export's columns."""
     from leadscore.pipeline import rules_init_step
 
-    written = rules_init_step(out, force=force)
+    if target is not None and flat is None:
+        raise ConfigError(
+            "--target goes with --flat EXPORT.csv (the outcome the rules never read)."
+        )
+    written = rules_init_step(out, force=force, flat=flat, target=target)
+    if flat is not None:
+        output.console.print(
+            f"Wrote {written}: example rules over the columns of {flat.name}; replace their "
+            f"points with your tool's, then train with `leadscore train --table {flat} --target "
+            f"{target or 'COLUMN'} --rules {written}`.",
+            highlight=False,
+        )
+        return
     output.console.print(
         f"Wrote {written}: edit the points and the MQL threshold, then pass "
         f"--rules {written} to `rules score` or set `rules_path: {written}` in the training config."

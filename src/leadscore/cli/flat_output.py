@@ -70,7 +70,10 @@ class FlatProgress:
         if task in self._shown and quarter <= self._shown[task]:
             return
         self._shown[task] = quarter
-        count = f"{done:,}/{total:,}" if total else f"{done:,}"
+        if total == 1 or not total:
+            count = "done" if done else "started"
+        else:
+            count = f"{done:,}/{total:,}"
         seconds = time.perf_counter() - self._started
         self._out.print(f"{task}: {count} ({seconds:.0f} s)", highlight=False, soft_wrap=True)
 
@@ -109,14 +112,15 @@ def print_flat(result: FlatResult, table_name: str, model_name: str = "leadscore
         )
     for column, why in result.dropped.items():
         console.print(f"[dim]not used[/] {column}: {why}", highlight=False)
+    said_later = {f"Shipped: {result.choice.why}."} if result.choice is not None else set()
     for note in result.notes[1:]:
-        console.print(note, highlight=False)
+        if note not in said_later:  # which head ships is said after the table
+            console.print(note, highlight=False)
     print_summary(result.summary, f"Flat table {table_name}: models on the held-out test period")
     shipped = result.chosen
     if result.choice is not None:
-        console.print(
-            f"[bold]Ships: {_METHOD_WORDS[shipped]}[/] ({result.choice.why}).", highlight=False
-        )
+        why = result.choice.why
+        console.print(f"[bold]{why[:1].upper()}{why[1:]}[/].", highlight=False)
     if not result.evaluation.headline.empty:
         from leadscore.training.report import headline_sentences
 
