@@ -240,6 +240,10 @@ def test_cli_train_models_promote_score_explain(tmp_path: Path) -> None:
     assert trained.returncode == 0, trained.stderr
     assert "leak? final_score excluded" in trained.stderr
     assert "Registered leadscore version 1" in trained.stdout
+    assert " ships for converted: best PR AUC on the validation window" in trained.stdout
+    # not a terminal: plain progress lines, no bar drawing
+    assert "Training on the flat table: 0/" in trained.stderr and "\x1b[" not in trained.stderr
+    assert "Read leads.csv: UTF-8, comma-separated, 2,500 rows." in trained.stdout
     listed = run("models")
     assert listed.returncode == 0 and "challenger" in listed.stdout
     (version,) = list_versions_step(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
@@ -255,6 +259,35 @@ def test_cli_train_models_promote_score_explain(tmp_path: Path) -> None:
     assert f"{first}: grade" in explained.stdout and "  + " in explained.stdout
     wrong = run("explain", "C000001")  # a flat champion asked about a CRM contact
     assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+
+    # the team's rules as YAML over the export's columns, from a starter
+    assert (
+        run("rules", "init", "r.yaml", "--flat", "leads.csv", "--target", "converted").returncode
+        == 0
+    )
+    with_rules = run(
+        "train",
+        "--table",
+        "leads.csv",
+        "--target",
+        "converted",
+        "--time-column",
+        "created_at",
+        "--rules",
+        "r.yaml",
+    )
+    assert with_rules.returncode == 0, with_rules.stderr
+    assert "Rules baseline: the rules in r.yaml, MQL at 50 points" in with_rules.stdout
+    assert "positives found at the rules' MQL volume on the validation window" in with_rules.stdout
+    assert "Registered leadscore version 2" in with_rules.stdout
+    (tmp_path / "bad.yaml").write_text(
+        "rules:\n  - {name: src, feature: lead_source, points: 5, when: {equals: Yes}}\n"
+    )
+    bad = run("train", "--table", "leads.csv", "--target", "converted", "--rules", "bad.yaml")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "rule 'src' (column 'lead_source'): equals: Yes was read by YAML as a boolean" in (
+        bad.stderr
+    )
 
 
 def test_crm_training_warns_about_a_leaking_profile_field() -> None:
