@@ -288,5 +288,7 @@ def train_flat_table(
         frame=frame,
         y=y_all,
     )
-    out.report_path = write_flat_report(out, csv_path, keep_columns, gbm_head, test)
+    # "what drives the score": the served model's own contributions (LightGBM's beside rules)
+    drivers = final if final.kind != "rules" else gbm_head
+    out.report_path = write_flat_report(out, csv_path, keep_columns, drivers, test)
     return out

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from leadscore.model.head import ModelHead
+from leadscore.model.heads import AnyHead
 from leadscore.training.choice import choice_table
 from leadscore.training.report import ReportContext, write_report
 
@@ -22,7 +22,7 @@ def write_flat_report(
     result: FlatResult,
     csv_path: Path,
     keep_columns: Sequence[str],
-    head: ModelHead,
+    head: AnyHead,
     test: pd.DataFrame,
 ) -> Path:
     """Write the report of ``result`` to ``result.report_path``; returns the path."""
