@@ -26,6 +26,8 @@ from leadscore.pipeline.rules import rules_init_step
 from leadscore.serving import load_scorer
 from leadscore.synthetic.flat_export import generate_flat_export
 from leadscore.training.flat import read_flat_table
+from leadscore.training.flat_choice import choose_flat_head
+from leadscore.training.flat_rules import FlatRules, rules_notes
 from leadscore.training.flat_rules_yaml import parse_flat_rules
 
 
@@ -258,3 +260,30 @@ def test_rules_init_flat_writes_a_starter_that_passes_the_strict_checks(tmp_path
     assert (rules.points(frame) >= rules.bar).any()  # the example MQL bar is reachable
     with pytest.raises(OutputError, match="already exists"):
         rules_init_step(out, flat=path, target=export.target)
+
+
+def test_choice_edge_cases_constant_lightgbm_and_no_mql_on_validation() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.2).astype(int)
+    signal = y + rng.normal(0, 0.8, 400)
+    scores = {"lightgbm": signal, "logistic": signal * 0.5 + rng.normal(0, 0.5, 400)}
+    assert choose_flat_head("won", y, scores, None).shipped == "lightgbm"
+    # a constant LightGBM never ships, even when ties would hand it the choice
+    flat = {"lightgbm": np.zeros(400), "logistic": scores["logistic"]}
+    chosen = choose_flat_head("won", y, flat, None, constant_lightgbm=True)
+    assert chosen.shipped == "logistic" and "lightgbm" not in chosen.validation
+    # rules that make no MQL on validation: the count at volume 0 says nothing, PR AUC decides
+    none = choose_flat_head("won", y, {**scores, "rules": np.zeros(400)}, np.zeros(400, bool))
+    assert none.metric == "pr_auc" and none.shipped == "lightgbm"
+    some = choose_flat_head("won", y, {**scores, "rules": y * 60.0}, y == 1)
+    assert some.metric == "found_at_mql" and some.shipped == "rules"
+
+
+def test_a_score_column_served_as_rules_counts_negative_scores_as_zero() -> None:
+    frame = pd.DataFrame({"hubspot": [80, -20, None, 45.5]})
+    rules = FlatRules("hubspot", 50)
+    assert rules.points(frame).tolist() == [80.0, 0.0, 0.0, 45.5]
+    ruleset = rules.as_ruleset()
+    assert ruleset.mql_threshold == 50 and ruleset.features == ["hubspot"]
+    notes = rules_notes(rules, rules.points(frame), frame)
+    assert any("1 row(s) have a negative 'hubspot': read as 0 points" in n for n in notes)

@@ -215,7 +215,9 @@ def train_flat_table(
         valid_scores["rules"] = points_valid
         mql_valid = points_valid >= rules.bar
         calibrator = rules_calibrator(points_valid, y_valid, rules.bar)
-    choice = choose_flat_head(target, y_valid, valid_scores, mql_valid)
+    choice = choose_flat_head(
+        target, y_valid, valid_scores, mql_valid, constant_lightgbm=fitted.constant
+    )
     fit_rows = pd.concat([train, valid])
     y_fit = np.concatenate([y_train, y_valid])
     gbm_head = refit_lightgbm(fitted.lightgbm, fit_rows, y_fit, fitted_rows=len(train))

@@ -34,14 +34,21 @@ def choose_flat_head(
     y_valid: np.ndarray[Any, Any],
     valid_scores: dict[str, FloatArray],
     mql_valid: np.ndarray[Any, Any] | None,
+    *,
+    constant_lightgbm: bool = False,
 ) -> HeadChoice:
     """The candidate that ships for ``target`` from its validation ranking scores
-    (``mql_valid``: the rules' MQL flags of the validation rows, ``None`` without rules)."""
-    if mql_valid is None:
-        config = ChoiceConfig(metric="pr_auc", candidates=("lightgbm", "logistic"))
-        mql = np.zeros(len(y_valid), dtype=bool)
-    else:
-        config, mql = ChoiceConfig(), np.asarray(mql_valid, dtype=bool)
+    (``mql_valid``: the rules' MQL flags of the validation rows, ``None`` without rules). A
+    constant LightGBM (no split found) never ships; with no MQL on validation, PR AUC decides
+    (the count at a volume of zero says nothing)."""
+    candidates = tuple(
+        c
+        for c in ("lightgbm", "logistic", "rules")
+        if c in valid_scores and not (c == "lightgbm" and constant_lightgbm)
+    )
+    mql = np.zeros(len(y_valid), dtype=bool) if mql_valid is None else np.asarray(mql_valid, bool)
+    metric = "found_at_mql" if mql.any() else "pr_auc"
+    config = ChoiceConfig(metric=metric, candidates=candidates)
     cutoffs = pd.Series(np.zeros(len(y_valid), dtype=np.int64))  # one period, one volume
     scores = {name: {target: np.asarray(s, dtype=np.float64)} for name, s in valid_scores.items()}
     return choose_heads(cutoffs, {target: np.asarray(y_valid)}, scores, mql, config)[target]
