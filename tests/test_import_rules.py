@@ -249,3 +249,18 @@ def test_each_rule(importer: str, source: str, is_package: bool, breach: bool) -
     known = frozenset({"leadscore.model.heads", "leadscore.training.tracking"})
     found = check_source(source, importer, "x.py", is_package=is_package, known=known)
     assert bool(found) is breach, found
+
+
+def test_registry_commands_start_without_the_heavy_libraries() -> None:
+    """`leadscore models` and `--help` read the registry or print help: they import neither
+    scikit-learn nor LightGBM nor pandas (the packages' names are lazy, leadscore.lazy)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, leadscore.cli, leadscore.training.tracking, leadscore.pipeline.train; "
+        "heavy = sorted(m for m in ('sklearn', 'lightgbm', 'pandas', 'scipy') if m in sys.modules); "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"imported at start: {out.stdout.strip()}"

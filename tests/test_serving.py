@@ -13,7 +13,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from leadscore.crm import open_crm
 from leadscore.errors import ArtifactError
 from leadscore.features import load_definition
 from leadscore.model.bots import bot_flags
@@ -25,9 +24,8 @@ from leadscore.serving import (
     score_contact_base,
 )
 from leadscore.serving.bot_cap import capped_probability
-from leadscore.serving.features import iter_features
 from leadscore.serving.reasons import explain_rows, reason_groups
-from tests.test_serving_support import ServingModel, serving_model
+from tests.test_serving_support import ServingModel, champion_features, serving_model
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +35,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
 
 @pytest.fixture(scope="module")
 def features(model: ServingModel) -> pd.DataFrame:
-    loaded = load_scorer("champion", tracking_uri=model.tracking_uri)
-    crm = open_crm(model.crm_path)
-    try:
-        definition = loaded.scorer.require_definition()
-        return pd.concat(list(iter_features(crm, definition, as_of=model.as_of)))
-    finally:
-        crm.close()
+    return champion_features(model)
 
 
 def test_pyfunc_loads_and_returns_scores_grades_and_reasons(

@@ -11,13 +11,11 @@ import httpx
 import pandas as pd
 import pytest
 
-from leadscore.crm import open_crm
 from leadscore.model.bots import bot_flags
 from leadscore.serving import ScoreStore, explain_contact, load_scorer, score_contact_base
 from leadscore.serving.bot_cap import capped_probability
-from leadscore.serving.features import iter_features
 from tests.test_serving_api import lead, running
-from tests.test_serving_support import API_KEY, ServingModel, serving_model
+from tests.test_serving_support import API_KEY, ServingModel, champion_features, serving_model
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +25,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
 
 @pytest.fixture(scope="module")
 def features(model: ServingModel) -> pd.DataFrame:
-    loaded = load_scorer("champion", tracking_uri=model.tracking_uri)
-    crm = open_crm(model.crm_path)
-    try:
-        definition = loaded.scorer.require_definition()
-        return pd.concat(list(iter_features(crm, definition, as_of=model.as_of)))
-    finally:
-        crm.close()
+    return champion_features(model)
 
 
 def test_the_model_carries_the_rule_and_caps_a_bursty_top_lead(

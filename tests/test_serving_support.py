@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 API_KEY = "test-key-0123456789"
@@ -72,3 +73,18 @@ def serving_model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
         as_of=datetime.fromisoformat(record["as_of"]),
         folder=Path(record["folder"]),
     )
+
+
+def champion_features(model: ServingModel) -> pd.DataFrame:
+    """The champion's features for every contact of the serving CRM at the model's as-of."""
+    from leadscore.crm import open_crm
+    from leadscore.serving import load_scorer
+    from leadscore.serving.features import iter_features
+
+    loaded = load_scorer("champion", tracking_uri=model.tracking_uri)
+    crm = open_crm(model.crm_path)
+    try:
+        definition = loaded.scorer.require_definition()
+        return pd.concat(list(iter_features(crm, definition, as_of=model.as_of)))
+    finally:
+        crm.close()

@@ -44,13 +44,55 @@ def test_a_target_without_positives_is_skipped_with_a_note(
     outcome = fit_and_evaluate(no_meetings, FAST)
     assert list(outcome.lightgbm) == ["sql"]
     assert set(outcome.evaluation.metrics["target"]) == {"sql"}
-    assert any("'meeting' skipped" in n and "0 positive(s)" in n for n in outcome.notes)
+    assert any(
+        "'meeting' skipped" in n and "positives per period: train 0 of" in n for n in outcome.notes
+    )
     save_heads(tmp_path / "heads", no_meetings, outcome, {})
     scorer = Scorer.from_folder(tmp_path / "heads")
     p = scorer.probabilities(no_meetings.frame.head(20))
     assert p["p_sql"].between(0, 1).all() and p["p_meeting"].isna().all()
     with pytest.raises(DataContractError, match="requested target"):
         fit_and_evaluate(no_meetings, FAST.model_copy(update={"targets": ("meeting",)}))
+
+
+def test_a_test_period_emptied_by_drift_is_said_with_counts_and_a_split_that_works(
+    simulated: TrainingTable,
+) -> None:
+    """Meetings stop in the latest cutoffs (a funnel change): the default split's test period
+    holds 2 of them. The target is skipped (refused when asked for) with every period's counts
+    and a split whose periods all hold enough; that split trains it."""
+    import re
+
+    frame = simulated.frame
+    cutoffs = pd.to_datetime(frame["cutoff"])
+    late = cutoffs >= sorted(cutoffs.unique())[-2]
+    meeting = frame["became_sql"].astype(bool) & ~late
+    meeting[late[late].index[:2]] = True
+    drifted = _with_meeting(simulated, meeting)
+    outcome = fit_and_evaluate(drifted, FAST)
+    (note,) = [n for n in outcome.notes if "'meeting' skipped" in n]
+    assert "the test period(s) have fewer than 5 positives" in note
+    assert re.search(r"test 2 of [\d,]+", note), note
+    with pytest.raises(DataContractError, match="positives per period"):
+        fit_and_evaluate(drifted, FAST.model_copy(update={"targets": ("meeting",)}))
+    found = re.search(r"test_fraction: ([\d.]+), valid_fraction: ([\d.]+)", note)
+    assert found, note
+    split = FAST.split.model_copy(
+        update={"test_fraction": float(found[1]), "valid_fraction": float(found[2])}
+    )
+    fixed = fit_and_evaluate(
+        drifted, FAST.model_copy(update={"split": split, "targets": ("meeting",)})
+    )
+    assert list(fixed.lightgbm) == ["meeting"]
+
+
+def test_a_history_without_enough_positives_says_so() -> None:
+    from leadscore.training.period_counts import suggest_split
+
+    cutoffs = pd.Series(pd.date_range("2024-01-01", periods=6, freq="MS").repeat(10))
+    labels = pd.Series(np.zeros(60, dtype=bool))
+    labels[:7] = True  # 7 positives in all: test, validation and training cannot have 5 each
+    assert "no split gives test, validation and training 5 each" in suggest_split(cutoffs, labels)
 
 
 def test_a_copy_of_another_target_is_never_trained(simulated: TrainingTable) -> None:

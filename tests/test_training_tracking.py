@@ -12,6 +12,8 @@ from leadscore.training.api import list_models, promote, train
 from leadscore.training.evaluate import EvaluationConfig
 from leadscore.training.models import LightGBMParams
 from leadscore.training.pipeline import TrainingConfig
+from leadscore.training.report import headline_sentences
+from leadscore.training.tracking import metric_key
 from tests.simulate import simulate_training_table
 
 
@@ -33,6 +35,15 @@ def test_promotion_gate_refuses_a_worse_challenger(tmp_path: Path) -> None:
     first = promote(tracking_uri=uri)
     assert first.promoted and first.reason.startswith("no champion yet")
     assert "beats them" in first.reason
+    # the gate reads the head that ships for sql (LightGBM here), by its role
+    assert first.metric == "test_roc_auc_shipped_sql"
+    assert first.challenger_value == good.metrics["test_roc_auc_lightgbm_sql"]
+
+    # the headline speaks of the head that ships per target; a target whose rules ship says so
+    sentences = headline_sentences(good.outcome.evaluation, {"sql": "rules"})
+    assert sentences[0].startswith("For sql the rules themselves ship")
+    assert "lightgbm finds" in sentences[1] and "meeting" in sentences[1]
+    assert good.headline == headline_sentences(good.outcome.evaluation, "lightgbm")
 
     with pytest.raises(ArtifactError, match="no version '99'"):
         promote(tracking_uri=uri, version="99")
@@ -61,3 +72,12 @@ def test_promotion_gate_refuses_a_worse_challenger(tmp_path: Path) -> None:
     assert isinstance(out, pd.DataFrame) and list(out.columns) == ["p_sql", "p_meeting"]
     assert out.to_numpy().min() > 0 and out.to_numpy().max() < 1
     assert pytest.approx(1.0) != out.iloc[0, 0]
+
+
+def test_gate_metric_names_fall_back_for_runs_from_before_the_model_choice() -> None:
+    new = {"test_roc_auc_shipped_sql": 0.7, "test_roc_auc_lightgbm_sql": 0.71}
+    old = {"test_roc_auc_lightgbm_sql": 0.69}
+    assert metric_key(new, "test_roc_auc_shipped_sql") == "test_roc_auc_shipped_sql"
+    assert metric_key(old, "test_roc_auc_shipped_sql") == "test_roc_auc_lightgbm_sql"
+    assert metric_key(old, "test_brier_shipped_sql") == "test_brier_shipped_sql"  # unknown: as is
+    assert metric_key(new, "test_roc_auc_lightgbm_sql") == "test_roc_auc_lightgbm_sql"

@@ -29,11 +29,13 @@ from leadscore.training.table import (
     load_training_table,
 )
 from leadscore.training.tracking import (
+    DEFAULT_GATE_METRIC,
     ModelVersionInfo,
     PromotionDecision,
     TrainingDataset,
     list_versions,
     log_training_run,
+    metric_key,
     promote_version,
 )
 from leadscore.training.tracking_meta import run_name
@@ -239,7 +241,9 @@ def train(
             progress("MLflow logging", 1, 1)
     return TrainingResult(
         summary=summary_table(outcome.evaluation),
-        headline=headline_sentences(outcome.evaluation),
+        headline=headline_sentences(
+            outcome.evaluation, {t: c.shipped for t, c in outcome.choices.items()}
+        ),
         report_path=report,
         model_dir=model_dir,
         run_id=run_id,
@@ -281,7 +285,7 @@ def promote(
     *,
     tracking_uri: str | None = None,
     version: str | None = None,
-    metric: str = "test_roc_auc_lightgbm_sql",
+    metric: str = DEFAULT_GATE_METRIC,
     margin: float = 0.005,
     force: bool = False,
     training_table: Path | TrainingTable | None = None,
@@ -308,6 +312,7 @@ def promote(
                 )
                 for ref in {champion.version, challenger}
             }
+            metric = metric_key(set.intersection(*(set(v) for v in on_window.values())), metric)
             if any(metric not in values for values in on_window.values()):
                 available = sorted(set.intersection(*(set(v) for v in on_window.values())))
                 raise ConfigError(

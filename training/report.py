@@ -95,29 +95,45 @@ def _table(frame: pd.DataFrame) -> str:
     return f"<div class='wrap'><table><tr>{head}</tr>{body}</table></div>"
 
 
-def headline_sentences(evaluation: Evaluation, model: str = "lightgbm") -> list[str]:
+def headline_sentences(
+    evaluation: Evaluation, model: str | Mapping[str, str] = "lightgbm"
+) -> list[str]:
     """Plain-language headline: extra positives found at the rules' MQL volume.
 
-    Counts are (contact, cutoff) rows: a contact eligible at several cutoffs counts at each."""
+    ``model``: the method to speak of, or one per target (the head that ships for it; a target
+    whose rules ship gets a sentence saying so). Counts are (contact, cutoff) rows: a contact
+    eligible at several cutoffs counts at each."""
     out = []
     level = f"{evaluation.confidence:.0%}"
-    for _, r in evaluation.headline[evaluation.headline["method"] == model].iterrows():
-        if not np.isfinite(r["relative_gain"]):
-            gain = "gain not estimable (the rules find none)"
-        elif not (np.isfinite(r["gain_low"]) and np.isfinite(r["gain_high"])):
-            gain = f"{r['relative_gain']:+.1%} (no {level} CI: too few positives)"
-        else:
-            gain = (
-                f"{r['relative_gain']:+.1%} ({level} CI {r['gain_low']:+.1%} to "
-                f"{r['gain_high']:+.1%})"
+    for target in evaluation.headline["target"].unique():
+        method = model.get(target, "lightgbm") if isinstance(model, Mapping) else model
+        if method == "rules":
+            out.append(
+                f"For {target} the rules themselves ship: no model found more {target} rows on "
+                "the validation window (the table above compares them on the test window)."
             )
-        out.append(
-            f"At the rules' MQL volume ({int(r['leads']):,} lead-cutoff rows over "
-            f"{evaluation.n_cutoffs} cutoff(s)), {model} finds {r['model_found']:.0f} rows "
-            f"that became {r['target']} within the horizon vs {r['rules_found']:.0f} for the "
-            f"rules: {gain}."
-        )
+            continue
+        rows = evaluation.headline
+        for _, r in rows[(rows["method"] == method) & (rows["target"] == target)].iterrows():
+            out.append(_headline_sentence(r, evaluation.n_cutoffs, str(method), level))
     return out
+
+
+def _headline_sentence(r: pd.Series, n_cutoffs: int, model: str, level: str) -> str:
+    if not np.isfinite(r["relative_gain"]):
+        gain = "gain not estimable (the rules find none)"
+    elif not (np.isfinite(r["gain_low"]) and np.isfinite(r["gain_high"])):
+        gain = f"{r['relative_gain']:+.1%} (no {level} CI: too few positives)"
+    else:
+        gain = (
+            f"{r['relative_gain']:+.1%} ({level} CI {r['gain_low']:+.1%} to {r['gain_high']:+.1%})"
+        )
+    return (
+        f"At the rules' MQL volume ({int(r['leads']):,} lead-cutoff rows over "
+        f"{n_cutoffs} cutoff(s)), {model} finds {r['model_found']:.0f} rows "
+        f"that became {r['target']} within the horizon vs {r['rules_found']:.0f} for the "
+        f"rules: {gain}."
+    )
 
 
 def _img(b64: str, alt: str) -> str:

@@ -1,7 +1,10 @@
 """Which targets a training run fits: the ones asked for, or every target the data supports.
 
-A target with a single class in a period of the split cannot be fitted or evaluated: asked for
-explicitly, it is an error; chosen automatically, it is skipped with a note saying why. A target
+A target with fewer than five positives (or negatives) in the test period, or none in another
+period, cannot be fitted or evaluated honestly: asked for explicitly, it is an error; chosen
+automatically, it is skipped with a note saying why, with the counts of every period and a split
+that would work (:mod:`leadscore.training.period_counts`). Fewer than five in training or
+validation is a note: the target is trained, on thin data. A target
 whose labels equal another's on every row (won deals mapped to both ``sql`` and ``customer``)
 would train a copy of the other model: it is skipped too, never trained silently.
 """
@@ -16,7 +19,8 @@ import pandas as pd
 
 from leadscore.errors import DataContractError
 from leadscore.model.inputs import TARGETS, Target
-from leadscore.training.table import TrainingTable
+from leadscore.training.period_counts import period_shortfall, suggest_split
+from leadscore.training.table import CUTOFF_COLUMN, TrainingTable
 
 __all__ = ["choose_targets", "parse_targets", "refuse_constant_heads", "rules_notes"]
 
@@ -36,16 +40,17 @@ def parse_targets(text: str | Sequence[str] | None) -> tuple[Target, ...] | None
     return tuple(t for t in TARGETS if t in names)
 
 
-def _single_class(table: TrainingTable, target: Target, parts: Mapping[str, pd.DataFrame]) -> str:
-    """Why ``target`` cannot be fitted (``""`` when it can)."""
+def _why_not(
+    table: TrainingTable, target: Target, parts: Mapping[str, pd.DataFrame]
+) -> tuple[str, str]:
+    """Why ``target`` cannot be fitted and evaluated, and what makes it weak (``""``: none)."""
     for name, part in parts.items():
-        labels = table.labels(target)[part.index]
         if part.empty:
-            return f"the {name} period is empty"
-        if labels.nunique() < 2:
-            positives = int(labels.astype(bool).sum())
-            return f"the {name} period has {positives:,} positive(s) in {len(part):,} rows"
-    return ""
+            return f"the {name} period is empty", ""
+    labels = table.labels(target)
+    why, weak = period_shortfall(labels, parts)
+    advice = suggest_split(table.frame[CUTOFF_COLUMN], labels) if why or weak else ""
+    return (f"{why}; {advice}" if why else ""), (f"{weak}; {advice}" if weak else "")
 
 
 def choose_targets(
@@ -57,7 +62,7 @@ def choose_targets(
     notes: list[str] = []
     chosen: list[Target] = []
     for target in requested or TARGETS:
-        why = _single_class(table, target, parts)
+        why, weak = _why_not(table, target, parts)
         if why and requested:
             raise DataContractError(
                 [f"target {target!r}: {why}"],
@@ -82,6 +87,8 @@ def choose_targets(
                 "'meeting'), or train one target with --targets."
             )
             continue
+        if weak:
+            notes.append(f"Target {target!r} is trained on thin data: {weak}.")
         chosen.append(target)
     if not chosen:
         raise DataContractError(

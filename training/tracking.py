@@ -9,7 +9,7 @@ never set; a :class:`~mlflow.MlflowClient` is built per call.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -253,12 +253,24 @@ def _direction(metric: str) -> int:
     return -1 if ("brier" in metric or "log_loss" in metric) else 1
 
 
+DEFAULT_GATE_METRIC = "test_roc_auc_shipped_sql"
+"""The gate's default: the test AUC of the head that ships for sql, whatever its kind."""
+
+
+def metric_key(metrics: Collection[str], metric: str) -> str:
+    """``metric`` as named in ``metrics``: a ``_shipped_`` name falls back to the LightGBM one
+    for runs from before the model choice per target (and flat-mode runs), whose shipped head
+    was always LightGBM."""
+    legacy = metric.replace("_shipped_", "_lightgbm_")
+    return legacy if metric not in metrics and legacy in metrics else metric
+
+
 def promote_version(
     model_name: str,
     *,
     tracking_uri: str | None = None,
     version: str | None = None,
-    metric: str = "test_roc_auc_lightgbm_sql",
+    metric: str = DEFAULT_GATE_METRIC,
     margin: float = 0.005,
     force: bool = False,
     recomputed: Mapping[str, float] | None = None,
@@ -282,11 +294,12 @@ def promote_version(
     challenger = _version_info(client, model_name, mv)
     champion_mv = _by_alias(client, model_name, CHAMPION)
     champion = _version_info(client, model_name, champion_mv) if champion_mv is not None else None
-    if metric not in challenger.metrics:
+    if metric_key(challenger.metrics, metric) not in challenger.metrics:
         raise ConfigError(
             f"Version {challenger.version} has no metric {metric!r}; "
             f"available: {', '.join(sorted(challenger.metrics))}."
         )
+    metric = metric_key(challenger.metrics, metric)  # as this version logged it
     value = float(challenger.metrics[metric])
     champion_value: float | None = None
     if champion is not None and champion.version == challenger.version:
@@ -296,7 +309,7 @@ def promote_version(
     sign = _direction(metric)
     if champion is None:
         # the first champion must at least beat the team's own rules on the same test window
-        rules_metric = metric.replace("_lightgbm_", "_rules_")
+        rules_metric = metric.replace("_lightgbm_", "_rules_").replace("_shipped_", "_rules_")
         rules_value = challenger.metrics.get(rules_metric)
         if rules_value is None or rules_metric == metric:
             promoted, reason = True, "no champion yet"
@@ -322,7 +335,9 @@ def promote_version(
                     f"({challenger.tags.get('test_first_cutoff')}..{challenger.tags.get('test_last_cutoff')}); "
                     "pass the training table so both are scored on the same window, or force."
                 )
-            champion_value = float(champion.metrics.get(metric, float("-inf")))
+            shipped = metric.replace("_lightgbm_", "_shipped_")  # what the champion serves
+            known = champion.metrics.get(metric_key(champion.metrics, shipped))
+            champion_value = float("-inf") if known is None else float(known)
         promoted = sign * (value - champion_value) >= margin
         reason = (
             f"{metric} {value:.4f} vs champion {champion_value:.4f} "

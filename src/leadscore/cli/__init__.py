@@ -246,7 +246,7 @@ def evaluate(
 def promote(
     version: opt.PromoteVersion = None,
     training_table: opt.PromoteTable = None,
-    metric: opt.Metric = "test_roc_auc_lightgbm_sql",
+    metric: opt.Metric = "test_roc_auc_shipped_sql",
     margin: opt.Margin = 0.005,
     force: opt.Force = False,
     model_name: opt.ModelName = "leadscore",

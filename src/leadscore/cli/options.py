@@ -170,7 +170,13 @@ PromoteTable = Annotated[
     Path | None,
     typer.Option(help="Re-score champion and challenger on this table's test window."),
 ]
-Metric = Annotated[str, typer.Option(help="Metric compared.")]
+Metric = Annotated[
+    str,
+    typer.Option(
+        help="Metric compared (a run's metric name; `_shipped_` is the head that ships for the "
+        "target, read as `_lightgbm_` for runs from before the model choice)."
+    ),
+]
 Margin = Annotated[float, typer.Option(help="Required improvement over the champion.")]
 Force = Annotated[bool, typer.Option(help="Promote regardless (recorded as a tag).")]
 

@@ -265,15 +265,9 @@ def print_promotion(decision: PromotionDecision, margin: float) -> None:
     )
 
 
-def _served(metrics: dict[str, float], name: str, target: str) -> float | None:
-    """A version's metric for the head it serves (``_shipped_``: a run that chose its head;
-    none for the rules' gain over themselves); runs from before the choice: LightGBM's."""
-    if f"test_roc_auc_shipped_{target}" in metrics:
-        return metrics.get(f"{name}_shipped_{target}")
-    return metrics.get(f"{name}_lightgbm_{target}")
-
-
 def print_models(model_name: str, versions: list[ModelVersionInfo]) -> None:
+    from leadscore.training.tracking import metric_key  # the shipped head's metrics
+
     if not versions:
         console.print(f"No version of {model_name} is registered yet: run `leadscore train`.")
         return
@@ -285,9 +279,9 @@ def print_models(model_name: str, versions: list[ModelVersionInfo]) -> None:
         table.add_row(
             info.version,
             ", ".join(info.aliases),
-            fmt(_served(m, "test_roc_auc", "sql")),
-            fmt(_served(m, "test_roc_auc", "meeting")),
-            fmt(_served(m, "gain_at_mql", "sql"), percent=True),
+            fmt(m.get(metric_key(m, "test_roc_auc_shipped_sql"))),
+            fmt(m.get(metric_key(m, "test_roc_auc_shipped_meeting"))),
+            fmt(m.get(metric_key(m, "gain_at_mql_shipped_sql")), percent=True),
             info.run_id[:8],
         )
     console.print(table)

@@ -16,11 +16,13 @@ batch scoring, ``explain`` and the HTTP API apply the very rule the model was tr
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # pandas is imported by the functions: reading a model spec stays light
+    import pandas as pd
 
 __all__ = ["BotRule", "bot_flags", "bot_sentence", "missing_bot_features"]
 
@@ -65,6 +67,8 @@ def missing_bot_features(rule: BotRule, columns: Any) -> list[str]:
 def bot_flags(frame: pd.DataFrame, rule: BotRule | None) -> np.ndarray[Any, Any]:
     """Whether each row of ``frame`` is bot-like (all false when the rule is off or absent, or
     the frame lacks its features)."""
+    import pandas as pd
+
     flags = np.zeros(len(frame), dtype=bool)
     if rule is None or not rule.enabled or missing_bot_features(rule, frame.columns):
         return flags
@@ -76,6 +80,8 @@ def bot_flags(frame: pd.DataFrame, rule: BotRule | None) -> np.ndarray[Any, Any]
 
 def bot_sentence(row: pd.Series, rule: BotRule) -> str:
     """Why a bot-like row's grade is capped, in words, for a rep."""
+    import pandas as pd
+
     words = {rule.hour_feature: "within a single hour", rule.day_feature: "on a single day"}
     seen = []
     for feature, threshold in rule.checks():

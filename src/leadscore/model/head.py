@@ -17,7 +17,6 @@ model was evaluated with are the ones it serves.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from typing import Any
 
@@ -27,7 +26,7 @@ import pandas as pd
 
 from leadscore.model.calibration import Calibrator
 from leadscore.model.encoding import FeatureEncoder
-from leadscore.model.inputs import FeatureSpec
+from leadscore.model.head_base import HeadBase
 from leadscore.model.lgb_threads import predict
 
 __all__ = ["ModelHead"]
@@ -35,7 +34,7 @@ __all__ = ["ModelHead"]
 FloatArray = np.ndarray[Any, Any]
 
 
-class ModelHead:
+class ModelHead(HeadBase):
     """Raw and calibrated probabilities and exact SHAP contributions of one target.
 
     ``model_text`` is LightGBM's text model holding exactly ``best_iteration`` iterations.
@@ -51,11 +50,9 @@ class ModelHead:
         *,
         best_iteration: int,
     ) -> None:
-        self._model_text = model_text
+        super().__init__(model_text, encoder, calibrator)
         self._booster = lgb.Booster(model_str=model_text)
         self._contrib_lock = threading.Lock()  # pred_contrib mutates the trees (module doc)
-        self._encoder = encoder
-        self._calibrator = calibrator
         self._best_iteration = int(best_iteration)
 
     @classmethod
@@ -72,40 +69,13 @@ class ModelHead:
         return cls(text, encoder, calibrator, best_iteration=best_iteration)
 
     @property
-    def model_text(self) -> str:
-        """LightGBM's native text model of the head's trees."""
-        return self._model_text
-
-    @property
-    def model_sha256(self) -> str:
-        """The hash a model record stores so it never pairs with another booster."""
-        return hashlib.sha256(self._model_text.encode()).hexdigest()
-
-    @property
     def booster(self) -> lgb.Booster:
         """The head's booster: read it, never train it or predict with an iteration range."""
         return self._booster
 
     @property
-    def encoder(self) -> FeatureEncoder:
-        return self._encoder
-
-    @property
-    def calibrator(self) -> Calibrator:
-        return self._calibrator
-
-    @property
     def best_iteration(self) -> int:
         return self._best_iteration
-
-    @property
-    def features(self) -> list[FeatureSpec]:
-        """The model inputs in column order."""
-        return list(self._encoder.features)
-
-    @property
-    def feature_names(self) -> list[str]:
-        return self._encoder.feature_names
 
     def matrix(self, frame: pd.DataFrame) -> FloatArray:
         """The float matrix (rows x features) the trees read."""
@@ -119,15 +89,3 @@ class ModelHead:
         """Exact SHAP values in log-odds (rows x (features + 1), last column = bias)."""
         with self._contrib_lock:
             return predict(self._booster, matrix, pred_contrib=True)
-
-    def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
-        """Uncalibrated probabilities."""
-        return self.raw_from_matrix(self.matrix(frame))
-
-    def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
-        """Calibrated probabilities of the positive class."""
-        return self._calibrator.predict(self.predict_raw(frame))
-
-    def contributions(self, frame: pd.DataFrame) -> FloatArray:
-        """Exact SHAP values in log-odds of the rows of ``frame``."""
-        return self.contributions_from_matrix(self.matrix(frame))

@@ -13,7 +13,6 @@ bias plus contributions is the row's logit, as for LightGBM's TreeSHAP.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ import pandas as pd
 
 from leadscore.model.calibration import Calibrator
 from leadscore.model.encoding import FeatureEncoder, as_float, as_text
-from leadscore.model.inputs import FeatureSpec
+from leadscore.model.head_base import HeadBase
 
 __all__ = ["MISSING_LEVEL", "LogisticHead", "LogisticParts"]
 
@@ -56,18 +55,16 @@ class LogisticParts:
         return dict(self.__dict__)
 
 
-class LogisticHead:
+class LogisticHead(HeadBase):
     """Raw and calibrated probabilities and exact linear contributions of one target."""
 
     kind = "logistic"
 
     def __init__(self, parts: LogisticParts, encoder: FeatureEncoder, calibrator: Calibrator):
+        super().__init__(json.dumps(parts.to_dict(), sort_keys=True), encoder, calibrator)
         self._parts = parts
-        self._encoder = encoder
-        self._calibrator = calibrator
         self._coef = np.asarray(parts.coef, dtype=np.float64)
         self._means = np.asarray(parts.column_means, dtype=np.float64)
-        self._text = json.dumps(parts.to_dict(), sort_keys=True)
         owner: list[int] = []  # design column -> index of its feature in self.features
         index = {f.name: i for i, f in enumerate(encoder.features)}
         owner += [index[n] for n in parts.numeric]
@@ -88,36 +85,6 @@ class LogisticHead:
     @property
     def parts(self) -> LogisticParts:
         return self._parts
-
-    @property
-    def model_text(self) -> str:
-        """The head's parameters as JSON text (what the heads folder stores)."""
-        return self._text
-
-    @property
-    def model_sha256(self) -> str:
-        return hashlib.sha256(self._text.encode()).hexdigest()
-
-    @property
-    def best_iteration(self) -> int:
-        return 1
-
-    @property
-    def encoder(self) -> FeatureEncoder:
-        """The inputs (names, kinds, concepts); its levels are LightGBM's, unused here."""
-        return self._encoder
-
-    @property
-    def calibrator(self) -> Calibrator:
-        return self._calibrator
-
-    @property
-    def features(self) -> list[FeatureSpec]:
-        return list(self._encoder.features)
-
-    @property
-    def feature_names(self) -> list[str]:
-        return self._encoder.feature_names
 
     def matrix(self, frame: pd.DataFrame) -> FloatArray:
         """The design matrix (rows x design columns) the coefficients multiply."""
@@ -155,12 +122,3 @@ class LogisticHead:
         np.add.at(out.T, self._owner, per_column.T)
         out[:, -1] = self._parts.intercept + float(self._means @ self._coef)
         return out
-
-    def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
-        return self.raw_from_matrix(self.matrix(frame))
-
-    def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
-        return self._calibrator.predict(self.predict_raw(frame))
-
-    def contributions(self, frame: pd.DataFrame) -> FloatArray:
-        return self.contributions_from_matrix(self.matrix(frame))

@@ -11,7 +11,6 @@ the model heads' SHAP values.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -20,7 +19,7 @@ import pandas as pd
 
 from leadscore.model.calibration import Calibrator
 from leadscore.model.encoding import FeatureEncoder
-from leadscore.model.inputs import FeatureSpec
+from leadscore.model.head_base import HeadBase
 from leadscore.model.rules import RuleSet
 
 __all__ = ["POINTS_PER_LOGIT", "RulesHead", "rules_unit"]
@@ -35,7 +34,7 @@ def rules_unit(points: FloatArray, threshold: float) -> FloatArray:
     return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
 
-class RulesHead:
+class RulesHead(HeadBase):
     """Calibrated probabilities and exact points-based contributions of the rules."""
 
     kind = "rules"
@@ -48,13 +47,11 @@ class RulesHead:
         calibrator: Calibrator,
     ) -> None:
         self._rules = rules
-        self._encoder = encoder
-        self._calibrator = calibrator
         self._names = encoder.feature_names
         self._mean = np.asarray([mean_points.get(n, 0.0) for n in self._names], dtype=np.float64)
         payload = {"rules": rules.model_dump(mode="json", by_alias=True, exclude_none=True)}
         payload["mean_points"] = dict(zip(self._names, self._mean.tolist(), strict=True))
-        self._text = json.dumps(payload, sort_keys=True)
+        super().__init__(json.dumps(payload, sort_keys=True), encoder, calibrator)
 
     @classmethod
     def from_text(cls, text: str, encoder: FeatureEncoder, calibrator: Calibrator) -> RulesHead:
@@ -66,35 +63,6 @@ class RulesHead:
     @property
     def rules(self) -> RuleSet:
         return self._rules
-
-    @property
-    def model_text(self) -> str:
-        return self._text
-
-    @property
-    def model_sha256(self) -> str:
-        return hashlib.sha256(self._text.encode()).hexdigest()
-
-    @property
-    def best_iteration(self) -> int:
-        return 1
-
-    @property
-    def encoder(self) -> FeatureEncoder:
-        """The rules' inputs (names, kinds, concepts)."""
-        return self._encoder
-
-    @property
-    def calibrator(self) -> Calibrator:
-        return self._calibrator
-
-    @property
-    def features(self) -> list[FeatureSpec]:
-        return list(self._encoder.features)
-
-    @property
-    def feature_names(self) -> list[str]:
-        return list(self._names)
 
     def matrix(self, frame: pd.DataFrame) -> FloatArray:
         """Points per feature (rows x features): the sum of the points of its rules."""
@@ -114,12 +82,3 @@ class RulesHead:
         out[:, :-1] = (matrix - self._mean) / POINTS_PER_LOGIT
         out[:, -1] = (float(self._mean.sum()) - self._rules.mql_threshold) / POINTS_PER_LOGIT
         return out
-
-    def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
-        return self.raw_from_matrix(self.matrix(frame))
-
-    def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
-        return self._calibrator.predict(self.predict_raw(frame))
-
-    def contributions(self, frame: pd.DataFrame) -> FloatArray:
-        return self.contributions_from_matrix(self.matrix(frame))

@@ -180,7 +180,7 @@ class PromoteSpec:
 
     version: str | None = None
     training_table: Path | None = None
-    metric: str = "test_roc_auc_lightgbm_sql"
+    metric: str = "test_roc_auc_shipped_sql"
     margin: float = 0.005
     force: bool = False
     model_name: str = "leadscore"
@@ -206,6 +206,6 @@ def list_versions_step(
     model_name: str = "leadscore", *, tracking_uri: str | None = None
 ) -> list[ModelVersionInfo]:
     """Registered versions of ``model_name`` with their aliases and headline metrics."""
-    from leadscore.training import list_models
+    from leadscore.training.tracking import list_versions  # the registry only: a fast start
 
-    return list_models(model_name, tracking_uri=tracking_uri)
+    return list_versions(model_name, tracking_uri=tracking_uri)
