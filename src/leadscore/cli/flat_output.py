@@ -138,13 +138,8 @@ def print_flat(result: FlatResult, table_name: str, model_name: str = "leadscore
             f"Registered {model_name} version {result.model_version} as challenger (run "
             f"{result.run_id}; model kind: flat, serving {_METHOD_WORDS[shipped]}"
             + (", refitted on every row" if shipped != "rules" else "")
-            + "). Promote it with "
-            + (
-                "`leadscore promote --metric test_roc_auc_shipped_sql` (the gate's default "
-                "reads LightGBM's AUC)."
-                if shipped != "lightgbm"
-                else "`leadscore promote`."
-            ),
+            + "). Promote it with `leadscore promote` (the gate reads the shipped head's "
+            "test AUC).",
             highlight=False,
         )
 
