@@ -196,6 +196,10 @@ def create_app(
     loaded = (
         model if isinstance(model, LoadedScorer) else load_scorer(model, tracking_uri=tracking_uri)
     )
+    if loaded.scorer.flat is not None:  # rows of a flat export, not CRM leads
+        from leadscore.serving.flat_api import create_flat_app
+
+        return create_flat_app(loaded, key=key, max_body_bytes=max_body_bytes)
     definition = loaded.scorer.require_definition()
     crm_data = open_crm(crm) if isinstance(crm, str | Path) else crm
     online = OnlineFeatures(

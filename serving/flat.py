@@ -3,7 +3,9 @@
 A flat model (``train --table``) reads the export's own columns. Rows are cleaned the way the
 training file was read (placeholders such as "Select" are missing), checked against the model's
 columns (a file that is not the export the model knows is refused with the missing columns
-named), and explained with exact SHAP values of the head, worded from the column's type:
+named), and explained with the head's exact contributions (SHAP values of LightGBM, linear
+terms of the logistic head or the rules' points, whichever shipped), worded from the column's
+type:
 "Lead source: Reference", "Time on website 1,250, top 10 %", "Country: missing".
 """
 
@@ -18,9 +20,10 @@ import pandas as pd
 
 from leadscore.errors import DataContractError
 from leadscore.flat_csv import clean_placeholders
+from leadscore.model.encoding import as_float
 from leadscore.model.flat import FlatColumn, FlatSpec
 from leadscore.model.grades import assign_grades
-from leadscore.model.head import ModelHead
+from leadscore.model.heads import AnyHead
 from leadscore.model.spec import ScorerSpec
 from leadscore.safe_text import safe_example
 
@@ -94,9 +97,11 @@ class FlatExplanation:
 
 
 class FlatScoring:
-    """Probability, grade and reasons of raw export rows for a flat model's head."""
+    """Probability, grade and reasons of raw export rows for a flat model's head: LightGBM
+    (exact SHAP values), logistic or the rules (exact linear contributions), whichever shipped.
+    """
 
-    def __init__(self, head: ModelHead, spec: ScorerSpec) -> None:
+    def __init__(self, head: AnyHead, spec: ScorerSpec) -> None:
         if spec.flat is None:
             raise ValueError("not a flat model's spec")
         self.head = head
@@ -136,6 +141,9 @@ class FlatScoring:
                 )
         if problems:
             raise DataContractError(problems, header="The rows do not match the flat model:")
+        for name in needed:  # "no" is false (the rules' conditions compare yes/no as numbers)
+            if self.columns[name].kind == "boolean":
+                rows[name] = as_float(rows[name], "boolean")
         return rows
 
     def probabilities(self, rows: pd.DataFrame) -> FloatArray:

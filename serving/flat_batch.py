@@ -15,7 +15,7 @@ import pandas as pd
 
 from leadscore.atomic import atomic_path
 from leadscore.errors import ArtifactError, ConfigError, SourceError
-from leadscore.flat_csv import read_flat_csv
+from leadscore.flat_csv import how_read, read_flat_csv
 from leadscore.safe_text import safe_example
 from leadscore.serving.flat import FlatScoring
 from leadscore.serving.loading import LoadedScorer, load_scorer
@@ -33,6 +33,8 @@ class FlatBatchResult:
     seconds: float
     target: str
     grades: dict[str, int]
+    read_as: str = ""
+    """How the file was read: encoding and separator (:func:`leadscore.flat_csv.how_read`)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ def score_flat_file(
         time.perf_counter() - started,
         flat.flat.target,
         {str(k): int(v) for k, v in sorted(grades.items())},
+        how_read(frame),
     )
 
 

@@ -119,9 +119,7 @@ class Scorer:
         self._concepts: list[str] = [f.concept for f in reason_head.features]
         self.flat: FlatScoring | None = None
         if spec.flat is not None:  # a flat-mode model reads raw export rows (serving.flat)
-            if not isinstance(reason_head, ModelHead):
-                raise ArtifactError("A flat-mode model has a LightGBM head.")
-            self.flat = FlatScoring(reason_head, spec)
+            self.flat = FlatScoring(reason_head, spec)  # any head kind that shipped
         if self.definition is not None:
             unknown = sorted(set(self.features) - set(self.definition.names))
             if unknown:

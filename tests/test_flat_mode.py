@@ -26,6 +26,7 @@ from leadscore.pipeline import (
 from leadscore.serving import load_scorer
 from leadscore.serving.flat import describe_value
 from leadscore.synthetic.flat_export import generate_flat_export
+from leadscore.training.choice import HeadChoice
 from leadscore.training.evaluate import EvaluationConfig
 from leadscore.training.flat import train_flat_table
 from leadscore.training.flat_fit import fit_candidates, is_constant
@@ -158,26 +159,40 @@ def _evaluation(gbm: tuple[float, float, float], lr: tuple[float, float, float])
     return SimpleNamespace(metrics=metrics)
 
 
+def _choice(shipped: str) -> HeadChoice:
+    values = {"lightgbm": {"pr_auc": 0.3}, "logistic": {"pr_auc": 0.31}}
+    return HeadChoice("converted", shipped, "pr_auc", values, 500, 60)  # type: ignore[arg-type]
+
+
 def test_guards_warn_about_chance_level_constant_and_beaten_models() -> None:
     fitted = SimpleNamespace(valid_auc={"lightgbm": 0.70, "logistic": 0.74})
-    warnings, chosen, _ = model_warnings(
+    warnings, notes = model_warnings(
         _evaluation((0.42, 0.38, 0.46), (0.50, 0.47, 0.53)),  # type: ignore[arg-type]
         fitted,  # type: ignore[arg-type]
-        "converted",
+        _choice("lightgbm"),
         constant=True,
     )
     text = " ".join(warnings)
-    assert chosen == "logistic" and "beat LightGBM on validation" in text
-    assert "constant model" in text
+    assert "constant model" in text and "(and it ships)" in text
     assert "test AUC is 0.420 (below 0.55" in text
-    assert "beats LightGBM beyond its 95% CI" in text
-    quiet, chosen, _ = model_warnings(
+    assert (
+        "Logistic regression (test AUC 0.500) beats the shipped LightGBM beyond its 95% CI" in text
+    )
+    assert any("lightgbm ships for converted" in n for n in notes)
+    quiet, _ = model_warnings(
         _evaluation((0.80, 0.77, 0.83), (0.79, 0.76, 0.82)),  # type: ignore[arg-type]
         SimpleNamespace(valid_auc={"lightgbm": 0.8, "logistic": 0.78}),  # type: ignore[arg-type]
-        "converted",
+        _choice("logistic"),
         constant=False,
     )
-    assert quiet == [] and chosen == "lightgbm"
+    assert quiet == []
+    beaten, _ = model_warnings(
+        _evaluation((0.86, 0.84, 0.88), (0.79, 0.76, 0.82)),  # type: ignore[arg-type]
+        SimpleNamespace(valid_auc={"lightgbm": 0.8, "logistic": 0.81}),  # type: ignore[arg-type]
+        _choice("logistic"),
+        constant=False,
+    )
+    assert "LightGBM (test AUC 0.860) beats the shipped logistic regression" in " ".join(beaten)
 
 
 def test_a_drifting_export_is_trained_and_warned_about(tmp_path: Path) -> None:
@@ -225,6 +240,10 @@ def test_cli_train_models_promote_score_explain(tmp_path: Path) -> None:
     assert trained.returncode == 0, trained.stderr
     assert "leak? final_score excluded" in trained.stderr
     assert "Registered leadscore version 1" in trained.stdout
+    assert " ships for converted: best PR AUC on the validation window" in trained.stdout
+    # not a terminal: plain progress lines, no bar drawing
+    assert "Training on the flat table: 0/" in trained.stderr and "\x1b[" not in trained.stderr
+    assert "Read leads.csv: UTF-8, comma-separated, 2,500 rows." in trained.stdout
     listed = run("models")
     assert listed.returncode == 0 and "challenger" in listed.stdout
     (version,) = list_versions_step(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
@@ -240,6 +259,35 @@ def test_cli_train_models_promote_score_explain(tmp_path: Path) -> None:
     assert f"{first}: grade" in explained.stdout and "  + " in explained.stdout
     wrong = run("explain", "C000001")  # a flat champion asked about a CRM contact
     assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+
+    # the team's rules as YAML over the export's columns, from a starter
+    assert (
+        run("rules", "init", "r.yaml", "--flat", "leads.csv", "--target", "converted").returncode
+        == 0
+    )
+    with_rules = run(
+        "train",
+        "--table",
+        "leads.csv",
+        "--target",
+        "converted",
+        "--time-column",
+        "created_at",
+        "--rules",
+        "r.yaml",
+    )
+    assert with_rules.returncode == 0, with_rules.stderr
+    assert "Rules baseline: the rules in r.yaml, MQL at 50 points" in with_rules.stdout
+    assert "positives found at the rules' MQL volume on the validation window" in with_rules.stdout
+    assert "Registered leadscore version 2" in with_rules.stdout
+    (tmp_path / "bad.yaml").write_text(
+        "rules:\n  - {name: src, feature: lead_source, points: 5, when: {equals: Yes}}\n"
+    )
+    bad = run("train", "--table", "leads.csv", "--target", "converted", "--rules", "bad.yaml")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "rule 'src' (column 'lead_source'): equals: Yes was read by YAML as a boolean" in (
+        bad.stderr
+    )
 
 
 def test_crm_training_warns_about_a_leaking_profile_field() -> None:

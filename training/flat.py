@@ -4,9 +4,11 @@ The export is read carefully (:mod:`leadscore.flat_csv`), column types inferred 
 uniqueness (:mod:`.flat_columns`), the rows split by time when a time column is given, else at
 random and labelled so (:mod:`.flat_split`), and the leakage detector (:mod:`.flat_leakage`)
 flags columns that give the outcome away; flagged columns are excluded unless kept. LightGBM
-(settings sized from the data) and a logistic regression are fitted on training and compared on
-validation; the chosen settings are refitted on train + validation to score the test period,
-then on every row for the model that is saved (:mod:`.flat_artifact`) and registered. Every
+(settings sized from the data) and a logistic regression are fitted on training; they and the
+rules (a score column or rules YAML, :mod:`.flat_rules`) are compared on validation, where the
+head that ships is chosen (:mod:`.flat_choice`). The models are refitted on train + validation
+to score the test period, and the shipped one on every row for the model that is saved
+(:mod:`.flat_artifact`) and registered. Every
 silent failure seen on real exports is a warning here: too little data, a constant model, a test
 AUC near chance, a simpler model beating the shipped one, a base-rate shift.
 """
@@ -22,15 +24,25 @@ import numpy as np
 import pandas as pd
 
 from leadscore.errors import ConfigError, DataContractError
-from leadscore.flat_csv import DEFAULT_NA_VALUES, read_flat_csv
+from leadscore.flat_csv import DEFAULT_NA_VALUES, how_read, read_flat_csv
 from leadscore.model.inputs import FeatureKind, FeatureSpec
+from leadscore.model.rules_head import rules_unit
 from leadscore.safe_text import shown_value
+from leadscore.training.choice import HeadChoice
 from leadscore.training.evaluate import Evaluation, EvaluationConfig, MethodScores, evaluate_methods
+from leadscore.training.flat_choice import choose_flat_head, rules_calibrator, shipped_flat_head
 from leadscore.training.flat_columns import find_id_column, infer_columns
-from leadscore.training.flat_fit import fit_candidates, is_constant, refit_lightgbm, refit_logistic
+from leadscore.training.flat_fit import (
+    adaptive_grid,
+    fit_candidates,
+    is_constant,
+    refit_lightgbm,
+    refit_logistic,
+)
 from leadscore.training.flat_guards import check_periods, model_warnings, require_enough_rows
 from leadscore.training.flat_leakage import LeakageConfig, detect_leakage
-from leadscore.training.flat_rules import FlatRules, rules_notes, rules_points
+from leadscore.training.flat_rules import FlatRules, rules_notes
+from leadscore.training.flat_rules_yaml import load_flat_rules
 from leadscore.training.flat_split import FlatSplit, FlatSplitConfig, flat_split
 from leadscore.training.models import LightGBMParams
 from leadscore.training.pipeline import Progress
@@ -63,6 +75,10 @@ class FlatResult:
     notes: list[str] = field(default_factory=list)
     split: FlatSplit | None = None
     chosen: str = "lightgbm"
+    """The candidate that ships (``choice.shipped``)."""
+    choice: HeadChoice | None = None
+    """Why it ships: every candidate's validation metrics (:mod:`.flat_choice`)."""
+    rules: FlatRules | None = None
     id_column: str | None = None
     frame: pd.DataFrame | None = None
     y: np.ndarray[Any, Any] | None = None
@@ -131,17 +147,28 @@ def train_flat_table(
     evaluation: EvaluationConfig | None = None,
     leakage: LeakageConfig | None = None,
     rules: FlatRules | None = None,
+    rules_path: Path | None = None,
     progress: Progress | None = None,
 ) -> FlatResult:
     """Train and evaluate LightGBM and logistic regression on a one-row-per-lead CSV export,
-    against ``rules`` (the team's score column) when given; the returned result carries the
-    final head (``models["final"]``) for the registry."""
+    against the rules (``rules``: the team's score column, or ``rules_path``: points rules in
+    YAML over the export's columns) when given; the candidate best on validation ships
+    (``result.choice``), refitted on every row (``models["final"]``) for the registry."""
     from leadscore.training.flat_report import write_flat_report
 
+    if rules is not None and rules_path is not None:
+        raise ConfigError("Give either a rules column or a rules YAML file, not both.")
     config = split or FlatSplitConfig()
+    report = progress or (lambda _s, _d, _t: None)
+    task = "Training on the flat table"
+    reading = f"Reading {csv_path.name}"
+    report(reading, 0, 1)
     rules_column = rules.column if rules else None
     given = [target, time_column, rules_column, *keep_columns, *drop_columns]
     frame = read_flat_table(csv_path, na_values, columns=[c for c in given if c])
+    read_note = f"Read {csv_path.name}: {how_read(frame)}, {len(frame):,} rows."
+    if rules_path is not None:
+        rules = load_flat_rules(rules_path, frame, target=target)
     y_all = binary_target(frame[target], target)
     require_enough_rows(y_all, target, csv_path.name)
     split_ = flat_split(frame, y_all, time_column, config)
@@ -155,7 +182,13 @@ def train_flat_table(
     train, valid, test = (frame[split_.mask(p)] for p in ("train", "valid", "test"))
     y_train, y_valid, y_test = (y_all[split_.mask(p)] for p in ("train", "valid", "test"))
 
+    grid = list(lightgbm or []) or adaptive_grid(len(train), int(np.sum(y_train)), config.seed)
+    report(reading, 1, 1)
+    # the leakage detector, the grid, logistic, the refits, the evaluation, the final refit
+    total = len(grid) + 5
+    report(task, 0, total)
     leaks = detect_leakage(train, y_train, features, leakage)
+    report(task, 1, total)
     flagged = set(leaks.loc[leaks["flag"] != "", "column"])
     kept = [f for f in features if f.name not in flagged - set(keep_columns)]
     if not kept:
@@ -164,16 +197,32 @@ def train_flat_table(
             "keep a flagged column with --keep COLUMN if you are sure it is known before the "
             "outcome."
         )
-    step = progress or (lambda _s, _d, _t: None)
-    step("Fitting candidates", 0, 3)
+
+    def fitted_one(done: int) -> None:
+        report(task, 1 + done, total)
+
     fitted = fit_candidates(
-        kept, train, y_train, valid, y_valid, seed=config.seed, grid=list(lightgbm or []) or None
+        kept, train, y_train, valid, y_valid, seed=config.seed, grid=grid, progress=fitted_one
     )
-    step("Refitting on train + validation", 1, 3)
+    valid_scores = {
+        "lightgbm": fitted.lightgbm.predict_raw(valid),
+        "logistic": fitted.logistic.predict_raw(valid),
+    }
+    mql_valid = None
+    calibrator = None
+    if rules is not None:
+        points_valid = rules.points(valid)
+        valid_scores["rules"] = points_valid
+        mql_valid = points_valid >= rules.bar
+        calibrator = rules_calibrator(points_valid, y_valid, rules.bar)
+    choice = choose_flat_head(
+        target, y_valid, valid_scores, mql_valid, constant_lightgbm=fitted.constant
+    )
     fit_rows = pd.concat([train, valid])
     y_fit = np.concatenate([y_train, y_valid])
     gbm_head = refit_lightgbm(fitted.lightgbm, fit_rows, y_fit, fitted_rows=len(train))
     logistic = refit_logistic(fitted.logistic, fit_rows, y_fit)
+    report(task, len(grid) + 3, total)
     methods = [
         MethodScores(
             "logistic", {target: logistic.predict_raw(test)}, {target: logistic.predict_proba(test)}
@@ -184,26 +233,29 @@ def train_flat_table(
     ]
     mql: np.ndarray[Any, Any] | None = None
     rule_notes: list[str] = []
-    if rules is not None:
-        points = rules_points(test, rules.column)
-        methods.insert(0, rules.method(points, target))
+    if rules is not None and calibrator is not None:
+        points = rules.points(test)
+        proba = calibrator.predict(rules_unit(points, rules.bar))
+        methods.insert(0, MethodScores("rules", {target: points}, {target: proba}))
         mql = points >= rules.bar
-        rule_notes = rules_notes(rules, points)
+        rule_notes = rules_notes(rules, points, frame)
     rows = pd.DataFrame(
         {CONTACT_COLUMN: np.arange(len(test)).astype(str), CUTOFF_COLUMN: pd.Timestamp(0)}
     )
     result = evaluate_methods(
         rows, {target: y_test}, methods, mql=mql, config=evaluation, progress=progress
     )
-    step("Refitting on every row", 2, 3)
-    final = refit_lightgbm(fitted.lightgbm, frame, y_all, fitted_rows=len(train))
-    step("Refitting on every row", 3, 3)
+    report(task, len(grid) + 4, total)
+    final = shipped_flat_head(
+        choice, fitted, frame, y_all, fitted_rows=len(train), rules=rules, calibrator=calibrator
+    )
+    report(task, total, total)
     constant = fitted.constant or is_constant(gbm_head.predict_raw(test))
-    warnings, chosen, notes = model_warnings(result, fitted, target, constant)
+    warnings, notes = model_warnings(result, fitted, choice, constant)
     shift = split_.shift_warning()
     if shift:
         warnings.append(shift)
-    notes = [f"Split: {split_.description}.", *fitted.notes, *notes, *rule_notes]
+    notes = [f"Split: {split_.description}.", read_note, *fitted.notes, *notes, *rule_notes]
     metrics = result.metrics
     summary = pd.DataFrame(
         {
@@ -216,6 +268,7 @@ def train_flat_table(
             ],
             "pr_auc": metrics["pr_auc"].round(4),
             "brier": metrics["brier"].round(5),
+            "shipped": ["yes" if m == choice.shipped else "" for m in metrics["method"]],
         }
     )
     out = FlatResult(
@@ -226,14 +279,18 @@ def train_flat_table(
         leakage=leaks,
         split_mode=split_.description,
         evaluation=result,
-        models={"lightgbm": fitted.lightgbm, "logistic": logistic, "final": final},
+        models={"lightgbm": fitted.lightgbm, "logistic": fitted.logistic, "final": final},
         warnings=warnings,
         notes=notes,
         split=split_,
-        chosen=chosen,
+        chosen=choice.shipped,
+        choice=choice,
+        rules=rules,
         id_column=id_column,
         frame=frame,
         y=y_all,
     )
-    out.report_path = write_flat_report(out, csv_path, keep_columns, gbm_head, test)
+    # "what drives the score": the served model's own contributions (LightGBM's beside rules)
+    drivers = final if final.kind != "rules" else gbm_head
+    out.report_path = write_flat_report(out, csv_path, keep_columns, drivers, test)
     return out

@@ -15,7 +15,7 @@ import pandas as pd
 
 from leadscore.model.inputs import FeatureKind, FeatureSpec
 
-__all__ = ["MAX_LEVELS", "find_id_column", "infer_columns"]
+__all__ = ["MAX_LEVELS", "column_kind", "find_id_column", "infer_columns"]
 
 MAX_LEVELS = 500
 """A text column with more distinct values than this (or than half its rows) is free text."""
@@ -27,6 +27,25 @@ _PERSONAL = re.compile(
 )
 _DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}|^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
 _TRUE_FALSE = {"true", "false", "yes", "no", "0", "1", "y", "n", "t", "f", "0.0", "1.0"}
+
+
+def _is_boolean(column: pd.Series, non_null: pd.Series, unique: int) -> bool:
+    return pd.api.types.is_bool_dtype(column) or (
+        unique == 2 and set(non_null.astype(str).str.strip().str.lower()) <= _TRUE_FALSE
+    )
+
+
+def column_kind(column: pd.Series) -> FeatureKind:
+    """How a column's values are compared: yes/no, numbers, or text (any other column)."""
+    non_null = column.dropna()
+    if _is_boolean(column, non_null, int(non_null.nunique())):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(column):
+        return "numeric"
+    text = non_null.astype(str)
+    if len(text) and pd.to_numeric(text, errors="coerce").notna().mean() > 0.95:
+        return "numeric"
+    return "categorical"
 
 
 def _is_unique_key(column: pd.Series) -> bool:
@@ -70,9 +89,7 @@ def infer_columns(
             dropped[name] = "personal data (by its name): never a model input"
             continue
         kind: FeatureKind
-        if pd.api.types.is_bool_dtype(column) or (
-            unique == 2 and set(non_null.astype(str).str.strip().str.lower()) <= _TRUE_FALSE
-        ):
+        if _is_boolean(column, non_null, unique):
             kind = "boolean"
         elif pd.api.types.is_numeric_dtype(column):
             if _is_unique_key(column) and pd.api.types.is_integer_dtype(column):

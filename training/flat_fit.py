@@ -9,6 +9,7 @@ loosest settings, and the caller is told when even those find no split.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,12 +91,16 @@ def fit_candidates(
     *,
     seed: int = 0,
     grid: list[LightGBMParams] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> FittedCandidates:
-    """LightGBM (best of the adaptive grid on validation AUC) and logistic regression."""
+    """LightGBM (best of the adaptive grid on validation AUC) and logistic regression;
+    ``progress(done)`` after each fit (the grid's settings, then logistic)."""
     notes: list[str] = []
     best: tuple[float, LightGBMModel] | None = None
     data = best_data = None
-    for params in grid or adaptive_grid(len(train), int(np.sum(y_train)), seed):
+    done = progress or (lambda _n: None)
+    settings = grid or adaptive_grid(len(train), int(np.sum(y_train)), seed)
+    for i, params in enumerate(settings):
         model = LightGBMModel(features, params)
         if data is None or data.dataset_key != params.dataset_key:
             data = model.prepare(train, y_train, valid, y_valid)  # binned once, shared
@@ -104,6 +109,7 @@ def fit_candidates(
         auc = 0.5 if is_constant(raw) else weighted_auc(raw, y_valid)
         if best is None or auc > best[0]:
             best, best_data = (auc, model), data
+        done(i + 1)
     assert best is not None and best_data is not None  # the grid is never empty
     auc, gbm = best[0], best[1].calibrate(best_data)  # only the winner is calibrated
     constant = is_constant(gbm.predict_raw(valid))
@@ -119,6 +125,7 @@ def fit_candidates(
         )
     logistic = LogisticModel(features).fit(train, y_train, valid, y_valid)
     lr_auc = weighted_auc(logistic.predict_raw(valid), y_valid)
+    done(len(settings) + 1)
     return FittedCandidates(gbm, logistic, {"lightgbm": auc, "logistic": lr_auc}, notes, constant)
 
 
@@ -156,6 +163,8 @@ def refit_lightgbm(
 def refit_logistic(fitted: LogisticModel, frame: pd.DataFrame, y: FloatArray) -> LogisticModel:
     """The logistic regression refitted on ``frame``, keeping its validation calibrator."""
     model = LogisticModel(fitted.features, fitted.params)
-    model.pipeline_ = model._pipeline().fit(model._inputs(frame), np.asarray(y))
+    inputs = model._inputs(frame)
+    model.pipeline_ = model._pipeline().fit(inputs, np.asarray(y))
+    model._train_inputs = inputs  # the design columns' means, for the served head's reasons
     model.calibrator_ = fitted.calibrator_
     return model

@@ -3,7 +3,7 @@
 Each message gives the numbers and what to do. The minimum-data check refuses to train when a
 period lacks positives or negatives; the model checks warn (they never hide a result) when a
 model is constant, when the test AUC is near or below chance, and when the simpler model beats
-the shipped one beyond the confidence interval.
+the shipped one (the candidate chosen on validation) beyond the confidence interval.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from leadscore.errors import DataContractError
 from leadscore.training.evaluate import Evaluation
 
 if TYPE_CHECKING:
+    from leadscore.training.choice import HeadChoice
     from leadscore.training.flat_fit import FittedCandidates
     from leadscore.training.flat_split import FlatSplit
 
@@ -72,47 +73,65 @@ def check_periods(y: np.ndarray[Any, Any], split: FlatSplit, target: str, name: 
         )
 
 
-def _auc_row(evaluation: Evaluation, method: str) -> dict[str, float]:
+def _auc_row(evaluation: Evaluation, method: str) -> dict[str, float] | None:
     m = evaluation.metrics
-    row = m[m["method"] == method].iloc[0]
+    rows = m[m["method"] == method]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
     return {k: float(row[k]) for k in ("roc_auc", "roc_auc_low", "roc_auc_high")}
 
 
+_NAMES = {"lightgbm": "LightGBM", "logistic": "logistic regression", "rules": "the rules"}
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def model_warnings(
-    evaluation: Evaluation, fitted: FittedCandidates, target: str, constant: bool
-) -> tuple[list[str], str, list[str]]:
-    """``(warnings, the candidate chosen on validation, notes)`` for the fitted models."""
+    evaluation: Evaluation, fitted: FittedCandidates, choice: HeadChoice, constant: bool
+) -> tuple[list[str], list[str]]:
+    """``(warnings, notes)`` about the fitted models and the head that ships (``choice``)."""
     warnings: list[str] = []
-    notes: list[str] = []
     valid = fitted.valid_auc
-    chosen = max(valid, key=lambda k: valid[k])
     shown = ", ".join(f"{k} {v:.3f}" for k, v in valid.items())
-    notes.append(f"Validation AUC ({target}): {shown}; best on validation: {chosen}.")
-    if chosen != "lightgbm":
-        warnings.append(
-            f"Logistic regression beat LightGBM on validation ({shown}). The registered model "
-            "is LightGBM (the model artifact serves LightGBM heads): compare the test AUCs "
-            "below, and prefer fewer, cleaner columns if the gap holds."
-        )
+    notes = [f"Validation AUC ({choice.target}): {shown}.", f"Shipped: {choice.why}."]
+    shipped = choice.shipped
     if constant:
         warnings.append(
-            "LightGBM is a constant model: it found no split, every lead gets the same score. "
-            "Check that the columns carry signal (see the leakage table: were the useful ones "
-            "excluded?), or export more rows."
+            "LightGBM is a constant model: it found no split, every lead gets the same score"
+            + (" (and it ships)" if shipped == "lightgbm" else "")
+            + ". Check that the columns carry signal (see the leakage table: were the useful "
+            "ones excluded?), or export more rows."
         )
-    gbm, lr = _auc_row(evaluation, "lightgbm"), _auc_row(evaluation, "logistic")
-    for name, row in (("LightGBM", gbm), ("logistic regression", lr)):
-        if row["roc_auc"] < LOW_AUC:
+    for method in ("lightgbm", "logistic"):
+        row = _auc_row(evaluation, method)
+        if row is not None and row["roc_auc"] < LOW_AUC:
             warnings.append(
-                f"{name}'s test AUC is {row['roc_auc']:.3f} (below {LOW_AUC}: near or below "
-                "chance). The test period differs from the training one (see the base rates) "
-                "or the columns carry no signal: do not use these scores as they are; check "
-                "the split (--test-from, --test-fraction) and the excluded columns."
+                f"{_cap(_NAMES[method])}'s test AUC is {row['roc_auc']:.3f} (below "
+                f"{LOW_AUC}: near or below chance). The test period differs from the training "
+                "one (see the base rates) or the columns carry no signal: do not use these "
+                "scores as they are; check the split (--test-from, --test-fraction) and the "
+                "excluded columns."
             )
-    if lr["roc_auc"] > gbm["roc_auc_high"]:
+    mine = _auc_row(evaluation, shipped)
+    if shipped == "rules" and mine is not None and mine["roc_auc"] < LOW_AUC:
         warnings.append(
-            f"Logistic regression (test AUC {lr['roc_auc']:.3f}) beats LightGBM beyond its 95% "
-            f"CI ({gbm['roc_auc_low']:.3f}-{gbm['roc_auc_high']:.3f}): LightGBM overfits these "
-            "rows; try fewer columns or more history."
+            f"The rules ship, and their test AUC is {mine['roc_auc']:.3f} (below {LOW_AUC}): "
+            "no candidate ranks these leads reliably; check the split and the rules."
         )
-    return warnings, chosen, notes
+    if mine is None:
+        return warnings, notes
+    for other in ("rules", "logistic", "lightgbm"):
+        theirs = _auc_row(evaluation, other)
+        if other == shipped or theirs is None or theirs["roc_auc"] <= mine["roc_auc_high"]:
+            continue
+        warnings.append(
+            f"{_cap(_NAMES[other])} (test AUC {theirs['roc_auc']:.3f}) beats the shipped "
+            f"{_NAMES[shipped]} beyond its 95% CI ({mine['roc_auc_low']:.3f}-"
+            f"{mine['roc_auc_high']:.3f}): the choice on validation did not hold on the test "
+            "period. Check for drift between the periods (--test-from), try fewer columns or "
+            "more history before relying on the shipped model."
+        )
+    return warnings, notes

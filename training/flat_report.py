@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from leadscore.model.head import ModelHead
+from leadscore.model.heads import AnyHead
+from leadscore.training.choice import choice_table
 from leadscore.training.report import ReportContext, write_report
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ def write_flat_report(
     result: FlatResult,
     csv_path: Path,
     keep_columns: Sequence[str],
-    head: ModelHead,
+    head: AnyHead,
     test: pd.DataFrame,
 ) -> Path:
     """Write the report of ``result`` to ``result.report_path``; returns the path."""
@@ -54,7 +55,17 @@ def write_flat_report(
                 sample[head.feature_names],
             )
         },
+        shipped=result.chosen,
         extra_tables={
+            **(
+                {
+                    "Model choice (validation window)": choice_table(
+                        {result.choice.target: result.choice}
+                    )
+                }
+                if result.choice is not None
+                else {}
+            ),
             "Leakage detector (computed on the training rows)": leaks,
             "Dropped columns": pd.DataFrame(
                 {"column": list(result.dropped), "reason": list(result.dropped.values())}

@@ -1,7 +1,8 @@
 """Read a one-row-per-lead export as a careful analyst would.
 
-The separator is sniffed (``,`` ``;`` tab ``|``), a UTF-8 byte-order mark is accepted, and
-web-form placeholders ("Select", "N/A", "-", "") are missing values. Training and serving read
+The separator (``,`` ``;`` tab ``|``) and the encoding are sniffed (UTF-8, with or without a
+byte-order mark, UTF-16 with one, else Windows-1252 / Latin-1 as Excel writes on Windows; the
+reader says which it used), and web-form placeholders ("Select", "N/A", "-", "") are missing values. Training and serving read
 a flat export with the same function, and raw rows given to the scorer are cleaned with
 :func:`clean_placeholders`, so a value means the same thing at both ends. Messages name the
 file and the line, never a data row.
@@ -21,7 +22,16 @@ from leadscore.errors import SourceError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DEFAULT_NA_VALUES", "SEPARATORS", "clean_placeholders", "read_flat_csv", "sniff"]
+__all__ = [
+    "DEFAULT_NA_VALUES",
+    "ENCODING_NAMES",
+    "SEPARATORS",
+    "clean_placeholders",
+    "how_read",
+    "read_flat_csv",
+    "sniff",
+    "sniff_encoding",
+]
 
 DEFAULT_NA_VALUES: tuple[str, ...] = (
     "",
@@ -51,19 +61,60 @@ SEPARATORS = ",;\t|"
 _SAMPLE_BYTES = 64 * 1024
 
 
+_CHUNK = 1 << 20
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+ENCODING_NAMES = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 with a byte-order mark",
+    "utf-16": "UTF-16",
+    "cp1252": "Windows-1252 (Latin-1, Excel's 'CSV')",
+    "latin-1": "ISO-8859-1 (Latin-1)",
+}
+"""Encoding -> how the terminal names it."""
+
+
+def sniff_encoding(path: Path) -> str:
+    """The text encoding of ``path``: a byte-order mark (UTF-8, UTF-16) wins; else UTF-8 when
+    the whole file decodes as UTF-8 (read in chunks, never all at once); else Windows-1252
+    (what Excel and most CRMs write on Windows), or ISO-8859-1 when the file holds a byte
+    Windows-1252 leaves undefined. Pure ASCII is UTF-8."""
+    import codecs
+
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        undefined = False
+        utf8 = True
+        while chunk := handle.read(_CHUNK):
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+            undefined = undefined or not _CP1252_UNDEFINED.isdisjoint(chunk)
+            if not utf8 and undefined:
+                break
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8 = False
+    if utf8:
+        return "utf-8"
+    return "latin-1" if undefined else "cp1252"
+
+
 def sniff(path: Path) -> tuple[str, str]:
-    """``(separator, encoding)`` of a delimited text file (``SourceError`` when not UTF-8)."""
-    raw = path.read_bytes()[:_SAMPLE_BYTES]
-    encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        if exc.start < len(raw) - 4:  # not just a character cut by the sample's end
-            raise SourceError(
-                f"Cannot read the flat table {path}: it is not UTF-8 encoded: re-export it as "
-                "UTF-8 (in Excel: 'CSV UTF-8')."
-            ) from None
-        text = raw[: exc.start].decode(encoding)
+    """``(separator, encoding)`` of a delimited text file (:func:`sniff_encoding`)."""
+    encoding = sniff_encoding(path)
+    with path.open("rb") as handle:
+        raw = handle.read(_SAMPLE_BYTES)
+    text = raw.decode(encoding, errors="ignore")  # a character cut by the sample's end
     lines = [line for line in text.splitlines()[:50] if line.strip()]
     if not lines:
         return ",", encoding
@@ -77,8 +128,9 @@ def sniff(path: Path) -> tuple[str, str]:
 
 
 def read_flat_csv(path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> pd.DataFrame:
-    """The export as a frame (separator sniffed, placeholders missing); unreadable files give a
-    :class:`SourceError` naming the file, never its rows."""
+    """The export as a frame (separator and encoding sniffed, placeholders missing; both kept in
+    ``frame.attrs``, see :func:`how_read`); unreadable files give a :class:`SourceError` naming
+    the file, never its rows."""
     import pandas as pd  # lazy: the CLI imports this module for its defaults
 
     separator, encoding = sniff(path)
@@ -94,8 +146,11 @@ def read_flat_csv(path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> p
                 skipinitialspace=True,
                 low_memory=False,
             )
-    except UnicodeDecodeError:
-        why = "it is not UTF-8 encoded: re-export it as UTF-8 (in Excel: 'CSV UTF-8')"
+    except UnicodeError:
+        why = (
+            f"it could not be decoded as {ENCODING_NAMES.get(encoding, encoding)}: re-export it "
+            "as UTF-8 (in Excel: 'CSV UTF-8')"
+        )
     except pd.errors.EmptyDataError:
         why = "it is empty: export the table with a header line and one row per lead"
     except (pd.errors.ParserError, ValueError) as exc:
@@ -108,8 +163,42 @@ def read_flat_csv(path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> p
         )
     else:
         frame.columns = [str(c).strip() for c in frame.columns]
+        if separator != ",":
+            frame = _decimal_commas(frame)
+        frame.attrs["encoding"], frame.attrs["separator"] = encoding, separator
         return frame
     raise SourceError(f"Cannot read the flat table {path}: {why}.")
+
+
+_DECIMAL_COMMA = re.compile(r"^[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?$")
+
+
+def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns written with decimal commas (``12,5``; ``1.234,5``), as a European Excel
+    writes them beside a ``;`` separator, read as numbers: every filled value must match and
+    at least one must hold a comma."""
+    import pandas as pd
+
+    for name in frame.columns:
+        column = frame[name]
+        if not (column.dtype == object or isinstance(column.dtype, pd.StringDtype)):
+            continue
+        text = column.dropna().astype(str).str.strip()
+        if text.empty or not text.str.contains(",", regex=False).any():
+            continue
+        if not text.str.match(_DECIMAL_COMMA).all():
+            continue
+        cleaned = column.astype("string").str.strip().str.replace(".", "", regex=False)
+        frame[name] = pd.to_numeric(cleaned.str.replace(",", ".", regex=False)).astype("float64")
+    return frame
+
+
+def how_read(frame: pd.DataFrame) -> str:
+    """How :func:`read_flat_csv` read ``frame``: ``"Windows-1252 (...), semicolon-separated"``."""
+    encoding, separator = frame.attrs.get("encoding"), frame.attrs.get("separator")
+    if encoding is None or separator is None:
+        return "read from a frame"
+    return f"{ENCODING_NAMES.get(encoding, encoding)}, {_name(separator)}-separated"
 
 
 def _name(separator: str) -> str:

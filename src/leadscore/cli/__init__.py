@@ -164,6 +164,7 @@ def train(
     na_value: opt.NaValues = None,
     targets: funnel_opt.TargetsOption = None,
     rules_column: opt.RulesColumn = None,
+    rules: opt.FlatRulesFile = None,
     mql_threshold: opt.MqlThreshold = None,
 ) -> None:
     """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
@@ -189,12 +190,17 @@ def train(
             model_name=model_name,
             tracking_uri=tracking_uri,
             rules_column=rules_column,
+            rules=rules,
             mql_threshold=mql_threshold,
         )
-        with output.Bars() as bars:
+        with flat_output.FlatProgress() as bars:
             flat_result = train_flat_step(flat, progress=bars)
         flat_output.print_flat(flat_result, table.name, model_name)
         return
+    if rules is not None:
+        raise ConfigError(
+            "--rules is for flat mode (--table); in CRM mode set rules_path in the training config."
+        )
     if training_table is None:
         raise ConfigError(
             "Give a training table (from `leadscore features build`) or --table CSV --target "
@@ -278,12 +284,30 @@ def rules_init(
         "my-rules.yaml"
     ),
     force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    flat: Annotated[
+        Path | None,
+        typer.Option(help="Write a starter over the columns of this flat export (CSV) instead."),
+    ] = None,
+    target: opt.Target = None,
 ) -> None:
     """Write a copy of the bundled rules (points per behaviour and profile, MQL threshold) to
-    edit so they match your marketing-automation tool."""
+    edit so they match your marketing-automation tool; with --flat, example rules over a flat
+    export's columns."""
     from leadscore.pipeline import rules_init_step
 
-    written = rules_init_step(out, force=force)
+    if target is not None and flat is None:
+        raise ConfigError(
+            "--target goes with --flat EXPORT.csv (the outcome the rules never read)."
+        )
+    written = rules_init_step(out, force=force, flat=flat, target=target)
+    if flat is not None:
+        output.console.print(
+            f"Wrote {written}: example rules over the columns of {flat.name}; replace their "
+            f"points with your tool's, then train with `leadscore train --table {flat} --target "
+            f"{target or 'COLUMN'} --rules {written}`.",
+            highlight=False,
+        )
+        return
     output.console.print(
         f"Wrote {written}: edit the points and the MQL threshold, then pass "
         f"--rules {written} to `rules score` or set `rules_path: {written}` in the training config."

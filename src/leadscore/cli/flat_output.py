@@ -1,9 +1,22 @@
-"""Printing of the flat-mode commands: what was excluded and why, every warning with what to
-do, the held-out metrics, the registered version, scores and reasons."""
+"""Printing of the flat-mode commands: progress while training (a bar on a terminal, plain
+lines in a log), what was excluded and why, every warning with what to do, the held-out
+metrics, the head that ships and why, the registered version, scores and reasons."""
 
 from __future__ import annotations
 
+import time
+from types import TracebackType
 from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from leadscore.cli.output import console, err_console, print_summary
 
@@ -11,7 +24,74 @@ if TYPE_CHECKING:
     from leadscore.serving.flat_batch import FlatBatchResult, FlatRowExplanation
     from leadscore.training import FlatResult
 
-__all__ = ["print_flat", "print_flat_explanation", "print_flat_score"]
+__all__ = ["FlatProgress", "print_flat", "print_flat_explanation", "print_flat_score"]
+
+_METHOD_WORDS = {"lightgbm": "LightGBM", "logistic": "logistic regression", "rules": "the rules"}
+
+
+class FlatProgress:
+    """A ``progress(task, done, total)`` callback for flat training on ``out`` (stderr): bars
+    that move on a terminal; plain lines when it is not one (a log, CI, a pipe): a task's start,
+    each quarter and its end, with the elapsed seconds."""
+
+    def __init__(self, out: Console | None = None) -> None:
+        self._out = out or err_console
+        self._bars: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._shown: dict[str, int] = {}
+        self._started = time.perf_counter()
+
+    @property
+    def on_terminal(self) -> bool:
+        return self._out.is_terminal
+
+    def __call__(self, task: str, done: int, total: int | None) -> None:
+        if self.on_terminal:
+            self._bar(task, done, total)
+        else:
+            self._line(task, done, total)
+
+    def _bar(self, task: str, done: int, total: int | None) -> None:
+        if self._bars is None:
+            self._bars = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self._out,
+            )
+            self._bars.start()
+        if task not in self._tasks:
+            self._tasks[task] = self._bars.add_task(task, total=total)
+        self._bars.update(self._tasks[task], completed=done, total=total)
+
+    def _line(self, task: str, done: int, total: int | None) -> None:
+        quarter = 4 * done // total if total else (1 if done else 0)
+        if task in self._shown and quarter <= self._shown[task]:
+            return
+        self._shown[task] = quarter
+        if total == 1 or not total:
+            count = "done" if done else "started"
+        else:
+            count = f"{done:,}/{total:,}"
+        seconds = time.perf_counter() - self._started
+        self._out.print(f"{task}: {count} ({seconds:.0f} s)", highlight=False, soft_wrap=True)
+
+    def stop(self) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None
+
+    def __enter__(self) -> FlatProgress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def print_flat(result: FlatResult, table_name: str, model_name: str = "leadscore") -> None:
@@ -32,23 +112,34 @@ def print_flat(result: FlatResult, table_name: str, model_name: str = "leadscore
         )
     for column, why in result.dropped.items():
         console.print(f"[dim]not used[/] {column}: {why}", highlight=False)
+    said_later = {f"Shipped: {result.choice.why}."} if result.choice is not None else set()
     for note in result.notes[1:]:
-        console.print(note, highlight=False)
+        if note not in said_later:  # which head ships is said after the table
+            console.print(note, highlight=False)
     print_summary(result.summary, f"Flat table {table_name}: models on the held-out test period")
+    shipped = result.chosen
+    if result.choice is not None:
+        why = result.choice.why
+        console.print(f"[bold]{why[:1].upper()}{why[1:]}[/].", highlight=False)
     if not result.evaluation.headline.empty:
         from leadscore.training.report import headline_sentences
 
-        # the registered flat model is LightGBM, whichever candidate led on validation
-        for sentence in headline_sentences(result.evaluation, "lightgbm"):
-            console.print(f"• {sentence}", highlight=False)
+        # the registered model serves the shipped head; with the rules shipped, the models'
+        # comparison at the MQL volume is still what the reader needs
+        shown = [shipped] if shipped != "rules" else ["lightgbm", "logistic"]
+        for method in shown:
+            for sentence in headline_sentences(result.evaluation, method):
+                console.print(f"• {sentence}", highlight=False)
     for warning in result.warnings:
         err_console.print(f"[bold yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)
     console.print(f"Report: {result.report_path}", highlight=False)
     if result.model_version:
         console.print(
             f"Registered {model_name} version {result.model_version} as challenger (run "
-            f"{result.run_id}; model kind: flat, refitted on every row). Promote it with "
-            "`leadscore promote`.",
+            f"{result.run_id}; model kind: flat, serving {_METHOD_WORDS[shipped]}"
+            + (", refitted on every row" if shipped != "rules" else "")
+            + "). Promote it with `leadscore promote` (the gate reads the shipped head's "
+            "test AUC).",
             highlight=False,
         )
 
@@ -57,7 +148,9 @@ def print_flat_score(result: FlatBatchResult) -> None:
     grades = ", ".join(f"{g}: {n:,}" for g, n in result.grades.items())
     console.print(
         f"{result.rows:,} rows scored (p_{result.target}) with model {result.model_version} in "
-        f"{result.seconds:.1f} s -> {result.path}" + (f"; grades {grades}" if grades else ""),
+        f"{result.seconds:.1f} s -> {result.path}"
+        + (f"; grades {grades}" if grades else "")
+        + (f" (read as {result.read_as})" if result.read_as else ""),
         highlight=False,
     )
 

@@ -136,6 +136,14 @@ RulesColumn = Annotated[
         "compared with (never a feature)."
     ),
 ]
+FlatRulesFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        help="Flat mode: your points rules as YAML over the export's columns (the rules "
+        "baseline; write a starter with `leadscore rules init --flat EXPORT.csv`).",
+    ),
+]
 MqlThreshold = Annotated[
     float | None,
     typer.Option(help="Flat mode: MQL bar on --rules-column (default: 50 points)."),

@@ -27,11 +27,17 @@ def as_text(values: pd.Series) -> pd.Series:
     return values.astype("string")
 
 
+_YES_NO = {
+    **dict.fromkeys(("true", "1", "1.0", "yes", "y", "t"), 1.0),
+    **dict.fromkeys(("false", "0", "0.0", "no", "n", "f"), 0.0),
+}
+
+
 def as_float(values: pd.Series, kind: FeatureKind) -> np.ndarray[Any, Any]:
     """A numeric or boolean column as float64 with NaN for missing."""
     if kind == "boolean" and not pd.api.types.is_numeric_dtype(values):
-        text = values.astype("string").str.lower()
-        mapped = text.map({"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "yes": 1.0, "no": 0.0})
+        text = values.astype("string").str.strip().str.lower()
+        mapped = text.map(_YES_NO)
         return mapped.to_numpy(dtype=np.float64, na_value=np.nan)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 

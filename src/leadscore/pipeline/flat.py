@@ -58,6 +58,8 @@ class FlatTrainSpec:
     tracking_uri: str | None = None
     track: bool = True
     rules_column: str | None = None
+    rules: Path | None = None
+    """Points rules in YAML over the export's columns (instead of ``rules_column``)."""
     mql_threshold: float | None = None
 
 
@@ -73,10 +75,15 @@ def train_flat_step(spec: FlatTrainSpec, *, progress: ProgressFn = no_progress) 
         raise ConfigError("Flat mode needs --target COLUMN (the converted flag).")
     if not 0 < spec.test_fraction < 0.8:
         raise ConfigError(f"--test-fraction must be between 0 and 0.8; got {spec.test_fraction}.")
+    if spec.rules is not None and spec.rules_column is not None:
+        raise ConfigError(
+            "Give either --rules-column (your tool's score) or --rules (points rules YAML), "
+            "not both."
+        )
     if spec.mql_threshold is not None and spec.rules_column is None:
         raise ConfigError(
             "--mql-threshold applies to --rules-column: name the column holding your tool's "
-            "lead score."
+            "lead score" + (" (a rules YAML sets its own mql_threshold)." if spec.rules else ".")
         )
     split = FlatSplitConfig(
         test_from=spec.test_from, test_fraction=spec.test_fraction, seed=spec.seed
@@ -92,6 +99,7 @@ def train_flat_step(spec: FlatTrainSpec, *, progress: ProgressFn = no_progress) 
         split=split,
         na_values=spec.na_values,
         rules=rules,
+        rules_path=spec.rules,
         progress=progress,
     )
     return register_flat(

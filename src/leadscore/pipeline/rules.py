@@ -74,17 +74,36 @@ def rules_score_step(spec: RulesSpec) -> RulesResult:
     return RulesResult(scored=scored, mql_threshold=ruleset.mql_threshold, out=spec.out)
 
 
-def rules_init_step(out: Path, *, force: bool = False) -> Path:
-    """Write a copy of the bundled rules YAML to ``out`` to edit; an existing file is kept
-    unless ``force``."""
+def rules_init_step(
+    out: Path,
+    *,
+    force: bool = False,
+    flat: Path | None = None,
+    target: str | None = None,
+    na_values: tuple[str, ...] | None = None,
+) -> Path:
+    """Write a copy of the bundled rules YAML to ``out`` to edit, or with ``flat`` (an export)
+    a starter over that export's columns (``target``: the outcome column, never read by the
+    rules); an existing file is kept unless ``force``."""
     from leadscore.atomic import atomic_write_text, check_writable
     from leadscore.errors import OutputError
     from leadscore.training.rules import default_rules_text
 
     if out.exists() and not force:
         raise OutputError(
-            f"{out} already exists: edit it, or pass --force to replace it with the bundled rules."
+            f"{out} already exists: edit it, or pass --force to replace it with the "
+            + ("starter rules." if flat else "bundled rules.")
         )
     check_writable(out, what="rules file")
-    atomic_write_text(out, default_rules_text())
+    if flat is None:
+        text = default_rules_text()
+    else:
+        from leadscore.flat_csv import DEFAULT_NA_VALUES
+        from leadscore.training.flat import read_flat_table
+        from leadscore.training.flat_rules_init import starter_rules_text
+
+        columns = [target] if target else []
+        frame = read_flat_table(flat, na_values or DEFAULT_NA_VALUES, columns=columns)
+        text = starter_rules_text(frame, flat.name, target=target)
+    atomic_write_text(out, text)
     return out

@@ -1,0 +1,120 @@
+"""Flat exports in the encodings real tools write (UTF-8 with or without a byte-order mark,
+UTF-16, Windows-1252 / Latin-1 from Excel on Windows), with ``;`` separators and decimal
+commas: read correctly, and said how."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadscore.errors import SourceError
+from leadscore.flat_csv import how_read, read_flat_csv, sniff_encoding
+from leadscore.synthetic.flat_export import generate_flat_export
+from leadscore.training.evaluate import EvaluationConfig
+from leadscore.training.flat import train_flat_table
+
+ROWS = [
+    ("L1", "Société Générale", "Île-de-France", "12,5", "oui"),
+    ("L2", "Müller GmbH", "Österreich", "1.234,75", "non"),
+    ("L3", "Señor Ñandú", "España", "", "oui"),
+    ("L4", "Crédit \u2013 \u201cAgricole\u201d", "Française", "7", "non"),
+]
+
+
+def _text(separator: str) -> str:
+    header = separator.join(["lead_id", "société", "région", "montant", "inscrit"])
+    return "\n".join([header, *(separator.join(r) for r in ROWS)]) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected", "said"),
+    [
+        ("utf-8", "utf-8", "UTF-8, semicolon-separated"),
+        ("utf-8-sig", "utf-8-sig", "UTF-8 with a byte-order mark, semicolon-separated"),
+        ("utf-16", "utf-16", "UTF-16, semicolon-separated"),
+        ("cp1252", "cp1252", "Windows-1252 (Latin-1, Excel's 'CSV'), semicolon-separated"),
+    ],
+)
+def test_semicolon_exports_in_every_encoding_read_the_same(
+    tmp_path: Path, encoding: str, expected: str, said: str
+) -> None:
+    path = tmp_path / f"{encoding}.csv"
+    path.write_bytes(_text(";").encode(encoding))
+    assert sniff_encoding(path) == expected
+    frame = read_flat_csv(path)
+    assert how_read(frame) == said
+    assert list(frame.columns) == ["lead_id", "société", "région", "montant", "inscrit"]
+    assert frame["société"].tolist() == [r[1] for r in ROWS]
+    assert frame["région"].iloc[1] == "Österreich"
+    # decimal commas beside a ';' separator are numbers, thousands dots included
+    assert frame["montant"].dtype == np.float64
+    assert frame["montant"].tolist()[:2] == [12.5, 1234.75] and np.isnan(frame["montant"][2])
+
+
+def test_latin1_bytes_windows_1252_leaves_undefined_are_read_as_iso_8859_1(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "latin1.csv"
+    # 0x81 and 0x8d are undefined in Windows-1252: a true ISO-8859-1 file (control characters)
+    path.write_bytes(b"name,visits\n" + "Jos\xe9".encode("latin-1") + b"\x81,3\nAnn,4\n")
+    assert sniff_encoding(path) == "latin-1"
+    frame = read_flat_csv(path)
+    assert frame["name"].iloc[0] == "José\x81" and how_read(frame).startswith("ISO-8859-1")
+
+
+def test_a_utf8_file_with_one_late_latin1_byte_is_not_read_as_utf8(tmp_path: Path) -> None:
+    """The whole file decides, not the first 64 KiB: a latin-1 byte after 200 KB."""
+    path = tmp_path / "late.csv"
+    body = "".join(f"{i},plain text {i}\n" for i in range(20_000))
+    path.write_bytes(("id,text\n" + body).encode() + "99999,caf\xe9\n".encode("cp1252"))
+    assert path.stat().st_size > 200_000
+    assert sniff_encoding(path) == "cp1252"
+    assert read_flat_csv(path)["text"].iloc[-1] == "café"
+
+
+def test_comma_files_keep_decimal_points_and_mixed_text_stays_text(tmp_path: Path) -> None:
+    path = tmp_path / "comma.csv"
+    path.write_text('id,amount,code\n1,"12,5",A\n2,3.5,B\n3,4,"1,2,3"\n', encoding="utf-8")
+    frame = read_flat_csv(path)
+    assert frame["amount"].tolist() == ["12,5", "3.5", "4"]  # ',' separator: no guessing
+    semi = tmp_path / "semi.csv"
+    semi.write_text("id;ref;amount\n1;AB,12;1,5\n2;7;2\n", encoding="utf-8")
+    frame = read_flat_csv(semi)
+    assert frame["ref"].tolist() == ["AB,12", "7"] and frame["amount"].tolist() == [1.5, 2.0]
+
+
+def test_an_undecodable_utf16_file_names_the_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "broken.csv"
+    path.write_bytes(b"\xff\xfe" + "a,b\n1,2\n".encode("utf-16-le") + b"\x00\xd8")  # lone surrogate
+    with pytest.raises(SourceError, match="UTF-16"):
+        read_flat_csv(path)
+
+
+def test_training_on_a_windows_1252_semicolon_export_says_how_it_was_read(
+    tmp_path: Path,
+) -> None:
+    export = generate_flat_export(1500, seed=3)
+    frame = export.frame.copy()
+    frame["region"] = np.where(np.arange(len(frame)) % 3 == 0, "Île-de-France", "Bavière")
+    path = tmp_path / "excel.csv"
+    frame.to_csv(path, sep=";", index=False, encoding="cp1252", decimal=",")
+    result = train_flat_table(
+        path,
+        export.target,
+        export.time_column,
+        report_path=tmp_path / "r.html",
+        evaluation=EvaluationConfig(n_bootstrap=20),
+    )
+    said = [n for n in result.notes if n.startswith("Read excel.csv")]
+    assert said == [
+        f"Read excel.csv: Windows-1252 (Latin-1, Excel's 'CSV'), semicolon-separated, "
+        f"{len(frame):,} rows."
+    ]
+    assert result.frame is not None
+    assert set(result.frame["region"]) == {"Île-de-France", "Bavière"}
+    reference = pd.read_csv(path, sep=";", encoding="cp1252", decimal=",")
+    numeric = [c for c in reference.columns if reference[c].dtype == np.float64]
+    assert numeric and all(result.frame[c].dtype == np.float64 for c in numeric)
