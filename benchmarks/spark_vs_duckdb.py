@@ -112,9 +112,7 @@ def run(work: Path, contacts: int, n_cutoffs: int, master: str) -> None:
     spark_scores = timed(
         "score",
         spark_t,
-        lambda: score_contact_base_spark(
-            engine, loaded, work / "spark-scores", store=None, as_of=as_of
-        ),
+        lambda: score_contact_base_spark(engine, loaded, work / "spark-scores", as_of=as_of),
     )
     compare(pd.read_parquet(duck_scores.path), pd.read_parquet(spark_scores.path))
     crm.close()
