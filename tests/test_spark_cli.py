@@ -258,6 +258,45 @@ def test_a_run_is_in_the_history_with_its_summary_or_not_at_all(
         SparkScoreHistory(tmp_path / "nowhere").runs()
 
 
+def test_monitor_measures_the_cohorts_of_spark_runs(
+    spark: Any, model: ServingModel, lake: Path, tmp_path: Path
+) -> None:
+    """``monitor --history <spark scores>``: the realised conversion per grade of a matured
+    Spark run equals the one measured on the DuckDB store after the same scoring."""
+    from datetime import timedelta
+
+    from leadscore.features.spark_crm import open_spark_crm
+    from leadscore.pipeline.monitor import MonitorSpec, monitor_step
+    from leadscore.serving import score_contact_base
+    from leadscore.serving.spark_scoring import score_contact_base_spark
+
+    moment = model.as_of - timedelta(days=60)
+    uri = model.tracking_uri
+    crm = open_spark_crm(spark, lake)
+    try:
+        score_contact_base_spark(
+            crm.engine(), "champion", tmp_path / "scores", tracking_uri=uri, as_of=moment
+        )
+    finally:
+        crm.close()
+    store = tmp_path / "store.duckdb"
+    score_contact_base(
+        model.crm_path, "champion", tmp_path / "d.parquet", tracking_uri=uri, store=store,
+        as_of=moment,
+    )  # fmt: skip
+    common: dict[str, Any] = {
+        "source": model.crm_path, "tracking_uri": uri, "sample_rows": 500, "reference_cutoffs": 1,
+    }  # fmt: skip
+    history = tmp_path / "scores"
+    spec = MonitorSpec(
+        store=tmp_path / "none.duckdb", history=history, out=tmp_path / "s.html", **common
+    )
+    on_spark = monitor_step(spec)
+    on_duckdb = monitor_step(MonitorSpec(store=store, out=tmp_path / "duck.html", **common))
+    assert not on_spark.calibration.empty
+    pd.testing.assert_frame_equal(on_spark.calibration, on_duckdb.calibration)
+
+
 def test_segment_models_on_spark_say_which_model_scored(
     spark: Any, segmented: Segmented, lake: Path, tmp_path: Path
 ) -> None:
