@@ -35,24 +35,9 @@ def spark_session(master: str | None = None, *, app_name: str = "leadscore") -> 
             return active
     if remote:
         return _connect(app_name, remote)
-    builder: Any = SparkSession.builder.appName(app_name)
-    if master is not None:
-        builder = builder.master(master)
-    if master is None or master.startswith("local"):
-        builder = builder.config("spark.pyspark.python", sys.executable)
-    builder = builder.config("spark.sql.session.timeZone", "UTC").config(
-        "spark.ui.showConsoleProgress",
-        "false",  # the CLI draws its own progress bars
-    )
-    hidden = os.environ.pop("SPARK_REMOTE", None)  # --master wins: PySpark would go remote
+    hidden = os.environ.pop("SPARK_REMOTE", None)  # --master wins (PySpark refuses both)
     try:
-        session = builder.getOrCreate()
-    except Exception as exc:
-        raise LeadscoreError(
-            f"Spark did not start (master {master or 'from the environment'}): "
-            f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}. "
-            "Check that Java 17+ is installed (java -version) and the master URL is right."
-        ) from None
+        session = _classic(SparkSession, app_name, master)
     finally:
         if hidden is not None:
             os.environ["SPARK_REMOTE"] = hidden
@@ -88,3 +73,24 @@ def _connect(app_name: str, remote: str) -> Any:
             "server is running and the URL (sc://host:15002)."
         ) from None
     return session
+
+
+def _classic(session_class: Any, app_name: str, master: str | None) -> Any:
+    """A classic session on ``master`` (default: the Spark configuration's); times in UTC."""
+    builder: Any = session_class.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+    if master is None or master.startswith("local"):
+        builder = builder.config("spark.pyspark.python", sys.executable)
+    builder = builder.config("spark.sql.session.timeZone", "UTC").config(
+        "spark.ui.showConsoleProgress",
+        "false",  # the CLI draws its own progress bars
+    )
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise LeadscoreError(
+            f"Spark did not start (master {master or 'from the environment'}): {first}. "
+            "Check that Java 17+ is installed (java -version) and the master URL is right."
+        ) from None

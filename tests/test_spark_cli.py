@@ -258,6 +258,7 @@ def test_a_run_is_in_the_history_with_its_summary_or_not_at_all(
         SparkScoreHistory(tmp_path / "nowhere").runs()
 
 
+@pytest.mark.slow
 def test_monitor_measures_the_cohorts_of_spark_runs(
     spark: Any, model: ServingModel, lake: Path, tmp_path: Path
 ) -> None:
