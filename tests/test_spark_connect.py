@@ -88,7 +88,6 @@ def test_spark_remote_wins_over_the_active_session(spark: Any, over_connect: Non
     assert os.environ["SPARK_REMOTE"].startswith("sc://")
 
 
-@pytest.mark.slow
 def test_score_over_spark_connect(
     model: ServingModel, lake: Path, over_connect: None, tmp_path: Path
 ) -> None:
