@@ -2,7 +2,8 @@
 
 Steps timed on each engine: read + validate the CRM, build the training table (monthly
 cutoffs), score the contact base with the same model (trained once on the DuckDB table, not
-timed). Results are compared (training tables exactly, probabilities to 1e-9, reasons
+timed) and record the run in the score history (DuckDB: the store file; Spark: the run's
+summary beside the scores). Results are compared (training tables exactly, probabilities to 1e-9, reasons
 identical), then wall times and the Spark/DuckDB ratio are printed. On one machine Spark is
 expected to be slower (JVM start, per-job scheduling, Arrow transfer to Python workers); it pays
 off when the data no longer fit one machine. The machine may be shared: compare the ratio.
@@ -39,20 +40,36 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--cutoffs", type=int, default=12, help="Monthly cutoffs to build.")
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument(
+        "--driver-memory",
+        default="6g",
+        help="Spark driver heap (local masters run the executors in the driver): the "
+        "training table's batches of cutoffs are collected there.",
+    )
     parser.add_argument("--smoke", action="store_true", help="2,000 contacts, 18 cutoffs (CI).")
     parser.add_argument("--work", type=Path, default=None, help="Work folder (default: temp).")
     args = parser.parse_args()
     if args.smoke:
         args.contacts, args.cutoffs = 2_000, 18
     work = args.work or Path(tempfile.mkdtemp(prefix="leadscore-spark-bench-"))
-    run(work, args.contacts, args.cutoffs, args.master)
+    run(work, args.contacts, args.cutoffs, args.master, args.driver_memory)
 
 
-def run(work: Path, contacts: int, n_cutoffs: int, master: str) -> None:
+def start_session(master: str, driver_memory: str) -> Any:
+    """A session on ``master`` with ``driver_memory`` (set before the JVM starts), as the CLI
+    gets it with ``PYSPARK_SUBMIT_ARGS='--driver-memory 6g pyspark-shell'``."""
+    from pyspark.sql import SparkSession
+
+    from leadscore.features.spark_session import spark_session
+
+    SparkSession.builder.master(master).config("spark.driver.memory", driver_memory).getOrCreate()
+    return spark_session(master)
+
+
+def run(work: Path, contacts: int, n_cutoffs: int, master: str, driver_memory: str) -> None:
     from leadscore.crm import open_crm
     from leadscore.features import CutoffSchedule, build_training_table, load_definition
     from leadscore.features.spark_crm import open_spark_crm
-    from leadscore.features.spark_session import spark_session
     from leadscore.serving import load_scorer, score_contact_base
     from leadscore.serving.spark_scoring import score_contact_base_spark
     from leadscore.synthetic import GeneratorConfig, generate_crm
@@ -75,7 +92,7 @@ def run(work: Path, contacts: int, n_cutoffs: int, master: str) -> None:
         duck,
         lambda: build_training_table(crm, definition, schedule, 30, work / "duck.parquet"),
     )
-    session = timed("session start", spark_t, lambda: spark_session(master))
+    session = timed("session start", spark_t, lambda: start_session(master, driver_memory))
     session.sparkContext.setLogLevel("ERROR")
     duck["session start"] = 0.0
     scrm = timed("read + validate", spark_t, lambda: open_spark_crm(session, lake))
@@ -106,15 +123,13 @@ def run(work: Path, contacts: int, n_cutoffs: int, master: str) -> None:
         "score",
         duck,
         lambda: score_contact_base(
-            crm, loaded, work / "duck-scores.parquet", store=None, as_of=as_of
+            crm, loaded, work / "duck-scores.parquet", store=work / "history.duckdb", as_of=as_of
         ),
     )
     spark_scores = timed(
         "score",
         spark_t,
-        lambda: score_contact_base_spark(
-            engine, loaded, work / "spark-scores", store=None, as_of=as_of
-        ),
+        lambda: score_contact_base_spark(engine, loaded, work / "spark-scores", as_of=as_of),
     )
     compare(pd.read_parquet(duck_scores.path), pd.read_parquet(spark_scores.path))
     crm.close()

@@ -24,8 +24,12 @@ def spark() -> Iterator[Any]:
     """One local Spark session for the whole run (skips with the reason when unavailable)."""
     if _SPARK_SKIP:
         pytest.skip(_SPARK_SKIP)
+    import os
+
     from pyspark.sql import SparkSession
 
+    # the JVM's Python workers run this interpreter (Spark Connect's read only this variable)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[1]")
         .appName("leadscore-tests")

@@ -87,6 +87,10 @@ def _table(base: ServingModel) -> Path:
 
 @pytest.fixture(scope="module")
 def segmented(tmp_path_factory: pytest.TempPathFactory) -> Segmented:
+    return segmented_model(tmp_path_factory)
+
+
+def segmented_model(tmp_path_factory: pytest.TempPathFactory) -> Segmented:
     """The serving tests' 2,000-contact table trained with segments by region (no MLflow run;
     the pyfunc saved to a local folder)."""
     from leadscore.model.pyfunc import save_pyfunc

@@ -20,7 +20,7 @@ MasterOption = Annotated[
     str | None,
     typer.Option(
         "--master",
-        help="Spark master (local[2], spark://host:7077, yarn). Default: the active session "
-        "(spark-submit), SPARK_REMOTE (Spark Connect) or the Spark configuration.",
+        help="Spark master (local[2], spark://host:7077, yarn). Default: SPARK_REMOTE (Spark "
+        "Connect), else the active session (spark-submit), else the Spark configuration.",
     ),
 ]

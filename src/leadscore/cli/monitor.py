@@ -27,6 +27,14 @@ NOT_PROMOTED_EXIT = 6
 
 Source = Annotated[str, typer.Option("--crm", help="CRM location (file, folder or URL).")]
 Store = Annotated[Path, typer.Option(help="Score store DuckDB file (history and feedback).")]
+SparkHistory = Annotated[
+    str | None,
+    typer.Option(
+        "--history",
+        help="Scored cohorts from the runs of `score --engine spark` (its --out folder, local or "
+        "a lake URI) instead of the store's history; feedback still comes from --store.",
+    ),
+]
 Model = Annotated[str, typer.Option(help="Registered model alias or version to monitor.")]
 MonitorAsOf = Annotated[
     datetime | None, typer.Option(help="Monitor as of this moment (default: the data's end).")
@@ -106,6 +114,7 @@ def print_monitor(result: MonitorResult) -> None:
 def monitor(
     crm: Source = str(DEFAULT_DEMO_CRM),
     store: Store = DEFAULT_SCORES_STORE,
+    history: SparkHistory = None,
     model: Model = "champion",
     as_of: MonitorAsOf = None,
     out: Page = DEFAULT_MONITOR_PAGE,
@@ -123,6 +132,7 @@ def monitor(
     spec = MonitorSpec(
         source=crm,
         store=store,
+        history=history,
         model=model,
         as_of=as_of,
         out=out,

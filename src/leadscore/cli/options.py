@@ -188,7 +188,13 @@ PointsOut = Annotated[Path | None, typer.Option(help="Write points per row to th
 # score, explain, serve, demo
 ScoreSource = Annotated[str, typer.Argument(help="CRM: .duckdb file, folder or DB URL.")]
 ScoresOut = Annotated[Path, typer.Option(help="Output Parquet (written atomically).")]
-HistoryStore = Annotated[Path, typer.Option(help="Score history DuckDB file (appended).")]
+HistoryStore = Annotated[
+    Path,
+    typer.Option(
+        help="Score history DuckDB file (appended). --engine spark keeps the history beside "
+        "the scores instead (--out folder, _runs/) and opens no DuckDB file."
+    ),
+]
 ChunkSize = Annotated[int, typer.Option(min=1, help="Contacts per chunk.")]
 ScoreAsOf = Annotated[datetime | None, typer.Option(help="Score as of this moment (default: now).")]
 ContactId = Annotated[str, typer.Argument(help="The contact to explain.")]

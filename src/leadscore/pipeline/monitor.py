@@ -38,11 +38,15 @@ _MAX_COHORTS = 8
 
 @dataclass(frozen=True, kw_only=True)
 class MonitorSpec:
-    """What to monitor: the CRM, the score store (history and feedback), the registered model
-    (alias or version), as of when (default: the end of the CRM's data), where the page goes."""
+    """What to monitor: the CRM, the score store (history and feedback) or the history of Spark
+    runs, the registered model (alias or version), as of when (default: the end of the CRM's
+    data), where the page goes."""
 
     source: str | Path | CrmData = DEFAULT_DEMO_CRM
     store: Path = DEFAULT_SCORES_STORE
+    history: Path | str | None = None
+    """The scores folder of ``score --engine spark`` (runs under ``_runs/``): the cohorts come
+    from its runs instead of the store's history (feedback still from ``store``)."""
     model: str = "champion"
     model_name: str = "leadscore"
     as_of: datetime | None = None
@@ -164,6 +168,7 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
     from leadscore.registry import resolve_tracking_uri
     from leadscore.serving import ScoreStore
     from leadscore.serving.loading import load_scorer
+    from leadscore.serving.spark_history import SparkScoreHistory
     from leadscore.training.monitor import (
         acceptance_over_time,
         feature_drift,
@@ -194,7 +199,8 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
             crm, definition, [as_of], scorer_spec.from_stage, spec.sample_rows, rng
         )
         store = ScoreStore(spec.store)
-        cohorts, legacy = _cohorts(crm, store, horizon, data_end, scorer_spec.from_stage)
+        scored: Any = store if spec.history is None else SparkScoreHistory(spec.history)
+        cohorts, legacy = _cohorts(crm, scored, horizon, data_end, scorer_spec.from_stage)
     if reference.empty or current.empty:
         from leadscore.errors import LeadscoreError
 

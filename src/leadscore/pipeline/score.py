@@ -49,7 +49,8 @@ class ScoreSpec:
     config: Path | None = None
     tracking_uri: str | None = None
     engine: Literal["duckdb", "spark"] = "duckdb"
-    """``spark``: features and scores computed on Spark, written under ``out/run_id=<id>/``."""
+    """``spark``: features and scores computed on Spark, written under ``out/run_id=<id>/``,
+    the run's summary under ``out/_runs/`` (the history of Spark runs; ``store`` unused)."""
     master: str | None = None
     """Spark master (``--master``); default: the active session, ``SPARK_REMOTE`` or config."""
 

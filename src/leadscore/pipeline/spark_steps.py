@@ -126,7 +126,8 @@ def spark_build(spec: FeaturesSpec, *, progress: ProgressFn = no_progress) -> Fe
 
 def spark_score(spec: ScoreSpec) -> ScoreStepResult:
     """:func:`~leadscore.pipeline.score.score_step` on Spark: scores under ``out/run_id=<id>/``,
-    the run's summary in the score history."""
+    the run's summary in the score history beside them (``out/_runs/``); the DuckDB score
+    store (``spec.store``) is neither opened nor created."""
     from leadscore.features import data_end_of
     from leadscore.pipeline.score import ScoreStepResult
     from leadscore.serving.spark_scoring import score_contact_base_spark
@@ -138,7 +139,6 @@ def spark_score(spec: ScoreSpec) -> ScoreStepResult:
             spec.model,
             spec.out,
             tracking_uri=spec.tracking_uri,
-            store=spec.store,
             as_of=spec.as_of,
         )
         return ScoreStepResult(batch=batch, data_end=data_end_of(engine))
