@@ -195,6 +195,17 @@ def _start_server(out: Path, uri: str, pythonpath: Path | None, crm: Path | None
     return proc, f"http://127.0.0.1:{port}"
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far (Linux ``/proc``; NaN
+    elsewhere): a server's CPU per request barely depends on the machine's load, unlike its
+    latency."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _wait_healthy(client: Any, proc: Any) -> None:
     import httpx
 
@@ -227,7 +238,8 @@ def api(args: argparse.Namespace) -> None:
         # e.g. when the artifact format changed since), or this one
         base_out = args.baseline_out or args.out
         base_uri = f"sqlite:///{base_out.resolve()}/mlruns/mlflow.db"
-        servers["baseline"] = _start_server(base_out, base_uri, args.baseline)
+        base_crm = crm_path if args.baseline_crm else None
+        servers["baseline"] = _start_server(base_out, base_uri, args.baseline, base_crm)
     clients: dict[str, httpx.Client] = {}
     latencies: dict[str, list[float]] = {name: [] for name in servers}
     try:
@@ -245,6 +257,7 @@ def api(args: argparse.Namespace) -> None:
             for client in clients.values():
                 client.post("/score", json=body).raise_for_status()
         load = os.getloadavg()
+        cpu = {name: _cpu_seconds(proc.pid) for name, (proc, _) in servers.items()}
         if args.concurrency > 1:
             busy = _concurrent(clients, bodies, latencies, args.concurrency, args.phase_seconds)
         else:
@@ -258,6 +271,7 @@ def api(args: argparse.Namespace) -> None:
                     busy[name] += seconds
                     latencies[name].append(seconds * 1000)
                     response.raise_for_status()
+        cpu = {name: _cpu_seconds(servers[name][0].pid) - cpu[name] for name in servers}
     finally:
         for client in clients.values():
             client.close()
@@ -268,23 +282,25 @@ def api(args: argparse.Namespace) -> None:
         f"load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
         f"on {os.cpu_count()} CPUs; {args.accounts} accounts, concurrency {args.concurrency}"
     )
-    summary: dict[str, tuple[float, float, float]] = {}
+    summary: dict[str, tuple[float, float, float, float]] = {}
     for name, values in latencies.items():
         q = statistics.quantiles(values, n=100)
         rate = len(values) / busy[name]
-        summary[name] = (q[49], q[98], rate)
+        per_request = cpu[name] * 1000 / len(values)
+        summary[name] = (q[49], q[98], rate, per_request)
         print(
             f"{name}: POST /score, 1 lead with reasons, {len(values)} requests: "
             f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {max(values):.1f} ms, "
-            f"throughput {rate:.1f} requests/s (target p99 <= 50 ms: "
-            f"{'met' if q[98] <= 50 else 'NOT met'})"
+            f"throughput {rate:.1f} requests/s, server CPU {per_request:.1f} ms/request "
+            f"(target p99 <= 50 ms: {'met' if q[98] <= 50 else 'NOT met'})"
         )
     if "baseline" in summary:
         cur, base = summary["current"], summary["baseline"]
         print(
             f"current vs baseline, same run: throughput {cur[2] / base[2]:.2f}x, "
-            f"p50 {cur[0] / base[0]:.2f}x, p99 {cur[1] / base[1]:.2f}x (throughput above 1 and "
-            "latencies below 1: current is faster)"
+            f"p50 {cur[0] / base[0]:.2f}x, p99 {cur[1] / base[1]:.2f}x, server CPU per request "
+            f"{cur[3] / base[3]:.2f}x (throughput above 1, latencies and CPU below 1: current "
+            "is faster)"
         )
 
 
@@ -358,6 +374,12 @@ def main() -> None:
         help="api: concurrent clients (above 1: alternating timed phases per server)",
     )
     parser.add_argument("--phase-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--baseline-crm",
+        action="store_true",
+        help="api: the baseline also reads the colleagues from the CRM (a baseline whose "
+        "serve() takes crm=, e.g. a version since micro-batching)",
+    )
     parser.add_argument(
         "--baseline-out",
         type=Path,

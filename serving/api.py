@@ -409,6 +409,7 @@ def serve(
     """Run the API with uvicorn until interrupted. uvicorn's access log is off (paths hold
     contact ids): the app writes one JSON line per request on the ``leadscore.serving.access``
     logger instead (to stderr here, at ``log_level`` info or lower)."""
+    import gc
     import logging
 
     import uvicorn
@@ -421,6 +422,10 @@ def serve(
         max_body_bytes=max_body_bytes,
         crm=crm,
     )
+    # the hundreds of thousands of objects built at start (model, libraries, CRM snapshot)
+    # never die: out of the collector's sight, each request's collections stay short
+    gc.collect()
+    gc.freeze()
     for name in (ACCESS_LOGGER, "leadscore.serving.api"):
         service_log = logging.getLogger(name)
         if not service_log.handlers:

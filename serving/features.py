@@ -102,7 +102,7 @@ class PostedFeatures:
     Runs the same query as :func:`iter_features` (the feature stage's one SQL, one cutoff) on a
     :class:`~leadscore.features.engine.PooledDuckDBEngine`: long-lived in-memory DuckDB
     connections holding the canonical tables and the query prepared once; each call swaps the
-    rows in, executes the prepared query and deletes the rows again (no posted data stays in
+    rows in, executes the prepared query and rolls the rows back (no posted data stays in
     memory between requests). Calls from several threads are safe.
 
     Rows are not validated here: pass only rows that meet the data contract (checked by

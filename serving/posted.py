@@ -12,7 +12,6 @@ from the feature stage's one query (:class:`~leadscore.serving.features.PostedFe
 
 from __future__ import annotations
 
-import queue
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
@@ -25,6 +24,7 @@ from leadscore.config import CrmMapping
 from leadscore.contract import CONTRACT, EventType, Stage
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError
+from leadscore.features.duck_pool import ConnectionPool
 from leadscore.validation import raw_view, validate
 
 __all__ = [
@@ -323,7 +323,7 @@ class PostedValidator:
     posted kind. :func:`validate` runs once on them at start, through :class:`_Recorder`: its
     bad-row counts (``SELECT count(*) ... WHERE <rule broken>``, one per rule, with ``as_of``
     as a parameter) are prepared as *one* query. A call swaps the rows in, runs that query
-    and deletes the rows (no posted row stays between requests). When a rule is broken, the
+    and rolls them back (no posted row stays between requests). When a rule is broken, the
     rows go through :func:`leadscore.crm.open_crm` for the validation's own message listing
     every problem (:class:`~leadscore.errors.DataContractError`).
 
@@ -344,17 +344,17 @@ class PostedValidator:
         self.fast = True
         self.left_out: list[str] = []
         self._trusted = built_by_posted_tables
-        self._pool: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
-        self._all: list[duckdb.DuckDBPyConnection] = []
-        for _ in range(connections):
-            con = duckdb.connect(config={"threads": 1})
-            self._all.append(con)
-            try:
-                self.fast = self._prepare(con, self._trusted) and self.fast
-            except BaseException:
-                self.close()
-                raise
-            self._pool.put(con)
+        # connections renewed after a number of uses (they slow down as they go: duck_pool)
+        self.pool = ConnectionPool(self._connect, connections)
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(config={"threads": 1})
+        try:
+            self.fast = self._prepare(con, self._trusted) and self.fast
+        except BaseException:
+            con.close()
+            raise
+        return con
 
     def _prepare(self, con: duckdb.DuckDBPyConnection, trusted: bool) -> bool:
         con.execute("SET TimeZone = 'UTC'")
@@ -386,18 +386,10 @@ class PostedValidator:
         (the posted contract tables) break at ``as_of`` (naive UTC); return quietly when they
         meet the contract."""
         if self.fast and set(tables) == set(_POSTED):
-            con = self._pool.get()
-            try:
-                for name, table in tables.items():
-                    con.from_arrow(table).insert_into(raw_view(name))
-                moment = as_of.replace(microsecond=0)  # validate compares to the second
+            moment = as_of.replace(microsecond=0)  # validate compares to the second
+            raw = {raw_view(name): table for name, table in tables.items()}
+            with self.pool.rows_in(raw) as con:
                 row = con.execute(f"EXECUTE {_CHECKS}('{moment:%Y-%m-%d %H:%M:%S}')").fetchone()
-            finally:
-                try:
-                    for name in tables:
-                        con.execute(f"DELETE FROM {raw_view(name)}")
-                finally:
-                    self._pool.put(con)
             if not (row and row[0]):
                 return
         # a rule is broken (or the fast path is off): the validation itself, for its message
@@ -405,5 +397,4 @@ class PostedValidator:
 
     def close(self) -> None:
         """Close every connection of the pool."""
-        for con in self._all:
-            con.close()
+        self.pool.close()

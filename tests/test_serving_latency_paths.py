@@ -154,10 +154,9 @@ def test_posted_features_equal_the_validated_crm_features(
         for _ in range(2):  # the second call reuses the connection: no row of the first stays
             got = posted.features(posted_tables(request), as_of=model.as_of)
             pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), check_exact=True)
-        con = posted.engine._pool.get()
-        for table in ("accounts", "contacts", "events", "stage_changes", "_ls_cutoffs"):
-            assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone() == (0,)
-        posted.engine._pool.put(con)
+        with posted.engine.pool.connection() as con:
+            for table in ("accounts", "contacts", "events", "stage_changes", "_ls_cutoffs"):
+                assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone() == (0,)
     finally:
         posted.close()
 

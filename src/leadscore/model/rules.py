@@ -54,7 +54,7 @@ class Condition(_Strict):
         numeric_tests = [(self.gte, np.greater_equal), (self.gt, np.greater)]
         numeric_tests += [(self.lte, np.less_equal), (self.lt, np.less)]
         if any(bound is not None for bound, _ in numeric_tests):
-            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            numbers = _numbers(values)
             with np.errstate(invalid="ignore"):
                 for bound, op in numeric_tests:
                     if bound is not None:
@@ -63,18 +63,26 @@ class Condition(_Strict):
             if isinstance(self.equals, bool):
                 out &= values.fillna(not self.equals).astype(bool).to_numpy() == self.equals
             elif isinstance(self.equals, float | int):
-                numbers = pd.to_numeric(values, errors="coerce").to_numpy(
-                    dtype=float, na_value=np.nan
-                )
-                out &= numbers == float(self.equals)
+                out &= _numbers(values) == float(self.equals)
             else:
                 out &= values.astype("string").eq(self.equals).fillna(False).to_numpy(dtype=bool)
+        if self.in_ is None and self.not_in is None:
+            return out
         text = values.astype("string").str.lower()
         if self.in_ is not None:
             out &= text.isin([v.lower() for v in self.in_]).fillna(False).to_numpy(dtype=bool)
         if self.not_in is not None:
             out &= ~text.isin([v.lower() for v in self.not_in]).fillna(False).to_numpy(dtype=bool)
         return out
+
+
+def _numbers(values: pd.Series) -> np.ndarray[Any, Any]:
+    """``values`` as float64, NaN where missing or not a number (``pd.to_numeric`` with
+    ``errors="coerce"``); plain NumPy numbers and booleans converted directly (same values,
+    without its fixed cost on a single lead)."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":
+        return values.to_numpy(dtype=np.float64)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 class Rule(_Strict):
@@ -99,7 +107,8 @@ class Rule(_Strict):
     def points_for(self, values: pd.Series) -> np.ndarray[Any, Any]:
         """Points this rule gives to each row."""
         if self.per_unit:
-            units = pd.to_numeric(values, errors="coerce").fillna(0.0).to_numpy(dtype=float)
+            numbers = _numbers(values)
+            units = np.where(np.isnan(numbers), 0.0, numbers)  # missing: no units
             points = np.clip(units, 0.0, None) * self.points
             if self.max_points is not None:
                 points = (
