@@ -117,9 +117,7 @@ TrainingConfig = Annotated[
 SampleNegatives = Annotated[
     float | None,
     typer.Option(
-        min=0.0001,
-        max=1.0,
-        help="Share of the training period's negative rows to fit on (all positives kept, kept "
+        help="Share (0 to 1] of the training period's negative rows to fit on (all positives kept, kept "
         "negatives weighted 1/share; validation and test never sampled). Default: the training "
         "config's sample_negatives.",
     ),

@@ -122,7 +122,14 @@ def train_step(spec: TrainSpec, *, progress: ProgressFn = no_progress) -> TrainS
         from leadscore.training import TrainingConfig
 
         merged = config.model_dump() | {k: v for k, v in sampling.items() if v is not None}
-        config = TrainingConfig.model_validate(merged)
+        try:
+            config = TrainingConfig.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(
+                format_validation_error(
+                    exc, "Invalid negative sample:", "--sample-negatives takes a share in (0, 1]."
+                )
+            ) from None
     oracle = (
         oracle_for_table(spec.oracle_crm, spec.training_table, progress=progress)
         if spec.oracle_crm
