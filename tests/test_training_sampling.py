@@ -171,3 +171,19 @@ def test_the_sample_is_recorded_in_the_run_and_the_model(tmp_path: Any) -> None:
     record = json.loads((result.model_dir / "sql.json").read_text())
     assert record["params"]["training_sample"]["negative_fraction"] == 0.3
     assert record["params"]["training_sample"]["seed"] == 11
+
+
+@pytest.mark.parametrize("ties", [True, False])
+def test_the_bootstrap_auc_kernel_equals_sklearn_under_weights(ties: bool) -> None:
+    """The bootstrap's AUC (negatives bucketed between positive scores) is sklearn's weighted
+    AUC, ties counting one half."""
+    from leadscore.training.evaluate import _AucKernel
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    score = rng.integers(0, 15, n).astype(float) if ties else rng.random(n)
+    y = (rng.random(n) < 0.05).astype(int)
+    kernel = _AucKernel(score, y)
+    for _ in range(5):
+        w = rng.integers(0, 3, n).astype(float)
+        assert kernel(w) == pytest.approx(roc_auc_score(y, score, sample_weight=w), abs=1e-12)
