@@ -16,12 +16,7 @@ from sklearn.metrics import roc_auc_score
 from leadscore.training.evaluate import EvaluationConfig
 from leadscore.training.models import LightGBMModel, LightGBMParams
 from leadscore.training.pipeline import TrainingConfig, TrainingOutcome, fit_and_evaluate
-from leadscore.training.sampling import (
-    AUTO_FRACTION,
-    AUTO_MIN_NEGATIVES,
-    auto_fraction,
-    sample_negatives,
-)
+from leadscore.training.sampling import sample_negatives
 from leadscore.training.split import time_split
 from leadscore.training.table import TrainingTable
 from leadscore.training.tuning import TuningConfig
@@ -67,9 +62,6 @@ def test_every_positive_is_kept_and_the_draw_is_seeded_per_row(
     assert not np.array_equal(other.keep, sample.keep)
     whole = sample_negatives(frame, _labels(table, frame.index), 1.0)
     assert whole.keep.all() and (whole.weight == 1).all() and not whole.sampled
-    # by default only a large training period is sampled
-    assert auto_fraction(AUTO_MIN_NEGATIVES) == 1.0
-    assert auto_fraction(AUTO_MIN_NEGATIVES + 1) == AUTO_FRACTION < 1
 
 
 def _raw_fit(

@@ -26,22 +26,7 @@ import pandas as pd
 
 from leadscore.training.table import CONTACT_COLUMN, CUTOFF_COLUMN
 
-__all__ = [
-    "AUTO_FRACTION",
-    "AUTO_MIN_NEGATIVES",
-    "NegativeSample",
-    "auto_fraction",
-    "keep_fraction",
-    "row_uniforms",
-    "sample_negatives",
-]
-
-AUTO_FRACTION = 0.3
-"""The share of negatives kept by default on a large training period (benchmarks/training.py
---sampling: the demo's normalised AUC within 0.01 of the unsampled run at this share)."""
-AUTO_MIN_NEGATIVES = 50_000
-"""Below this many negative training rows the default fits on every row: fitting is quick
-there, and every dropped negative costs precision."""
+__all__ = ["NegativeSample", "keep_fraction", "row_uniforms", "sample_negatives"]
 
 BoolArray = np.ndarray[Any, Any]
 FloatArray = np.ndarray[Any, Any]
@@ -116,11 +101,6 @@ class NegativeSample:
             "probabilities stay on the full population's scale; validation and test are not "
             "sampled."
         )
-
-
-def auto_fraction(negatives: int) -> float:
-    """The default share of negatives kept for a training period with ``negatives`` rows."""
-    return AUTO_FRACTION if negatives > AUTO_MIN_NEGATIVES else 1.0
 
 
 def keep_fraction(uniforms: FloatArray, positive: BoolArray, fraction: float) -> BoolArray:
