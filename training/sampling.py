@@ -12,7 +12,7 @@ Rows, not contacts, are drawn: a contact's weekly rows are near-copies of each o
 a fraction of every contact's rows covers all contacts (lower variance for the same row count)
 where keeping whole contacts would drop most of them. The draw of a row depends only on the seed
 and the row's (contact, cutoff), never on the order or the other rows of the table: the same row
-is kept in a rebuilt or extended table, and any engine can reproduce it.
+is kept in a rebuilt or extended table.
 """
 
 from __future__ import annotations
