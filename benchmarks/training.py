@@ -3,6 +3,13 @@
 Run: ``.venv/bin/python benchmarks/training.py [--contacts 20000] [--out data/bench]``.
 Prints rules vs logistic vs LightGBM vs the oracle and the headline gain at the MQL volume.
 
+``--sampling 1,0.2`` times the demo's training (``train`` as ``leadscore demo`` runs it: the
+default config, MLflow logging, report, heads) on the same table once per negative-sample
+fraction, in one run: wall and CPU seconds (with the machine's load average, as the ratio is what
+carries over between machines), LightGBM's normalised AUC and the gain over the rules at their
+MQL volume per target. ``--time-oracle`` also times the oracle (true probabilities, which the
+demo's train step computes too), once, apart.
+
 ``--seeds 42,7,2024`` instead compares, over several synthetic CRMs, the LightGBM heads before
 (the former defaults, one fit) and after (regularised defaults + validation search): normalized
 AUC, gain over the rules at their MQL volume (cluster-bootstrap CI), Brier vs the oracle's and
@@ -107,7 +114,7 @@ def _timed_steps(log: dict[str, list[float]]) -> Callable[[str, int, int], None]
 
     def progress(step: str, _done: int, _total: int) -> None:
         now = (time.perf_counter(), time.process_time())
-        if state["step"] is not None and state["step"].startswith("LightGBM"):
+        if state["step"] is not None and "LightGBM" in state["step"]:
             log["wall"].append(now[0] - state["t"][0])
             log["cpu"].append(now[1] - state["t"][1])
         state["step"], state["t"] = step, now
@@ -192,11 +199,73 @@ def compare(args: argparse.Namespace) -> None:
         print(summary.round(3).to_string())
 
 
+def sampling(args: argparse.Namespace) -> None:
+    """The demo's training per negative-sample fraction, on one table, side by side."""
+    import os
+    import tempfile
+
+    from leadscore.synthetic.oracle import true_probabilities
+
+    table_path, oracle_path = prepare(args.contacts, args.seed, args.horizon, args.every, args.out)
+    oracle = pd.read_parquet(oracle_path)
+    if args.time_oracle:
+        cutoffs = sorted(pd.to_datetime(oracle["cutoff"].unique()))
+        crm_path = args.out / f"crm-{args.contacts}-{args.seed}.duckdb"
+        t0, c0 = time.perf_counter(), time.process_time()
+        true_probabilities(crm_path, [c.to_pydatetime() for c in cutoffs], args.horizon)
+        print(f"oracle (computed by the demo's train step too): {time.perf_counter() - t0:.1f} "
+              f"s wall, {time.process_time() - c0:.1f} s CPU", flush=True)  # fmt: skip
+    rows = []
+    for fraction in [float(f) for f in args.sampling.split(",")]:
+        with tempfile.TemporaryDirectory() as tmp:
+            load = os.getloadavg()[0]
+            t1, c1 = time.perf_counter(), time.process_time()
+            result = train(
+                table_path,
+                tracking_uri=f"sqlite:///{tmp}/mlflow.db",
+                config=TrainingConfig(sample_negatives=fraction, report_dir=Path(tmp) / "r"),
+                oracle=oracle,
+            )
+            wall, cpu = time.perf_counter() - t1, time.process_time() - c1
+        m = result.outcome.evaluation.metrics.set_index(["method", "target"])
+        h = result.outcome.evaluation.headline.set_index(["method", "target"])
+        row: dict[str, Any] = {
+            "negatives": fraction,
+            "rows_fitted": int(result.outcome.fit_mask("train").sum())
+            if result.outcome.sample is None
+            else int(result.outcome.sample.keep.sum()),
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "load_1min": max(load, os.getloadavg()[0]),
+        }
+        for t in ("sql", "meeting"):
+            row[f"{t}_norm_auc"] = m.loc[("lightgbm", t), "normalized_auc"]
+            row[f"{t}_gain"] = h.loc[("lightgbm", t), "relative_gain"]
+            row[f"{t}_shipped"] = result.outcome.choices[t].shipped
+        rows.append(row)
+        print(pd.DataFrame([row]).round(4).to_string(index=False), flush=True)
+    frame = pd.DataFrame(rows)
+    base = frame.iloc[0]
+    frame["cpu_ratio"] = frame["cpu_s"] / base["cpu_s"]
+    frame["wall_ratio"] = frame["wall_s"] / base["wall_s"]
+    for t in ("sql", "meeting"):
+        frame[f"{t}_norm_auc_diff"] = frame[f"{t}_norm_auc"] - base[f"{t}_norm_auc"]
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        print("\nthe demo's training per negative-sample fraction (first row: the reference):")
+        print(frame.round(4).to_string(index=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--seeds", help="comma-separated seeds: compare before/after instead")
+    parser.add_argument(
+        "--sampling", help="comma-separated negative-sample fractions: time the demo's training"
+    )
+    parser.add_argument(
+        "--time-oracle", action="store_true", help="with --sampling: time the oracle too"
+    )
     parser.add_argument("--bootstrap", type=int, default=500)
     parser.add_argument("--csv", type=Path, help="with --seeds: also write the rows here")
     parser.add_argument("--horizon", type=int, default=30)
@@ -205,6 +274,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.seeds:
         compare(args)
+        return
+    if args.sampling:
+        sampling(args)
         return
     table_path, oracle_path = prepare(args.contacts, args.seed, args.horizon, args.every, args.out)
     t3 = time.perf_counter()

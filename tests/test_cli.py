@@ -126,12 +126,18 @@ def test_pipeline_commands_end_to_end(tmp_path: Path) -> None:
     config.write_text("evaluation:\n  n_bootstrap: 50\nshap_rows: 200\n")
     trained = run_cli(
         "train", str(table), "--tracking-uri", uri, "--oracle-crm", str(crm),
-        "--training-config", str(config), cwd=tmp_path,
+        "--training-config", str(config), "--sample-negatives", "0.5", cwd=tmp_path,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     assert "rules vs models" in trained.stdout
     assert "Registered leadscore version 1 as challenger" in trained.stdout
     assert "INFO mlflow" not in trained.stderr
+    # stdout is a pipe: plain progress lines (no bars), one per step, on stderr
+    lines = [line for line in trained.stderr.splitlines() if "Training models: " in line]
+    assert any("LightGBM candidate 1/6 (0/" in line for line in lines), trained.stderr
+    assert any("logistic regression" in line for line in lines), trained.stderr
+    assert lines[-1].endswith("done (14/14)") or lines[-1].endswith("done (7/7)"), lines
+    assert "━" not in trained.stderr  # no bar drawn into a pipe
 
     # the gate itself is tested in test_training_tracking; a tiny CRM may not beat the rules
     first = run_cli("promote", "--tracking-uri", uri, "--force")

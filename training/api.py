@@ -201,6 +201,8 @@ def train(
             "rules.mql_threshold": outcome.rules.mql_threshold,
             "n_features": len(table.features),
         }
+        if outcome.sample is not None:  # the training period's negative sample
+            params |= {f"sample.{k}": v for k, v in outcome.sample.record().items()}
         for target, model in outcome.lightgbm.items():
             params[f"best_iteration.{target}"] = model.best_iteration_
             params[f"calibration.{target}"] = model.calibrator_.method

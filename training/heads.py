@@ -84,13 +84,20 @@ def scorer_spec(
     )
 
 
+def _sample_params(outcome: TrainingOutcome) -> dict[str, object]:
+    """The training period's negative sample (fraction, seed, rows), in every head's record."""
+    return {"training_sample": outcome.sample.record()} if outcome.sample is not None else {}
+
+
 def _to_write(
-    models: Mapping[Target, LightGBMModel], metrics: Mapping[str, float]
+    models: Mapping[Target, LightGBMModel],
+    metrics: Mapping[str, float],
+    extra: Mapping[str, object],
 ) -> dict[Target, HeadToWrite]:
     return {
         target: HeadToWrite(
             model.head_,
-            params=model.params.model_dump(mode="json"),
+            params=model.params.model_dump(mode="json") | dict(extra),
             metrics={k: v for k, v in metrics.items() if k.endswith(f"_lightgbm_{target}")},
         )
         for target, model in models.items()
@@ -118,6 +125,7 @@ def save_heads(
             params = outcome.lightgbm[target].params.model_dump(mode="json")
         elif head.kind == "logistic":
             params = outcome.logistic[target].params.model_dump(mode="json")
+        params |= _sample_params(outcome)
         heads[target] = HeadToWrite(
             head,
             params=params,
@@ -142,7 +150,9 @@ def save_heads(
         own = spec.model_copy(
             update={"format": "leadscore-scorer/1", "segment_column": None, "grades": fit.grades}
         )
-        paths += write_heads(folder / sub, _to_write(fit.models, {}), spec=own, **ids)
+        paths += write_heads(
+            folder / sub, _to_write(fit.models, {}, _sample_params(outcome)), spec=own, **ids
+        )
         entries.append(SegmentEntry(value=fit.value, folder=sub))
     record = SegmentsRecord(column=segments.column, segments=tuple(entries))
     paths.append(write_segments_record(folder, record))

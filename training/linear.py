@@ -25,8 +25,10 @@ def logistic_head(
     train_inputs: pd.DataFrame,
     encoder: FeatureEncoder,
     calibrator: Calibrator,
+    weights: np.ndarray[Any, Any] | None = None,
 ) -> LogisticHead:
-    """The head replaying ``pipeline`` (fitted on ``train_inputs``, the model's input frame)."""
+    """The head replaying ``pipeline`` (fitted on ``train_inputs``, the model's input frame,
+    whose rows weigh ``weights``: the reasons' reference is their weighted mean)."""
     columns = pipeline.named_steps["columns"]
     classifier = pipeline.named_steps["classifier"]
     numeric: list[str] = []
@@ -64,6 +66,8 @@ def logistic_head(
         infrequent=infrequent,
         coef=_floats(classifier.coef_[0]),
         intercept=float(classifier.intercept_[0]),
-        column_means=_floats(np.asarray(design, dtype=np.float64).mean(axis=0)),
+        column_means=_floats(
+            np.average(np.asarray(design, dtype=np.float64), axis=0, weights=weights)
+        ),
     )
     return LogisticHead(parts, encoder, calibrator)

@@ -95,9 +95,12 @@ class LogisticParams(_Strict):
     calibration: tuple[CalibrationMethod, ...] = ("platt", "isotonic")
 
 
-def _positive_weight(y: np.ndarray[Any, Any], imbalance: str) -> float:
-    pos = float(np.sum(y))
-    neg = float(len(y) - pos)
+def _positive_weight(
+    y: np.ndarray[Any, Any], imbalance: str, weight: FloatArray | None = None
+) -> float:
+    w = np.ones(len(y)) if weight is None else weight
+    pos = float(np.sum(w * (np.asarray(y) == 1)))
+    neg = float(np.sum(w) - pos)
     if pos == 0 or imbalance == "none":
         return 1.0
     ratio = neg / pos
@@ -115,6 +118,16 @@ class LightGBMData:
     y_train: np.ndarray[Any, Any]
     y_valid: np.ndarray[Any, Any]
     dataset_key: int
+    w_train: FloatArray | None = None
+    """Row weights of the training period (a negative sample's ``1 / fraction``); ``None``: 1."""
+
+    @property
+    def negative_sample(self) -> float:
+        """The share of the population's negatives the training rows hold (1: not sampled):
+        the inverse of the largest weight of a negative sample's rows."""
+        if self.w_train is None or not len(self.w_train):
+            return 1.0
+        return min(1.0, 1.0 / float(np.max(self.w_train)))
 
 
 class LightGBMModel:
@@ -124,20 +137,34 @@ class LightGBMModel:
         self.features = features
         self.params = params or LightGBMParams()
 
-    def booster_params(self, n_rows: int = 0, rows_per_tree: float | None = None) -> dict[str, Any]:
+    def negative_bagging(self, negative_sample: float = 1.0) -> float:
+        """The share of the training rows' negatives each tree sees. ``negative_fraction`` is a
+        share of the population's negatives: on a negative sample holding ``negative_sample``
+        of them, each tree bags ``negative_fraction / negative_sample`` of the sample (all of
+        it when the sample is smaller), so a tree sees as many distinct negatives as on the
+        unsampled table."""
+        return min(1.0, self.params.negative_fraction / negative_sample)
+
+    def booster_params(
+        self, n_rows: int = 0, rows_per_tree: float | None = None, negative_sample: float = 1.0
+    ) -> dict[str, Any]:
         """The LightGBM parameter dict used for training on ``n_rows`` rows (``rows_per_tree``:
         the rows one tree sees after bagging; when ``min_child_samples`` leaves no split
         possible in that many rows, it is lowered to an eighth of them: a small funnel must
-        not come out as a constant model)."""
+        not come out as a constant model; ``negative_sample``: the share of the population's
+        negatives the rows hold, see :meth:`negative_bagging`)."""
         p = self.params
         min_child = p.min_child_samples
         if rows_per_tree is not None and 2 * min_child > rows_per_tree:
             min_child = max(5, int(rows_per_tree // 8))
         threads = p.num_threads or (1 if n_rows < 200_000 else (os.cpu_count() or 1))
         bagging: dict[str, Any] = {"bagging_freq": p.bagging_freq}
-        if p.negative_fraction < 1:
-            bagging |= {"pos_bagging_fraction": 1.0, "neg_bagging_fraction": p.negative_fraction}
+        negatives = self.negative_bagging(negative_sample)
+        if negatives < 1:
+            bagging |= {"pos_bagging_fraction": 1.0, "neg_bagging_fraction": negatives}
             bagging["bagging_freq"] = max(1, p.bagging_freq)
+        elif p.negative_fraction < 1:  # the sample is the bag: no row bagging on top
+            bagging["bagging_freq"] = 0
         else:
             bagging["bagging_fraction"] = p.bagging_fraction
         return {
@@ -167,9 +194,11 @@ class LightGBMModel:
         y_train: np.ndarray[Any, Any],
         valid: pd.DataFrame,
         y_valid: np.ndarray[Any, Any],
+        *,
+        sample_weight: FloatArray | None = None,
     ) -> LightGBMData:
         """Encode and bin both periods once (reusable by fits with the same
-        :attr:`LightGBMParams.dataset_key`)."""
+        :attr:`LightGBMParams.dataset_key`); ``sample_weight``: training rows' weights."""
         encoder = FeatureEncoder(self.features).fit(train)
         x_valid = encoder.transform(valid)
         binning = {
@@ -201,6 +230,7 @@ class LightGBMModel:
             np.asarray(y_train),
             np.asarray(y_valid),
             self.params.dataset_key,
+            None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64),
         )
 
     def fit(
@@ -211,9 +241,11 @@ class LightGBMModel:
         y_valid: np.ndarray[Any, Any],
         *,
         valid_groups: np.ndarray[Any, Any] | None = None,
+        sample_weight: FloatArray | None = None,
     ) -> Self:
-        """Fit on ``train``, stop early and calibrate on ``valid``; returns ``self``."""
-        data = self.prepare(train, y_train, valid, y_valid)
+        """Fit on ``train`` (rows weighted by ``sample_weight``), stop early and calibrate on
+        ``valid``; returns ``self``."""
+        data = self.prepare(train, y_train, valid, y_valid, sample_weight=sample_weight)
         return self.fit_booster(data).calibrate(data, valid_groups)
 
     def fit_booster(self, data: LightGBMData) -> Self:
@@ -222,17 +254,20 @@ class LightGBMModel:
         if data.dataset_key != self.params.dataset_key:
             raise ValueError("the data were binned with another max_bin")
         self.encoder_ = data.encoder
-        self.positive_weight_ = _positive_weight(data.y_train, self.params.imbalance)
-        w, neg = self.positive_weight_, self.params.negative_fraction
-        data.train.set_weight(np.where(data.y_train == 1, w, 1.0))
+        self.positive_weight_ = _positive_weight(data.y_train, self.params.imbalance, data.w_train)
+        w, sample = self.positive_weight_, data.negative_sample
+        bag = self.negative_bagging(sample)
+        rows = data.w_train if data.w_train is not None else 1.0
+        data.train.set_weight(np.where(data.y_train == 1, w, 1.0) * rows)
         # validation rows carry the weights the trees effectively see (positive weight, and
-        # negatives thinned by bagging), so early stopping scores the objective that is trained;
-        # calibration removes the distortion afterwards
-        data.valid.set_weight(np.where(data.y_valid == 1, w, neg))
+        # negatives thinned by bagging: a population negative is in a tree's bag with chance
+        # sample * bag, at weight 1 / sample), so early stopping scores the objective that is
+        # trained; calibration removes the distortion afterwards
+        data.valid.set_weight(np.where(data.y_valid == 1, w, bag))
         positives = float(np.sum(data.y_train == 1))
-        seen = positives + neg * (len(data.y_train) - positives)
+        seen = positives + bag * (len(data.y_train) - positives)
         self.booster_ = lgb.train(
-            self.booster_params(data.train.num_data(), rows_per_tree=seen),
+            self.booster_params(data.train.num_data(), rows_per_tree=seen, negative_sample=sample),
             data.train,
             num_boost_round=self.params.max_rounds,
             valid_sets=[data.valid],
@@ -329,15 +364,20 @@ class LogisticModel:
         y_valid: np.ndarray[Any, Any],
         *,
         valid_groups: np.ndarray[Any, Any] | None = None,
+        sample_weight: FloatArray | None = None,
     ) -> Self:
-        """Fit on ``train``, calibrate on ``valid``; returns ``self``. The servable head
-        (:attr:`head_`, :func:`leadscore.training.linear.logistic_head`) is built on demand."""
+        """Fit on ``train`` (rows weighted by ``sample_weight``), calibrate on ``valid``; returns
+        ``self``. The servable head (:attr:`head_`,
+        :func:`leadscore.training.linear.logistic_head`) is built on demand."""
         inputs = self._inputs(train)
-        self.pipeline_ = self._pipeline().fit(inputs, np.asarray(y_train))
+        weights = {} if sample_weight is None else {"classifier__sample_weight": sample_weight}
+        self.pipeline_ = self._pipeline().fit(inputs, np.asarray(y_train), **weights)
         self._train_inputs = inputs  # the design columns' means, for the head's reasons
+        self._train_weights = sample_weight
         groups = valid_groups if valid_groups is not None else np.arange(len(valid))
+        self.valid_raw_ = self.predict_raw(valid)  # the validation period's raw scores
         self.calibrator_, self.calibration_losses_ = choose_calibrator(
-            self.predict_raw(valid), np.asarray(y_valid), groups, methods=self.params.calibration
+            self.valid_raw_, np.asarray(y_valid), groups, methods=self.params.calibration
         )
         return self
 
@@ -345,7 +385,9 @@ class LogisticModel:
         """The servable head of the fitted pipeline (``encoder``: the inputs' names and kinds)."""
         from leadscore.training.linear import logistic_head
 
-        return logistic_head(self.pipeline_, self._train_inputs, encoder, self.calibrator_)
+        return logistic_head(
+            self.pipeline_, self._train_inputs, encoder, self.calibrator_, self._train_weights
+        )
 
     def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
         """Uncalibrated probabilities."""

@@ -168,11 +168,14 @@ def _fit_one(
     ``fit.models`` empty and say why in ``fit.reason``."""
     seg = config.segments
     assert seg is not None  # checked by the caller
-    train, valid = table.frame[masks["train"]], table.frame[masks["valid"]]
+    sampled = outcome.sample_weights()  # the global fit's negative sample, if any
+    fitted = masks["train"] if sampled is None else masks["train"] & (sampled > 0)
+    weight = None if sampled is None else sampled[fitted]
+    train, valid = table.frame[fitted], table.frame[masks["valid"]]
     groups = pd.factorize(valid[CONTACT_COLUMN])[0]
     models: dict[Target, LightGBMModel] = {}
     for t in targets:
-        y_train = table.labels(t).to_numpy()[masks["train"]]
+        y_train = table.labels(t).to_numpy()[fitted]
         y_valid = table.labels(t).to_numpy()[masks["valid"]]
         model = fit_lightgbm(
             list(table.features),
@@ -183,6 +186,7 @@ def _fit_one(
             params=config.lightgbm,
             tuning=config.tuning,
             valid_groups=groups,
+            sample_weight=weight,
         )
         raw = model.predict_raw(valid)
         if np.ptp(raw) == 0:

@@ -10,6 +10,7 @@ Only the chosen candidate is calibrated (on the validation period, as a single f
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -85,16 +86,25 @@ class LightGBMSearch:
         y_valid: np.ndarray[Any, Any],
         *,
         valid_groups: np.ndarray[Any, Any] | None = None,
+        sample_weight: np.ndarray[Any, Any] | None = None,
+        on_candidate: Callable[[int, int], None] | None = None,
     ) -> Self:
-        """Search on ``train``/``valid``, calibrate the winner on ``valid``; returns ``self``."""
+        """Search on ``train`` (rows weighted by ``sample_weight``) and ``valid``, calibrate the
+        winner on ``valid``; returns ``self``. ``on_candidate(i, n)`` is called as candidate
+        ``i`` (from 0) of ``n`` starts."""
         data: dict[int, LightGBMData] = {}
         rows: list[dict[str, Any]] = []
         best: tuple[float, LightGBMModel] | None = None
-        for i, params in enumerate(self.candidates()):
+        candidates = self.candidates()
+        for i, params in enumerate(candidates):
+            if on_candidate is not None:
+                on_candidate(i, len(candidates))
             model = LightGBMModel(self.features, params)
             started = time.perf_counter()
             if params.dataset_key not in data:
-                data[params.dataset_key] = model.prepare(train, y_train, valid, y_valid)
+                data[params.dataset_key] = model.prepare(
+                    train, y_train, valid, y_valid, sample_weight=sample_weight
+                )
             shared = data[params.dataset_key]
             model.fit_booster(shared)
             score = self._score(shared.y_valid, model._predict_matrix(shared.x_valid))
@@ -128,7 +138,20 @@ def fit_lightgbm(
     params: LightGBMParams | None = None,
     tuning: TuningConfig | None = None,
     valid_groups: np.ndarray[Any, Any] | None = None,
+    sample_weight: np.ndarray[Any, Any] | None = None,
+    on_candidate: Callable[[int, int], None] | None = None,
 ) -> LightGBMModel:
-    """The pipeline hook: the calibrated LightGBM head chosen on the validation period."""
+    """The pipeline hook: the calibrated LightGBM head chosen on the validation period
+    (``sample_weight``: the training rows' weights, e.g. a negative sample's;
+    ``on_candidate(i, n)``: called as each candidate of the search starts)."""
     search = LightGBMSearch(features, params, tuning)
-    return search.fit(train, y_train, valid, y_valid, valid_groups=valid_groups).best_estimator_
+    fitted = search.fit(
+        train,
+        y_train,
+        valid,
+        y_valid,
+        valid_groups=valid_groups,
+        sample_weight=sample_weight,
+        on_candidate=on_candidate,
+    )
+    return fitted.best_estimator_

@@ -166,6 +166,8 @@ def train(
     rules_column: opt.RulesColumn = None,
     rules: opt.FlatRulesFile = None,
     mql_threshold: opt.MqlThreshold = None,
+    sample_negatives: opt.SampleNegatives = None,
+    sample_seed: opt.SampleSeed = None,
 ) -> None:
     """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
     from leadscore.pipeline import FlatTrainSpec, TrainSpec, train_flat_step, train_step
@@ -175,6 +177,11 @@ def train(
             raise ConfigError(
                 "--training-config (rules_path, params) is not read in flat mode yet: leave it "
                 "out; flat mode sizes its LightGBM settings from the data."
+            )
+        if sample_negatives is not None or sample_seed is not None:
+            raise ConfigError(
+                "--sample-negatives and --sample-seed apply to a training table, not to flat "
+                "mode (a flat export has one row per lead: fit on all of them)."
             )
         flat = FlatTrainSpec(
             table=table,
@@ -212,6 +219,8 @@ def train(
         oracle_crm=oracle_crm,
         tracking_uri=tracking_uri,
         targets=targets,
+        sample_negatives=sample_negatives,
+        sample_seed=sample_seed,
     )
     with output.Bars() as bars:
         trained = train_step(spec, progress=bars)

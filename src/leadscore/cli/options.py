@@ -114,6 +114,18 @@ Keep = Annotated[
 TrainingConfig = Annotated[
     Path | None, typer.Option(help="Training config YAML (split, params, rules_path, ...).")
 ]
+SampleNegatives = Annotated[
+    float | None,
+    typer.Option(
+        help="Share (0 to 1] of the training period's negative rows to fit on (all positives kept, kept "
+        "negatives weighted 1/share; validation and test never sampled). Default: the training "
+        "config's sample_negatives.",
+    ),
+]
+SampleSeed = Annotated[
+    int | None,
+    typer.Option(help="Seed of the negative sample (default: the training config's sample_seed)."),
+]
 OracleCrm = Annotated[
     Path | None,
     typer.Option(help="Synthetic CRM (.duckdb) whose oracle is shown in the report."),

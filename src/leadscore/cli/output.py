@@ -5,6 +5,8 @@ Formatting only: every number shown is computed by :mod:`leadscore.pipeline` or 
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -47,17 +49,48 @@ err_console = Console(stderr=True)
 MLFLOW_UI = "mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
 
 
+def _on_terminal() -> bool:
+    """Whether both outputs are terminals (bars); else plain log lines (pipes, files, CI)."""
+    return bool(sys.stdout.isatty() and err_console.is_terminal)
+
+
 class Bars:
     """A ``progress(task, done, total)`` callback drawing one bar per task on stderr. A task first
     reported at ``(0, None)`` is a wait: a transient spinner until it reports done. The bars start
-    with the first report; :meth:`stop` (or leaving the ``with`` block) ends them."""
+    with the first report; :meth:`stop` (or leaving the ``with`` block) ends them. A task's detail
+    (after :data:`leadscore.pipeline.progress.DETAIL`) is its bar's text.
 
-    def __init__(self) -> None:
+    When stdout or stderr is not a terminal (``plain``; default: detected), no bars: plain lines
+    on stderr instead, one per new task or detail, per tenth of a task done, and at its end."""
+
+    def __init__(self, *, plain: bool | None = None) -> None:
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         self._wait: tuple[str, Status] | None = None
+        self._plain = (not _on_terminal()) if plain is None else plain
+        self._started = time.monotonic()
+        self._said: dict[str, tuple[str, int]] = {}  # plain: task -> (detail, tenth) last said
+
+    def _line(self, task: str, done: int, total: int | None) -> None:
+        from leadscore.pipeline.progress import split_detail
+
+        name, detail = split_detail(task)
+        tenth = -1 if not total else (10 * done) // total
+        if self._said.get(name) == (detail, tenth):
+            return
+        self._said[name] = (detail, tenth)
+        count = "started" if total is None else f"{done}/{total}"
+        text = f"{name}: {detail} ({count})" if detail else f"{name}: {count}"
+        elapsed = time.monotonic() - self._started
+        print(f"[{elapsed:6.1f} s] {text}", file=sys.stderr, flush=True)
 
     def __call__(self, task: str, done: int, total: int | None) -> None:
+        if self._plain:
+            self._line(task, done, total)
+            return
+        from leadscore.pipeline.progress import split_detail
+
+        task, detail = split_detail(task)
         if self._wait is not None and self._wait[0] == task:
             self._end_wait()
             return
@@ -79,7 +112,8 @@ class Bars:
             self._tasks = {}
         if task not in self._tasks:
             self._tasks[task] = self._progress.add_task(task, total=total)
-        self._progress.update(self._tasks[task], completed=done, total=total)
+        text = f"{task}: {detail}" if detail else task
+        self._progress.update(self._tasks[task], completed=done, total=total, description=text)
 
     def _end_wait(self) -> None:
         if self._wait is not None:

@@ -93,6 +93,10 @@ class TrainSpec:
     targets: str | None = None
     """Targets to train, comma-separated (``sql``, ``meeting``); default: the config's, or
     every target with positives."""
+    sample_negatives: float | None = None
+    """Share of the training period's negatives fitted on (default: the config's)."""
+    sample_seed: int | None = None
+    """Seed of the negative sample (default: the config's)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,19 @@ def train_step(spec: TrainSpec, *, progress: ProgressFn = no_progress) -> TrainS
         from leadscore.training.targets import parse_targets
 
         config = config.model_copy(update={"targets": parse_targets(spec.targets)})
+    sampling = {"sample_negatives": spec.sample_negatives, "sample_seed": spec.sample_seed}
+    if any(v is not None for v in sampling.values()):
+        from leadscore.training import TrainingConfig
+
+        merged = config.model_dump() | {k: v for k, v in sampling.items() if v is not None}
+        try:
+            config = TrainingConfig.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(
+                format_validation_error(
+                    exc, "Invalid negative sample:", "--sample-negatives takes a share in (0, 1]."
+                )
+            ) from None
     oracle = (
         oracle_for_table(spec.oracle_crm, spec.training_table, progress=progress)
         if spec.oracle_crm
