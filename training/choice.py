@@ -92,7 +92,10 @@ class HeadChoice:
 
 
 def _fmt(metric: str, value: float) -> str:
-    return f"{value:.1f}" if metric == "found_at_mql" else f"{value:.4f}"
+    """A count of leads as a whole number unless ties made it fractional; AUCs to 4 places."""
+    if metric == "found_at_mql":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{value:.4f}"
 
 
 def _measure(

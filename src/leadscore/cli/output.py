@@ -205,6 +205,10 @@ _SUMMARY_HEADERS = {
     "brier": "Brier",
     "found_at_mql_volume": "found@MQL",
     "normalized_auc": "norm.AUC",
+    "valid_found_at_mql": "found@MQL",  # the model choice table (its title names the window)
+    "valid_pr_auc": "PR-AUC",
+    "valid_roc_auc": "AUC",
+    "chosen_by": "chosen by",
 }
 
 
