@@ -166,5 +166,6 @@ def refit_logistic(fitted: LogisticModel, frame: pd.DataFrame, y: FloatArray) ->
     inputs = model._inputs(frame)
     model.pipeline_ = model._pipeline().fit(inputs, np.asarray(y))
     model._train_inputs = inputs  # the design columns' means, for the served head's reasons
+    model._train_weights = None  # flat mode fits every row, unweighted
     model.calibrator_ = fitted.calibrator_
     return model
