@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
-from leadscore.cli.flat_output import FlatProgress
+from leadscore.cli.output import Bars
 from leadscore.synthetic.flat_export import generate_flat_export
 from leadscore.training.evaluate import EvaluationConfig
 from leadscore.training.flat import train_flat_table
@@ -35,37 +36,35 @@ def test_training_reports_every_step_up_to_its_total(tmp_path: Path) -> None:
     assert ("bootstrap", 100, 100) in calls
 
 
-def test_plain_lines_when_not_a_terminal() -> None:
-    out = io.StringIO()
-    progress = FlatProgress(Console(file=out, force_terminal=False, width=120))
-    assert not progress.on_terminal
-    with progress:
+def test_plain_lines_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """Flat training reports through the CLI's one progress display (``output.Bars``): plain
+    lines on stderr in a log, one per tenth of a task."""
+    with Bars(plain=True) as progress:
         progress("Reading leads.csv", 0, 1)
         progress("Reading leads.csv", 1, 1)
         for done in range(9):
             progress("Training on the flat table", done, 8)
-    lines = [line.rsplit(" (", 1)[0] for line in out.getvalue().splitlines()]
-    assert lines == [
-        "Reading leads.csv: started",
-        "Reading leads.csv: done",
+    err = capsys.readouterr().err
+    lines = [line.split("] ", 1)[1] for line in err.splitlines()]
+    assert lines[:3] == [
+        "Reading leads.csv: 0/1",
+        "Reading leads.csv: 1/1",
         "Training on the flat table: 0/8",
-        "Training on the flat table: 2/8",
-        "Training on the flat table: 4/8",
-        "Training on the flat table: 6/8",
-        "Training on the flat table: 8/8",
     ]
-    assert "\x1b" not in out.getvalue()
+    assert lines[-1] == "Training on the flat table: 8/8" and len(lines) == 11
+    assert "\x1b" not in err
 
 
-def test_a_bar_that_moves_on_a_terminal() -> None:
+def test_a_bar_that_moves_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadscore.cli import output
+
     out = io.StringIO()
-    progress = FlatProgress(Console(file=out, force_terminal=True, width=100))
-    assert progress.on_terminal
-    with progress:
+    monkeypatch.setattr(output, "err_console", Console(file=out, force_terminal=True, width=100))
+    with Bars(plain=False) as progress:
         for done in range(5):
             progress("Training on the flat table", done, 4)
-            assert progress._bars is not None
-            (task,) = progress._bars.tasks
+            assert progress._progress is not None
+            (task,) = progress._progress.tasks
             assert task.completed == done and task.total == 4
     text = out.getvalue()
     assert "Training on the flat table" in text and "4/4" in text and "\x1b[" in text

@@ -200,7 +200,7 @@ def train(
             rules=rules,
             mql_threshold=mql_threshold,
         )
-        with flat_output.FlatProgress() as bars:
+        with output.Bars() as bars:
             flat_result = train_flat_step(flat, progress=bars)
         flat_output.print_flat(flat_result, table.name, model_name)
         return

@@ -1,22 +1,10 @@
-"""Printing of the flat-mode commands: progress while training (a bar on a terminal, plain
-lines in a log), what was excluded and why, every warning with what to do, the held-out
-metrics, the head that ships and why, the registered version, scores and reasons."""
+"""Printing of the flat-mode commands: what was excluded and why, every warning with what to
+do, the held-out metrics, the head that ships and why, the registered version, scores and
+reasons. Progress while training is :class:`leadscore.cli.output.Bars`, as in CRM mode."""
 
 from __future__ import annotations
 
-import time
-from types import TracebackType
 from typing import TYPE_CHECKING
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from leadscore.cli.output import console, err_console, print_summary
 
@@ -24,74 +12,9 @@ if TYPE_CHECKING:
     from leadscore.serving.flat_batch import FlatBatchResult, FlatRowExplanation
     from leadscore.training import FlatResult
 
-__all__ = ["FlatProgress", "print_flat", "print_flat_explanation", "print_flat_score"]
+__all__ = ["print_flat", "print_flat_explanation", "print_flat_score"]
 
 _METHOD_WORDS = {"lightgbm": "LightGBM", "logistic": "logistic regression", "rules": "the rules"}
-
-
-class FlatProgress:
-    """A ``progress(task, done, total)`` callback for flat training on ``out`` (stderr): bars
-    that move on a terminal; plain lines when it is not one (a log, CI, a pipe): a task's start,
-    each quarter and its end, with the elapsed seconds."""
-
-    def __init__(self, out: Console | None = None) -> None:
-        self._out = out or err_console
-        self._bars: Progress | None = None
-        self._tasks: dict[str, TaskID] = {}
-        self._shown: dict[str, int] = {}
-        self._started = time.perf_counter()
-
-    @property
-    def on_terminal(self) -> bool:
-        return self._out.is_terminal
-
-    def __call__(self, task: str, done: int, total: int | None) -> None:
-        if self.on_terminal:
-            self._bar(task, done, total)
-        else:
-            self._line(task, done, total)
-
-    def _bar(self, task: str, done: int, total: int | None) -> None:
-        if self._bars is None:
-            self._bars = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=self._out,
-            )
-            self._bars.start()
-        if task not in self._tasks:
-            self._tasks[task] = self._bars.add_task(task, total=total)
-        self._bars.update(self._tasks[task], completed=done, total=total)
-
-    def _line(self, task: str, done: int, total: int | None) -> None:
-        quarter = 4 * done // total if total else (1 if done else 0)
-        if task in self._shown and quarter <= self._shown[task]:
-            return
-        self._shown[task] = quarter
-        if total == 1 or not total:
-            count = "done" if done else "started"
-        else:
-            count = f"{done:,}/{total:,}"
-        seconds = time.perf_counter() - self._started
-        self._out.print(f"{task}: {count} ({seconds:.0f} s)", highlight=False, soft_wrap=True)
-
-    def stop(self) -> None:
-        if self._bars is not None:
-            self._bars.stop()
-            self._bars = None
-
-    def __enter__(self) -> FlatProgress:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def print_flat(result: FlatResult, table_name: str, model_name: str = "leadscore") -> None:
