@@ -14,7 +14,6 @@ broken artifact) are 5xx with the request id in the body and the log.
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -25,13 +24,13 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore import __version__
 from leadscore.contract import Verdict
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError, DataContractError, LeadscoreError, SourceError
+from leadscore.serving.api_key import api_key_dependency
 from leadscore.serving.auth import Sessions
 from leadscore.serving.feedback import FeedbackIn, is_scored, record_feedback
 from leadscore.serving.http import (
@@ -212,15 +211,7 @@ def create_app(
     # concurrent requests share feature queries (no wait when idle; see online_batch)
     batched = BatchedFeatures(online, slots=feature_connections)
     scores_store = store if isinstance(store, ScoreStore) else ScoreStore(store)
-    header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
-
-    def authorised(value: str | None = Depends(header)) -> None:
-        if value is None or not hmac.compare_digest(value.encode(), key):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "Missing or wrong API key: send it in the X-API-Key header.",
-                headers={"WWW-Authenticate": "APIKey"},
-            )
+    authorised = api_key_dependency(key)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -14,18 +14,17 @@ model's export (a missing column, text in a number column) are 422 with the colu
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore import __version__
 from leadscore.errors import DataContractError, LeadscoreError
+from leadscore.serving.api_key import api_key_dependency
 from leadscore.serving.flat import FlatScoring
 from leadscore.serving.http import RequestGuard, error_body, log_server_error, set_lead_count
 from leadscore.serving.loading import LoadedScorer
@@ -78,15 +77,7 @@ def create_flat_app(loaded: LoadedScorer, *, key: bytes, max_body_bytes: int) ->
     flat: FlatScoring | None = loaded.scorer.flat
     if flat is None:
         raise ValueError("not a flat-mode model")
-    header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
-
-    def authorised(value: str | None = Depends(header)) -> None:
-        if value is None or not hmac.compare_digest(value.encode(), key):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "Missing or wrong API key: send it in the X-API-Key header.",
-                headers={"WWW-Authenticate": "APIKey"},
-            )
+    authorised = api_key_dependency(key)
 
     app = FastAPI(
         title="leadscore (flat export)",

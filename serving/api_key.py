@@ -1,0 +1,27 @@
+"""The machines' API key check, one FastAPI dependency for every app that serves a model."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+
+from fastapi import Depends, HTTPException, status
+from fastapi.security import APIKeyHeader
+
+__all__ = ["api_key_dependency"]
+
+
+def api_key_dependency(key: bytes) -> Callable[..., None]:
+    """A dependency refusing (401) a request without ``key`` in its ``X-API-Key`` header;
+    the comparison takes the same time whatever the value sent."""
+    header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
+
+    def authorised(value: str | None = Depends(header)) -> None:
+        if value is None or not hmac.compare_digest(value.encode(), key):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "Missing or wrong API key: send it in the X-API-Key header.",
+                headers={"WWW-Authenticate": "APIKey"},
+            )
+
+    return authorised
