@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,6 +53,7 @@ from leadscore.features.meta import (
     read_training_table,
     write_meta,
 )
+from leadscore.features.sampling import WEIGHT_COLUMN, TableSample, sampled_query
 from leadscore.features.sql import MAX_DAY_SPAN, feature_query
 
 __all__ = [
@@ -199,25 +201,32 @@ class BuildResult:
         return self.meta.as_dict()
 
 
-def _stats(table: pa.Table) -> dict[datetime, tuple[int, dict[str, int]]]:
-    """Rows and positives per label, per cutoff of a labelled batch."""
+def _stats(table: pa.Table) -> dict[datetime, tuple[int, float, dict[str, int]]]:
+    """Rows, population (rows weighted by :data:`WEIGHT_COLUMN` when the table is sampled) and
+    positives per label, per cutoff of a labelled batch."""
     if table.num_rows == 0:
         return {}
+    weights = (
+        table.column(WEIGHT_COLUMN)
+        if WEIGHT_COLUMN in table.column_names
+        else pa.array(np.ones(table.num_rows))
+    )
     counts = pa.table(
         {
             "cutoff": table.column("cutoff"),
+            "weight": weights,
             **{
                 label: pc.fill_null(table.column(label), False).cast(pa.int64()) for label in LABELS
             },
         }
     )
     grouped = counts.group_by("cutoff").aggregate(
-        [("cutoff", "count"), *((label, "sum") for label in LABELS)]
+        [("cutoff", "count"), ("weight", "sum"), *((label, "sum") for label in LABELS)]
     )
-    out: dict[datetime, tuple[int, dict[str, int]]] = {}
+    out: dict[datetime, tuple[int, float, dict[str, int]]] = {}
     for row in grouped.to_pylist():
         positives = {label: int(row[f"{label}_sum"] or 0) for label in LABELS}
-        out[_naive(row["cutoff"])] = (int(row["cutoff_count"]), positives)
+        out[_naive(row["cutoff"])] = (int(row["cutoff_count"]), float(row["weight_sum"]), positives)
     return out
 
 
@@ -289,13 +298,15 @@ def build_training_table(
     cutoffs_per_query: int | None = None,
     label_times: LabelTimes | Path | str | None = None,
     max_age_days: int | None = None,
+    sample: TableSample | None = None,
 ) -> BuildResult:
     """Write the labelled training table (Parquet) and its metadata JSON as one unit.
 
     Label times are every eligible contact at each cutoff of ``schedule``, or the eligible
     pairs of ``label_times`` (a :class:`LabelTimes` or a CSV/Parquet file with ``contact_id,
     cutoff``; give ``schedule=None`` then); ``max_age_days`` drops stale leads (created longer
-    ago and inactive that long). Cutoffs whose horizon runs past ``data_end``
+    ago and inactive that long); ``sample`` keeps a seeded fraction of the negatives before its
+    date, in the query (:mod:`leadscore.features.sampling`). Cutoffs whose horizon runs past ``data_end``
     (default: the latest CRM timestamp) are censored: their eligible rows are counted in the
     metadata, never written. Cutoffs are processed ``cutoffs_per_query`` at a time (default:
     sized by the number of contacts, see :func:`cutoffs_per_query_for`; bounded memory;
@@ -361,6 +372,10 @@ def build_training_table(
         given=given is not None,
         max_age_days=max_age_days,
     )
+    if sample is not None:  # the engine drops the negatives it samples out
+        sql = sampled_query(sql, sample, engine.name)
+        schema = schema.append(pa.field(WEIGHT_COLUMN, pa.float64()))
+    population = 0.0
     rows = 0
     positives = dict.fromkeys(LABELS, 0)
     size = cutoffs_per_query or cutoffs_per_query_for(engine, len(observed))
@@ -374,8 +389,11 @@ def build_training_table(
                 rows += table.num_rows
                 per_cutoff_counts = _stats(table)
                 for cutoff in batch:
-                    n, hits = per_cutoff_counts.get(cutoff, (0, dict.fromkeys(LABELS, 0)))
-                    rates = {label: (hits[label] / n if n else None) for label in LABELS}
+                    n, weighted, hits = per_cutoff_counts.get(
+                        cutoff, (0, 0.0, dict.fromkeys(LABELS, 0))
+                    )
+                    population += weighted
+                    rates = {label: (hits[label] / weighted if n else None) for label in LABELS}
                     stats[cutoff] = CutoffStats(
                         cutoff=cutoff, rows=n, censored=False, label_rates=rates
                     )
@@ -390,8 +408,8 @@ def build_training_table(
 
     per_cutoff = tuple(stats[c] for c in moments)
     censored_rows = sum(s.rows for s in per_cutoff if s.censored)
-    label_rates: dict[str, float | None] = {
-        label: (positives[label] / rows if rows else None) for label in LABELS
+    label_rates: dict[str, float | None] = {  # of the population: a sample's rows weighted
+        label: (positives[label] / population if rows else None) for label in LABELS
     }
     meta = TrainingTableMeta(
         package_version=__version__,
@@ -429,6 +447,7 @@ def build_training_table(
         label_rates=label_rates,
         per_cutoff=per_cutoff,
         parquet_sha256=digest,
+        sample=sample,
     )
     meta_path = write_meta(out_path, meta)
     checkpoint("meta-replaced")

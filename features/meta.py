@@ -25,6 +25,7 @@ from leadscore.contract import SCHEMA_VERSION
 from leadscore.errors import ArtifactError
 from leadscore.features.definition import Concept, FeatureDefinition, FeatureType
 from leadscore.features.labels import FromStage
+from leadscore.features.sampling import TableSample
 
 __all__ = [
     "FAULT_ENV",
@@ -115,6 +116,9 @@ class TrainingTableMeta(_Strict):
     label_rates: dict[str, float | None]
     per_cutoff: tuple[CutoffStats, ...]
     parquet_sha256: str
+    sample: TableSample | None = None
+    """How the engine sampled the table's negatives when it was built (``None``: not sampled;
+    the rows then carry their weight in ``sample_weight``)."""
 
     def as_dict(self) -> dict[str, object]:
         """The record as plain JSON values (what the file holds)."""

@@ -78,3 +78,26 @@ def test_spark_and_duckdb_agree_on_given_label_times(
     assert len(left) > 100 and list(left.columns) == list(right.columns)
     pd.testing.assert_frame_equal(left, right, check_exact=False, rtol=1e-12, atol=0)
     assert duck.meta.excluded_rows == sparked.meta.excluded_rows
+
+
+def test_spark_samples_the_same_negatives_as_duckdb_in_the_build_query(
+    spark: Any, synthetic_crm: CrmData, tmp_path: Path
+) -> None:
+    """Issue 17 item 3: the negatives are sampled by the engine (the rows never leave Spark),
+    and Spark keeps exactly the rows and weights DuckDB keeps (the same MD5 draw)."""
+    from leadscore.features.sampling import WEIGHT_COLUMN, TableSample
+
+    definition = load_definition()
+    cutoffs = [datetime(2025, m, 1) for m in range(1, 7)]
+    sample = TableSample(fraction=0.3, until=datetime(2025, 4, 1), seed=5)
+    duck = build_training_table(
+        synthetic_crm, definition, cutoffs, 30, tmp_path / "d.parquet", sample=sample
+    )
+    sparked = build_training_table(
+        synthetic_crm, definition, cutoffs, 30, tmp_path / "s.parquet",
+        engine=SparkEngine(spark, synthetic_crm), cutoffs_per_query=len(cutoffs), sample=sample,
+    )  # fmt: skip
+    left, right = pd.read_parquet(duck.path), pd.read_parquet(sparked.path)
+    assert set(left[WEIGHT_COLUMN]) == {1.0, 1 / 0.3}
+    pd.testing.assert_frame_equal(left, right, check_exact=False, rtol=1e-12, atol=0)
+    assert sparked.meta.sample == sample == duck.meta.sample

@@ -158,6 +158,33 @@ def test_features_build_on_spark_equals_duckdb_without_duckdb(
     assert spark_meta.data_fingerprint != "unknown"
 
 
+def test_a_table_sampled_on_spark_trains_from_the_cli(
+    spark: Any, lake: Path, tmp_path: Path, no_duckdb: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 3 from the command line: Spark keeps every positive and 30 % of the
+    negatives before --sample-until (with their weights), no DuckDB on the way; `train` fits
+    on the weighted sample and says so."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "sampled.parquet"
+    invoke(
+        "features", "build", str(lake), "--engine", "spark", "--master", "local[2]",
+        "--out", str(out), "--start", "2024-06-01", "--sample-negatives", "0.3",
+        "--sample-until", "2025-03-01", "--sample-seed", "1",
+    )  # fmt: skip
+    assert no_duckdb == [] and not list(tmp_path.rglob("*.duckdb"))
+    monkeypatch.undo()
+    frame = pd.read_parquet(out)
+    early = frame["cutoff"] < pd.Timestamp("2025-03-01")
+    assert set(frame.loc[~early, "sample_weight"]) == {1.0}
+    assert set(frame.loc[early, "sample_weight"]) == {1.0, 1 / 0.3}
+    config = tmp_path / "training.yaml"
+    config.write_text("evaluation:\n  n_bootstrap: 0\nshap_rows: 0\nfit_logistic: false\n")
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    trained = invoke("train", str(out), "--tracking-uri", uri, "--training-config", str(config))
+    assert "Registered leadscore version 1" in trained.output
+    assert "sampled when built" in trained.output.replace("\n", " ")
+
+
 def test_score_on_spark_equals_duckdb(
     spark: Any, model: ServingModel, lake: Path, tmp_path: Path, no_duckdb: list[str],
     monkeypatch: pytest.MonkeyPatch,

@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.config import SegmentsConfig
-from leadscore.errors import DataContractError
+from leadscore.errors import ConfigError, DataContractError
 from leadscore.model.bots import BotRule
 from leadscore.model.rules_head import rules_unit
 from leadscore.training.bots import bot_notes, training_bot_flags
@@ -26,7 +26,12 @@ from leadscore.training.choice import ChoiceConfig, HeadChoice, choose_heads
 from leadscore.training.evaluate import Evaluation, EvaluationConfig, MethodScores, evaluate_methods
 from leadscore.training.models import LightGBMModel, LightGBMParams, LogisticModel, LogisticParams
 from leadscore.training.rules import RuleSet, default_rules, load_rules, mql_flags, score_rules
-from leadscore.training.sampling import NegativeSample, sample_negatives
+from leadscore.training.sampling import (
+    NegativeSample,
+    built_sample,
+    refuse_sampled_evaluation,
+    sample_negatives,
+)
 from leadscore.training.split import SplitConfig, TimeSplit, time_split
 from leadscore.training.table import (
     CONTACT_COLUMN,
@@ -195,7 +200,19 @@ def fit_and_evaluate(
         table, {"train": train, "valid": valid, "test": test}, config.targets
     )
     train_labels = [table.labels(t)[train.index].to_numpy() for t in TARGETS]
-    negatives = sample_negatives(train, train_labels, config.sample_negatives, config.sample_seed)
+    built = table.meta.sample if table.meta is not None else None
+    if built is not None:  # the engine sampled the table when it built it: its weights
+        refuse_sampled_evaluation(frame, split.period, built)
+        if config.sample_negatives < 1:
+            raise ConfigError(
+                "The training table was already sampled when built (features build "
+                "--sample-negatives); leave training.sample_negatives at 1."
+            )
+        negatives = built_sample(train, train_labels, built)
+    else:
+        negatives = sample_negatives(
+            train, train_labels, config.sample_negatives, config.sample_seed
+        )
     w_train = None
     if negatives.sampled:
         train, w_train = train[negatives.keep], negatives.weight[negatives.keep]

@@ -24,9 +24,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadscore.errors import ConfigError
+from leadscore.features.sampling import WEIGHT_COLUMN, TableSample
 from leadscore.training.table import CONTACT_COLUMN, CUTOFF_COLUMN
 
-__all__ = ["NegativeSample", "keep_fraction", "row_uniforms", "sample_negatives"]
+__all__ = [
+    "NegativeSample",
+    "built_sample",
+    "keep_fraction",
+    "refuse_sampled_evaluation",
+    "row_uniforms",
+    "sample_negatives",
+]
 
 BoolArray = np.ndarray[Any, Any]
 FloatArray = np.ndarray[Any, Any]
@@ -71,6 +80,9 @@ class NegativeSample:
     rows: int
     positives: int
     negatives_kept: int
+    built: TableSample | None = None
+    """The sample the engine took when it built the table (the weights come from the table);
+    ``None``: drawn here, at training."""
 
     @property
     def sampled(self) -> bool:
@@ -79,7 +91,8 @@ class NegativeSample:
 
     def record(self) -> dict[str, Any]:
         """What a run and a model artifact record (MLflow params, the heads' records)."""
-        return {
+        where = {} if self.built is None else {"taken": "build", "until": str(self.built.until)}
+        return where | {
             "negative_fraction": self.fraction,
             "seed": self.seed,
             "rows_before": self.rows,
@@ -91,6 +104,11 @@ class NegativeSample:
 
     def describe(self) -> str:
         """One sentence for the report."""
+        if self.built is not None:
+            return (
+                f"{self.built.describe()} Fitted on {self.positives:,} positive and "
+                f"{self.negatives_kept:,} negative rows of the training period."
+            )
         if not self.sampled:
             return "Training period not sampled: every row was fitted on (weight 1)."
         negatives = self.rows - self.positives
@@ -137,3 +155,41 @@ def sample_negatives(
         positives=int(positive.sum()),
         negatives_kept=int((keep & ~positive).sum()),
     )
+
+
+def built_sample(
+    train: pd.DataFrame, labels: Sequence[np.ndarray[Any, Any]], sample: TableSample
+) -> NegativeSample:
+    """The negative sample the engine took when it built the table: the training rows' weights
+    read from the table's :data:`~leadscore.features.sampling.WEIGHT_COLUMN`."""
+    positive = np.zeros(len(train), dtype=bool)
+    for y in labels:
+        positive |= np.asarray(y).astype(bool)
+    return NegativeSample(
+        fraction=sample.fraction,
+        seed=sample.seed,
+        keep=np.ones(len(train), dtype=bool),
+        weight=train[WEIGHT_COLUMN].to_numpy(dtype=np.float64),
+        rows=len(train),
+        positives=int(positive.sum()),
+        negatives_kept=int((~positive).sum()),
+        built=sample,
+    )
+
+
+def refuse_sampled_evaluation(frame: pd.DataFrame, periods: pd.Series, sample: TableSample) -> None:
+    """Refuse a split whose validation or test period holds rows the engine sampled (cutoffs
+    before ``sample.until``): they must see the whole population."""
+    cutoffs = pd.to_datetime(frame[CUTOFF_COLUMN])
+    held = periods.isin(["valid", "test"]) & (cutoffs < pd.Timestamp(sample.until))
+    if held.any():
+        first = cutoffs[held].min()
+        starts = cutoffs[periods == "valid"].min()
+        raise ConfigError(
+            f"The training table was sampled when built for cutoffs before "
+            f"{sample.until:%Y-%m-%d}, but the split's validation or test period holds "
+            f"{int(held.sum()):,} sampled row(s) (from {first:%Y-%m-%d}; validation starts "
+            f"{starts:%Y-%m-%d}). Rebuild the table with --sample-until {starts:%Y-%m-%d} or "
+            "earlier, or give validation and test a smaller share (split.valid_fraction, "
+            "split.test_fraction)."
+        )

@@ -119,9 +119,13 @@ def features_build(
     max_lead_age_days: funnel_opt.MaxLeadAgeOption = None,
     engine: engine_opt.EngineOption = "duckdb",
     master: engine_opt.MasterOption = None,
+    sample_negatives: engine_opt.BuildSampleOption = None,
+    sample_until: engine_opt.BuildSampleUntilOption = None,
+    sample_seed: engine_opt.BuildSampleSeedOption = 0,
 ) -> None:
     """Build the point-in-time training table (one row per contact and cutoff) with labels."""
     from leadscore.pipeline import FeaturesSpec, build_features_step
+    from leadscore.pipeline.build import build_sample
 
     spec = FeaturesSpec(
         source=source,
@@ -139,6 +143,7 @@ def features_build(
         max_lead_age_days=max_lead_age_days,
         engine=engine,
         master=master,
+        sample=build_sample(sample_negatives, sample_until, sample_seed),
     )
     with output.Bars() as bars:
         built = build_features_step(spec, progress=bars)

@@ -15,9 +15,16 @@ if TYPE_CHECKING:
     from leadscore.crm import CrmData
     from leadscore.features import BuildResult, CutoffSchedule
     from leadscore.features.labels import FromStage
+    from leadscore.features.sampling import TableSample
     from leadscore.features.stage_entry import EntryStage
 
-__all__ = ["FeaturesResult", "FeaturesSpec", "build_features_step", "default_schedule"]
+__all__ = [
+    "FeaturesResult",
+    "FeaturesSpec",
+    "build_features_step",
+    "build_sample",
+    "default_schedule",
+]
 
 Every = Literal["week", "month"]
 
@@ -69,6 +76,32 @@ class FeaturesSpec:
     master: str | None = None
     """Spark master (``--master``); default: the active session, ``SPARK_REMOTE`` or the Spark
     configuration."""
+    sample: TableSample | None = None
+    """Negatives sampled in the build query (:mod:`leadscore.features.sampling`)."""
+
+
+def build_sample(
+    fraction: float | None, until: datetime | None, seed: int = 0
+) -> TableSample | None:
+    """The build-time negative sample of ``--sample-negatives/--sample-until/--sample-seed``
+    (``None`` when no fraction, or a fraction of 1, is given)."""
+    from leadscore.errors import ConfigError
+    from leadscore.features.sampling import TableSample
+
+    if fraction is None or fraction >= 1:
+        if until is not None:
+            raise ConfigError("--sample-until goes with --sample-negatives (a share below 1).")
+        return None
+    if fraction <= 0:
+        raise ConfigError(
+            f"--sample-negatives must be above 0 (a share of the negatives), got {fraction}."
+        )
+    if until is None:
+        raise ConfigError(
+            "--sample-negatives needs --sample-until DATE: only cutoffs before it are sampled "
+            "(the future training period); validation and test must see every row."
+        )
+    return TableSample(fraction=fraction, until=until, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -129,6 +162,7 @@ def build_features_step(
             from_stage=spec.from_stage,
             label_times=label_times,
             max_age_days=spec.max_lead_age_days,
+            sample=spec.sample,
             progress=per_task(progress, "Building features (cutoffs)"),
         )
     return FeaturesResult(
