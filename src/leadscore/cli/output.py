@@ -196,6 +196,8 @@ def print_features(built: FeaturesResult) -> None:
         f"Censored (horizon runs past the end of the data, excluded): "
         f"{table.censored_rows:,} rows in {built.censored_cutoffs} cutoff(s)"
     )
+    if table.meta.sample is not None:  # negatives sampled in the build query
+        console.print(table.meta.sample.describe() + " Label rates are the population's.")
 
 
 _SUMMARY_HEADERS = {
