@@ -166,9 +166,14 @@ def render_report(evaluation: Evaluation, context: ReportContext) -> str:
             "to three times that share, C up to the top half, D the rest. A well calibrated "
             "model shows a realised rate close to the predicted one in every grade.</p>",
         ]
+    gains = gain_table(evaluation)
     parts += [
         "<h2>Rules vs models at today's MQL volume</h2>",
-        _table(gain_table(evaluation)),
+        _table(gains)
+        if len(gains)
+        else "<p>No rules baseline to compare with: give your points (flat mode: "
+        "<code>--rules my-rules.yaml</code> or <code>--rules-column</code>) to see how many "
+        "more converting leads the model finds at the same sales capacity.</p>",
         f"<p class='explain'>Each cutoff, sales works as many leads as the rules make MQLs; "
         f"the gain is the change in leads found that converted. Intervals: {level} cluster "
         "bootstrap over contacts.</p>",

@@ -42,7 +42,9 @@ def print_flat(result: FlatResult, table_name: str, model_name: str = "leadscore
     print_summary(result.summary, f"Flat table {table_name}: models on the held-out test period")
     shipped = result.chosen
     if result.choice is not None:
-        why = result.choice.why
+        why, name = result.choice.why, result.choice.shipped
+        if why.startswith(name):  # "LightGBM ships ...", not "Lightgbm ships ..."
+            why = _METHOD_WORDS.get(name, name) + why[len(name) :]
         console.print(f"[bold]{why[:1].upper()}{why[1:]}[/].", highlight=False)
     if not result.evaluation.headline.empty:
         from leadscore.training.report import headline_sentences
