@@ -67,7 +67,7 @@ def _connect(app_name: str, remote: str) -> Any:
             "pip install 'pyspark[connect]', or unset SPARK_REMOTE and pass --master."
         ) from None
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        first = _first_line(exc)
         raise LeadscoreError(
             f"Spark Connect at {remote} (SPARK_REMOTE) did not answer: {first}. Check the "
             "server is running and the URL (sc://host:15002)."
@@ -89,8 +89,14 @@ def _classic(session_class: Any, app_name: str, master: str | None) -> Any:
     try:
         return builder.getOrCreate()
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        first = _first_line(exc)
         raise LeadscoreError(
             f"Spark did not start (master {master or 'from the environment'}): {first}. "
             "Check that Java 17+ is installed (java -version) and the master URL is right."
         ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error from Spark (its JVM traces are long), at most 200 characters."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
