@@ -44,6 +44,14 @@ def test_promotion_gate_refuses_a_worse_challenger(tmp_path: Path) -> None:
     assert sentences[0].startswith("For sql the rules themselves ship")
     assert "lightgbm finds" in sentences[1] and "meeting" in sentences[1]
     assert good.headline == headline_sentences(good.outcome.evaluation, "lightgbm")
+    # the report's summary too: each target's sentence speaks of the head that ships for it
+    from leadscore.training.report_summary import plain_summary
+
+    evaluation = good.outcome.evaluation
+    said = plain_summary(evaluation, {}, shipped="logistic", shipped_by_target={"sql": "lightgbm"})
+    gains = [s for s in said if s.startswith("Working the same number")]
+    assert len(gains) == 1 and "the LightGBM model's top leads" in gains[0]
+    assert "became an SQL" in gains[0] and "cutoff(s))" not in gains[0]
 
     with pytest.raises(ArtifactError, match="no version '99'"):
         promote(tracking_uri=uri, version="99")

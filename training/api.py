@@ -182,6 +182,7 @@ def train(
         },
         grades=served.grades if served is not None else None,
         shipped=outcome.choices["sql"].shipped if "sql" in outcome.choices else "lightgbm",
+        shipped_by_target={t: c.shipped for t, c in outcome.choices.items()},
     )
     report = write_report(outcome.evaluation, context, out_dir / "report.html")
     run_id = version = None

@@ -70,7 +70,9 @@ class ReportContext:
     grades: GradeThresholds | None = None
     """The served grade thresholds: the report shows volume and realised rate per grade."""
     shipped: str = "lightgbm"
-    """The method the registered model serves; the summary speaks about it."""
+    """The method the registered model serves for sql (grades are SQL grades)."""
+    shipped_by_target: Mapping[str, str] = field(default_factory=dict)
+    """The method served per target (the summary speaks of each); missing: ``shipped``."""
 
 
 _NUMERIC = re.compile(r"^[-+]?[\d,.]+(%|x)?( to [-+]?[\d,.]+%?)?$|^\u2013$")
@@ -145,7 +147,11 @@ def render_report(evaluation: Evaluation, context: ReportContext) -> str:
     e = html.escape
     level = f"{evaluation.confidence:.0%}"
     summary = plain_summary(
-        evaluation, context.split_description, shipped=context.shipped, grades=context.grades
+        evaluation,
+        context.split_description,
+        shipped=context.shipped,
+        grades=context.grades,
+        shipped_by_target=context.shipped_by_target,
     )
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(context.title)}"

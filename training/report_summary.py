@@ -34,20 +34,26 @@ def plain_summary(
     *,
     shipped: str = "lightgbm",
     grades: GradeThresholds | None = None,
+    shipped_by_target: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Sentences a sales manager reads first."""
+    """Sentences a sales manager reads first: per target, the method that ships for it
+    (``shipped_by_target``, else ``shipped``)."""
     level = f"{evaluation.confidence:.0%}"
     out = [
         f"Tested on {evaluation.n_contacts:,} contacts scored at {evaluation.n_cutoffs} "
         f"cutoff(s){_period(description)}, a later period than the models learnt from; a "
         "contact scored at several cutoffs counts once per cutoff."
     ]
-    rows = evaluation.headline[evaluation.headline["method"] == shipped]
-    for _, r in rows.iterrows():
+    served = dict(shipped_by_target or {})
+    headline = evaluation.headline
+    served_by = headline["target"].map(lambda t: served.get(str(t), shipped))
+    for _, r in headline[headline["method"] == served_by].iterrows():
         outcome = outcome_label(str(r["target"]))
+        label = method_label(str(r["method"]))
+        label = label if label.startswith("LightGBM") else label[:1].lower() + label[1:]
         base = (
             f"Working the same number of leads as today's MQLs ({count(r['leads'])} over "
-            f"{evaluation.n_cutoffs} cutoff(s)), the {method_label(shipped)} model's top leads "
+            f"{evaluation.n_cutoffs} cutoffs), the {label} model's top leads "
             f"include {count(r['model_found'])} that {outcome} within the horizon, against "
             f"{count(r['rules_found'])} for the rules"
         )
