@@ -171,6 +171,7 @@ CASES: list[tuple[str, list[str], int, tuple[str, ...]]] = [
     ("score-chunk-size", ["score", "{crm}", "--chunk-size", "0"], 2, ("--chunk-size", "greater than or equal to 1")),
     ("score-as-of", ["score", "{crm}", "--as-of", "soon"], 2, ("--as-of", "datetime")),
     ("score-no-registry", ["score", "{crm}", "--tracking-uri", "{registry}", "--out", "{s.parquet}", "--store", "{h.duckdb}"], 5, ("No model registry", "leadscore train")),
+    ("score-out-not-parquet", ["score", "{crm}", "--out", "{s.csv}", "--store", "{h.duckdb}"], 2, ("written as Parquet", "s.csv", ".parquet")),
     ("score-bad-uri", ["score", "{crm}", "--tracking-uri", "foo://bar", "--out", "{s.parquet}", "--store", "{h.duckdb}"], 2, ("'foo'", "--tracking-uri")),
     # explain
     ("explain-no-contact", ["explain"], 2, ("Missing argument", "contact_id")),

@@ -254,6 +254,10 @@ def test_cli_train_models_promote_score_explain(tmp_path: Path) -> None:
     assert scored.returncode == 0, scored.stderr
     assert "2,500 rows scored (p_converted)" in scored.stdout
     first = str(pd.read_csv(tmp_path / "scores.csv")["lead_id"].iloc[0])
+    # --out's suffix chooses the format, even when it is the CRM default's name
+    assert run("score", "leads.csv", "--out", "scores.parquet").returncode == 0
+    assert len(pd.read_parquet(tmp_path / "scores.parquet")) == 2_500
+    assert not (tmp_path / "flat-scores.csv").exists()
     explained = run("explain", first, "--table", "leads.csv")
     assert explained.returncode == 0, explained.stderr
     assert f"{first}: grade" in explained.stdout and "  + " in explained.stdout

@@ -199,7 +199,13 @@ PointsOut = Annotated[Path | None, typer.Option(help="Write points per row to th
 
 # score, explain, serve, demo
 ScoreSource = Annotated[str, typer.Argument(help="CRM: .duckdb file, folder or DB URL.")]
-ScoresOut = Annotated[Path, typer.Option(help="Output Parquet (written atomically).")]
+ScoresOut = Annotated[
+    Path | None,
+    typer.Option(
+        help="Output file, written atomically: Parquet or CSV by its suffix "
+        "(default: scores.parquet; flat-scores.csv for a flat export)."
+    ),
+]
 HistoryStore = Annotated[
     Path,
     typer.Option(

@@ -9,7 +9,12 @@ import typer
 from leadscore.cli import engine_options as engine_opt
 from leadscore.cli import flat_output, output
 from leadscore.cli import options as opt
-from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_SCORES_OUT, DEFAULT_SCORES_STORE
+from leadscore.pipeline.defaults import (
+    DEFAULT_DEMO_CRM,
+    DEFAULT_FLAT_SCORES_OUT,
+    DEFAULT_SCORES_OUT,
+    DEFAULT_SCORES_STORE,
+)
 
 __all__ = ["register"]
 
@@ -24,7 +29,7 @@ def register(app: typer.Typer) -> None:
 def score(
     source: opt.ScoreSource = str(DEFAULT_DEMO_CRM),
     model: opt.Model = "champion",
-    out: opt.ScoresOut = DEFAULT_SCORES_OUT,
+    out: opt.ScoresOut = None,
     store: opt.HistoryStore = DEFAULT_SCORES_STORE,
     chunk_size: opt.ChunkSize = 50_000,
     as_of: opt.ScoreAsOf = None,
@@ -44,7 +49,7 @@ def score(
     )
 
     if is_flat_file(source):
-        flat_out = out if out != DEFAULT_SCORES_OUT else out.with_name("flat-scores.csv")
+        flat_out = out if out is not None else DEFAULT_FLAT_SCORES_OUT
         spec_flat = FlatScoreSpec(
             table=Path(source), model=model, out=flat_out, tracking_uri=tracking_uri
         )
@@ -54,7 +59,7 @@ def score(
     spec = ScoreSpec(
         source=source,
         model=model,
-        out=out,
+        out=out if out is not None else DEFAULT_SCORES_OUT,
         store=store,
         chunk_size=chunk_size,
         as_of=as_of,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 __all__ = [
     "DEFAULT_DEMO_CRM",
+    "DEFAULT_FLAT_SCORES_OUT",
     "DEFAULT_SCORES_OUT",
     "DEFAULT_SCORES_STORE",
     "DEFAULT_TRAINING_TABLE",
@@ -16,3 +17,4 @@ DEFAULT_DEMO_CRM = Path("data/demo/crm.duckdb")
 DEFAULT_TRAINING_TABLE = Path("data/demo/training.parquet")
 DEFAULT_SCORES_STORE = Path("data/scores.duckdb")
 DEFAULT_SCORES_OUT = Path("scores.parquet")
+DEFAULT_FLAT_SCORES_OUT = Path("flat-scores.csv")

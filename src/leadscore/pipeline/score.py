@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from leadscore.errors import ConfigError
 from leadscore.pipeline.data import open_mapped_crm
 from leadscore.pipeline.defaults import (
     DEFAULT_DEMO_CRM,
@@ -79,6 +80,7 @@ def score_step(spec: ScoreSpec, *, progress: ProgressFn = no_progress) -> ScoreS
         from leadscore.pipeline.spark_steps import spark_score
 
         return spark_score(spec)
+    _require_parquet_out(spec.out)
     with open_mapped_crm(spec.source, spec.config) as crm:
         batch = score_contact_base(
             crm,
@@ -91,6 +93,15 @@ def score_step(spec: ScoreSpec, *, progress: ProgressFn = no_progress) -> ScoreS
             progress=per_task(progress, "Scoring contacts"),
         )
         return ScoreStepResult(batch=batch, data_end=data_end_of(crm))
+
+
+def _require_parquet_out(out: Path) -> None:
+    """CRM scores are written as Parquet: refuse another suffix rather than mislabel a file."""
+    if out.suffix and out.suffix.lower() != ".parquet":
+        raise ConfigError(
+            f"Scores of a CRM are written as Parquet, but --out {out.name} ends in "
+            f"{out.suffix!r}. Give a .parquet path (for a CSV, export them: leadscore export)."
+        )
 
 
 def top_leads(scores_path: Path, top: int = 10) -> pd.DataFrame:
