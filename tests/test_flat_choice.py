@@ -106,7 +106,11 @@ def test_logistic_ships_when_it_wins_on_validation_and_serves_flat_rows(tmp_path
     assert folder is not None and (folder / "sql.logistic.json").is_file()
     record = json.loads((folder / "sql.json").read_text())
     assert record["kind"] == "logistic" and record["choice"]["shipped"] == "logistic"
-    assert "Model choice (validation window)" in result.report_path.read_text(encoding="utf-8")
+    page = result.report_path.read_text(encoding="utf-8")
+    assert "Model choice (validation window)" in page
+    # a flat report speaks of leads of the export, not of contacts at cutoffs
+    assert "leads created from" in page and "cutoff" not in page
+    assert "Valid found at mql" not in page  # no rules: nothing is an MQL
 
     (tmp_path / "pyfunc").mkdir()
     model = str(save_pyfunc(folder, tmp_path / "pyfunc"))

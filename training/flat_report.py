@@ -11,6 +11,7 @@ import pandas as pd
 from leadscore.model.heads import AnyHead
 from leadscore.training.choice import choice_table
 from leadscore.training.report import ReportContext, write_report
+from leadscore.training.report_format import percent
 
 if TYPE_CHECKING:
     from leadscore.training.flat import FlatResult
@@ -42,6 +43,9 @@ def write_flat_report(
     periods = {"train": 0, "valid": 0, "test": 0}
     if split is not None:
         periods = {p: int(split.mask(p).sum()) for p in periods}
+    choice = choice_table({result.choice.target: result.choice}) if result.choice else None
+    if choice is not None and result.rules is None:  # no rules: nothing is an MQL
+        choice = choice.drop(columns="valid_found_at_mql")
     context = ReportContext(
         title=f"leadscore flat-table mode: {csv_path.name}",
         data_fingerprint="flat:" + csv_path.name,
@@ -56,20 +60,22 @@ def write_flat_report(
             )
         },
         shipped=result.chosen,
+        flat=True,
         extra_tables={
-            **(
-                {
-                    "Model choice (validation window)": choice_table(
-                        {result.choice.target: result.choice}
-                    )
-                }
-                if result.choice is not None
-                else {}
-            ),
-            "Leakage detector (computed on the training rows)": leaks,
+            **({"Model choice (validation window)": choice} if choice is not None else {}),
+            "Leakage detector (computed on the training rows)": _shares_in_percent(leaks),
             "Dropped columns": pd.DataFrame(
                 {"column": list(result.dropped), "reason": list(result.dropped.values())}
             ),
         },
     )
     return write_report(result.evaluation, context, result.report_path)
+
+
+def _shares_in_percent(leaks: pd.DataFrame) -> pd.DataFrame:
+    """The leakage table with its filled shares as percentages (1.0 read as a count "1")."""
+    shown = leaks.copy()
+    for column in ("filled_positives", "filled_negatives"):
+        if column in shown:
+            shown[column] = [percent(v) for v in shown[column]]
+    return shown

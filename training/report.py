@@ -73,6 +73,8 @@ class ReportContext:
     """The method the registered model serves for sql (grades are SQL grades)."""
     shipped_by_target: Mapping[str, str] = field(default_factory=dict)
     """The method served per target (the summary speaks of each); missing: ``shipped``."""
+    flat: bool = False
+    """A one-row-per-lead export: the test period is one group of leads, not cutoffs."""
 
 
 _NUMERIC = re.compile(r"^[-+]?[\d,.]+(%|x)?( to [-+]?[\d,.]+%?)?$|^\u2013$")
@@ -152,6 +154,7 @@ def render_report(evaluation: Evaluation, context: ReportContext) -> str:
         shipped=context.shipped,
         grades=context.grades,
         shipped_by_target=context.shipped_by_target,
+        flat=context.flat,
     )
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(context.title)}"
@@ -180,9 +183,15 @@ def render_report(evaluation: Evaluation, context: ReportContext) -> str:
         else "<p>No rules baseline to compare with: give your points (flat mode: "
         "<code>--rules my-rules.yaml</code> or <code>--rules-column</code>) to see how many "
         "more converting leads the model finds at the same sales capacity.</p>",
-        f"<p class='explain'>Each cutoff, sales works as many leads as the rules make MQLs; "
-        f"the gain is the change in leads found that converted. Intervals: {level} cluster "
-        "bootstrap over contacts.</p>",
+        (
+            f"<p class='explain'>{'Each cutoff, s' if evaluation.n_cutoffs > 1 else 'S'}ales "
+            "works as many leads as the rules make MQLs; the gain is the change in leads found "
+            f"that converted. Intervals: {level} "
+            + ("bootstrap over leads" if context.flat else "cluster bootstrap over contacts")
+            + ".</p>"
+            if len(gains)
+            else ""
+        ),
         "<h2>How well each method ranks and predicts</h2>",
         _table(metrics_table(evaluation)),
         "<p class='explain'>ROC AUC: the chance a converting lead is ranked above a "
@@ -192,6 +201,7 @@ def render_report(evaluation: Evaluation, context: ReportContext) -> str:
         + (f" {e(_ORACLE)}" if any(m.name == "oracle" for m in evaluation.methods) else "")
         + "</p>",
     ]
+    each = " per cutoff" if evaluation.n_cutoffs > 1 else ""
     for target in evaluation.targets:
         parts.append(f"<h2>Curves: leads that {e(outcome_label(target))}</h2><div class='plots'>")
         parts += [
@@ -202,11 +212,11 @@ def render_report(evaluation: Evaluation, context: ReportContext) -> str:
         ]
         parts.append("</div>")
     parts += [
-        "<h2>Sales capacity: leads found when working K leads per cutoff</h2>",
+        f"<h2>Sales capacity: leads found when working K leads{each}</h2>",
         _table(capacity_table(evaluation)),
         "<p class='explain'>Counts with a decimal are expected values: tied scores are broken "
         "at random.</p>",
-        "<h2>The top of each cutoff</h2>",
+        f"<h2>The top {'of each cutoff' if each else 'scored leads'}</h2>",
         _table(lift_table(evaluation)),
     ]
     for target, (contrib, values) in context.shap.items():
@@ -218,8 +228,11 @@ def render_report(evaluation: Evaluation, context: ReportContext) -> str:
         parts += ["<h2>The rules baseline used</h2>", _table(rules_table(context.rules))]
     parts += [
         "<h2>How this was tested</h2>",
-        f"<p>Split {e(context.split_mode)}; {evaluation.n_rows:,} lead-cutoff rows in the test "
-        f"period. Intervals: {level} cluster bootstrap over contacts.</p>",
+        f"<p>Split {e(context.split_mode)}; {evaluation.n_rows:,} "
+        + ("leads" if context.flat else "lead-cutoff rows")
+        + f" in the test period. Intervals: {level} "
+        + ("bootstrap over leads" if context.flat else "cluster bootstrap over contacts")
+        + ".</p>",
         _table(periods_table(context.split_description)),
         f"<p class='explain'>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by leadscore "
         f"{e(__version__)}; data fingerprint <code>{e(context.data_fingerprint)}</code>, "

@@ -35,15 +35,25 @@ def plain_summary(
     shipped: str = "lightgbm",
     grades: GradeThresholds | None = None,
     shipped_by_target: Mapping[str, str] | None = None,
+    flat: bool = False,
 ) -> list[str]:
     """Sentences a sales manager reads first: per target, the method that ships for it
-    (``shipped_by_target``, else ``shipped``)."""
+    (``shipped_by_target``, else ``shipped``); ``flat``: the rows are leads of one export."""
     level = f"{evaluation.confidence:.0%}"
-    out = [
-        f"Tested on {evaluation.n_contacts:,} contacts scored at {evaluation.n_cutoffs} "
-        f"cutoff(s){_period(description)}, a later period than the models learnt from; a "
-        "contact scored at several cutoffs counts once per cutoff."
-    ]
+    if flat:
+        first = (
+            f"Tested on {evaluation.n_rows:,} leads created{_period(description)}, later than "
+            "the leads the models learnt from."
+        )
+        volume = "in the test period"
+    else:
+        first = (
+            f"Tested on {evaluation.n_contacts:,} contacts scored at {evaluation.n_cutoffs} "
+            f"cutoff(s){_period(description)}, a later period than the models learnt from; a "
+            "contact scored at several cutoffs counts once per cutoff."
+        )
+        volume = f"over {evaluation.n_cutoffs} cutoffs"
+    out = [first]
     served = dict(shipped_by_target or {})
     headline = evaluation.headline
     served_by = headline["target"].map(lambda t: served.get(str(t), shipped))
@@ -52,8 +62,8 @@ def plain_summary(
         label = method_label(str(r["method"]))
         label = label if label.startswith("LightGBM") else label[:1].lower() + label[1:]
         base = (
-            f"Working the same number of leads as today's MQLs ({count(r['leads'])} over "
-            f"{evaluation.n_cutoffs} cutoffs), the {label} model's top leads "
+            f"Working the same number of leads as today's MQLs ({count(r['leads'])} "
+            f"{volume}), the {label} model's top leads "
             f"include {count(r['model_found'])} that {outcome} within the horizon, against "
             f"{count(r['rules_found'])} for the rules"
         )

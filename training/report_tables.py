@@ -78,18 +78,21 @@ def gain_table(evaluation: Evaluation) -> pd.DataFrame:
 
 def capacity_table(evaluation: Evaluation) -> pd.DataFrame:
     """Positives found per method when sales works K leads per cutoff."""
+    several = evaluation.n_cutoffs > 1  # one cutoff (a flat export): "per cutoff" says nothing
     rows = []
     for _, r in evaluation.capacity.iterrows():
         row = {
             "Capacity": str(r["capacity"]).capitalize(),
-            "Leads worked per cutoff": count(round(float(r["leads_per_cutoff"]), 1)),
+            "Leads worked per cutoff" if several else "Leads worked": count(
+                round(float(r["leads_per_cutoff"]), 1)
+            ),
             "Method": method_label(str(r["method"])),
         }
         for target in evaluation.targets:
             row[f"Found that {outcome_label(target)}"] = count(r[f"{target}_found"])
-            row["per cutoff" if len(evaluation.targets) == 1 else f"per cutoff ({target})"] = count(
-                round(float(r[f"{target}_per_cutoff"]), 1)
-            )
+            if several:
+                per = "per cutoff" if len(evaluation.targets) == 1 else f"per cutoff ({target})"
+                row[per] = count(round(float(r[f"{target}_per_cutoff"]), 1))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -100,7 +103,7 @@ def lift_table(evaluation: Evaluation) -> pd.DataFrame:
         {
             "Method": [method_label(str(m)) for m in evaluation.lift["method"]],
             "Outcome": [outcome_label(str(t)) for t in evaluation.lift["target"]],
-            "Top of each cutoff": evaluation.lift["top"],
+            "Top of each cutoff" if evaluation.n_cutoffs > 1 else "Top": evaluation.lift["top"],
             "Leads": [count(v) for v in evaluation.lift["leads"]],
             "Found": [count(v) for v in evaluation.lift["found"]],
             "Precision": [percent(v) for v in evaluation.lift["precision"]],
@@ -129,11 +132,23 @@ def tidy_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def periods_table(description: Mapping[str, str]) -> pd.DataFrame:
     """The time split as three rows (learning, validation, test) instead of nine columns; any
     other description as one row per item."""
+    names = {"train": "Learning", "valid": "Validation (tuning, grades)", "test": "Test (reported)"}
+    if "train_window" in description:  # a flat export: leads created in each date range
+        return pd.DataFrame(
+            [
+                {
+                    "Period": label,
+                    "Created": description[f"{key}_window"].replace("..", " to "),
+                    "Leads": count(float(description[key])) if key in description else MISSING,
+                }
+                for key, label in names.items()
+                if f"{key}_window" in description
+            ]
+        )
     if "train_first_cutoff" not in description:
         return tidy_frame(
             pd.DataFrame({"item": list(description), "value": list(description.values())})
         )
-    names = {"train": "Learning", "valid": "Validation (tuning, grades)", "test": "Test (reported)"}
     rows = []
     for key, label in names.items():
         if f"{key}_first_cutoff" not in description:
