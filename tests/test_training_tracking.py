@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +53,10 @@ def test_promotion_gate_refuses_a_worse_challenger(tmp_path: Path) -> None:
     gains = [s for s in said if s.startswith("Working the same number")]
     assert len(gains) == 1 and "the LightGBM model's top leads" in gains[0]
     assert "became an SQL" in gains[0] and "cutoff(s))" not in gains[0]
+    # an expected count (random tie-breaking) is said in words, never as "2.6 leads"
+    halved = replace(evaluation, headline=evaluation.headline.assign(model_found=2.6))
+    said = plain_summary(halved, {}, shipped="lightgbm")
+    assert "include about 3 that" in said[1] and "2.6" not in said[1]
 
     with pytest.raises(ArtifactError, match="no version '99'"):
         promote(tracking_uri=uri, version="99")

@@ -28,6 +28,12 @@ def _period(description: Mapping[str, str]) -> str:
     return f" from {first} to {last}" if first and last else ""
 
 
+def _spoken(found: float) -> str:
+    """A found count in a sentence: an expected value (random tie-breaking) said as "about 3"."""
+    value = float(found)
+    return count(value) if value.is_integer() else f"about {count(round(value))}"
+
+
 def plain_summary(
     evaluation: Evaluation,
     description: Mapping[str, str],
@@ -64,8 +70,8 @@ def plain_summary(
         base = (
             f"Working the same number of leads as today's MQLs ({count(r['leads'])} "
             f"{volume}), the {label} model's top leads "
-            f"include {count(r['model_found'])} that {outcome} within the horizon, against "
-            f"{count(r['rules_found'])} for the rules"
+            f"include {_spoken(r['model_found'])} that {outcome} within the horizon, against "
+            f"{_spoken(r['rules_found'])} for the rules"
         )
         if not np.isfinite(r["relative_gain"]):
             out.append(f"{base}: the rules find none, so no gain can be stated.")
