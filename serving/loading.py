@@ -16,6 +16,7 @@ from leadscore.errors import ArtifactError, LeadscoreError
 from leadscore.model.pyfunc import PYFUNC_CLASS
 from leadscore.registry import require_registry, resolve_tracking_uri
 from leadscore.run_status import fail_dead_runs
+from leadscore.serving.requirements_drift import warn_on_requirement_drift
 from leadscore.serving.scorer import Scorer
 
 __all__ = ["DEFAULT_MODEL_NAME", "LoadedScorer", "load_scorer"]
@@ -51,7 +52,10 @@ def _load_pyfunc(path: str) -> Any:
     import mlflow.pyfunc
 
     try:
-        return mlflow.pyfunc.load_model(path)
+        # MLflow's dependency check scans every installed package (~2 s); ours reads the pins
+        pyfunc = mlflow.pyfunc.load_model(path, suppress_warnings=True)
+        warn_on_requirement_drift(path)
+        return pyfunc
     except LeadscoreError:
         raise
     except Exception as exc:  # MLflow wraps or raises its own errors
