@@ -15,22 +15,17 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.test_serving_support import ServingModel, serving_model
-from tests.test_spark_cli import AS_OF, export_parquet, invoke
+from tests import test_spark_cli
+from tests.test_serving_support import ServingModel
+from tests.test_spark_cli import AS_OF, invoke
 
 pytestmark = pytest.mark.spark
 
+# the CLI tests' module-scoped fixtures: the serving model and its CRM exported as Parquet
+model = test_spark_cli.model
+lake = test_spark_cli.lake
+
 _MISSING = [m for m in ("grpc", "grpc_status", "zstandard") if importlib.util.find_spec(m) is None]
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
-    return serving_model(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def lake(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_parquet(model.crm_path, tmp_path_factory.mktemp("lake") / "crm")
 
 
 @pytest.fixture(scope="module")
