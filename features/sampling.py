@@ -12,13 +12,16 @@ whose validation or test period holds sampled cutoffs (:mod:`leadscore.training.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.features.labels import LABELS
 
-__all__ = ["WEIGHT_COLUMN", "TableSample", "sampled_query"]
+__all__ = ["WEIGHT_COLUMN", "TableSample", "row_draws", "sampled_query"]
 
 WEIGHT_COLUMN = "sample_weight"
 """The column of a sampled training table holding each row's weight in fitting."""
@@ -54,6 +57,26 @@ def _draw(engine: str) -> str:
         return f"CAST(conv(substr(md5({key}), 1, 8), 16, 10) AS DOUBLE) / {_DRAW}.0"
     key = "CAST(s.contact_id AS VARCHAR) || '|' || strftime(s.cutoff, '%Y-%m-%d %H:%M:%S') || '|' || CAST({seed} AS VARCHAR)"
     return f"CAST(CAST(('0x' || substr(md5({key}), 1, 8)) AS UBIGINT) AS DOUBLE) / {_DRAW}.0"
+
+
+def row_draws(contact_ids: Iterable[Any], cutoffs: Any, seed: int) -> np.ndarray[Any, Any]:
+    """The build query's draw in [0, 1) of each (contact, cutoff) row, in order, computed by
+    DuckDB with the same expression: sampling at training time keeps exactly the rows a build
+    sampled with the same seed and fraction keeps."""
+    import duckdb
+    import pyarrow as pa
+
+    rows = pa.table(
+        {
+            "contact_id": pa.array([str(c) for c in contact_ids], type=pa.string()),
+            "cutoff": pa.array(np.asarray(cutoffs, dtype="datetime64[us]")),
+        }
+    )
+    draw = _draw("duckdb").format(seed=int(seed))
+    with duckdb.connect() as con:
+        con.register("s", rows)
+        values = con.execute(f"SELECT {draw} AS u FROM s").fetchnumpy()["u"]
+    return np.asarray(values, dtype=np.float64)
 
 
 def sampled_query(sql: str, sample: TableSample, engine: str) -> str:

@@ -75,6 +75,24 @@ def test_the_build_keeps_positives_later_rows_and_a_share_of_earlier_negatives(
     pd.testing.assert_frame_equal(rebuilt, subset)
 
 
+def test_sampling_at_training_keeps_the_rows_the_build_keeps(tables: dict[str, Path]) -> None:
+    """One draw for both places: the unsampled table sampled at training time (same share and
+    seed) keeps exactly the early rows the build query kept."""
+    from leadscore.training.sampling import sample_negatives
+
+    full = pd.read_parquet(tables["full"])
+    part = pd.read_parquet(tables["part"])
+    early = full[full["cutoff"] < UNTIL].reset_index(drop=True)
+    labels = [early["became_sql"].to_numpy(), early["booked_meeting"].to_numpy()]
+    kept = early[sample_negatives(early, labels, 0.2, seed=3).keep]
+    built = part[part["cutoff"] < UNTIL]
+    key = ["contact_id", "cutoff"]
+    pd.testing.assert_frame_equal(
+        kept[key].sort_values(key).reset_index(drop=True),
+        built[key].sort_values(key).reset_index(drop=True),
+    )
+
+
 def test_the_metadata_records_the_sample_and_the_population_rates(
     tables: dict[str, Path],
 ) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.errors import ConfigError
-from leadscore.features.sampling import WEIGHT_COLUMN, TableSample
+from leadscore.features.sampling import WEIGHT_COLUMN, TableSample, row_draws
 from leadscore.training.table import CONTACT_COLUMN, CUTOFF_COLUMN
 
 __all__ = [
@@ -40,31 +40,13 @@ __all__ = [
 BoolArray = np.ndarray[Any, Any]
 FloatArray = np.ndarray[Any, Any]
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """splitmix64's finaliser: a bijection of uint64 that spreads every input bit."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)
-
 
 def row_uniforms(frame: pd.DataFrame, seed: int) -> FloatArray:
     """One number in [0, 1) per row, a function of ``seed`` and the row's (contact, cutoff)
-    only."""
-    keys = pd.DataFrame(
-        {
-            CONTACT_COLUMN: frame[CONTACT_COLUMN].astype(str).to_numpy(),
-            CUTOFF_COLUMN: pd.to_datetime(frame[CUTOFF_COLUMN]).to_numpy(dtype="datetime64[ns]"),
-        }
-    )
-    hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy(dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        salt = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64) + _GOLDEN)
-    mixed = _mix(hashed ^ salt)
-    return np.asarray((mixed >> np.uint64(11)).astype(np.float64) / float(2**53))
+    only: the draw of the build query's sample (:func:`leadscore.features.sampling.row_draws`),
+    so training-time and build-time sampling keep the same rows."""
+    cutoffs = pd.to_datetime(frame[CUTOFF_COLUMN]).to_numpy(dtype="datetime64[us]")
+    return row_draws(frame[CONTACT_COLUMN].to_numpy(), cutoffs, seed)
 
 
 @dataclass(frozen=True)
