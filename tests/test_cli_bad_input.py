@@ -147,6 +147,7 @@ CASES: list[tuple[str, list[str], int, tuple[str, ...]]] = [
     ("train-bad-config", ["train", "{table}", "--training-config", "{bad-training.yaml}", "--tracking-uri", "{registry}"], 2, ("n_bootstraps", "bad-training.yaml")),
     ("train-flat-missing", ["train", "--table", "{nope.csv}", "--target", "x"], 2, ("nope.csv", "does not exist")),
     ("train-flat-no-target", ["train", "--table", "{flat.csv}"], 2, ("--target",)),
+    ("train-table-as-flat", ["train", "--table", "{table}"], 2, ("training table from `leadscore features build`", "without --table")),
     ("train-flat-unknown-target", ["train", "--table", "{flat.csv}", "--target", "won"], 2, ("'won'", "flat.csv", "columns:")),
     ("train-flat-two-rows", ["train", "--table", "{two-rows.csv}", "--target", "converted"], 4, ("two-rows.csv", "2 row(s)", "at least 10")),
     ("train-flat-not-binary", ["train", "--table", "{not-binary.csv}", "--target", "converted"], 4, ("'converted'", "not 0/1", "expected 0/1")),

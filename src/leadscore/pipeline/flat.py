@@ -72,6 +72,13 @@ def train_flat_step(spec: FlatTrainSpec, *, progress: ProgressFn = no_progress) 
     from leadscore.training.flat_split import FlatSplitConfig
 
     if spec.target is None:
+        from leadscore.features.meta import metadata_path
+
+        if metadata_path(spec.table).is_file():
+            raise ConfigError(
+                f"{spec.table.name} is a training table from `leadscore features build`, not a "
+                f"flat export: give it without --table (leadscore train {spec.table})."
+            )
         raise ConfigError("Flat mode needs --target COLUMN (the converted flag).")
     if not 0 < spec.test_fraction < 0.8:
         raise ConfigError(f"--test-fraction must be between 0 and 0.8; got {spec.test_fraction}.")
