@@ -82,13 +82,10 @@ def dataset_schema(frame: pd.DataFrame, head: int = 1000) -> Any:
             inferred = _infer_schema(frame.iloc[sorted(rows)])
     except Exception:  # as MLflow does: no schema rather than no run
         return None
-    missing = ~filled.all(axis=0)
-    position = {name: j for j, name in enumerate(frame.columns)}
+    complete = dict(zip(map(str, frame.columns), filled.all(axis=0).tolist(), strict=True))
+    specs: list[Any] = inferred.inputs
     return Schema(
-        [
-            ColSpec(spec.type, spec.name, required=not bool(missing[position[spec.name]]))
-            for spec in inferred.inputs
-        ]
+        [ColSpec(spec.type, spec.name, required=bool(complete[str(spec.name)])) for spec in specs]
     )
 
 
