@@ -82,7 +82,8 @@ def dataset_schema(frame: pd.DataFrame, head: int = 1000) -> Any:
             inferred = _infer_schema(frame.iloc[sorted(rows)])
     except Exception:  # as MLflow does: no schema rather than no run
         return None
-    complete = dict(zip(map(str, frame.columns), filled.all(axis=0).tolist(), strict=True))
+    whole: list[bool] = list(filled.all(axis=0))
+    complete = dict(zip(map(str, frame.columns), whole, strict=True))
     specs: list[Any] = inferred.inputs
     return Schema(
         [ColSpec(spec.type, spec.name, required=bool(complete[str(spec.name)])) for spec in specs]
