@@ -82,8 +82,7 @@ def dataset_schema(frame: pd.DataFrame, head: int = 1000) -> Any:
             inferred = _infer_schema(frame.iloc[sorted(rows)])
     except Exception:  # as MLflow does: no schema rather than no run
         return None
-    whole: list[bool] = list(filled.all(axis=0))
-    complete = dict(zip(map(str, frame.columns), whole, strict=True))
+    complete = {str(name): bool(filled[:, j].all()) for j, name in enumerate(frame.columns)}
     specs: list[Any] = inferred.inputs
     return Schema(
         [ColSpec(spec.type, spec.name, required=bool(complete[str(spec.name)])) for spec in specs]
