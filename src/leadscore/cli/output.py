@@ -221,9 +221,25 @@ def print_summary(summary: pd.DataFrame, title: str) -> None:
             _SUMMARY_HEADERS.get(str(column), str(column)),
             justify="left" if column in {"method", "target"} else "right",
         )
+    columns = [str(c) for c in summary.columns]
     for row in summary.itertuples(index=False):
-        table.add_row(*(f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row(*(_summary_cell(c, v) for c, v in zip(columns, row, strict=True)))
     console.print(table)
+
+
+def _summary_cell(column: str, value: object) -> str:
+    """Scores with four fixed decimals (0.7840, not 0.784), Brier with five, counts whole."""
+    if not isinstance(value, float):
+        return str(value)
+    if value != value:
+        return "\u2013"  # a dash: unknown
+    if "found" in column:
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
+    if column.endswith("auc"):
+        return f"{value:.4f}"
+    if column == "brier":
+        return f"{value:.5f}"
+    return f"{value:,.4g}"
 
 
 def _share(p: object) -> str:
