@@ -51,7 +51,8 @@ def test_ids_are_found_by_uniqueness_not_by_name(export: tuple[FlatExport, pd.Da
     generated, frame = export
     specs, dropped = infer_columns(frame, exclude=[generated.target])
     kinds = {s.name: s.kind for s in specs}
-    assert kinds["segment_id"] == "numeric" and "segment_id" not in dropped  # a real category
+    # a real 300-level category coded as integers: labels, not amounts
+    assert kinds["segment_id"] == "categorical" and "segment_id" not in dropped
     assert kinds["do_not_email"] == "boolean"  # not personal data, despite "email"
     assert find_id_column(frame, exclude=[generated.target]) == "lead_id"
     personal = frame.assign(email=[f"p{i}@example.com" for i in range(len(frame))])
@@ -131,3 +132,20 @@ def test_too_few_positives_per_period_gives_the_counts_and_what_to_do() -> None:
         check_periods(y, split, "converted", "leads.csv")
     message = str(caught.value)
     assert "test: 0 positive" in message and "--test-from" in message
+
+
+def test_integer_codes_are_categories_and_counts_stay_numbers() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "region_code": rng.integers(1, 12, n),
+            "CampaignId": rng.integers(100, 140, n),
+            "page_views": rng.integers(0, 60, n),
+            "valid": rng.integers(0, 2, n) == 1,
+        }
+    )
+    specs, _ = infer_columns(frame)
+    kinds = {s.name: s.kind for s in specs}
+    assert kinds["region_code"] == kinds["CampaignId"] == "categorical"
+    assert kinds["page_views"] == "numeric"  # a count: its order means something

@@ -1,8 +1,9 @@
 """Column types of a flat export: which columns a model may read, and why the others are not.
 
 IDs are found by uniqueness, never by name (a 495-level category named ``*_id`` is a real
-feature); only columns named like personal data (email, phone, person names) are dropped by
-name, so that reasons in words never quote them. Dates other than the time column are dropped
+feature); an integer column named like an id or a code is read as a category (its numbers are
+labels, not amounts); only columns named like personal data (email, phone, person names) are
+dropped by name, so that reasons in words never quote them. Dates other than the time column are dropped
 (their meaning changes with the export date).
 """
 
@@ -46,6 +47,19 @@ def column_kind(column: pd.Series) -> FeatureKind:
     if len(text) and pd.to_numeric(text, errors="coerce").notna().mean() > 0.95:
         return "numeric"
     return "categorical"
+
+
+_CODE_NAME = re.compile(r"(^|[_\s])(id|code)$|[a-z](Id|ID|Code)$", re.IGNORECASE)
+
+
+def _is_code(name: str, column: pd.Series, unique: int, max_levels: int) -> bool:
+    """An integer column named like an id or a code (``segment_id``, ``region_code``): labels
+    of a category whose numbers mean no order ("segment 69" is not "more" than segment 12)."""
+    return (
+        pd.api.types.is_integer_dtype(column)
+        and unique <= max_levels
+        and _CODE_NAME.search(name) is not None
+    )
 
 
 def _is_unique_key(column: pd.Series) -> bool:
@@ -95,7 +109,7 @@ def infer_columns(
             if _is_unique_key(column) and pd.api.types.is_integer_dtype(column):
                 dropped[name] = f"ID-like ({unique:,} distinct integers, one per row)"
                 continue
-            kind = "numeric"
+            kind = "categorical" if _is_code(str(name), column, unique, max_levels) else "numeric"
         elif pd.api.types.is_datetime64_any_dtype(column):
             dropped[name] = "date column (not the time column)"
             continue

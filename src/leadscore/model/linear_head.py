@@ -102,7 +102,11 @@ class LogisticHead(HeadBase):
         blocks = [numeric]
         for name, levels, rare in zip(p.categorical, p.levels, p.infrequent, strict=True):
             values = _levels(frame[name])
-            block = np.column_stack([values == level for level in levels] or [])
+            block = (  # no level of its own: every level rare (all in the infrequent column)
+                np.column_stack([values == level for level in levels])
+                if levels
+                else np.zeros((len(frame), 0), dtype=bool)
+            )
             block = block.reshape(len(frame), len(levels)).astype(np.float64)
             if rare is not None:  # rare and unseen levels share the infrequent column
                 other = ~np.isin(values, np.asarray(levels, dtype=object))
