@@ -9,7 +9,11 @@ import typer
 from leadscore.cli import engine_options as engine_opt
 from leadscore.cli import flat_output, output
 from leadscore.cli import options as opt
-from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_SCORES_OUT, DEFAULT_SCORES_STORE
+from leadscore.pipeline.defaults import (
+    DEFAULT_DEMO_CRM,
+    DEFAULT_SCORES_OUT,
+    DEFAULT_STORE_OPTION,
+)
 
 __all__ = ["register"]
 
@@ -25,7 +29,7 @@ def score(
     source: opt.ScoreSource = str(DEFAULT_DEMO_CRM),
     model: opt.Model = "champion",
     out: opt.ScoresOut = DEFAULT_SCORES_OUT,
-    store: opt.HistoryStore = DEFAULT_SCORES_STORE,
+    store: opt.HistoryStore = DEFAULT_STORE_OPTION,
     chunk_size: opt.ChunkSize = 50_000,
     as_of: opt.ScoreAsOf = None,
     config: opt.Config = None,
@@ -102,7 +106,7 @@ def serve(
     model: opt.Model = "champion",
     host: opt.Host = "127.0.0.1",
     port: opt.Port = 8000,
-    store: opt.ServeStore = DEFAULT_SCORES_STORE,
+    store: opt.ServeStore = DEFAULT_STORE_OPTION,
     tracking_uri: opt.Tracking = None,
     crm: opt.ServeCrm = None,
 ) -> None:
