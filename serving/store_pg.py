@@ -1,7 +1,9 @@
 """The score store on PostgreSQL (psycopg 3): for several API workers sharing one store.
 
-Each store call opens one connection (autocommit: every statement is its own transaction unless
-the caller says ``BEGIN``), in UTC, and closes it. The schema is created or migrated once per
+Each store call takes one connection (autocommit: every statement is its own transaction unless
+the caller says ``BEGIN``; in UTC) and gives it back: a process keeps up to :data:`IDLE_PER_URL`
+idle connections per URL (:data:`IDLE_MAX` in all) for the next call (checked before reuse, never shared across a fork).
+The schema is created or migrated once per
 process and URL, under a transaction-scoped advisory lock, so workers starting together do not
 race on ``CREATE TABLE``. Rows are appended with ``COPY`` (batch runs stage their Parquet rows
 that way). Messages name the server without the URL's password.
@@ -9,6 +11,8 @@ that way). Messages name the server without the URL's password.
 
 from __future__ import annotations
 
+import atexit
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +34,14 @@ _SCHEMA_LOCK = 0x1EAD5C0E
 _ready: set[str] = set()
 _ready_lock = threading.Lock()
 _COPY_ROWS = 10_000
+
+IDLE_PER_URL = 4
+"""Idle connections a process keeps per store URL."""
+IDLE_MAX = 8
+"""Idle connections a process keeps in all."""
+_idle: list[tuple[str, Any]] = []
+_idle_pid = os.getpid()
+_exit_registered = False
 
 
 def redact_url(url: str) -> str:
@@ -114,8 +126,9 @@ class PgConnection:
 
     sql: Dialect = POSTGRES
 
-    def __init__(self, con: Any) -> None:
+    def __init__(self, con: Any, url: str) -> None:
         self._con = con
+        self._url = url
 
     def execute(self, query: str, parameters: Sequence[Any] | None = None) -> _Result:
         cursor = self._con.cursor()
@@ -163,7 +176,67 @@ class PgConnection:
         self._copy(table, [*columns, *constants], rows())
 
     def close(self) -> None:
-        self._con.close()
+        """Give the connection back for reuse when it is idle and sound, else close it."""
+        _release(self._url, self._con)
+
+
+def _release(url: str, con: Any) -> None:
+    reusable = not con.closed and con.info.transaction_status == 0  # idle, outside a transaction
+    evicted = [] if reusable else [con]
+    with _ready_lock:
+        idle = _pool()
+        if reusable:
+            _close_at_exit()
+            idle.append((url, con))
+            mine = [i for i, (u, _) in enumerate(idle) if u == url]
+            drop = set(mine[:-IDLE_PER_URL]) if len(mine) > IDLE_PER_URL else set()
+            drop |= set(range(max(0, len(idle) - IDLE_MAX)))
+            evicted += [idle[i][1] for i in sorted(drop)]
+            idle[:] = [item for i, item in enumerate(idle) if i not in drop]
+    for old in evicted:
+        old.close()
+
+
+def _pool() -> list[tuple[str, Any]]:
+    """This process's idle connections, oldest first (a forked child starts with none: the
+    parent's sockets are not its to use). Call with ``_ready_lock`` held."""
+    global _idle_pid
+    if _idle_pid != os.getpid():
+        _idle.clear()
+        _idle_pid = os.getpid()
+    return _idle
+
+
+def _close_at_exit() -> None:
+    """Close the idle connections when the process ends (registered once, on first use)."""
+    global _exit_registered
+    if not _exit_registered:
+        atexit.register(_close_idle)
+        _exit_registered = True
+
+
+def _close_idle() -> None:
+    with _ready_lock:
+        idle = [con for _, con in _pool()]
+        _idle.clear()
+    for con in idle:
+        con.close()
+
+
+def _reuse(url: str) -> Any | None:
+    """An idle connection to ``url`` that still answers, ``None`` if there is none."""
+    while True:
+        with _ready_lock:
+            idle = _pool()
+            found = next((i for i in range(len(idle) - 1, -1, -1) if idle[i][0] == url), None)
+            con = idle.pop(found)[1] if found is not None else None
+        if con is None:
+            return None
+        try:
+            con.execute("SELECT 1")
+            return con
+        except Exception:  # the server restarted or dropped it: open a new one
+            con.close()
 
 
 def _ensure_schema(con: Any, url: str) -> None:
@@ -196,6 +269,9 @@ def connect(url: str) -> PgConnection:
         raise SourceError(
             "A PostgreSQL score store needs psycopg 3: pip install 'leadscore[postgres]'."
         ) from None
+    reused = _reuse(url)
+    if reused is not None:
+        return PgConnection(reused, url)
     try:
         con = psycopg.connect(
             _conninfo(url), autocommit=True, connect_timeout=10, options="-c TimeZone=UTC"
@@ -214,4 +290,4 @@ def connect(url: str) -> PgConnection:
     except BaseException:
         con.close()
         raise
-    return PgConnection(con)
+    return PgConnection(con, url)
