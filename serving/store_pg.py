@@ -189,7 +189,7 @@ def _release(url: str, con: Any) -> None:
             _close_at_exit()
             idle.append((url, con))
             mine = [i for i, (u, _) in enumerate(idle) if u == url]
-            drop = set(mine[:-IDLE_PER_URL]) if len(mine) > IDLE_PER_URL else set()
+            drop = set(mine[: max(0, len(mine) - IDLE_PER_URL)])
             drop |= set(range(max(0, len(idle) - IDLE_MAX)))
             evicted += [idle[i][1] for i in sorted(drop)]
             idle[:] = [item for i, item in enumerate(idle) if i not in drop]
