@@ -265,3 +265,39 @@ def _exercise(
             server.terminate()
         for server in servers:
             server.wait(timeout=30)
+
+
+def test_commands_take_a_postgresql_url_and_never_print_its_password(
+    pg_store_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+    from leadscore.serving.auth import user_for_token
+
+    # the test server trusts local users: the password is accepted and never checked
+    url = pg_store_url.replace(
+        "postgresql://postgres@", f"postgresql+psycopg://postgres:{PASSWORD}@"
+    )
+    runner = CliRunner()
+    empty = runner.invoke(app, ["feedback", "report", "--store", url])
+    assert empty.exit_code == 0 and "No verdict" in empty.stdout
+    assert PASSWORD not in empty.stdout and "postgres:***@" in " ".join(empty.stdout.split())
+    added = runner.invoke(app, ["users", "add", "jane.doe", "--store", url])
+    assert added.exit_code == 0, added.stdout
+    assert user_for_token(ScoreStore(url), added.stdout.strip().splitlines()[-1]) == "jane.doe"
+    store = ScoreStore(url)
+    store.record_scores(scores(["c1", "c2"]))
+    store.add_feedback("c1", "rejected", reason="spam_bot", rep="jane.doe", grade="B")
+    report = runner.invoke(app, ["feedback", "report", "--store", url])
+    assert report.exit_code == 0 and "spam_bot" in report.stdout
+    out = tmp_path / "generic.csv"
+    exported = runner.invoke(
+        app, ["export", "--target", "generic", "--store", url, "--out", str(out)]
+    )
+    assert exported.exit_code == 0, exported.stdout
+    assert len(pd.read_csv(out)) == 2
+    again = runner.invoke(app, ["export", "--target", "generic", "--store", url, "--out", str(out)])
+    assert again.exit_code == 0 and len(pd.read_csv(out)) == 0
+    for result in (added, report, exported, again):
+        assert PASSWORD not in result.stdout
