@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import pandas as pd
 
 from leadscore.errors import SourceError
@@ -82,23 +83,23 @@ def _placeholders(query: str) -> str:
 
 
 def _value(value: Any) -> Any:
-    """A Python value psycopg writes: None for NaN/NaT, naive UTC datetimes, lists."""
+    """A Python value psycopg writes: None for NaN/NaT/NA, naive UTC datetimes, lists."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
     if isinstance(value, list | tuple):
         return [_value(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy scalar or array
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+    elif isinstance(value, np.ndarray | np.generic):  # an array (a list column) or a scalar
         value = value.tolist()
         if isinstance(value, list):
             return [_value(v) for v in value]
-    if value is None:
-        return None
     if isinstance(value, float) and value != value:
         return None
     if isinstance(value, pd.Timestamp):
         if pd.isna(value):
             return None
         value = value.to_pydatetime()
-    if value is pd.NaT:
-        return None
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     return value
