@@ -1,9 +1,9 @@
 """The score store on PostgreSQL (psycopg 3): for several API workers sharing one store.
 
 Each store call takes one connection (autocommit: every statement is its own transaction unless
-the caller says ``BEGIN``; in UTC) and gives it back: a process keeps up to :data:`IDLE_PER_URL`
-idle connections per URL (:data:`IDLE_MAX` in all) for the next call (checked before reuse, never shared across a fork).
-The schema is created or migrated once per
+the caller says ``BEGIN``; sessions in UTC) and gives it back: a process keeps up to
+:data:`IDLE_PER_URL` idle connections per URL (:data:`IDLE_MAX` in all) for the next call,
+checked before reuse and never shared across a fork. The schema is created or migrated once per
 process and URL, under a transaction-scoped advisory lock, so workers starting together do not
 race on ``CREATE TABLE``. Rows are appended with ``COPY`` (batch runs stage their Parquet rows
 that way). Messages name the server without the URL's password.
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -65,7 +65,8 @@ def _scrub(message: str, url: str) -> str:
         password = urlsplit(url).password
     except ValueError:
         password = None
-    for secret in sorted({url, *([password] if password else [])}, key=len, reverse=True):
+    secrets = {url, *([password, unquote(password)] if password else [])}
+    for secret in sorted(secrets, key=len, reverse=True):
         message = message.replace(secret, "***")
     lines = message.strip().splitlines()
     return lines[0] if lines else ""
