@@ -101,6 +101,37 @@ def test_batch_runs_stay_invisible_until_committed(
     assert store.count() == 4
 
 
+def test_a_dead_process_pending_run_is_discarded_by_the_next_writer(
+    store_location: Path | str, tmp_path: Path
+) -> None:
+    store = ScoreStore(store_location)
+    parquet, output = tmp_path / "run.parquet", tmp_path / "scores.parquet"
+    run = new_run_id()
+    _run_output(parquet, run, scores(["c1", "c2"]))
+    store.stage_run(run, parquet, output)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    with store.connection() as con:  # the run's process died before replacing its output
+        con.execute("UPDATE score_runs SET pid = ? WHERE run_id = ?", [int(dead), run])
+    store.open_check()
+    assert store.runs().empty and store.count() == 0
+
+
+def test_pooled_connections_the_server_dropped_are_replaced(pg_store_url: str) -> None:
+    import psycopg
+
+    store = ScoreStore(pg_store_url)
+    store.add_feedback("c1", "accepted")
+    with psycopg.connect(pg_store_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1  # the store's idle connection
+    store.add_feedback("c2", "rejected")
+    assert len(store.feedback()) == 2
+
+
 def test_a_store_of_a_newer_schema_is_refused(store_location: Path | str) -> None:
     if is_postgres_url(store_location):
         import psycopg
