@@ -332,3 +332,16 @@ def test_commands_take_a_postgresql_url_and_never_print_its_password(
     assert again.exit_code == 0 and len(pd.read_csv(out)) == 0
     for result in (added, report, exported, again):
         assert PASSWORD not in result.stdout
+
+
+def test_serve_refuses_an_unreachable_postgresql_store_at_start() -> None:
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    url = f"postgresql://leads:{PASSWORD}@127.0.0.1:{free_port()}/scores"
+    result = CliRunner().invoke(app, ["serve", "--store", url, "--model", "no-such-model"])
+    # before loading the model; leadscore's entry point turns a SourceError into exit code 3
+    assert isinstance(result.exception, SourceError), result.output
+    message = str(result.exception)
+    assert "Cannot open the score store" in message and PASSWORD not in message
