@@ -16,6 +16,11 @@ import sqlalchemy as sa
 
 from leadscore.config import CrmMapping
 from leadscore.contract import TABLE_NAMES, EventType, Stage
+from tests.postgres_support import (  # noqa: F401  (their home before postgres_support)
+    PostgresServer,
+    free_port,
+    postgres_bindir,
+)
 
 AS_OF = datetime(2025, 1, 1)
 MAPPING = CrmMapping(
