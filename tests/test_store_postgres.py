@@ -345,3 +345,22 @@ def test_serve_refuses_an_unreachable_postgresql_store_at_start() -> None:
     assert isinstance(result.exception, SourceError), result.output
     message = str(result.exception)
     assert "Cannot open the score store" in message and PASSWORD not in message
+
+
+def test_score_appends_its_history_to_a_postgresql_store(
+    model: ServingModel, pg_store_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    url = pg_store_url.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@")
+    args = ["score", str(model.crm_path), "--store", url, "--out", str(tmp_path / "s.parquet")]
+    args += ["--tracking-uri", model.tracking_uri, "--as-of", model.as_of.isoformat()]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert PASSWORD not in printed and "postgres:***@" in printed
+    rows = len(pd.read_parquet(tmp_path / "s.parquet"))
+    store = ScoreStore(pg_store_url)
+    assert store.count() == rows and bool(store.runs()["visible"].all())
