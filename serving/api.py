@@ -48,6 +48,7 @@ from leadscore.serving.online_batch import BatchedFeatures
 from leadscore.serving.posted import MAX_EVENTS_PER_LEAD, MAX_LEADS, ScoreRequest
 from leadscore.serving.recorded import record_posted_scores
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
+from leadscore.serving.store_backend import is_postgres_url
 
 __all__ = [
     "API_KEY_ENV",
@@ -405,6 +406,8 @@ def serve(
 
     import uvicorn
 
+    if not isinstance(store, ScoreStore) and is_postgres_url(store):
+        ScoreStore(store).open_check()  # an unreachable server fails now, not on each request
     app = create_app(
         model,
         tracking_uri=tracking_uri,

@@ -55,7 +55,10 @@ def add_user(store: ScoreStore, name: str) -> str:
     token = secrets.token_urlsafe(24)
     with store.connection() as con:
         con.execute(
-            "INSERT OR REPLACE INTO users VALUES (?, ?, ?)", [name, _digest(token), utc_now()]
+            "INSERT INTO users (name, token_sha256, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, "
+            "created_at = excluded.created_at",
+            [name, _digest(token), utc_now().replace(tzinfo=None)],
         )
     return token
 

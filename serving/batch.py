@@ -74,7 +74,8 @@ class BatchResult:
     scored_at: datetime
     as_of: datetime
     seconds: float
-    store: Path | None
+    store: Path | str | None
+    """The score store's DuckDB file, or its PostgreSQL URL without password."""
     run_id: str = ""
 
     @property
@@ -157,7 +158,7 @@ def score_contact_base(
         None if store is None else store if isinstance(store, ScoreStore) else ScoreStore(store)
     )
     if history is not None:
-        if history.path.resolve() == out.resolve():
+        if history.path is not None and history.path.resolve() == out.resolve():
             raise ConfigError(f"The output and the score store are the same file ({out}).")
         history.open_check()  # a bad or locked store fails now, not after replacing the output
     loaded = _loaded(model_uri_or_alias, tracking_uri)
@@ -219,7 +220,7 @@ def score_contact_base(
         scored_at=scored_at,
         as_of=moment,
         seconds=time.perf_counter() - started,
-        store=history.path if history else None,
+        store=None if history is None else history.path or str(history),
         run_id=run_id,
     )
 

@@ -54,8 +54,7 @@ WITH r AS (
     FROM {visible} h
 ),
 sent AS (
-    SELECT contact_id, arg_max(p_sql, exported_at) AS sent_score,
-           arg_max(grade, exported_at) AS sent_grade
+    SELECT contact_id, {sent_score} AS sent_score, {sent_grade} AS sent_grade
     FROM crm_exports WHERE target = ? GROUP BY contact_id
 )
 SELECT cur.contact_id, cur.scored_at, cur.model_version, cur.p_sql, cur.grade, cur.fit_score,
@@ -187,7 +186,12 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
         raise ConfigError(f"Unknown export target {target!r}: use one of {', '.join(TARGETS)}.")
     with store.connection(read_only=True) as con:
         visible, params = store.visible_history_sql(con)
-        latest = con.execute(_LATEST.format(visible=visible), [*params, target]).df()
+        query = _LATEST.format(
+            visible=visible,
+            sent_score=con.sql.arg_max("p_sql", "exported_at"),
+            sent_grade=con.sql.arg_max("grade", "exported_at"),
+        )
+        latest = con.execute(query, [*params, target]).df()
     if not full and not latest.empty:
         sent_score = (latest["sent_score"].astype(float) * 100).round()
         changed = (
@@ -208,11 +212,9 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
                 "contact_id": rows["contact_id"],
                 "p_sql": rows["p_sql"],
                 "grade": rows["grade"],
-                "exported_at": utc_now(),
+                "exported_at": utc_now().replace(tzinfo=None),
             }
         )
         with store.connection() as con:
-            con.register("sent_rows", sent)
-            con.execute("INSERT INTO crm_exports SELECT * FROM sent_rows")
-            con.unregister("sent_rows")
+            con.insert_frame("crm_exports", sent)
     return ExportResult(target=target, path=out, rows=len(rows), leads=len(latest), delta=not full)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from leadscore.serving.store import ScoreStore
+from leadscore.serving.store_backend import StoreConnection
 
 __all__ = ["FeedbackReport", "feedback_report"]
 
@@ -50,15 +51,23 @@ class FeedbackReport:
         }
 
 
-def _acceptance(con: object, key: str, name: str, order: str) -> pd.DataFrame:
+def _acceptance(con: StoreConnection, key: str, name: str, order: str) -> pd.DataFrame:
     sql = (
         f"SELECT {key} AS {name}, count(*) AS verdicts, "
         "count(*) FILTER (WHERE verdict = 'accepted') AS accepted, "
-        "count(*) FILTER (WHERE verdict = 'rejected') AS rejected, "
-        "round(count(*) FILTER (WHERE verdict = 'accepted') / count(*), 3) AS acceptance "
+        "count(*) FILTER (WHERE verdict = 'rejected') AS rejected "
         f"FROM feedback GROUP BY 1 ORDER BY {order}"
     )
-    return con.execute(sql).df()  # type: ignore[attr-defined, no-any-return]
+    frame = _counts(con.execute(sql).df(), ["verdicts", "accepted", "rejected"])
+    frame["acceptance"] = (frame["accepted"] / frame["verdicts"]).astype(float).round(3)
+    return frame
+
+
+def _counts(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Count columns as int64 whichever database counted them."""
+    for column in columns:
+        frame[column] = frame[column].astype("int64")
+    return frame
 
 
 def feedback_report(store: ScoreStore) -> FeedbackReport:
@@ -70,11 +79,15 @@ def feedback_report(store: ScoreStore) -> FeedbackReport:
             )
             for name, key in _BY.items()
         }
-        rejected = con.execute(
-            "SELECT coalesce(reason, '(no reason)') AS reason, count(*) AS rejections, "
-            "round(count(*) / sum(count(*)) OVER (), 3) AS share FROM feedback "
-            "WHERE verdict = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1"
-        ).df()
+        rejected = _counts(
+            con.execute(
+                "SELECT coalesce(reason, '(no reason)') AS reason, count(*) AS rejections "
+                "FROM feedback WHERE verdict = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1"
+            ).df(),
+            ["rejections"],
+        )
+        total = max(int(rejected["rejections"].sum()), 1)
+        rejected["share"] = (rejected["rejections"] / total).astype(float).round(3)
         row = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE verdict = 'accepted') FROM feedback"
         ).fetchone()

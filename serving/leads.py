@@ -80,13 +80,13 @@ WITH r AS (
     FROM {visible} h {only}
 ),
 trend AS (
-    SELECT contact_id, list(p_sql ORDER BY scored_at) AS trend_p,
-           list(grade ORDER BY scored_at) AS trend_grades,
-           list(scored_at ORDER BY scored_at) AS trend_at
+    SELECT contact_id, array_agg(p_sql ORDER BY scored_at) AS trend_p,
+           array_agg(grade ORDER BY scored_at) AS trend_grades,
+           array_agg(scored_at ORDER BY scored_at) AS trend_at
     FROM r WHERE rn <= {points} GROUP BY contact_id
 ),
 fb AS (
-    SELECT contact_id, arg_max(verdict, given_at) AS verdict, arg_max(rep, given_at) AS verdict_by
+    SELECT contact_id, {last_verdict} AS verdict, {last_rep} AS verdict_by
     FROM feedback GROUP BY contact_id
 )
 SELECT r.contact_id, r.scored_at, r.model_version, r.p_sql, r.grade, r.fit_score,
@@ -145,7 +145,13 @@ def _run(store: ScoreStore, where: InboxFilter, contact_id: str | None) -> tuple
     with store.connection(read_only=True) as con:
         visible, params = store.visible_history_sql(con)
         only = "WHERE h.contact_id = ?" if contact_id is not None else ""
-        sql = _QUERY.format(visible=visible, only=only, points=TREND_POINTS)
+        sql = _QUERY.format(
+            visible=visible,
+            only=only,
+            points=TREND_POINTS,
+            last_verdict=con.sql.arg_max("verdict", "given_at"),
+            last_rep=con.sql.arg_max("rep", "given_at"),
+        )
         args: list[Any] = [*params, *([contact_id] if contact_id is not None else [])]
         status = where.status if where.status in STATUSES else "all"
         args += [where.grade, where.grade, where.owner, where.owner]
@@ -168,9 +174,9 @@ def facet_values(store: ScoreStore) -> dict[str, list[str]]:
     """The owners and segments of the leads' latest scores (the inbox's filter choices)."""
     with store.connection(read_only=True) as con:
         visible, params = store.visible_history_sql(con)
+        owner, segment = (con.sql.arg_max(c, "scored_at") for c in ("owner", "segment"))
         frame = con.execute(
-            f"SELECT arg_max(owner, scored_at) AS owner, arg_max(segment, scored_at) AS segment "
-            f"FROM {visible} h GROUP BY contact_id",
+            f"SELECT {owner} AS owner, {segment} AS segment FROM {visible} h GROUP BY contact_id",
             params,
         ).df()
     return {

@@ -1,6 +1,6 @@
 """Batch runs committed together with their output: the ``score_runs`` table of the score store.
 
-A batch run writes its output to a temporary file whose Parquet metadata holds the run id, then:
+The table's schema is in :mod:`leadscore.serving.store_sql`. A batch run writes its output to a temporary file whose Parquet metadata holds the run id, then:
 
 1. :func:`stage` inserts the history rows with the run id and a ``pending`` run row (one
    transaction: pid and host recorded);
@@ -26,7 +26,6 @@ import pyarrow.parquet as pq
 from leadscore.atomic import fault_point, host_name, process_alive
 
 __all__ = [
-    "RUNS_SCHEMA",
     "RUN_ID_KEY",
     "commit",
     "discard",
@@ -39,18 +38,6 @@ __all__ = [
 
 RUN_ID_KEY = b"leadscore.run_id"
 """Key of the run id in the batch output's Parquet key-value metadata."""
-
-RUNS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS score_runs (
-    run_id VARCHAR PRIMARY KEY,
-    state VARCHAR NOT NULL CHECK (state IN ('pending', 'committed')),
-    output VARCHAR NOT NULL,
-    started_at TIMESTAMP NOT NULL DEFAULT current_localtimestamp(),
-    pid BIGINT NOT NULL,
-    host VARCHAR NOT NULL,
-    rows BIGINT NOT NULL
-);
-"""
 
 
 def new_run_id() -> str:
@@ -79,14 +66,9 @@ def stage(
 ) -> int:
     """Insert the rows of ``parquet`` as pending run ``run_id`` of ``output`` (one transaction),
     with the run's ``as_of`` moment on every row."""
-    names = ", ".join(columns)
     con.execute("BEGIN")
     try:
-        con.execute(
-            f"INSERT INTO score_history ({names}, run_id, as_of) "
-            f"SELECT {names}, ?, ?::TIMESTAMP FROM read_parquet(?)",
-            [run_id, as_of, str(parquet)],
-        )
+        con.insert_parquet("score_history", parquet, columns, {"run_id": run_id, "as_of": as_of})
         row = con.execute(
             "SELECT count(*) FROM score_history WHERE run_id = ?", [run_id]
         ).fetchone()
@@ -112,13 +94,17 @@ def commit(con: Any, run_id: str) -> None:
 def discard(con: Any, run_id: str) -> None:
     """Delete a pending run and its rows (one transaction)."""
     con.execute("BEGIN")
-    con.execute(
-        "DELETE FROM score_history WHERE run_id = ? AND run_id IN "
-        "(SELECT run_id FROM score_runs WHERE state = 'pending')",
-        [run_id],
-    )
-    con.execute("DELETE FROM score_runs WHERE run_id = ? AND state = 'pending'", [run_id])
-    con.execute("COMMIT")
+    try:
+        con.execute(
+            "DELETE FROM score_history WHERE run_id = ? AND run_id IN "
+            "(SELECT run_id FROM score_runs WHERE state = 'pending')",
+            [run_id],
+        )
+        con.execute("DELETE FROM score_runs WHERE run_id = ? AND state = 'pending'", [run_id])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _pending(con: Any) -> list[tuple[str, str, int, str]]:

@@ -1,9 +1,10 @@
-"""The score store: score history (a lead's trend) and sales feedback, in a DuckDB file.
+"""The score store: score history (a lead's trend), sales feedback, inbox users and CRM exports.
 
-Default ``data/scores.duckdb``. Each call opens the file, does one transaction and closes it, so
-a batch run, the HTTP API and the CLI can share the file (DuckDB lets one process write at a
-time; a call that finds the file locked retries for a few seconds). At scale the same tables
-live in PostgreSQL (see DESIGN.md); only this module knows where they are.
+Its location is a DuckDB file (default ``data/scores.duckdb``; the embedded default, one process)
+or a PostgreSQL URL (``postgresql://user@host/db``: several API workers behind a load balancer),
+see :mod:`leadscore.serving.store_backend`. Each call opens one connection, does one transaction
+and closes it, so a batch run, the HTTP API and the CLI can share the store (DuckDB lets one
+process write at a time; a call that finds the file locked retries for a few seconds).
 
 A batch run and its output are committed together (:mod:`leadscore.serving.runs`): its history
 rows carry the run id and stay invisible until the run is committed, or until its output file
@@ -26,9 +27,24 @@ from leadscore.atomic import check_writable, is_write_error, output_error
 from leadscore.clock import utc_now
 from leadscore.contract import Verdict
 from leadscore.errors import SourceError
-from leadscore.serving.runs import RUNS_SCHEMA, reconcile_runs, visible_pending
+from leadscore.serving.runs import reconcile_runs, visible_pending
+from leadscore.serving.store_backend import (
+    StoreConnection,
+    describe_location,
+    is_postgres_url,
+    store_path,
+)
+from leadscore.serving.store_duck import DuckConnection
+from leadscore.serving.store_sql import DUCKDB, check_version
 
-__all__ = ["DEFAULT_STORE", "FACET_COLUMNS", "FEEDBACK_COLUMNS", "HISTORY_COLUMNS", "ScoreStore"]
+__all__ = [
+    "DEFAULT_STORE",
+    "FACET_COLUMNS",
+    "FEEDBACK_COLUMNS",
+    "FEEDBACK_DETAIL",
+    "HISTORY_COLUMNS",
+    "ScoreStore",
+]
 
 DEFAULT_STORE = Path("data/scores.duckdb")
 
@@ -52,117 +68,110 @@ FACET_COLUMNS: tuple[str, ...] = ("owner", "segment")
 FEEDBACK_COLUMNS: tuple[str, ...] = ("contact_id", "given_at", "verdict", "reason", "model_version")
 """The contract's ``feedback`` table columns (the store keeps more: rep, note, grade, reasons)."""
 
-_SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS score_history (
-    contact_id VARCHAR NOT NULL,
-    scored_at TIMESTAMP NOT NULL,
-    model_version VARCHAR NOT NULL,
-    p_sql DOUBLE,
-    p_meeting DOUBLE,
-    grade VARCHAR,
-    fit_score DOUBLE,
-    engagement_score DOUBLE,
-    reasons_positive VARCHAR[],
-    reasons_negative VARCHAR[]
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    contact_id VARCHAR NOT NULL,
-    given_at TIMESTAMP NOT NULL,
-    verdict VARCHAR NOT NULL CHECK (verdict IN ('accepted', 'rejected')),
-    reason VARCHAR,
-    model_version VARCHAR
-);
-ALTER TABLE score_history ADD COLUMN IF NOT EXISTS run_id VARCHAR;
-ALTER TABLE score_history ADD COLUMN IF NOT EXISTS as_of TIMESTAMP;
-ALTER TABLE score_history ADD COLUMN IF NOT EXISTS owner VARCHAR;
-ALTER TABLE score_history ADD COLUMN IF NOT EXISTS segment VARCHAR;
-ALTER TABLE feedback ADD COLUMN IF NOT EXISTS rep VARCHAR;
-ALTER TABLE feedback ADD COLUMN IF NOT EXISTS note VARCHAR;
-ALTER TABLE feedback ADD COLUMN IF NOT EXISTS grade VARCHAR;
-ALTER TABLE feedback ADD COLUMN IF NOT EXISTS reasons_shown VARCHAR[];
-CREATE TABLE IF NOT EXISTS users (
-    name VARCHAR PRIMARY KEY,
-    token_sha256 VARCHAR NOT NULL,
-    created_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS crm_exports (
-    target VARCHAR NOT NULL,
-    contact_id VARCHAR NOT NULL,
-    p_sql DOUBLE,
-    grade VARCHAR,
-    exported_at TIMESTAMP NOT NULL
-);
-"""
-    + RUNS_SCHEMA
-)
-
-_VISIBLE = (
-    "(run_id IS NULL OR run_id IN (SELECT run_id FROM score_runs WHERE state = 'committed') "
-    "OR list_contains(?::VARCHAR[], run_id))"
-)
-"""History rows of legacy runs (no run id), committed runs and pending runs whose output was
-replaced; the parameter is :func:`~leadscore.serving.runs.visible_pending`'s list."""
+FEEDBACK_DETAIL: tuple[str, ...] = ("rep", "note", "grade", "reasons_shown")
+"""The store's further ``feedback`` columns."""
 
 _LOCK_RETRY_SECONDS = 10.0
 
 
 class ScoreStore:
-    """Score history and feedback tables in the DuckDB file ``path`` (created on first use)."""
+    """Score history, feedback, users and CRM exports at ``location``: a DuckDB file (created on
+    first use; ``duckdb:PATH`` too) or a PostgreSQL URL (tables created on first use)."""
 
-    def __init__(self, path: Path | str = DEFAULT_STORE) -> None:
-        self.path = Path(path)
+    def __init__(self, location: Path | str = DEFAULT_STORE) -> None:
+        self.location: Path | str = location
+        self.url: str | None = str(location) if is_postgres_url(location) else None
+        self.path: Path | None = None if self.url is not None else store_path(location)
+
+    def __str__(self) -> str:
+        return describe_location(self.location)
+
+    def exists(self) -> bool:
+        """Whether the store may hold something: its DuckDB file exists, or it is a server."""
+        return self.path is None or self.path.exists()
 
     @contextmanager
-    def _connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        if read_only and not self.path.exists():
-            con = duckdb.connect()  # an empty in-memory store: every read finds nothing
-            con.execute(_SCHEMA)
+    def _connect(self, *, read_only: bool = False) -> Iterator[StoreConnection]:
+        if self.url is not None:
+            with self._connect_postgres(self.url, read_only=read_only) as pg:
+                yield pg
+            return
+        path = store_path(self.location)
+        if read_only and not path.exists():
+            memory = duckdb.connect()  # an empty in-memory store: every read finds nothing
+            memory.execute(DUCKDB.schema)
+            con = DuckConnection(memory)
         else:
             if not read_only:
-                check_writable(self.path, what="score store")
+                check_writable(path, what="score store")
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise output_error(self.path, exc) from None
-            con = self._open_with_retry()
+                raise output_error(path, exc) from None
+            con = DuckConnection(self._open_with_retry(path))
         try:
             if not read_only:
                 reconcile_runs(con)
             yield con
         except duckdb.Error as exc:
             if is_write_error(exc):
-                raise output_error(self.path, exc) from None
+                raise output_error(path, exc) from None
             raise
+        finally:
+            con.close()
+
+    @staticmethod
+    @contextmanager
+    def _connect_postgres(url: str, *, read_only: bool) -> Iterator[StoreConnection]:
+        from leadscore.serving import store_pg
+
+        con = store_pg.connect(url)
+        try:
+            if not read_only:
+                reconcile_runs(con)
+            yield con
+        except Exception as exc:
+            unavailable = store_pg.unavailable(exc, url)
+            if unavailable is None:
+                raise
+            raise unavailable from None
         finally:
             con.close()
 
     def open_check(self) -> None:
         """Open the store for writing once (schema, reconciliation of dead runs): a bad file,
-        a lock or an unwritable place fails here, before anything else is written."""
+        a lock, an unwritable place or an unreachable server fails here, before anything else
+        is written."""
         with self._connect():
             pass
 
-    def _open_with_retry(self) -> duckdb.DuckDBPyConnection:
+    def _open_with_retry(self, path: Path) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + _LOCK_RETRY_SECONDS
         while True:
             try:
-                con = duckdb.connect(str(self.path))
+                con = duckdb.connect(str(path))
                 con.execute("SET TimeZone = 'UTC'")
-                con.execute(_SCHEMA)
-                return con
+                con.execute(DUCKDB.schema)
+                row = con.execute("SELECT max(version) FROM store_schema").fetchone()
             except duckdb.IOException as exc:
                 if is_write_error(exc):
-                    raise output_error(self.path, exc) from None
+                    raise output_error(path, exc) from None
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise SourceError(f"Cannot open the score store {self.path}: {exc}") from None
+                    raise SourceError(f"Cannot open the score store {path}: {exc}") from None
                 time.sleep(0.1)
+                continue
             except duckdb.Error as exc:  # not a DuckDB file, or one of another DuckDB version
                 raise SourceError(
-                    f"Cannot open the score store {self.path}: it is not a readable DuckDB "
+                    f"Cannot open the score store {path}: it is not a readable DuckDB "
                     f"database ({type(exc).__name__}). Pass --store with a new or valid score "
                     "store file."
                 ) from None
+            try:
+                check_version(int(row[0]) if row and row[0] is not None else 0, str(path))
+            except SourceError:
+                con.close()
+                raise
+            return con
 
     def stage_run(
         self, run_id: str, parquet: Path, output: Path, *, as_of: datetime | None = None
@@ -199,7 +208,7 @@ class ScoreStore:
         columns = ", ".join(HISTORY_COLUMNS)
         with self._connect(read_only=True) as con:
             return con.execute(
-                f"SELECT {columns} FROM score_history WHERE contact_id = ? AND {_VISIBLE} "
+                f"SELECT {columns} FROM score_history WHERE contact_id = ? AND {con.sql.visible()} "
                 "ORDER BY scored_at DESC, model_version DESC LIMIT ?",
                 [contact_id, visible_pending(con), limit],
             ).df()
@@ -215,7 +224,8 @@ class ScoreStore:
         """Rows in the score history (committed runs only)."""
         with self._connect(read_only=True) as con:
             row = con.execute(
-                f"SELECT count(*) FROM score_history WHERE {_VISIBLE}", [visible_pending(con)]
+                f"SELECT count(*) FROM score_history WHERE {con.sql.visible()}",
+                [visible_pending(con)],
             ).fetchone()
         return int(row[0]) if row else 0
 
@@ -260,7 +270,8 @@ class ScoreStore:
     def feedback(self, *, detail: bool = False) -> pd.DataFrame:
         """Every stored verdict, oldest first: the contract's ``feedback`` columns, or with
         ``detail`` also ``rep``, ``note``, ``grade`` and ``reasons_shown``."""
-        columns = "*" if detail else ", ".join(FEEDBACK_COLUMNS)
+        names = (*FEEDBACK_COLUMNS, *FEEDBACK_DETAIL) if detail else FEEDBACK_COLUMNS
+        columns = ", ".join(names)
         with self._connect(read_only=True) as con:
             return con.execute(f"SELECT {columns} FROM feedback ORDER BY given_at, contact_id").df()
 
@@ -272,15 +283,11 @@ class ScoreStore:
         optional = ("as_of", *FACET_COLUMNS)
         names = [*HISTORY_COLUMNS, *(c for c in optional if c in rows.columns)]
         frame = rows.loc[:, names]
-        columns = ", ".join(names)
         with self._connect() as con:
-            con.register("new_scores", frame)
-            con.execute(f"INSERT INTO score_history ({columns}) SELECT {columns} FROM new_scores")
-            con.unregister("new_scores")
-        return len(frame)
+            return con.insert_frame("score_history", frame)
 
     @contextmanager
-    def connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connection(self, *, read_only: bool = False) -> Iterator[StoreConnection]:
         """One connection (one call's transaction) for the modules reading or writing the
         store's other tables (users, CRM exports, inbox queries)."""
         with self._connect(read_only=read_only) as con:
@@ -294,7 +301,7 @@ class ScoreStore:
             return con.execute(
                 "SELECT model_version, as_of, min(scored_at) AS scored_at, "
                 "count(DISTINCT contact_id) AS contacts "
-                f"FROM score_history WHERE {_VISIBLE} GROUP BY model_version, as_of "
+                f"FROM score_history WHERE {con.sql.visible()} GROUP BY model_version, as_of "
                 "ORDER BY as_of NULLS FIRST, model_version",
                 [visible_pending(con)],
             ).df()
@@ -303,17 +310,21 @@ class ScoreStore:
         """The latest visible score of each contact scored by ``model_version`` as of
         ``as_of``: ``contact_id``, ``p_sql``, ``p_meeting``, ``grade``."""
         with self._connect(read_only=True) as con:
+
+            def latest(column: str) -> str:
+                return con.sql.arg_max(column, "scored_at")
+
             return con.execute(
-                "SELECT contact_id, arg_max(p_sql, scored_at) AS p_sql, "
-                "arg_max(p_meeting, scored_at) AS p_meeting, arg_max(grade, scored_at) AS grade "
-                f"FROM score_history WHERE {_VISIBLE} AND model_version = ? AND as_of = ? "
+                f"SELECT contact_id, {latest('p_sql')} AS p_sql, "
+                f"{latest('p_meeting')} AS p_meeting, {latest('grade')} AS grade "
+                f"FROM score_history WHERE {con.sql.visible()} AND model_version = ? AND as_of = ? "
                 "GROUP BY contact_id ORDER BY contact_id",
                 [visible_pending(con), model_version, _naive(as_of)],
             ).df()
 
-    def visible_history_sql(self, con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
+    def visible_history_sql(self, con: StoreConnection) -> tuple[str, list[Any]]:
         """A subquery of the visible history rows and its parameters, for joins elsewhere."""
-        return f"(SELECT * FROM score_history WHERE {_VISIBLE})", [visible_pending(con)]
+        return f"(SELECT * FROM score_history WHERE {con.sql.visible()})", [visible_pending(con)]
 
 
 def _naive(moment: datetime | None) -> datetime | None:

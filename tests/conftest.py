@@ -48,3 +48,32 @@ def spark() -> Iterator[Any]:
     session.sparkContext.pythonExec = sys.executable
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """One throw-away PostgreSQL server for the whole run (tests/postgres_support.py); skips
+    with the reason when the server binaries are not installed."""
+    from tests.postgres_support import SKIP_REASON, postgres_bindir, start_server
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        pytest.skip(SKIP_REASON)
+    with start_server(bindir) as server:
+        yield server
+
+
+@pytest.fixture
+def pg_store_url(postgres: Any) -> str:
+    """The URL of a new, empty PostgreSQL database for a score store."""
+    from tests.postgres_support import new_database
+
+    return str(new_database(postgres))
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    """A new score store's location on each backend: a DuckDB file, a PostgreSQL database."""
+    if request.param == "duckdb":
+        return tmp_path / "scores.duckdb"
+    return request.getfixturevalue("pg_store_url")

@@ -22,6 +22,7 @@ class Inbox:
     url: str
     store: ScoreStore
     token: str
+    crm: Path
     user: str = "ann.rep"
 
 
@@ -49,12 +50,15 @@ def crm_with_owners(source: Path, folder: Path) -> Path:
 
 
 @contextmanager
-def inbox(model: ServingModel, folder: Path) -> Iterator[Inbox]:
-    """The app serving ``model`` with a batch-scored store in ``folder`` and rep ``ann.rep``."""
+def inbox(
+    model: ServingModel, folder: Path, store_location: Path | str | None = None
+) -> Iterator[Inbox]:
+    """The app serving ``model`` with a batch-scored store (``store_location``, default a
+    DuckDB file in ``folder``) and rep ``ann.rep``."""
     from leadscore.serving.api import create_app
 
     crm = crm_with_owners(model.crm_path, folder)
-    store = ScoreStore(folder / "scores.duckdb")
+    store = ScoreStore(store_location or folder / "scores.duckdb")
     score_contact_base(
         crm,
         "champion",
@@ -72,4 +76,4 @@ def inbox(model: ServingModel, folder: Path) -> Iterator[Inbox]:
         crm=crm,
     )
     with running(app) as url:
-        yield Inbox(url=url, store=store, token=token)
+        yield Inbox(url=url, store=store, token=token, crm=crm)

@@ -4,10 +4,7 @@ throw-away PostgreSQL server) for the source tests. (Holds no test.)"""
 from __future__ import annotations
 
 import importlib
-import shutil
-import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,11 @@ import sqlalchemy as sa
 
 from leadscore.config import CrmMapping
 from leadscore.contract import TABLE_NAMES, EventType, Stage
+from tests.postgres_support import (  # noqa: F401  (their home before postgres_support)
+    PostgresServer,
+    free_port,
+    postgres_bindir,
+)
 
 AS_OF = datetime(2025, 1, 1)
 MAPPING = CrmMapping(
@@ -247,27 +249,4 @@ def read_duckdb(path: Path) -> Tables:
         return {name: con.table(name).df() for name in TABLE_NAMES if name in names}
 
 
-# -- a throw-away PostgreSQL server ----------------------------------------------------------------
-
-
-def postgres_bindir() -> Path | None:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(Path(initdb).parent)
-    for bindir in candidates:
-        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
-            return bindir
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class PostgresServer:
-    url: str
-    port: int
+# -- a throw-away PostgreSQL server: tests/postgres_support.py -----------------------------------

@@ -1,4 +1,4 @@
-"""CRM import files from a real score store: each target's documented column rules, deltas
+"""CRM import files from a real score store (DuckDB and PostgreSQL): each target's documented column rules, deltas
 (a second export with no change writes no rows), ids a CRM cannot take refused."""
 
 from __future__ import annotations
@@ -50,15 +50,20 @@ def read(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines()))
 
 
-def store_with(tmp_path: Path, ids: list[str]) -> ScoreStore:
-    store = ScoreStore(tmp_path / "scores.duckdb")
+@pytest.fixture
+def store_at(store_location: Path | str) -> Path | str:
+    return store_location
+
+
+def store_with(location: Path | str, ids: list[str]) -> ScoreStore:
+    store = ScoreStore(location)
     store.record_scores(history(ids, T0, [0.1, 0.02], ["B", "D"]))
     store.record_scores(history(ids, T0 + timedelta(days=1), [0.45, 0.02], ["A", "D"]))
     return store
 
 
-def test_generic_delta(tmp_path: Path) -> None:
-    store = store_with(tmp_path, ["c1", "c2"])
+def test_generic_delta(tmp_path: Path, store_at: Path | str) -> None:
+    store = store_with(store_at, ["c1", "c2"])
     out = tmp_path / "out" / "generic.csv"
     first = export_scores(store, "generic", out)
     rows = read(out)
@@ -85,8 +90,8 @@ def test_generic_delta(tmp_path: Path) -> None:
     assert export_scores(store, "generic", out, full=True).rows == 2
 
 
-def test_hubspot_contact_import(tmp_path: Path) -> None:
-    store = store_with(tmp_path, HS_IDS)
+def test_hubspot_contact_import(tmp_path: Path, store_at: Path | str) -> None:
+    store = store_with(store_at, HS_IDS)
     out = tmp_path / "hubspot.csv"
     export_scores(store, "hubspot", out)
     rows = read(out)
@@ -107,8 +112,8 @@ def test_hubspot_contact_import(tmp_path: Path) -> None:
     assert export_scores(store, "hubspot", out).rows == 0
 
 
-def test_salesforce_data_loader(tmp_path: Path) -> None:
-    store = store_with(tmp_path, SF_IDS)
+def test_salesforce_data_loader(tmp_path: Path, store_at: Path | str) -> None:
+    store = store_with(store_at, SF_IDS)
     out = tmp_path / "sf.csv"
     export_scores(store, "salesforce", out)
     rows = read(out)
@@ -120,8 +125,8 @@ def test_salesforce_data_loader(tmp_path: Path) -> None:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000Z", row["Lead_Score_Date__c"])
 
 
-def test_dynamics_predictive_score(tmp_path: Path) -> None:
-    store = store_with(tmp_path, ["lead-1", "lead-2"])
+def test_dynamics_predictive_score(tmp_path: Path, store_at: Path | str) -> None:
+    store = store_with(store_at, ["lead-1", "lead-2"])
     store.record_scores(history(["lead-3"], T0, [0.3], ["B"]))
     out = tmp_path / "d365.csv"
     export_scores(store, "dynamics", out)
@@ -140,8 +145,10 @@ def test_dynamics_predictive_score(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("target", ["hubspot", "salesforce"])
-def test_ids_the_crm_cannot_take_are_refused(tmp_path: Path, target: str) -> None:
-    store = store_with(tmp_path, ["c1", "c2"])
+def test_ids_the_crm_cannot_take_are_refused(
+    tmp_path: Path, store_at: Path | str, target: str
+) -> None:
+    store = store_with(store_at, ["c1", "c2"])
     out = tmp_path / f"{target}.csv"
     with pytest.raises(ConfigError, match="2 of 2 contact id"):
         export_scores(store, target, out)

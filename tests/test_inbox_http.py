@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.inbox_support import OWNERS, SEGMENTS, Inbox, inbox
+from tests.postgres_support import new_database
 from tests.test_serving_api import lead
 from tests.test_serving_support import API_KEY, ServingModel, serving_model
 
@@ -23,9 +24,15 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
     return serving_model(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def app(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbox]:
-    with inbox(model, tmp_path_factory.mktemp("inbox-http")) as running_inbox:
+@pytest.fixture(scope="module", params=["duckdb", "postgresql"])
+def app(
+    model: ServingModel, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Inbox]:
+    """The inbox on a DuckDB store, then on a PostgreSQL one."""
+    location = None
+    if request.param == "postgresql":
+        location = new_database(request.getfixturevalue("postgres"))
+    with inbox(model, tmp_path_factory.mktemp("inbox-http"), location) as running_inbox:
         yield running_inbox
 
 
@@ -123,8 +130,7 @@ def _total(html: str) -> int:
 
 
 def _crm_owners(app: Inbox) -> dict[str, str]:
-    crm = app.store.path.parent / "crm.duckdb"
-    with duckdb.connect(str(crm), read_only=True) as con:
+    with duckdb.connect(str(app.crm), read_only=True) as con:
         rows = con.execute("SELECT contact_id, owner FROM contacts").fetchall()
     return {str(c): str(o) for c, o in rows}
 
@@ -253,7 +259,7 @@ def test_owners_and_segments_follow_the_crm_across_chunks(
 
     from leadscore.serving import score_contact_base
 
-    crm = app.store.path.parent / "crm.duckdb"
+    crm = app.crm
     out = tmp_path_factory.mktemp("chunks") / "scores.parquet"
     score_contact_base(
         crm, "champion", out, tracking_uri=model.tracking_uri, store=None,

@@ -1,5 +1,5 @@
-"""The sales loop's store side on a real DuckDB store: recorded scores, people's tokens and
-sessions, the inbox's queries and trend words, the feedback report."""
+"""The sales loop's store side on real stores (a DuckDB file and a PostgreSQL database): recorded
+scores, people's tokens and sessions, the inbox's queries and trend words, the feedback report."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
@@ -42,8 +41,8 @@ def rows(contact: str, points: list[tuple[datetime, float, str]]) -> pd.DataFram
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ScoreStore:
-    scores = ScoreStore(tmp_path / "scores.duckdb")
+def store(store_location: Path | str) -> ScoreStore:
+    scores = ScoreStore(store_location)
     scores.record_scores(
         rows("c-up", [(MONDAY, 0.05, "C"), (MONDAY + timedelta(days=2), 0.4, "A")])
     )
@@ -110,7 +109,7 @@ def test_tokens_are_stored_hashed(store: ScoreStore) -> None:
     token = add_user(store, "jane.doe")
     assert user_for_token(store, token) == "jane.doe"
     assert user_for_token(store, token + "x") is None and user_for_token(store, "") is None
-    with duckdb.connect(str(store.path)) as con:
+    with store.connection(read_only=True) as con:
         stored = con.execute("SELECT token_sha256 FROM users").fetchall()
     assert token not in str(stored) and len(stored[0][0]) == 64
     renewed = add_user(store, "jane.doe")

@@ -1,17 +1,13 @@
 """Every CRM source gives identical validated tables: DuckDB file, CSV/Parquet folders, PostgreSQL.
 
-The PostgreSQL tests start a real, throw-away server (module fixture) when the server binaries are
-installed, and are skipped with a clear reason only when they are not.
+The PostgreSQL tests use a real, throw-away server (the session fixture ``postgres`` of
+tests/conftest.py) when the server binaries are installed, and are skipped with a clear reason
+only when they are not.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -25,67 +21,18 @@ from leadscore.crm import CrmData, open_crm
 from leadscore.errors import DataContractError, SourceError
 from leadscore.sources import DuckDBFileSource, FolderSource, SqlSource, source_for
 from leadscore.validation import validate
+from tests.postgres_support import PostgresServer, free_port
 from tests.source_writers import (
     AS_OF,
     MAPPING,
-    PostgresServer,
     Tables,
-    free_port,
     hand_built_crm,
-    postgres_bindir,
     read_duckdb,
     synthetic_generator,
     write_duckdb,
     write_folder,
     write_postgres,
 )
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    bindir = postgres_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    as_root = os.geteuid() == 0
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    home = Path(tempfile.mkdtemp(prefix="leadscore-pg-"))
-    if as_root:
-        shutil.chown(home, user="postgres")
-    data, log = home / "data", home / "server.log"
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=60)
-
-    started = False
-    try:
-        init = run(str(bindir / "initdb"), "-A", "trust", "-U", "postgres", "-D", str(data))
-        assert init.returncode == 0, f"initdb failed: {init.stderr}"
-        for _ in range(3):  # another process may grab the free port between probe and start
-            port = free_port()
-            options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1"
-            start = run(
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(log),
-                "-o",
-                options,
-                "-w",
-                "start",
-            )
-            if start.returncode == 0:
-                started = True
-                break
-            time.sleep(0.2)
-        server_log = log.read_text() if log.exists() else ""
-        assert started, f"pg_ctl start failed: {start.stderr}\n{server_log}"
-        yield PostgresServer(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", port)
-    finally:
-        if started:
-            run(str(bindir / "pg_ctl"), "-D", str(data), "stop", "-m", "immediate")
-        shutil.rmtree(home, ignore_errors=True)
-
 
 # -- the sources under test ------------------------------------------------------------------------
 

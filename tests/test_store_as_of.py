@@ -64,8 +64,8 @@ def test_a_store_written_before_gets_the_column_and_keeps_its_rows(tmp_path: Pat
     assert store.count() == 4
 
 
-def test_record_scores_takes_an_optional_as_of(tmp_path: Path) -> None:
-    store = ScoreStore(tmp_path / "s.duckdb")
+def test_record_scores_takes_an_optional_as_of(store_location: Path | str) -> None:
+    store = ScoreStore(store_location)
     store.record_scores(_scores(["c1"], [0.2], ["B"]))
     dated = _scores(["c2"], [0.2], ["B"]).assign(as_of=datetime(2025, 5, 1))
     store.record_scores(dated)

@@ -21,7 +21,7 @@ from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.flat_csv import DEFAULT_NA_VALUES
 from leadscore.pipeline.defaults import (
     DEFAULT_DEMO_CRM,
-    DEFAULT_SCORES_STORE,
+    DEFAULT_STORE_OPTION,
     DEFAULT_TRAINING_TABLE,
 )
 
@@ -349,7 +349,7 @@ def demo(
     contacts: opt.Contacts = 20_000,
     seed: opt.DemoSeed = 42,
     tracking_uri: opt.Tracking = None,
-    store: opt.DemoStore = DEFAULT_SCORES_STORE,
+    store: opt.DemoStore = DEFAULT_STORE_OPTION,
 ) -> None:
     """Run the whole pipeline on a bundled synthetic CRM (DuckDB, offline)."""
     from leadscore.pipeline import DemoEvent, DemoSpec, run_demo

@@ -12,7 +12,7 @@ from rich.table import Table
 from leadscore.cli import options as opt
 from leadscore.cli import output
 from leadscore.cli.output import console
-from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_SCORES_STORE
+from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_STORE_OPTION
 from leadscore.pipeline.monitor import DEFAULT_MONITOR_PAGE
 from leadscore.pipeline.retrain import DEFAULT_RETRAIN_TABLE
 
@@ -26,7 +26,10 @@ NOT_PROMOTED_EXIT = 6
 """`leadscore retrain` when the gate keeps the champion (as `leadscore promote`)."""
 
 Source = Annotated[str, typer.Option("--crm", help="CRM location (file, folder or URL).")]
-Store = Annotated[Path, typer.Option(help="Score store DuckDB file (history and feedback).")]
+Store = Annotated[
+    str,
+    typer.Option(help="Score store (history and feedback): a DuckDB file or a PostgreSQL URL."),
+]
 SparkHistory = Annotated[
     str | None,
     typer.Option(
@@ -113,7 +116,7 @@ def print_monitor(result: MonitorResult) -> None:
 
 def monitor(
     crm: Source = str(DEFAULT_DEMO_CRM),
-    store: Store = DEFAULT_SCORES_STORE,
+    store: Store = DEFAULT_STORE_OPTION,
     history: SparkHistory = None,
     model: Model = "champion",
     as_of: MonitorAsOf = None,

@@ -207,10 +207,11 @@ ScoresOut = Annotated[
     ),
 ]
 HistoryStore = Annotated[
-    Path,
+    str,
     typer.Option(
-        help="Score history DuckDB file (appended). --engine spark keeps the history beside "
-        "the scores instead (--out folder, _runs/) and opens no DuckDB file."
+        help="Score store the history is appended to: a DuckDB file or a PostgreSQL URL "
+        "(postgresql://user@host/db). --engine spark keeps the history beside the scores "
+        "instead (--out folder, _runs/) and opens no store."
     ),
 ]
 ChunkSize = Annotated[int, typer.Option(min=1, help="Contacts per chunk.")]
@@ -226,7 +227,13 @@ ExplainAsOf = Annotated[
 ]
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(min=1, max=65535, help="Port.")]
-ServeStore = Annotated[Path, typer.Option(help="Score history DuckDB file.")]
+ServeStore = Annotated[
+    str,
+    typer.Option(
+        help="Score store (history, feedback, users): a DuckDB file, or a PostgreSQL URL "
+        "(postgresql://user@host/db) shared by several API workers."
+    ),
+]
 ServeCrm = Annotated[
     Path | None,
     typer.Option(help="CRM the account-level features read the leads' colleagues from."),
@@ -234,5 +241,9 @@ ServeCrm = Annotated[
 DemoOut = Annotated[Path, typer.Option(help="Where to write the demo CRM.")]
 DemoSeed = Annotated[int, typer.Option(help="Random seed.")]
 DemoStore = Annotated[
-    Path, typer.Option(help="Score store the demo's scores go to (what `serve` reads).")
+    str,
+    typer.Option(
+        help="Score store the demo's scores go to (what `serve` reads): a DuckDB file or a "
+        "PostgreSQL URL."
+    ),
 ]

@@ -9,14 +9,20 @@ import typer
 from rich.table import Table
 
 from leadscore.cli.output import console
-from leadscore.pipeline.defaults import DEFAULT_SCORES_STORE
+from leadscore.pipeline.defaults import DEFAULT_STORE_OPTION
 
 if TYPE_CHECKING:
     from leadscore.training.feedback_compare import FeedbackComparison
 
 __all__ = ["register"]
 
-Store = Annotated[Path, typer.Option(help="Score store DuckDB file (scores, feedback, users).")]
+Store = Annotated[
+    str,
+    typer.Option(
+        help="Score store (scores, feedback, users): a DuckDB file or a PostgreSQL URL "
+        "(postgresql://user@host/db)."
+    ),
+]
 
 users_app = typer.Typer(help="People who log in to the lead inbox.", no_args_is_help=True)
 feedback_app = typer.Typer(help="Reps' verdicts on scored leads.", no_args_is_help=True)
@@ -25,7 +31,7 @@ feedback_app = typer.Typer(help="Reps' verdicts on scored leads.", no_args_is_he
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="The rep's user name (e.g. jane.doe).")],
-    store: Store = DEFAULT_SCORES_STORE,
+    store: Store = DEFAULT_STORE_OPTION,
 ) -> None:
     """Create a user (or give them a new token) and print the token once: only its hash is kept."""
     from leadscore.pipeline.sales import add_user_step
@@ -36,14 +42,15 @@ def users_add(
 
 
 @feedback_app.command("report")
-def feedback_report(store: Store = DEFAULT_SCORES_STORE) -> None:
+def feedback_report(store: Store = DEFAULT_STORE_OPTION) -> None:
     """Acceptance per grade, top reason, model version and rep; the reasons reps reject for."""
     from leadscore.pipeline.sales import feedback_report_step
+    from leadscore.serving.store_backend import describe_location
 
     report = feedback_report_step(store=store)
     if report.verdicts == 0:
         console.print(
-            f"No verdict in {store} yet: reps give them in the inbox (`leadscore serve`, then "
+            f"No verdict in {describe_location(store)} yet: reps give them in the inbox (`leadscore serve`, then "
             "open /) or through POST /feedback."
         )
         return
@@ -75,7 +82,7 @@ CrmFeedback = Annotated[
 def feedback_apply(
     training_table: Annotated[Path, typer.Argument(help="The training table to start from.")],
     out: Annotated[Path, typer.Option(help="The training table to write (with its metadata).")],
-    store: Store = DEFAULT_SCORES_STORE,
+    store: Store = DEFAULT_STORE_OPTION,
     policy: Policy = None,
     crm: CrmFeedback = None,
 ) -> None:
@@ -105,7 +112,7 @@ def feedback_apply(
 @feedback_app.command("compare")
 def feedback_compare(
     training_table: Annotated[Path, typer.Argument(help="Training table (features build).")],
-    store: Store = DEFAULT_SCORES_STORE,
+    store: Store = DEFAULT_STORE_OPTION,
     crm: CrmFeedback = None,
     policy: Policy = None,
     training_config: Annotated[
@@ -191,7 +198,7 @@ def export(
         bool,
         typer.Option("--full", help="Every lead, not only those changed since the last export."),
     ] = False,
-    store: Store = DEFAULT_SCORES_STORE,
+    store: Store = DEFAULT_STORE_OPTION,
 ) -> None:
     """Write the latest scores as a file the CRM imports (by default only changed leads)."""
     from leadscore.pipeline.sales import ExportSpec, export_step

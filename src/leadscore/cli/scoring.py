@@ -13,7 +13,7 @@ from leadscore.pipeline.defaults import (
     DEFAULT_DEMO_CRM,
     DEFAULT_FLAT_SCORES_OUT,
     DEFAULT_SCORES_OUT,
-    DEFAULT_SCORES_STORE,
+    DEFAULT_STORE_OPTION,
 )
 
 __all__ = ["register"]
@@ -30,7 +30,7 @@ def score(
     source: opt.ScoreSource = str(DEFAULT_DEMO_CRM),
     model: opt.Model = "champion",
     out: opt.ScoresOut = None,
-    store: opt.HistoryStore = DEFAULT_SCORES_STORE,
+    store: opt.HistoryStore = DEFAULT_STORE_OPTION,
     chunk_size: opt.ChunkSize = 50_000,
     as_of: opt.ScoreAsOf = None,
     config: opt.Config = None,
@@ -107,7 +107,7 @@ def serve(
     model: opt.Model = "champion",
     host: opt.Host = "127.0.0.1",
     port: opt.Port = 8000,
-    store: opt.ServeStore = DEFAULT_SCORES_STORE,
+    store: opt.ServeStore = DEFAULT_STORE_OPTION,
     tracking_uri: opt.Tracking = None,
     crm: opt.ServeCrm = None,
 ) -> None:

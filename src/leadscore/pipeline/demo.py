@@ -59,7 +59,7 @@ class DemoSpec:
     seed: int = 42
     tracking_uri: str | None = None
     top: int = 10
-    store: Path | None = None
+    store: Path | str | None = None
     """The score store the scores are appended to (default: ``scores.duckdb`` beside the CRM;
     the command line passes ``data/scores.duckdb``, the store ``leadscore serve`` reads)."""
 

@@ -38,7 +38,7 @@ class FeedbackTableSpec:
 
     training_table: Path
     out: Path
-    store: Path = DEFAULT_SCORES_STORE
+    store: Path | str = DEFAULT_SCORES_STORE
     policy: Path | FeedbackPolicy | None = None
     crm: str | Path | None = None
     """A CRM whose ``feedback`` table adds verdicts (the store is then read only if it exists)."""
@@ -147,16 +147,18 @@ def _naive(values: pd.Series) -> pd.Series:
     return stamps.dt.tz_convert("UTC").dt.tz_localize(None) if stamps.dt.tz is not None else stamps
 
 
-def verdicts(store: Path | None, crm: str | Path | None = None) -> pd.DataFrame:
-    """Every verdict known: the score store's (when ``crm`` is given, only if the store file
-    exists) and the CRM's ``feedback`` table; the contract's feedback columns, oldest first."""
+def verdicts(store: Path | str | None, crm: str | Path | None = None) -> pd.DataFrame:
+    """Every verdict known: the score store's (a DuckDB file or a PostgreSQL URL; when ``crm``
+    is given, a DuckDB store only if its file exists) and the CRM's ``feedback`` table; the
+    contract's feedback columns, oldest first."""
     import pandas as pd
 
     from leadscore.serving.store import FEEDBACK_COLUMNS, ScoreStore
 
     parts = []
-    if store is not None and (crm is None or store.exists()):
-        parts.append(ScoreStore(store).feedback())
+    scores = None if store is None else ScoreStore(store)
+    if scores is not None and (crm is None or scores.exists()):
+        parts.append(scores.feedback())
     if crm is not None:
         from leadscore.crm import open_crm
 
@@ -180,7 +182,7 @@ class FeedbackCompareSpec:
     feedback policy; ``n_bootstrap`` paired contact-bootstrap draws."""
 
     training_table: Path
-    store: Path | None = DEFAULT_SCORES_STORE
+    store: Path | str | None = DEFAULT_SCORES_STORE
     crm: str | Path | None = None
     policy: Path | FeedbackPolicy | None = None
     config: Path | TrainingConfig | None = None

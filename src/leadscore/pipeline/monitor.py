@@ -43,7 +43,7 @@ class MonitorSpec:
     data), where the page goes."""
 
     source: str | Path | CrmData = DEFAULT_DEMO_CRM
-    store: Path = DEFAULT_SCORES_STORE
+    store: Path | str = DEFAULT_SCORES_STORE
     history: Path | str | None = None
     """The scores folder of ``score --engine spark`` (runs under ``_runs/``): the cohorts come
     from its runs instead of the store's history (feedback still from ``store``)."""

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["ExportSpec", "add_user_step", "export_step", "feedback_report_step"]
 
 
-def add_user_step(name: str, *, store: Path = DEFAULT_SCORES_STORE) -> str:
+def add_user_step(name: str, *, store: Path | str = DEFAULT_SCORES_STORE) -> str:
     """Create inbox user ``name`` (or renew their token) in ``store``; returns the token, of
     which only a hash is stored."""
     from leadscore.serving.auth import add_user
@@ -25,7 +25,7 @@ def add_user_step(name: str, *, store: Path = DEFAULT_SCORES_STORE) -> str:
     return add_user(ScoreStore(store), name)
 
 
-def feedback_report_step(*, store: Path = DEFAULT_SCORES_STORE) -> FeedbackReport:
+def feedback_report_step(*, store: Path | str = DEFAULT_SCORES_STORE) -> FeedbackReport:
     """The report of the reps' verdicts in ``store``."""
     from leadscore.serving.feedback_report import feedback_report
     from leadscore.serving.store import ScoreStore
@@ -39,7 +39,7 @@ class ExportSpec:
     dynamics) to ``out`` (default ``exports/<target>-scores.csv``); only changed leads unless
     ``full``."""
 
-    store: Path = DEFAULT_SCORES_STORE
+    store: Path | str = DEFAULT_SCORES_STORE
     target: str = "generic"
     out: Path | None = None
     full: bool = False

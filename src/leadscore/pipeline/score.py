@@ -44,7 +44,7 @@ class ScoreSpec:
     source: str | Path | CrmData = DEFAULT_DEMO_CRM
     model: str = "champion"
     out: Path = DEFAULT_SCORES_OUT
-    store: Path = DEFAULT_SCORES_STORE
+    store: Path | str = DEFAULT_SCORES_STORE
     chunk_size: int = 50_000
     as_of: datetime | None = None
     config: Path | None = None

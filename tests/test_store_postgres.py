@@ -1,0 +1,366 @@
+"""The score store on PostgreSQL (a real, throw-away server) beside DuckDB: batch runs staged and
+committed, schema versions, several processes writing at once with nothing lost, passwords kept
+out of messages, and ``leadscore serve`` workers sharing one PostgreSQL store over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import duckdb
+import httpx
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from leadscore.errors import SourceError
+from leadscore.serving.runs import RUN_ID_KEY, new_run_id
+from leadscore.serving.store import HISTORY_COLUMNS, ScoreStore
+from leadscore.serving.store_backend import describe_location, is_postgres_url, store_path
+from tests.postgres_support import PostgresServer, free_port, new_database
+from tests.test_serving_api import lead
+from tests.test_serving_support import API_KEY, ServingModel, serving_model
+
+AT = datetime(2026, 11, 23, 9)
+PASSWORD = "Secret-Pw-42"
+
+
+def scores(ids: list[str], grade: str = "B") -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "contact_id": c,
+                "scored_at": AT,
+                "model_version": "7",
+                "p_sql": 0.3,
+                "p_meeting": 0.1,
+                "grade": grade,
+                "fit_score": 0.5,
+                "engagement_score": 0.2,
+                "reasons_positive": ["Visited the pricing page", "VP title"],
+                "reasons_negative": [],
+            }
+            for c in ids
+        ],
+        columns=list(HISTORY_COLUMNS),
+    )
+
+
+def _run_output(path: Path, run_id: str, rows: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    pq.write_table(table.replace_schema_metadata({RUN_ID_KEY: run_id.encode()}), path)
+
+
+def test_locations() -> None:
+    assert is_postgres_url("postgresql+psycopg://u@h/db") and is_postgres_url("postgresql://h/db")
+    assert not is_postgres_url(Path("postgresql:/x")) and not is_postgres_url("scores.duckdb")
+    assert store_path("duckdb:data/s.duckdb") == Path("data/s.duckdb")
+    shown = describe_location(f"postgresql://leads:{PASSWORD}@db.internal:5432/scores")
+    assert PASSWORD not in shown and shown == "postgresql://leads:***@db.internal:5432/scores"
+    query = describe_location(f"postgresql://db/scores?user=x&password={PASSWORD}")
+    assert PASSWORD not in query
+
+
+def test_batch_runs_stay_invisible_until_committed(
+    store_location: Path | str, tmp_path: Path
+) -> None:
+    store = ScoreStore(store_location)
+    staged = scores(["c1", "c2", "c3"]).assign(owner=["ann", None, "bob"])
+    parquet, output = tmp_path / "run.parquet", tmp_path / "scores.parquet"
+    run = new_run_id()
+    _run_output(parquet, run, staged)
+    assert store.stage_run(run, parquet, output, as_of=AT) == 3
+    assert store.count() == 0 and not store.runs()["visible"].any()
+    store.commit_run(run)
+    assert store.count() == 3
+    latest = store.latest("c1")
+    assert latest is not None and list(latest["reasons_positive"]) == [
+        "Visited the pricing page",
+        "VP title",
+    ]
+    assert list(store.scores_as_of("7", AT)["contact_id"]) == ["c1", "c2", "c3"]
+    dropped = new_run_id()
+    _run_output(parquet, dropped, scores(["c9"]))
+    store.stage_run(dropped, parquet, output)
+    store.discard_run(dropped)
+    assert store.count() == 3 and list(store.runs()["run_id"]) == [run]
+    # a pending run whose output was put in place (a crash before commit) is visible
+    third = new_run_id()
+    _run_output(parquet, third, scores(["c4"]))
+    store.stage_run(third, parquet, output)
+    _run_output(output, third, scores(["c4"]))
+    assert store.count() == 4
+
+
+def test_a_dead_process_pending_run_is_discarded_by_the_next_writer(
+    store_location: Path | str, tmp_path: Path
+) -> None:
+    store = ScoreStore(store_location)
+    parquet, output = tmp_path / "run.parquet", tmp_path / "scores.parquet"
+    run = new_run_id()
+    _run_output(parquet, run, scores(["c1", "c2"]))
+    store.stage_run(run, parquet, output)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    with store.connection() as con:  # the run's process died before replacing its output
+        con.execute("UPDATE score_runs SET pid = ? WHERE run_id = ?", [int(dead), run])
+    store.open_check()
+    assert store.runs().empty and store.count() == 0
+
+
+def test_pooled_connections_the_server_dropped_are_replaced(pg_store_url: str) -> None:
+    import psycopg
+
+    store = ScoreStore(pg_store_url)
+    store.add_feedback("c1", "accepted")
+    with psycopg.connect(pg_store_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1  # the store's idle connection
+    store.add_feedback("c2", "rejected")
+    assert len(store.feedback()) == 2
+
+
+def test_a_store_of_a_newer_schema_is_refused(store_location: Path | str) -> None:
+    if is_postgres_url(store_location):
+        import psycopg
+
+        with psycopg.connect(str(store_location), autocommit=True) as con:
+            con.execute("CREATE TABLE store_schema (version INTEGER NOT NULL)")
+            con.execute("INSERT INTO store_schema VALUES (99)")
+    else:
+        with duckdb.connect(str(store_location)) as con:
+            con.execute("CREATE TABLE store_schema (version INTEGER NOT NULL)")
+            con.execute("INSERT INTO store_schema VALUES (99)")
+    with pytest.raises(SourceError, match="schema version 99"):
+        ScoreStore(store_location).count()
+
+
+_WORKER = """
+import sys, time
+from pathlib import Path
+from leadscore.serving.auth import add_user
+from leadscore.serving.store import ScoreStore
+url, name, n, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+while not start.exists():
+    time.sleep(0.005)
+store = ScoreStore(url)
+for i in range(n):
+    store.add_feedback(f"{name}-{i}", "rejected" if i % 2 else "accepted", reason="timing",
+                       rep=name)
+    if i % 10 == 0:
+        add_user(store, "shared.rep")
+"""
+
+
+def test_two_processes_write_feedback_at_once_and_nothing_is_lost(
+    pg_store_url: str, tmp_path: Path
+) -> None:
+    start, n = tmp_path / "start", 60
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(_WORKER), pg_store_url, name, str(n), start],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("w1", "w2")
+    ]
+    time.sleep(0.5)  # both import, then start together on a store without tables yet
+    start.touch()
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    stored = ScoreStore(pg_store_url).feedback(detail=True)
+    assert len(stored) == 2 * n
+    assert set(stored["contact_id"]) == {f"{w}-{i}" for w in ("w1", "w2") for i in range(n)}
+    from leadscore.serving.auth import users
+
+    assert users(ScoreStore(pg_store_url)) == ["shared.rep"]
+
+
+def test_no_password_in_errors(postgres: PostgresServer) -> None:
+    unreachable = f"postgresql://leads:{PASSWORD}@127.0.0.1:{free_port()}/scores"
+    with pytest.raises(SourceError) as closed:
+        ScoreStore(unreachable).count()
+    missing = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{postgres.port}/no_such_db"
+    with pytest.raises(SourceError) as absent:
+        ScoreStore(missing).add_feedback("c1", "accepted")
+    for error in (closed.value, absent.value):
+        assert PASSWORD not in str(error) and "127.0.0.1" in str(error)
+    assert "no_such_db" in str(absent.value)
+    assert PASSWORD not in str(ScoreStore(missing))
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
+    return serving_model(tmp_path_factory)
+
+
+def _serve(
+    model: ServingModel, url: str, port: int, folder: Path, log: BinaryIO
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LEADSCORE_API_KEY": API_KEY}
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "leadscore"),
+            "serve",
+            "--store",
+            url,
+            "--tracking-uri",
+            model.tracking_uri,
+            "--port",
+            str(port),
+            "--crm",
+            str(model.crm_path),
+        ],
+        env=env,
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
+def _wait_ready(port: int, server: subprocess.Popen[bytes], folder: Path) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        log = (folder / f"serve-{port}.log").read_text(errors="replace")
+        assert server.poll() is None, f"leadscore serve exited: {log}"
+        assert time.monotonic() < deadline, f"leadscore serve did not start: {log}"
+        time.sleep(0.2)
+
+
+def test_two_serve_workers_share_a_postgresql_store(
+    model: ServingModel, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    url = new_database(postgres).replace("postgresql://", "postgresql+psycopg://")
+    ports = [free_port(), free_port()]
+    with ExitStack() as files:
+        logs = [files.enter_context((tmp_path / f"serve-{p}.log").open("wb")) for p in ports]
+        servers = [_serve(model, url, p, tmp_path, log) for p, log in zip(ports, logs, strict=True)]
+        _exercise(model, url, ports, servers, tmp_path)
+
+
+def _exercise(
+    model: ServingModel,
+    url: str,
+    ports: list[int],
+    servers: list[subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    try:
+        for port, server in zip(ports, servers, strict=True):
+            _wait_ready(port, server, tmp_path)
+        headers = {"X-API-Key": API_KEY}
+        ids = [f"PG-{i}" for i in range(8)]
+        body = {"leads": [lead(model, c) for c in ids], "as_of": model.as_of.isoformat()}
+        first = f"http://127.0.0.1:{ports[0]}"
+        scored = httpx.post(f"{first}/score?record=true", json=body, headers=headers, timeout=60)
+        assert scored.status_code == 200, scored.text
+        # the other worker sees what the first recorded
+        second = f"http://127.0.0.1:{ports[1]}"
+        stored = httpx.get(f"{second}/contacts/PG-3/score", headers=headers, timeout=30)
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["grade"] == scored.json()["scores"][3]["grade"]
+
+        def verdict(i: int) -> int:
+            base = f"http://127.0.0.1:{ports[i % 2]}"
+            data = {"contact_id": ids[i % len(ids)], "verdict": "rejected", "reason": "timing"}
+            return httpx.post(
+                f"{base}/feedback", json=data, headers=headers, timeout=30
+            ).status_code
+
+        with ThreadPoolExecutor(8) as pool:  # the load balancer: requests to both at once
+            codes = list(pool.map(verdict, range(80)))
+        assert codes == [201] * 80
+        store = ScoreStore(url)
+        assert len(store.feedback()) == 80 and store.count() == len(ids)
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
+
+
+def test_commands_take_a_postgresql_url_and_never_print_its_password(
+    pg_store_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+    from leadscore.serving.auth import user_for_token
+
+    # the test server trusts local users: the password is accepted and never checked
+    url = pg_store_url.replace(
+        "postgresql://postgres@", f"postgresql+psycopg://postgres:{PASSWORD}@"
+    )
+    runner = CliRunner()
+    empty = runner.invoke(app, ["feedback", "report", "--store", url])
+    assert empty.exit_code == 0 and "No verdict" in empty.stdout
+    assert PASSWORD not in empty.stdout and "postgres:***@" in " ".join(empty.stdout.split())
+    added = runner.invoke(app, ["users", "add", "jane.doe", "--store", url])
+    assert added.exit_code == 0, added.stdout
+    assert user_for_token(ScoreStore(url), added.stdout.strip().splitlines()[-1]) == "jane.doe"
+    store = ScoreStore(url)
+    store.record_scores(scores(["c1", "c2"]))
+    store.add_feedback("c1", "rejected", reason="spam_bot", rep="jane.doe", grade="B")
+    report = runner.invoke(app, ["feedback", "report", "--store", url])
+    assert report.exit_code == 0 and "spam_bot" in report.stdout
+    out = tmp_path / "generic.csv"
+    exported = runner.invoke(
+        app, ["export", "--target", "generic", "--store", url, "--out", str(out)]
+    )
+    assert exported.exit_code == 0, exported.stdout
+    assert len(pd.read_csv(out)) == 2
+    again = runner.invoke(app, ["export", "--target", "generic", "--store", url, "--out", str(out)])
+    assert again.exit_code == 0 and len(pd.read_csv(out)) == 0
+    for result in (added, report, exported, again):
+        assert PASSWORD not in result.stdout
+
+
+def test_serve_refuses_an_unreachable_postgresql_store_at_start() -> None:
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    url = f"postgresql://leads:{PASSWORD}@127.0.0.1:{free_port()}/scores"
+    result = CliRunner().invoke(app, ["serve", "--store", url, "--model", "no-such-model"])
+    # before loading the model; leadscore's entry point turns a SourceError into exit code 3
+    assert isinstance(result.exception, SourceError), result.output
+    message = str(result.exception)
+    assert "Cannot open the score store" in message and PASSWORD not in message
+
+
+def test_score_appends_its_history_to_a_postgresql_store(
+    model: ServingModel, pg_store_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    url = pg_store_url.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@")
+    args = ["score", str(model.crm_path), "--store", url, "--out", str(tmp_path / "s.parquet")]
+    args += ["--tracking-uri", model.tracking_uri, "--as-of", model.as_of.isoformat()]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert PASSWORD not in printed and "postgres:***@" in printed
+    rows = len(pd.read_parquet(tmp_path / "s.parquet"))
+    store = ScoreStore(pg_store_url)
+    assert store.count() == rows and bool(store.runs()["visible"].all())
