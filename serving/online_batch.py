@@ -79,6 +79,9 @@ class BatchedFeatures:
         """``(as_of, frame)``: the request's feature frame as :meth:`OnlineFeatures.features`
         gives it, and the ``as_of`` used (``utc_now()`` at the batch's start when ``None``)."""
         self.online.refuse(request)
+        if self.online.takes_python(request):  # no feature query to share
+            moment = as_of or utc_now()
+            return moment, self.online.features(request, as_of=moment)
         item = _Pending(request, as_of, _ids(request), len(request.leads))
         with self._cond:
             self._queue.append(item)
