@@ -237,6 +237,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.feature_batches = batched.stats
+    app.state.feature_paths = online.paths
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

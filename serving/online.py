@@ -13,7 +13,9 @@ says so instead of returning wrong values.
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
@@ -36,7 +38,7 @@ from leadscore.serving.posted import (
 )
 from leadscore.serving.posted_quick import QuickCheck
 
-__all__ = ["PYTHON_LEADS", "AccountFeaturesRefused", "OnlineFeatures"]
+__all__ = ["PYTHON_LEADS", "AccountFeaturesRefused", "OnlineFeatures", "PathCounts"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,16 @@ class AccountFeaturesRefused(LeadscoreError):
             "the CRM (`leadscore serve --crm CRM`), or, when the posted leads are every contact "
             'their accounts have (e.g. a new company), send "complete_accounts": true.'
         )
+
+
+@dataclass
+class PathCounts:
+    """Requests whose features came from each path since start (``fallbacks``: requests
+    meant for the Python path that took the SQL path, see the debug log)."""
+
+    python: int = 0
+    sql: int = 0
+    fallbacks: int = 0
 
 
 class OnlineFeatures:
@@ -101,6 +113,8 @@ class OnlineFeatures:
             self._beside.shutdown()
             raise
         self.python_leads = python_leads
+        self.paths = PathCounts()
+        self._count_lock = threading.Lock()
         self._python = _python_path(definition, from_stage) if python_leads > 0 else None
         self._quick = QuickCheck(self._validator.checks if self._validator.fast else [])
         if not self._quick.enabled:
@@ -117,9 +131,14 @@ class OnlineFeatures:
         self.refuse(request)
         if self.takes_python(request):
             try:
-                return self._python_features(request, as_of=as_of)
+                frame = self._python_features(request, as_of=as_of)
             except Unmirrored as exc:
                 log.debug("Python feature path not taken (%s): the SQL path runs", exc)
+                self._count("fallbacks")
+            else:
+                self._count("python")
+                return frame
+        self._count("sql")
         tables = posted_tables(request)
         checked = self._beside.submit(self._validator.check, tables, as_of=as_of)
         try:
@@ -133,6 +152,10 @@ class OnlineFeatures:
             return frame
         posted = {lead.contact.contact_id for lead in request.leads}
         return frame[frame["contact_id"].isin(posted)].reset_index(drop=True)
+
+    def _count(self, path: str) -> None:
+        with self._count_lock:
+            setattr(self.paths, path, getattr(self.paths, path) + 1)
 
     def _python_features(self, request: ScoreRequest, *, as_of: datetime) -> pd.DataFrame:
         """:meth:`features` by the Python path (raises :class:`Unmirrored` when it cannot)."""
