@@ -42,7 +42,7 @@ __all__ = ["PYTHON_LEADS", "AccountFeaturesRefused", "OnlineFeatures", "PathCoun
 
 log = logging.getLogger(__name__)
 
-PYTHON_LEADS = 8
+PYTHON_LEADS = 32
 """Requests of at most this many leads take the Python feature path (see :class:`OnlineFeatures`;
 the crossover with the SQL path is measured by ``benchmarks/api_profile.py``)."""
 

@@ -38,7 +38,7 @@ def servers(
             crm=model.crm_path,
             python_leads=leads,
         )
-        for leads in (8, 0)
+        for leads in (32, 0)
     ]
     with running(apps[0]) as fast, running(apps[1]) as sql:
         yield [fast, sql], apps
@@ -72,8 +72,8 @@ def _bodies(model: ServingModel) -> list[dict[str, Any]]:
         item = lead(model, f"PY-{i}", job_title=title, email_domain=[None, " Gmail.com"][i % 2])
         item["events"] = item["events"][: 1 + 2 * i]
         bodies.append({"leads": [item]})
-    bodies.append({"leads": [lead(model, f"PY-8-{k}") for k in range(8)]})
-    bodies.append({"leads": [lead(model, f"PY-9-{k}") for k in range(9)]})  # SQL in both
+    bodies.append({"leads": [lead(model, f"PY-32-{k}") for k in range(32)]})
+    bodies.append({"leads": [lead(model, f"PY-33-{k}") for k in range(33)]})  # SQL in both
     for body in bodies:
         body.setdefault("as_of", as_of.isoformat())
     return bodies
@@ -115,7 +115,7 @@ def test_python_path_and_sql_path_give_identical_scores(
         assert got[0] == 200, got
         assert got == want  # bit-identical probabilities, grades and reasons
     python, plain = (app.state.feature_paths for app in apps)
-    assert python.python >= 20 and python.fallbacks == 0 and python.sql >= 1  # the 9 leads
+    assert python.python >= 20 and python.fallbacks == 0 and python.sql >= 1  # the 33 leads
     assert plain.python == 0
 
 
