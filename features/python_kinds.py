@@ -84,7 +84,7 @@ def _title_case(rules: tuple[TitleRule, ...]) -> Callable[[Lead], str]:
 
     def case(lead: Lead) -> str:
         title = lead.contact.get("job_title")
-        if _blank(title):
+        if title is None or _blank(title):
             return "unknown"
         text = duck_lower(duck_trim(title))
         return next((value for pattern, value in tests if pattern.search(text)), "other")
@@ -152,7 +152,7 @@ def _email_domain_kind(rules: Rules) -> Callable[[Lead], str]:
 
     def kind(lead: Lead) -> str:
         domain = lead.contact.get("email_domain")
-        if _blank(domain):
+        if domain is None or _blank(domain):
             return "missing"
         text = duck_lower(duck_trim(domain))
         if text in disposable:
