@@ -11,6 +11,8 @@ Requests merge only when their answers cannot change: the same ``as_of`` (reques
 are scored "now", the batch's start), no account, contact or event id in common (a lead's
 features read its own account's rows only), and at most ``max_leads`` leads together. When the
 merged rows break the contract, each request is run alone, so each gets its own error.
+Requests small enough for the Python feature path (:meth:`OnlineFeatures.takes_python`) run no
+feature query: they are served at once, never queued.
 """
 
 from __future__ import annotations
