@@ -27,6 +27,7 @@ from leadscore.errors import LeadscoreError
 from leadscore.features.definition import FeatureDefinition
 from leadscore.features.labels import FromStage
 from leadscore.features.python_eval import PythonFeatures, Unmirrored
+from leadscore.features.python_text import case_maps
 from leadscore.serving.colleagues import CrmColleagues, account_features
 from leadscore.serving.features import PostedFeatures
 from leadscore.serving.posted import (
@@ -220,6 +221,11 @@ def _python_path(definition: FeatureDefinition, from_stage: FromStage) -> Python
     python = PythonFeatures(definition, from_stage=from_stage)
     if python.missing:
         log.debug("Python feature path off: no evaluator for %s", ", ".join(python.missing))
+        return None
+    try:
+        case_maps()  # read now, not by the first request with non-ASCII text
+    except Unmirrored as exc:
+        log.debug("Python feature path off: %s", exc)
         return None
     return python
 
