@@ -129,6 +129,7 @@ def _event_property(f: EventPropertyFeature, definition: FeatureDefinition) -> R
 # --- column ---------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_MAYBE_NUMBER = re.compile(r"\d|inf|nan", re.IGNORECASE)
 
 
 def _as_double(value: Any) -> float | None:
@@ -143,6 +144,8 @@ def _as_double(value: Any) -> float | None:
         number = float(value)
         if math.isfinite(number):
             return number
+    if isinstance(value, str) and not _MAYBE_NUMBER.search(value):
+        return None  # no digit, no inf, no nan: not a number to DuckDB either
     raise Unmirrored("a text DuckDB may read as a number in its own way")
 
 

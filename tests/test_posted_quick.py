@@ -78,7 +78,7 @@ _BREAKS: list[st.SearchStrategy[dict[str, Any]]] = [
 
 
 @settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(changes=st.lists(st.tuples(st.integers(0, 1), st.one_of(*_BREAKS)), max_size=3))
 def test_quick_pass_never_lets_a_broken_row_through(
