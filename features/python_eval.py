@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -176,11 +176,14 @@ class PythonFeatures:
         only: Collection[str] | None = None,
     ) -> pa.Table:
         """The feature table of the eligible contacts of ``tables`` (contract tables) at
-        ``as_of`` (naive UTC), as the SQL path gives it; ``only``: just these contacts."""
+        ``as_of`` (UTC; naive is read as UTC), as the SQL path gives it; ``only``: just these
+        contacts."""
         if self.missing:
             raise Unmirrored(f"no evaluator for kind(s) {', '.join(self.missing)}")
         from leadscore.features.python_rows import read_leads
 
+        if as_of.tzinfo is not None:  # as the SQL path: naive UTC
+            as_of = as_of.astimezone(UTC).replace(tzinfo=None)
         cutoff = micros(as_of)
         leads = read_leads(tables, self.props)
         by_account: dict[str, list[Lead]] = {}

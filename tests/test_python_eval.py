@@ -224,6 +224,15 @@ def test_before_1970_and_from_stage_mql(definition: FeatureDefinition) -> None:
         sql.close()
 
 
+def test_aware_as_of_is_read_as_utc(paths: tuple[PostedFeatures, PythonFeatures]) -> None:
+    from datetime import timezone
+
+    aware = (CUT + timedelta(hours=2)).replace(tzinfo=timezone(timedelta(hours=2)))
+    sql, python = paths
+    tables = tables_of(_edge_rows())
+    assert python.table(tables, as_of=aware).equals(sql.table(tables, as_of=aware))
+
+
 def test_empty_request_and_no_eligible_contact(
     paths: tuple[PostedFeatures, PythonFeatures],
 ) -> None:
