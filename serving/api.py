@@ -43,7 +43,7 @@ from leadscore.serving.http import (
 )
 from leadscore.serving.inbox import DEFAULT_REJECT_REASONS, inbox_router
 from leadscore.serving.loading import LoadedScorer, load_scorer
-from leadscore.serving.online import AccountFeaturesRefused, OnlineFeatures
+from leadscore.serving.online import PYTHON_LEADS, AccountFeaturesRefused, OnlineFeatures
 from leadscore.serving.online_batch import BatchedFeatures
 from leadscore.serving.posted import MAX_EVENTS_PER_LEAD, MAX_LEADS, ScoreRequest
 from leadscore.serving.recorded import record_posted_scores
@@ -176,6 +176,7 @@ def create_app(
     feature_connections: int = 2,
     crm: CrmData | Path | str | None = None,
     reject_reasons: Mapping[str, str] | None = None,
+    python_leads: int = PYTHON_LEADS,
 ) -> FastAPI:
     """The FastAPI app serving ``model`` (alias, version, URI, folder or a loaded scorer).
 
@@ -186,7 +187,9 @@ def create_app(
     that they equal batch scoring's; without it, requests for a model with such features are
     refused unless they say they hold whole accounts (see :class:`OnlineFeatures`).
     ``feature_connections`` is the number of DuckDB connections validating and computing
-    features of posted leads (requests scored at the same time). The lead inbox for reps
+    features of posted leads (requests scored at the same time); requests of at most
+    ``python_leads`` leads take the Python feature path (0: never; see :class:`OnlineFeatures`).
+    The lead inbox for reps
     (:mod:`leadscore.serving.inbox`) is served at ``/``; ``reject_reasons`` (code: label)
     replaces its list of reasons to reject a lead.
     """
@@ -208,6 +211,7 @@ def create_app(
         crm=crm_data,
         connections=feature_connections,
         from_stage=loaded.scorer.spec.from_stage,
+        python_leads=python_leads,
     )
     # concurrent requests share feature queries (no wait when idle; see online_batch)
     batched = BatchedFeatures(online, slots=feature_connections)
@@ -234,6 +238,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.feature_batches = batched.stats
+    app.state.feature_paths = online.paths
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -12,7 +12,10 @@ says so instead of returning wrong values.
 
 from __future__ import annotations
 
+import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
@@ -23,11 +26,26 @@ from leadscore.crm import CrmData
 from leadscore.errors import LeadscoreError
 from leadscore.features.definition import FeatureDefinition
 from leadscore.features.labels import FromStage
+from leadscore.features.python_eval import PythonFeatures, Unmirrored
+from leadscore.features.python_text import case_maps
 from leadscore.serving.colleagues import CrmColleagues, account_features
 from leadscore.serving.features import PostedFeatures
-from leadscore.serving.posted import PostedValidator, ScoreRequest, posted_tables
+from leadscore.serving.posted import (
+    PostedValidator,
+    ScoreRequest,
+    posted_rows,
+    posted_tables,
+    tables_of_rows,
+)
+from leadscore.serving.posted_quick import QuickCheck
 
-__all__ = ["AccountFeaturesRefused", "OnlineFeatures"]
+__all__ = ["PYTHON_LEADS", "AccountFeaturesRefused", "OnlineFeatures", "PathCounts"]
+
+log = logging.getLogger(__name__)
+
+PYTHON_LEADS = 32
+"""Requests of at most this many leads take the Python feature path (see :class:`OnlineFeatures`;
+the crossover with the SQL path is measured by ``benchmarks/api_profile.py``)."""
 
 
 class AccountFeaturesRefused(LeadscoreError):
@@ -44,11 +62,29 @@ class AccountFeaturesRefused(LeadscoreError):
         )
 
 
+@dataclass
+class PathCounts:
+    """Requests whose features came from each path since start (``fallbacks``: requests
+    meant for the Python path that took the SQL path, see the debug log)."""
+
+    python: int = 0
+    sql: int = 0
+    fallbacks: int = 0
+
+
 class OnlineFeatures:
     """Validated, CRM-complete features of posted leads (thread-safe; see the module doc).
 
     ``used`` are the features the model reads (the account-level ones among them decide
     whether a request needs the CRM); ``crm``, when given, stays open and owned by the caller.
+
+    Requests of at most ``python_leads`` leads (0: none) take the Python path: the features
+    from :class:`~leadscore.features.python_eval.PythonFeatures` (the feature SQL's values,
+    proven equal by ``tests/test_python_eval.py``) instead of the DuckDB query, whose prepared
+    plan costs a fixed ~16 ms, and the contract checks from :class:`~leadscore.serving.
+    posted_quick.QuickCheck` when it finds the rows clean (else the DuckDB check, for its
+    message). A definition with a kind the Python path lacks, or a value it cannot mirror,
+    takes the SQL path (said in a debug log line): same frame either way.
     """
 
     def __init__(
@@ -59,6 +95,7 @@ class OnlineFeatures:
         crm: CrmData | None = None,
         connections: int = 2,
         from_stage: FromStage = "any",
+        python_leads: int = PYTHON_LEADS,
     ) -> None:
         self.account_features = account_features(definition, used)
         self.colleagues = (
@@ -76,12 +113,33 @@ class OnlineFeatures:
             self._validator.close()
             self._beside.shutdown()
             raise
+        self.python_leads = python_leads
+        self.paths = PathCounts()
+        self._count_lock = threading.Lock()
+        self._python = _python_path(definition, from_stage) if python_leads > 0 else None
+        self._quick = QuickCheck(self._validator.checks if self._validator.fast else [])
+        if not self._quick.enabled:
+            log.debug("contract checks of posted rows: DuckDB only (%s)", self._quick.unknown)
+
+    def takes_python(self, request: ScoreRequest) -> bool:
+        """Whether ``request`` takes the Python feature path (see the class doc)."""
+        return self._python is not None and len(request.leads) <= self.python_leads
 
     def features(self, request: ScoreRequest, *, as_of: datetime) -> pd.DataFrame:
         """Feature frame of the posted leads eligible at ``as_of`` (naive UTC), in the feature
         query's order. Raises :class:`~leadscore.errors.DataContractError` for rows that break
         the contract and :class:`AccountFeaturesRefused` as said above."""
         self.refuse(request)
+        if self.takes_python(request):
+            try:
+                frame = self._python_features(request, as_of=as_of)
+            except Unmirrored as exc:
+                log.debug("Python feature path not taken (%s): the SQL path runs", exc)
+                self._count("fallbacks")
+            else:
+                self._count("python")
+                return frame
+        self._count("sql")
         tables = posted_tables(request)
         checked = self._beside.submit(self._validator.check, tables, as_of=as_of)
         try:
@@ -95,6 +153,24 @@ class OnlineFeatures:
             return frame
         posted = {lead.contact.contact_id for lead in request.leads}
         return frame[frame["contact_id"].isin(posted)].reset_index(drop=True)
+
+    def _count(self, path: str) -> None:
+        with self._count_lock:
+            setattr(self.paths, path, getattr(self.paths, path) + 1)
+
+    def _python_features(self, request: ScoreRequest, *, as_of: datetime) -> pd.DataFrame:
+        """:meth:`features` by the Python path (raises :class:`Unmirrored` when it cannot)."""
+        assert self._python is not None
+        rows = posted_rows(request)
+        tables = tables_of_rows(rows)
+        if not self._quick.passes(rows, as_of=as_of):
+            self._validator.check(tables, as_of=as_of)  # the contract's own error, or clean
+        merged = tables
+        if self.colleagues is not None and self.account_features:
+            merged = self.colleagues.merge(tables, as_of=as_of)
+        posted = {lead.contact.contact_id for lead in request.leads}
+        frame: pd.DataFrame = self._python.table(merged, as_of=as_of, only=posted).to_pandas()
+        return frame
 
     def refuse(self, request: ScoreRequest) -> None:
         """Raise :class:`AccountFeaturesRefused` when the request needs a CRM the server has
@@ -139,6 +215,19 @@ class OnlineFeatures:
         self._beside.shutdown()
         self._validator.close()
         self._features.close()
+
+
+def _python_path(definition: FeatureDefinition, from_stage: FromStage) -> PythonFeatures | None:
+    python = PythonFeatures(definition, from_stage=from_stage)
+    if python.missing:
+        log.debug("Python feature path off: no evaluator for %s", ", ".join(python.missing))
+        return None
+    try:
+        case_maps()  # read now, not by the first request with non-ASCII text
+    except Unmirrored as exc:
+        log.debug("Python feature path off: %s", exc)
+        return None
+    return python
 
 
 def _split(

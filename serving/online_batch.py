@@ -11,6 +11,8 @@ Requests merge only when their answers cannot change: the same ``as_of`` (reques
 are scored "now", the batch's start), no account, contact or event id in common (a lead's
 features read its own account's rows only), and at most ``max_leads`` leads together. When the
 merged rows break the contract, each request is run alone, so each gets its own error.
+Requests small enough for the Python feature path (:meth:`OnlineFeatures.takes_python`) run no
+feature query: they are served at once, never queued.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class BatchedFeatures:
         """``(as_of, frame)``: the request's feature frame as :meth:`OnlineFeatures.features`
         gives it, and the ``as_of`` used (``utc_now()`` at the batch's start when ``None``)."""
         self.online.refuse(request)
+        if self.online.takes_python(request):  # no feature query to share
+            moment = as_of or utc_now()
+            return moment, self.online.features(request, as_of=moment)
         item = _Pending(request, as_of, _ids(request), len(request.leads))
         with self._cond:
             self._queue.append(item)

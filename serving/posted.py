@@ -43,7 +43,9 @@ __all__ = [
     "TablesSource",
     "crm_from_request",
     "fold_checks",
+    "posted_rows",
     "posted_tables",
+    "tables_of_rows",
 ]
 
 MAX_LEADS = 500
@@ -202,6 +204,16 @@ def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
 def posted_tables(request: ScoreRequest) -> dict[str, pa.Table]:
     """The posted rows as Arrow tables with the contract's columns and types (events without
     an ``event_id`` get ``<contact_id>#<position>``)."""
+    return tables_of_rows(posted_rows(request))
+
+
+def tables_of_rows(rows: dict[str, list[dict[str, Any]]]) -> dict[str, pa.Table]:
+    """:func:`posted_rows` as Arrow tables (the contract's columns and types)."""
+    return {name: _table(name, table_rows) for name, table_rows in rows.items()}
+
+
+def posted_rows(request: ScoreRequest) -> dict[str, list[dict[str, Any]]]:
+    """The rows of :func:`posted_tables`, as dictionaries (before Arrow)."""
     accounts = {lead.account.account_id: lead.account for lead in request.leads}
     events: list[dict[str, Any]] = []
     stages: list[dict[str, Any]] = []
@@ -217,10 +229,10 @@ def posted_tables(request: ScoreRequest) -> dict[str, pa.Table]:
         for change in lead.stage_changes:
             stages.append({**change.model_dump(), "stage": change.stage.value, "contact_id": cid})
     return {
-        "accounts": _table("accounts", [a.model_dump() for a in accounts.values()]),
-        "contacts": _table("contacts", contacts),
-        "events": _table("events", events),
-        "stage_changes": _table("stage_changes", stages),
+        "accounts": [a.model_dump() for a in accounts.values()],
+        "contacts": contacts,
+        "events": events,
+        "stage_changes": stages,
     }
 
 
@@ -343,6 +355,9 @@ class PostedValidator:
             raise ConfigError(f"connections must be at least 1, got {connections}.")
         self.fast = True
         self.left_out: list[str] = []
+        self.checks: list[str] = []
+        """The bad-row counts run on every call (see :class:`~leadscore.serving.posted_quick.
+        QuickCheck`)."""
         self._trusted = built_by_posted_tables
         # connections renewed after a number of uses (they slow down as they go: duck_pool)
         self.pool = ConnectionPool(self._connect, connections)
@@ -375,6 +390,7 @@ class PostedValidator:
         if trusted:
             self.left_out = [q for q in checks if _BY_CONSTRUCTION.match(q)]
             checks = [q for q in checks if not _BY_CONSTRUCTION.match(q)]
+        self.checks = checks
         union = " UNION ALL ".join(f"({q})" for q in fold_checks(checks))
         if recorder.unknown or not checks or f"{_SENTINEL:%Y-%m-%d}" in union:
             return False

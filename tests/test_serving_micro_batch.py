@@ -32,6 +32,7 @@ def served(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Ite
         store=tmp_path_factory.mktemp("micro-batch-store") / "scores.duckdb",
         api_key=API_KEY,
         crm=model.crm_path,
+        python_leads=0,  # requests this small would take the Python path: no query to share
     )
     with running(app) as url:
         yield app, url
