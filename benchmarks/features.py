@@ -105,14 +105,13 @@ def polars_features(events: Any, rows: Any) -> Any:
     grouped = joined.group_by("contact_id", "cutoff").agg(aggregations)
     columns = []
     for kind in _types():
-        columns += [
-            pl.col(f"n_{kind}_{window}d").fill_null(0).cast(pl.Int64) for window in WINDOWS
-        ]
+        columns += [pl.col(f"n_{kind}_{window}d").fill_null(0).cast(pl.Int64) for window in WINDOWS]
         days = (pl.col("cutoff") - pl.col(f"last_{kind}")).dt.total_microseconds() // US_PER_DAY
         columns.append(
-            pl.min_horizontal(days, LOOKBACK).fill_null(LOOKBACK).cast(pl.Int64).alias(
-                f"recency_{kind}"
-            )
+            pl.min_horizontal(days, LOOKBACK)
+            .fill_null(LOOKBACK)
+            .cast(pl.Int64)
+            .alias(f"recency_{kind}")
         )
     out = keys.join(grouped, on=["contact_id", "cutoff"], how="left").select(
         "contact_id", "cutoff", *columns
@@ -153,9 +152,7 @@ def pandas_features(events: Any, rows: Any) -> Any:
     last = np.maximum(end - 1, 0)
     found = (end > 0) & (sorted_keys[last] >= base)
     latest = times[np.where(found, sorted_keys[last] - base, 0)]
-    days = np.where(
-        found, np.minimum((cutoff[:, None] - latest) // US_PER_DAY, LOOKBACK), LOOKBACK
-    )
+    days = np.where(found, np.minimum((cutoff[:, None] - latest) // US_PER_DAY, LOOKBACK), LOOKBACK)
     for j, name in enumerate(types):
         for window in WINDOWS:
             out[f"n_{name}_{window}d"] = counts[window][:, j]
@@ -213,11 +210,12 @@ def _timed(label: str, func: Callable[[], Any]) -> tuple[Any, Measure]:
     result = func()
     elapsed, used = time.perf_counter() - start, time.process_time() - cpu
     peak = sampler.finish()
-    return result, Measure(label, elapsed, used, peak, start_rss, int(result.num_rows))
+    return result, Measure(label, elapsed, used, peak, start_rss, len(result))
 
 
 def _worker(args: argparse.Namespace) -> None:
     """One contender in this process: compute, write the result table and the measure."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from leadscore.crm import open_crm
@@ -234,12 +232,10 @@ def _worker(args: argparse.Namespace) -> None:
         kwargs = {"cutoffs_per_query": args.cutoffs_per_query} if args.cutoffs_per_query else {}
 
         def ours() -> Any:
-            import pyarrow as pa
+            return build_features(crm, definition, cutoffs, engine=engine, **kwargs)
 
-            frame = build_features(crm, definition, cutoffs, engine=engine, **kwargs)
-            return pa.Table.from_pandas(frame, preserve_index=False)
-
-        result, measure = _timed(args.label, ours)
+        frame, measure = _timed(args.label, ours)
+        result = pa.Table.from_pandas(frame, preserve_index=False)
     else:
         con = crm.con.cursor()
         events = con.sql("SELECT contact_id, occurred_at, event_type FROM events").to_arrow_table()
@@ -388,7 +384,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.every == "month":
             moments = pd.date_range(end=datetime(2025, 12, 1), periods=args.cutoffs, freq=step)
         else:
-            moments = pd.date_range(start=datetime(2024, 3, 1), end=datetime(2025, 11, 28), freq=step)
+            moments = pd.date_range(
+                start=datetime(2024, 3, 1), end=datetime(2025, 11, 28), freq=step
+            )
         args.cutoff_list = ",".join(m.isoformat() for m in moments)
         print(
             f"{len(subset_definition().features)} subset features x {len(moments)} "
@@ -423,7 +421,9 @@ def main(argv: list[str] | None = None) -> None:
             full, t_full = _run_worker("full", "leadscore full catalog", args, work)
             full_measures = [t_full]
             if tree is not None:
-                base, t_base = _run_worker("full", f"full catalog {args.baseline_ref}", args, work, tree)
+                base, t_base = _run_worker(
+                    "full", f"full catalog {args.baseline_ref}", args, work, tree
+                )
                 names = [n for n in full.column_names]
                 _check_equal(t_base.label, full, base, names, f"{len(names) - 2} features")
                 full_measures.append(t_base)

@@ -99,6 +99,8 @@ class Parts:
     profile: list[str] = field(default_factory=list)
     uses_contact: bool = False
     uses_account: bool = False
+    grid: bool = False
+    """A compiled feature reads the cutoff grid (``anchor``, ``cut``) of the query."""
     latest_by: Aggregates = field(default_factory=lambda: Aggregates("_l"))
     event_columns: set[str] = field(default_factory=set)
     raw_profile: dict[str, str] = field(default_factory=dict)

@@ -88,7 +88,9 @@ def feature_query(
       (contact, cutoff, event type) (``cw_type``), then per feature (``cw``);
     * recency and "any event in the lookback": the latest event time per (contact, interval
       between consecutive cutoffs, event type) (``rec_type``, each event read once), per type
-      set (``rec_int``), then the latest over the intervals before each cutoff (``rec``).
+      set (``rec_int``), then a running maximum over the intervals (``rec_run``), each row
+      serving the cutoffs up to the next interval with an event (``rec``: one row per
+      contact and cutoff, no aggregation over the cutoffs).
 
     With ``given`` pairs, events are read for the contacts of the pairs (and their accounts'
     members) only.
@@ -139,7 +141,7 @@ def _joins_and_ctes(
         joins += "\nLEFT JOIN prof p ON p.contact_id = lt.contact_id"
     win, rec = parts.win, parts.rec
     cols = "".join(f", e.{column}" for column in sorted(parts.event_columns))
-    if win.exprs or rec.exprs:
+    if win.exprs or rec.exprs or parts.grid:
         ctes.append(
             _grid_ctes(
                 max(parts.windows, default=0),
@@ -175,10 +177,18 @@ def _joins_and_ctes(
             "  GROUP BY e.contact_id, e.o, dk.k, e.event_type\n),\n"
             f"rec_int AS (\n  SELECT r.contact_id, r.o, r.k{rec.select_list()}\n"
             "  FROM rec_type r GROUP BY r.contact_id, r.o, r.k\n),\n"
-            "rec AS (\n  SELECT r.contact_id, km.cutoff"
-            + "".join(f",\n    max(r.{alias}) AS {alias}" for alias in rec.exprs.values())
-            + "\n  FROM rec_int r JOIN k_map km ON km.o = r.o AND km.k = r.k"
-            "\n  GROUP BY r.contact_id, km.cutoff\n)"
+            "rec_run AS (\n  SELECT r.contact_id, r.o, r.k,"
+            " lead(r.k) OVER (PARTITION BY r.contact_id, r.o ORDER BY r.k) AS next_k"
+            + "".join(
+                f",\n    max(r.{alias}) OVER (PARTITION BY r.contact_id, r.o ORDER BY r.k"
+                f" ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {alias}"
+                for alias in rec.exprs.values()
+            )
+            + "\n  FROM rec_int r\n),\n"
+            "rec AS (\n  SELECT r.contact_id, c.cutoff"
+            + "".join(f", r.{alias}" for alias in rec.exprs.values())
+            + "\n  FROM rec_run r JOIN cut c ON c.o = r.o AND c.pos > r.k"
+            " AND (r.next_k IS NULL OR c.pos <= r.next_k)\n)"
         )
         joins += "\nLEFT JOIN rec ON rec.contact_id = lt.contact_id AND rec.cutoff = lt.cutoff"
     if parts.uses_account:
@@ -242,8 +252,7 @@ def _grid_ctes(max_window: int, lookback: int, *, recency: bool, duckdb_days: bo
     starting at that time of day (counted from the anchor), and ``pos``, its rank among the
     cutoffs of that grid. ``win_map``: for each cutoff, the ``max_window`` grid days before
     it. ``day_k``: every grid day of the lookback of some cutoff, with ``k``, how many cutoffs
-    of the grid are on or before it (its events are known at the cutoffs ranked after ``k``);
-    ``k_map``: each cutoff with the ``k`` it sees.
+    of the grid are on or before it (its events are known at the cutoffs ranked after ``k``).
     """
     us = _micros_since_anchor("k.cutoff")
     digits = "(VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9))"
@@ -290,9 +299,7 @@ def _grid_ctes(max_window: int, lookback: int, *, recency: bool, duckdb_days: bo
             f"day_k AS (\n  SELECT s.o, s.lo + {day} AS d, count(c.cutoff) AS k\n"
             f"  FROM {span_days}\n"
             f"  LEFT JOIN cut c ON c.o = s.o AND c.dc <= s.lo + {day}\n"
-            f"  GROUP BY s.o, s.lo + {day}\n),\n"
-            "k_map AS (\n  SELECT b.o, a.pos - 1 AS k, b.cutoff FROM cut a"
-            " JOIN cut b ON b.o = a.o AND a.pos <= b.pos\n)"
+            f"  GROUP BY s.o, s.lo + {day}\n)"
         )
     return ",\n".join(ctes)
 
