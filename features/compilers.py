@@ -101,6 +101,8 @@ class Parts:
     uses_account: bool = False
     grid: bool = False
     """A compiled feature reads the cutoff grid (``anchor``, ``cut``) of the query."""
+    many_cutoffs: bool = False
+    """The query takes several cutoffs at once: prefer plans that read each event once."""
     latest_by: Aggregates = field(default_factory=lambda: Aggregates("_l"))
     event_columns: set[str] = field(default_factory=set)
     raw_profile: dict[str, str] = field(default_factory=dict)

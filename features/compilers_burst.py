@@ -1,8 +1,11 @@
 """SQL compiler of the ``burst`` feature kind (:mod:`leadscore.features.burst`).
 
 Point in time by construction: a cutoff's window is ``[cutoff - N days, cutoff)`` and only its
-events count, per calendar hour and day. Each event is read once per query, not once per
-cutoff: the calendar days lying wholly inside a window are summarised once per (contact, day)
+events count, per calendar hour and day (an hour cut by the cutoff counts only its events
+before it). With one or few cutoffs per query, a contact's events are joined to each of its
+cutoffs and counted per hour and day of that cutoff (:func:`_burst_per_cutoff`). With many
+(``Parts.many_cutoffs``), each event is read once per query, not once per cutoff
+(:func:`_burst_per_day`): the calendar days lying wholly inside a window are summarised once per (contact, day)
 (events, busiest hour, events in burst hours) and sent to the cutoffs whose window covers them
 (a small equi-join on the day number); only a cutoff that is not at midnight has partial days,
 the day it cuts and the day its window starts, which are counted from their own events
@@ -46,7 +49,34 @@ def _day_stats(hours: str, keys: str, threshold: int) -> str:
     )
 
 
-def _burst_query(types: str | None, window: int, threshold: int) -> str:
+def _burst_per_cutoff(types: str | None, window: int, threshold: int) -> str:
+    """Each (contact, cutoff) of ``lt`` joined to its events of the window."""
+    hours = (
+        "SELECT lt.contact_id, lt.cutoff, date_trunc('hour', e.occurred_at) AS h,"
+        " count(*) AS n\n"
+        "      FROM lt JOIN events e ON e.contact_id = lt.contact_id\n"
+        "      WHERE e.occurred_at < lt.cutoff"
+        f" AND e.occurred_at >= lt.cutoff - INTERVAL {window} DAY"
+        + (f" AND {types}" if types else "")
+        + "\n      GROUP BY lt.contact_id, lt.cutoff, date_trunc('hour', e.occurred_at)"
+    )
+    days = (
+        "SELECT contact_id, cutoff, sum(n) AS day_n, max(n) AS hour_max,"
+        f" sum(CASE WHEN n >= {threshold} THEN n ELSE 0 END) AS day_burst\n"
+        f"    FROM ({hours}) hr\n"
+        "    GROUP BY contact_id, cutoff, date_trunc('day', h)"
+    )
+    return (
+        "SELECT contact_id, cutoff, max(hour_max) AS max_hour, max(day_n) AS max_day,"
+        " sum(day_burst) AS burst_events, sum(day_n) AS events\n"
+        f"  FROM ({days}) dy\n"
+        "  GROUP BY contact_id, cutoff"
+    )
+
+
+def _burst_per_day(types: str | None, window: int, threshold: int) -> str:
+    """Per-(contact, day) summaries sent to the cutoffs whose window holds the whole day, plus
+    the partial days of the cutoffs not at midnight (see the module doc)."""
     typed = f" AND {types}" if types else ""
     source = "FROM events e CROSS JOIN anchor a"
     where = (
@@ -101,10 +131,11 @@ def _burst(f: BurstFeature, parts: Parts) -> Compiled:
     window = f.window or parts.lookback
     types = _types(f.event_types)
     threshold = f.burst_hour_events  # all three measures of one threshold share one query
-    parts.grid = True
+    parts.grid = parts.grid or parts.many_cutoffs
 
     def make() -> str:
-        return _burst_query(types, window, threshold)
+        query = _burst_per_day if parts.many_cutoffs else _burst_per_cutoff
+        return query(types, window, threshold)
 
     alias = parts.cte(f"burst|{types}|{window}|{threshold}", make)
     if f.measure == "burst_share":

@@ -142,14 +142,21 @@ def _burst_by_hand(times: list[datetime], cutoff: datetime, days: int, threshold
     return max(hours.values(), default=0), max(per_day.values(), default=0), share
 
 
-def test_burst_over_many_cutoffs_equals_the_definition() -> None:
+@pytest.mark.parametrize("per_query", [1, None])
+def test_burst_over_many_cutoffs_equals_the_definition(per_query: int | None) -> None:
     """Cutoffs at midnight and mid-hour in one query (two grids), events crowded around each
-    cutoff and around the start of its window, so whole days, cut days and cut hours all count."""
+    cutoff and around the start of its window, so whole days, cut days and cut hours all count;
+    one cutoff per query (events joined per cutoff) and all in one (per-day summaries)."""
     import random
 
     rng = random.Random(7)
     days, threshold = 3, 4
-    cutoffs = [datetime(2024, 4, 1), datetime(2024, 4, 2, 10, 30), datetime(2024, 4, 4, 23, 59)]
+    cutoffs = [
+        datetime(2024, 4, 1),
+        datetime(2024, 4, 2, 10, 30),
+        datetime(2024, 4, 4, 23, 59),
+        datetime(2024, 4, 6, 0, 0, 1),
+    ]
     events: list[tuple[int, datetime]] = []
     for cutoff in cutoffs:
         for edge in (cutoff, cutoff - timedelta(days=days)):
@@ -176,7 +183,7 @@ def test_burst_over_many_cutoffs_equals_the_definition() -> None:
         }
     )
     try:
-        got = build_features(crm, definition, cutoffs)
+        got = build_features(crm, definition, cutoffs, cutoffs_per_query=per_query)
     finally:
         crm.close()
     assert len(got) == 5 * len(cutoffs)
