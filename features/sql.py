@@ -149,9 +149,19 @@ def _joins_and_ctes(
     """Append the CTEs the compiled features use to ``ctes``; return the joins onto ``lt``."""
     joins = "\nJOIN contacts c ON c.contact_id = lt.contact_id" if parts.uses_contact else ""
     if parts.profile:
+        titles = (
+            ",\ntitles AS (\n  SELECT job_title AS title_key, "
+            + ", ".join(parts.titles)
+            + "\n  FROM (SELECT DISTINCT job_title FROM prof0 WHERE job_title IS NOT NULL) x\n)"
+            if parts.titles
+            else ""
+        )
+        by_title = " LEFT JOIN titles ON titles.title_key = prof0.job_title" if parts.titles else ""
         ctes.append(
-            f"prof0 AS (\n  {base_profile(parts.rules, parts.raw_profile)}\n),\n"
-            "prof AS (\n  SELECT contact_id, " + ", ".join(parts.profile) + " FROM prof0\n)"
+            f"prof0 AS (\n  {base_profile(parts.rules, parts.raw_profile)}\n){titles},\n"
+            "prof AS (\n  SELECT prof0.contact_id, "
+            + ", ".join(parts.profile)
+            + f" FROM prof0{by_title}\n)"
         )
         joins += "\nLEFT JOIN prof p ON p.contact_id = lt.contact_id"
     win, rec = parts.win, parts.rec
