@@ -114,6 +114,10 @@ def data_end_of(crm: CrmData | Engine) -> datetime:
     return engine_data_end(DuckDBEngine(crm) if isinstance(crm, CrmData) else crm)
 
 
+MANY_CUTOFFS = 4
+"""From this many cutoffs per query, recency is computed as a running maximum over the
+intervals between cutoffs (:func:`~leadscore.features.sql.feature_query`'s ``many_cutoffs``)."""
+
 ROWS_PER_QUERY = 4_000_000
 """Automatic batching: about this many (contact, cutoff) pairs per query."""
 
@@ -171,7 +175,12 @@ def build_features(
     engine = engine or DuckDBEngine(crm)
     definition = learn_values(definition, engine, max(moments))
     size = cutoffs_per_query or cutoffs_per_query_for(engine, len(moments))
-    sql = feature_query(definition, horizon_days=None, from_stage=from_stage)
+    sql = feature_query(
+        definition,
+        horizon_days=None,
+        from_stage=from_stage,
+        many_cutoffs=min(size, len(moments)) >= MANY_CUTOFFS,
+    )
     schema = output_schema(definition, labelled=False)
     tables = [
         conform_to_schema(engine.run(sql, batch), schema)
@@ -365,12 +374,16 @@ def build_training_table(
     check_writable(out_path, what="training table")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     schema = output_schema(definition, labelled=True)
+    size = cutoffs_per_query or cutoffs_per_query_for(engine, len(observed))
+    if given is not None and cutoffs_per_query is None:
+        size = min(size, _GIVEN_CUTOFFS_PER_QUERY)
     sql = feature_query(
         definition,
         horizon_days=horizon_days,
         from_stage=from_stage,
         given=given is not None,
         max_age_days=max_age_days,
+        many_cutoffs=min(size, len(observed)) >= MANY_CUTOFFS,
     )
     if sample is not None:  # the engine drops the negatives it samples out
         sql = sampled_query(sql, sample, engine.name)
@@ -378,9 +391,6 @@ def build_training_table(
     population = 0.0
     rows = 0
     positives = dict.fromkeys(LABELS, 0)
-    size = cutoffs_per_query or cutoffs_per_query_for(engine, len(observed))
-    if given is not None and cutoffs_per_query is None:
-        size = min(size, _GIVEN_CUTOFFS_PER_QUERY)
     with atomic_path(out_path) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
             for batch in _batches(observed, size, definition.lookback_days):

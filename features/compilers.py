@@ -99,6 +99,11 @@ class Parts:
     profile: list[str] = field(default_factory=list)
     uses_contact: bool = False
     uses_account: bool = False
+    grid: bool = False
+    """A compiled feature reads the cutoff grid (``anchor``, ``cut``) of the query."""
+    many_cutoffs: bool = False
+    """The query takes several cutoffs at once: prefer plans that read each event once."""
+    titles: list[str] = field(default_factory=list)
     latest_by: Aggregates = field(default_factory=lambda: Aggregates("_l"))
     event_columns: set[str] = field(default_factory=set)
     raw_profile: dict[str, str] = field(default_factory=dict)
@@ -158,6 +163,13 @@ class Parts:
         if key not in self.ctes:
             self.ctes[key] = (f"_q{len(self.ctes)}", make())
         return self.ctes[key][0]
+
+    def title_column(self, sql: str) -> str:
+        """``sql`` over ``job_title`` (``'unknown'`` when it is missing), computed once per
+        distinct title (``titles``) rather than once per contact: for the regex rules."""
+        alias = f"_t{len(self.titles)}"
+        self.titles.append(f"{sql} AS {alias}")
+        return f"coalesce(titles.{alias}, 'unknown')"
 
     def profile_column(self, sql: str) -> str:
         """Column of ``p``: ``sql`` over the base profile (see :func:`base_profile`)."""
@@ -300,6 +312,10 @@ _STATIC_ATTRIBUTES: dict[str, Callable[[Rules], str]] = {
 }
 """Static attributes: SQL over the base profile columns (see :func:`base_profile`)."""
 
+_PER_TITLE = frozenset({"seniority", "department"})
+"""Static attributes of the job title alone (``'unknown'`` without one): computed per distinct
+title."""
+
 
 def _days_since_mql(parts: Parts) -> str:
     days = days_between("lt.last_mql", "lt.cutoff")
@@ -320,7 +336,10 @@ def _attribute(f: AttributeFeature, parts: Parts) -> Compiled:
     if f.attribute in _DYNAMIC_ATTRIBUTES:
         parts.uses_contact = parts.uses_contact or f.attribute == "contact_age_days"
         return Compiled(_DYNAMIC_ATTRIBUTES[f.attribute](parts))
-    return Compiled(parts.profile_column(_STATIC_ATTRIBUTES[f.attribute](parts.rules)))
+    sql = _STATIC_ATTRIBUTES[f.attribute](parts.rules)
+    if f.attribute in _PER_TITLE:
+        sql = parts.title_column(sql)
+    return Compiled(parts.profile_column(sql))
 
 
 # --- behaviour ------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ is strictly before the cutoff; a window of N days is ``[cutoff - N days, cutoff)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import leadscore.features.compilers_burst
 import leadscore.features.compilers_custom  # noqa: F401  (registers the custom kinds)
 from leadscore.features.compilers import COMPILERS, US_PER_DAY, Parts, base_profile, in_list
@@ -64,6 +66,7 @@ def feature_query(
     given: bool = False,
     duckdb_days: bool = False,
     max_age_days: int | None = None,
+    many_cutoffs: bool = False,
 ) -> str:
     """The full query: label times (with labels when ``horizon_days`` is set) and features.
 
@@ -73,7 +76,10 @@ def feature_query(
 
     Label times are every eligible contact at each cutoff of the registered cutoffs table, or
     (``given``) the eligible pairs of the registered label-times table (``max_age_days``: see
-    :func:`~leadscore.features.label_times.label_times_ctes`).
+    :func:`~leadscore.features.label_times.label_times_ctes`). ``many_cutoffs``: the query
+    will take several cutoffs at once (a training table): recency as a running maximum (see
+    below) rather than one row per (contact, interval, later cutoff), bursts from per-day
+    summaries (:mod:`leadscore.features.compilers_burst`); same rows and values.
     Output columns: ``contact_id``, ``cutoff``, then ``became_sql``, ``booked_meeting`` when
     labelled, then every feature of ``definition`` in order; rows ordered by cutoff, contact.
 
@@ -88,13 +94,16 @@ def feature_query(
       (contact, cutoff, event type) (``cw_type``), then per feature (``cw``);
     * recency and "any event in the lookback": the latest event time per (contact, interval
       between consecutive cutoffs, event type) (``rec_type``, each event read once), per type
-      set (``rec_int``), then the latest over the intervals before each cutoff (``rec``).
+      set (``rec_int``), then the latest over the intervals before each cutoff (``rec``):
+      with ``many_cutoffs`` a running maximum over the intervals (``rec_run``), each row
+      serving the cutoffs up to the next interval with an event (no aggregation over the
+      cutoffs), else each interval sent to the cutoffs after it (``k_map``) and regrouped.
 
     With ``given`` pairs, events are read for the contacts of the pairs (and their accounts'
     members) only.
     """
     lookback = definition.lookback_days
-    parts = Parts(lookback=lookback, rules=definition.rules)
+    parts = Parts(lookback=lookback, rules=definition.rules, many_cutoffs=many_cutoffs)
     columns: list[str] = []
     for f in definition.features:
         compiled = COMPILERS[f.kind](f, parts)
@@ -109,7 +118,14 @@ def feature_query(
             else ""
         )
         ctes.append(f"scope AS (\n  SELECT contact_id FROM lt{members}\n)")
-    joins = _joins_and_ctes(parts, member_counts, ctes, scoped=given, duckdb_days=duckdb_days)
+    joins = _joins_and_ctes(
+        parts,
+        member_counts,
+        ctes,
+        scoped=given,
+        duckdb_days=duckdb_days,
+        many_cutoffs=many_cutoffs,
+    )
     labels = ", lt.became_sql, lt.booked_meeting" if horizon_days is not None else ""
     select = ",\n  ".join(["lt.contact_id", f"lt.cutoff{labels}", *columns])
     return (
@@ -128,18 +144,29 @@ def _joins_and_ctes(
     *,
     scoped: bool,
     duckdb_days: bool = False,
+    many_cutoffs: bool = False,
 ) -> str:
     """Append the CTEs the compiled features use to ``ctes``; return the joins onto ``lt``."""
     joins = "\nJOIN contacts c ON c.contact_id = lt.contact_id" if parts.uses_contact else ""
     if parts.profile:
+        titles = (
+            ",\ntitles AS (\n  SELECT job_title AS title_key, "
+            + ", ".join(parts.titles)
+            + "\n  FROM (SELECT DISTINCT job_title FROM prof0 WHERE job_title IS NOT NULL) x\n)"
+            if parts.titles
+            else ""
+        )
+        by_title = " LEFT JOIN titles ON titles.title_key = prof0.job_title" if parts.titles else ""
         ctes.append(
-            f"prof0 AS (\n  {base_profile(parts.rules, parts.raw_profile)}\n),\n"
-            "prof AS (\n  SELECT contact_id, " + ", ".join(parts.profile) + " FROM prof0\n)"
+            f"prof0 AS (\n  {base_profile(parts.rules, parts.raw_profile)}\n){titles},\n"
+            "prof AS (\n  SELECT prof0.contact_id, "
+            + ", ".join(parts.profile)
+            + f" FROM prof0{by_title}\n)"
         )
         joins += "\nLEFT JOIN prof p ON p.contact_id = lt.contact_id"
     win, rec = parts.win, parts.rec
     cols = "".join(f", e.{column}" for column in sorted(parts.event_columns))
-    if win.exprs or rec.exprs:
+    if win.exprs or rec.exprs or parts.grid:
         ctes.append(
             _grid_ctes(
                 max(parts.windows, default=0),
@@ -175,10 +202,11 @@ def _joins_and_ctes(
             "  GROUP BY e.contact_id, e.o, dk.k, e.event_type\n),\n"
             f"rec_int AS (\n  SELECT r.contact_id, r.o, r.k{rec.select_list()}\n"
             "  FROM rec_type r GROUP BY r.contact_id, r.o, r.k\n),\n"
-            "rec AS (\n  SELECT r.contact_id, km.cutoff"
-            + "".join(f",\n    max(r.{alias}) AS {alias}" for alias in rec.exprs.values())
-            + "\n  FROM rec_int r JOIN k_map km ON km.o = r.o AND km.k = r.k"
-            "\n  GROUP BY r.contact_id, km.cutoff\n)"
+            + (
+                _running_latest(rec.exprs.values())
+                if many_cutoffs
+                else _regrouped_latest(rec.exprs.values())
+            )
         )
         joins += "\nLEFT JOIN rec ON rec.contact_id = lt.contact_id AND rec.cutoff = lt.cutoff"
     if parts.uses_account:
@@ -187,6 +215,38 @@ def _joins_and_ctes(
         ctes.append(f"{alias} AS (\n  {body}\n)")
         joins += f"\nLEFT JOIN {alias} ON {alias}.contact_id = lt.contact_id AND {alias}.cutoff = lt.cutoff"
     return joins
+
+
+def _running_latest(aliases: Iterable[str]) -> str:
+    """``rec`` from ``rec_int``: a running maximum over a contact's intervals, each row serving
+    the cutoffs from its interval up to the next one with an event (one row per cutoff)."""
+    return (
+        "rec_run AS (\n  SELECT r.contact_id, r.o, r.k,"
+        " lead(r.k) OVER (PARTITION BY r.contact_id, r.o ORDER BY r.k) AS next_k"
+        + "".join(
+            f",\n    max(r.{alias}) OVER (PARTITION BY r.contact_id, r.o ORDER BY r.k"
+            f" ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {alias}"
+            for alias in aliases
+        )
+        + "\n  FROM rec_int r\n),\n"
+        "rec AS (\n  SELECT r.contact_id, c.cutoff"
+        + "".join(f", r.{alias}" for alias in aliases)
+        + "\n  FROM rec_run r JOIN cut c ON c.o = r.o AND c.pos > r.k"
+        " AND (r.next_k IS NULL OR c.pos <= r.next_k)\n)"
+    )
+
+
+def _regrouped_latest(aliases: Iterable[str]) -> str:
+    """``rec`` from ``rec_int``: each interval sent to the cutoffs after it, then the latest
+    per (contact, cutoff) (cheapest with one or few cutoffs)."""
+    return (
+        "k_map AS (\n  SELECT b.o, a.pos - 1 AS k, b.cutoff FROM cut a"
+        " JOIN cut b ON b.o = a.o AND a.pos <= b.pos\n),\n"
+        "rec AS (\n  SELECT r.contact_id, km.cutoff"
+        + "".join(f",\n    max(r.{alias}) AS {alias}" for alias in aliases)
+        + "\n  FROM rec_int r JOIN k_map km ON km.o = r.o AND km.k = r.k"
+        "\n  GROUP BY r.contact_id, km.cutoff\n)"
+    )
 
 
 def _account_ctes(member_counts: dict[int, str], ctes: list[str]) -> str:
@@ -242,8 +302,7 @@ def _grid_ctes(max_window: int, lookback: int, *, recency: bool, duckdb_days: bo
     starting at that time of day (counted from the anchor), and ``pos``, its rank among the
     cutoffs of that grid. ``win_map``: for each cutoff, the ``max_window`` grid days before
     it. ``day_k``: every grid day of the lookback of some cutoff, with ``k``, how many cutoffs
-    of the grid are on or before it (its events are known at the cutoffs ranked after ``k``);
-    ``k_map``: each cutoff with the ``k`` it sees.
+    of the grid are on or before it (its events are known at the cutoffs ranked after ``k``).
     """
     us = _micros_since_anchor("k.cutoff")
     digits = "(VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9))"
@@ -290,9 +349,7 @@ def _grid_ctes(max_window: int, lookback: int, *, recency: bool, duckdb_days: bo
             f"day_k AS (\n  SELECT s.o, s.lo + {day} AS d, count(c.cutoff) AS k\n"
             f"  FROM {span_days}\n"
             f"  LEFT JOIN cut c ON c.o = s.o AND c.dc <= s.lo + {day}\n"
-            f"  GROUP BY s.o, s.lo + {day}\n),\n"
-            "k_map AS (\n  SELECT b.o, a.pos - 1 AS k, b.cutoff FROM cut a"
-            " JOIN cut b ON b.o = a.o AND a.pos <= b.pos\n)"
+            f"  GROUP BY s.o, s.lo + {day}\n)"
         )
     return ",\n".join(ctes)
 

@@ -37,8 +37,10 @@ def test_generator_benchmark_smoke(tmp_path: Path) -> None:
 
 def test_features_benchmark_smoke(tmp_path: Path) -> None:
     out = run_benchmark("features.py", "--smoke", cwd=tmp_path)
-    assert "values identical" in out
+    assert "values identical: polars" in out
+    assert "values identical: pandas" in out
     assert "speed-up leadscore vs pandas" in out
+    assert "speed-up leadscore vs polars" in out
 
 
 def test_scoring_benchmark_smoke(tmp_path: Path) -> None:

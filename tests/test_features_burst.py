@@ -125,3 +125,73 @@ def test_burst_feature_needs_a_window_and_is_numeric() -> None:
                       "windows": [30], "concept": "engagement", "type": "boolean",
                       "explanation": "x"}]}
         )  # fmt: skip
+
+
+def _burst_by_hand(times: list[datetime], cutoff: datetime, days: int, threshold: int) -> tuple:
+    """The three measures straight from their definition (calendar hours and days)."""
+    inside = [t for t in times if cutoff - timedelta(days=days) <= t < cutoff]
+    hours: dict[datetime, int] = {}
+    per_day: dict[Any, int] = {}
+    for t in inside:
+        hours[t.replace(minute=0, second=0, microsecond=0)] = (
+            hours.get(t.replace(minute=0, second=0, microsecond=0), 0) + 1
+        )
+        per_day[t.date()] = per_day.get(t.date(), 0) + 1
+    burst = sum(n for n in hours.values() if n >= threshold)
+    share = burst / len(inside) if inside else 0.0
+    return max(hours.values(), default=0), max(per_day.values(), default=0), share
+
+
+@pytest.mark.parametrize("per_query", [1, None])
+def test_burst_over_many_cutoffs_equals_the_definition(per_query: int | None) -> None:
+    """Cutoffs at midnight and mid-hour in one query (two grids), events crowded around each
+    cutoff and around the start of its window, so whole days, cut days and cut hours all count;
+    one cutoff per query (events joined per cutoff) and all in one (per-day summaries)."""
+    import random
+
+    rng = random.Random(7)
+    days, threshold = 3, 4
+    cutoffs = [
+        datetime(2024, 4, 1),
+        datetime(2024, 4, 2, 10, 30),
+        datetime(2024, 4, 4, 23, 59),
+        datetime(2024, 4, 6, 0, 0, 1),
+    ]
+    events: list[tuple[int, datetime]] = []
+    for cutoff in cutoffs:
+        for edge in (cutoff, cutoff - timedelta(days=days)):
+            for _ in range(60):
+                contact = rng.randrange(4)
+                events.append((contact, edge + timedelta(seconds=rng.randint(-7200, 7200))))
+    crm = _crm({"a": events}, 5)
+    definition = load_definition(
+        {
+            "add": [
+                {
+                    "name": f"b_{m}_{{window}}d",
+                    "kind": "burst",
+                    "measure": m,
+                    "windows": [days],
+                    "burst_hour_events": threshold,
+                    "concept": "engagement",
+                    "type": "numeric",
+                    "explanation": "{value}",
+                }
+                for m in ("max_per_hour", "max_per_day", "burst_share")
+            ],
+            "include": ["b_*"],
+        }
+    )
+    try:
+        got = build_features(crm, definition, cutoffs, cutoffs_per_query=per_query)
+    finally:
+        crm.close()
+    assert len(got) == 5 * len(cutoffs)
+    names = [f"b_{m}_{days}d" for m in ("max_per_hour", "max_per_day", "burst_share")]
+    for row in got.itertuples(index=False):
+        contact = int(row.contact_id.split("_C")[1])
+        times = [t for c, t in events if c == contact]
+        want = _burst_by_hand(times, row.cutoff.to_pydatetime(), days, threshold)
+        values = tuple(getattr(row, n) for n in names)
+        assert values[:2] == want[:2], (row.contact_id, row.cutoff)
+        assert values[2] == pytest.approx(want[2], abs=1e-12)
