@@ -7,16 +7,16 @@ which calls :func:`cap_bot_rows`: they agree by construction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
 
 from leadscore.model.bots import BotRule, bot_flags, bot_sentence
 from leadscore.model.grades import GRADES, GradeThresholds
-from leadscore.serving.reasons import Reason, RowReasons
+from leadscore.serving.reasons import Reason, RowReasons, reasons_as_text
 
-__all__ = ["BOT_REASON_GROUP", "cap_bot_rows", "capped_probability"]
+__all__ = ["BOT_REASON_GROUP", "CappedReasons", "cap_bot_rows", "capped_probability"]
 
 BOT_REASON_GROUP = "bot_rule"
 
@@ -41,18 +41,18 @@ def cap_bot_rows(
     rule: BotRule | None,
     thresholds: GradeThresholds,
     target: str,
-) -> tuple[list[RowReasons], np.ndarray[Any, Any]]:
+) -> tuple[Sequence[RowReasons], np.ndarray[Any, Any]]:
     """Cap ``columns['grade']`` and ``columns['p_<target>']`` of the bot-like rows of ``frame``
     in place; their first negative reason says why. Returns the reasons and the flags."""
     flags = bot_flags(frame, rule)
-    out = list(reasons)
     if rule is None or not flags.any():
-        return out, flags
+        return reasons, flags
     ceiling = capped_probability(thresholds, rule.cap_grade)
     key = f"p_{target}"
     p = np.array(columns[key], dtype=np.float64, copy=True)
     grades = np.array(columns["grade"], dtype=object, copy=True)
     worst = GRADES.index(rule.cap_grade)
+    capped: dict[int, RowReasons] = {}
     for i in np.flatnonzero(flags):
         before = float(p[i])
         if before <= ceiling and GRADES.index(str(grades[i])) >= worst:
@@ -61,7 +61,39 @@ def cap_bot_rows(
         grades[i] = rule.cap_grade if GRADES.index(str(grades[i])) < worst else grades[i]
         effect = min(_logit(float(p[i])) - _logit(before), -1e-12)
         sentence = Reason(bot_sentence(frame.iloc[i], rule), effect, BOT_REASON_GROUP)
-        out[i] = RowReasons(out[i].positive, (sentence, *out[i].negative))
+        row = reasons[int(i)]
+        capped[int(i)] = RowReasons(row.positive, (sentence, *row.negative))
     columns[key] = p
     columns["grade"] = grades
-    return out, flags
+    return (CappedReasons(reasons, capped) if capped else reasons), flags
+
+
+class CappedReasons(Sequence[RowReasons]):
+    """``base`` reasons with the capped rows' replaced, without materialising the other rows
+    (a column-wise :class:`~leadscore.serving.reasons_table.ReasonTable` stays column-wise)."""
+
+    def __init__(self, base: Sequence[RowReasons], capped: dict[int, RowReasons]) -> None:
+        self._base, self._capped = base, capped
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+    @overload
+    def __getitem__(self, index: int) -> RowReasons: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RowReasons]: ...
+
+    def __getitem__(self, index: int | slice) -> RowReasons | list[RowReasons]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        row = range(len(self))[index]
+        return self._capped.get(row) or self._base[row]
+
+    def sentences(self) -> tuple[list[list[str]], list[list[str]]]:
+        """Positive and negative sentences per row (see ``reasons_as_text``)."""
+        positive, negative = reasons_as_text(self._base)
+        for row, reasons in self._capped.items():
+            positive[row] = [r.text for r in reasons.positive]
+            negative[row] = [r.text for r in reasons.negative]
+        return positive, negative

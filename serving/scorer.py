@@ -248,7 +248,7 @@ class Scorer:
                 contributions = self._contributions(matrix)
         raw_score = contributions.sum(axis=1)
         choose = explain_table if len(frame) >= TABLE_REASONS_FROM else explain_rows
-        reasons = choose(
+        reasons: Sequence[RowReasons] = choose(
             contributions,
             frame,
             self.features,

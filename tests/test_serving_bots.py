@@ -74,6 +74,36 @@ def test_batch_explain_and_http_agree_on_bot_like_leads(
         assert texts == list(scores.loc[contact, "reasons_negative"])
 
 
+def test_a_large_batch_keeps_its_reasons_column_wise_with_bots_capped(
+    model: ServingModel, features: pd.DataFrame
+) -> None:
+    """Over TABLE_REASONS_FROM rows the reasons are a column-wise table; capping bots replaces
+    their rows only, and the sentences equal the row-by-row ones."""
+    from leadscore.serving.bot_cap import CappedReasons
+    from leadscore.serving.reasons import reasons_as_text
+    from leadscore.serving.scorer import TABLE_REASONS_FROM
+
+    scorer = load_scorer("champion", tracking_uri=model.tracking_uri).scorer
+    rule = scorer.spec.bots
+    assert rule is not None
+    rows = pd.concat([features] * (TABLE_REASONS_FROM // len(features) + 1)).head(
+        TABLE_REASONS_FROM + 10
+    )
+    rows = rows.reset_index(drop=True)
+    hot = scorer.probabilities(rows)["p_sql"].to_numpy().argsort()[::-1]
+    first, second = int(hot[0]), int(next(i for i in hot if abs(int(i) - int(hot[0])) > 100))
+    rows.loc[[first, second], rule.hour_feature] = 400  # two top leads turned bots, far apart
+    explained = scorer.explain(rows)
+    assert isinstance(explained.reasons, CappedReasons)
+    positive, negative = reasons_as_text(explained.reasons)
+    by_row = [list(r.negative) for r in explained.reasons]
+    assert negative == [[r.text for r in row] for row in by_row]
+    assert positive == [[r.text for r in row.positive] for row in explained.reasons]
+    for i in (first, second):
+        assert negative[i][0].startswith("grade capped at")
+        assert list(explained.scores["reasons_negative"].iloc[i]) == negative[i]
+
+
 @pytest.fixture(scope="module")
 def server(model: ServingModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from leadscore.serving.api import create_app
