@@ -21,11 +21,13 @@ EntryOffsetOption = Annotated[
     typer.Option("--entry-offset-days", min=0, help="With --at: score N days after the entry."),
 ]
 MaxLeadAgeOption = Annotated[
-    int | None,
+    int,
     typer.Option(
         "--max-lead-age-days",
-        min=1,
-        help="Leave out leads created more than N days before a cutoff and inactive since.",
+        min=0,
+        help="Leave out leads created more than N days before a cutoff and inactive since "
+        "(0: keep every lead; the default was measured on the synthetic CRM, see "
+        "docs/custom-features.md).",
     ),
 ]
 TargetsOption = Annotated[

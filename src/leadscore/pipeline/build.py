@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from leadscore.pipeline.data import open_mapped_crm
-from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_TRAINING_TABLE
+from leadscore.pipeline.defaults import (
+    DEFAULT_DEMO_CRM,
+    DEFAULT_MAX_LEAD_AGE_DAYS,
+    DEFAULT_TRAINING_TABLE,
+)
 from leadscore.pipeline.progress import ProgressFn, no_progress, per_task
 
 if TYPE_CHECKING:
@@ -68,8 +72,9 @@ class FeaturesSpec:
     """Score each lead once, at its creation or MQL entry (plus ``entry_offset_days``),
     instead of the schedule."""
     entry_offset_days: int = 0
-    max_lead_age_days: int | None = None
-    """Leads created longer ago and inactive that long leave the population."""
+    max_lead_age_days: int | None = DEFAULT_MAX_LEAD_AGE_DAYS
+    """Leads created longer ago and inactive that long leave the population (``None``: every
+    lead stays; the default is measured, see :data:`DEFAULT_MAX_LEAD_AGE_DAYS`)."""
     engine: Literal["duckdb", "spark"] = "duckdb"
     """Where the CRM is read and the features computed: DuckDB on this machine, or Spark
     (Parquet tables or ``catalog:<db>``; no DuckDB copy of the CRM)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 __all__ = [
     "DEFAULT_DEMO_CRM",
+    "DEFAULT_MAX_LEAD_AGE_DAYS",
     "DEFAULT_SCORES_OUT",
     "DEFAULT_SCORES_STORE",
     "DEFAULT_TRAINING_TABLE",
@@ -16,3 +17,7 @@ DEFAULT_DEMO_CRM = Path("data/demo/crm.duckdb")
 DEFAULT_TRAINING_TABLE = Path("data/demo/training.parquet")
 DEFAULT_SCORES_STORE = Path("data/scores.duckdb")
 DEFAULT_SCORES_OUT = Path("scores.parquet")
+DEFAULT_MAX_LEAD_AGE_DAYS = 180
+"""Default maximum lead age of ``features build`` (days): at a cutoff, leads created longer ago
+and without an event or stage change in that many days leave the population. Chosen by
+measurement (``benchmarks/lead_age.py``; numbers in docs/custom-features.md)."""
