@@ -48,7 +48,7 @@ def run_age(
     table_path = work / f"training-{age}.parquet"
     t0 = time.perf_counter()
     built = build_features_step(
-        FeaturesSpec(source=crm, out=table_path, definition=definition, max_lead_age_days=age)
+        FeaturesSpec(source=crm, out=table_path, definition=definition, max_lead_age_days=age or 0)
     )
     build_s = time.perf_counter() - t0
     table = load_training_table(table_path)

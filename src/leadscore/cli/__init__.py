@@ -21,7 +21,6 @@ from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.flat_csv import DEFAULT_NA_VALUES
 from leadscore.pipeline.defaults import (
     DEFAULT_DEMO_CRM,
-    DEFAULT_MAX_LEAD_AGE_DAYS,
     DEFAULT_SCORES_STORE,
     DEFAULT_TRAINING_TABLE,
 )
@@ -117,7 +116,7 @@ def features_build(
     label_times: opt.LabelTimesOption = None,
     at: funnel_opt.AtOption = None,
     entry_offset_days: funnel_opt.EntryOffsetOption = 0,
-    max_lead_age_days: funnel_opt.MaxLeadAgeOption = DEFAULT_MAX_LEAD_AGE_DAYS,
+    max_lead_age_days: funnel_opt.MaxLeadAgeOption = None,
     engine: engine_opt.EngineOption = "duckdb",
     master: engine_opt.MasterOption = None,
     sample_negatives: engine_opt.BuildSampleOption = None,
@@ -141,7 +140,7 @@ def features_build(
         label_times=label_times,
         at=at,
         entry_offset_days=entry_offset_days,
-        max_lead_age_days=max_lead_age_days or None,
+        max_lead_age_days=max_lead_age_days,
         engine=engine,
         master=master,
         sample=build_sample(sample_negatives, sample_until, sample_seed),

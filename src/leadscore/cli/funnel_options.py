@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from leadscore.pipeline.defaults import DEFAULT_MAX_LEAD_AGE_DAYS
+
 __all__ = ["AtOption", "EntryOffsetOption", "MaxLeadAgeOption", "TargetsOption"]
 
 AtOption = Annotated[
@@ -21,13 +23,14 @@ EntryOffsetOption = Annotated[
     typer.Option("--entry-offset-days", min=0, help="With --at: score N days after the entry."),
 ]
 MaxLeadAgeOption = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--max-lead-age-days",
         min=0,
         help="Leave out leads created more than N days before a cutoff and inactive since "
-        "(0: keep every lead; the default was measured on the synthetic CRM, see "
-        "docs/custom-features.md).",
+        f"(default: {DEFAULT_MAX_LEAD_AGE_DAYS} with a schedule, measured on two synthetic "
+        "CRMs, see docs/custom-features.md; none with --at or --label-times; 0: keep every "
+        "lead).",
     ),
 ]
 TargetsOption = Annotated[

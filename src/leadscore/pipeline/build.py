@@ -72,9 +72,19 @@ class FeaturesSpec:
     """Score each lead once, at its creation or MQL entry (plus ``entry_offset_days``),
     instead of the schedule."""
     entry_offset_days: int = 0
-    max_lead_age_days: int | None = DEFAULT_MAX_LEAD_AGE_DAYS
-    """Leads created longer ago and inactive that long leave the population (``None``: every
-    lead stays; the default is measured, see :data:`DEFAULT_MAX_LEAD_AGE_DAYS`)."""
+    max_lead_age_days: int | None = None
+    """Leads created longer ago and inactive that long leave the population; ``None``: the
+    measured default (:data:`DEFAULT_MAX_LEAD_AGE_DAYS`) with a schedule, no maximum with label
+    times (``at``, ``label_times``: the pairs asked for); ``0``: no maximum."""
+
+    @property
+    def max_age_days(self) -> int | None:
+        """The maximum lead age the build applies (``None``: none)."""
+        if self.max_lead_age_days is None:
+            given = self.at is not None or self.label_times is not None
+            return None if given else DEFAULT_MAX_LEAD_AGE_DAYS
+        return self.max_lead_age_days or None
+
     engine: Literal["duckdb", "spark"] = "duckdb"
     """Where the CRM is read and the features computed: DuckDB on this machine, or Spark
     (Parquet tables or ``catalog:<db>``; no DuckDB copy of the CRM)."""
@@ -166,7 +176,7 @@ def build_features_step(
             spec.out,
             from_stage=spec.from_stage,
             label_times=label_times,
-            max_age_days=spec.max_lead_age_days,
+            max_age_days=spec.max_age_days,
             sample=spec.sample,
             progress=per_task(progress, "Building features (cutoffs)"),
         )
