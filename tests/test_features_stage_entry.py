@@ -123,6 +123,27 @@ def test_the_maximum_age_is_recorded_and_checked(tmp_path: Path) -> None:
         _population(tmp_path, 0)
 
 
+def test_features_build_leaves_stale_leads_out_by_default_on_a_schedule(tmp_path: Path) -> None:
+    from leadscore.pipeline import FeaturesSpec, build_features_step
+    from leadscore.pipeline.defaults import DEFAULT_MAX_LEAD_AGE_DAYS
+
+    def eligible(**kwargs: Any) -> tuple[int, int | None]:
+        spec = FeaturesSpec(
+            source=_crm(), out=tmp_path / "t.parquet", definition=None,
+            start=datetime(2024, 6, 1), end=datetime(2024, 6, 2), **kwargs,
+        )  # fmt: skip
+        meta = build_features_step(spec).table.meta
+        return meta.per_cutoff[0].rows, meta.max_age_days
+
+    # OLD (silent since January 2023) leaves at the default; 0 keeps every lead
+    assert eligible() == (2, DEFAULT_MAX_LEAD_AGE_DAYS)
+    assert eligible(max_lead_age_days=0) == (3, None)
+    assert eligible(max_lead_age_days=600) == (3, 600)  # OLD is 517 days old
+    # pairs asked for (at stage entry, or a file) get no default maximum
+    assert FeaturesSpec(at="mql").max_age_days is None
+    assert FeaturesSpec(label_times=tmp_path / "pairs.csv").max_age_days is None
+
+
 @pytest.mark.spark
 def test_spark_and_duckdb_agree_on_stage_entry_and_max_age(spark: Any, tmp_path: Path) -> None:
     from leadscore.features import SparkEngine

@@ -41,6 +41,12 @@ __all__ = [
 
 FloatArray = np.ndarray[Any, Any]
 
+MIN_BAGGED_ROWS = 1000
+"""Fewest training rows a tree must see for negative bagging to apply: below, every negative
+is in every tree. On a funnel of 1,500 leads scored at MQL entry (692 training rows, 32
+positives) a tenth of the negatives left 98 rows per tree and a constant model (refused);
+with every negative, LightGBM reached test AUC 0.70 (benchmarks/funnel_vs_flat.py)."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -146,20 +152,25 @@ class LightGBMModel:
         return min(1.0, self.params.negative_fraction / negative_sample)
 
     def booster_params(
-        self, n_rows: int = 0, rows_per_tree: float | None = None, negative_sample: float = 1.0
+        self,
+        n_rows: int = 0,
+        rows_per_tree: float | None = None,
+        negative_sample: float = 1.0,
+        bag: float | None = None,
     ) -> dict[str, Any]:
         """The LightGBM parameter dict used for training on ``n_rows`` rows (``rows_per_tree``:
         the rows one tree sees after bagging; when ``min_child_samples`` leaves no split
         possible in that many rows, it is lowered to an eighth of them: a small funnel must
         not come out as a constant model; ``negative_sample``: the share of the population's
-        negatives the rows hold, see :meth:`negative_bagging`)."""
+        negatives the rows hold, see :meth:`negative_bagging`; ``bag``: the share of negatives
+        each tree sees when the caller decided it, by default :meth:`negative_bagging`)."""
         p = self.params
         min_child = p.min_child_samples
         if rows_per_tree is not None and 2 * min_child > rows_per_tree:
             min_child = max(5, int(rows_per_tree // 8))
         threads = p.num_threads or (1 if n_rows < 200_000 else (os.cpu_count() or 1))
         bagging: dict[str, Any] = {"bagging_freq": p.bagging_freq}
-        negatives = self.negative_bagging(negative_sample)
+        negatives = self.negative_bagging(negative_sample) if bag is None else bag
         if negatives < 1:
             bagging |= {"pos_bagging_fraction": 1.0, "neg_bagging_fraction": negatives}
             bagging["bagging_freq"] = max(1, p.bagging_freq)
@@ -257,6 +268,9 @@ class LightGBMModel:
         self.positive_weight_ = _positive_weight(data.y_train, self.params.imbalance, data.w_train)
         w, sample = self.positive_weight_, data.negative_sample
         bag = self.negative_bagging(sample)
+        positives = float(np.sum(data.y_train == 1))
+        if positives + bag * (len(data.y_train) - positives) < MIN_BAGGED_ROWS:
+            bag = 1.0  # a small table: every negative in every tree (see MIN_BAGGED_ROWS)
         rows = data.w_train if data.w_train is not None else 1.0
         data.train.set_weight(np.where(data.y_train == 1, w, 1.0) * rows)
         # validation rows carry the weights the trees effectively see (positive weight, and
@@ -264,10 +278,11 @@ class LightGBMModel:
         # sample * bag, at weight 1 / sample), so early stopping scores the objective that is
         # trained; calibration removes the distortion afterwards
         data.valid.set_weight(np.where(data.y_valid == 1, w, bag))
-        positives = float(np.sum(data.y_train == 1))
         seen = positives + bag * (len(data.y_train) - positives)
         self.booster_ = lgb.train(
-            self.booster_params(data.train.num_data(), rows_per_tree=seen, negative_sample=sample),
+            self.booster_params(
+                data.train.num_data(), rows_per_tree=seen, negative_sample=sample, bag=bag
+            ),
             data.train,
             num_boost_round=self.params.max_rounds,
             valid_sets=[data.valid],

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from leadscore.pipeline.defaults import DEFAULT_MAX_LEAD_AGE_DAYS
+
 __all__ = ["AtOption", "EntryOffsetOption", "MaxLeadAgeOption", "TargetsOption"]
 
 AtOption = Annotated[
@@ -24,8 +26,11 @@ MaxLeadAgeOption = Annotated[
     int | None,
     typer.Option(
         "--max-lead-age-days",
-        min=1,
-        help="Leave out leads created more than N days before a cutoff and inactive since.",
+        min=0,
+        help="Leave out leads created more than N days before a cutoff and inactive since "
+        f"(default: {DEFAULT_MAX_LEAD_AGE_DAYS} with a schedule, measured on two synthetic "
+        "CRMs, see docs/custom-features.md; none with --at or --label-times; 0: keep every "
+        "lead).",
     ),
 ]
 TargetsOption = Annotated[

@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from leadscore.pipeline.data import open_mapped_crm
-from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_TRAINING_TABLE
+from leadscore.pipeline.defaults import (
+    DEFAULT_DEMO_CRM,
+    DEFAULT_MAX_LEAD_AGE_DAYS,
+    DEFAULT_TRAINING_TABLE,
+)
 from leadscore.pipeline.progress import ProgressFn, no_progress, per_task
 
 if TYPE_CHECKING:
@@ -69,7 +73,18 @@ class FeaturesSpec:
     instead of the schedule."""
     entry_offset_days: int = 0
     max_lead_age_days: int | None = None
-    """Leads created longer ago and inactive that long leave the population."""
+    """Leads created longer ago and inactive that long leave the population; ``None``: the
+    measured default (:data:`DEFAULT_MAX_LEAD_AGE_DAYS`) with a schedule, no maximum with label
+    times (``at``, ``label_times``: the pairs asked for); ``0``: no maximum."""
+
+    @property
+    def max_age_days(self) -> int | None:
+        """The maximum lead age the build applies (``None``: none)."""
+        if self.max_lead_age_days is None:
+            given = self.at is not None or self.label_times is not None
+            return None if given else DEFAULT_MAX_LEAD_AGE_DAYS
+        return self.max_lead_age_days or None
+
     engine: Literal["duckdb", "spark"] = "duckdb"
     """Where the CRM is read and the features computed: DuckDB on this machine, or Spark
     (Parquet tables or ``catalog:<db>``; no DuckDB copy of the CRM)."""
@@ -161,7 +176,7 @@ def build_features_step(
             spec.out,
             from_stage=spec.from_stage,
             label_times=label_times,
-            max_age_days=spec.max_lead_age_days,
+            max_age_days=spec.max_age_days,
             sample=spec.sample,
             progress=per_task(progress, "Building features (cutoffs)"),
         )

@@ -113,7 +113,7 @@ def spark_build(spec: FeaturesSpec, *, progress: ProgressFn = no_progress) -> Fe
             engine=engine,
             from_stage=spec.from_stage,
             label_times=label_times,
-            max_age_days=spec.max_lead_age_days,
+            max_age_days=spec.max_age_days,
             sample=spec.sample,
             progress=per_task(progress, "Building features on Spark (cutoffs)"),
         )
