@@ -239,7 +239,7 @@ def _stats(table: pa.Table) -> dict[datetime, tuple[int, float, dict[str, int]]]
     return out
 
 
-_GIVEN_CUTOFFS_PER_QUERY = 32
+_GIVEN_CUTOFFS_PER_QUERY = 1024
 """Default batch of distinct cutoffs for given label times: each distinct time of day of the
 cutoffs adds a grid the events are placed on, so arbitrary moments are batched smaller."""
 

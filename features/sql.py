@@ -112,12 +112,14 @@ def feature_query(
     ctes = [label_times_ctes(horizon_days, from_stage, given=given, max_age_days=max_age_days)]
     if given and (parts.win.exprs or parts.rec.exprs):
         members = (
-            "\n  UNION SELECT m.contact_id FROM contacts m"
-            " WHERE m.account_id IN (SELECT account_id FROM lt)"
+            "\n    UNION SELECT m.contact_id, l.cutoff FROM lt l"
+            " JOIN contacts m ON m.account_id = l.account_id"
             if parts.uses_account
             else ""
         )
-        ctes.append(f"scope AS (\n  SELECT contact_id FROM lt{members}\n)")
+        scope_pairs = f"SELECT contact_id, cutoff FROM lt{members}"
+    else:
+        scope_pairs = ""
     joins = _joins_and_ctes(
         parts,
         member_counts,
@@ -125,6 +127,7 @@ def feature_query(
         scoped=given,
         duckdb_days=duckdb_days,
         many_cutoffs=many_cutoffs,
+        scope_pairs=scope_pairs,
     )
     labels = ", lt.became_sql, lt.booked_meeting" if horizon_days is not None else ""
     select = ",\n  ".join(["lt.contact_id", f"lt.cutoff{labels}", *columns])
@@ -145,6 +148,7 @@ def _joins_and_ctes(
     scoped: bool,
     duckdb_days: bool = False,
     many_cutoffs: bool = False,
+    scope_pairs: str = "",
 ) -> str:
     """Append the CTEs the compiled features use to ``ctes``; return the joins onto ``lt``."""
     joins = "\nJOIN contacts c ON c.contact_id = lt.contact_id" if parts.uses_contact else ""
@@ -175,6 +179,12 @@ def _joins_and_ctes(
                 duckdb_days=duckdb_days,
             )
         )
+        if scoped and scope_pairs:
+            ctes.append(
+                "scope_o AS (\n  SELECT DISTINCT x.contact_id, c.o, a.t0\n"
+                f"  FROM ({scope_pairs}) x\n"
+                "  JOIN cut c ON c.cutoff = x.cutoff CROSS JOIN anchor a\n)"
+            )
     if win.exprs:
         prev_cols = "".join(
             f",\n      max(CASE WHEN {condition} THEN e.occurred_at END) OVER (PARTITION BY"
@@ -358,7 +368,8 @@ def _events_on_grid(days: int, extra: str = "", *, scoped: bool = False) -> str:
     """Events of the ``days`` before any cutoff, with their grid ``o`` and grid day ``d``
     (``extra``: more columns computed on the events, before the grids; ``scoped``: only the
     contacts of the ``scope`` relation)."""
-    scope = "\n      AND e.contact_id IN (SELECT contact_id FROM scope)" if scoped else ""
+    scope = "\n      AND e.contact_id IN (SELECT contact_id FROM scope_o)" if scoped else ""
+    grids = "JOIN scope_o g ON g.contact_id = e.contact_id" if scoped else "CROSS JOIN grid g"
     d = _floor_days(f"{_micros_since_anchor('e.occurred_at', 'g.t0')} - g.o")
     return (
         f"SELECT e.*, g.o, {d} AS d\n"
@@ -366,5 +377,5 @@ def _events_on_grid(days: int, extra: str = "", *, scoped: bool = False) -> str:
         "      FROM events e\n"
         "      WHERE e.occurred_at < (SELECT max(cutoff) FROM cutoffs)\n"
         f"      AND e.occurred_at >= (SELECT min(cutoff) FROM cutoffs) - INTERVAL {days} DAY{scope}\n"
-        "    ) e CROSS JOIN grid g"
+        f"    ) e {grids}"
     )
