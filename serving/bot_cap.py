@@ -7,14 +7,14 @@ which calls :func:`cap_bot_rows`: they agree by construction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from leadscore.model.bots import BotRule, bot_flags, bot_sentence
 from leadscore.model.grades import GRADES, GradeThresholds
-from leadscore.serving.reasons import Reason, RowReasons, reasons_as_text
+from leadscore.serving.reasons import Reason, ReasonRows, RowReasons, reasons_as_text
 
 __all__ = ["BOT_REASON_GROUP", "CappedReasons", "cap_bot_rows", "capped_probability"]
 
@@ -68,7 +68,7 @@ def cap_bot_rows(
     return (CappedReasons(reasons, capped) if capped else reasons), flags
 
 
-class CappedReasons(Sequence[RowReasons]):
+class CappedReasons(ReasonRows):
     """``base`` reasons with the capped rows' replaced, without materialising the other rows
     (a column-wise :class:`~leadscore.serving.reasons_table.ReasonTable` stays column-wise)."""
 
@@ -78,16 +78,7 @@ class CappedReasons(Sequence[RowReasons]):
     def __len__(self) -> int:
         return len(self._base)
 
-    @overload
-    def __getitem__(self, index: int) -> RowReasons: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[RowReasons]: ...
-
-    def __getitem__(self, index: int | slice) -> RowReasons | list[RowReasons]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        row = range(len(self))[index]
+    def _row(self, row: int) -> RowReasons:
         return self._capped.get(row) or self._base[row]
 
     def sentences(self) -> tuple[list[list[str]], list[list[str]]]:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ __all__ = [
     "SUBSCORES",
     "Reason",
     "ReasonGroup",
+    "ReasonRows",
     "RowReasons",
     "explain_rows",
     "reason_groups",
@@ -117,6 +118,28 @@ class RowReasons:
 
     positive: tuple[Reason, ...]
     negative: tuple[Reason, ...]
+
+
+class ReasonRows(Sequence[RowReasons]):
+    """Reasons of many rows built on demand: a subclass gives ``__len__`` and ``_row(i)``;
+    indexing (ints, negative ints, slices) and iteration come from here."""
+
+    def _row(self, row: int) -> RowReasons:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> RowReasons: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RowReasons]: ...
+
+    def __getitem__(self, index: int | slice) -> RowReasons | list[RowReasons]:
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(len(self)))]
+        return self._row(range(len(self))[index])
+
+    def __iter__(self) -> Iterator[RowReasons]:
+        return (self._row(i) for i in range(len(self)))
 
 
 def _group_key(definition: FeatureDefinition, name: str) -> str:

@@ -12,8 +12,8 @@ sentence is rendered once per distinct (feature, value, direction), then looked 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from leadscore.serving.reasons import (
     _SUPPORT_RATIO,
     Reason,
     ReasonGroup,
+    ReasonRows,
     RowReasons,
     _Renderer,
 )
@@ -37,7 +38,7 @@ FloatArray = np.ndarray[Any, Any]
 IntArray = np.ndarray[Any, Any]
 
 
-class ReasonTable(Sequence[RowReasons]):
+class ReasonTable(ReasonRows):
     """Reasons of many rows, column-wise: per side, ``(rows, top)`` arrays of the chosen groups
     (``-1``: no reason), their effects and sentences, and ``counts`` per row. Indexing gives the
     row's :class:`RowReasons`, equal to what :func:`explain_rows` returns for it."""
@@ -56,20 +57,8 @@ class ReasonTable(Sequence[RowReasons]):
     def __len__(self) -> int:
         return len(self.counts[0])
 
-    @overload
-    def __getitem__(self, index: int) -> RowReasons: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[RowReasons]: ...
-
-    def __getitem__(self, index: int | slice) -> RowReasons | list[RowReasons]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        row = range(len(self))[index]
+    def _row(self, row: int) -> RowReasons:
         return RowReasons(self._side(0, row), self._side(1, row))
-
-    def __iter__(self) -> Iterator[RowReasons]:
-        return (self[i] for i in range(len(self)))
 
     def _side(self, side: int, row: int) -> tuple[Reason, ...]:
         count = int(self.counts[side][row])

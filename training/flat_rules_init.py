@@ -56,28 +56,22 @@ def starter_rules_text(frame: pd.DataFrame, source: str, *, target: str | None =
     ]
     for spec in features[:MAX_RULES]:
         values = frame[spec.name].dropna()
-        if spec.kind == "categorical" and pd.api.types.is_numeric_dtype(values):
-            # an integer code read as a category (segment_id): rules compare it as a number
-            codes = values.value_counts(normalize=True)
-            level = str(codes.index[0])
-            seen = ", ".join(f"{v} {s:.0%}" for v, s in codes.head(4).items())
-            lines += [
-                f"  # {spec.name}: a code, {len(codes):,} values ({seen}, ...)",
-                f"  - name: {_quoted(f'{spec.name} is {level}')}",
-                f"    feature: {_quoted(spec.name)}",
-                "    points: 20",
-                f"    when: {{equals: {level}}}",
-            ]
-        elif spec.kind == "categorical":
-            shares = values.astype(str).value_counts(normalize=True)
+        if spec.kind == "categorical":
+            # an integer code read as a category (segment_id) is compared as a number
+            code = pd.api.types.is_numeric_dtype(values)
+            shares = (values if code else values.astype(str)).value_counts(normalize=True)
             level = str(shares.index[0])
-            seen = ", ".join(f"{_quoted(v)} {s:.0%}" for v, s in shares.head(4).items())
+            shown = (lambda v: str(v)) if code else _quoted
+            seen = ", ".join(f"{shown(v)} {s:.0%}" for v, s in shares.head(4).items())
             lines += [
-                f"  # {spec.name}: text, {len(shares):,} values ({seen}, ...)",
+                f"  # {spec.name}: {'a code' if code else 'text'}, {len(shares):,} values "
+                f"({seen}, ...)",
                 f"  - name: {_quoted(f'{spec.name} is {level}')}",
                 f"    feature: {_quoted(spec.name)}",
                 "    points: 20",
-                f"    when: {{in: [{_quoted(level)}]}}",
+                f"    when: {{equals: {level}}}"
+                if code
+                else f"    when: {{in: [{_quoted(level)}]}}",
             ]
         elif spec.kind == "numeric":
             numbers = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=np.float64)
