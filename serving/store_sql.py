@@ -149,7 +149,8 @@ class Dialect:
 
     def arg_max(self, value: str, key: str) -> str:
         """The aggregate: ``value`` of the row with the largest ``key`` in the group, among the
-        rows where ``value`` is not null (DuckDB's ``arg_max``)."""
+        rows where neither is null (DuckDB's ``arg_max``; PostgreSQL sorts a null key first
+        in a descending order, so it is filtered out there)."""
         return self._arg_max.format(value=value, key=key)
 
     def visible(self) -> str:
@@ -172,7 +173,10 @@ POSTGRES = Dialect(
     name="postgresql",
     schema=_POSTGRES_SCHEMA + _VERSION_TABLE,
     _any="{column} = ANY(?::VARCHAR[])",
-    _arg_max="((array_agg({value} ORDER BY {key} DESC) FILTER (WHERE {value} IS NOT NULL))[1])",
+    _arg_max=(
+        "((array_agg({value} ORDER BY {key} DESC) "
+        "FILTER (WHERE {value} IS NOT NULL AND {key} IS NOT NULL))[1])"
+    ),
 )
 
 

@@ -166,6 +166,17 @@ def test_the_inbox_query_reads_the_history_once_on_postgresql(pg_store_url: str)
     assert len(page) == 50 and int(page["total"].iloc[0]) == 60
 
 
+def test_arg_max_means_the_same_on_both_databases(store_location: Path | str) -> None:
+    """The value at the largest key, skipping null values and null keys (PostgreSQL sorts a
+    null key first in a descending order; DuckDB's arg_max skips it)."""
+    with ScoreStore(store_location).connection(read_only=True) as con:
+        row = con.execute(
+            f"SELECT {con.sql.arg_max('v', 'k')}, {con.sql.arg_max('w', 'k')} FROM (VALUES "
+            "(1, 'a', CAST(NULL AS VARCHAR)), (2, NULL, NULL), (NULL, 'z', 'q')) AS t(k, v, w)"
+        ).fetchone()
+    assert row is not None and tuple(row) == ("a", None)
+
+
 def test_a_store_of_a_newer_schema_is_refused(store_location: Path | str) -> None:
     if is_postgres_url(store_location):
         import psycopg
