@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
-from leadscore.errors import SourceError
+from leadscore.errors import ConfigError, SourceError
 from leadscore.serving.store_sql import POSTGRES, SCHEMA_VERSION, Dialect, check_version
 
 __all__ = ["PgConnection", "connect", "redact_url", "unavailable"]
@@ -70,6 +70,20 @@ def _scrub(message: str, url: str) -> str:
         message = message.replace(secret, "***")
     lines = message.strip().splitlines()
     return lines[0] if lines else ""
+
+
+def _check_authority(url: str) -> None:
+    """Refuse a URL whose user name or password holds a bare ``@``: libpq would cut it at the
+    first one and name the rest of the password as the host in its message."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        netloc = ""
+    if netloc.count("@") > 1:
+        raise ConfigError(
+            f"The score store URL {redact_url(url)} has more than one '@' before its host: "
+            "write an '@' of the user name or password as %40."
+        )
 
 
 def _conninfo(url: str) -> str:
@@ -271,6 +285,7 @@ def connect(url: str) -> PgConnection:
         raise SourceError(
             "A PostgreSQL score store needs psycopg 3: pip install 'leadscore[postgres]'."
         ) from None
+    _check_authority(url)
     reused = _reuse(url)
     if reused is not None:
         return PgConnection(reused, url)

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leadscore.errors import SourceError
+from leadscore.errors import ConfigError, SourceError
 from leadscore.serving.leads import InboxFilter, inbox_query
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
 from leadscore.serving.store import HISTORY_COLUMNS, ScoreStore
@@ -245,6 +245,22 @@ def test_no_password_in_errors(postgres: PostgresServer) -> None:
         assert PASSWORD not in str(error) and "127.0.0.1" in str(error)
     assert "no_such_db" in str(absent.value)
     assert PASSWORD not in str(ScoreStore(missing))
+
+
+def test_errors_name_the_server_and_never_the_password(postgres: PostgresServer) -> None:
+    """A store URL's ``user@host`` is not masked as an email address (the operator needs the
+    server), a raw password before a host is; a bare '@' in the password is refused before
+    libpq names part of it as the host."""
+    named = SourceError("Cannot open the score store postgresql://leads:***@db.example.com/s")
+    assert "leads:***@db.example.com" in str(named)
+    assert "leads@db.example.com" in str(SourceError("postgresql://leads@db.example.com/s"))
+    raw = str(SourceError(f"postgresql://leads:{PASSWORD}@db.example.com/s"))
+    assert PASSWORD not in raw and "leads:***@db.example.com" in raw
+    assert "<email address>" in str(SourceError("owner jane.doe@acme.com"))
+    at = f"postgresql://postgres:{PASSWORD}@x@127.0.0.1:{postgres.port}/postgres"
+    with pytest.raises(ConfigError, match="%40") as refused:
+        ScoreStore(at).count()
+    assert PASSWORD not in str(refused.value) and "@x" not in str(refused.value)
 
 
 @pytest.fixture(scope="module")
