@@ -255,15 +255,28 @@ def _reuse(url: str) -> Any | None:
             con.close()
 
 
+def _schema_version(con: Any) -> int | None:
+    """The store's schema version, ``None`` when its tables are not there yet."""
+    found = con.execute("SELECT to_regclass('store_schema') IS NOT NULL").fetchone()
+    if not found or not found[0]:
+        return None
+    row = con.execute("SELECT max(version) FROM store_schema").fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
 def _ensure_schema(con: Any, url: str) -> None:
+    """Create or migrate the tables unless they are at this version already: the DDL needs
+    ``CREATE`` on the schema, which a worker's user may lack once the tables exist."""
     with _ready_lock:
         if url in _ready:
             return
-    with con.transaction():
-        con.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-        con.execute(POSTGRES.schema)
-    row = con.execute("SELECT max(version) FROM store_schema").fetchone()
-    check_version(int(row[0]) if row and row[0] is not None else SCHEMA_VERSION, redact_url(url))
+    version = _schema_version(con)
+    if version is None or version < SCHEMA_VERSION:
+        with con.transaction():
+            con.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
+            con.execute(POSTGRES.schema)
+        version = _schema_version(con)
+    check_version(SCHEMA_VERSION if version is None else version, redact_url(url))
     with _ready_lock:
         _ready.add(url)
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import datetime, timedelta
@@ -245,6 +246,25 @@ def test_no_password_in_errors(postgres: PostgresServer) -> None:
         assert PASSWORD not in str(error) and "127.0.0.1" in str(error)
     assert "no_such_db" in str(absent.value)
     assert PASSWORD not in str(ScoreStore(missing))
+
+
+def test_a_user_without_create_uses_a_store_whose_tables_exist(pg_store_url: str) -> None:
+    """deploying.md: ``CREATE`` on the schema the first time, then ``SELECT``, ``INSERT``,
+    ``UPDATE``, ``DELETE`` are enough (the DDL ran in every process and needed ``CREATE``)."""
+    import psycopg
+
+    ScoreStore(pg_store_url).count()  # the owner creates the tables
+    role = f"worker_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_store_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+        admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+    worker = ScoreStore(pg_store_url.replace("//postgres@", f"//{role}@"))
+    worker.add_feedback("c1", "accepted", rep="ann")
+    worker.record_scores(scores(["c1"]))
+    assert len(worker.feedback()) == 1 and worker.count() == 1
 
 
 def test_errors_name_the_server_and_never_the_password(postgres: PostgresServer) -> None:
