@@ -282,11 +282,19 @@ def _ensure_schema(con: Any, url: str) -> None:
 
 
 def unavailable(exc: BaseException, url: str) -> SourceError | None:
-    """The error to show for a lost or refused server connection, ``None`` for other errors."""
+    """The error to show for a lost or refused server connection or a statement the user may
+    not run, ``None`` for other errors."""
     import psycopg
+    from psycopg import errors
 
+    where, message = redact_url(url), _scrub(str(exc), url)
+    if isinstance(exc, errors.InsufficientPrivilege | errors.ReadOnlySqlTransaction):
+        return SourceError(
+            f"The score store {where} refused: {message}. Its user needs SELECT, INSERT, "
+            "UPDATE and DELETE on the store's tables, on a server that accepts writes."
+        )
     if isinstance(exc, psycopg.OperationalError):
-        return SourceError(f"The score store {redact_url(url)} failed: {_scrub(str(exc), url)}")
+        return SourceError(f"The score store {where} failed: {message}")
     return None
 
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadscore.errors import ConfigError, SourceError
+from leadscore.serving.auth import add_user
 from leadscore.serving.leads import InboxFilter, inbox_query
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
 from leadscore.serving.store import HISTORY_COLUMNS, ScoreStore
@@ -250,7 +251,8 @@ def test_no_password_in_errors(postgres: PostgresServer) -> None:
 
 def test_a_user_without_create_uses_a_store_whose_tables_exist(pg_store_url: str) -> None:
     """deploying.md: ``CREATE`` on the schema the first time, then ``SELECT``, ``INSERT``,
-    ``UPDATE``, ``DELETE`` are enough (the DDL ran in every process and needed ``CREATE``)."""
+    ``UPDATE``, ``DELETE`` are enough (the DDL ran in every process and needed ``CREATE``);
+    without them a write is refused with a message, not reported as a bug."""
     import psycopg
 
     ScoreStore(pg_store_url).count()  # the owner creates the tables
@@ -265,6 +267,10 @@ def test_a_user_without_create_uses_a_store_whose_tables_exist(pg_store_url: str
     worker.add_feedback("c1", "accepted", rep="ann")
     worker.record_scores(scores(["c1"]))
     assert len(worker.feedback()) == 1 and worker.count() == 1
+    with psycopg.connect(pg_store_url, autocommit=True) as admin:
+        admin.execute(f"REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public FROM {role}")
+    with pytest.raises(SourceError, match="refused: permission denied for table users"):
+        add_user(worker, "ann")  # a user error (exit 3), not a bug (70)
 
 
 def test_errors_name_the_server_and_never_the_password(postgres: PostgresServer) -> None:
