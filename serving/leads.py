@@ -100,7 +100,7 @@ WHERE r.rn = 1 AND (?::VARCHAR IS NULL OR r.grade = ?::VARCHAR)
   AND (?::TIMESTAMP IS NULL OR r.scored_at >= ?::TIMESTAMP)
   AND (?::TIMESTAMP IS NULL OR r.scored_at < ?::TIMESTAMP)
   AND (? = 'all' OR (? = 'open' AND fb.verdict IS NULL) OR fb.verdict = ?)
-ORDER BY r.grade NULLS LAST, r.p_sql DESC NULLS LAST, r.contact_id
+ORDER BY r.grade{c} NULLS LAST, r.p_sql DESC NULLS LAST, r.contact_id{c}
 LIMIT ? OFFSET ?
 """
 """A page of leads: each lead's latest visible score, with its last :data:`TREND_POINTS`
@@ -157,6 +157,7 @@ def inbox_query(
         visible=visible,
         only=only,
         preceding=TREND_POINTS - 1,
+        c=con.sql.by_code,
         last_verdict=con.sql.arg_max("verdict", "given_at"),
         last_rep=con.sql.arg_max("rep", "given_at"),
     )

@@ -142,6 +142,9 @@ class Dialect:
     """Idempotent DDL creating or migrating every table, then the version row."""
     _any: str
     _arg_max: str
+    by_code: str = ""
+    """Appended to a text sort key: order by code point as DuckDB does, not by the database's
+    locale (a PostgreSQL database in ``en_US`` puts ``(API)`` after ``A1`` and ``_z`` first)."""
 
     def any_of(self, column: str) -> str:
         """``column`` is one of the values of a list parameter (``?``)."""
@@ -173,6 +176,7 @@ POSTGRES = Dialect(
     name="postgresql",
     schema=_POSTGRES_SCHEMA + _VERSION_TABLE,
     _any="{column} = ANY(?::VARCHAR[])",
+    by_code=' COLLATE "C"',
     _arg_max=(
         "((array_agg({value} ORDER BY {key} DESC) "
         "FILTER (WHERE {value} IS NOT NULL AND {key} IS NOT NULL))[1])"

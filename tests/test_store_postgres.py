@@ -25,8 +25,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadscore.errors import ConfigError, SourceError
-from leadscore.serving.auth import add_user
-from leadscore.serving.leads import InboxFilter, inbox_query
+from leadscore.serving.auth import add_user, users
+from leadscore.serving.export import export_scores
+from leadscore.serving.feedback_report import feedback_report
+from leadscore.serving.leads import InboxFilter, inbox_leads, inbox_query
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
 from leadscore.serving.store import HISTORY_COLUMNS, ScoreStore
 from leadscore.serving.store_backend import describe_location, is_postgres_url, store_path
@@ -179,6 +181,43 @@ def test_arg_max_means_the_same_on_both_databases(store_location: Path | str) ->
     assert row is not None and tuple(row) == ("a", None)
 
 
+def test_text_sorts_by_code_point_as_on_duckdb(postgres: PostgresServer, tmp_path: Path) -> None:
+    """A PostgreSQL database in a language locale (ICU en-US here) sorts ``_z`` first and
+    ``(API)`` after ``A1``; the inbox, the CRM export, the feedback report and the users sort
+    as the DuckDB store does."""
+    import psycopg
+
+    name = f"icu_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres.database_url("postgres"), autocommit=True) as admin:
+        admin.execute(
+            f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu "
+            "ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        )
+    ids = ["b", "A1", "a2", "_z", "c-1", "c1"]
+    seen = []
+    for location in (tmp_path / "scores.duckdb", postgres.database_url(name)):
+        store = ScoreStore(location)
+        store.record_scores(scores(ids))
+        for contact, rep in zip(ids, ["b", None, "A1", "_z", "a2", "c1"], strict=True):
+            store.add_feedback(contact, "accepted", rep=rep)
+        for person in ["ann", "Bob", "_bot", "zed", "Carl"]:
+            add_user(store, person)
+        leads, _ = inbox_leads(store, InboxFilter())
+        out = tmp_path / f"export-{len(seen)}.csv"
+        export_scores(store, "generic", out, full=True)
+        seen.append(
+            (
+                [lead.contact_id for lead in leads],
+                pd.read_csv(out).iloc[:, 0].tolist(),
+                feedback_report(store).by_rep["rep"].tolist(),
+                users(store),
+            )
+        )
+    assert seen[0] == seen[1]
+    assert seen[0][0] == sorted(ids) and seen[0][1] == sorted(ids)
+    assert seen[0][2][0] == "(API)" and seen[0][3] == ["Bob", "Carl", "_bot", "ann", "zed"]
+
+
 def test_a_store_of_a_newer_schema_is_refused(store_location: Path | str) -> None:
     if is_postgres_url(store_location):
         import psycopg
@@ -197,7 +236,9 @@ def test_a_store_of_a_newer_schema_is_refused(store_location: Path | str) -> Non
 _WORKER = """
 import sys, time
 from pathlib import Path
-from leadscore.serving.auth import add_user
+from leadscore.serving.auth import add_user, users
+from leadscore.serving.export import export_scores
+from leadscore.serving.feedback_report import feedback_report
 from leadscore.serving.store import ScoreStore
 url, name, n, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 while not start.exists():
