@@ -120,6 +120,19 @@ def _value(value: Any) -> Any:
     return value
 
 
+_EMPTY_DTYPES: dict[int, str] = {
+    700: "float64",  # float4
+    701: "float64",  # float8
+    1700: "float64",  # numeric
+    20: "int64",  # int8
+    21: "int64",  # int2
+    23: "int64",  # int4
+    16: "bool",
+    1114: "datetime64[us]",  # timestamp
+}
+"""The pandas dtype of an empty result's column per PostgreSQL type oid (others: object)."""
+
+
 class _Result:
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
@@ -128,7 +141,11 @@ class _Result:
         description = self._cursor.description or ()
         columns = [d.name for d in description]
         rows = self._cursor.fetchall() if description else []
-        return pd.DataFrame.from_records(rows, columns=columns)
+        if rows:
+            return pd.DataFrame.from_records(rows, columns=columns)
+        return pd.DataFrame(  # typed as DuckDB types an empty result, not all object
+            {d.name: pd.Series(dtype=_EMPTY_DTYPES.get(d.type_code, object)) for d in description}
+        )
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()

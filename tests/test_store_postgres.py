@@ -218,6 +218,25 @@ def test_text_sorts_by_code_point_as_on_duckdb(postgres: PostgresServer, tmp_pat
     assert seen[0][2][0] == "(API)" and seen[0][3] == ["Bob", "Carl", "_bot", "ann", "zed"]
 
 
+def test_empty_results_are_typed_alike(pg_store_url: str, tmp_path: Path) -> None:
+    """An empty store's frames have the same dtypes on both databases (PostgreSQL's were all
+    object: no value to infer a type from)."""
+
+    def dtypes(store: ScoreStore) -> list[dict[str, str]]:
+        frames = [
+            store.feedback(detail=True),
+            store.history("nobody"),
+            store.scoring_runs(),
+            store.scores_as_of("7", AT),
+            store.runs(),
+        ]
+        return [{str(k): str(v) for k, v in frame.dtypes.items()} for frame in frames]
+
+    duck, pg = dtypes(ScoreStore(tmp_path / "scores.duckdb")), dtypes(ScoreStore(pg_store_url))
+    assert pg == duck
+    assert duck[1]["scored_at"] == "datetime64[us]" and duck[1]["p_sql"] == "float64"
+
+
 def test_a_store_of_a_newer_schema_is_refused(store_location: Path | str) -> None:
     if is_postgres_url(store_location):
         import psycopg
