@@ -30,6 +30,7 @@ from leadscore.errors import SourceError
 from leadscore.serving.runs import reconcile_runs, visible_pending
 from leadscore.serving.store_backend import (
     StoreConnection,
+    check_location,
     describe_location,
     is_postgres_url,
     store_path,
@@ -79,6 +80,7 @@ class ScoreStore:
     first use; ``duckdb:PATH`` too) or a PostgreSQL URL (tables created on first use)."""
 
     def __init__(self, location: Path | str = DEFAULT_STORE) -> None:
+        check_location(location)
         self.location: Path | str = location
         self.url: str | None = str(location) if is_postgres_url(location) else None
         self.path: Path | None = None if self.url is not None else store_path(location)

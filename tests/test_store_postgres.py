@@ -76,6 +76,35 @@ def test_locations() -> None:
     assert PASSWORD not in query
 
 
+@pytest.mark.parametrize(
+    "location",
+    [
+        f"host=db.internal user=leads password={PASSWORD} dbname=scores",
+        f"postgresql+asyncpg://leads:{PASSWORD}@db.internal/scores",
+        f"mysql://leads:{PASSWORD}@db.internal/scores",
+    ],
+)
+def test_a_location_neither_a_file_nor_a_postgresql_url_is_refused(
+    location: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It became a DuckDB file named after it (password included), silently."""
+    from leadscore.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as refused:
+        ScoreStore(location)
+    assert PASSWORD not in str(refused.value) and list(tmp_path.iterdir()) == []
+    with pytest.raises(SystemExit) as ended:
+        main(["users", "add", "ann", "--store", location])
+    captured = capsys.readouterr()
+    assert ended.value.code == 2 and "postgresql://" in captured.err
+    assert PASSWORD not in captured.out + captured.err and list(tmp_path.iterdir()) == []
+    ScoreStore("duckdb://scores.duckdb").count()  # duckdb: URLs and plain files still open
+
+
 def test_batch_runs_stay_invisible_until_committed(
     store_location: Path | str, tmp_path: Path
 ) -> None:
