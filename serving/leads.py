@@ -86,7 +86,7 @@ WITH r AS (
                      ROWS BETWEEN {preceding} PRECEDING AND CURRENT ROW)
 ),
 fb AS (
-    SELECT contact_id, {last_verdict} AS verdict, {last_rep} AS verdict_by
+    SELECT contact_id, {last_verdict} AS verdict, NULLIF({last_rep}, '') AS verdict_by
     FROM feedback GROUP BY contact_id
 )
 SELECT r.contact_id, r.scored_at, r.model_version, r.p_sql, r.grade, r.fit_score,
@@ -159,7 +159,7 @@ def inbox_query(
         preceding=TREND_POINTS - 1,
         c=con.sql.by_code,
         last_verdict=con.sql.arg_max("verdict", "given_at"),
-        last_rep=con.sql.arg_max("rep", "given_at"),
+        last_rep=con.sql.arg_max("coalesce(rep, '')", "given_at"),  # the last verdict's
     )
     args: list[Any] = [*params, *([contact_id] if contact_id is not None else [])]
     status = where.status if where.status in STATUSES else "all"

@@ -83,6 +83,9 @@ def test_inbox_sorted_by_grade_with_trend_and_filters(store: ScoreStore) -> None
     open_, _ = inbox_leads(store, InboxFilter(status="open"))
     assert [lead.contact_id for lead in rejected] == ["c-up"] and rejected[0].verdict_by == "ann"
     assert {lead.contact_id for lead in open_} == {"c-flat", "c-low"}
+    store.add_feedback("c-up", "accepted")  # later, through the API: no rep
+    found, _ = inbox_leads(store, InboxFilter(status="accepted"))
+    assert [(lead.verdict, lead.verdict_by) for lead in found] == [("accepted", None)]
 
 
 def test_inbox_trend_is_the_last_scores_oldest_first(store: ScoreStore) -> None:
