@@ -8,7 +8,7 @@ Without ``--url`` it starts a throw-away PostgreSQL server (tests/postgres_suppo
 server binaries must be installed). It fills each store with ``--leads`` leads scored 3 times
 (a batch run staged from Parquet and committed), then times, per call (median ms): a verdict
 (``add_feedback``), a lead's history, an inbox page (50 leads of the latest scores, trend and
-last verdict), and ``record_scores`` of 100 posted leads; and the batch run's staging (rows/s).
+last verdict; then filtered to open grade-A leads), and ``record_scores`` of 100 posted leads; and the batch run's staging (rows/s).
 PostgreSQL is timed twice: opening a connection per call, and reusing the process's idle
 connections (the default). Prints ratios to DuckDB.
 """
@@ -100,6 +100,10 @@ def _measure(location: Path | str, leads: int, calls: int) -> dict[str, float]:
         "inbox page": _median_ms(
             lambda i: inbox_leads(store, InboxFilter(offset=(i % 10) * 50)), max(calls // 10, 5)
         ),
+        "inbox grade A, open": _median_ms(
+            lambda i: inbox_leads(store, InboxFilter(grade="A", status="open")),
+            max(calls // 10, 5),
+        ),
         "record 100": _median_ms(lambda i: store.record_scores(posted), max(calls // 10, 5)),
     }
 
@@ -138,11 +142,11 @@ def main() -> None:
 
     print(f"{args.leads:,} leads x 3 scores; median ms per call (ratio to DuckDB)")
     names = list(results)
-    print(f"{'call':<14}" + "".join(f"{n:>30}" for n in names))
+    print(f"{'call':<20}" + "".join(f"{n:>30}" for n in names))
     for call in results["duckdb"]:
         base = results["duckdb"][call]
         cells = [f"{results[n][call]:8.2f} ({results[n][call] / base:5.2f}x)" for n in names]
-        print(f"{call:<14}" + "".join(f"{c:>30}" for c in cells))
+        print(f"{call:<20}" + "".join(f"{c:>30}" for c in cells))
     print(
         f"batch staging rows/s: duckdb {staging['duckdb']:,.0f}, postgresql (COPY) "
         f"{staging['postgresql']:,.0f} ({staging['postgresql'] / staging['duckdb']:.2f}x)"

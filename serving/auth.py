@@ -66,7 +66,12 @@ def add_user(store: ScoreStore, name: str) -> str:
 def users(store: ScoreStore) -> list[str]:
     """The user names, sorted."""
     with store.connection(read_only=True) as con:
-        return [str(r[0]) for r in con.execute("SELECT name FROM users ORDER BY name").fetchall()]
+        return [
+            str(r[0])
+            for r in con.execute(
+                f"SELECT name FROM users ORDER BY name{con.sql.by_code}"
+            ).fetchall()
+        ]
 
 
 def user_for_token(store: ScoreStore, token: str) -> str | None:

@@ -64,7 +64,7 @@ FROM r cur
 LEFT JOIN r prev ON prev.contact_id = cur.contact_id AND prev.rn = 2
 LEFT JOIN sent ON sent.contact_id = cur.contact_id
 WHERE cur.rn = 1
-ORDER BY cur.contact_id
+ORDER BY cur.contact_id{c}
 """
 
 
@@ -188,6 +188,7 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
         visible, params = store.visible_history_sql(con)
         query = _LATEST.format(
             visible=visible,
+            c=con.sql.by_code,
             sent_score=con.sql.arg_max("p_sql", "exported_at"),
             sent_grade=con.sql.arg_max("grade", "exported_at"),
         )

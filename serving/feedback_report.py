@@ -56,7 +56,7 @@ def _acceptance(con: StoreConnection, key: str, name: str, order: str) -> pd.Dat
         f"SELECT {key} AS {name}, count(*) AS verdicts, "
         "count(*) FILTER (WHERE verdict = 'accepted') AS accepted, "
         "count(*) FILTER (WHERE verdict = 'rejected') AS rejected "
-        f"FROM feedback GROUP BY 1 ORDER BY {order}"
+        f"FROM feedback GROUP BY 1 ORDER BY {order.format(key=key + con.sql.by_code)}"
     )
     frame = _counts(con.execute(sql).df(), ["verdicts", "accepted", "rejected"])
     frame["acceptance"] = (frame["accepted"] / frame["verdicts"]).astype(float).round(3)
@@ -75,14 +75,15 @@ def feedback_report(store: ScoreStore) -> FeedbackReport:
     with store.connection(read_only=True) as con:
         tables = {
             name: _acceptance(
-                con, key, name, "1" if name in ("grade", "model_version") else "2 DESC, 1"
+                con, key, name, "{key}" if name in ("grade", "model_version") else "2 DESC, {key}"
             )
             for name, key in _BY.items()
         }
         rejected = _counts(
             con.execute(
                 "SELECT coalesce(reason, '(no reason)') AS reason, count(*) AS rejections "
-                "FROM feedback WHERE verdict = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1"
+                "FROM feedback WHERE verdict = 'rejected' GROUP BY 1 "
+                f"ORDER BY 2 DESC, coalesce(reason, '(no reason)'){con.sql.by_code}"
             ).df(),
             ["rejections"],
         )

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from leadscore.serving.store import ScoreStore
+from leadscore.serving.store_backend import StoreConnection
 
 __all__ = [
     "TREND_POINTS",
@@ -17,6 +18,7 @@ __all__ = [
     "Lead",
     "facet_values",
     "inbox_leads",
+    "inbox_query",
     "lead_detail",
     "sparkline_points",
     "trend_text",
@@ -76,33 +78,37 @@ class Lead:
 _QUERY = """
 WITH r AS (
     SELECT *, row_number() OVER (
-        PARTITION BY contact_id ORDER BY scored_at DESC, model_version DESC) AS rn
+            PARTITION BY contact_id ORDER BY scored_at DESC, model_version DESC) AS rn,
+        array_agg(p_sql) OVER trend AS trend_p, array_agg(grade) OVER trend AS trend_grades,
+        array_agg(scored_at) OVER trend AS trend_at
     FROM {visible} h {only}
-),
-trend AS (
-    SELECT contact_id, array_agg(p_sql ORDER BY scored_at) AS trend_p,
-           array_agg(grade ORDER BY scored_at) AS trend_grades,
-           array_agg(scored_at ORDER BY scored_at) AS trend_at
-    FROM r WHERE rn <= {points} GROUP BY contact_id
+    WINDOW trend AS (PARTITION BY contact_id ORDER BY scored_at, model_version
+                     ROWS BETWEEN {preceding} PRECEDING AND CURRENT ROW)
 ),
 fb AS (
-    SELECT contact_id, {last_verdict} AS verdict, {last_rep} AS verdict_by
+    SELECT contact_id, {last_verdict} AS verdict, NULLIF({last_rep}, '') AS verdict_by
     FROM feedback GROUP BY contact_id
 )
 SELECT r.contact_id, r.scored_at, r.model_version, r.p_sql, r.grade, r.fit_score,
-       r.engagement_score, r.reasons_positive, r.reasons_negative, trend.trend_p,
-       trend.trend_grades, trend.trend_at, fb.verdict, fb.verdict_by, r.owner, r.segment,
+       r.engagement_score, r.reasons_positive, r.reasons_negative, r.trend_p,
+       r.trend_grades, r.trend_at, fb.verdict, fb.verdict_by, r.owner, r.segment,
        count(*) OVER () AS total
-FROM r JOIN trend USING (contact_id) LEFT JOIN fb USING (contact_id)
+FROM r LEFT JOIN fb USING (contact_id)
 WHERE r.rn = 1 AND (?::VARCHAR IS NULL OR r.grade = ?::VARCHAR)
   AND (?::VARCHAR IS NULL OR r.owner = ?::VARCHAR)
   AND (?::VARCHAR IS NULL OR r.segment = ?::VARCHAR)
   AND (?::TIMESTAMP IS NULL OR r.scored_at >= ?::TIMESTAMP)
   AND (?::TIMESTAMP IS NULL OR r.scored_at < ?::TIMESTAMP)
   AND (? = 'all' OR (? = 'open' AND fb.verdict IS NULL) OR fb.verdict = ?)
-ORDER BY r.grade, r.p_sql DESC, r.contact_id
+ORDER BY r.grade{c} NULLS LAST, r.p_sql DESC NULLS LAST, r.contact_id{c}
 LIMIT ? OFFSET ?
 """
+"""A page of leads: each lead's latest visible score, with its last :data:`TREND_POINTS`
+scores (oldest first) computed by a window over the same rows, so each database scans the
+history once (joining a per-lead trend aggregate back to the latest rows made PostgreSQL,
+which cannot estimate ``rn = 1``, re-aggregate the whole history for every lead: 19 s for
+the 857 grade-A leads of the demo's 16k). NULLS LAST spelled out: PostgreSQL puts nulls
+first in a descending order, DuckDB last."""
 
 
 def _none(value: Any) -> Any:
@@ -141,23 +147,32 @@ def _lead(row: dict[str, Any]) -> Lead:
     )
 
 
+def inbox_query(
+    store: ScoreStore, con: StoreConnection, where: InboxFilter, contact_id: str | None = None
+) -> tuple[str, list[Any]]:
+    """The inbox's SQL on ``con`` and its parameters (one lead when ``contact_id`` is given)."""
+    visible, params = store.visible_history_sql(con)
+    only = "WHERE h.contact_id = ?" if contact_id is not None else ""
+    sql = _QUERY.format(
+        visible=visible,
+        only=only,
+        preceding=TREND_POINTS - 1,
+        c=con.sql.by_code,
+        last_verdict=con.sql.arg_max("verdict", "given_at"),
+        last_rep=con.sql.arg_max("coalesce(rep, '')", "given_at"),  # the last verdict's
+    )
+    args: list[Any] = [*params, *([contact_id] if contact_id is not None else [])]
+    status = where.status if where.status in STATUSES else "all"
+    args += [where.grade, where.grade, where.owner, where.owner]
+    args += [where.segment, where.segment, where.since, where.since, where.until, where.until]
+    args += [status, status, status]
+    args += [where.limit, where.offset]
+    return sql, args
+
+
 def _run(store: ScoreStore, where: InboxFilter, contact_id: str | None) -> tuple[list[Lead], int]:
     with store.connection(read_only=True) as con:
-        visible, params = store.visible_history_sql(con)
-        only = "WHERE h.contact_id = ?" if contact_id is not None else ""
-        sql = _QUERY.format(
-            visible=visible,
-            only=only,
-            points=TREND_POINTS,
-            last_verdict=con.sql.arg_max("verdict", "given_at"),
-            last_rep=con.sql.arg_max("rep", "given_at"),
-        )
-        args: list[Any] = [*params, *([contact_id] if contact_id is not None else [])]
-        status = where.status if where.status in STATUSES else "all"
-        args += [where.grade, where.grade, where.owner, where.owner]
-        args += [where.segment, where.segment, where.since, where.since, where.until, where.until]
-        args += [status, status, status]
-        args += [where.limit, where.offset]
+        sql, args = inbox_query(store, con, where, contact_id)
         frame = con.execute(sql, args).df()
     rows: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
     total = int(rows[0]["total"]) if rows else 0

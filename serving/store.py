@@ -30,6 +30,7 @@ from leadscore.errors import SourceError
 from leadscore.serving.runs import reconcile_runs, visible_pending
 from leadscore.serving.store_backend import (
     StoreConnection,
+    check_location,
     describe_location,
     is_postgres_url,
     store_path,
@@ -79,6 +80,7 @@ class ScoreStore:
     first use; ``duckdb:PATH`` too) or a PostgreSQL URL (tables created on first use)."""
 
     def __init__(self, location: Path | str = DEFAULT_STORE) -> None:
+        check_location(location)
         self.location: Path | str = location
         self.url: str | None = str(location) if is_postgres_url(location) else None
         self.path: Path | None = None if self.url is not None else store_path(location)
@@ -273,7 +275,9 @@ class ScoreStore:
         names = (*FEEDBACK_COLUMNS, *FEEDBACK_DETAIL) if detail else FEEDBACK_COLUMNS
         columns = ", ".join(names)
         with self._connect(read_only=True) as con:
-            return con.execute(f"SELECT {columns} FROM feedback ORDER BY given_at, contact_id").df()
+            return con.execute(
+                f"SELECT {columns} FROM feedback ORDER BY given_at, contact_id{con.sql.by_code}"
+            ).df()
 
     def record_scores(self, rows: pd.DataFrame) -> int:
         """Append scored rows (the :data:`HISTORY_COLUMNS`, e.g. from ``POST /score``) to the
@@ -302,7 +306,7 @@ class ScoreStore:
                 "SELECT model_version, as_of, min(scored_at) AS scored_at, "
                 "count(DISTINCT contact_id) AS contacts "
                 f"FROM score_history WHERE {con.sql.visible()} GROUP BY model_version, as_of "
-                "ORDER BY as_of NULLS FIRST, model_version",
+                f"ORDER BY as_of NULLS FIRST, model_version{con.sql.by_code}",
                 [visible_pending(con)],
             ).df()
 
@@ -318,7 +322,7 @@ class ScoreStore:
                 f"SELECT contact_id, {latest('p_sql')} AS p_sql, "
                 f"{latest('p_meeting')} AS p_meeting, {latest('grade')} AS grade "
                 f"FROM score_history WHERE {con.sql.visible()} AND model_version = ? AND as_of = ? "
-                "GROUP BY contact_id ORDER BY contact_id",
+                f"GROUP BY contact_id ORDER BY contact_id{con.sql.by_code}",
                 [visible_pending(con), model_version, _naive(as_of)],
             ).df()
 

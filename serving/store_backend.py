@@ -9,6 +9,7 @@ write ``?`` placeholders and take the dialect's fragments from :attr:`StoreConne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,12 +23,16 @@ __all__ = [
     "POSTGRES_SCHEMES",
     "StoreConnection",
     "StoreCursor",
+    "check_location",
     "describe_location",
     "is_postgres_url",
     "store_path",
 ]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
+
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+_CONNINFO = re.compile(r"(?i)(^|\s)(host|hostaddr|dbname|user|password|port|service)\s*=")
 
 
 class StoreCursor(Protocol):
@@ -61,6 +66,28 @@ class StoreConnection(Protocol):
 def is_postgres_url(location: Path | str) -> bool:
     """Whether ``location`` names a PostgreSQL store."""
     return isinstance(location, str) and location.lower().startswith(POSTGRES_SCHEMES)
+
+
+def check_location(location: Path | str) -> None:
+    """Refuse a location that is neither a DuckDB file nor a PostgreSQL URL (another URL, or
+    libpq's ``host=… password=…``): it would silently become a file of that name, its password
+    in the name. The message never repeats it."""
+    from leadscore.errors import ConfigError
+
+    if not isinstance(location, str) or is_postgres_url(location):
+        return
+    url = _URL.match(location)
+    if url is not None and url.group("scheme").lower() != "duckdb":
+        raise ConfigError(
+            f"The score store is a {url.group('scheme')}:// URL: give a DuckDB file or a "
+            "postgresql:// URL (postgresql://user@host:5432/db)."
+        )
+    if _CONNINFO.search(location):
+        raise ConfigError(
+            "The score store looks like libpq's 'host=… dbname=…' settings: write it as a "
+            "postgresql:// URL (postgresql://user@host:5432/db; the password from ~/.pgpass or "
+            "PGPASSWORD)."
+        )
 
 
 def store_path(location: Path | str) -> Path:

@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
-from leadscore.errors import SourceError
+from leadscore.errors import ConfigError, SourceError
 from leadscore.serving.store_sql import POSTGRES, SCHEMA_VERSION, Dialect, check_version
 
 __all__ = ["PgConnection", "connect", "redact_url", "unavailable"]
@@ -72,6 +72,20 @@ def _scrub(message: str, url: str) -> str:
     return lines[0] if lines else ""
 
 
+def _check_authority(url: str) -> None:
+    """Refuse a URL whose user name or password holds a bare ``@``: libpq would cut it at the
+    first one and name the rest of the password as the host in its message."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        netloc = ""
+    if netloc.count("@") > 1:
+        raise ConfigError(
+            f"The score store URL {redact_url(url)} has more than one '@' before its host: "
+            "write an '@' of the user name or password as %40."
+        )
+
+
 def _conninfo(url: str) -> str:
     """The libpq URL (SQLAlchemy's ``postgresql+psycopg://`` spelling accepted)."""
     scheme, _, rest = url.partition("://")
@@ -106,6 +120,19 @@ def _value(value: Any) -> Any:
     return value
 
 
+_EMPTY_DTYPES: dict[int, str] = {
+    700: "float64",  # float4
+    701: "float64",  # float8
+    1700: "float64",  # numeric
+    20: "int64",  # int8
+    21: "int64",  # int2
+    23: "int64",  # int4
+    16: "bool",
+    1114: "datetime64[us]",  # timestamp
+}
+"""The pandas dtype of an empty result's column per PostgreSQL type oid (others: object)."""
+
+
 class _Result:
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
@@ -114,7 +141,11 @@ class _Result:
         description = self._cursor.description or ()
         columns = [d.name for d in description]
         rows = self._cursor.fetchall() if description else []
-        return pd.DataFrame.from_records(rows, columns=columns)
+        if rows:
+            return pd.DataFrame.from_records(rows, columns=columns)
+        return pd.DataFrame(  # typed as DuckDB types an empty result, not all object
+            {d.name: pd.Series(dtype=_EMPTY_DTYPES.get(d.type_code, object)) for d in description}
+        )
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
@@ -241,25 +272,46 @@ def _reuse(url: str) -> Any | None:
             con.close()
 
 
+def _schema_version(con: Any) -> int | None:
+    """The store's schema version, ``None`` when its tables are not there yet."""
+    found = con.execute("SELECT to_regclass('store_schema') IS NOT NULL").fetchone()
+    if not found or not found[0]:
+        return None
+    row = con.execute("SELECT max(version) FROM store_schema").fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
 def _ensure_schema(con: Any, url: str) -> None:
+    """Create or migrate the tables unless they are at this version already: the DDL needs
+    ``CREATE`` on the schema, which a worker's user may lack once the tables exist."""
     with _ready_lock:
         if url in _ready:
             return
-    with con.transaction():
-        con.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-        con.execute(POSTGRES.schema)
-    row = con.execute("SELECT max(version) FROM store_schema").fetchone()
-    check_version(int(row[0]) if row and row[0] is not None else SCHEMA_VERSION, redact_url(url))
+    version = _schema_version(con)
+    if version is None or version < SCHEMA_VERSION:
+        with con.transaction():
+            con.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
+            con.execute(POSTGRES.schema)
+        version = _schema_version(con)
+    check_version(SCHEMA_VERSION if version is None else version, redact_url(url))
     with _ready_lock:
         _ready.add(url)
 
 
 def unavailable(exc: BaseException, url: str) -> SourceError | None:
-    """The error to show for a lost or refused server connection, ``None`` for other errors."""
+    """The error to show for a lost or refused server connection or a statement the user may
+    not run, ``None`` for other errors."""
     import psycopg
+    from psycopg import errors
 
+    where, message = redact_url(url), _scrub(str(exc), url)
+    if isinstance(exc, errors.InsufficientPrivilege | errors.ReadOnlySqlTransaction):
+        return SourceError(
+            f"The score store {where} refused: {message}. Its user needs SELECT, INSERT, "
+            "UPDATE and DELETE on the store's tables, on a server that accepts writes."
+        )
     if isinstance(exc, psycopg.OperationalError):
-        return SourceError(f"The score store {redact_url(url)} failed: {_scrub(str(exc), url)}")
+        return SourceError(f"The score store {where} failed: {message}")
     return None
 
 
@@ -271,6 +323,7 @@ def connect(url: str) -> PgConnection:
         raise SourceError(
             "A PostgreSQL score store needs psycopg 3: pip install 'leadscore[postgres]'."
         ) from None
+    _check_authority(url)
     reused = _reuse(url)
     if reused is not None:
         return PgConnection(reused, url)

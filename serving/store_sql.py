@@ -142,6 +142,9 @@ class Dialect:
     """Idempotent DDL creating or migrating every table, then the version row."""
     _any: str
     _arg_max: str
+    by_code: str = ""
+    """Appended to a text sort key: order by code point as DuckDB does, not by the database's
+    locale (a PostgreSQL database in ``en_US`` puts ``(API)`` after ``A1`` and ``_z`` first)."""
 
     def any_of(self, column: str) -> str:
         """``column`` is one of the values of a list parameter (``?``)."""
@@ -149,7 +152,8 @@ class Dialect:
 
     def arg_max(self, value: str, key: str) -> str:
         """The aggregate: ``value`` of the row with the largest ``key`` in the group, among the
-        rows where ``value`` is not null (DuckDB's ``arg_max``)."""
+        rows where neither is null (DuckDB's ``arg_max``; PostgreSQL sorts a null key first
+        in a descending order, so it is filtered out there)."""
         return self._arg_max.format(value=value, key=key)
 
     def visible(self) -> str:
@@ -172,7 +176,11 @@ POSTGRES = Dialect(
     name="postgresql",
     schema=_POSTGRES_SCHEMA + _VERSION_TABLE,
     _any="{column} = ANY(?::VARCHAR[])",
-    _arg_max="((array_agg({value} ORDER BY {key} DESC) FILTER (WHERE {value} IS NOT NULL))[1])",
+    by_code=' COLLATE "C"',
+    _arg_max=(
+        "((array_agg({value} ORDER BY {key} DESC) "
+        "FILTER (WHERE {value} IS NOT NULL AND {key} IS NOT NULL))[1])"
+    ),
 )
 
 

@@ -13,7 +13,13 @@ import pytest
 from leadscore.errors import ConfigError
 from leadscore.serving.auth import Sessions, add_user, user_for_token, users
 from leadscore.serving.feedback_report import feedback_report
-from leadscore.serving.leads import InboxFilter, inbox_leads, lead_detail, trend_text
+from leadscore.serving.leads import (
+    TREND_POINTS,
+    InboxFilter,
+    inbox_leads,
+    lead_detail,
+    trend_text,
+)
 from leadscore.serving.store import HISTORY_COLUMNS, ScoreStore
 
 MONDAY = datetime(2026, 11, 23, 9)
@@ -77,6 +83,23 @@ def test_inbox_sorted_by_grade_with_trend_and_filters(store: ScoreStore) -> None
     open_, _ = inbox_leads(store, InboxFilter(status="open"))
     assert [lead.contact_id for lead in rejected] == ["c-up"] and rejected[0].verdict_by == "ann"
     assert {lead.contact_id for lead in open_} == {"c-flat", "c-low"}
+    store.add_feedback("c-up", "accepted")  # later, through the API: no rep
+    found, _ = inbox_leads(store, InboxFilter(status="accepted"))
+    assert [(lead.verdict, lead.verdict_by) for lead in found] == [("accepted", None)]
+
+
+def test_inbox_trend_is_the_last_scores_oldest_first(store: ScoreStore) -> None:
+    """The trend holds the lead's last TREND_POINTS scores, oldest first, whatever order they
+    were recorded in, and only that lead's (a window over the history, on both databases)."""
+    points = [(MONDAY + timedelta(hours=h), h / 100, "B") for h in range(TREND_POINTS + 3)]
+    store.record_scores(rows("c-many", points[::-1]))
+    found, _ = inbox_leads(store, InboxFilter(grade="B"))
+    many = next(lead for lead in found if lead.contact_id == "c-many")
+    assert many.trend_p == [h / 100 for h in range(3, TREND_POINTS + 3)]
+    assert many.trend_at == [at for at, _, _ in points[3:]]
+    assert many.p_sql == (TREND_POINTS + 2) / 100
+    flat = next(lead for lead in found if lead.contact_id == "c-flat")
+    assert flat.trend_p == [0.2, 0.21]
 
 
 def test_trend_down_and_dates() -> None:

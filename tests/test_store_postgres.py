@@ -4,16 +4,18 @@ out of messages, and ``leadscore serve`` workers sharing one PostgreSQL store ov
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import duckdb
 import httpx
@@ -22,7 +24,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leadscore.errors import SourceError
+from leadscore.errors import ConfigError, SourceError
+from leadscore.serving.auth import add_user, users
+from leadscore.serving.export import export_scores
+from leadscore.serving.feedback_report import feedback_report
+from leadscore.serving.leads import InboxFilter, inbox_leads, inbox_query
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
 from leadscore.serving.store import HISTORY_COLUMNS, ScoreStore
 from leadscore.serving.store_backend import describe_location, is_postgres_url, store_path
@@ -68,6 +74,35 @@ def test_locations() -> None:
     assert PASSWORD not in shown and shown == "postgresql://leads:***@db.internal:5432/scores"
     query = describe_location(f"postgresql://db/scores?user=x&password={PASSWORD}")
     assert PASSWORD not in query
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        f"host=db.internal user=leads password={PASSWORD} dbname=scores",
+        f"postgresql+asyncpg://leads:{PASSWORD}@db.internal/scores",
+        f"mysql://leads:{PASSWORD}@db.internal/scores",
+    ],
+)
+def test_a_location_neither_a_file_nor_a_postgresql_url_is_refused(
+    location: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It became a DuckDB file named after it (password included), silently."""
+    from leadscore.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as refused:
+        ScoreStore(location)
+    assert PASSWORD not in str(refused.value) and list(tmp_path.iterdir()) == []
+    with pytest.raises(SystemExit) as ended:
+        main(["users", "add", "ann", "--store", location])
+    captured = capsys.readouterr()
+    assert ended.value.code == 2 and "postgresql://" in captured.err
+    assert PASSWORD not in captured.out + captured.err and list(tmp_path.iterdir()) == []
+    ScoreStore("duckdb://scores.duckdb").count()  # duckdb: URLs and plain files still open
 
 
 def test_batch_runs_stay_invisible_until_committed(
@@ -132,6 +167,105 @@ def test_pooled_connections_the_server_dropped_are_replaced(pg_store_url: str) -
     assert len(store.feedback()) == 2
 
 
+def _loops(plan: dict[str, Any]) -> list[tuple[str, int]]:
+    """Every node of a JSON query plan with the times it ran."""
+    found = [(str(plan["Node Type"]), int(plan["Actual Loops"]))]
+    for child in plan.get("Plans", []):
+        found += _loops(child)
+    return found
+
+
+def test_the_inbox_query_reads_the_history_once_on_postgresql(pg_store_url: str) -> None:
+    """With a grade filter and open leads only, PostgreSQL cannot estimate the latest rows
+    (``rn = 1``) and once re-aggregated the whole history for every lead (19 s for 857 leads of
+    the demo): the plan must run each node once."""
+    store = ScoreStore(pg_store_url)
+    ids = [f"c{i:04d}" for i in range(2000)]
+    best, rest = ids[::20], [c for c in ids if c not in set(ids[::20])]  # 5 % grade A
+    once = pd.concat([scores(best, "A"), scores(rest, "C")])
+    store.record_scores(pd.concat([once, once.assign(scored_at=AT + timedelta(days=1))]))
+    for contact in best[:40]:
+        store.add_feedback(contact, "accepted", rep="ann")
+    with store.connection(read_only=True) as con:
+        sql, args = inbox_query(store, con, InboxFilter(grade="A", status="open"))
+        con.execute("ANALYZE")
+        explained = con.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, args).fetchone()
+        page = con.execute(sql, args).df()
+    assert explained is not None
+    document = explained[0]
+    plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+    rerun = [(node, loops) for node, loops in _loops(plan) if loops > 1]
+    assert rerun == [], rerun
+    assert len(page) == 50 and int(page["total"].iloc[0]) == 60
+
+
+def test_arg_max_means_the_same_on_both_databases(store_location: Path | str) -> None:
+    """The value at the largest key, skipping null values and null keys (PostgreSQL sorts a
+    null key first in a descending order; DuckDB's arg_max skips it)."""
+    with ScoreStore(store_location).connection(read_only=True) as con:
+        row = con.execute(
+            f"SELECT {con.sql.arg_max('v', 'k')}, {con.sql.arg_max('w', 'k')} FROM (VALUES "
+            "(1, 'a', CAST(NULL AS VARCHAR)), (2, NULL, NULL), (NULL, 'z', 'q')) AS t(k, v, w)"
+        ).fetchone()
+    assert row is not None and tuple(row) == ("a", None)
+
+
+def test_text_sorts_by_code_point_as_on_duckdb(postgres: PostgresServer, tmp_path: Path) -> None:
+    """A PostgreSQL database in a language locale (ICU en-US here) sorts ``_z`` first and
+    ``(API)`` after ``A1``; the inbox, the CRM export, the feedback report and the users sort
+    as the DuckDB store does."""
+    import psycopg
+
+    name = f"icu_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres.database_url("postgres"), autocommit=True) as admin:
+        admin.execute(
+            f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu "
+            "ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        )
+    ids = ["b", "A1", "a2", "_z", "c-1", "c1"]
+    seen = []
+    for location in (tmp_path / "scores.duckdb", postgres.database_url(name)):
+        store = ScoreStore(location)
+        store.record_scores(scores(ids))
+        for contact, rep in zip(ids, ["b", None, "A1", "_z", "a2", "c1"], strict=True):
+            store.add_feedback(contact, "accepted", rep=rep)
+        for person in ["ann", "Bob", "_bot", "zed", "Carl"]:
+            add_user(store, person)
+        leads, _ = inbox_leads(store, InboxFilter())
+        out = tmp_path / f"export-{len(seen)}.csv"
+        export_scores(store, "generic", out, full=True)
+        seen.append(
+            (
+                [lead.contact_id for lead in leads],
+                pd.read_csv(out).iloc[:, 0].tolist(),
+                feedback_report(store).by_rep["rep"].tolist(),
+                users(store),
+            )
+        )
+    assert seen[0] == seen[1]
+    assert seen[0][0] == sorted(ids) and seen[0][1] == sorted(ids)
+    assert seen[0][2][0] == "(API)" and seen[0][3] == ["Bob", "Carl", "_bot", "ann", "zed"]
+
+
+def test_empty_results_are_typed_alike(pg_store_url: str, tmp_path: Path) -> None:
+    """An empty store's frames have the same dtypes on both databases (PostgreSQL's were all
+    object: no value to infer a type from)."""
+
+    def dtypes(store: ScoreStore) -> list[dict[str, str]]:
+        frames = [
+            store.feedback(detail=True),
+            store.history("nobody"),
+            store.scoring_runs(),
+            store.scores_as_of("7", AT),
+            store.runs(),
+        ]
+        return [{str(k): str(v) for k, v in frame.dtypes.items()} for frame in frames]
+
+    duck, pg = dtypes(ScoreStore(tmp_path / "scores.duckdb")), dtypes(ScoreStore(pg_store_url))
+    assert pg == duck
+    assert duck[1]["scored_at"] == "datetime64[us]" and duck[1]["p_sql"] == "float64"
+
+
 def test_a_store_of_a_newer_schema_is_refused(store_location: Path | str) -> None:
     if is_postgres_url(store_location):
         import psycopg
@@ -150,7 +284,9 @@ def test_a_store_of_a_newer_schema_is_refused(store_location: Path | str) -> Non
 _WORKER = """
 import sys, time
 from pathlib import Path
-from leadscore.serving.auth import add_user
+from leadscore.serving.auth import add_user, users
+from leadscore.serving.export import export_scores
+from leadscore.serving.feedback_report import feedback_report
 from leadscore.serving.store import ScoreStore
 url, name, n, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 while not start.exists():
@@ -200,6 +336,46 @@ def test_no_password_in_errors(postgres: PostgresServer) -> None:
         assert PASSWORD not in str(error) and "127.0.0.1" in str(error)
     assert "no_such_db" in str(absent.value)
     assert PASSWORD not in str(ScoreStore(missing))
+
+
+def test_a_user_without_create_uses_a_store_whose_tables_exist(pg_store_url: str) -> None:
+    """deploying.md: ``CREATE`` on the schema the first time, then ``SELECT``, ``INSERT``,
+    ``UPDATE``, ``DELETE`` are enough (the DDL ran in every process and needed ``CREATE``);
+    without them a write is refused with a message, not reported as a bug."""
+    import psycopg
+
+    ScoreStore(pg_store_url).count()  # the owner creates the tables
+    role = f"worker_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_store_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+        admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+    worker = ScoreStore(pg_store_url.replace("//postgres@", f"//{role}@"))
+    worker.add_feedback("c1", "accepted", rep="ann")
+    worker.record_scores(scores(["c1"]))
+    assert len(worker.feedback()) == 1 and worker.count() == 1
+    with psycopg.connect(pg_store_url, autocommit=True) as admin:
+        admin.execute(f"REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public FROM {role}")
+    with pytest.raises(SourceError, match="refused: permission denied for table users"):
+        add_user(worker, "ann")  # a user error (exit 3), not a bug (70)
+
+
+def test_errors_name_the_server_and_never_the_password(postgres: PostgresServer) -> None:
+    """A store URL's ``user@host`` is not masked as an email address (the operator needs the
+    server), a raw password before a host is; a bare '@' in the password is refused before
+    libpq names part of it as the host."""
+    named = SourceError("Cannot open the score store postgresql://leads:***@db.example.com/s")
+    assert "leads:***@db.example.com" in str(named)
+    assert "leads@db.example.com" in str(SourceError("postgresql://leads@db.example.com/s"))
+    raw = str(SourceError(f"postgresql://leads:{PASSWORD}@db.example.com/s"))
+    assert PASSWORD not in raw and "leads:***@db.example.com" in raw
+    assert "<email address>" in str(SourceError("owner jane.doe@acme.com"))
+    at = f"postgresql://postgres:{PASSWORD}@x@127.0.0.1:{postgres.port}/postgres"
+    with pytest.raises(ConfigError, match="%40") as refused:
+        ScoreStore(at).count()
+    assert PASSWORD not in str(refused.value) and "@x" not in str(refused.value)
 
 
 @pytest.fixture(scope="module")

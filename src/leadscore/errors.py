@@ -25,14 +25,29 @@ MAX_MESSAGE_CHARS = 8_000
 _MAX_PROBLEM_CHARS = 600
 _EMAIL = re.compile(r"[^\s@,;:'\"<>()\[\]]+@[^\s@,;:'\"<>()\[\]]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+\d[\d .()/-]{6,}\d")
+_URL_USER = re.compile(r"://[^\s/@:]*(?P<password>:[^\s/@:]*)?$")
+"""A URL's authority up to its ``@``: ``scheme://user`` or ``scheme://user:password``."""
+
+
+def _mask_email(match: re.Match[str]) -> str:
+    """``<email address>``, except in a URL's authority: ``user@host`` names a database user
+    and server and is kept, ``user:password@host`` keeps the user and host only."""
+    local, _, host = match.group(0).rpartition("@")
+    url = _URL_USER.search(match.string[max(0, match.start() - 200) : match.start()] + local)
+    if url is None:
+        return "<email address>"
+    if url.group("password") is None:
+        return match.group(0)
+    return f"***@{host}"  # the match starts after the user's colon: it is the password
 
 
 def redact(text: str, *, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``text`` with email addresses and international phone numbers masked, cut to ``limit``.
+    """``text`` with email addresses and international phone numbers masked, cut to ``limit``
+    (a URL's ``user@host`` is kept, and its password masked: the server a message names).
 
     A safety net only: messages are built from names, counts and row ids, never from values.
     """
-    text = _PHONE.sub("<phone number>", _EMAIL.sub("<email address>", text))
+    text = _PHONE.sub("<phone number>", _EMAIL.sub(_mask_email, text))
     if len(text) > limit:
         text = text[: max(limit - 40, 0)].rstrip() + " ... (message truncated)"
     return text
