@@ -339,11 +339,14 @@ def test_a_segment_model_worse_on_validation_or_constant_falls_back(segmented: S
         assert f"AUC {own_auc:.3f} vs {global_auc:.3f}" in big.reason
     else:
         assert big.own_model
-    # default leaf sizes learn nothing from the segment's 10 positives: a constant model
-    default = TrainingConfig.model_validate(
-        {**_config(Path("unused"), segmented.big, "atlantis"), "lightgbm": {}}
+    # a leaf needing more hessian than the segment's rows hold allows no split: constant
+    no_split = TrainingConfig.model_validate(
+        {
+            **_config(Path("unused"), segmented.big, "atlantis"),
+            "lightgbm": {"min_sum_hessian_in_leaf": 1e9},
+        }
     )
-    _, fits = fit_segment_models(result.outcome.table, result.outcome, default)
+    _, fits = fit_segment_models(result.outcome.table, result.outcome, no_split)
     assert not fits[0].own_model and "model is constant" in fits[0].reason
 
 
