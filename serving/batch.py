@@ -179,13 +179,19 @@ def score_contact_base(
     staged = False
     try:
         from_stage = loaded.scorer.spec.from_stage
-        total = count_eligible(data, as_of=moment, from_stage=from_stage)
+        max_age = loaded.scorer.spec.max_lead_age_days
+        total = count_eligible(data, as_of=moment, from_stage=from_stage, max_age_days=max_age)
         if progress:
             progress(0, total)
         with atomic_path(out) as tmp:
             with pq.ParquetWriter(tmp, schema) as writer:
                 for features in iter_features(
-                    data, definition, as_of=moment, chunk_size=chunk_size, from_stage=from_stage
+                    data,
+                    definition,
+                    as_of=moment,
+                    chunk_size=chunk_size,
+                    from_stage=from_stage,
+                    max_age_days=max_age,
                 ):
                     scores = loaded.scorer.score(features)
                     scores.insert(0, "contact_id", features["contact_id"].to_numpy())
@@ -256,10 +262,17 @@ def explain_contact(
                 as_of=moment,
                 contact_ids=[contact_id],
                 from_stage=loaded.scorer.spec.from_stage,
+                max_age_days=loaded.scorer.spec.max_lead_age_days,
             )
         )
         if not frames:
-            why = why_not_scored(data, contact_id, moment, loaded.scorer.spec.from_stage)
+            why = why_not_scored(
+                data,
+                contact_id,
+                moment,
+                loaded.scorer.spec.from_stage,
+                max_age_days=loaded.scorer.spec.max_lead_age_days,
+            )
             raise NotScoredError(why)
     finally:
         if owned:

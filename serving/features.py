@@ -43,9 +43,14 @@ def _query(
     from_stage: FromStage = "any",
     *,
     duckdb_days: bool = False,
+    max_age_days: int | None = None,
 ) -> str:
     sql = feature_query(
-        definition, horizon_days=None, from_stage=from_stage, duckdb_days=duckdb_days
+        definition,
+        horizon_days=None,
+        from_stage=from_stage,
+        duckdb_days=duckdb_days,
+        max_age_days=max_age_days,
     )
     if not restricted:
         return sql
@@ -61,17 +66,19 @@ def iter_features(
     contact_ids: Sequence[str] | None = None,
     from_stage: FromStage = "any",
     engine: Engine | None = None,
+    max_age_days: int | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Feature frames (``contact_id``, ``cutoff``, features) of every eligible contact at
     ``as_of`` (default: now), ``chunk_size`` rows at a time; ``contact_ids`` restricts the
     output (account-level features still see the whole CRM); ``from_stage`` is the population
     the model was trained on (all leads, or MQLs only); ``engine`` runs the query (default:
-    DuckDB on ``crm``)."""
+    DuckDB on ``crm``); ``max_age_days``: the model's maximum lead age (stale leads are not
+    scored, as they were not trained on)."""
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be at least 1 row, got {chunk_size}.")
     moment = _as_of(as_of)
     schema = output_schema(definition, labelled=False)
-    sql = _query(definition, contact_ids is not None, from_stage)
+    sql = _query(definition, contact_ids is not None, from_stage, max_age_days=max_age_days)
     tables = {CUTOFFS_TABLE: cutoff_table([moment])}
     if contact_ids is not None:
         tables[_CONTACT_IDS] = pa.table({"contact_id": pa.array(list(contact_ids), pa.string())})
@@ -85,12 +92,16 @@ def count_eligible(
     as_of: datetime | None = None,
     from_stage: FromStage = "any",
     engine: Engine | None = None,
+    max_age_days: int | None = None,
 ) -> int:
     """Number of contacts the scoring covers at ``as_of`` (for progress totals)."""
     moment = _as_of(as_of)
     rows = (
         (engine or DuckDBEngine(crm))
-        .run(eligible_counts_query(from_stage), {CUTOFFS_TABLE: cutoff_table([moment])})
+        .run(
+            eligible_counts_query(from_stage, max_age_days=max_age_days),
+            {CUTOFFS_TABLE: cutoff_table([moment])},
+        )
         .to_pylist()
     )
     return int(rows[0]["n"]) if rows else 0

@@ -159,7 +159,13 @@ def score_contact_base_spark(
     run_id = new_run_id()
     segmented = loaded.scorer.segments is not None
     schema, ddl = scores_schema(segmented)
-    sql = feature_query(definition, horizon_days=None, from_stage=loaded.scorer.spec.from_stage)
+    spec = loaded.scorer.spec
+    sql = feature_query(
+        definition,
+        horizon_days=None,
+        from_stage=spec.from_stage,
+        max_age_days=spec.max_lead_age_days,
+    )
     function = scoring_function(
         files, output_schema(definition, labelled=False), scored_at, loaded.model_version, schema
     )

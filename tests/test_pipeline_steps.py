@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -36,6 +38,8 @@ from leadscore.pipeline import (
     train_step,
     validate_step,
 )
+from leadscore.serving import load_scorer, score_contact_base
+from leadscore.serving.not_scored import NotScoredError
 from leadscore.sql import quote_identifier, quote_literal
 from leadscore.training import TrainingConfig
 from tests.crm_tables import tiny_crm_tables, write_csv_folder
@@ -142,6 +146,40 @@ def test_notebook_runs_generate_features_train_score_explain(tmp_path: Path) -> 
         assert explained.p_sql == pytest.approx(best["p_sql"].iloc[0], abs=1e-6)
         assert explained.grade == best["grade"].iloc[0]
         assert explained.positive
+
+        # the training table's maximum lead age travels with the model: stale leads (created
+        # over 180 days before, no event or stage change since) are scored as they were
+        # trained: not at all, and explain says why
+        assert built.table.meta.max_age_days == 180
+        loaded = load_scorer("champion", tracking_uri=uri)
+        assert loaded.scorer.spec.max_lead_age_days == 180
+        moment = datetime(2025, 12, 31)
+        since = moment - timedelta(days=180)
+        stale_ids = {
+            str(r[0])
+            for r in opened.con.execute(
+                "SELECT c.contact_id FROM contacts c WHERE c.created_at < ? "
+                "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.contact_id "
+                "AND e.occurred_at < ? AND e.occurred_at >= ?) "
+                "AND NOT EXISTS (SELECT 1 FROM stage_changes s WHERE s.contact_id = c.contact_id "
+                "AND s.changed_at < ? AND s.changed_at >= ?)",
+                [since, moment, since, moment, since],
+            ).fetchall()
+        }
+        assert stale_ids and not stale_ids & set(scores["contact_id"].astype(str))
+        every = dataclasses.replace(
+            loaded, scorer=_with_spec(loaded.scorer, max_lead_age_days=None)
+        )
+        unlimited = score_contact_base(
+            opened, every, tmp_path / "all.parquet", store=None, as_of=moment
+        )
+        assert unlimited.rows > scored.batch.rows  # the stale leads come back without the limit
+        otherwise_eligible = stale_ids & set(pd.read_parquet(unlimited.path)["contact_id"])
+        candidate = sorted(otherwise_eligible)[0]
+        with pytest.raises(NotScoredError, match="no event or stage change in the 180 days"):
+            explain_step(
+                ExplainSpec(contact_id=candidate, source=opened, as_of=moment, tracking_uri=uri)
+            )
     assert progress.tasks["Scoring contacts"][0] == scored.batch.rows
 
 
@@ -209,3 +247,10 @@ def test_quote_literal_takes_paths(tmp_path: Path) -> None:
     with duckdb.connect() as con:
         rows = con.execute(f"SELECT sum(x) FROM read_parquet({quote_literal(path)})").fetchone()
     assert rows == (3,)
+
+
+def _with_spec(scorer: Any, **update: Any) -> Any:
+    """A shallow copy of ``scorer`` whose spec has ``update`` applied."""
+    copied = copy.copy(scorer)
+    copied.spec = scorer.spec.model_copy(update=update)
+    return copied

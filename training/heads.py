@@ -81,6 +81,7 @@ def scorer_spec(
         grades=fit_grades(p_valid, share if share > 0 else 0.05),
         reason_target=reason_target,
         bots=outcome.bots,
+        max_lead_age_days=table.meta.max_age_days if table.meta is not None else None,
     )
 
 

@@ -67,6 +67,9 @@ class ScorerSpec(BaseModel):
     (:mod:`leadscore.model.segments`)."""
     bots: BotRule | None = None
     """The bot rule scoring applies (:mod:`leadscore.model.bots`); ``None``: none."""
+    max_lead_age_days: int | None = None
+    """The training table's maximum lead age: leads created longer ago with no event or stage
+    change in that many days were not trained on, and scoring leaves them out too."""
 
     def feature_definition(self) -> FeatureDefinition | None:
         """The parsed feature definition (``None`` when the model was trained without one)."""
