@@ -77,6 +77,8 @@ class BatchResult:
     store: Path | str | None
     """The score store's DuckDB file, or its PostgreSQL URL without password."""
     run_id: str = ""
+    stale_left_out: int = 0
+    """Leads eligible but for the model's maximum lead age (stale: not trained on, not scored)."""
 
     @property
     def rows_per_second(self) -> float:
@@ -181,6 +183,11 @@ def score_contact_base(
         from_stage = loaded.scorer.spec.from_stage
         max_age = loaded.scorer.spec.max_lead_age_days
         total = count_eligible(data, as_of=moment, from_stage=from_stage, max_age_days=max_age)
+        stale = (
+            count_eligible(data, as_of=moment, from_stage=from_stage) - total
+            if max_age is not None
+            else 0
+        )
         if progress:
             progress(0, total)
         with atomic_path(out) as tmp:
@@ -228,6 +235,7 @@ def score_contact_base(
         seconds=time.perf_counter() - started,
         store=None if history is None else history.path or str(history),
         run_id=run_id,
+        stale_left_out=stale,
     )
 
 

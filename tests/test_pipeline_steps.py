@@ -174,6 +174,8 @@ def test_notebook_runs_generate_features_train_score_explain(tmp_path: Path) -> 
             opened, every, tmp_path / "all.parquet", store=None, as_of=moment
         )
         assert unlimited.rows > scored.batch.rows  # the stale leads come back without the limit
+        assert scored.batch.stale_left_out == unlimited.rows - scored.batch.rows
+        assert unlimited.stale_left_out == 0
         otherwise_eligible = stale_ids & set(pd.read_parquet(unlimited.path)["contact_id"])
         candidate = sorted(otherwise_eligible)[0]
         with pytest.raises(NotScoredError, match="no event or stage change in the 180 days"):

@@ -366,6 +366,11 @@ def print_score(scored: ScoreStepResult) -> None:
         f"{result.as_of:%Y-%m-%d %H:%M} in {result.seconds:.1f} s "
         f"({result.rows_per_second:,.0f} rows/s) -> {result.path}; history in {result.store}"
     )
+    if result.stale_left_out:
+        console.print(
+            f"{result.stale_left_out:,} stale leads left out (created long ago, no activity "
+            "within the model's maximum lead age: it was trained without them)."
+        )
 
 
 def print_top_leads(top: TopLeads) -> None:
