@@ -60,6 +60,7 @@ def test_feedback_report_and_export(tmp_path: Path) -> None:
     report = run_cli("feedback", "report", "--store", str(store.path))
     assert report.returncode == 0, report.stderr
     assert "2 verdicts, 1 accepted (50%)" in report.stdout and "spam_bot" in report.stdout
+    assert "100%" in report.stdout and "0.0 " not in report.stdout  # acceptance in percent
     out = tmp_path / "scores.csv"
     first = run_cli("export", "--store", str(store.path), "--out", str(out))
     assert first.returncode == 0 and "Wrote 4 of 4 leads" in first.stdout

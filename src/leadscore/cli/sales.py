@@ -55,14 +55,26 @@ def feedback_report(store: Store = DEFAULT_STORE_OPTION) -> None:
         )
         return
     share = f"{100 * (report.acceptance or 0):.0f}%"
-    console.print(f"{report.verdicts} verdicts, {report.accepted} accepted ({share}).")
+    noun = "verdict" if report.verdicts == 1 else "verdicts"
+    console.print(f"{report.verdicts:,} {noun}, {report.accepted:,} accepted ({share}).")
     for title, frame in report.tables().items():
         table = Table(title=title, title_justify="left")
         for column in frame.columns:
-            table.add_column(str(column))
+            table.add_column(
+                str(column), justify="left" if frame[column].dtype == object else "right"
+            )
         for row in frame.itertuples(index=False):
-            table.add_row(*(str(v) for v in row))
+            table.add_row(*(_cell(str(c), v) for c, v in zip(frame.columns, row, strict=True)))
         console.print(table)
+
+
+def _cell(column: str, value: object) -> str:
+    """An acceptance share as a percentage (``0.5`` read as 50%), counts with separators."""
+    if column == "acceptance" and isinstance(value, float):
+        return "\u2013" if value != value else f"{value:.0%}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
 
 
 Policy = Annotated[
