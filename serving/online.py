@@ -105,19 +105,21 @@ class OnlineFeatures:
         # validation runs beside the feature query (its own connection; DuckDB releases the
         # GIL): a request waits for the longer of the two, not their sum
         self._beside = ThreadPoolExecutor(connections, thread_name_prefix="leadscore-validate")
+        features: PostedFeatures | None = None
         try:
-            self._features = PostedFeatures(
-                definition, connections=connections, from_stage=from_stage
-            )
-        except BaseException:
+            features = PostedFeatures(definition, connections=connections, from_stage=from_stage)
+            self._python = _python_path(definition, from_stage) if python_leads > 0 else None
+            self._quick = QuickCheck(self._validator.checks if self._validator.fast else [])
+        except BaseException:  # nothing left open when the set-up fails half-way
+            if features is not None:
+                features.close()
             self._validator.close()
             self._beside.shutdown()
             raise
+        self._features = features
         self.python_leads = python_leads
         self.paths = PathCounts()
         self._count_lock = threading.Lock()
-        self._python = _python_path(definition, from_stage) if python_leads > 0 else None
-        self._quick = QuickCheck(self._validator.checks if self._validator.fast else [])
         if not self._quick.enabled:
             log.debug("contract checks of posted rows: DuckDB only (%s)", self._quick.unknown)
 

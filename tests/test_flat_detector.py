@@ -149,3 +149,19 @@ def test_integer_codes_are_categories_and_counts_stay_numbers() -> None:
     kinds = {s.name: s.kind for s in specs}
     assert kinds["region_code"] == kinds["CampaignId"] == "categorical"
     assert kinds["page_views"] == "numeric"  # a count: its order means something
+
+
+def test_a_code_read_as_floats_is_the_same_category() -> None:
+    """One blank turns an integer code column into floats: 69.0 must stay code 69, when
+    learning (the column is a category) and when scoring (the same level)."""
+    from leadscore.model.encoding import as_text
+
+    assert list(as_text(pd.Series([69, 3]))) == ["69", "3"]
+    assert list(as_text(pd.Series([69.0, np.nan]))[:1]) == ["69"]
+    assert as_text(pd.Series([69.0, np.nan])).isna().tolist() == [False, True]
+    assert list(as_text(pd.Series([0.5, 2.0]))) == ["0.5", "2.0"]  # real decimals keep theirs
+    rng = np.random.default_rng(1)
+    codes = rng.integers(1, 30, 300).astype(float)
+    codes[7] = np.nan
+    specs, _ = infer_columns(pd.DataFrame({"segment_id": codes, "x": rng.random(300)}))
+    assert {s.name: s.kind for s in specs}["segment_id"] == "categorical"

@@ -55,11 +55,10 @@ _CODE_NAME = re.compile(r"(^|[_\s])(id|code)$|[a-z](Id|ID|Code)$", re.IGNORECASE
 def _is_code(name: str, column: pd.Series, unique: int, max_levels: int) -> bool:
     """An integer column named like an id or a code (``segment_id``, ``region_code``): labels
     of a category whose numbers mean no order ("segment 69" is not "more" than segment 12)."""
-    return (
-        pd.api.types.is_integer_dtype(column)
-        and unique <= max_levels
-        and _CODE_NAME.search(name) is not None
-    )
+    integers = pd.api.types.is_integer_dtype(column) or (
+        pd.api.types.is_float_dtype(column) and bool((column.dropna() % 1 == 0).all())
+    )  # a code column with a blank is read as floats: 69.0 is code 69
+    return integers and unique <= max_levels and _CODE_NAME.search(name) is not None
 
 
 def _is_unique_key(column: pd.Series) -> bool:

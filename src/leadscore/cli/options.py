@@ -202,8 +202,9 @@ ScoreSource = Annotated[str, typer.Argument(help="CRM: .duckdb file, folder or D
 ScoresOut = Annotated[
     Path | None,
     typer.Option(
-        help="Output file, written atomically: Parquet or CSV by its suffix "
-        "(default: scores.parquet; flat-scores.csv for a flat export)."
+        help="Output file, written atomically: a CRM's scores as Parquet (default "
+        "scores.parquet); a flat export's as CSV or Parquet by the suffix (default "
+        "flat-scores.csv)."
     ),
 ]
 HistoryStore = Annotated[

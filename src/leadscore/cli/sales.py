@@ -44,6 +44,8 @@ def users_add(
 @feedback_app.command("report")
 def feedback_report(store: Store = DEFAULT_STORE_OPTION) -> None:
     """Acceptance per grade, top reason, model version and rep; the reasons reps reject for."""
+    import pandas as pd
+
     from leadscore.pipeline.sales import feedback_report_step
     from leadscore.serving.store_backend import describe_location
 
@@ -60,17 +62,16 @@ def feedback_report(store: Store = DEFAULT_STORE_OPTION) -> None:
     for title, frame in report.tables().items():
         table = Table(title=title, title_justify="left")
         for column in frame.columns:
-            table.add_column(
-                str(column), justify="left" if frame[column].dtype == object else "right"
-            )
+            numbers = pd.api.types.is_numeric_dtype(frame[column])
+            table.add_column(str(column), justify="right" if numbers else "left")
         for row in frame.itertuples(index=False):
             table.add_row(*(_cell(str(c), v) for c, v in zip(frame.columns, row, strict=True)))
         console.print(table)
 
 
 def _cell(column: str, value: object) -> str:
-    """An acceptance share as a percentage (``0.5`` read as 50%), counts with separators."""
-    if column == "acceptance" and isinstance(value, float):
+    """Acceptance and rejection shares as percentages (``0.5`` read as 50%)."""
+    if column in ("acceptance", "share") and isinstance(value, float):
         return "\u2013" if value != value else f"{value:.0%}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
