@@ -1,7 +1,8 @@
 """The score store on PostgreSQL (psycopg 3): for several API workers sharing one store.
 
 Each store call takes one connection (autocommit: every statement is its own transaction unless
-the caller says ``BEGIN``; sessions in UTC) and gives it back: a process keeps up to
+the caller says ``BEGIN``; sessions in UTC) and gives it back; at most :data:`OPEN_DEFAULT` are
+in use at once per process (``LEADSCORE_STORE_CONNECTIONS``), and a process keeps up to
 :data:`IDLE_PER_URL` idle connections per URL (:data:`IDLE_MAX` in all) for the next call,
 checked before reuse and never shared across a fork. The schema is created or migrated once per
 process and URL, under a transaction-scoped advisory lock, so workers starting together do not
@@ -40,9 +41,42 @@ IDLE_PER_URL = 4
 """Idle connections a process keeps per store URL."""
 IDLE_MAX = 8
 """Idle connections a process keeps in all."""
+OPEN_ENV = "LEADSCORE_STORE_CONNECTIONS"
+"""Environment variable: connections a process may have in use at once (default
+:data:`OPEN_DEFAULT`); a call beyond waits up to :data:`OPEN_WAIT_SECONDS` for one to free."""
+OPEN_DEFAULT = 16
+OPEN_WAIT_SECONDS = 30.0
 _idle: list[tuple[str, Any]] = []
 _idle_pid = os.getpid()
 _exit_registered = False
+_slots: tuple[int, int, threading.BoundedSemaphore] | None = None
+"""(process id, size, semaphore) of the connections in use (a forked child starts afresh)."""
+
+
+def _open_slots() -> tuple[int, threading.BoundedSemaphore]:
+    """This process's cap on connections in use: its size and semaphore."""
+    global _slots
+    with _ready_lock:
+        if _slots is None or _slots[0] != os.getpid():
+            raw = os.environ.get(OPEN_ENV, str(OPEN_DEFAULT)).strip()
+            if not raw.isdigit() or int(raw) < 1:
+                raise ConfigError(
+                    f"{OPEN_ENV}={raw!r}: expected a whole number of connections, at least 1."
+                )
+            _slots = (os.getpid(), int(raw), threading.BoundedSemaphore(int(raw)))
+        return _slots[1], _slots[2]
+
+
+def _take_slot(url: str) -> threading.BoundedSemaphore:
+    """A slot for one connection in use, waiting up to :data:`OPEN_WAIT_SECONDS`."""
+    size, slots = _open_slots()
+    if not slots.acquire(timeout=OPEN_WAIT_SECONDS):
+        raise SourceError(
+            f"All {size} connections of this process to the score store {redact_url(url)} "
+            f"stayed busy for {OPEN_WAIT_SECONDS:g} s: raise {OPEN_ENV} (and the server's "
+            "max_connections) or lower the load."
+        )
+    return slots
 
 
 def redact_url(url: str) -> str:
@@ -159,9 +193,10 @@ class PgConnection:
 
     sql: Dialect = POSTGRES
 
-    def __init__(self, con: Any, url: str) -> None:
+    def __init__(self, con: Any, url: str, slot: threading.BoundedSemaphore | None = None) -> None:
         self._con = con
         self._url = url
+        self._slot = slot
 
     def execute(self, query: str, parameters: Sequence[Any] | None = None) -> _Result:
         cursor = self._con.cursor()
@@ -209,8 +244,14 @@ class PgConnection:
         self._copy(table, [*columns, *constants], rows())
 
     def close(self) -> None:
-        """Give the connection back for reuse when it is idle and sound, else close it."""
-        _release(self._url, self._con)
+        """Give the connection back for reuse when it is idle and sound, else close it (and
+        free its slot: see :data:`OPEN_ENV`)."""
+        slot, self._slot = self._slot, None
+        try:
+            _release(self._url, self._con)
+        finally:
+            if slot is not None:
+                slot.release()
 
 
 def _release(url: str, con: Any) -> None:
@@ -324,9 +365,19 @@ def connect(url: str) -> PgConnection:
             "A PostgreSQL score store needs psycopg 3: pip install 'leadscore[postgres]'."
         ) from None
     _check_authority(url)
+    slot = _take_slot(url)
+    try:
+        return PgConnection(_open(psycopg, url), url, slot)
+    except BaseException:
+        slot.release()
+        raise
+
+
+def _open(psycopg: Any, url: str) -> Any:
+    """An idle connection to ``url`` reused, or a new one (schema checked)."""
     reused = _reuse(url)
     if reused is not None:
-        return PgConnection(reused, url)
+        return reused
     try:
         con = psycopg.connect(
             _conninfo(url), autocommit=True, connect_timeout=10, options="-c TimeZone=UTC"
@@ -345,4 +396,4 @@ def connect(url: str) -> PgConnection:
     except BaseException:
         con.close()
         raise
-    return PgConnection(con, url)
+    return con

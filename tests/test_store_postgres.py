@@ -167,6 +167,37 @@ def test_pooled_connections_the_server_dropped_are_replaced(pg_store_url: str) -
     assert len(store.feedback()) == 2
 
 
+def test_connections_in_use_are_capped_per_process(
+    pg_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most LEADSCORE_STORE_CONNECTIONS in use at once: one more waits, then says so (the
+    API's 40 threads would otherwise open 40 connections per worker)."""
+    from leadscore.serving import store_pg
+
+    ScoreStore(pg_store_url).add_feedback("c1", "accepted")  # the schema exists
+    monkeypatch.setenv(store_pg.OPEN_ENV, "2")
+    monkeypatch.setattr(store_pg, "_slots", None)
+    monkeypatch.setattr(store_pg, "OPEN_WAIT_SECONDS", 0.2)
+    first, second = store_pg.connect(pg_store_url), store_pg.connect(pg_store_url)
+    with pytest.raises(SourceError, match=r"All 2 connections .* stayed busy") as busy:
+        store_pg.connect(pg_store_url)
+    assert store_pg.OPEN_ENV in str(busy.value)
+    first.close()
+    third = store_pg.connect(pg_store_url)  # a slot freed: no wait
+    assert third.execute("SELECT 1").fetchone() == (1,)
+    for con in (second, third):
+        con.close()
+    with ThreadPoolExecutor(8) as pool:  # 8 threads share 2 slots: all get through
+        list(
+            pool.map(lambda i: ScoreStore(pg_store_url).add_feedback(f"t{i}", "accepted"), range(8))
+        )
+    assert len(ScoreStore(pg_store_url).feedback()) == 9
+    monkeypatch.setenv(store_pg.OPEN_ENV, "many")
+    monkeypatch.setattr(store_pg, "_slots", None)
+    with pytest.raises(ConfigError, match="LEADSCORE_STORE_CONNECTIONS='many'"):
+        store_pg.connect(pg_store_url)
+
+
 def _loops(plan: dict[str, Any]) -> list[tuple[str, int]]:
     """Every node of a JSON query plan with the times it ran."""
     found = [(str(plan["Node Type"]), int(plan["Actual Loops"]))]
