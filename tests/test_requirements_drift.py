@@ -41,3 +41,22 @@ def test_drift_is_logged_as_one_warning(tmp_path: Path, caplog: pytest.LogCaptur
     (record,) = caplog.records
     assert "lightgbm 1.0.0 at training" in record.getMessage()
     assert "retrain" in record.getMessage()
+
+
+def test_another_python_minor_version_is_named(tmp_path: Path) -> None:
+    import platform
+
+    here = platform.python_version()
+    (tmp_path / "MLmodel").write_text(
+        "flavors:\n  python_function:\n    python_version: 3.9.18\n", encoding="utf-8"
+    )
+    assert requirement_drift(tmp_path) == [f"Python 3.9.18 at training, {here} here"]
+    (tmp_path / "MLmodel").write_text(
+        f"flavors:\n  python_function:\n    python_version: {here}\n", encoding="utf-8"
+    )
+    assert requirement_drift(tmp_path) == []
+
+
+def test_an_unreadable_requirements_file_does_not_stop_the_load(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_bytes(b"\xff\xfe\x00bad")
+    assert requirement_drift(tmp_path) == []
