@@ -99,6 +99,7 @@ WHERE r.rn = 1 AND (?::VARCHAR IS NULL OR r.grade = ?::VARCHAR)
   AND (?::VARCHAR IS NULL OR r.segment = ?::VARCHAR)
   AND (?::TIMESTAMP IS NULL OR r.scored_at >= ?::TIMESTAMP)
   AND (?::TIMESTAMP IS NULL OR r.scored_at < ?::TIMESTAMP)
+  AND (?::TIMESTAMP IS NULL OR r.run_id IS NULL OR r.scored_at >= ?::TIMESTAMP)
   AND (? = 'all' OR (? = 'open' AND fb.verdict IS NULL) OR fb.verdict = ?)
 ORDER BY r.grade{c} NULLS LAST, r.p_sql DESC NULLS LAST, r.contact_id{c}
 LIMIT ? OFFSET ?
@@ -165,9 +166,21 @@ def inbox_query(
     status = where.status if where.status in STATUSES else "all"
     args += [where.grade, where.grade, where.owner, where.owner]
     args += [where.segment, where.segment, where.since, where.since, where.until, where.until]
-    args += [status, status, status]
+    current = None if contact_id is not None else _last_batch_at(con, visible, params)
+    args += [current, current, status, status, status]
     args += [where.limit, where.offset]
     return sql, args
+
+
+def _last_batch_at(con: StoreConnection, visible: str, params: list[Any]) -> Any:
+    """When the latest visible batch run scored (``None`` without one). A lead whose latest
+    score comes from an older batch run was not rescored: it left the scored population
+    (converted, disqualified, stale) and leaves the inbox list; scores recorded through the
+    API (no run) stay, and the lead's own page still shows it."""
+    row = con.execute(
+        f"SELECT max(h.scored_at) FROM {visible} h WHERE h.run_id IS NOT NULL", params
+    ).fetchone()
+    return None if row is None else row[0]
 
 
 def _run(store: ScoreStore, where: InboxFilter, contact_id: str | None) -> tuple[list[Lead], int]:

@@ -136,6 +136,28 @@ def test_batch_runs_stay_invisible_until_committed(
     assert store.count() == 4
 
 
+def test_the_inbox_lists_the_leads_the_last_batch_run_scored(
+    store_location: Path | str, tmp_path: Path
+) -> None:
+    """A lead the latest batch run did not rescore left the scored population (converted,
+    disqualified, stale): out of the inbox list, its page still there; API-recorded scores
+    (no run) stay listed."""
+    from leadscore.serving.leads import InboxFilter, inbox_leads, lead_detail
+
+    store = ScoreStore(store_location)
+    parquet, output = tmp_path / "run.parquet", tmp_path / "scores.parquet"
+    for ids, at in ((["gone", "kept"], AT), (["kept"], AT + timedelta(days=7))):
+        run = new_run_id()
+        _run_output(parquet, run, scores(ids).assign(scored_at=at))
+        store.stage_run(run, parquet, output)
+        store.commit_run(run)
+    store.record_scores(scores(["api"]).assign(scored_at=AT + timedelta(days=1)))
+    listed, total = inbox_leads(store, InboxFilter())
+    assert sorted(lead.contact_id for lead in listed) == ["api", "kept"] and total == 2
+    page = lead_detail(store, "gone")
+    assert page is not None and page[0].contact_id == "gone"
+
+
 def test_a_dead_process_pending_run_is_discarded_by_the_next_writer(
     store_location: Path | str, tmp_path: Path
 ) -> None:
