@@ -7,6 +7,7 @@ written to ``$LEADSCORE_TEST_ARTIFACTS`` (default ``test-artifacts/``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,6 +63,8 @@ def test_rep_rejects_a_lead_and_finds_it_in_the_report(app: Inbox, browser: Any)
     shown = [row.find_element(By.CSS_SELECTOR, "td.grade").text for row in rows]
     assert shown == grades
     assert rows[0].find_elements(By.CSS_SELECTOR, "ul.reasons li")  # reasons in words
+    caption = browser.find_element(By.CSS_SELECTOR, "#leads caption").text
+    assert re.match(r"\d{1,3}(,\d{3})* leads, best grade first", caption), caption
     inbox_png = artifacts() / "inbox.png"
     assert browser.save_screenshot(str(inbox_png)) and inbox_png.stat().st_size > 0
 

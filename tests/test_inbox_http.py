@@ -124,9 +124,9 @@ def test_inbox_lists_leads_by_grade_with_reasons(app: Inbox) -> None:
 
 
 def _total(html: str) -> int:
-    found = re.search(r"<caption>(\d+) leads?,", html)
+    found = re.search(r"<caption>(\d{1,3}(?:,\d{3})*) leads?,", html)  # 1,655: separators
     assert found, "no lead count in the page"
-    return int(found.group(1))
+    return int(found.group(1).replace(",", ""))
 
 
 def _crm_owners(app: Inbox) -> dict[str, str]:
