@@ -29,7 +29,7 @@ from leadscore.model.segments import GLOBAL_MODEL
 from leadscore.serving.facets import facet_source
 from leadscore.serving.features import count_eligible, iter_features
 from leadscore.serving.loading import LoadedScorer, load_scorer
-from leadscore.serving.not_scored import NotScoredError, why_not_scored
+from leadscore.serving.not_scored import NotScoredError, stale_reason, why_not_scored
 from leadscore.serving.reasons import Reason
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
 from leadscore.serving.segments import SCORED_BY
@@ -262,26 +262,26 @@ def explain_contact(
     definition = loaded.scorer.require_definition()
     data, owned = _open(crm)
     moment = as_of or utc_now()
-    try:
-        frames = list(
+    spec = loaded.scorer.spec
+
+    def features_of_contact(max_age_days: int | None) -> list[pd.DataFrame]:
+        return list(
             iter_features(
                 data,
                 definition,
                 as_of=moment,
                 contact_ids=[contact_id],
-                from_stage=loaded.scorer.spec.from_stage,
-                max_age_days=loaded.scorer.spec.max_lead_age_days,
+                from_stage=spec.from_stage,
+                max_age_days=max_age_days,
             )
         )
-        if not frames:
-            why = why_not_scored(
-                data,
-                contact_id,
-                moment,
-                loaded.scorer.spec.from_stage,
-                max_age_days=loaded.scorer.spec.max_lead_age_days,
-            )
-            raise NotScoredError(why)
+
+    try:
+        frames = features_of_contact(spec.max_lead_age_days)
+        if not frames:  # stale: eligible by the same query once the maximum age is lifted
+            if spec.max_lead_age_days is not None and features_of_contact(None):
+                raise NotScoredError(stale_reason(contact_id, moment, spec.max_lead_age_days))
+            raise NotScoredError(why_not_scored(data, contact_id, moment, spec.from_stage))
     finally:
         if owned:
             data.close()

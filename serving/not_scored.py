@@ -4,14 +4,14 @@ population on purpose (``features/labels.py`` defines eligibility once)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from leadscore.contract import SQL_OR_LATER
 from leadscore.crm import CrmData
 from leadscore.errors import LeadscoreError
 from leadscore.sql import quote_literal
 
-__all__ = ["NotScoredError", "why_not_scored"]
+__all__ = ["NotScoredError", "stale_reason", "why_not_scored"]
 
 
 class NotScoredError(LeadscoreError):
@@ -21,17 +21,9 @@ class NotScoredError(LeadscoreError):
     exit_code = 1
 
 
-def why_not_scored(
-    crm: CrmData,
-    contact_id: str,
-    moment: datetime,
-    from_stage: str = "any",
-    *,
-    max_age_days: int | None = None,
-) -> str:
+def why_not_scored(crm: CrmData, contact_id: str, moment: datetime, from_stage: str = "any") -> str:
     """The reason ``contact_id`` is not in the scored population at ``moment`` (known means
-    strictly before it, as for training cutoffs; ``max_age_days``: the model's maximum lead
-    age)."""
+    strictly before it, as for training cutoffs)."""
     at = f"{moment:%Y-%m-%d %H:%M}"
     contact = quote_literal(contact_id)
     created = crm.con.execute(
@@ -69,29 +61,18 @@ def why_not_scored(
             f"Contact {contact_id!r} has not reached MQL by {at}, and this model scores MQLs "
             "only (it was trained from the MQL stage)."
         )
-    stale_since = None if max_age_days is None else moment - timedelta(days=max_age_days)
-    old = created[0] is not None and stale_since is not None and created[0] < stale_since
-    if max_age_days is not None and old and _inactive(crm, contact, moment, max_age_days):
-        return (
-            f"Contact {contact_id!r} was created more than {max_age_days} days before {at} and "
-            f"has had no event or stage change in the {max_age_days} days before it: the model "
-            "was trained without such stale leads, so it does not score them (the training "
-            "table's maximum lead age, `features build --max-lead-age-days`)."
-        )
     return (
         f"Contact {contact_id!r} is not in the scored population at {at} (see the eligibility "
         "rules in docs/evaluation.md)."
     )
 
 
-def _inactive(crm: CrmData, contact: str, moment: datetime, days: int) -> bool:
-    """Whether the contact (a quoted literal) had no event or stage change in the ``days``
-    before ``moment``."""
-    since = moment - timedelta(days=days)
-    row = crm.con.execute(
-        f'SELECT (SELECT count(*) FROM "events" WHERE CAST(contact_id AS VARCHAR) = {contact} '
-        'AND occurred_at < ? AND occurred_at >= ?) + (SELECT count(*) FROM "stage_changes" '
-        f"WHERE CAST(contact_id AS VARCHAR) = {contact} AND changed_at < ? AND changed_at >= ?)",
-        [moment, since, moment, since],
-    ).fetchone()
-    return row is not None and int(row[0]) == 0
+def stale_reason(contact_id: str, moment: datetime, days: int) -> str:
+    """Why a contact eligible but for the model's maximum lead age of ``days`` is not scored
+    (the caller tells it from the other cases with the eligibility query itself)."""
+    return (
+        f"Contact {contact_id!r} was created more than {days} days before {moment:%Y-%m-%d %H:%M} "
+        f"and has had no event or stage change in the {days} days before it: the model was "
+        "trained without such stale leads, so it does not score them (the training table's "
+        "maximum lead age, `features build --max-lead-age-days`)."
+    )
