@@ -40,6 +40,7 @@ import pandas as pd
 from leadscore.atomic import atomic_path
 from leadscore.clock import utc_now
 from leadscore.errors import ConfigError
+from leadscore.serving.leads import last_batch_at
 from leadscore.serving.store import ScoreStore
 
 __all__ = ["TARGETS", "ExportResult", "export_scores"]
@@ -57,8 +58,8 @@ sent AS (
     SELECT contact_id, {sent_score} AS sent_score, {sent_grade} AS sent_grade
     FROM crm_exports WHERE target = ? GROUP BY contact_id
 )
-SELECT cur.contact_id, cur.scored_at, cur.model_version, cur.p_sql, cur.grade, cur.fit_score,
-       cur.engagement_score, cur.reasons_positive, prev.p_sql AS previous_p_sql,
+SELECT cur.contact_id, cur.scored_at, cur.model_version, cur.run_id, cur.p_sql, cur.grade,
+       cur.fit_score, cur.engagement_score, cur.reasons_positive, prev.p_sql AS previous_p_sql,
        sent.sent_score, sent.sent_grade
 FROM r cur
 LEFT JOIN r prev ON prev.contact_id = cur.contact_id AND prev.rn = 2
@@ -77,6 +78,10 @@ class ExportResult:
     rows: int
     leads: int
     delta: bool
+    departed: int = 0
+    """Leads whose latest score is from an older batch run than the last: they left the scored
+    population (converted, disqualified, stale) and are not exported; the CRM keeps what it
+    was sent last."""
 
 
 def _score(p: pd.Series) -> pd.Series:
@@ -193,6 +198,9 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
             sent_grade=con.sql.arg_max("grade", "exported_at"),
         )
         latest = con.execute(query, [*params, target]).df()
+        last_run_at = last_batch_at(con, visible, params)
+    departed = _departed(latest, last_run_at)
+    latest = latest[~departed].reset_index(drop=True)
     if not full and not latest.empty:
         sent_score = (latest["sent_score"].astype(float) * 100).round()
         changed = (
@@ -218,4 +226,19 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
         )
         with store.connection() as con:
             con.insert_frame("crm_exports", sent)
-    return ExportResult(target=target, path=out, rows=len(rows), leads=len(latest), delta=not full)
+    return ExportResult(
+        target=target,
+        path=out,
+        rows=len(rows),
+        leads=len(latest),
+        delta=not full,
+        departed=int(departed.sum()),
+    )
+
+
+def _departed(latest: pd.DataFrame, last_run_at: Any) -> pd.Series:
+    """Leads the latest batch run did not rescore (as the inbox: API-recorded scores stay)."""
+    if last_run_at is None or latest.empty:
+        return pd.Series(False, index=latest.index)
+    scored_at = pd.to_datetime(latest["scored_at"])
+    return latest["run_id"].notna() & (scored_at < pd.Timestamp(last_run_at))

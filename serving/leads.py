@@ -19,6 +19,7 @@ __all__ = [
     "facet_values",
     "inbox_leads",
     "inbox_query",
+    "last_batch_at",
     "lead_detail",
     "sparkline_points",
     "trend_text",
@@ -166,13 +167,13 @@ def inbox_query(
     status = where.status if where.status in STATUSES else "all"
     args += [where.grade, where.grade, where.owner, where.owner]
     args += [where.segment, where.segment, where.since, where.since, where.until, where.until]
-    current = None if contact_id is not None else _last_batch_at(con, visible, params)
+    current = None if contact_id is not None else last_batch_at(con, visible, params)
     args += [current, current, status, status, status]
     args += [where.limit, where.offset]
     return sql, args
 
 
-def _last_batch_at(con: StoreConnection, visible: str, params: list[Any]) -> Any:
+def last_batch_at(con: StoreConnection, visible: str, params: list[Any]) -> Any:
     """When the latest visible batch run scored (``None`` without one). A lead whose latest
     score comes from an older batch run was not rescored: it left the scored population
     (converted, disqualified, stale) and leaves the inbox list; scores recorded through the

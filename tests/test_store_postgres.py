@@ -158,6 +158,30 @@ def test_the_inbox_lists_the_leads_the_last_batch_run_scored(
     assert page is not None and page[0].contact_id == "gone"
 
 
+def test_export_leaves_out_the_leads_the_last_batch_run_did_not_score(
+    store_location: Path | str, tmp_path: Path
+) -> None:
+    """As the inbox: a lead whose latest score is from an older batch run left the population
+    (converted, disqualified, stale); even --full does not send its frozen score as current,
+    and the result counts it; API-recorded scores are exported."""
+    from leadscore.serving.export import export_scores
+
+    store = ScoreStore(store_location)
+    parquet, output = tmp_path / "run.parquet", tmp_path / "scores.parquet"
+    for ids, at in ((["gone", "kept"], AT), (["kept"], AT + timedelta(days=7))):
+        run = new_run_id()
+        _run_output(parquet, run, scores(ids).assign(scored_at=at))
+        store.stage_run(run, parquet, output)
+        store.commit_run(run)
+    store.record_scores(scores(["api"]).assign(scored_at=AT + timedelta(days=1)))
+    out = tmp_path / "generic.csv"
+    for full in (False, True):
+        result = export_scores(store, "generic", out, full=full)
+        sent = pd.read_csv(out)["contact_id"].tolist()
+        assert (result.leads, result.departed) == (2, 1)
+        assert sorted(sent) == ["api", "kept"]  # first a delta of new leads, then --full
+
+
 def test_a_dead_process_pending_run_is_discarded_by_the_next_writer(
     store_location: Path | str, tmp_path: Path
 ) -> None:

@@ -219,9 +219,14 @@ def export(
     result = export_step(ExportSpec(store=store, target=target, out=out, full=full))
     what = "changed since the last export" if result.delta else "all"
     console.print(
-        f"Wrote {result.rows} of {result.leads} leads ({what}) for {result.target} to "
+        f"Wrote {result.rows:,} of {result.leads:,} leads ({what}) for {result.target} to "
         f"{result.path}."
     )
+    if result.departed:
+        console.print(
+            f"note: {result.departed:,} lead(s) the latest scoring run did not rescore (converted, "
+            "disqualified or stale) are not exported; the CRM keeps the score it was sent last."
+        )
 
 
 def register(app: typer.Typer) -> None:
