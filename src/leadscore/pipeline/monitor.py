@@ -12,7 +12,7 @@ import numpy as np
 
 from leadscore.pipeline.data import open_mapped_crm
 from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_SCORES_STORE
-from leadscore.pipeline.progress import ProgressFn, no_progress
+from leadscore.pipeline.progress import ProgressFn, no_progress, waiting
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -190,14 +190,14 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
         data_end = data_end_of(crm)
         as_of = spec.as_of or data_end
         moments = _reference_moments(tags, spec.reference_cutoffs)
-        progress("Monitor: features of the training period", 0, None)
-        reference = _sample_features(
-            crm, definition, moments, scorer_spec.from_stage, spec.sample_rows, rng
-        )
-        progress("Monitor: features now", 0, None)
-        current = _sample_features(
-            crm, definition, [as_of], scorer_spec.from_stage, spec.sample_rows, rng
-        )
+        with waiting(progress, "Monitor: features of the training period"):
+            reference = _sample_features(
+                crm, definition, moments, scorer_spec.from_stage, spec.sample_rows, rng
+            )
+        with waiting(progress, "Monitor: features now"):
+            current = _sample_features(
+                crm, definition, [as_of], scorer_spec.from_stage, spec.sample_rows, rng
+            )
         store = ScoreStore(spec.store)
         scored: Any = store if spec.history is None else SparkScoreHistory(spec.history)
         cohorts, legacy = _cohorts(crm, scored, horizon, data_end, scorer_spec.from_stage)
