@@ -46,6 +46,9 @@ OPEN_ENV = "LEADSCORE_STORE_CONNECTIONS"
 :data:`OPEN_DEFAULT`); a call beyond waits up to :data:`OPEN_WAIT_SECONDS` for one to free."""
 OPEN_DEFAULT = 16
 OPEN_WAIT_SECONDS = 30.0
+TIMEOUT_ENV = "LEADSCORE_STORE_STATEMENT_TIMEOUT"
+"""Environment variable: seconds after which the server cancels a store statement (default:
+none, the server's own). A client that gave up does not cancel its query; this does."""
 _idle: list[tuple[str, Any]] = []
 _idle_pid = os.getpid()
 _exit_registered = False
@@ -124,6 +127,30 @@ def _conninfo(url: str) -> str:
     """The libpq URL (SQLAlchemy's ``postgresql+psycopg://`` spelling accepted)."""
     scheme, _, rest = url.partition("://")
     return f"postgresql://{rest}" if scheme.lower().startswith("postgres") else url
+
+
+def _statement_timeout_ms() -> int:
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return 0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ConfigError(f"{TIMEOUT_ENV}={raw!r}: expected seconds (e.g. 60), or 0 for none.")
+    return round(seconds * 1000)
+
+
+def _session_options(conninfo: str) -> str:
+    """The session settings: UTC, the statement timeout, then the URL's own ``options``
+    (which win: libpq takes one ``options`` and a keyword would replace the URL's)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    timeout = _statement_timeout_ms()
+    given = str(conninfo_to_dict(conninfo).get("options") or "")
+    parts = ["-c TimeZone=UTC", f"-c statement_timeout={timeout}" if timeout else "", given]
+    return " ".join(part for part in parts if part)
 
 
 def _placeholders(query: str) -> str:
@@ -379,8 +406,9 @@ def _open(psycopg: Any, url: str) -> Any:
     if reused is not None:
         return reused
     try:
+        conninfo = _conninfo(url)
         con = psycopg.connect(
-            _conninfo(url), autocommit=True, connect_timeout=10, options="-c TimeZone=UTC"
+            conninfo, autocommit=True, connect_timeout=10, options=_session_options(conninfo)
         )
     except psycopg.Error as exc:
         raise SourceError(

@@ -4,6 +4,8 @@ report``, ``feedback apply`` errors, ``export`` and its delta."""
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -48,6 +50,23 @@ def test_users_add_prints_a_working_token(tmp_path: Path) -> None:
     assert user_for_token(store, token) == "jane.doe"
     bad = run_cli("users", "add", "jane doe", "--store", str(store.path))
     assert bad.returncode != 0 and "not valid" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_store_from_the_environment(tmp_path: Path) -> None:
+    """LEADSCORE_STORE stands for --store (a password-bearing URL stays out of ``ps``)."""
+    store = ScoreStore(tmp_path / "from-env.duckdb")
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "leadscore", "users", "add", "ann"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**env, "LEADSCORE_STORE": str(store.path)},
+    )
+    assert run.returncode == 0, run.stderr
+    assert user_for_token(store, run.stdout.strip().splitlines()[-1]) == "ann"
+    assert not (tmp_path / "data").exists()  # not the default store
 
 
 @pytest.mark.slow  # seven processes (~20 s each on a loaded machine); the steps' own tests are fast

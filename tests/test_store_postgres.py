@@ -617,3 +617,29 @@ def test_score_appends_its_history_to_a_postgresql_store(
     rows = len(pd.read_parquet(tmp_path / "s.parquet"))
     store = ScoreStore(pg_store_url)
     assert store.count() == rows and bool(store.runs()["visible"].all())
+
+
+def test_statement_timeout_from_the_environment_and_the_url(
+    pg_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LEADSCORE_STORE_STATEMENT_TIMEOUT makes the server cancel a long store statement; a URL's
+    own ``options`` are kept (and win), not replaced by the session's UTC setting."""
+    from leadscore.serving import store_pg
+
+    monkeypatch.setenv(store_pg.TIMEOUT_ENV, "0.3")
+    store_pg._close_idle()  # fresh connections read the setting
+    store = ScoreStore(pg_store_url)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="statement timeout"), store.connection() as con:
+        con.execute("SELECT pg_sleep(5)")
+    assert time.monotonic() - started < 4
+    monkeypatch.setenv(store_pg.TIMEOUT_ENV, "0")
+    store_pg._close_idle()
+    url = f"{pg_store_url}?options=-c%20statement_timeout%3D250"
+    with ScoreStore(url).connection() as con:
+        assert con.execute("SHOW statement_timeout").fetchone()[0] == "250ms"
+        assert con.execute("SHOW TimeZone").fetchone()[0] == "UTC"
+    monkeypatch.setenv(store_pg.TIMEOUT_ENV, "soon")
+    store_pg._close_idle()
+    with pytest.raises(ConfigError, match="expected seconds"):
+        ScoreStore(f"{pg_store_url}?application_name=x").count()

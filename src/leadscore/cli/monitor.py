@@ -12,7 +12,7 @@ from rich.table import Table
 from leadscore.cli import options as opt
 from leadscore.cli import output
 from leadscore.cli.output import console
-from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_STORE_OPTION
+from leadscore.pipeline.defaults import DEFAULT_DEMO_CRM, DEFAULT_STORE_OPTION, STORE_ENVVAR
 from leadscore.pipeline.monitor import DEFAULT_MONITOR_PAGE
 from leadscore.pipeline.retrain import DEFAULT_RETRAIN_TABLE
 
@@ -28,7 +28,10 @@ NOT_PROMOTED_EXIT = 6
 Source = Annotated[str, typer.Option("--crm", help="CRM location (file, folder or URL).")]
 Store = Annotated[
     str,
-    typer.Option(help="Score store (history and feedback): a DuckDB file or a PostgreSQL URL."),
+    typer.Option(
+        envvar=STORE_ENVVAR,
+        help="Score store (history and feedback): a DuckDB file or a PostgreSQL URL.",
+    ),
 ]
 SparkHistory = Annotated[
     str | None,

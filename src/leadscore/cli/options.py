@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import typer
 
 from leadscore.features.labels import FromStage
+from leadscore.pipeline.defaults import STORE_ENVVAR
 
 
 @dataclass
@@ -210,9 +211,10 @@ ScoresOut = Annotated[
 HistoryStore = Annotated[
     str,
     typer.Option(
+        envvar=STORE_ENVVAR,
         help="Score store the history is appended to: a DuckDB file or a PostgreSQL URL "
         "(postgresql://user@host/db). --engine spark keeps the history beside the scores "
-        "instead (--out folder, _runs/) and opens no store."
+        "instead (--out folder, _runs/) and opens no store.",
     ),
 ]
 ChunkSize = Annotated[int, typer.Option(min=1, help="Contacts per chunk.")]
@@ -231,8 +233,9 @@ Port = Annotated[int, typer.Option(min=1, max=65535, help="Port.")]
 ServeStore = Annotated[
     str,
     typer.Option(
+        envvar=STORE_ENVVAR,
         help="Score store (history, feedback, users): a DuckDB file, or a PostgreSQL URL "
-        "(postgresql://user@host/db) shared by several API workers."
+        "(postgresql://user@host/db) shared by several API workers.",
     ),
 ]
 ServeCrm = Annotated[

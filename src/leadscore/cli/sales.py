@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from leadscore.cli.output import console
-from leadscore.pipeline.defaults import DEFAULT_STORE_OPTION
+from leadscore.pipeline.defaults import DEFAULT_STORE_OPTION, STORE_ENVVAR
 
 if TYPE_CHECKING:
     from leadscore.training.feedback_compare import FeedbackComparison
@@ -19,8 +19,9 @@ __all__ = ["register"]
 Store = Annotated[
     str,
     typer.Option(
+        envvar=STORE_ENVVAR,
         help="Score store (scores, feedback, users): a DuckDB file or a PostgreSQL URL "
-        "(postgresql://user@host/db)."
+        "(postgresql://user@host/db).",
     ),
 ]
 

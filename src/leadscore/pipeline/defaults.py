@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_SCORES_STORE",
     "DEFAULT_STORE_OPTION",
     "DEFAULT_TRAINING_TABLE",
+    "STORE_ENVVAR",
 ]
 
 DEFAULT_DEMO_CRM = Path("data/demo/crm.duckdb")
@@ -20,6 +21,9 @@ DEFAULT_TRAINING_TABLE = Path("data/demo/training.parquet")
 DEFAULT_SCORES_STORE = Path("data/scores.duckdb")
 DEFAULT_STORE_OPTION = str(DEFAULT_SCORES_STORE)
 """The command line's ``--store`` default (a text option: a file or a PostgreSQL URL)."""
+STORE_ENVVAR = "LEADSCORE_STORE"
+"""Environment variable a ``--store`` option falls back to before its default (not ``demo``'s):
+a PostgreSQL URL with its password stays out of ``ps`` and the shell history."""
 DEFAULT_SCORES_OUT = Path("scores.parquet")
 DEFAULT_FLAT_SCORES_OUT = Path("flat-scores.csv")
 DEFAULT_MAX_LEAD_AGE_DAYS = 180
