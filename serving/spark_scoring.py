@@ -30,6 +30,7 @@ from leadscore.clock import utc_now
 from leadscore.errors import ArtifactError, ConfigError
 from leadscore.features.build import conform_to_schema, output_schema
 from leadscore.features.engine import SparkEngine, cutoff_table, utc_session
+from leadscore.features.label_times import eligible_counts_query
 from leadscore.features.sql import CUTOFFS_TABLE, feature_query
 from leadscore.model.segments import GLOBAL_MODEL
 from leadscore.serving.batch import SCORES_SCHEMA, BatchResult
@@ -181,6 +182,7 @@ def score_contact_base_spark(
     fault_point("spark.score.rows_written")
     grades, by_model = _counts(engine.spark, path, segmented)
     rows = sum(grades.values())
+    stale = _stale_left_out(engine, spec.from_stage, spec.max_lead_age_days, moment, rows)
     summary = {
         "run_id": run_id,
         "scored_at": scored_at,
@@ -207,7 +209,20 @@ def score_contact_base_spark(
         seconds=time.perf_counter() - started,
         store=_local(runs),
         run_id=run_id,
+        stale_left_out=stale,
     )
+
+
+def _stale_left_out(
+    engine: SparkEngine, from_stage: Any, max_age_days: int | None, moment: datetime, rows: int
+) -> int:
+    """Leads eligible but for the model's maximum lead age (as the DuckDB batch counts them)."""
+    if max_age_days is None:
+        return 0
+    counted = engine.run(
+        eligible_counts_query(from_stage), {CUTOFFS_TABLE: cutoff_table([moment])}
+    ).to_pylist()
+    return max(0, (int(counted[0]["n"]) if counted else 0) - rows)
 
 
 def _local(location: str) -> Path:

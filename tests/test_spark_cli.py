@@ -3,6 +3,8 @@ training table and scores as the DuckDB path out, and no DuckDB copy of the CRM 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -331,21 +333,26 @@ def test_segment_models_on_spark_say_which_model_scored(
     """A model per segment on Spark: each lead routed to its segment's model, ``scored_by``
     and the scores equal to the DuckDB batch's, the leads per model in the run's summary."""
     from leadscore.features.spark_crm import open_spark_crm
-    from leadscore.serving import score_contact_base
+    from leadscore.serving import load_scorer, score_contact_base
     from leadscore.serving.spark_history import SparkScoreHistory
     from leadscore.serving.spark_scoring import score_contact_base_spark
     from leadscore.serving.store import FACET_COLUMNS
 
     s = segmented
+    # a maximum lead age (as a schedule-built model has) leaves stale leads out on both engines
+    loaded = load_scorer(s.model)
+    scorer = copy.copy(loaded.scorer)
+    scorer.spec = scorer.spec.model_copy(update={"max_lead_age_days": 60})
+    model = dataclasses.replace(loaded, scorer=scorer)
     crm = open_spark_crm(spark, lake)
     try:
         done = score_contact_base_spark(
-            crm.engine(), s.model, tmp_path / "scores", as_of=s.base.as_of
+            crm.engine(), model, tmp_path / "scores", as_of=s.base.as_of
         )
     finally:
         crm.close()
     expected = score_contact_base(
-        s.base.crm_path, s.model, tmp_path / "duck.parquet", store=None, as_of=s.base.as_of
+        s.base.crm_path, model, tmp_path / "duck.parquet", store=None, as_of=s.base.as_of
     )
     want = pd.read_parquet(expected.path).sort_values("contact_id", ignore_index=True)
     # the inbox's owner/segment filter columns are the DuckDB store's (the inbox does not read
@@ -360,6 +367,7 @@ def test_segment_models_on_spark_say_which_model_scored(
     assert got["reasons_positive"].map(list).tolist() == want["reasons_positive"].map(list).tolist()
     (run,) = SparkScoreHistory(tmp_path / "scores").runs().itertuples()
     assert run.scored_by == want["scored_by"].value_counts().to_dict()
+    assert done.stale_left_out == expected.stale_left_out > 0  # told, as on DuckDB
 
 
 @pytest.mark.slow
