@@ -66,9 +66,16 @@ def row_draws(contact_ids: Iterable[Any], cutoffs: Any, seed: int) -> np.ndarray
     import duckdb
     import pyarrow as pa
 
+    ids = (
+        contact_ids
+        if isinstance(contact_ids, pa.Array)
+        else pa.array(contact_ids, from_pandas=True)
+    )
     rows = pa.table(
         {
-            "contact_id": pa.array([str(c) for c in contact_ids], type=pa.string()),
+            # the ids keep their type: DuckDB casts them to text as the build query does
+            # (a float id column spells 5 as '5.0' there; Python's str would agree only on text)
+            "contact_id": ids,
             "cutoff": pa.array(np.asarray(cutoffs, dtype="datetime64[us]")),
         }
     )

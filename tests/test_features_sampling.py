@@ -93,6 +93,28 @@ def test_sampling_at_training_keeps_the_rows_the_build_keeps(tables: dict[str, P
     )
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [["c1", "c2", None], [5, 6, 7], [5.0, None, 7.0]],
+    ids=["text", "integer", "float with a missing id"],
+)
+def test_row_draws_cast_the_ids_as_the_build_query_does(ids: list[object]) -> None:
+    """The draw of a table whose id column is not text (integer ids read with a blank become
+    floats) is the build query's on the same column, not Python's ``str`` of each id."""
+    import duckdb
+
+    from leadscore.features.sampling import _draw, row_draws
+
+    column = pd.Series(ids)
+    cutoffs = np.array(["2025-01-01T00:00", "2025-02-01T12:30", "2025-03-01"], "datetime64[us]")
+    frame = pd.DataFrame({"contact_id": column, "cutoff": cutoffs})
+    with duckdb.connect() as con:
+        con.register("s", frame)
+        expected = con.execute(f"SELECT {_draw('duckdb').format(seed=7)} FROM s").fetchnumpy()
+    got = row_draws(column, cutoffs, 7)
+    np.testing.assert_array_equal(got, np.asarray(next(iter(expected.values())), dtype=float))
+
+
 def test_the_metadata_records_the_sample_and_the_population_rates(
     tables: dict[str, Path],
 ) -> None:

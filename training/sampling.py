@@ -46,7 +46,7 @@ def row_uniforms(frame: pd.DataFrame, seed: int) -> FloatArray:
     only: the draw of the build query's sample (:func:`leadscore.features.sampling.row_draws`),
     so training-time and build-time sampling keep the same rows."""
     cutoffs = pd.to_datetime(frame[CUTOFF_COLUMN]).to_numpy(dtype="datetime64[us]")
-    return row_draws(frame[CONTACT_COLUMN].to_numpy(), cutoffs, seed)
+    return row_draws(frame[CONTACT_COLUMN], cutoffs, seed)
 
 
 @dataclass(frozen=True)
