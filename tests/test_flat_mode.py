@@ -216,7 +216,10 @@ def test_a_drifting_export_is_trained_and_warned_about(tmp_path: Path) -> None:
     )
     text = " ".join(result.warnings)
     assert "below 0.55" in text and "positive rate shifts" in text
-    assert "WARNING" in result.report_path.read_text()
+    page = result.report_path.read_text()
+    # warnings styled as warnings, the split and how the file was read as information
+    assert "<p class='note'>WARNING: " in page and "<p class='info'>Split: " in page
+    assert "<p class='info'>Read calls.csv" in page and "<p class='note'>Split" not in page
 
 
 @pytest.mark.slow

@@ -163,7 +163,8 @@ def train(
         split_mode="by cutoff time (train < validation < test; never random)",
         rules=[r.model_dump(exclude_none=True, by_alias=True) for r in outcome.rules.rules],
         shap=outcome.shap,
-        notes=[*outcome.notes, *(c.why for c in outcome.choices.values())],
+        notes=list(outcome.notes),
+        info=[c.why for c in outcome.choices.values()],
         extra_tables={
             **(
                 {

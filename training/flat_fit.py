@@ -120,7 +120,7 @@ def fit_candidates(
         constant = is_constant(raw)
         auc = 0.5 if constant else weighted_auc(raw, y_valid)
         notes.append(
-            "LightGBM found no split with the sized settings; refitted with the loosest "
+            "WARNING: LightGBM found no split with the sized settings; refitted with the loosest "
             f"({'still constant' if constant else f'validation AUC {auc:.3f}'})."
         )
     logistic = LogisticModel(features).fit(train, y_train, valid, y_valid)

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 __all__ = ["write_flat_report"]
 
 
+WARNING = "WARNING: "
+"""How a flat result's note that may mean a wrong result begins (the rest is information)."""
+
+
 def write_flat_report(
     result: FlatResult,
     csv_path: Path,
@@ -29,14 +33,17 @@ def write_flat_report(
     """Write the report of ``result`` to ``result.report_path``; returns the path."""
     leaks = result.leakage
     flagged = set(leaks.loc[leaks["flag"] != "", "column"])
-    notes = list(result.notes)
+    notes = [n for n in result.notes if n.startswith(WARNING)]  # styled as warnings
+    info = [n for n in result.notes if not n.startswith(WARNING)]
     excluded = sorted(flagged - set(keep_columns))
     if excluded:
-        notes.append(f"Excluded as likely leakage: {', '.join(excluded)} (keep one with --keep).")
+        notes.append(
+            f"{WARNING}excluded as likely leakage: {', '.join(excluded)} (keep one with --keep)."
+        )
     kept_leaky = sorted(flagged & set(keep_columns))
     if kept_leaky:
-        notes.append(f"Flagged but kept at the user's request: {', '.join(kept_leaky)}.")
-    notes += [f"WARNING: {w}" for w in result.warnings]
+        notes.append(f"{WARNING}flagged but kept at the user's request: {', '.join(kept_leaky)}.")
+    notes += [f"{WARNING}{w}" for w in result.warnings]
     sample = test.head(2000)
     split = result.split
     windows = dict(split.windows) if split is not None else {}
@@ -53,6 +60,7 @@ def write_flat_report(
         split_description={**{p: str(n) for p, n in periods.items()}, **windows},
         split_mode=result.split_mode,
         notes=notes,
+        info=info,
         shap={
             str(result.evaluation.metrics["target"].iloc[0]): (
                 head.contributions(sample),

@@ -44,6 +44,7 @@ th{background:#f3f3f3;font-weight:600}.t{text-align:left}
 .plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:6px}
 img{max-width:100%;height:auto}.summary{background:#eef6ee;padding:.4em 1.2em;border-radius:6px}
 .note{background:#fff4e0;color:#7a4b00;padding:.4em .8em;border-left:4px solid #e0a030}
+.info{background:#eef3f8;color:#1f3550;padding:.4em .8em;border-left:4px solid #7a9cc6}
 .explain{color:#555;font-size:.92em}code{background:#f5f5f5;padding:1px 4px}
 """
 
@@ -64,6 +65,9 @@ class ReportContext:
     split_description: Mapping[str, str]
     split_mode: str
     notes: list[str] = field(default_factory=list)
+    """Warnings and caveats: what may make a number wrong or misleading (amber)."""
+    info: list[str] = field(default_factory=list)
+    """Information: how the data was read and split, which head ships and why (neutral)."""
     rules: Sequence[Mapping[str, Any]] = ()
     shap: Mapping[str, tuple[FloatArray, pd.DataFrame]] = field(default_factory=dict)
     extra_tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
@@ -165,6 +169,7 @@ def render_report(evaluation: Evaluation, context: ReportContext) -> str:
     ]
     warnings = [*caveats(evaluation, shipped=context.shipped), *context.notes, *evaluation.notes]
     parts += [f"<p class='note'>{e(n)}</p>" for n in warnings]
+    parts += [f"<p class='info'>{e(n)}</p>" for n in context.info]
     grades = grade_table(evaluation, context.grades, context.shipped) if context.grades else None
     if grades is not None:
         parts += [
