@@ -199,6 +199,25 @@ def test_error_messages_mask_emails_and_phones_and_are_capped() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("bad value mailto://jane.doe@example.com", "bad value mailto:<email address>"),
+        ("see http://jane.doe@example.com/x", "see http:<email address>/x"),
+        ("store postgresql://bob:s3cret@localhost/db", "store postgresql://bob:***@localhost/db"),
+        ("at postgres://bob:s3cret@10.0.0.5:5432/db", "at postgres://bob:***@10.0.0.5:5432/db"),
+        ("db postgresql://bob:pw@db.example.com/x", "db postgresql://bob:***@db.example.com/x"),
+        ("db postgresql+psycopg://leadscore@db.internal.io/x", None),  # user@host kept
+    ],
+)
+def test_urls_keep_the_database_user_and_host_and_lose_passwords(
+    text: str, masked: str | None
+) -> None:
+    from leadscore.errors import redact
+
+    assert redact(text) == (text if masked is None else masked)
+
+
+@pytest.mark.parametrize(
     ("uri", "ok"),
     [
         ("sqlite:///mlruns/mlflow.db", True),

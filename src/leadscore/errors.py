@@ -25,14 +25,24 @@ MAX_MESSAGE_CHARS = 8_000
 _MAX_PROBLEM_CHARS = 600
 _EMAIL = re.compile(r"[^\s@,;:'\"<>()\[\]]+@[^\s@,;:'\"<>()\[\]]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+\d[\d .()/-]{6,}\d")
-_URL_USER = re.compile(r"://[^\s/@:]*(?P<password>:[^\s/@:]*)?$")
-"""A URL's authority up to its ``@``: ``scheme://user`` or ``scheme://user:password``."""
+_DATABASE_SCHEMES = (
+    "postgresql|postgres|mysql|mariadb|mssql|oracle|snowflake|redshift|trino|presto|databricks"
+    "|duckdb|sqlite|bigquery|clickhouse|sc"
+)
+_URL_USER = re.compile(
+    rf"\b(?:{_DATABASE_SCHEMES})(?:\+\w+)?://[^\s/@:]*(?P<password>:[^\s/@:]*)?$", re.IGNORECASE
+)
+"""A database URL's authority up to its ``@``: ``scheme://user`` or ``scheme://user:password``."""
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^\s/@:]*):[^\s/@]*@")
+"""Any URL's ``user:password@``, whatever its host (``localhost``, an IP address)."""
 
 
 def _mask_email(match: re.Match[str]) -> str:
-    """``<email address>``, except in a URL's authority: ``user@host`` names a database user
-    and server and is kept, ``user:password@host`` keeps the user and host only."""
+    """``<email address>``, except in a database URL's authority: ``user@host`` names a
+    database user and server and is kept (in ``mailto://`` or ``http://`` it is masked)."""
     local, _, host = match.group(0).rpartition("@")
+    if local == "***":  # a URL password masked already
+        return match.group(0)
     url = _URL_USER.search(match.string[max(0, match.start() - 200) : match.start()] + local)
     if url is None:
         return "<email address>"
@@ -47,6 +57,7 @@ def redact(text: str, *, limit: int = MAX_MESSAGE_CHARS) -> str:
 
     A safety net only: messages are built from names, counts and row ids, never from values.
     """
+    text = _URL_PASSWORD.sub(r"\g<head>:***@", text)
     text = _PHONE.sub("<phone number>", _EMAIL.sub(_mask_email, text))
     if len(text) > limit:
         text = text[: max(limit - 40, 0)].rstrip() + " ... (message truncated)"
