@@ -35,6 +35,7 @@ __all__ = [
     "MAX_DAY_SPAN",
     "eligible_counts_query",
     "feature_query",
+    "uses_account_features",
 ]
 
 _US_PER_DAY = US_PER_DAY
@@ -56,6 +57,15 @@ def _cast(expr: str, kind: FeatureType, *, double: bool = False) -> str:
     if kind is FeatureType.CATEGORICAL:
         return f"CAST({expr} AS VARCHAR)"
     return f"CAST({expr} AS {'DOUBLE' if double else 'BIGINT'})"
+
+
+def uses_account_features(definition: FeatureDefinition) -> bool:
+    """Whether ``definition`` reads the events of a lead's account members (then, with given
+    label times, each member's events are placed on the grid of every member's cutoff)."""
+    parts = Parts(lookback=definition.lookback_days, rules=definition.rules)
+    for f in definition.features:
+        COMPILERS[f.kind](f, parts)
+    return parts.uses_account
 
 
 def feature_query(

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from leadscore.crm import open_crm
 from leadscore.errors import ConfigError
 from leadscore.features import (
     DuckDBEngine,
@@ -166,3 +167,47 @@ def test_spark_and_duckdb_agree_on_stage_entry_and_max_age(spark: Any, tmp_path:
     rows = set(zip(frames[0]["contact_id"], frames[0]["cutoff"].dt.day, strict=True))
     assert rows == {("NEW", 1), ("WAKE", 1), ("NEW", 4), ("WAKE", 4), ("OLD", 4)}  # OLD: June 1
     pd.testing.assert_frame_equal(frames[0], frames[1])
+
+
+def test_a_huge_account_gets_smaller_batches_and_the_same_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With account features, each member's events are placed on every member's grid in the
+    batch: a huge account (a quarter of the contacts here) cuts the batch of given label times
+    so memory stays bounded, and the table is the one unbatched."""
+    import duckdb
+
+    import leadscore.features.build as build
+    from leadscore.features.sql import uses_account_features
+    from leadscore.synthetic import GeneratorConfig, generate_crm
+
+    path = tmp_path / "crm.duckdb"
+    generate_crm(GeneratorConfig(n_contacts=600, seed=5), path)
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "UPDATE contacts SET account_id = (SELECT min(account_id) FROM accounts) "
+            "WHERE hash(contact_id) % 4 = 0"
+        )
+        con.execute(
+            "UPDATE accounts SET created_at = TIMESTAMP '2000-01-01' "
+            "WHERE account_id = (SELECT min(account_id) FROM accounts)"
+        )
+    definition = load_definition()
+    assert uses_account_features(definition)
+    assert not uses_account_features(DEFINITION)
+    crm = open_crm(path)
+    engine = DuckDBEngine(crm)
+    pairs = stage_entry_label_times(engine, StageEntry("mql"), build.data_end_of(engine))
+    cutoffs = len(pairs.cutoffs)
+    assert build._given_batch_size(engine, pairs, cutoffs) == 1024  # small: no cut
+    monkeypatch.setattr(build, "_ACCOUNT_PLACEMENTS_PER_QUERY", 1_000)
+    assert build._given_batch_size(engine, pairs, cutoffs) == 32  # the floor
+    cut = build_training_table(crm, definition, None, 30, tmp_path / "c.parquet", label_times=pairs)
+    whole = build_training_table(
+        crm, definition, None, 30, tmp_path / "w.parquet", label_times=pairs, cutoffs_per_query=4096
+    )
+    keys = ["contact_id", "cutoff"]
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(cut.path).sort_values(keys, ignore_index=True),
+        pd.read_parquet(whole.path).sort_values(keys, ignore_index=True),
+    )
