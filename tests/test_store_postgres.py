@@ -136,6 +136,19 @@ def test_batch_runs_stay_invisible_until_committed(
     assert store.count() == 4
 
 
+def _a_lead_gone_since_the_last_run(location: Path | str, tmp_path: Path) -> ScoreStore:
+    """Two batch runs ("gone" and "kept", then "kept" only) and an API-recorded "api" lead."""
+    store = ScoreStore(location)
+    parquet, output = tmp_path / "run.parquet", tmp_path / "scores.parquet"
+    for ids, at in ((["gone", "kept"], AT), (["kept"], AT + timedelta(days=7))):
+        run = new_run_id()
+        _run_output(parquet, run, scores(ids).assign(scored_at=at))
+        store.stage_run(run, parquet, output)
+        store.commit_run(run)
+    store.record_scores(scores(["api"]).assign(scored_at=AT + timedelta(days=1)))
+    return store
+
+
 def test_the_inbox_lists_the_leads_the_last_batch_run_scored(
     store_location: Path | str, tmp_path: Path
 ) -> None:
@@ -144,14 +157,7 @@ def test_the_inbox_lists_the_leads_the_last_batch_run_scored(
     (no run) stay listed."""
     from leadscore.serving.leads import InboxFilter, inbox_leads, lead_detail
 
-    store = ScoreStore(store_location)
-    parquet, output = tmp_path / "run.parquet", tmp_path / "scores.parquet"
-    for ids, at in ((["gone", "kept"], AT), (["kept"], AT + timedelta(days=7))):
-        run = new_run_id()
-        _run_output(parquet, run, scores(ids).assign(scored_at=at))
-        store.stage_run(run, parquet, output)
-        store.commit_run(run)
-    store.record_scores(scores(["api"]).assign(scored_at=AT + timedelta(days=1)))
+    store = _a_lead_gone_since_the_last_run(store_location, tmp_path)
     listed, total = inbox_leads(store, InboxFilter())
     assert sorted(lead.contact_id for lead in listed) == ["api", "kept"] and total == 2
     page = lead_detail(store, "gone")
@@ -166,14 +172,7 @@ def test_export_leaves_out_the_leads_the_last_batch_run_did_not_score(
     and the result counts it; API-recorded scores are exported."""
     from leadscore.serving.export import export_scores
 
-    store = ScoreStore(store_location)
-    parquet, output = tmp_path / "run.parquet", tmp_path / "scores.parquet"
-    for ids, at in ((["gone", "kept"], AT), (["kept"], AT + timedelta(days=7))):
-        run = new_run_id()
-        _run_output(parquet, run, scores(ids).assign(scored_at=at))
-        store.stage_run(run, parquet, output)
-        store.commit_run(run)
-    store.record_scores(scores(["api"]).assign(scored_at=AT + timedelta(days=1)))
+    store = _a_lead_gone_since_the_last_run(store_location, tmp_path)
     out = tmp_path / "generic.csv"
     for full in (False, True):
         result = export_scores(store, "generic", out, full=full)
