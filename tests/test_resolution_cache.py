@@ -202,8 +202,8 @@ def test_a_corrupt_or_changed_cache_is_ignored(registry: Registry, damage: str) 
 def test_a_training_run_that_lost_its_process_is_failed_first(registry: Registry) -> None:
     from mlflow import MlflowClient
 
-    from leadscore.run_status import HOST_TAG, PID_TAG
     from leadscore.atomic import host_name
+    from leadscore.run_status import HOST_TAG, PID_TAG
 
     client = MlflowClient(tracking_uri=registry.uri, registry_uri=registry.uri)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
