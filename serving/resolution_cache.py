@@ -4,8 +4,9 @@ Importing MLflow and opening its sqlite store costs about 2 s, most of ``leadsco
 time. When :func:`~leadscore.serving.loading.load_scorer` resolves an alias or version through
 MLflow, :func:`record` writes what it found (version, source, local model folder) beside the
 registry database (``<db>.leadscore-resolved.json``) with a fingerprint of the registry's state
-(size and ``mtime_ns`` of the database and of its ``-journal``/``-wal`` files) and a SHA-256 of
-the model's files. :func:`lookup` returns it only while every part still holds:
+(inode, size, ``mtime_ns`` and ``ctime_ns`` of the database and of its ``-journal``/``-wal``
+files: ``ctime`` changes on any write, also one that restores an old ``mtime``) and a SHA-256
+of the model's files. :func:`lookup` returns it only while every part still holds:
 
 - the same leadscore (version and location), Python and MLflow versions;
 - the registry files unchanged: a promotion, a new run or version, a deleted alias all write
@@ -57,7 +58,8 @@ _SKIPPED_DIRS = frozenset({"code"})
 _log = logging.getLogger(__name__)
 
 State = list[list[Any]]
-"""Per registry file: ``[suffix, size, mtime_ns]`` or ``[suffix, None, None]`` when absent."""
+"""Per registry file: ``[suffix, inode, size, mtime_ns, ctime_ns]``, or ``[suffix]`` when
+absent."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Snapshot:
     def racy(self) -> bool:
         """Whether a file was written within :data:`RACY_NS` before the snapshot: a later
         write in the same timestamp tick, of the same size, would go unseen."""
-        newest = max((mtime for _, _, mtime in self.state if mtime is not None), default=0)
+        newest = max((file[3] for file in self.state if len(file) == 5), default=0)
         return self.taken_ns - newest < RACY_NS
 
 
@@ -114,11 +116,11 @@ def registry_state(uri: str) -> State | None:
         try:
             st = os.stat(f"{db}{suffix}")
         except FileNotFoundError:
-            state.append([suffix, None, None])
+            state.append([suffix])
             continue
         except OSError:
             return None
-        state.append([suffix, st.st_size, st.st_mtime_ns])
+        state.append([suffix, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
     return state
 
 

@@ -285,3 +285,20 @@ def test_lightgbm_without_sklearn_then_training_in_one_process() -> None:
         outputs[order] = done.stdout.split()
     assert outputs["serve-first"][0] == "False" and outputs["train-first"][0] == "True"
     assert outputs["serve-first"][1] == outputs["train-first"][1]  # same model, same scores
+
+
+@pytest.mark.slow
+def test_cli_start_benchmark_smoke(registry: Registry) -> None:
+    contact = str(_features(registry)["contact_id"].iloc[0])
+    args = ["--runs", "1", "--contact", contact, "--crm", str(registry.crm)]
+    args += ["--tracking-uri", registry.uri]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "cli_start.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "identical explanation, cold and cached: yes" in done.stdout
+    assert "cold / cached" in done.stdout and "models" in done.stdout
