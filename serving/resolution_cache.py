@@ -8,7 +8,7 @@ registry database (``<db>.leadscore-resolved.json``) with a fingerprint of the r
 files: ``ctime`` changes on any write, also one that restores an old ``mtime``) and a SHA-256
 of the model's files. :func:`lookup` returns it only while every part still holds:
 
-- the same leadscore (version and location), Python and MLflow versions;
+- the same host, leadscore (version and location), Python and MLflow versions;
 - the registry files unchanged: a promotion, a new run or version, a deleted alias all write
   the database, and any write falls back to MLflow (which records again);
 - no training run that was RUNNING then has lost its process since (MLflow's path would mark
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import leadscore
-from leadscore.atomic import atomic_write_text, process_alive
+from leadscore.atomic import atomic_write_text, host_name, process_alive
 
 __all__ = [
     "CACHE_FORMAT",
@@ -155,6 +155,7 @@ def _environment() -> dict[str, str]:
         "leadscore": f"{leadscore.__version__} {Path(leadscore.__file__).parent}",
         "python": platform.python_version(),
         "mlflow": mlflow,
+        "host": host_name(),  # the run owners' pids mean something on this host only
     }
 
 

@@ -175,6 +175,21 @@ def test_a_changed_model_file_goes_through_mlflow_and_fails_the_same(registry: R
     assert str(remembered.value) == str(direct.value)
 
 
+def test_requirement_drift_is_told_on_both_paths(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    pins = registry.model / "requirements.txt"
+    pins.write_text(pins.read_text().rstrip() + "\nduckdb==0.0.1\n")
+    warned = []
+    for direct in (False, True):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="leadscore.serving.requirements_drift"):
+            loaded = load_scorer("champion", tracking_uri=registry.uri)
+        assert _direct(loaded) is direct
+        warned.append([r.getMessage() for r in caplog.records])
+    assert warned[0] == warned[1] and "duckdb 0.0.1 at training" in warned[0][0]
+
+
 @pytest.mark.parametrize(
     "damage",
     ["not json {", '{"format": "someone-else/1"}', "heads", "digest", "environment"],
