@@ -7,7 +7,9 @@ Run (after ``.venv/bin/leadscore demo``, from the repository root)::
 Each command runs as its own process (the console script next to this interpreter). ``explain``
 runs two ways, alternating: *cold*, with the registry's resolution cache removed first (the
 scorer resolved and loaded through MLflow, as before the cache; the run records it again), and
-*cached* (loaded directly from the remembered heads folder, no MLflow import). Prints the median
+*cached* (loaded directly from the remembered heads folder, no MLflow import); both import
+LightGBM without scikit-learn. ``--before PATH`` also times another install's console script
+(e.g. ``/work/main/.venv/bin/leadscore``, the code before both changes). Prints the median
 and min of wall time and CPU time (user + system, from the children's rusage) per command, the
 cold/cached ratio, whether both ways printed the very same explanation, and the load average
 before and after (the numbers mean little on a busy machine).
@@ -30,12 +32,12 @@ def _command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "leadscore"]
 
 
-def _run(args: list[str]) -> tuple[float, float, str]:
+def _run(args: list[str], command: list[str] | None = None) -> tuple[float, float, str]:
     """Wall seconds, CPU seconds and stdout of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(
-        [*_command(), *args],
+        [*(command or _command()), *args],
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "120", "NO_COLOR": "1"},
@@ -66,6 +68,7 @@ def main() -> None:
     parser.add_argument("--contact", default="C0001430")
     parser.add_argument("--crm", default="data/demo/crm.duckdb")
     parser.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db")
+    parser.add_argument("--before", type=Path, help="a leadscore console script to compare")
     args = parser.parse_args()
 
     from leadscore.serving.resolution_cache import cache_path, sqlite_file
@@ -78,9 +81,10 @@ def main() -> None:
     models = ["models", "--tracking-uri", args.tracking_uri]
     print(f"load average before: {_load()}")
     _run(explain)  # warm the file cache; records the resolution
-    times: dict[str, tuple[list[float], list[float]]] = {
-        k: ([], []) for k in ("explain (cold, MLflow)", "explain (cached)", "models")
-    }
+    names = ["explain (cold, MLflow)", "explain (cached)", "models"]
+    if args.before is not None:
+        names += ["explain (--before)", "models (--before)"]
+    times: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in names}
     outputs: dict[str, set[str]] = {"cold": set(), "cached": set()}
     for _ in range(args.runs):
         cache.unlink(missing_ok=True)
@@ -97,6 +101,14 @@ def main() -> None:
         wall, cpu, _ = _run(models)
         times["models"][0].append(wall)
         times["models"][1].append(cpu)
+        if args.before is not None:
+            wall, cpu, out = _run(explain, [str(args.before)])
+            times["explain (--before)"][0].append(wall)
+            times["explain (--before)"][1].append(cpu)
+            outputs["cold"].add(out)
+            wall, cpu, _ = _run(models, [str(args.before)])
+            times["models (--before)"][0].append(wall)
+            times["models (--before)"][1].append(cpu)
     for name, (walls, cpus) in times.items():
         print(_line(name, walls, cpus))
     cold, cached = times["explain (cold, MLflow)"], times["explain (cached)"]
@@ -105,8 +117,16 @@ def main() -> None:
         f"wall {statistics.median(cold[0]) / statistics.median(cached[0]):.2f}x   "
         f"CPU {statistics.median(cold[1]) / statistics.median(cached[1]):.2f}x"
     )
+    if args.before is not None:
+        old = times["explain (--before)"]
+        print(
+            "before / cached:       "
+            f"wall {statistics.median(old[0]) / statistics.median(cached[0]):.2f}x   "
+            f"CPU {statistics.median(old[1]) / statistics.median(cached[1]):.2f}x"
+        )
     same = len(outputs["cold"] | outputs["cached"]) == 1
-    print(f"identical explanation, cold and cached: {'yes' if same else 'NO'}")
+    which = "--before, cold and cached" if args.before is not None else "cold and cached"
+    print(f"identical explanation, {which}: {'yes' if same else 'NO'}")
     print(f"load average after: {_load()}")
 
 
