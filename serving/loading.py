@@ -3,19 +3,27 @@
 The tracking URI is a parameter (``None``: ``MLFLOW_TRACKING_URI``, else the local sqlite
 store); MLflow's global URI is never set. The artifact is downloaded and loaded with
 ``mlflow.pyfunc.load_model``: serving runs exactly what the registry holds.
+
+A local sqlite registry remembers each resolution (:mod:`leadscore.serving.resolution_cache`):
+while the registry and the model's files are unchanged, the next load of the same reference
+reads the very heads folder the pyfunc read (:meth:`Scorer.from_folder`, every schema and
+version check included) without importing MLflow, and the MLflow pyfunc is loaded only if
+asked for (:attr:`LoadedScorer.pyfunc`). Any change goes through MLflow again.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+import threading
 from pathlib import Path
 from typing import Any
 
 from leadscore.errors import ArtifactError, LeadscoreError
 from leadscore.model.pyfunc import PYFUNC_CLASS
 from leadscore.registry import require_registry, resolve_tracking_uri
-from leadscore.run_status import fail_dead_runs
+from leadscore.run_status import sweep_runs
+from leadscore.serving import resolution_cache
 from leadscore.serving.requirements_drift import warn_on_requirement_drift
 from leadscore.serving.scorer import Scorer
 
@@ -24,17 +32,46 @@ __all__ = ["DEFAULT_MODEL_NAME", "LoadedScorer", "load_scorer"]
 DEFAULT_MODEL_NAME = "leadscore"
 _OLD_ENTRY_POINT = "leadscore.training.pyfunc"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
+_log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
 class LoadedScorer:
-    """A loaded pyfunc, its :class:`Scorer` and where it came from."""
+    """A loaded pyfunc, its :class:`Scorer` and where it came from.
 
-    pyfunc: Any
-    scorer: Scorer
-    model_version: str
-    """``<name>/<version>`` for a registered model, else the local path."""
-    source: str
+    Built from a remembered resolution, it holds the scorer only; :attr:`pyfunc` loads the
+    MLflow pyfunc of the same folder on first use.
+    """
+
+    def __init__(
+        self,
+        pyfunc: Any,
+        scorer: Scorer,
+        model_version: str,
+        source: str,
+        *,
+        folder: str | None = None,
+    ) -> None:
+        if pyfunc is None and folder is None:
+            raise ValueError("a LoadedScorer needs its pyfunc or the folder to load it from")
+        self._pyfunc = pyfunc
+        self._folder = folder
+        self._lock = threading.Lock()
+        self.scorer = scorer
+        self.model_version = model_version
+        """``<name>/<version>`` for a registered model, else the local path."""
+        self.source = source
+
+    @property
+    def pyfunc(self) -> Any:
+        """The MLflow pyfunc (``mlflow.pyfunc.PyFuncModel``) of the model."""
+        with self._lock:
+            if self._pyfunc is None:
+                assert self._folder is not None  # checked in __init__
+                self._pyfunc = _load_pyfunc(self._folder)
+            return self._pyfunc
+
+    def __repr__(self) -> str:
+        return f"LoadedScorer({self.model_version!r}, source={self.source!r})"
 
 
 def _parse(ref: str, model_name: str) -> tuple[str, str | None, str | None] | None:
@@ -94,12 +131,19 @@ def load_scorer(
         pyfunc = _load_pyfunc(str(path))
         return LoadedScorer(pyfunc, _scorer_of(pyfunc), str(path), str(path))
     name, version, alias = parsed
-    from mlflow import MlflowClient
-
     uri = resolve_tracking_uri(tracking_uri)
     require_registry(uri)
+    key = f"{name}/{version}" if version else f"{name}@{alias}"
+    remembered = resolution_cache.lookup(uri, key)
+    if remembered is not None:
+        loaded = _load_remembered(remembered)
+        if loaded is not None:
+            return loaded
+    before = resolution_cache.snapshot(uri)
+    from mlflow import MlflowClient
+
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    fail_dead_runs(client)  # killed training runs end FAILED (leadscore.run_status)
+    sweep = sweep_runs(client)  # killed training runs end FAILED (leadscore.run_status)
     try:
         mv = (
             client.get_model_version(name, version)
@@ -115,7 +159,32 @@ def load_scorer(
 
     local = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, tracking_uri=uri)
     pyfunc = _load_pyfunc(local)
-    return LoadedScorer(pyfunc, _scorer_of(pyfunc), f"{name}/{mv.version}", str(mv.source))
+    loaded = LoadedScorer(pyfunc, _scorer_of(pyfunc), f"{name}/{mv.version}", str(mv.source))
+    heads = getattr(pyfunc.unwrap_python_model(), "heads_folder", None)
+    if isinstance(heads, Path):
+        resolution_cache.record(
+            uri,
+            key,
+            before=before,
+            model_version=loaded.model_version,
+            source=loaded.source,
+            local=Path(local),
+            heads=heads,
+            live_owners=sweep.live_owners,
+        )
+    return loaded
+
+
+def _load_remembered(hit: resolution_cache.Resolution) -> LoadedScorer | None:
+    """The scorer of a remembered resolution, read as the pyfunc reads it (``None``: let
+    MLflow's path load it and say what is wrong)."""
+    try:
+        scorer = Scorer.from_folder(Path(hit.heads))
+    except Exception as exc:  # MLflow's path below raises the user-facing error
+        _log.debug("Remembered %s does not load (%s): through MLflow", hit.model_version, exc)
+        return None
+    warn_on_requirement_drift(hit.local)
+    return LoadedScorer(None, scorer, hit.model_version, hit.source, folder=hit.local)
 
 
 def _scorer_of(pyfunc: Any) -> Scorer:

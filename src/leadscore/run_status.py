@@ -4,16 +4,27 @@ Every run records the process that owns it (tags ``leadscore.pid`` and ``leadsco
 :func:`fail_dead_runs`, called whenever a command opens the registry, ends as FAILED every
 RUNNING run whose process is gone from this host (a run of another host, or of a live process,
 is left alone; so are RUNNING runs that carry no owner, logged by older versions).
+:func:`sweep_runs` also names the live processes of this host that own a RUNNING run (a cached
+model resolution holds only while they live, :mod:`leadscore.serving.resolution_cache`).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from leadscore.atomic import host_name, process_alive
 
-__all__ = ["HOST_TAG", "PID_TAG", "REASON_TAG", "fail_dead_runs", "owner_tags"]
+__all__ = [
+    "HOST_TAG",
+    "PID_TAG",
+    "REASON_TAG",
+    "RunSweep",
+    "fail_dead_runs",
+    "owner_tags",
+    "sweep_runs",
+]
 
 PID_TAG = "leadscore.pid"
 HOST_TAG = "leadscore.host"
@@ -25,28 +36,46 @@ def owner_tags() -> dict[str, str]:
     return {PID_TAG: str(os.getpid()), HOST_TAG: host_name()}
 
 
-def _dead_owner(tags: dict[str, str]) -> int | None:
+@dataclass(frozen=True)
+class RunSweep:
+    """What :func:`sweep_runs` did and saw."""
+
+    failed: list[str]
+    """Ids of the runs it marked FAILED."""
+    live_owners: list[int]
+    """Live processes of this host owning a RUNNING run (this one included)."""
+
+
+def _local_owner(tags: dict[str, str]) -> int | None:
     pid = tags.get(PID_TAG, "")
     if not pid.isdigit() or tags.get(HOST_TAG) != host_name():
         return None
-    number = int(pid)
-    return None if number == os.getpid() or process_alive(number) else number
+    return int(pid)
 
 
-def fail_dead_runs(client: Any) -> list[str]:
-    """Mark FAILED the RUNNING runs whose owning process died on this host; returns their ids."""
+def sweep_runs(client: Any) -> RunSweep:
+    """Mark FAILED the RUNNING runs whose owning process died on this host."""
     experiments = [str(e.experiment_id) for e in client.search_experiments()]
     if not experiments:
-        return []
+        return RunSweep([], [])
     failed: list[str] = []
+    live: list[int] = []
     for run in client.search_runs(
         experiments, filter_string="attributes.status = 'RUNNING'", max_results=1000
     ):
-        pid = _dead_owner(dict(run.data.tags))
+        pid = _local_owner(dict(run.data.tags))
         if pid is None:
+            continue
+        if pid == os.getpid() or process_alive(pid):
+            live.append(pid)
             continue
         run_id = str(run.info.run_id)
         client.set_tag(run_id, REASON_TAG, f"process {pid} ended before the run finished")
         client.set_terminated(run_id, "FAILED")
         failed.append(run_id)
-    return failed
+    return RunSweep(failed, sorted(set(live)))
+
+
+def fail_dead_runs(client: Any) -> list[str]:
+    """Mark FAILED the RUNNING runs whose owning process died on this host; returns their ids."""
+    return sweep_runs(client).failed

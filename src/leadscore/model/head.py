@@ -18,16 +18,19 @@ model was evaluated with are the ones it serves.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from leadscore.model.calibration import Calibrator
 from leadscore.model.encoding import FeatureEncoder
 from leadscore.model.head_base import HeadBase
+from leadscore.model.lgb_import import lightgbm
 from leadscore.model.lgb_threads import predict
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 __all__ = ["ModelHead"]
 
@@ -51,7 +54,8 @@ class ModelHead(HeadBase):
         best_iteration: int,
     ) -> None:
         super().__init__(model_text, encoder, calibrator)
-        self._booster = lgb.Booster(model_str=model_text)
+        # a Booster needs no scikit-learn: LightGBM is imported without it (lgb_import)
+        self._booster: lgb.Booster = lightgbm().Booster(model_str=model_text)
         self._contrib_lock = threading.Lock()  # pred_contrib mutates the trees (module doc)
         self._best_iteration = int(best_iteration)
 
