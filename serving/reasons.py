@@ -35,6 +35,7 @@ __all__ = [
     "ReasonRows",
     "RowReasons",
     "explain_rows",
+    "flat_sentences",
     "reason_groups",
     "reasons_as_text",
     "subscores",
@@ -393,3 +394,25 @@ def reasons_as_text(reasons: Sequence[RowReasons]) -> tuple[list[list[str]], lis
         [[r.text for r in row.positive] for row in reasons],
         [[r.text for r in row.negative] for row in reasons],
     )
+
+
+FlatSide = tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]
+"""One side's sentences of every row back to back (an object array) and the count per row."""
+
+
+def flat_sentences(reasons: Sequence[RowReasons]) -> tuple[FlatSide, FlatSide]:
+    """Positive and negative sentences of all rows, each side flat with its counts per row
+    (what :func:`reasons_as_text` gives, without a list per row: Arrow list columns are built
+    from it directly)."""
+    flat = getattr(reasons, "flat_sentences", None)  # column-wise reasons have them as arrays
+    if callable(flat):
+        out: tuple[FlatSide, FlatSide] = flat()
+        return out
+    sides = []
+    for side in ("positive", "negative"):
+        per_row = [getattr(row, side) for row in reasons]
+        counts = np.fromiter((len(r) for r in per_row), dtype=np.int64, count=len(per_row))
+        values = np.empty(int(counts.sum()), dtype=object)
+        values[:] = [r.text for row in per_row for r in row]
+        sides.append((values, counts))
+    return sides[0], sides[1]

@@ -24,6 +24,7 @@ from leadscore.serving.reasons import (
     _MIN_EFFECT,
     _SPARE,
     _SUPPORT_RATIO,
+    FlatSide,
     Reason,
     ReasonGroup,
     ReasonRows,
@@ -70,6 +71,15 @@ class ReasonTable(ReasonRows):
             )
             for k in range(count)
         )
+
+    def flat_sentences(self) -> tuple[FlatSide, FlatSide]:
+        """Each side's sentences row after row, and the counts (see ``flat_sentences``)."""
+        out = []
+        for side in (0, 1):
+            texts, counts = self.texts[side], self.counts[side]
+            filled = np.arange(texts.shape[1]) < counts[:, None]  # a row's first ``count`` slots
+            out.append((texts[filled], counts.astype(np.int64)))
+        return out[0], out[1]
 
     def sentences(self) -> tuple[list[list[str]], list[list[str]]]:
         """Positive and negative sentences per row (what :func:`reasons_as_text` gives)."""

@@ -233,8 +233,12 @@ class Scorer:
             return explain_by_segment(self, self.segments, frame, top)
         return self.explain_global(frame, top=top)
 
-    def explain_global(self, frame: pd.DataFrame, *, top: int | None = None) -> Explanation:
-        """:meth:`explain` with this scorer's own heads (no segment routing)."""
+    def explain_global(
+        self, frame: pd.DataFrame, *, top: int | None = None, lists: bool = True
+    ) -> Explanation:
+        """:meth:`explain` with this scorer's own heads (no segment routing). ``lists=False``
+        leaves the reason columns out of the scores (batch scoring writes them from
+        ``reasons`` as Arrow lists: :func:`~leadscore.serving.reasons.flat_sentences`)."""
         definition = self.require_definition()
         grades = self.spec.grades
         assert grades is not None  # checked by require_definition
@@ -267,11 +271,10 @@ class Scorer:
             thresholds=grades,
             target=self.spec.reason_target,
         )
-        positive, negative = reasons_as_text(reasons)
         columns["fit_score"] = sub["fit"]
         columns["engagement_score"] = sub["engagement"]
-        columns["reasons_positive"] = positive
-        columns["reasons_negative"] = negative
+        if lists:
+            columns["reasons_positive"], columns["reasons_negative"] = reasons_as_text(reasons)
         scores = pd.DataFrame(columns, index=frame.index)
         scores = scores[[c for c in OUTPUT_COLUMNS if c in scores.columns]]
         return Explanation(scores, reasons, contributions, raw_score)
