@@ -31,6 +31,7 @@ from leadscore.serving.flat import FlatScoring
 from leadscore.serving.reasons import (
     ReasonGroup,
     RowReasons,
+    _Renderer,
     explain_rows,
     reason_groups,
     reasons_as_text,
@@ -116,6 +117,7 @@ class Scorer:
             self._binner = ThresholdBinner.from_booster(reason_head.booster)
         self.features: list[str] = list(reason_head.feature_names)
         self._groups: list[ReasonGroup] = []
+        self._renderer: _Renderer | None = None
         self._concepts: list[str] = [f.concept for f in reason_head.features]
         self.flat: FlatScoring | None = None
         if spec.flat is not None:  # a flat-mode model reads raw export rows (serving.flat)
@@ -128,6 +130,8 @@ class Scorer:
                     f"{', '.join(unknown)}."
                 )
             self._groups = reason_groups(self.definition, self.features)
+            # kept across batches: a batch run renders each distinct sentence once, not per chunk
+            self._renderer = _Renderer(self.definition, self.features)
             self._concepts = [str(self.definition.feature(n).concept.value) for n in self.features]
         # heads fitted on one table encode a frame identically (same features, kinds and
         # levels): the matrix is built once per distinct encoding (the encoding is ~half of a
@@ -251,14 +255,11 @@ class Scorer:
             if head is self._reason_head:
                 contributions = self._contributions(matrix)
         raw_score = contributions.sum(axis=1)
-        choose = explain_table if len(frame) >= TABLE_REASONS_FROM else explain_rows
-        reasons: Sequence[RowReasons] = choose(
-            contributions,
-            frame,
-            self.features,
-            self._groups,
-            definition,
-            top=top or self.spec.top_reasons,
+        choice = (contributions, frame, self.features, self._groups, definition)
+        reasons: Sequence[RowReasons] = (
+            explain_table(*choice, top=top or self.spec.top_reasons, renderer=self._renderer)
+            if len(frame) >= TABLE_REASONS_FROM
+            else explain_rows(*choice, top=top or self.spec.top_reasons)
         )
         sub = subscores(contributions[:, :-1], self._concepts)
         columns = _without_missing_targets(columns, len(frame))
