@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,8 +31,9 @@ from leadscore.serving.facets import facet_source
 from leadscore.serving.features import count_eligible, iter_features
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.not_scored import NotScoredError, stale_reason, why_not_scored
-from leadscore.serving.reasons import Reason
+from leadscore.serving.reasons import Reason, RowReasons, flat_sentences
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
+from leadscore.serving.scorer import Scorer
 from leadscore.serving.segments import SCORED_BY
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
 
@@ -200,13 +202,12 @@ def score_contact_base(
                     from_stage=from_stage,
                     max_age_days=max_age,
                 ):
-                    scores = loaded.scorer.score(features)
+                    scores, reasons = _scores(loaded.scorer, features)
                     scores.insert(0, "contact_id", features["contact_id"].to_numpy())
                     scores.insert(1, "scored_at", scored_at)
                     scores.insert(2, "model_version", loaded.model_version)
                     facets.add(data, features, scores)
-                    table = pa.Table.from_pandas(scores, schema=schema, preserve_index=False)
-                    writer.write_table(table)
+                    writer.write_table(_table(scores, reasons, schema))
                     rows += len(scores)
                     fault_point("score.chunk_written")
                     if progress:
@@ -237,6 +238,39 @@ def score_contact_base(
         run_id=run_id,
         stale_left_out=stale,
     )
+
+
+REASON_COLUMNS = ("reasons_positive", "reasons_negative")
+
+
+def _scores(scorer: Scorer, features: pd.DataFrame) -> tuple[pd.DataFrame, Sequence[RowReasons]]:
+    """A chunk's scores and, when the scores leave them out, its reasons (a global model's
+    reasons go to Arrow lists straight from the column-wise table, never a list per row)."""
+    if scorer.explains and scorer.segments is None:
+        explanation = scorer.explain_global(features, lists=False)
+        return explanation.scores, explanation.reasons
+    return scorer.score(features), ()
+
+
+def _table(scores: pd.DataFrame, reasons: Sequence[RowReasons], schema: pa.Schema) -> pa.Table:
+    """The chunk's Arrow table of ``schema``; the reason columns from ``reasons`` when
+    ``scores`` lacks them (the same lists :func:`reasons_as_text` gives)."""
+    if all(c in scores.columns for c in REASON_COLUMNS):
+        return pa.Table.from_pandas(scores, schema=schema, preserve_index=False)
+    rest = pa.schema([f for f in schema if f.name not in REASON_COLUMNS])
+    table = pa.Table.from_pandas(scores, schema=rest, preserve_index=False)
+    lists = dict(zip(REASON_COLUMNS, flat_sentences(reasons), strict=True))
+    columns = []
+    for field in schema:
+        if field.name not in lists:
+            columns.append(table.column(field.name))
+            continue
+        values, counts = lists[field.name]
+        offsets = np.zeros(len(counts) + 1, dtype=np.int32)
+        np.cumsum(counts, out=offsets[1:])
+        texts = pa.array(values, type=pa.string()) if len(values) else pa.array([], pa.string())
+        columns.append(pa.ListArray.from_arrays(pa.array(offsets), texts, type=field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _replaced(out: Path, run_id: str) -> bool:

@@ -14,7 +14,14 @@ import pandas as pd
 
 from leadscore.model.bots import BotRule, bot_flags, bot_sentence
 from leadscore.model.grades import GRADES, GradeThresholds
-from leadscore.serving.reasons import Reason, ReasonRows, RowReasons, reasons_as_text
+from leadscore.serving.reasons import (
+    FlatSide,
+    Reason,
+    ReasonRows,
+    RowReasons,
+    flat_sentences,
+    reasons_as_text,
+)
 
 __all__ = ["BOT_REASON_GROUP", "CappedReasons", "cap_bot_rows", "capped_probability"]
 
@@ -88,3 +95,25 @@ class CappedReasons(ReasonRows):
             positive[row] = [r.text for r in reasons.positive]
             negative[row] = [r.text for r in reasons.negative]
         return positive, negative
+
+    def flat_sentences(self) -> tuple[FlatSide, FlatSide]:
+        """Each side's sentences row after row, and the counts (see ``flat_sentences``): the
+        base's, with the capped rows' spliced in."""
+        base = flat_sentences(self._base)
+        rows = np.array(sorted(self._capped), dtype=np.int64)
+        out = []
+        for side, (values, counts) in zip(("positive", "negative"), base, strict=True):
+            mine = [getattr(self._capped[int(r)], side) for r in rows]
+            new_counts = np.array([len(r) for r in mine], dtype=np.int64)
+            owner = np.repeat(np.arange(len(counts)), counts)
+            keep = ~np.isin(owner, rows)
+            spliced = np.empty(int(new_counts.sum()), dtype=object)
+            spliced[:] = [r.text for reasons in mine for r in reasons]
+            order = np.argsort(
+                np.concatenate([owner[keep], np.repeat(rows, new_counts)]), kind="stable"
+            )
+            merged = np.concatenate([values[keep], spliced])[order]
+            total = counts.copy()
+            total[rows] = new_counts
+            out.append((merged, total))
+        return out[0], out[1]

@@ -35,6 +35,7 @@ __all__ = [
     "ReasonRows",
     "RowReasons",
     "explain_rows",
+    "flat_sentences",
     "reason_groups",
     "reasons_as_text",
     "subscores",
@@ -91,6 +92,7 @@ _SINGULAR = re.compile(r"s( in the last| at the company| from the company)")
 _ZERO = re.compile(r"(^|\s)0 ")
 _MIN_EFFECT = 0.01  # log-odds: smaller group effects are noise, never reported
 _SUPPORT_RATIO = 0.25
+_RENDER_CACHE = 100_000  # sentences a renderer keeps (distinct feature, value, direction)
 _SPARE = 4  # candidates beyond ``top`` per side, to replace reasons repeating a fact
 
 
@@ -185,15 +187,22 @@ def subscores(contributions: FloatArray, concepts: Sequence[str]) -> dict[str, F
     return out
 
 
+_HUMAN_DAYS = (
+    (re.compile(r"\b0 days ago\b"), "today"),
+    (re.compile(r"\b1 days ago\b"), "yesterday"),
+    (re.compile(r"\bfor 0 days\b"), "since today"),
+    (re.compile(r"\b1 days\b"), "1 day"),
+)
 _DURATION = re.compile(r"\b\d+ days (ago|\b)|\bfor \d+ days\b")
 
 
 def humanize_days(text: str) -> str:
     """``0 days ago`` -> ``today``, ``1 days ago`` -> ``yesterday``, ``1 days`` -> ``1 day``."""
-    text = re.sub(r"\b0 days ago\b", "today", text)
-    text = re.sub(r"\b1 days ago\b", "yesterday", text)
-    text = re.sub(r"\bfor 0 days\b", "since today", text)
-    return re.sub(r"\b1 days\b", "1 day", text)
+    if "days" not in text:  # every pattern says "days"
+        return text
+    for pattern, words in _HUMAN_DAYS:
+        text = pattern.sub(words, text)
+    return text
 
 
 def _is_missing(value: Any) -> bool:
@@ -250,6 +259,8 @@ class _Renderer:
         text = self.cache.get(key)
         if text is None:
             text = humanize_days(self._render(index, value, positive))
+            if len(self.cache) >= _RENDER_CACHE:  # a renderer kept across batches stays small
+                self.cache.clear()
             self.cache[key] = text
         return text
 
@@ -393,3 +404,25 @@ def reasons_as_text(reasons: Sequence[RowReasons]) -> tuple[list[list[str]], lis
         [[r.text for r in row.positive] for row in reasons],
         [[r.text for r in row.negative] for row in reasons],
     )
+
+
+FlatSide = tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]
+"""One side's sentences of every row back to back (an object array) and the count per row."""
+
+
+def flat_sentences(reasons: Sequence[RowReasons]) -> tuple[FlatSide, FlatSide]:
+    """Positive and negative sentences of all rows, each side flat with its counts per row
+    (what :func:`reasons_as_text` gives, without a list per row: Arrow list columns are built
+    from it directly)."""
+    flat = getattr(reasons, "flat_sentences", None)  # column-wise reasons have them as arrays
+    if callable(flat):
+        out: tuple[FlatSide, FlatSide] = flat()
+        return out
+    sides = []
+    for side in ("positive", "negative"):
+        per_row = [getattr(row, side) for row in reasons]
+        counts = np.fromiter((len(r) for r in per_row), dtype=np.int64, count=len(per_row))
+        values = np.empty(int(counts.sum()), dtype=object)
+        values[:] = [r.text for row in per_row for r in row]
+        sides.append((values, counts))
+    return sides[0], sides[1]

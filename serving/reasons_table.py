@@ -24,6 +24,7 @@ from leadscore.serving.reasons import (
     _MIN_EFFECT,
     _SPARE,
     _SUPPORT_RATIO,
+    FlatSide,
     Reason,
     ReasonGroup,
     ReasonRows,
@@ -70,6 +71,15 @@ class ReasonTable(ReasonRows):
             )
             for k in range(count)
         )
+
+    def flat_sentences(self) -> tuple[FlatSide, FlatSide]:
+        """Each side's sentences row after row, and the counts (see ``flat_sentences``)."""
+        out = []
+        for side in (0, 1):
+            texts, counts = self.texts[side], self.counts[side]
+            filled = np.arange(texts.shape[1]) < counts[:, None]  # a row's first ``count`` slots
+            out.append((texts[filled], counts.astype(np.int64)))
+        return out[0], out[1]
 
     def sentences(self) -> tuple[list[list[str]], list[list[str]]]:
         """Positive and negative sentences per row (what :func:`reasons_as_text` gives)."""
@@ -180,9 +190,12 @@ def explain_table(
     *,
     top: int = 3,
     min_effect: float = _MIN_EFFECT,
+    renderer: _Renderer | None = None,
 ) -> ReasonTable:
     """Top ``top`` positive and negative reasons of every row, as :func:`explain_rows` chooses
-    and words them (same arguments), computed column-wise."""
+    and words them (same arguments), computed column-wise. ``renderer``: one of
+    ``definition`` and ``features`` kept across batches (its sentences are rendered once per
+    run, not once per chunk)."""
     n, n_features = contributions.shape[0], len(features)
     matrix = np.zeros((n_features, len(groups)))
     for g, group in enumerate(groups):
@@ -192,7 +205,7 @@ def explain_table(
     negate = np.where(effects > 0, -1.0, 1.0)  # -sign of each group's effect
     members = [_members(own, negate[:, g], group) for g, group in enumerate(groups)]
     lead = np.stack([m[:, 0] for m in members], axis=1) if members else np.zeros((n, 0), np.intp)
-    renderer = _Renderer(definition, features)
+    renderer = renderer or _Renderer(definition, features)
     values = _Values(frame, features)
     facts = _day_facts(values, renderer)
     chosen, counts = _pick(effects, lead, facts, n_features, top, min_effect)

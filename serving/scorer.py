@@ -31,6 +31,7 @@ from leadscore.serving.flat import FlatScoring
 from leadscore.serving.reasons import (
     ReasonGroup,
     RowReasons,
+    _Renderer,
     explain_rows,
     reason_groups,
     reasons_as_text,
@@ -116,6 +117,7 @@ class Scorer:
             self._binner = ThresholdBinner.from_booster(reason_head.booster)
         self.features: list[str] = list(reason_head.feature_names)
         self._groups: list[ReasonGroup] = []
+        self._renderer: _Renderer | None = None
         self._concepts: list[str] = [f.concept for f in reason_head.features]
         self.flat: FlatScoring | None = None
         if spec.flat is not None:  # a flat-mode model reads raw export rows (serving.flat)
@@ -128,6 +130,8 @@ class Scorer:
                     f"{', '.join(unknown)}."
                 )
             self._groups = reason_groups(self.definition, self.features)
+            # kept across batches: a batch run renders each distinct sentence once, not per chunk
+            self._renderer = _Renderer(self.definition, self.features)
             self._concepts = [str(self.definition.feature(n).concept.value) for n in self.features]
         # heads fitted on one table encode a frame identically (same features, kinds and
         # levels): the matrix is built once per distinct encoding (the encoding is ~half of a
@@ -233,8 +237,12 @@ class Scorer:
             return explain_by_segment(self, self.segments, frame, top)
         return self.explain_global(frame, top=top)
 
-    def explain_global(self, frame: pd.DataFrame, *, top: int | None = None) -> Explanation:
-        """:meth:`explain` with this scorer's own heads (no segment routing)."""
+    def explain_global(
+        self, frame: pd.DataFrame, *, top: int | None = None, lists: bool = True
+    ) -> Explanation:
+        """:meth:`explain` with this scorer's own heads (no segment routing). ``lists=False``
+        leaves the reason columns out of the scores (batch scoring writes them from
+        ``reasons`` as Arrow lists: :func:`~leadscore.serving.reasons.flat_sentences`)."""
         definition = self.require_definition()
         grades = self.spec.grades
         assert grades is not None  # checked by require_definition
@@ -247,14 +255,11 @@ class Scorer:
             if head is self._reason_head:
                 contributions = self._contributions(matrix)
         raw_score = contributions.sum(axis=1)
-        choose = explain_table if len(frame) >= TABLE_REASONS_FROM else explain_rows
-        reasons: Sequence[RowReasons] = choose(
-            contributions,
-            frame,
-            self.features,
-            self._groups,
-            definition,
-            top=top or self.spec.top_reasons,
+        choice = (contributions, frame, self.features, self._groups, definition)
+        reasons: Sequence[RowReasons] = (
+            explain_table(*choice, top=top or self.spec.top_reasons, renderer=self._renderer)
+            if len(frame) >= TABLE_REASONS_FROM
+            else explain_rows(*choice, top=top or self.spec.top_reasons)
         )
         sub = subscores(contributions[:, :-1], self._concepts)
         columns = _without_missing_targets(columns, len(frame))
@@ -267,11 +272,10 @@ class Scorer:
             thresholds=grades,
             target=self.spec.reason_target,
         )
-        positive, negative = reasons_as_text(reasons)
         columns["fit_score"] = sub["fit"]
         columns["engagement_score"] = sub["engagement"]
-        columns["reasons_positive"] = positive
-        columns["reasons_negative"] = negative
+        if lists:
+            columns["reasons_positive"], columns["reasons_negative"] = reasons_as_text(reasons)
         scores = pd.DataFrame(columns, index=frame.index)
         scores = scores[[c for c in OUTPUT_COLUMNS if c in scores.columns]]
         return Explanation(scores, reasons, contributions, raw_score)

@@ -90,3 +90,32 @@ def test_empty_frame_gives_an_empty_table() -> None:
     )
     assert isinstance(table, ReasonTable) and len(table) == 0
     assert table.sentences() == ([], [])
+
+
+def test_a_renderer_kept_across_batches_gives_the_same_sentences() -> None:
+    """The scorer keeps one renderer for every chunk of a run: chunks after the first read
+    sentences the earlier ones rendered, the same as a fresh renderer's; a full cache empties."""
+    from leadscore.serving import reasons as reasons_module
+    from leadscore.serving.reasons import _Renderer
+
+    names = list(DEFINITION.names)
+    groups = reason_groups(DEFINITION, names)
+    kept = _Renderer(DEFINITION, names)
+    for seed in (11, 12, 13):
+        frame = _frame(DEFINITION, names, 520, seed)
+        contributions = _contributions(520, len(names) + 1, seed)
+        fresh = explain_table(contributions, frame, names, groups, DEFINITION)
+        again = explain_table(contributions, frame, names, groups, DEFINITION, renderer=kept)
+        assert list(again) == list(fresh)
+    assert kept.cache
+    small = _Renderer(DEFINITION, names)
+    limit = reasons_module._RENDER_CACHE
+    try:
+        reasons_module._RENDER_CACHE = 5
+        frame = _frame(DEFINITION, names, 520, 14)
+        contributions = _contributions(520, len(names) + 1, 14)
+        fresh = explain_table(contributions, frame, names, groups, DEFINITION)
+        bounded = explain_table(contributions, frame, names, groups, DEFINITION, renderer=small)
+        assert list(bounded) == list(fresh) and len(small.cache) <= 5
+    finally:
+        reasons_module._RENDER_CACHE = limit

@@ -102,6 +102,24 @@ def test_a_large_batch_keeps_its_reasons_column_wise_with_bots_capped(
     for i in (first, second):
         assert negative[i][0].startswith("grade capped at")
         assert list(explained.scores["reasons_negative"].iloc[i]) == negative[i]
+    # batch scoring's path: scores without lists, reason columns built from flat sentences
+    import pyarrow as pa
+
+    from leadscore.serving.batch import REASON_COLUMNS, _table
+
+    bare = scorer.explain_global(rows, lists=False)
+    assert not set(REASON_COLUMNS) & set(bare.scores.columns)
+    pd.testing.assert_frame_equal(
+        bare.scores, explained.scores.drop(columns=list(REASON_COLUMNS)), check_exact=True
+    )
+    schema = pa.Schema.from_pandas(explained.scores, preserve_index=False)
+    schema = (
+        pa.schema([*(f for f in schema if f.name not in REASON_COLUMNS)])
+        .append(pa.field("reasons_positive", pa.list_(pa.string())))
+        .append(pa.field("reasons_negative", pa.list_(pa.string())))
+    )
+    expected = pa.Table.from_pandas(explained.scores, schema=schema, preserve_index=False)
+    assert _table(bare.scores, bare.reasons, schema).equals(expected)
 
 
 @pytest.fixture(scope="module")
