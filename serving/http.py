@@ -131,20 +131,8 @@ class RequestGuard:
                     "the request id to the operator; the server log has the details.",
                 )
         finally:
-            route = scope.get("route")
-            access_log.info(
-                json.dumps(
-                    {
-                        "request_id": request_id,
-                        "method": scope.get("method"),
-                        "route": getattr(route, "path", None) or "(unmatched)",
-                        "status": status[0] or None,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "leads": state.get(_STATE_LEADS),
-                    },
-                    separators=(",", ":"),
-                )
-            )
+            if access_log.isEnabledFor(logging.INFO):  # the line is built only to be written
+                _log_access(scope, state, request_id, status[0], started)
 
     def _declared_too_large(self, scope: Scope) -> bool:
         for name, value in scope.get("headers") or []:
@@ -166,6 +154,26 @@ class RequestGuard:
 
 async def _no_receive() -> Message:  # pragma: no cover - a response never reads the request
     return {"type": "http.disconnect"}
+
+
+def _log_access(
+    scope: Scope, state: dict[str, Any], request_id: str, status: int, started: float
+) -> None:
+    """The request's access-log line (JSON; no path with ids, query, header or value)."""
+    route = scope.get("route")
+    access_log.info(
+        json.dumps(
+            {
+                "request_id": request_id,
+                "method": scope.get("method"),
+                "route": getattr(route, "path", None) or "(unmatched)",
+                "status": status or None,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "leads": state.get(_STATE_LEADS),
+            },
+            separators=(",", ":"),
+        )
+    )
 
 
 def _log_fault(request_id: str, exc: BaseException) -> None:
