@@ -117,3 +117,46 @@ def test_rule_points_of_numpy_columns_equal_the_general_path() -> None:
     np.testing.assert_array_equal(
         capped.points_for(values), capped.points_for(values.astype(object))
     )
+
+
+def test_small_frames_numeric_block_equals_the_column_by_column_matrix() -> None:
+    """Small frames take their NumPy numeric and boolean columns in one conversion: the same
+    matrix as one column at a time (the path of large frames), whatever the other columns."""
+    from leadscore.model.inputs import FeatureSpec
+
+    rng = np.random.default_rng(3)
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "count": rng.integers(0, 50, n),
+            "flag": rng.random(n) < 0.5,
+            "share": np.where(rng.random(n) < 0.2, np.nan, rng.random(n)),
+            "small": rng.integers(0, 5, n).astype(np.int8),
+            "nullable": pd.array(np.where(rng.random(n) < 0.3, None, 7), dtype="Int64"),
+            "text_number": pd.Series(["1", "x", None, "2.5"] * (n // 4), dtype=object),
+            "yes_no": pd.Series(["yes", "no", None, "true"] * (n // 4), dtype=object),
+            "industry": pd.Series(["saas", "retail", None, "bank"] * (n // 4), dtype="string"),
+            "unused": rng.random(n),
+        }
+    )
+    specs = [
+        FeatureSpec("share", "numeric"),
+        FeatureSpec("industry", "categorical"),
+        FeatureSpec("count", "numeric"),
+        FeatureSpec("flag", "boolean"),
+        FeatureSpec("nullable", "numeric"),
+        FeatureSpec("text_number", "numeric"),
+        FeatureSpec("yes_no", "boolean"),
+        FeatureSpec("small", "numeric"),
+    ]
+    encoder = FeatureEncoder(specs).fit(frame)
+    for rows in (frame.iloc[[0]], frame.iloc[:7], frame.iloc[[5, 2, 9]]):
+        expected = np.column_stack([_one_column(encoder, rows, j) for j in range(len(specs))])
+        np.testing.assert_array_equal(encoder.transform(rows), expected)
+
+
+def _one_column(encoder: FeatureEncoder, rows: pd.DataFrame, j: int) -> np.ndarray:
+    """Column ``j`` of the matrix through the single-feature encoder (no numeric block)."""
+    single = FeatureEncoder([encoder.features[j]])
+    single.levels_ = encoder.levels_
+    return single.transform(rows)[:, 0]

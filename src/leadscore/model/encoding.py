@@ -96,7 +96,10 @@ class FeatureEncoder:
             )
         out = np.empty((len(frame), len(self.features)), dtype=np.float64)
         small = len(frame) <= _DICT_ROWS
+        done = self._numeric_block(frame, out) if small else frozenset()
         for j, spec in enumerate(self.features):
+            if j in done:
+                continue
             column = frame[spec.name]
             if spec.kind == "categorical":
                 looked_up = self._lookup_codes(spec.name, column) if small else None
@@ -115,6 +118,28 @@ class FeatureEncoder:
             else:
                 out[:, j] = as_float(column, spec.kind)
         return out
+
+    def _numeric_block(self, frame: pd.DataFrame, out: np.ndarray[Any, Any]) -> frozenset[int]:
+        """Fill ``out``'s columns of the non-categorical features held as plain NumPy numbers
+        or booleans in one conversion (what the per-column path gives: ``to_numpy`` as float64),
+        and return their indices. For small frames, where taking ~70 columns one by one from a
+        DataFrame cost ~0.5 ms a call (the API's single leads)."""
+        if frame.columns.has_duplicates:
+            return frozenset()
+        dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
+        picked = [
+            (j, spec.name)
+            for j, spec in enumerate(self.features)
+            if spec.kind != "categorical"
+            and isinstance(dtypes[spec.name], np.dtype)
+            and dtypes[spec.name].kind in "biuf"
+        ]
+        if len(picked) < 2:
+            return frozenset()
+        indices = [j for j, _ in picked]
+        positions = frame.columns.get_indexer([name for _, name in picked])
+        out[:, indices] = frame.iloc[:, positions].to_numpy(dtype=np.float64)
+        return frozenset(indices)
 
     def _lookup_codes(self, name: str, column: pd.Series) -> list[float] | None:
         """Level codes of a text column by dict lookup (NaN: missing or unseen level), the
