@@ -137,7 +137,7 @@ class FeatureEncoder:
         if len(picked) < 2:
             return frozenset()
         indices = [j for j, _ in picked]
-        positions = frame.columns.get_indexer([name for _, name in picked])
+        positions = frame.columns.get_indexer(pd.Index([name for _, name in picked]))
         out[:, indices] = frame.iloc[:, positions].to_numpy(dtype=np.float64)
         return frozenset(indices)
 
