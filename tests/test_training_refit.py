@@ -127,4 +127,4 @@ def test_refit_rows_extend_the_training_sample_with_the_same_draw() -> None:
     valid = split.mask("valid")
     assert rows.mask[valid & positive].all() and not rows.mask[valid & ~positive].all()
     assert not rows.mask[split.mask("test")].any()
-    assert refit_rounds(100, 1000, 1100) == 110 and refit_rounds(100, 1000, 5000) == 125
+    assert refit_rounds(100, 1000, 1500) == 100  # kept: measured in training/refit.py
