@@ -342,21 +342,38 @@ def _open_contacts(
             fit = fit_all[ids]
             log_decay = log_decay_all[ids]
             rows, owner = _bursts_of(ids, burst_contact, burst_day, np.full(n, c))
-            intent = _known_intent(
+            known = _known_intent(
                 owner, burst_day[rows], amplitude[rows], log_decay, days.astype(float), n
-            )[:, None, :]
-            if random_part:
-                future = decayed_sum(impulses, log_decay[:, None, None])
-                intent = intent + future
-            h = sql_hazard(fit[:, None, None], intent, wk[None, None, :]) * weight
-            q = (dq_hazard(fit)[:, None, None] * wk[None, None, :]) * weight
-            survive = np.cumprod((1.0 - h) * (1.0 - q), axis=-1)
-            alive = np.concatenate([np.ones((n, survive.shape[1], 1)), survive[..., :-1]], -1)
-            sql_today = alive * h
-            p_sql[sel] = sql_today.sum(axis=-1).mean(axis=-1)
-            p_m = meeting_probability(fit[:, None, None], intent)
-            p_meet[sel] = (sql_today * p_m * meet_in).sum(axis=-1).mean(axis=-1)
+            )
+            base = _window_sums(fit, known, wk, weight, meet_in)
+            if not random_part:
+                p_sql[sel], p_meet[sel] = base
+                continue
+            # a draw without a future burst in the window follows the known intent: its sums
+            # are the contact's base ones (intent + 0 is intent), computed once, not per draw
+            sums = [np.repeat(b[:, None], draws, axis=1) for b in base]
+            row, draw = np.nonzero(impulses.any(axis=-1))
+            if len(row):
+                future = decayed_sum(impulses[row, draw], log_decay[row][:, None])
+                bursty = _window_sums(fit[row], known[row] + future, wk, weight, meet_in)
+                for total, part in zip(sums, bursty, strict=True):
+                    total[row, draw] = part
+            p_sql[sel], p_meet[sel] = (total.mean(axis=-1) for total in sums)
     return p_sql, p_meet
+
+
+def _window_sums(
+    fit: FloatArray, intent: FloatArray, wk: FloatArray, weight: FloatArray, meet_in: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Per path (a row of ``intent`` over the window's days; ``fit`` per row): the probability
+    of becoming SQL in the window, and of an SQL there whose meeting falls inside it."""
+    h = sql_hazard(fit[:, None], intent, wk[None, :]) * weight
+    q = (dq_hazard(fit)[:, None] * wk[None, :]) * weight
+    survive = np.cumprod((1.0 - h) * (1.0 - q), axis=-1)
+    alive = np.concatenate([np.ones((len(fit), 1)), survive[:, :-1]], -1)
+    sql_today = alive * h
+    p_m = meeting_probability(fit[:, None], intent)
+    return sql_today.sum(axis=-1), (sql_today * p_m * meet_in).sum(axis=-1)
 
 
 def _sql_contacts(
