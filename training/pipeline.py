@@ -141,9 +141,6 @@ class TrainingOutcome:
     validated: dict[Target, LightGBMModel] = field(default_factory=dict)
     """Per target: the LightGBM model fitted on the training period only, whose validation
     scores chose the head (``lightgbm`` when not refitted)."""
-    valid_proba: dict[str, dict[str, FloatArray]] = field(default_factory=dict)
-    """Candidate -> target -> calibrated probabilities of the validation rows
-    (:meth:`fit_mask` ``("valid")``) by the training-period models: out of sample, for the grades."""
     refit: RefitRows | None = None
     """The rows the heads were refitted on (``None``: not refitted, the training period's)."""
     refit_rounds: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -270,7 +267,6 @@ def fit_and_evaluate(
         )
     refit_frame = frame[refit.mask] if refit is not None else train
     validated: dict[Target, LightGBMModel] = {}
-    valid_proba: dict[str, dict[str, FloatArray]] = {"rules": {}, "logistic": {}, "lightgbm": {}}
     rounds: dict[str, tuple[int, int]] = {}
     for k, t in enumerate(targets):
         done = k * per_target
@@ -281,7 +277,6 @@ def fit_and_evaluate(
         )
         rules_calibrators[t] = calib
         valid_scores["rules"][t] = points[masks["valid"]]
-        valid_proba["rules"][t] = calib.predict(points_unit[masks["valid"]])
         scores["rules"][t] = points[split.mask("test")]
         probas["rules"][t] = calib.predict(points_unit[split.mask("test")])
 
@@ -302,7 +297,6 @@ def fit_and_evaluate(
         )
         validated[t] = model
         valid_scores["lightgbm"][t] = model.predict_raw(valid)
-        valid_proba["lightgbm"][t] = model.calibrator_.predict(valid_scores["lightgbm"][t])
         done += n_candidates
         y_refit = table.labels(t)[refit_frame.index].to_numpy()
         if refit is not None:
@@ -319,7 +313,6 @@ def fit_and_evaluate(
             lr = LogisticModel(list(table.features), config.logistic).fit(
                 train, y_train, valid, y_valid, valid_groups=valid_groups, sample_weight=w_train
             )
-            valid_proba["logistic"][t] = lr.calibrator_.predict(lr.valid_raw_)
             if refit is not None:
                 step(_detail(f"{t}: logistic refitted on train + validation"), done + 1, total)
                 lr = lr.refit(refit_frame, y_refit, sample_weight=refit.weight)
@@ -388,7 +381,6 @@ def fit_and_evaluate(
         bots=config.bots if bot_rule_runs else None,
         sample=negatives,
         validated=validated,
-        valid_proba=valid_proba,
         refit=refit,
         refit_rounds=rounds,
     )
