@@ -11,8 +11,9 @@ untouched. Flat mode does the same (:mod:`leadscore.training.flat_fit`).
 - Rounds: the validated best iteration, kept (:data:`MAX_ROUND_GROWTH` is 1). Flat mode scales
   it by the rows added (at most 1.25x); on the 1,500-lead funnel of
   ``benchmarks/funnel_vs_flat.py`` (seeds 0-4, 1.5x the rows) the scaled refit's test AUC was
-  0.006 to 0.010 below the kept one's on every seed (up to 0.013 on other LightGBM seeds): more trees on the same leaf sizes fit the
-  added rows harder than validation ever checked, while the kept count is the one it did.
+  0.006 to 0.010 below the kept one's on every seed (up to 0.013 with other LightGBM seeds):
+  more trees on the same leaf sizes fit the added rows harder than validation ever checked,
+  while the kept count is the one it did.
 - Calibration: the calibrators stay those fitted on validation (on the train-period model's
   out-of-sample scores); no held-out rows are left to refit them on. Test's Brier score and log
   loss check them on the refitted heads.
