@@ -15,7 +15,9 @@ rate), then
 
 Both are scored on the leads in both test periods; prints each path's shipped head's AUC (and
 LightGBM's) with a bootstrap CI and the paired difference CRM - flat with its CI. The
-acceptance bar is a difference above -0.01.
+acceptance bar is a difference above -0.01. The CRM path is trained twice on the same table:
+with its heads refitted on train + validation (``refit``, the default, as flat mode does) and
+without (``train-only``, ``training.refit: false``), side by side in one run.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ class PathScores:
     train_rows: int
 
 
-def crm_path(crm: Path, work: Path, horizon: int) -> tuple[PathScores, pd.DataFrame]:
-    """Build at MQL entry and train the sql target; the test leads' scores and the table."""
+def crm_path(crm: Path, work: Path, horizon: int) -> tuple[dict[str, PathScores], pd.DataFrame]:
+    """Build at MQL entry and train the sql target with and without the refit; the test leads'
+    scores per variant and the table."""
     t0 = time.perf_counter()
     table_path = work / "training.parquet"
     build_features_step(
@@ -72,25 +75,29 @@ def crm_path(crm: Path, work: Path, horizon: int) -> tuple[PathScores, pd.DataFr
         )
     )
     table = load_training_table(table_path)
-    config = TrainingConfig(
-        targets=(TARGET,), evaluation=EvaluationConfig(n_bootstrap=0), shap_rows=0
-    )
-    outcome = fit_and_evaluate(table, config)
-    test = outcome.split.mask("test")
-    scores = {m.name: np.asarray(m.score[TARGET]) for m in outcome.evaluation.methods}
-    shipped = outcome.choices[TARGET].shipped
-    scores["shipped"] = scores[shipped]
-    return (
-        PathScores(
+    built = time.perf_counter() - t0
+    out: dict[str, PathScores] = {}
+    for name, refit in (("train-only", False), ("refit", True)):
+        t1 = time.perf_counter()
+        config = TrainingConfig(
+            targets=(TARGET,), evaluation=EvaluationConfig(n_bootstrap=0), shap_rows=0, refit=refit
+        )
+        outcome = fit_and_evaluate(table, config)
+        test = outcome.split.mask("test")
+        scores = {m.name: np.asarray(m.score[TARGET]) for m in outcome.evaluation.methods}
+        shipped = outcome.choices[TARGET].shipped
+        scores["shipped"] = scores[shipped]
+        out[name] = PathScores(
             leads=table.frame.loc[test, "contact_id"].to_numpy(),
             y=outcome.evaluation.labels[TARGET],
             scores=scores,
             shipped=str(shipped),
-            seconds=time.perf_counter() - t0,
-            train_rows=int(outcome.split.mask("train").sum()),
-        ),
-        table.frame.assign(period=outcome.split.period.to_numpy()),
-    )
+            seconds=built + time.perf_counter() - t1,
+            train_rows=outcome.refit.rows
+            if outcome.refit
+            else int(outcome.fit_mask("train").sum()),
+        )
+    return out, table.frame.assign(period=outcome.split.period.to_numpy())
 
 
 def flat_export(crm: Path, table: pd.DataFrame, out: Path) -> Path:
@@ -162,23 +169,27 @@ def compare(crm_scores: PathScores, flat_scores: PathScores, n: int) -> dict[str
     }
 
 
-def run_seed(leads: int, seed: int, horizon: int, n: int, work: Path) -> dict[str, Any]:
+def run_seed(leads: int, seed: int, horizon: int, n: int, work: Path) -> dict[str, dict[str, Any]]:
+    """Per CRM variant (``train-only``, ``refit``): the comparison with the flat path."""
     crm = funnel_crm_folder(work / "crm", leads=leads, seed=seed)
-    crm_scores, table = crm_path(crm, work, horizon)
+    variants, table = crm_path(crm, work, horizon)
     test_from = pd.to_datetime(table.loc[table["period"] == "test", "cutoff"]).min()
     export = flat_export(crm, table, work / "flat.csv")
     flat_scores = flat_path(export, test_from, work)
-    out = compare(crm_scores, flat_scores, n)
-    out |= {
-        "seed": seed,
-        "crm_shipped": crm_scores.shipped,
-        "flat_shipped": flat_scores.shipped,
-        "crm_train_rows": crm_scores.train_rows,
-        "flat_train_rows": flat_scores.train_rows,
-        "crm_s": crm_scores.seconds,
-        "flat_s": flat_scores.seconds,
-    }
-    return out
+    results = {}
+    for name, crm_scores in variants.items():
+        out = compare(crm_scores, flat_scores, n)
+        out |= {
+            "seed": seed,
+            "crm_shipped": crm_scores.shipped,
+            "flat_shipped": flat_scores.shipped,
+            "crm_train_rows": crm_scores.train_rows,
+            "flat_train_rows": flat_scores.train_rows,
+            "crm_s": crm_scores.seconds,
+            "flat_s": flat_scores.seconds,
+        }
+        results[name] = out
+    return results
 
 
 def main() -> None:
@@ -191,30 +202,33 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.leads, args.seeds, args.bootstrap = 1500, "0", 100
-    rows = []
+    rows: dict[str, list[dict[str, Any]]] = {"train-only": [], "refit": []}
     for seed in [int(s) for s in args.seeds.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
-            r = run_seed(args.leads, seed, args.horizon, args.bootstrap, Path(tmp))
-        s: dict[str, Interval] = r["singles"]
+            variants = run_seed(args.leads, seed, args.horizon, args.bootstrap, Path(tmp))
+        for variant, r in variants.items():
+            s: dict[str, Interval] = r["singles"]
+            print(
+                f"seed {seed}, CRM {variant}: {r['leads']:,} test leads ({r['positives']} won); "
+                f"rows fitted CRM {r['crm_train_rows']:,} / flat train {r['flat_train_rows']:,}; "
+                f"shipped CRM {r['crm_shipped']} / flat {r['flat_shipped']}; "
+                f"{r['crm_s']:.0f} s / {r['flat_s']:.0f} s",
+                flush=True,
+            )
+            for name, interval in s.items():
+                print(f"  AUC {name:<14} {interval}")
+            print(f"  CRM - flat (shipped heads)  {r['shipped_diff']}")
+            print(f"  CRM - flat (LightGBM heads) {r['lightgbm_diff']}", flush=True)
+            rows[variant].append(r)
+    print()
+    for variant, done in rows.items():
+        diffs = [r["shipped_diff"].value for r in done]
+        lows = [r["shipped_diff"].low for r in done]
         print(
-            f"seed {seed}: {r['leads']:,} test leads ({r['positives']} won); train rows CRM "
-            f"{r['crm_train_rows']:,} / flat {r['flat_train_rows']:,}; shipped CRM "
-            f"{r['crm_shipped']} / flat {r['flat_shipped']}; {r['crm_s']:.0f} s / "
-            f"{r['flat_s']:.0f} s",
-            flush=True,
+            f"CRM ({variant}) - flat AUC, shipped heads: mean {np.mean(diffs):+.4f} over "
+            f"{len(done)} seed(s), lowest CI bound {min(lows):+.4f}; within 0.01: "
+            f"{'yes' if np.mean(diffs) > -0.01 else 'no'}"
         )
-        for name, interval in s.items():
-            print(f"  AUC {name:<14} {interval}")
-        print(f"  CRM - flat (shipped heads)  {r['shipped_diff']}")
-        print(f"  CRM - flat (LightGBM heads) {r['lightgbm_diff']}", flush=True)
-        rows.append(r)
-    diffs = [r["shipped_diff"].value for r in rows]
-    lows = [r["shipped_diff"].low for r in rows]
-    print(
-        f"\nCRM - flat AUC, shipped heads: mean {np.mean(diffs):+.4f} over {len(rows)} seed(s), "
-        f"lowest CI bound {min(lows):+.4f}; within 0.01: "
-        f"{'yes' if np.mean(diffs) > -0.01 else 'no'}"
-    )
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ def run_arm(table_path: Path, oracle_path: Path, arm: str, n_bootstrap: int) -> 
             f"{t}_gain_low": h.loc[("lightgbm", t), "gain_low"],
             f"{t}_gain_high": h.loc[("lightgbm", t), "gain_high"],
             f"{t}_brier_ratio": lgbm["brier"] / oracle_m["brier"],
-            f"{t}_iterations": outcome.lightgbm[t].best_iteration_,
+            f"{t}_iterations": outcome.validated.get(t, outcome.lightgbm[t]).best_iteration_,
             f"{t}_leaves": outcome.lightgbm[t].params.num_leaves,
         }
     return row

@@ -56,3 +56,9 @@ def test_spark_vs_duckdb_benchmark_smoke(tmp_path: Path) -> None:
     assert "training tables identical" in out
     assert "grades and reasons identical" in out
     assert "spark/duckdb" in out
+
+
+@pytest.mark.slow
+def test_oracle_benchmark_smoke(tmp_path: Path) -> None:
+    out = run_benchmark("oracle.py", "--smoke", cwd=tmp_path)
+    assert out.count("equal to before: True") == 3 and "x CPU" in out

@@ -402,6 +402,28 @@ def test_oracle_is_deterministic_and_seeded(crm: Path) -> None:
     assert (past_end["p_sql"].fillna(0) == 0).all()
 
 
+def test_oracle_of_only_some_rows_equals_the_full_computation(
+    crm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadscore.synthetic import oracle as oracle_module
+
+    # small Monte Carlo batches, so the rows asked for and the rows skipped share batches
+    monkeypatch.setattr(oracle_module, "_CELLS_PER_BATCH", 16 * 31 * 40)
+    oracle = load_oracle(crm)
+    cutoffs = [datetime(2025, m, 1) for m in (3, 4, 5, 6)] + [datetime(2025, 6, 3, 9, 30)]
+    full = true_probabilities(oracle, cutoffs, 30, n_draws=16, seed=3)
+    later = full[full["cutoff"] >= pd.Timestamp(2025, 5, 1)]
+    wanted = later.sample(frac=0.4, random_state=0)[["contact_id", "cutoff"]]
+    got = true_probabilities(oracle, cutoffs, 30, n_draws=16, seed=3, only=wanted)
+    expected = full.merge(wanted, on=["contact_id", "cutoff"])
+    assert len(got) == len(wanted) > 100 and got["cutoff"].nunique() == 3
+    pd.testing.assert_frame_equal(
+        got.sort_values(["cutoff", "contact_id"]).reset_index(drop=True),
+        expected.sort_values(["cutoff", "contact_id"]).reset_index(drop=True),
+        check_exact=True,
+    )
+
+
 @pytest.mark.slow
 def test_funnel_rates_at_default_size(tmp_path: Path) -> None:
     out = tmp_path / "crm.duckdb"

@@ -206,8 +206,13 @@ def train(
         if outcome.sample is not None:  # the training period's negative sample
             params |= {f"sample.{k}": v for k, v in outcome.sample.record().items()}
         for target, model in outcome.lightgbm.items():
-            params[f"best_iteration.{target}"] = model.best_iteration_
+            validated = outcome.validated.get(target, model)
+            params[f"best_iteration.{target}"] = validated.best_iteration_
             params[f"calibration.{target}"] = model.calibrator_.method
+        params["refit.train_valid"] = outcome.refit is not None
+        if outcome.refit is not None:  # the shipped heads' rows: train + validation
+            params |= {f"refit.{k}": v for k, v in outcome.refit.record().items()}
+            params |= {f"refit.rounds.{t}": n for t, (_, n) in outcome.refit_rounds.items()}
         tags = {
             "data_fingerprint": table.data_fingerprint,
             "definition_hash": table.definition_hash,
@@ -217,6 +222,7 @@ def train(
             **window,
             **(segments.tags() if segments is not None else {}),
         }
+        tags["shipped.fitted_on"] = "train+valid" if outcome.refit is not None else "train"
         for target, chosen in outcome.choices.items():
             tags[f"shipped.{target}"] = chosen.shipped
             tags[f"shipped.{target}.why"] = chosen.why

@@ -62,8 +62,10 @@ def scorer_spec(
 ) -> ScorerSpec | None:
     """The served scorer's spec: the training table's feature definition and grade thresholds
     fitted on the validation period (A: the share of leads the rules make MQLs there, i.e. what
-    sales works today). ``None`` (a probabilities-only scorer) when the table carries no feature
-    definition (simulated or flat tables)."""
+    sales works today), on the served heads' probabilities: with the refit (:mod:`.refit`),
+    a head that has seen those rows, measured on the demo to match the capacity on test better
+    than the training-period model's (whose scores sit lower). ``None`` (a probabilities-only
+    scorer) when the table carries no feature definition (simulated or flat tables)."""
     if table.definition is None or not outcome.lightgbm:
         return None
     heads = heads if heads is not None else shipped_heads(table, outcome)
@@ -88,6 +90,16 @@ def scorer_spec(
 def _sample_params(outcome: TrainingOutcome) -> dict[str, object]:
     """The training period's negative sample (fraction, seed, rows), in every head's record."""
     return {"training_sample": outcome.sample.record()} if outcome.sample is not None else {}
+
+
+def _refit_params(outcome: TrainingOutcome, target: str, kind: str) -> dict[str, object]:
+    """The rows (and LightGBM's rounds) the shipped head was refitted on, in its record."""
+    if outcome.refit is None or kind == "rules":
+        return {}
+    record: dict[str, object] = {"train_valid": True, **outcome.refit.record()}
+    if kind == "lightgbm" and target in outcome.refit_rounds:
+        record["validated_rounds"], record["rounds"] = outcome.refit_rounds[target]
+    return {"refit": record}
 
 
 def _to_write(
@@ -126,7 +138,7 @@ def save_heads(
             params = outcome.lightgbm[target].params.model_dump(mode="json")
         elif head.kind == "logistic":
             params = outcome.logistic[target].params.model_dump(mode="json")
-        params |= _sample_params(outcome)
+        params |= _sample_params(outcome) | _refit_params(outcome, target, head.kind)
         heads[target] = HeadToWrite(
             head,
             params=params,

@@ -279,10 +279,11 @@ class LightGBMModel:
         # trained; calibration removes the distortion afterwards
         data.valid.set_weight(np.where(data.y_valid == 1, w, bag))
         seen = positives + bag * (len(data.y_train) - positives)
+        self.booster_params_ = self.booster_params(
+            data.train.num_data(), rows_per_tree=seen, negative_sample=sample, bag=bag
+        )
         self.booster_ = lgb.train(
-            self.booster_params(
-                data.train.num_data(), rows_per_tree=seen, negative_sample=sample, bag=bag
-            ),
+            self.booster_params_,
             data.train,
             num_boost_round=self.params.max_rounds,
             valid_sets=[data.valid],
@@ -308,6 +309,46 @@ class LightGBMModel:
             self.booster_, self.encoder_, self.calibrator_, best_iteration=self.best_iteration_
         )
         return self
+
+    def refit(
+        self,
+        frame: pd.DataFrame,
+        y: np.ndarray[Any, Any],
+        rounds: int,
+        *,
+        sample_weight: FloatArray | None = None,
+    ) -> LightGBMModel:
+        """A new model boosted on ``frame`` (train + validation) for ``rounds`` rounds with this
+        fitted model's exact LightGBM parameters (leaves, bagging, ``min_child_samples`` as
+        validated) and positive weight, keeping its validation calibrator: no rows are left to
+        stop early or calibrate on. ``sample_weight``: the rows' negative-sample weights."""
+        model = LightGBMModel(self.features, self.params)
+        model.encoder_ = FeatureEncoder(self.features).fit(frame)
+        model.positive_weight_ = self.positive_weight_
+        model.booster_params_ = dict(self.booster_params_)
+        y = np.asarray(y)
+        rows = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        data = lgb.Dataset(
+            model.encoder_.transform(frame),
+            label=y,
+            weight=np.where(y == 1, self.positive_weight_, 1.0) * rows,
+            feature_name=model.encoder_.feature_names,
+            categorical_feature=model.encoder_.categorical_indices,
+            params={
+                "max_bin": self.params.max_bin,
+                "feature_pre_filter": False,
+                "verbosity": -1,
+                "num_threads": model.booster_params_["num_threads"],
+            },
+        )
+        model.booster_ = lgb.train(model.booster_params_, data, num_boost_round=rounds)
+        model.best_iteration_ = int(rounds)
+        model.calibrator_ = self.calibrator_
+        model.calibration_losses_ = self.calibration_losses_
+        model.head_ = ModelHead.from_booster(
+            model.booster_, model.encoder_, model.calibrator_, best_iteration=model.best_iteration_
+        )
+        return model
 
     def _predict_matrix(self, x: FloatArray) -> FloatArray:
         """Uncalibrated probabilities of the boosted trees (before the head exists)."""
@@ -395,6 +436,26 @@ class LogisticModel:
             self.valid_raw_, np.asarray(y_valid), groups, methods=self.params.calibration
         )
         return self
+
+    def refit(
+        self,
+        frame: pd.DataFrame,
+        y: np.ndarray[Any, Any],
+        *,
+        sample_weight: FloatArray | None = None,
+    ) -> LogisticModel:
+        """A new model with the same settings fitted on ``frame`` (train + validation), keeping
+        this model's validation calibrator and validation scores (the choice read them)."""
+        model = LogisticModel(self.features, self.params)
+        inputs = model._inputs(frame)
+        weights = {} if sample_weight is None else {"classifier__sample_weight": sample_weight}
+        model.pipeline_ = model._pipeline().fit(inputs, np.asarray(y), **weights)
+        model._train_inputs = inputs
+        model._train_weights = sample_weight
+        model.valid_raw_ = self.valid_raw_
+        model.calibrator_ = self.calibrator_
+        model.calibration_losses_ = self.calibration_losses_
+        return model
 
     def head(self, encoder: FeatureEncoder) -> LogisticHead:
         """The servable head of the fitted pipeline (``encoder``: the inputs' names and kinds)."""

@@ -25,6 +25,7 @@ from leadscore.training.calibration import Calibrator, choose_calibrator
 from leadscore.training.choice import ChoiceConfig, HeadChoice, choose_heads
 from leadscore.training.evaluate import Evaluation, EvaluationConfig, MethodScores, evaluate_methods
 from leadscore.training.models import LightGBMModel, LightGBMParams, LogisticModel, LogisticParams
+from leadscore.training.refit import RefitRows, refit_rounds, refit_rows
 from leadscore.training.rules import RuleSet, default_rules, load_rules, mql_flags, score_rules
 from leadscore.training.sampling import (
     NegativeSample,
@@ -101,6 +102,13 @@ class TrainingConfig(BaseModel):
         description="Seed of the negative sample (a row's draw depends on it and on the row's "
         "contact and cutoff only).",
     )
+    refit: bool = Field(
+        True,
+        description="Refit the heads on train + validation (every row labelled before the test "
+        "period) once validation has chosen the head, its settings, LightGBM's rounds and the "
+        "calibrators; the refitted heads are the ones evaluated on test and registered. false: "
+        "ship the models fitted on the training period only.",
+    )
 
     def load_rules(self, features: list[str]) -> RuleSet:
         """The configured rules (or the package default), checked against ``features``."""
@@ -130,6 +138,13 @@ class TrainingOutcome:
     """The bot rule scoring applies (``None``: off, or the table lacks its features)."""
     sample: NegativeSample | None = None
     """The training period's negative sample, over the rows of :meth:`fit_mask` ``("train")``."""
+    validated: dict[Target, LightGBMModel] = field(default_factory=dict)
+    """Per target: the LightGBM model fitted on the training period only, whose validation
+    scores chose the head (``lightgbm`` when not refitted)."""
+    refit: RefitRows | None = None
+    """The rows the heads were refitted on (``None``: not refitted, the training period's)."""
+    refit_rounds: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per target: LightGBM's validated best iteration and the refit's rounds."""
 
     def sample_weights(self) -> FloatArray | None:
         """Per row of the table: its weight in fitting under the negative sample (0: a training
@@ -233,8 +248,26 @@ def fit_and_evaluate(
         t: table.labels(t)[test.index].to_numpy() for t in targets
     }
     n_candidates = len(LightGBMSearch([], config.lightgbm, config.tuning).candidates())
-    per_target = n_candidates + (1 if config.fit_logistic else 0)
+    per_model = 2 if config.refit else 1
+    per_target = n_candidates + per_model - 1 + (per_model if config.fit_logistic else 0)
     total = len(targets) * per_target
+    refit = None
+    if config.refit:
+        positive = np.zeros(len(frame), dtype=bool)
+        for t in TARGETS:
+            positive |= table.labels(t).to_numpy().astype(bool)
+        refit = refit_rows(
+            frame,
+            split,
+            excluded,
+            positive,
+            fraction=config.sample_negatives,
+            seed=config.sample_seed,
+            built=built,
+        )
+    refit_frame = frame[refit.mask] if refit is not None else train
+    validated: dict[Target, LightGBMModel] = {}
+    rounds: dict[str, tuple[int, int]] = {}
     for k, t in enumerate(targets):
         done = k * per_target
         y_train = table.labels(t)[train.index].to_numpy()
@@ -262,16 +295,27 @@ def fit_and_evaluate(
             sample_weight=w_train,
             on_candidate=candidate,
         )
+        validated[t] = model
+        valid_scores["lightgbm"][t] = model.predict_raw(valid)
+        done += n_candidates
+        y_refit = table.labels(t)[refit_frame.index].to_numpy()
+        if refit is not None:
+            step(_detail(f"{t}: LightGBM refitted on train + validation"), done, total)
+            n = refit_rounds(model.best_iteration_, len(train), len(refit_frame))
+            rounds[t] = (model.best_iteration_, n)
+            model = model.refit(refit_frame, y_refit, n, sample_weight=refit.weight)
+            done += 1
         lightgbm[t] = model
         scores["lightgbm"][t] = model.predict_raw(test)  # ranking without isotonic ties
         probas["lightgbm"][t] = model.calibrator_.predict(scores["lightgbm"][t])
-        valid_scores["lightgbm"][t] = model.predict_raw(valid)
-        done += n_candidates
         if config.fit_logistic:
             step(_detail(f"{t}: logistic regression"), done, total)
             lr = LogisticModel(list(table.features), config.logistic).fit(
                 train, y_train, valid, y_valid, valid_groups=valid_groups, sample_weight=w_train
             )
+            if refit is not None:
+                step(_detail(f"{t}: logistic refitted on train + validation"), done + 1, total)
+                lr = lr.refit(refit_frame, y_refit, sample_weight=refit.weight)
             logistic[t] = lr
             scores["logistic"][t] = lr.predict_raw(test)
             probas["logistic"][t] = lr.calibrator_.predict(scores["logistic"][t])
@@ -279,6 +323,8 @@ def fit_and_evaluate(
     step(_detail("done"), total, total)
     refuse_constant_heads(probas["lightgbm"])
     target_notes += rules_notes(points, rules.mql_threshold)
+    if refit is not None:
+        target_notes.append(refit.describe(rounds))
     if table.definition is not None or bot_rule_runs:  # else: no graded scorer to cap
         target_notes += bot_notes(
             frame,
@@ -334,4 +380,7 @@ def fit_and_evaluate(
         rules_calibrators=rules_calibrators,
         bots=config.bots if bot_rule_runs else None,
         sample=negatives,
+        validated=validated,
+        refit=refit,
+        refit_rounds=rounds,
     )

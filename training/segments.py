@@ -192,7 +192,9 @@ def _fit_one(
         if np.ptp(raw) == 0:
             fit.reason = f"its {t} model is constant (it learned nothing from the segment's rows)"
             return
-        global_auc = weighted_auc(outcome.lightgbm[t].predict_raw(valid), y_valid)
+        # the global model fitted on train only: the refitted one has seen these rows
+        validated = outcome.validated.get(t, outcome.lightgbm[t])
+        global_auc = weighted_auc(validated.predict_raw(valid), y_valid)
         own_auc = weighted_auc(raw, y_valid)
         fit.validation_auc[t] = (global_auc, own_auc)
         if seg.fallback_when_worse and own_auc < global_auc:

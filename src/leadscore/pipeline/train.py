@@ -4,6 +4,7 @@ version, promote the challenger, list versions)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
         TrainingConfig,
         TrainingResult,
     )
+    from leadscore.training.split import SplitConfig
 
 __all__ = [
     "EvaluateSpec",
@@ -60,14 +62,21 @@ def load_training_config(config: Path | TrainingConfig | None) -> TrainingConfig
 
 
 def oracle_for_table(
-    crm_path: Path, table: Path, *, progress: ProgressFn = no_progress
+    crm_path: Path,
+    table: Path,
+    *,
+    split: SplitConfig | None = None,
+    progress: ProgressFn = no_progress,
 ) -> pd.DataFrame | None:
-    """True probabilities for a synthetic CRM's training table (``None`` for a real CRM)."""
+    """True probabilities for a synthetic CRM's training table (``None`` for a real CRM): of
+    every row, or with ``split`` of the test period's rows only (all training evaluates; the
+    values are the same)."""
     import duckdb
     import pandas as pd
 
     from leadscore.features import read_training_table
     from leadscore.synthetic import true_probabilities
+    from leadscore.training.split import time_split
 
     with duckdb.connect(str(crm_path), read_only=True) as con:
         has_oracle = con.execute(
@@ -77,8 +86,13 @@ def oracle_for_table(
         return None
     frame, metadata = read_training_table(table)
     cutoffs = sorted(pd.to_datetime(frame["cutoff"].unique()).to_pydatetime())
+    only = None
+    if split is not None:
+        horizon = timedelta(days=metadata.horizon_days) if metadata.horizon_days else None
+        test = time_split(frame, split, horizon=horizon).mask("test")
+        only = frame.loc[test, ["contact_id", "cutoff"]]
     with waiting(progress, "Computing the oracle's true probabilities..."):
-        return true_probabilities(crm_path, cutoffs, metadata.horizon_days)
+        return true_probabilities(crm_path, cutoffs, metadata.horizon_days, only=only)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +145,9 @@ def train_step(spec: TrainSpec, *, progress: ProgressFn = no_progress) -> TrainS
                 )
             ) from None
     oracle = (
-        oracle_for_table(spec.oracle_crm, spec.training_table, progress=progress)
+        oracle_for_table(
+            spec.oracle_crm, spec.training_table, split=config.split, progress=progress
+        )
         if spec.oracle_crm
         else None
     )
