@@ -70,6 +70,13 @@ class LoadedScorer:
                 self._pyfunc = _load_pyfunc(self._folder)
             return self._pyfunc
 
+    def with_scorer(self, scorer: Scorer) -> LoadedScorer:
+        """The same model with another :class:`Scorer` (e.g. a changed spec, in tests and
+        what-if scoring); the pyfunc is shared, or loaded from the same folder on first use."""
+        return LoadedScorer(
+            self._pyfunc, scorer, self.model_version, self.source, folder=self._folder
+        )
+
     def __repr__(self) -> str:
         return f"LoadedScorer({self.model_version!r}, source={self.source!r})"
 

@@ -167,9 +167,7 @@ def test_notebook_runs_generate_features_train_score_explain(tmp_path: Path) -> 
             ).fetchall()
         }
         assert stale_ids and not stale_ids & set(scores["contact_id"].astype(str))
-        every = dataclasses.replace(
-            loaded, scorer=_with_spec(loaded.scorer, max_lead_age_days=None)
-        )
+        every = loaded.with_scorer(_with_spec(loaded.scorer, max_lead_age_days=None))
         unlimited = score_contact_base(
             opened, every, tmp_path / "all.parquet", store=None, as_of=moment
         )

@@ -4,7 +4,6 @@ training table and scores as the DuckDB path out, and no DuckDB copy of the CRM 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -343,7 +342,7 @@ def test_segment_models_on_spark_say_which_model_scored(
     loaded = load_scorer(s.model)
     scorer = copy.copy(loaded.scorer)
     scorer.spec = scorer.spec.model_copy(update={"max_lead_age_days": 60})
-    model = dataclasses.replace(loaded, scorer=scorer)
+    model = loaded.with_scorer(scorer)
     crm = open_spark_crm(spark, lake)
     try:
         done = score_contact_base_spark(
