@@ -13,7 +13,7 @@ dozen strings), and the one-hot block is written from the codes; medians come fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -150,7 +150,7 @@ class LogisticDesign:
         order: ``SimpleImputer`` fills a column-major copy of the input and ``np.hstack`` keeps
         that order when indicator columns are appended, row-major when there are none."""
         k = raw.shape[1]
-        order = "F" if self.indicators_ else "C"
+        order: Literal["C", "F"] = "F" if self.indicators_ else "C"
         block = np.empty((len(raw), k + len(self.indicators_)), dtype=np.float64, order=order)
         block[:, :k] = raw
         np.copyto(block[:, :k], np.asarray(self.medians_, dtype=np.float64), where=missing)
