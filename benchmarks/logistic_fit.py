@@ -13,7 +13,8 @@ validation rows) and, per target, runs the logistic head's whole share of traini
   the one-hot block written from the codes, medians by ``np.partition``),
 
 step by step: fit + calibration on validation, refit on train + validation, test scores, the
-served head. Prints wall and CPU seconds, the ratios and whether coefficients, scores and the
+served head; and the design matrix alone (scikit-learn's ``ColumnTransformer`` on the text
+inputs vs :class:`~leadscore.training.logistic_design.LogisticDesign`) on the refit rows. Prints wall and CPU seconds, the ratios and whether coefficients, scores and the
 heads' parameters are identical.
 """
 
@@ -37,7 +38,8 @@ import logistic_reference
 from leadscore.model.encoding import FeatureEncoder
 from leadscore.pipeline import FeaturesSpec, GenerateSpec, build_features_step, generate_step
 from leadscore.training.bots import training_bot_flags
-from leadscore.training.models import LogisticModel
+from leadscore.training.logistic_design import LogisticDesign, reference_columns, reference_inputs
+from leadscore.training.models import LogisticModel, LogisticParams
 from leadscore.training.pipeline import TrainingConfig
 from leadscore.training.refit import refit_rows
 from leadscore.training.split import time_split
@@ -108,6 +110,20 @@ def main() -> None:
     kinds = pd.Series([f.kind for f in table.features]).value_counts().to_dict()
     print(f"table {len(table.frame):,} rows, features {kinds}; rows: {sizes}")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
+    features, params = list(table.features), LogisticParams()
+    before = _timed(
+        lambda: reference_columns(features, params.min_category_frequency).fit_transform(
+            reference_inputs(features, rows["refit"])
+        )
+    )
+    design = LogisticDesign(features, params.min_category_frequency)
+    after = _timed(lambda: design.fit_matrix(rows["refit"]))
+    print(
+        f"design matrix of the refit rows alone: before {before[1]:6.2f} s {before[2]:6.2f} "
+        f"CPU-s   after {after[1]:6.2f} s {after[2]:6.2f} CPU-s   {before[1] / after[1]:5.1f}x "
+        f"wall {before[2] / after[2]:5.1f}x CPU   identical: {np.array_equal(before[0], after[0])}"
+    )
+    del before, after
     totals = {"before": [0.0, 0.0], "after": [0.0, 0.0]}
     for target in ("sql", "meeting"):
         old, old_t = _run(logistic_reference.LogisticModel, table, rows, target)
