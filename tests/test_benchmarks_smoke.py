@@ -62,3 +62,12 @@ def test_spark_vs_duckdb_benchmark_smoke(tmp_path: Path) -> None:
 def test_oracle_benchmark_smoke(tmp_path: Path) -> None:
     out = run_benchmark("oracle.py", "--smoke", cwd=tmp_path)
     assert out.count("equal to before: True") == 3 and "x CPU" in out
+
+
+@pytest.mark.slow
+def test_logistic_fit_benchmark_smoke(tmp_path: Path) -> None:
+    out = run_benchmark("logistic_fit.py", "--smoke", cwd=tmp_path)
+    assert "identical: True" in out  # the design matrix alone
+    assert out.count("identical: fit coefficients True, validation scores True") == 2
+    assert out.count("test scores True, head parameters True") == 2
+    assert "x wall" in out

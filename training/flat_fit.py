@@ -161,11 +161,6 @@ def refit_lightgbm(
 
 
 def refit_logistic(fitted: LogisticModel, frame: pd.DataFrame, y: FloatArray) -> LogisticModel:
-    """The logistic regression refitted on ``frame``, keeping its validation calibrator."""
-    model = LogisticModel(fitted.features, fitted.params)
-    inputs = model._inputs(frame)
-    model.pipeline_ = model._pipeline().fit(inputs, np.asarray(y))
-    model._train_inputs = inputs  # the design columns' means, for the served head's reasons
-    model._train_weights = None  # flat mode fits every row, unweighted
-    model.calibrator_ = fitted.calibrator_
-    return model
+    """The logistic regression refitted on ``frame`` (every row, unweighted), keeping its
+    validation calibrator."""
+    return fitted.refit(frame, y)

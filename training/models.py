@@ -17,19 +17,16 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from leadscore.model.calibration import CalibrationMethod
-from leadscore.model.encoding import FeatureEncoder, as_float, as_text
+from leadscore.model.encoding import FeatureEncoder
 from leadscore.model.head import ModelHead
 from leadscore.model.inputs import FeatureSpec
 from leadscore.model.lgb_threads import predict
 from leadscore.model.linear_head import LogisticHead
 from leadscore.training.calibration import choose_calibrator
+from leadscore.training.logistic_design import LogisticDesign
 
 __all__ = [
     "LightGBMData",
@@ -367,50 +364,25 @@ class LightGBMModel:
         return self.head_.contributions(frame)
 
 
-def _signed_log1p(x: FloatArray) -> FloatArray:
-    return np.asarray(np.sign(x) * np.log1p(np.abs(x)), dtype=np.float64)
-
-
 class LogisticModel:
     """Regularised logistic regression: imputation with missing indicators, signed log of
-    numbers, scaling, one-hot categoricals (rare levels grouped, unseen ignored)."""
+    numbers, scaling, one-hot categoricals (rare levels grouped, unseen ignored); the design
+    matrix is :class:`~leadscore.training.logistic_design.LogisticDesign`'s."""
 
     def __init__(self, features: list[FeatureSpec], params: LogisticParams | None = None) -> None:
         self.features = features
         self.params = params or LogisticParams()
 
-    def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
-        columns: dict[str, Any] = {}
-        for spec in self.features:
-            if spec.kind == "categorical":
-                columns[spec.name] = (
-                    as_text(frame[spec.name])
-                    .astype(object)
-                    .where(frame[spec.name].notna(), "__missing__")
-                )
-            else:
-                columns[spec.name] = as_float(frame[spec.name], spec.kind)
-        return pd.DataFrame(columns, index=frame.index)
-
-    def _pipeline(self) -> Pipeline:
-        numeric = [f.name for f in self.features if f.kind != "categorical"]
-        categorical = [f.name for f in self.features if f.kind == "categorical"]
-        numeric_steps = make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            FunctionTransformer(_signed_log1p),
-            StandardScaler(),
-        )
-        encoder = OneHotEncoder(
-            handle_unknown="infrequent_if_exist",
-            min_frequency=self.params.min_category_frequency,
-            sparse_output=False,
-        )
-        columns = ColumnTransformer(
-            [("numeric", numeric_steps, numeric), ("categorical", encoder, categorical)],
-            remainder="drop",
-        )
-        classifier = LogisticRegression(C=self.params.C, max_iter=self.params.max_iter)
-        return Pipeline([("columns", columns), ("classifier", classifier)])
+    def _fit_design(
+        self, frame: pd.DataFrame, y: np.ndarray[Any, Any], sample_weight: FloatArray | None
+    ) -> None:
+        """Fit the design and the regression on ``frame`` (rows weighted by ``sample_weight``)
+        and keep the design columns' weighted means (the head's reasons' reference)."""
+        self.design_ = LogisticDesign(self.features, self.params.min_category_frequency)
+        matrix = self.design_.fit_matrix(frame)
+        self.classifier_ = LogisticRegression(C=self.params.C, max_iter=self.params.max_iter)
+        self.classifier_.fit(matrix, np.asarray(y), sample_weight=sample_weight)
+        self.column_means_ = np.average(matrix, axis=0, weights=sample_weight)
 
     def fit(
         self,
@@ -425,11 +397,7 @@ class LogisticModel:
         """Fit on ``train`` (rows weighted by ``sample_weight``), calibrate on ``valid``; returns
         ``self``. The servable head (:attr:`head_`,
         :func:`leadscore.training.linear.logistic_head`) is built on demand."""
-        inputs = self._inputs(train)
-        weights = {} if sample_weight is None else {"classifier__sample_weight": sample_weight}
-        self.pipeline_ = self._pipeline().fit(inputs, np.asarray(y_train), **weights)
-        self._train_inputs = inputs  # the design columns' means, for the head's reasons
-        self._train_weights = sample_weight
+        self._fit_design(train, y_train, sample_weight)
         groups = valid_groups if valid_groups is not None else np.arange(len(valid))
         self.valid_raw_ = self.predict_raw(valid)  # the validation period's raw scores
         self.calibrator_, self.calibration_losses_ = choose_calibrator(
@@ -447,11 +415,7 @@ class LogisticModel:
         """A new model with the same settings fitted on ``frame`` (train + validation), keeping
         this model's validation calibrator and validation scores (the choice read them)."""
         model = LogisticModel(self.features, self.params)
-        inputs = model._inputs(frame)
-        weights = {} if sample_weight is None else {"classifier__sample_weight": sample_weight}
-        model.pipeline_ = model._pipeline().fit(inputs, np.asarray(y), **weights)
-        model._train_inputs = inputs
-        model._train_weights = sample_weight
+        model._fit_design(frame, y, sample_weight)
         model.valid_raw_ = self.valid_raw_
         model.calibrator_ = self.calibrator_
         model.calibration_losses_ = self.calibration_losses_
@@ -462,12 +426,13 @@ class LogisticModel:
         from leadscore.training.linear import logistic_head
 
         return logistic_head(
-            self.pipeline_, self._train_inputs, encoder, self.calibrator_, self._train_weights
+            self.design_, self.classifier_, self.column_means_, encoder, self.calibrator_
         )
 
     def predict_raw(self, frame: pd.DataFrame) -> FloatArray:
         """Uncalibrated probabilities."""
-        return np.asarray(self.pipeline_.predict_proba(self._inputs(frame))[:, 1], dtype=np.float64)
+        matrix = self.design_.matrix(frame)
+        return np.asarray(self.classifier_.predict_proba(matrix)[:, 1], dtype=np.float64)
 
     def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
         """Calibrated probabilities of the positive class."""

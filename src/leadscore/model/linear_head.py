@@ -1,8 +1,8 @@
 """A logistic-regression head: the fitted pipeline as plain numbers, exact linear reasons.
 
-Training fits scikit-learn's pipeline (:class:`leadscore.training.models.LogisticModel`:
-median imputation with missing indicators, signed log, scaling, one-hot categoricals with rare
-levels grouped) and hands its fitted numbers to :meth:`LogisticHead.from_parts`. The head
+Training fits the pipeline (:class:`leadscore.training.models.LogisticModel`: median
+imputation with missing indicators, signed log, scaling, one-hot categoricals with rare levels
+grouped) and hands its fitted numbers to :class:`LogisticParts`. The head
 replays that pipeline with NumPy (no pickle, no scikit-learn at serving) and is stored as JSON.
 
 Contributions are exact: the model is linear in its design columns, so a feature's effect in
