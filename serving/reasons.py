@@ -320,7 +320,7 @@ def explain_rows(
     effects = contributions[:, : len(features)] @ matrix
     order = np.argsort(-effects, axis=1, kind="stable")
     renderer = _Renderer(definition, features)
-    values = [frame[name].to_numpy(dtype=object) for name in features]
+    values = _Columns(frame, features)
     out: list[RowReasons] = []
     reach = top + _SPARE
     for row in range(n):
@@ -347,13 +347,30 @@ def explain_rows(
     return out
 
 
+class _Columns:
+    """A frame's columns as object arrays (``to_numpy(dtype=object)``), each taken on first use:
+    a row's reasons read the values of a few features only (taking all of them cost about half
+    of a single lead's ``explain_rows``)."""
+
+    def __init__(self, frame: pd.DataFrame, features: Sequence[str]) -> None:
+        self.frame, self.features = frame, features
+        self._taken: dict[int, np.ndarray[Any, Any]] = {}
+
+    def __getitem__(self, j: int) -> np.ndarray[Any, Any]:
+        column = self._taken.get(j)
+        if column is None:
+            column = self.frame[self.features[j]].to_numpy(dtype=object)
+            self._taken[j] = column
+        return column
+
+
 def _day_fact(
     row: int,
     g: int,
     contributions: FloatArray,
     effects: FloatArray,
     groups: Sequence[ReasonGroup],
-    values: list[np.ndarray[Any, Any]],
+    values: _Columns,
     renderer: _Renderer,
 ) -> float | None:
     """The day count the reason of group ``g`` would state (see :mod:`reasons_facts`)."""
@@ -376,7 +393,7 @@ def _reason(
     contributions: FloatArray,
     effects: FloatArray,
     groups: Sequence[ReasonGroup],
-    values: list[np.ndarray[Any, Any]],
+    values: _Columns,
     renderer: _Renderer,
 ) -> Reason:
     group = groups[g]
