@@ -10,7 +10,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadscore.model.encoding import numpy_number_block
+from leadscore.model.encoding import _plain_columns, _plain_columns_public, numpy_number_block
 from leadscore.model.rules import Condition
 from leadscore.serving.reasons import _Columns
 
@@ -126,6 +126,10 @@ def test_number_block_equals_each_column(rows: int, kinds: list[str], data: st.D
             assert (out[:, j] == -7.0).all()  # left to the caller
     plain = [j for j, n in enumerate(names) if n in frame.columns and _plain(frame[n])]
     assert sorted(taken) == (plain if len(plain) >= 2 else [])
+    by_blocks, public = _plain_columns(frame), _plain_columns_public(frame)
+    assert by_blocks is not None and by_blocks[1] == public[1]
+    positions = np.flatnonzero(public[1])
+    np.testing.assert_array_equal(by_blocks[0](positions), public[0](positions))
 
 
 def _plain(values: pd.Series) -> bool:

@@ -7,7 +7,7 @@ same string always maps to the same code at serving time; unseen or missing valu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -37,18 +37,57 @@ def numpy_number_block(
     columns). For small frames: ~70 DataFrame column lookups cost ~0.5 ms on a single lead."""
     if frame.columns.has_duplicates:
         return frozenset()
-    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
-    picked: list[tuple[int, str]] = []
+    plain = _plain_columns(frame)
+    if plain is None:  # pandas without the block layout read below: public calls
+        plain = _plain_columns_public(frame)
+    position = {name: i for i, name in enumerate(frame.columns)}
+    picked: list[tuple[int, int]] = []
     for j, name in enumerate(names):
-        dtype = dtypes.get(name) if name is not None else None
-        if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
-            picked.append((j, str(name)))
+        i = position.get(name) if name is not None else None
+        if i is not None and plain[1][i]:
+            picked.append((j, i))
     if len(picked) < 2:
         return frozenset()
     indices = [j for j, _ in picked]
-    positions = frame.columns.get_indexer(pd.Index([name for _, name in picked]))
-    out[:, indices] = frame.iloc[:, positions].to_numpy(dtype=np.float64)
+    out[:, indices] = plain[0](np.asarray([i for _, i in picked], dtype=np.intp))
     return frozenset(indices)
+
+
+_Plain = tuple[Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]], list[bool]]
+"""A frame's plain NumPy columns: a function of column positions giving them as float64
+(rows x positions), and per column whether it is one."""
+
+
+def _plain_columns(frame: pd.DataFrame) -> _Plain | None:
+    """:data:`_Plain` from pandas' blocks (2-D arrays of the same dtype, each with the column
+    positions it holds): a few conversions instead of a column selection (~0.2 ms for one
+    row); ``None`` when this pandas lays frames out otherwise."""
+    try:
+        blocks = [(b.values, b.mgr_locs.as_array) for b in frame._mgr.blocks]
+    except AttributeError:
+        return None
+    width = frame.shape[1]
+    flags = [False] * width
+    full = np.empty((len(frame), width), dtype=np.float64)
+    for values, locs in blocks:
+        if not (isinstance(values, np.ndarray) and values.ndim == 2):
+            continue
+        if values.dtype.kind not in "biuf" or values.shape != (len(locs), len(frame)):
+            continue
+        full[:, locs] = values.T.astype(np.float64)
+        for i in locs.tolist():
+            flags[i] = True
+    return (lambda positions: full[:, positions]), flags
+
+
+def _plain_columns_public(frame: pd.DataFrame) -> _Plain:
+    """:data:`_Plain` by pandas' public calls (a column selection)."""
+    flags = [isinstance(d, np.dtype) and d.kind in "biuf" for d in frame.dtypes]
+
+    def take(positions: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        return np.asarray(frame.iloc[:, positions].to_numpy(dtype=np.float64))
+
+    return take, flags
 
 
 def as_text(values: pd.Series) -> pd.Series:
