@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadscore.model.encoding import _plain_columns, _plain_columns_public, numpy_number_block
-from leadscore.model.rules import Condition
+from leadscore.model.rules import Condition, Rule
 from leadscore.serving.reasons import _Columns
 
 _TEXT = st.one_of(
@@ -151,3 +151,66 @@ def test_lazy_columns_are_the_object_arrays() -> None:
         expected = frame[names[j]].to_numpy(dtype=object)
         assert columns[j].dtype == object
         assert [repr(v) for v in columns[j]] == [repr(v) for v in expected]
+
+
+_RULES = [
+    Rule(name="per unit", feature="x", points=5, per_unit=True),
+    Rule(name="capped", feature="x", points=5, per_unit=True, max_points=12),
+    Rule(name="negative cap", feature="x", points=-4, per_unit=True, max_points=-9),
+    Rule(name="gte", feature="x", points=7, when=Condition(gte=1.0)),
+    Rule(name="band", feature="x", points=3, when=Condition(gt=-1, lte=2.5)),
+    Rule(name="lt", feature="x", points=2, when=Condition(lt=0)),
+    Rule(name="yes", feature="x", points=10, when=Condition(equals=True)),
+    Rule(name="no", feature="x", points=-5, when=Condition(equals=False)),
+    Rule(name="equals", feature="x", points=4, when=Condition(equals=2.0)),
+    Rule(name="missing", feature="x", points=-3, when=Condition(is_missing=True)),
+    Rule(name="known", feature="x", points=1, when=Condition(is_missing=False)),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    numbers=st.lists(
+        st.one_of(
+            st.floats(min_value=-100, max_value=100),
+            st.sampled_from([np.nan, np.inf, -np.inf, -0.0, 0.0, 1.0, 2.0]),
+        ),
+        max_size=8,
+    ),
+    dtype=st.sampled_from(["float64", "float32", "int64", "int8", "bool"]),
+)
+def test_rule_points_of_numbers_equal_points_for(numbers: list, dtype: str) -> None:
+    array = np.asarray(numbers, dtype=np.float64)
+    if dtype not in ("float64", "float32"):
+        array = np.nan_to_num(array, nan=0.0, posinf=3.0, neginf=-3.0)
+    values = pd.Series(array.astype(dtype) if dtype != "bool" else array != 0)
+    for rule in _RULES:
+        fast = rule.points_for_numbers(values.to_numpy(dtype=np.float64))
+        assert fast is not None
+        with warnings.catch_warnings():  # pandas warns on fillna(bool) of a float column
+            warnings.simplefilter("ignore")
+            np.testing.assert_array_equal(fast, rule.points_for(values))
+
+
+def test_text_rules_leave_numbers_to_the_column() -> None:
+    for when in (Condition(**{"in": ["1"]}), Condition(not_in=["a"]), Condition(equals="x")):
+        rule = Rule(name="text", feature="x", points=1, when=when)
+        assert rule.points_for_numbers(np.array([1.0])) is None
+
+
+def test_rules_head_matrix_of_one_lead_equals_the_general_path() -> None:
+    """The rules head reads a small frame's plain columns in one conversion: the same points
+    as column by column (a frame of Python objects takes the general path throughout)."""
+    from leadscore.model.calibration import Calibrator
+    from leadscore.model.encoding import FeatureEncoder
+    from leadscore.model.rules_head import RulesHead
+    from leadscore.training.rules import default_rules
+    from tests.simulate import simulate_training_table
+
+    table = simulate_training_table(800, 6, seed=5)[0]
+    rules = default_rules(features=table.frame.columns)
+    encoder = FeatureEncoder(table.features).fit(table.frame)
+    head = RulesHead(rules, {}, encoder, Calibrator())
+    frame = table.frame.head(30).reset_index(drop=True)
+    for rows in (frame.iloc[[0]], frame.iloc[[3]], frame.iloc[:12]):
+        np.testing.assert_array_equal(head.matrix(rows), head.matrix(rows.astype(object)))
