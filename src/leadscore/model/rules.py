@@ -102,10 +102,10 @@ def _numbers_mask(when: Condition, numbers: np.ndarray[Any, Any]) -> np.ndarray[
         return None
     if when.equals is not None and not isinstance(when.equals, bool | float | int):
         return None
-    missing = np.isnan(numbers)
+    missing: np.ndarray[Any, Any] = np.isnan(numbers)
     if when.is_missing is not None:
         return missing if when.is_missing else ~missing
-    out = ~missing
+    out: np.ndarray[Any, Any] = ~missing
     with np.errstate(invalid="ignore"):
         for bound, op in (
             (when.gte, np.greater_equal),
