@@ -252,10 +252,13 @@ class _Renderer:
             except Exception:
                 self.specs.append(None)
         self.names = list(features)
-        self.cache: dict[tuple[int, Any, bool], str] = {}
+        self.cache: dict[tuple[int, type, Any, bool], str] = {}
 
     def render(self, index: int, value: Any, positive: bool) -> str:
-        key = (index, value if not _is_missing(value) else None, positive)
+        # keyed by the value's type too: 1, 1.0 and True are one dict key but may read
+        # differently (a kept renderer sees a column's values across frames of other dtypes)
+        known = None if _is_missing(value) else value
+        key = (index, type(known), known, positive)
         text = self.cache.get(key)
         if text is None:
             text = humanize_days(self._render(index, value, positive))
@@ -307,11 +310,13 @@ def explain_rows(
     *,
     top: int = 3,
     min_effect: float = _MIN_EFFECT,
+    renderer: _Renderer | None = None,
 ) -> list[RowReasons]:
     """Top ``top`` positive and negative reasons per row.
 
     ``contributions`` is ``(rows, features + 1)`` (last column the base value) in the order of
-    ``features``; ``frame`` holds the raw feature values (same rows, same order).
+    ``features``; ``frame`` holds the raw feature values (same rows, same order). ``renderer``:
+    one kept across calls (of the same definition and features), whose sentences are cached.
     """
     n = contributions.shape[0]
     matrix = np.zeros((len(features), len(groups)))
@@ -319,7 +324,7 @@ def explain_rows(
         matrix[list(group.indices), g] = 1.0
     effects = contributions[:, : len(features)] @ matrix
     order = np.argsort(-effects, axis=1, kind="stable")
-    renderer = _Renderer(definition, features)
+    renderer = renderer or _Renderer(definition, features)
     values = _Columns(frame, features)
     out: list[RowReasons] = []
     reach = top + _SPARE

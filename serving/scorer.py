@@ -259,7 +259,7 @@ class Scorer:
         reasons: Sequence[RowReasons] = (
             explain_table(*choice, top=top or self.spec.top_reasons, renderer=self._renderer)
             if len(frame) >= TABLE_REASONS_FROM
-            else explain_rows(*choice, top=top or self.spec.top_reasons)
+            else explain_rows(*choice, top=top or self.spec.top_reasons, renderer=self._renderer)
         )
         sub = subscores(contributions[:, :-1], self._concepts)
         columns = _without_missing_targets(columns, len(frame))

@@ -214,3 +214,26 @@ def test_rules_head_matrix_of_one_lead_equals_the_general_path() -> None:
     frame = table.frame.head(30).reset_index(drop=True)
     for rows in (frame.iloc[[0]], frame.iloc[[3]], frame.iloc[:12]):
         np.testing.assert_array_equal(head.matrix(rows), head.matrix(rows.astype(object)))
+
+
+def test_a_kept_renderer_gives_single_leads_the_fresh_sentences() -> None:
+    """The scorer hands one renderer to every single-lead ``explain_rows`` call: each lead's
+    reasons are a fresh renderer's, whatever dtypes the earlier frames had (1, 1.0 and True
+    are one dict key; the cache tells them apart)."""
+    from leadscore.serving.reasons import _Renderer, explain_rows, reason_groups
+    from tests.test_reasons_table import DEFINITION, _contributions, _frame
+
+    names = list(DEFINITION.names)
+    groups = reason_groups(DEFINITION, names)
+    kept = _Renderer(DEFINITION, names)
+    frame = _frame(DEFINITION, names, 120, 21)
+    contributions = _contributions(120, len(names) + 1, 21)
+    as_objects = frame.astype(object)
+    as_floats = frame.apply(lambda c: c.astype(float) if c.dtype.kind in "biu" else c)
+    for variant in (frame, as_objects, as_floats):
+        for row in range(0, 120, 7):
+            one = variant.iloc[[row]].reset_index(drop=True)
+            c = contributions[[row]]
+            fresh = explain_rows(c, one, names, groups, DEFINITION)
+            assert explain_rows(c, one, names, groups, DEFINITION, renderer=kept) == fresh
+    assert kept.cache
