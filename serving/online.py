@@ -178,7 +178,7 @@ class OnlineFeatures:
         if self.colleagues is not None and self.account_features:
             merged = self.colleagues.merge(tables, as_of=as_of)
         posted = {lead.contact.contact_id for lead in request.leads}
-        return small_to_pandas(self._python.table(merged, as_of=as_of, only=posted))
+        return self._python.frame(merged, as_of=as_of, only=posted)
 
     def refuse(self, request: ScoreRequest) -> None:
         """Raise :class:`AccountFeaturesRefused` when the request needs a CRM the server has
