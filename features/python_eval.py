@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +31,9 @@ from leadscore.features.build import output_schema
 from leadscore.features.definition import FeatureDefinition, Rules
 from leadscore.features.labels import FromStage
 from leadscore.features.python_text import Unmirrored
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "EVALUATORS",
@@ -44,6 +47,7 @@ __all__ = [
 ]
 
 US_PER_DAY = 86_400_000_000
+_THREADED_ROWS = 256  # smaller tables convert to pandas on the calling thread (cheaper)
 _EPOCH = datetime(1970, 1, 1)
 TYPE_CODES: dict[str, int] = {t.value: i for i, t in enumerate(EventType)}
 """Event type -> code; any other type gets ``len(TYPE_CODES)``."""
@@ -178,6 +182,43 @@ class PythonFeatures:
         """The feature table of the eligible contacts of ``tables`` (contract tables) at
         ``as_of`` (UTC; naive is read as UTC), as the SQL path gives it; ``only``: just these
         contacts."""
+        columns = self._columns(tables, as_of=as_of, only=only)
+        arrays = [
+            pa.array(values, type=f.type) for values, f in zip(columns, self.schema, strict=True)
+        ]
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    def frame(
+        self,
+        tables: Mapping[str, pa.Table],
+        *,
+        as_of: datetime,
+        only: Collection[str] | None = None,
+    ) -> pd.DataFrame:
+        """``table(...).to_pandas()``, built from the values directly when their conversion is
+        certain (:mod:`leadscore.features.python_frame`; a single lead's Arrow round trip
+        costs ~0.5 ms), else through Arrow."""
+        from leadscore.features.python_frame import frame_of_columns
+
+        columns = self._columns(tables, as_of=as_of, only=only)
+        frame = frame_of_columns(columns, self.schema)
+        if frame is not None:
+            return frame
+        arrays = [
+            pa.array(values, type=f.type) for values, f in zip(columns, self.schema, strict=True)
+        ]
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        out: pd.DataFrame = table.to_pandas(use_threads=table.num_rows > _THREADED_ROWS)
+        return out
+
+    def _columns(
+        self,
+        tables: Mapping[str, pa.Table],
+        *,
+        as_of: datetime,
+        only: Collection[str] | None,
+    ) -> list[list[Any]]:
+        """The values of :meth:`table`'s columns, in the schema's order."""
         if self.missing:
             raise Unmirrored(f"no evaluator for kind(s) {', '.join(self.missing)}")
         from leadscore.features.python_rows import read_leads
@@ -202,10 +243,7 @@ class PythonFeatures:
         rows = [leads[c] for c in wanted]
         for function in self._rows:
             columns.append([function(ctx, lead) for lead in rows])
-        arrays = [
-            pa.array(values, type=f.type) for values, f in zip(columns, self.schema, strict=True)
-        ]
-        return pa.Table.from_arrays(arrays, schema=self.schema)
+        return columns
 
     def _eligible(self, lead: Lead, cutoff: int) -> bool:
         """The label times' ``lt`` of one contact: created before the cutoff, never SQL

@@ -252,10 +252,13 @@ class _Renderer:
             except Exception:
                 self.specs.append(None)
         self.names = list(features)
-        self.cache: dict[tuple[int, Any, bool], str] = {}
+        self.cache: dict[tuple[int, type, Any, bool], str] = {}
 
     def render(self, index: int, value: Any, positive: bool) -> str:
-        key = (index, value if not _is_missing(value) else None, positive)
+        # keyed by the value's type too: 1, 1.0 and True are one dict key but may read
+        # differently (a kept renderer sees a column's values across frames of other dtypes)
+        known = None if _is_missing(value) else value
+        key = (index, type(known), known, positive)
         text = self.cache.get(key)
         if text is None:
             text = humanize_days(self._render(index, value, positive))
@@ -307,11 +310,13 @@ def explain_rows(
     *,
     top: int = 3,
     min_effect: float = _MIN_EFFECT,
+    renderer: _Renderer | None = None,
 ) -> list[RowReasons]:
     """Top ``top`` positive and negative reasons per row.
 
     ``contributions`` is ``(rows, features + 1)`` (last column the base value) in the order of
-    ``features``; ``frame`` holds the raw feature values (same rows, same order).
+    ``features``; ``frame`` holds the raw feature values (same rows, same order). ``renderer``:
+    one kept across calls (of the same definition and features), whose sentences are cached.
     """
     n = contributions.shape[0]
     matrix = np.zeros((len(features), len(groups)))
@@ -319,8 +324,8 @@ def explain_rows(
         matrix[list(group.indices), g] = 1.0
     effects = contributions[:, : len(features)] @ matrix
     order = np.argsort(-effects, axis=1, kind="stable")
-    renderer = _Renderer(definition, features)
-    values = [frame[name].to_numpy(dtype=object) for name in features]
+    renderer = renderer or _Renderer(definition, features)
+    values = _Columns(frame, features)
     out: list[RowReasons] = []
     reach = top + _SPARE
     for row in range(n):
@@ -347,13 +352,30 @@ def explain_rows(
     return out
 
 
+class _Columns:
+    """A frame's columns as object arrays (``to_numpy(dtype=object)``), each taken on first use:
+    a row's reasons read the values of a few features only (taking all of them cost about half
+    of a single lead's ``explain_rows``)."""
+
+    def __init__(self, frame: pd.DataFrame, features: Sequence[str]) -> None:
+        self.frame, self.features = frame, features
+        self._taken: dict[int, np.ndarray[Any, Any]] = {}
+
+    def __getitem__(self, j: int) -> np.ndarray[Any, Any]:
+        column = self._taken.get(j)
+        if column is None:
+            column = self.frame[self.features[j]].to_numpy(dtype=object)
+            self._taken[j] = column
+        return column
+
+
 def _day_fact(
     row: int,
     g: int,
     contributions: FloatArray,
     effects: FloatArray,
     groups: Sequence[ReasonGroup],
-    values: list[np.ndarray[Any, Any]],
+    values: _Columns,
     renderer: _Renderer,
 ) -> float | None:
     """The day count the reason of group ``g`` would state (see :mod:`reasons_facts`)."""
@@ -376,7 +398,7 @@ def _reason(
     contributions: FloatArray,
     effects: FloatArray,
     groups: Sequence[ReasonGroup],
-    values: list[np.ndarray[Any, Any]],
+    values: _Columns,
     renderer: _Renderer,
 ) -> Reason:
     group = groups[g]

@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 
 from leadscore.model.calibration import Calibrator
-from leadscore.model.encoding import FeatureEncoder, as_float, as_text
+from leadscore.model.encoding import (
+    SMALL_ROWS,
+    FeatureEncoder,
+    as_float,
+    as_text,
+    numpy_number_block,
+)
 from leadscore.model.head_base import HeadBase
 from leadscore.model.inputs import FeatureKind
 
@@ -91,9 +97,11 @@ class LogisticHead(HeadBase):
         """The design matrix (rows x design columns) the coefficients multiply."""
         p = self._parts
         kinds = {f.name: f.kind for f in self._encoder.features}
-        raw = np.column_stack(
-            [_numbers(frame[n], kinds[n]) for n in p.numeric] or [np.zeros((len(frame), 0))]
-        ).reshape(len(frame), len(p.numeric))
+        raw = np.empty((len(frame), len(p.numeric)), dtype=np.float64)
+        taken = numpy_number_block(frame, p.numeric, raw) if len(frame) <= SMALL_ROWS else ()
+        for j, name in enumerate(p.numeric):
+            if j not in taken:
+                raw[:, j] = _numbers(frame[name], kinds[name])
         missing = np.isnan(raw)
         filled = np.where(missing, np.asarray(p.medians, dtype=np.float64), raw)
         numeric = np.hstack([filled, missing[:, p.indicators].astype(np.float64)])

@@ -47,7 +47,16 @@ class Condition(_Strict):
 
     def mask(self, values: pd.Series) -> np.ndarray[Any, Any]:
         """Rows where the condition holds."""
-        missing = values.isna().to_numpy()
+        plain = isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf"
+        if plain:  # plain NumPy numbers: missing is NaN only (what isna gives, cheaper)
+            plain_values = values.to_numpy()
+            missing = (
+                np.isnan(plain_values)
+                if plain_values.dtype.kind == "f"
+                else np.zeros(len(values), bool)
+            )
+        else:
+            missing = values.isna().to_numpy()
         if self.is_missing is not None:
             return missing if self.is_missing else ~missing
         out = ~missing
@@ -60,7 +69,9 @@ class Condition(_Strict):
                     if bound is not None:
                         out &= op(numbers, bound)
         if self.equals is not None:
-            if isinstance(self.equals, bool):
+            if isinstance(self.equals, bool) and plain:  # missing rows are out already
+                out &= (plain_values != 0) == self.equals
+            elif isinstance(self.equals, bool):
                 out &= values.fillna(not self.equals).astype(bool).to_numpy() == self.equals
             elif isinstance(self.equals, float | int):
                 out &= _numbers(values) == float(self.equals)
@@ -68,12 +79,72 @@ class Condition(_Strict):
                 out &= values.astype("string").eq(self.equals).fillna(False).to_numpy(dtype=bool)
         if self.in_ is None and self.not_in is None:
             return out
+        lowered = _ascii_lower(values)
+        if lowered is not None:  # plain ASCII text: Python's lower is pandas' (the general path)
+            if self.in_ is not None:
+                out &= _among(lowered, {v.lower() for v in self.in_})
+            if self.not_in is not None:
+                out &= ~_among(lowered, {v.lower() for v in self.not_in})
+            return out
         text = values.astype("string").str.lower()
         if self.in_ is not None:
             out &= text.isin([v.lower() for v in self.in_]).fillna(False).to_numpy(dtype=bool)
         if self.not_in is not None:
             out &= ~text.isin([v.lower() for v in self.not_in]).fillna(False).to_numpy(dtype=bool)
         return out
+
+
+def _numbers_mask(when: Condition, numbers: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+    """:meth:`Condition.mask` of a plain NumPy number or boolean column given as float64
+    (``to_numpy(dtype=float64)``: NaN exactly where it is missing), or ``None`` when the
+    condition compares text (the caller then passes the column)."""
+    if when.in_ is not None or when.not_in is not None:
+        return None
+    if when.equals is not None and not isinstance(when.equals, bool | float | int):
+        return None
+    missing: np.ndarray[Any, Any] = np.isnan(numbers)
+    if when.is_missing is not None:
+        return missing if when.is_missing else ~missing
+    out: np.ndarray[Any, Any] = ~missing
+    with np.errstate(invalid="ignore"):
+        for bound, op in (
+            (when.gte, np.greater_equal),
+            (when.gt, np.greater),
+            (when.lte, np.less_equal),
+            (when.lt, np.less),
+        ):
+            if bound is not None:
+                out &= op(numbers, bound)
+    if isinstance(when.equals, bool):  # missing rows are out already
+        out &= (numbers != 0) == when.equals
+    elif when.equals is not None:
+        out &= numbers == float(when.equals)
+    return out
+
+
+def _ascii_lower(values: pd.Series) -> list[str | None] | None:
+    """A text column's values lower-cased (``None``: missing) when every value is an ASCII
+    string or missing, else ``None`` (the caller then uses pandas' string methods)."""
+    if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
+        return None
+    out: list[str | None] = []
+    for value in values.tolist():
+        if isinstance(value, str):
+            if not value.isascii():
+                return None
+            out.append(value.lower())
+        elif value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            out.append(None)
+        else:
+            return None
+    return out
+
+
+def _among(lowered: list[str | None], wanted: set[str]) -> np.ndarray[Any, Any]:
+    """Rows whose lower-cased text is one of ``wanted`` (missing: never)."""
+    return np.fromiter(
+        (v is not None and v in wanted for v in lowered), dtype=bool, count=len(lowered)
+    )
 
 
 def _numbers(values: pd.Series) -> np.ndarray[Any, Any]:
@@ -107,18 +178,31 @@ class Rule(_Strict):
     def points_for(self, values: pd.Series) -> np.ndarray[Any, Any]:
         """Points this rule gives to each row."""
         if self.per_unit:
-            numbers = _numbers(values)
-            units = np.where(np.isnan(numbers), 0.0, numbers)  # missing: no units
-            points = np.clip(units, 0.0, None) * self.points
-            if self.max_points is not None:
-                points = (
-                    np.minimum(points, self.max_points)
-                    if self.points >= 0
-                    else np.maximum(points, self.max_points)
-                )
-            return np.asarray(points, dtype=np.float64)
+            return self._per_unit(_numbers(values))
         assert self.when is not None  # guaranteed by the validator
         return np.where(self.when.mask(values), self.points, 0.0)
+
+    def points_for_numbers(self, numbers: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+        """:meth:`points_for` of a plain NumPy number or boolean column given as float64
+        (``to_numpy(dtype=float64)``); ``None`` when the rule compares text (then pass the
+        column to :meth:`points_for`)."""
+        if self.per_unit:
+            return self._per_unit(numbers)
+        assert self.when is not None  # guaranteed by the validator
+        mask = _numbers_mask(self.when, numbers)
+        return None if mask is None else np.where(mask, self.points, 0.0)
+
+    def _per_unit(self, numbers: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Points per unit of a float64 column (missing: no units), capped."""
+        units = np.where(np.isnan(numbers), 0.0, numbers)
+        points = np.clip(units, 0.0, None) * self.points
+        if self.max_points is not None:
+            points = (
+                np.minimum(points, self.max_points)
+                if self.points >= 0
+                else np.maximum(points, self.max_points)
+            )
+        return np.asarray(points, dtype=np.float64)
 
 
 class RuleSet(_Strict):

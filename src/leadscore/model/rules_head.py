@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.model.calibration import Calibrator
-from leadscore.model.encoding import FeatureEncoder
+from leadscore.model.encoding import SMALL_ROWS, FeatureEncoder, numpy_number_block
 from leadscore.model.head_base import HeadBase
 from leadscore.model.rules import RuleSet
 
@@ -68,8 +68,18 @@ class RulesHead(HeadBase):
         """Points per feature (rows x features): the sum of the points of its rules."""
         out = np.zeros((len(frame), len(self._names)))
         index = {n: j for j, n in enumerate(self._names)}
-        for rule in self._rules.rules:
-            out[:, index[rule.feature]] += rule.points_for(frame[rule.feature])
+        rules = self._rules.rules
+        numbers = np.empty((len(frame), len(rules)), dtype=np.float64)
+        plain = (  # small frames: plain number columns in one conversion (same values)
+            numpy_number_block(frame, [r.feature for r in rules], numbers)
+            if len(frame) <= SMALL_ROWS
+            else ()
+        )
+        for k, rule in enumerate(rules):
+            points = rule.points_for_numbers(numbers[:, k]) if k in plain else None
+            if points is None:
+                points = rule.points_for(frame[rule.feature])
+            out[:, index[rule.feature]] += points
         return out
 
     def raw_from_matrix(self, matrix: FloatArray) -> FloatArray:
