@@ -392,6 +392,20 @@ def _select(
     return [f for f in concrete if f.name in keep]
 
 
+def _check_added_are_included(config: FeatureConfig, lookback: int) -> None:
+    """Refuse an ``add:`` feature that ``include:`` would silently leave out."""
+    if config.include is None:
+        return
+    for spec in config.add:
+        names = [f.name for f in _expand([spec], lookback)]
+        if not any(_matches(pattern, spec, names) for pattern in config.include):
+            raise FeatureDefinitionError(
+                f"Feature {spec.name!r} is declared under `add:` but `include:` does not list "
+                f"it, so the table would leave it out. Add {spec.name!r} to `include:` (it "
+                "lists every feature kept, added ones too), or remove it from `add:`."
+            )
+
+
 def load_definition(
     config: Path | str | Mapping[str, Any] | FeatureConfig | None = None,
     *,
@@ -436,6 +450,7 @@ def load_definition(
             update={"windows": tuple(windows)}
         )
     specs.extend(overrides.add)
+    _check_added_are_included(overrides, lookback)
     features = _select(specs, overrides.include, overrides.exclude, lookback)
     if not features:
         raise FeatureDefinitionError("The feature definition selects no feature at all.")

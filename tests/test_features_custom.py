@@ -158,6 +158,15 @@ def test_a_bad_column_name_is_refused() -> None:
         load_definition({"include": [*BASE, spec["name"]], "add": [spec]})
 
 
+def test_an_added_feature_left_out_of_include_is_refused() -> None:
+    """``include:`` without the added feature would drop it silently."""
+    with pytest.raises(FeatureDefinitionError, match="under `add:` but `include:` does not"):
+        load_definition({"include": list(BASE), "add": [CUSTOM[0]]})
+    family = CUSTOM[2]  # a windowed family is kept by a pattern matching its members
+    kept = load_definition({"include": [*BASE, "visits_*"], "add": [family]})
+    assert any(f.name.startswith("visits_") for f in kept.features)
+
+
 @pytest.mark.spark
 def test_spark_and_duckdb_agree_on_custom_features(spark: Any, tmp_path: Path) -> None:
     from leadscore.features import SparkEngine

@@ -34,7 +34,7 @@ def test_digest_is_stable_and_changes_with_the_definition() -> None:
 def test_config_subsets_windows_and_adds(tmp_path: Path) -> None:
     config = tmp_path / "features.yaml"
     config.write_text(
-        "include: [industry, 'pricing_visits_{window}d', email_*, seniority]\n"
+        "include: [industry, 'pricing_visits_{window}d', email_*, seniority, webinar_any_45d]\n"
         "exclude: [email_opens_7d]\n"
         "windows: {'pricing_visits_{window}d': [14, 60]}\n"
         "add:\n"
@@ -53,7 +53,9 @@ def test_config_subsets_windows_and_adds(tmp_path: Path) -> None:
     assert "pricing_visits_30d" not in definition.names
     assert "email_opens_7d" not in definition.names
     assert "email_clicks_7d" in definition.names
-    assert "webinar_any_45d" not in definition.names  # not included by the include list
+    assert "webinar_any_45d" in definition.names  # an added feature must be included too
+    with pytest.raises(FeatureDefinitionError, match="`include:` does not list it"):
+        load_definition({"add": yaml_add(), "include": ["industry"]})  # not silently dropped
     assert load_definition({"add": yaml_add(), "include": ["webinar_any_45d"]}).names == (
         "webinar_any_45d",
     )

@@ -198,6 +198,8 @@ def print_features(built: FeaturesResult) -> None:
     )
     if table.meta.sample is not None:  # negatives sampled in the build query
         console.print(table.meta.sample.describe() + " Label rates are the population's.")
+    for warning in built.warnings:
+        err_console.print(f"[bold yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)
 
 
 _SUMMARY_HEADERS = {

@@ -127,6 +127,7 @@ class FeaturesResult:
     n_features: int
     horizon: int
     censored_cutoffs: int
+    warnings: tuple[str, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -185,4 +186,29 @@ def build_features_step(
         n_features=len(definition.features),
         horizon=spec.horizon,
         censored_cutoffs=len(table.meta.censored_cutoffs),
+        warnings=redundancy_warnings(table.path, [f.name for f in definition.features]),
     )
+
+
+def redundancy_warnings(table: Path, features: list[str]) -> tuple[str, ...]:
+    """A warning naming the built table's features that carry the same information."""
+    import duckdb
+
+    from leadscore.features.redundant import redundant_pairs, redundant_warning
+    from leadscore.sql import quote_literal
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        relation = f"read_parquet({quote_literal(str(table))})"
+        rows = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+        pairs = redundant_pairs(con, relation, features)
+    finally:
+        con.close()
+    warning = redundant_warning(
+        pairs,
+        int(rows[0]) if rows else 0,
+        where="keep one of each pair (list the other under `exclude:` in the feature YAML given "
+        "to --definition)",
+    )
+    return () if warning is None else (warning,)

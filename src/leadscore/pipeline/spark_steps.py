@@ -89,7 +89,7 @@ def spark_build(spec: FeaturesSpec, *, progress: ProgressFn = no_progress) -> Fe
         load_definition,
         stage_entry_label_times,
     )
-    from leadscore.pipeline.build import FeaturesResult
+    from leadscore.pipeline.build import FeaturesResult, redundancy_warnings
 
     check_writable(spec.out, what="training table")
     definition = load_definition(spec.definition)
@@ -122,6 +122,7 @@ def spark_build(spec: FeaturesSpec, *, progress: ProgressFn = no_progress) -> Fe
         n_features=len(definition.features),
         horizon=spec.horizon,
         censored_cutoffs=len(table.meta.censored_cutoffs),
+        warnings=redundancy_warnings(table.path, [f.name for f in definition.features]),
     )
 
 
