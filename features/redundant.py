@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import duckdb
+    import pandas as pd
 
-__all__ = ["RedundantPair", "redundant_pairs", "redundant_warning"]
+__all__ = ["RedundantPair", "redundant_frame_pairs", "redundant_pairs", "redundant_warning"]
 
 _CATEGORY_TYPES = frozenset({"VARCHAR", "BOOLEAN"})
 _MAX_CATEGORIES = 1_000
@@ -113,6 +114,19 @@ def redundant_pairs(
         for (a, b, equal), same in zip(candidates, verdicts, strict=True)
         if same
     ]
+
+
+def redundant_frame_pairs(frame: pd.DataFrame, columns: Sequence[str]) -> list[RedundantPair]:
+    """:func:`redundant_pairs` over the ``columns`` of a pandas frame."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.register("frame", frame[list(columns)])
+        return redundant_pairs(con, "frame", columns)
+    finally:
+        con.close()
 
 
 def redundant_warning(pairs: Sequence[RedundantPair], rows: int, *, where: str) -> str | None:

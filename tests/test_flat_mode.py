@@ -222,6 +222,34 @@ def test_a_drifting_export_is_trained_and_warned_about(tmp_path: Path) -> None:
     assert "<p class='info'>Read calls.csv" in page and "<p class='note'>Split" not in page
 
 
+def test_columns_with_the_same_information_are_warned_about(tmp_path: Path) -> None:
+    """An export with "Lead Source" twice (once recoded) and a number copied: trained, and
+    the pairs named with what to do."""
+    n = 1500
+    rng = np.random.default_rng(8)
+    source = rng.choice(["web", "event", "partner"], n)
+    x = rng.normal(0, 1, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-1.5 * x + 2 - (source == "event")))).astype(int)
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "Lead Source": source,
+            "Original Source": pd.Series(source).str.upper(),
+            "x": x,
+            "x again": x,
+            "y": y,
+        }
+    )
+    path = tmp_path / "leads.csv"
+    frame.to_csv(path, index=False)
+    result = train_flat_table(path, "y", "row", evaluation=EvaluationConfig(n_bootstrap=20))
+    same = [w for w in result.warnings if "carry the same information" in w]
+    assert len(same) == 1, result.warnings
+    assert "2 pair(s)" in same[0] and "--drop COLUMN" in same[0]
+    assert "Lead Source and Original Source (the same categories under other names)" in same[0]
+    assert "x and x again (the same value)" in same[0]
+
+
 @pytest.mark.slow
 def test_cli_train_models_promote_score_explain(tmp_path: Path) -> None:
     """The acceptance path from the command line, each command a real process."""

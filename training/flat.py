@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.errors import ConfigError, DataContractError
+from leadscore.features.redundant import redundant_frame_pairs, redundant_warning
 from leadscore.flat_csv import DEFAULT_NA_VALUES, how_read, read_flat_csv
 from leadscore.model.inputs import FeatureKind, FeatureSpec
 from leadscore.model.rules_head import rules_unit
@@ -252,6 +253,13 @@ def train_flat_table(
     report(task, total, total)
     constant = fitted.constant or is_constant(gbm_head.predict_raw(test))
     warnings, notes = model_warnings(result, fitted, choice, constant)
+    same = redundant_warning(
+        redundant_frame_pairs(frame, [f.name for f in kept]),
+        len(frame),
+        where="keep one of each pair (--drop COLUMN for the other)",
+    )
+    if same:
+        warnings.append(same)
     shift = split_.shift_warning()
     if shift:
         warnings.append(shift)
