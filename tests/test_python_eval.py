@@ -369,7 +369,7 @@ def test_numeric_column_over_text() -> None:
         "name": "title_number", "kind": "column", "table": "contacts", "column": "job_title",
         "concept": "profile_fit", "type": "numeric", "explanation": "{value}",
     }  # fmt: skip
-    definition = load_definition({"include": ["is_mql"], "add": [spec]})
+    definition = load_definition({"include": ["is_mql", "title_number"], "add": [spec]})
     rows = _edge_rows()
     texts = ["1", "2.5", "abc", None, "", "-3e2", ".5", "007", "x y", "N/A", "+4", "1e-3"]
     for i, contact in enumerate(rows["contacts"]):
