@@ -350,6 +350,27 @@ def test_a_segment_model_worse_on_validation_or_constant_falls_back(segmented: S
     assert not fits[0].own_model and "model is constant" in fits[0].reason
 
 
+def test_a_segments_own_heads_are_refitted_like_the_global_ones(segmented: Segmented) -> None:
+    """The global heads ship refitted on train + validation; a segment's own heads are too, on
+    the segment's share of those rows, so the test compares like with like."""
+    from leadscore.model.segments import segment_keys
+
+    outcome = segmented.result.outcome
+    segments = segmented.result.segments
+    assert outcome.refit is not None and segments is not None
+    big = next(f for f in segments.fits if f.value == segmented.big)
+    assert big.own_model
+    in_segment = segment_keys(outcome.table.frame, "region") == segmented.big
+    rows = int((outcome.refit.mask & in_segment).sum())
+    assert big.refit["rows"] == rows > big.fitted_rows > 0
+    assert f"refitted on {rows:,} train + validation rows" in " ".join(segments.notes())
+    folder = next(p for p in segmented.heads.glob("segments/*") if p.is_dir())
+    record = read_heads(folder).records["sql"].params["refit"]
+    assert record["rows"] == rows and record["train_valid"] is True
+    validated, refitted = record["rounds"]["sql"]
+    assert refitted == validated  # the validated number of rounds is kept
+
+
 def test_the_minimum_data_rule_names_every_shortfall() -> None:
     from leadscore.config import SegmentsConfig
     from leadscore.training.segments import shortfall

@@ -102,6 +102,11 @@ def _refit_params(outcome: TrainingOutcome, target: str, kind: str) -> dict[str,
     return {"refit": record}
 
 
+def _segment_refit(refit: Mapping[str, object]) -> dict[str, object]:
+    """A segment's refit (rows, rounds per target), in its heads' records."""
+    return {"refit": dict(refit)} if refit else {}
+
+
 def _to_write(
     models: Mapping[Target, LightGBMModel],
     metrics: Mapping[str, float],
@@ -164,7 +169,10 @@ def save_heads(
             update={"format": "leadscore-scorer/1", "segment_column": None, "grades": fit.grades}
         )
         paths += write_heads(
-            folder / sub, _to_write(fit.models, {}, _sample_params(outcome)), spec=own, **ids
+            folder / sub,
+            _to_write(fit.models, {}, _sample_params(outcome) | _segment_refit(fit.refit)),
+            spec=own,
+            **ids,
         )
         entries.append(SegmentEntry(value=fit.value, folder=sub))
     record = SegmentsRecord(column=segments.column, segments=tuple(entries))

@@ -6,7 +6,10 @@ its own heads only when, for every target, it has at least the configured rows a
 both the training and the validation period, its model is not constant, and (by default) it is
 not worse than the global model on the segment's validation rows. Every other declared segment
 is scored by the global model, with the reason kept for the terminal, the report, the MLflow run
-and ``segments.json``. The per-segment evaluation is in :mod:`leadscore.training.segments_eval`.
+and ``segments.json``. When the global heads are refitted on train + validation
+(:mod:`leadscore.training.refit`), a segment's own heads are too, on the segment's share of the
+same rows with its validated rounds, so the test compares like with like. The per-segment
+evaluation is in :mod:`leadscore.training.segments_eval`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from leadscore.model.segments import segment_keys
 from leadscore.training.evaluate import weighted_auc
 from leadscore.training.models import LightGBMModel
 from leadscore.training.pipeline import TrainingConfig, TrainingOutcome
+from leadscore.training.refit import RefitRows, refit_rounds
 from leadscore.training.rules import mql_flags, score_rules
 from leadscore.training.table import CONTACT_COLUMN, Target, TrainingTable
 from leadscore.training.tuning import fit_lightgbm
@@ -52,6 +56,10 @@ class SegmentFit:
     grades: GradeThresholds | None = None
     validation_auc: dict[str, tuple[float, float]] = field(default_factory=dict)
     """Target -> (global, segment) AUC on the segment's validation rows."""
+    fitted_rows: int = 0
+    """Training-period rows the heads were fitted on (after any negative sample)."""
+    refit: dict[str, object] = field(default_factory=dict)
+    """What the segment's heads were refitted on (rows, rounds per target); empty: not refitted."""
 
     @property
     def own_model(self) -> bool:
@@ -145,6 +153,8 @@ def fit_segment_models(
         fit.reason = shortfall(fit.counts, seg, targets)
         if not fit.reason:
             _fit_one(fit, table, outcome, config, masks, targets)
+        if fit.own_model and outcome.refit is not None:
+            _refit(fit, table, outcome.refit, in_seg, fitted_rows=fit.fitted_rows)
         if fit.own_model:
             valid = frame[masks["valid"]]
             p_valid = fit.models[reason_target].predict_proba(valid)
@@ -205,3 +215,30 @@ def _fit_one(
             return
         models[t] = model
     fit.models = models
+    fit.fitted_rows = int(fitted.sum())
+
+
+def _refit(
+    fit: SegmentFit,
+    table: TrainingTable,
+    refit: RefitRows,
+    in_segment: np.ndarray[Any, Any],
+    *,
+    fitted_rows: int,
+) -> None:
+    """Refit the segment's heads on its share of the global refit's rows (same draw, same
+    weights) with their validated settings, rounds and calibrators."""
+    rows = refit.mask & in_segment
+    weight = None
+    if refit.weight is not None:
+        every = np.zeros(len(refit.mask), dtype=np.float64)
+        every[refit.mask] = refit.weight
+        weight = every[rows]
+    frame = table.frame[rows]
+    rounds: dict[str, tuple[int, int]] = {}
+    for t, model in fit.models.items():
+        y = table.labels(t).to_numpy()[rows]
+        n = refit_rounds(model.best_iteration_, fitted_rows, int(rows.sum()))
+        fit.models[t] = model.refit(frame, y, n, sample_weight=weight)
+        rounds[t] = (model.best_iteration_, n)
+    fit.refit = {"train_valid": True, "rows": int(rows.sum()), "rounds": rounds}

@@ -80,9 +80,10 @@ def _counts_text(fit: SegmentFit) -> str:
         for k in c
         if k.startswith("train_") and k.endswith("_positives")
     )
+    refit = f"; refitted on {fit.refit['rows']:,} train + validation rows" if fit.refit else ""
     return (
         f"{c['train_rows']} training / {c['valid_rows']} validation rows; "
-        f"positives train/validation: {positives}"
+        f"positives train/validation: {positives}{refit}"
     )
 
 
