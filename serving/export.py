@@ -51,14 +51,16 @@ _TREND_STEP = 0.01
 _LATEST = """
 WITH r AS (
     SELECT *, row_number() OVER (
-        PARTITION BY contact_id ORDER BY scored_at DESC, model_version DESC) AS rn
+        PARTITION BY contact_id
+        ORDER BY coalesce(as_of, scored_at) DESC, scored_at DESC, model_version DESC) AS rn
     FROM {visible} h
 ),
 sent AS (
     SELECT contact_id, {sent_score} AS sent_score, {sent_grade} AS sent_grade
     FROM crm_exports WHERE target = ? GROUP BY contact_id
 )
-SELECT cur.contact_id, cur.scored_at, cur.model_version, cur.run_id, cur.p_sql, cur.grade,
+SELECT cur.contact_id, cur.scored_at, coalesce(cur.as_of, cur.scored_at) AS moment,
+       cur.model_version, cur.run_id, cur.p_sql, cur.grade,
        cur.fit_score, cur.engagement_score, cur.reasons_positive, prev.p_sql AS previous_p_sql,
        sent.sent_score, sent.sent_grade
 FROM r cur
@@ -237,8 +239,9 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
 
 
 def _departed(latest: pd.DataFrame, last_run_at: Any) -> pd.Series:
-    """Leads the latest batch run did not rescore (as the inbox: API-recorded scores stay)."""
+    """Leads the latest batch run (by its as-of moment) did not rescore (as the inbox:
+    API-recorded scores stay)."""
     if last_run_at is None or latest.empty:
         return pd.Series(False, index=latest.index)
-    scored_at = pd.to_datetime(latest["scored_at"])
-    return latest["run_id"].notna() & (scored_at < pd.Timestamp(last_run_at))
+    moment = pd.to_datetime(latest["moment"])
+    return latest["run_id"].notna() & (moment < pd.Timestamp(last_run_at))

@@ -158,3 +158,34 @@ def test_ids_the_crm_cannot_take_are_refused(
 def test_unknown_target(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Unknown export target"):
         export_scores(ScoreStore(tmp_path / "s.duckdb"), "pipedrive", tmp_path / "x.csv")
+
+
+def _batch(store: ScoreStore, tmp: Path, run: str, ran: datetime, as_of: datetime) -> None:
+    """A committed batch run of c1 and c2, run at ``ran``, as of ``as_of``."""
+    p, grades = ([0.45, 0.2], ["A", "B"]) if as_of.month == 12 else ([0.05, 0.01], ["C", "D"])
+    parquet = tmp / f"{run}.parquet"
+    history(["c1", "c2"], ran, p, grades).to_parquet(parquet)
+    store.stage_run(run, parquet, tmp / f"{run}-out.parquet", as_of=as_of)
+    store.commit_run(run)
+
+
+def test_a_backfilled_run_as_of_an_earlier_date_is_not_the_current_score(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    """``score --as-of 2025-11-30`` run after the nightly run as of 2025-12-30 (a monitoring
+    cohort, as docs/retraining-and-monitoring.md shows) must not send November's scores to
+    the CRM, nor show them in the inbox or as the lead's latest score."""
+    from leadscore.serving.leads import InboxFilter, inbox_leads
+
+    store = ScoreStore(store_at)
+    _batch(store, tmp_path, "nightly", T0, as_of=datetime(2025, 12, 30, 23, 59))
+    _batch(store, tmp_path, "backfill", T0 + timedelta(hours=1), as_of=datetime(2025, 11, 30))
+    out = tmp_path / "generic.csv"
+    result = export_scores(store, "generic", out)
+    assert result.departed == 0 and [(r["contact_id"], r["grade"]) for r in read(out)] == [
+        ("c1", "A"),
+        ("c2", "B"),
+    ]
+    leads, total = inbox_leads(store, InboxFilter())
+    assert total == 2 and sorted(lead.grade for lead in leads) == ["A", "B"]
+    assert store.latest("c1")["grade"] == "A"  # type: ignore[index]
