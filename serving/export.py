@@ -24,7 +24,9 @@ dynamics   Dynamics 365 Sales predictive score (``msdyn_predictivescore`` rows):
 
 By default only leads whose grade or exported score (0-100) changed since the last export to
 the same target are written (a delta; the store remembers what each target was sent, after
-the file is in place); ``full=True`` writes every lead. Ids that the target cannot take
+the file is in place); a delta replacing an earlier delta file keeps that file's rows of the
+leads it does not update (two exports between two imports lose nothing: move or delete the
+file once imported); ``full=True`` writes every lead. Ids that the target cannot take
 (HubSpot's numeric record ids, Salesforce's 15/18-character ids) are refused with a count.
 """
 
@@ -84,6 +86,9 @@ class ExportResult:
     """Leads whose latest score is from an older batch run than the last: they left the scored
     population (converted, disqualified, stale) and are not exported; the CRM keeps what it
     was sent last."""
+    carried: int = 0
+    """Rows of the delta file being replaced whose lead this delta does not update, kept in it:
+    a delta never drops changes the CRM may not have imported yet."""
 
 
 def _score(p: pd.Series) -> pd.Series:
@@ -214,8 +219,13 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
     else:
         rows = latest
     shaped = TARGETS[target](rows) if not rows.empty else TARGETS[target](latest.iloc[:0])
+    carried = None if full else _not_superseded(out, shaped)
     with atomic_path(out) as tmp:
         shaped.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+        if carried is not None and not carried.empty:
+            carried.to_csv(
+                tmp, mode="a", header=False, index=False, encoding="utf-8", lineterminator="\n"
+            )
     if not rows.empty:
         sent = pd.DataFrame(
             {
@@ -235,7 +245,26 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
         leads=len(latest),
         delta=not full,
         departed=int(departed.sum()),
+        carried=0 if carried is None else len(carried),
     )
+
+
+def _not_superseded(out: Path, shaped: pd.DataFrame) -> pd.DataFrame | None:
+    """The rows of the delta file ``out`` already holds (same target: same header) whose lead
+    the new delta does not update, as text. The store counts them as sent once the file was
+    written, not once the CRM imported it: replacing the file without them would lose those
+    changes whenever two exports run between two imports."""
+    if not out.is_file():
+        return None
+    try:
+        previous = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        return None  # not an export of ours: replaced as before
+    if list(previous.columns) != list(shaped.columns):
+        return None
+    key = str(shaped.columns[0])
+    fresh = set(shaped[key].astype(str))
+    return previous[~previous[key].isin(fresh)].reset_index(drop=True)
 
 
 def _departed(latest: pd.DataFrame, last_run_at: Any) -> pd.Series:

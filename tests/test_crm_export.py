@@ -82,12 +82,41 @@ def test_generic_delta(tmp_path: Path, store_at: Path | str) -> None:
     assert rows[0]["score"] == "45" and rows[0]["grade"] == "A"
     assert "\n" not in rows[0]["top_reasons"] and "Works at a large firm" in rows[0]["top_reasons"]
     assert rows[0]["scored_at"] == "2026-11-24T09:00:00Z"
+    fresh = tmp_path / "out" / "fresh.csv"
+    second = export_scores(store, "generic", fresh)
+    assert second.rows == 0 and read(fresh) == []  # no change: a header and no rows
+    store.record_scores(history(["c1", "c2"], T0 + timedelta(days=2), [0.451, 0.2], ["A", "B"]))
+    third = export_scores(store, "generic", fresh)
+    assert [r["contact_id"] for r in read(fresh)] == ["c2"] and third.rows == 1
+    assert export_scores(store, "generic", out, full=True).rows == 2
+
+
+def test_two_delta_exports_between_two_imports_lose_nothing(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    """The store counts a lead as sent once the file is written: a second delta replacing a
+    file the CRM has not imported yet keeps its rows (updated where the lead changed again)."""
+    store = store_with(store_at, ["c1", "c2"])
+    out = tmp_path / "generic.csv"
+    assert export_scores(store, "generic", out).rows == 2
     second = export_scores(store, "generic", out)
-    assert second.rows == 0 and read(out) == []  # no change: a header and no rows
+    assert (second.rows, second.carried) == (0, 2)
+    assert [(r["contact_id"], r["grade"]) for r in read(out)] == [("c1", "A"), ("c2", "D")]
     store.record_scores(history(["c1", "c2"], T0 + timedelta(days=2), [0.451, 0.2], ["A", "B"]))
     third = export_scores(store, "generic", out)
-    assert [r["contact_id"] for r in read(out)] == ["c2"] and third.rows == 1
-    assert export_scores(store, "generic", out, full=True).rows == 2
+    assert (third.rows, third.carried) == (1, 1)
+    rows = read(out)
+    assert [(r["contact_id"], r["grade"], r["score"]) for r in rows] == [
+        ("c2", "B", "20"),
+        ("c1", "A", "45"),
+    ]
+    assert rows[1]["top_reasons"].startswith("Visited the pricing page 3 times")
+    out.unlink()  # imported, then removed: the next delta holds only what changed
+    assert export_scores(store, "generic", out).rows == 0 and read(out) == []
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n", encoding="utf-8")  # not this target's file: replaced
+    export_scores(store, "generic", other)
+    assert read(other) == []
 
 
 def test_hubspot_contact_import(tmp_path: Path, store_at: Path | str) -> None:

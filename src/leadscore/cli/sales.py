@@ -223,6 +223,11 @@ def export(
         f"Wrote {result.rows:,} of {result.leads:,} leads ({what}) for {result.target} to "
         f"{result.path}."
     )
+    if result.carried:
+        console.print(
+            f"note: {result.carried:,} row(s) of the file it replaces were kept (leads not "
+            "changed since): move or delete the file once the CRM has imported it."
+        )
     if result.departed:
         console.print(
             f"note: {result.departed:,} lead(s) the latest scoring run did not rescore (converted, "
