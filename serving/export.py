@@ -24,7 +24,9 @@ dynamics   Dynamics 365 Sales predictive score (``msdyn_predictivescore`` rows):
 
 By default only leads whose grade or exported score (0-100) changed since the last export to
 the same target are written (a delta; the store remembers what each target was sent, after
-the file is in place); ``full=True`` writes every lead. Ids that the target cannot take
+the file is in place); a delta replacing an earlier delta file keeps that file's rows of the
+leads it does not update (two exports between two imports lose nothing: move or delete the
+file once imported); ``full=True`` writes every lead. Ids that the target cannot take
 (HubSpot's numeric record ids, Salesforce's 15/18-character ids) are refused with a count.
 """
 
@@ -51,14 +53,16 @@ _TREND_STEP = 0.01
 _LATEST = """
 WITH r AS (
     SELECT *, row_number() OVER (
-        PARTITION BY contact_id ORDER BY scored_at DESC, model_version DESC) AS rn
+        PARTITION BY contact_id
+        ORDER BY coalesce(as_of, scored_at) DESC, scored_at DESC, model_version DESC) AS rn
     FROM {visible} h
 ),
 sent AS (
     SELECT contact_id, {sent_score} AS sent_score, {sent_grade} AS sent_grade
     FROM crm_exports WHERE target = ? GROUP BY contact_id
 )
-SELECT cur.contact_id, cur.scored_at, cur.model_version, cur.run_id, cur.p_sql, cur.grade,
+SELECT cur.contact_id, cur.scored_at, coalesce(cur.as_of, cur.scored_at) AS moment,
+       cur.model_version, cur.run_id, cur.p_sql, cur.grade,
        cur.fit_score, cur.engagement_score, cur.reasons_positive, prev.p_sql AS previous_p_sql,
        sent.sent_score, sent.sent_grade
 FROM r cur
@@ -82,6 +86,9 @@ class ExportResult:
     """Leads whose latest score is from an older batch run than the last: they left the scored
     population (converted, disqualified, stale) and are not exported; the CRM keeps what it
     was sent last."""
+    carried: int = 0
+    """Rows of the delta file being replaced whose lead this delta does not update, kept in it:
+    a delta never drops changes the CRM may not have imported yet."""
 
 
 def _score(p: pd.Series) -> pd.Series:
@@ -212,8 +219,13 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
     else:
         rows = latest
     shaped = TARGETS[target](rows) if not rows.empty else TARGETS[target](latest.iloc[:0])
+    carried = None if full else _not_superseded(out, shaped)
     with atomic_path(out) as tmp:
         shaped.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+        if carried is not None and not carried.empty:
+            carried.to_csv(
+                tmp, mode="a", header=False, index=False, encoding="utf-8", lineterminator="\n"
+            )
     if not rows.empty:
         sent = pd.DataFrame(
             {
@@ -233,12 +245,32 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
         leads=len(latest),
         delta=not full,
         departed=int(departed.sum()),
+        carried=0 if carried is None else len(carried),
     )
 
 
+def _not_superseded(out: Path, shaped: pd.DataFrame) -> pd.DataFrame | None:
+    """The rows of the delta file ``out`` already holds (same target: same header) whose lead
+    the new delta does not update, as text. The store counts them as sent once the file was
+    written, not once the CRM imported it: replacing the file without them would lose those
+    changes whenever two exports run between two imports."""
+    if not out.is_file():
+        return None
+    try:
+        previous = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        return None  # not an export of ours: replaced as before
+    if list(previous.columns) != list(shaped.columns):
+        return None
+    key = str(shaped.columns[0])
+    fresh = set(shaped[key].astype(str))
+    return previous[~previous[key].isin(fresh)].reset_index(drop=True)
+
+
 def _departed(latest: pd.DataFrame, last_run_at: Any) -> pd.Series:
-    """Leads the latest batch run did not rescore (as the inbox: API-recorded scores stay)."""
+    """Leads the latest batch run (by its as-of moment) did not rescore (as the inbox:
+    API-recorded scores stay)."""
     if last_run_at is None or latest.empty:
         return pd.Series(False, index=latest.index)
-    scored_at = pd.to_datetime(latest["scored_at"])
-    return latest["run_id"].notna() & (scored_at < pd.Timestamp(last_run_at))
+    moment = pd.to_datetime(latest["moment"])
+    return latest["run_id"].notna() & (moment < pd.Timestamp(last_run_at))

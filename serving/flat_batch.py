@@ -15,7 +15,7 @@ import pandas as pd
 
 from leadscore.atomic import atomic_path
 from leadscore.errors import ArtifactError, ConfigError, SourceError
-from leadscore.flat_csv import how_read, read_flat_csv
+from leadscore.flat_csv import clean_placeholders, how_read, read_flat_csv
 from leadscore.safe_text import safe_example
 from leadscore.serving.flat import FlatScoring
 from leadscore.serving.loading import LoadedScorer, load_scorer
@@ -35,6 +35,8 @@ class FlatBatchResult:
     grades: dict[str, int]
     read_as: str = ""
     """How the file was read: encoding and separator (:func:`leadscore.flat_csv.how_read`)."""
+    notes: tuple[str, ...] = ()
+    """Warnings about the file: model columns empty in every row."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,25 @@ def score_flat_file(
         flat.flat.target,
         {str(k): int(v) for k, v in sorted(grades.items())},
         how_read(frame),
+        _empty_columns(frame, flat),
+    )
+
+
+def _empty_columns(frame: pd.DataFrame, flat: FlatScoring) -> tuple[str, ...]:
+    """A note per model column that no row of ``frame`` fills (after the placeholders): the
+    model learnt from it, and every score here treats it as unknown, silently otherwise (an
+    export that dropped a field's values)."""
+    if frame.empty:
+        return ()
+    names = [c for c in flat.head.feature_names if c in frame.columns]
+    cleaned = clean_placeholders(frame[names], flat.flat.na_values)
+    empty = [c for c in names if cleaned[c].isna().all()]
+    if not empty:
+        return ()
+    shown = ", ".join(f"'{c}'" for c in empty[:10]) + (" ..." if len(empty) > 10 else "")
+    return (
+        f"{len(empty)} column(s) the model uses are empty in every row: {shown}. Every score "
+        "treats them as unknown: check the export (a field left out of it?).",
     )
 
 

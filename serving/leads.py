@@ -79,11 +79,13 @@ class Lead:
 _QUERY = """
 WITH r AS (
     SELECT *, row_number() OVER (
-            PARTITION BY contact_id ORDER BY scored_at DESC, model_version DESC) AS rn,
+            PARTITION BY contact_id
+            ORDER BY coalesce(as_of, scored_at) DESC, scored_at DESC, model_version DESC) AS rn,
         array_agg(p_sql) OVER trend AS trend_p, array_agg(grade) OVER trend AS trend_grades,
         array_agg(scored_at) OVER trend AS trend_at
     FROM {visible} h {only}
-    WINDOW trend AS (PARTITION BY contact_id ORDER BY scored_at, model_version
+    WINDOW trend AS (PARTITION BY contact_id
+                     ORDER BY coalesce(as_of, scored_at), scored_at, model_version
                      ROWS BETWEEN {preceding} PRECEDING AND CURRENT ROW)
 ),
 fb AS (
@@ -100,12 +102,14 @@ WHERE r.rn = 1 AND (?::VARCHAR IS NULL OR r.grade = ?::VARCHAR)
   AND (?::VARCHAR IS NULL OR r.segment = ?::VARCHAR)
   AND (?::TIMESTAMP IS NULL OR r.scored_at >= ?::TIMESTAMP)
   AND (?::TIMESTAMP IS NULL OR r.scored_at < ?::TIMESTAMP)
-  AND (?::TIMESTAMP IS NULL OR r.run_id IS NULL OR r.scored_at >= ?::TIMESTAMP)
+  AND (?::TIMESTAMP IS NULL OR r.run_id IS NULL OR coalesce(r.as_of, r.scored_at) >= ?::TIMESTAMP)
   AND (? = 'all' OR (? = 'open' AND fb.verdict IS NULL) OR fb.verdict = ?)
 ORDER BY r.grade{c} NULLS LAST, r.p_sql DESC NULLS LAST, r.contact_id{c}
 LIMIT ? OFFSET ?
 """
-"""A page of leads: each lead's latest visible score, with its last :data:`TREND_POINTS`
+"""A page of leads: each lead's latest visible score (latest by the moment it was scored as
+of, then by when: a backfill run as of last month is not the current score), with its last
+:data:`TREND_POINTS`
 scores (oldest first) computed by a window over the same rows, so each database scans the
 history once (joining a per-lead trend aggregate back to the latest rows made PostgreSQL,
 which cannot estimate ``rn = 1``, re-aggregate the whole history for every lead: 19 s for
@@ -174,12 +178,15 @@ def inbox_query(
 
 
 def last_batch_at(con: StoreConnection, visible: str, params: list[Any]) -> Any:
-    """When the latest visible batch run scored (``None`` without one). A lead whose latest
-    score comes from an older batch run was not rescored: it left the scored population
-    (converted, disqualified, stale) and leaves the inbox list; scores recorded through the
-    API (no run) stay, and the lead's own page still shows it."""
+    """The moment the latest visible batch run scored as of (its as-of date; when the store
+    has none, when it ran; ``None`` without a run). A lead whose latest score comes from an
+    older batch run was not rescored: it left the scored population (converted,
+    disqualified, stale) and leaves the inbox list; scores recorded through the API (no run)
+    stay, and the lead's own page still shows it. A run as of an earlier moment (a backfilled
+    monitoring cohort) is not the latest, whenever it ran."""
     row = con.execute(
-        f"SELECT max(h.scored_at) FROM {visible} h WHERE h.run_id IS NOT NULL", params
+        f"SELECT max(coalesce(h.as_of, h.scored_at)) FROM {visible} h WHERE h.run_id IS NOT NULL",
+        params,
     ).fetchone()
     return None if row is None else row[0]
 

@@ -301,6 +301,39 @@ class _Renderer:
         return text.replace("up by -", "down by ").replace(" 0 days ago", " today")
 
 
+_NEVER_AGAINST = frozenset({"events", "engaged_other_contacts"})
+"""Account measures (the company's interactions, colleagues active) never given as a reason
+against a lead: a colleague's activity helps a lead, and the company's interactions hold the
+lead's own ("+ 16 interactions in the last 7 days" beside "- 16 interactions from the company
+in the last 30 days" is one fact read both ways). When a model learnt a negative effect, it is
+left out of the reasons (the score keeps it)."""
+
+
+def never_against(definition: FeatureDefinition, groups: Sequence[ReasonGroup]) -> np.ndarray:
+    """Per group: whether all its features are account measures of :data:`_NEVER_AGAINST`."""
+
+    def quiet(name: str) -> bool:
+        try:
+            spec = definition.feature(name)
+        except Exception:
+            return False
+        kind, measure = getattr(spec, "kind", None), getattr(spec, "measure", None)
+        return kind == "account" and measure in _NEVER_AGAINST
+
+    return np.array([all(quiet(n) for n in g.features) for g in groups], dtype=bool)
+
+
+def choosing_effects(
+    effects: FloatArray, definition: FeatureDefinition, groups: Sequence[ReasonGroup]
+) -> FloatArray:
+    """The group effects reasons are chosen from: those of :func:`never_against` groups never
+    below zero (so never a negative reason)."""
+    mask = never_against(definition, groups)
+    if not mask.any():
+        return effects
+    return np.where(mask[None, :] & (effects < 0), 0.0, effects)
+
+
 def explain_rows(
     contributions: FloatArray,
     frame: pd.DataFrame,
@@ -322,7 +355,7 @@ def explain_rows(
     matrix = np.zeros((len(features), len(groups)))
     for g, group in enumerate(groups):
         matrix[list(group.indices), g] = 1.0
-    effects = contributions[:, : len(features)] @ matrix
+    effects = choosing_effects(contributions[:, : len(features)] @ matrix, definition, groups)
     order = np.argsort(-effects, axis=1, kind="stable")
     renderer = renderer or _Renderer(definition, features)
     values = _Columns(frame, features)

@@ -30,6 +30,7 @@ from leadscore.serving.reasons import (
     ReasonRows,
     RowReasons,
     _Renderer,
+    choosing_effects,
 )
 from leadscore.serving.reasons_facts import _SAME_DAY, day_fact
 
@@ -201,7 +202,7 @@ def explain_table(
     for g, group in enumerate(groups):
         matrix[list(group.indices), g] = 1.0
     own = contributions[:, :n_features]
-    effects = own @ matrix
+    effects = choosing_effects(own @ matrix, definition, groups)
     negate = np.where(effects > 0, -1.0, 1.0)  # -sign of each group's effect
     members = [_members(own, negate[:, g], group) for g, group in enumerate(groups)]
     lead = np.stack([m[:, 0] for m in members], axis=1) if members else np.zeros((n, 0), np.intp)

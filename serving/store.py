@@ -206,12 +206,13 @@ class ScoreStore:
             discard(con, run_id)
 
     def history(self, contact_id: str, *, limit: int = 50) -> pd.DataFrame:
-        """A contact's scores, newest first."""
+        """A contact's scores, newest first (by the moment scored as of, then by when)."""
         columns = ", ".join(HISTORY_COLUMNS)
         with self._connect(read_only=True) as con:
             return con.execute(
                 f"SELECT {columns} FROM score_history WHERE contact_id = ? AND {con.sql.visible()} "
-                "ORDER BY scored_at DESC, model_version DESC LIMIT ?",
+                "ORDER BY coalesce(as_of, scored_at) DESC, scored_at DESC, model_version DESC "
+                "LIMIT ?",
                 [contact_id, visible_pending(con), limit],
             ).df()
 

@@ -188,3 +188,21 @@ def test_read_only_commands_never_create_a_registry(tmp_path: Path) -> None:
     assert scored.returncode == 5
     assert "No model registry" in scored.stderr
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_date_alone_as_of_means_the_end_of_that_day() -> None:
+    """``--as-of 2025-12-30`` (an export's date) must count that day's activity: at midnight a
+    lead who asked for a demo that afternoon dropped from A to D in the demo."""
+    from datetime import datetime, timedelta
+
+    from leadscore.cli.options import as_of_moment
+    from leadscore.clock import utc_now
+
+    assert as_of_moment("2025-12-30") == datetime(2025, 12, 30, 23, 59, 59, 999999)
+    assert as_of_moment("2025-12-30T00:00:00") == datetime(2025, 12, 30)
+    assert as_of_moment("2025-12-30 08:15") == datetime(2025, 12, 30, 8, 15)
+    assert as_of_moment("2025-12-30T10:00:00+02:00") == datetime(2025, 12, 30, 8)
+    today = as_of_moment(utc_now().strftime("%Y-%m-%d"))
+    assert today <= utc_now() and utc_now() - today < timedelta(minutes=5)  # never the future
+    for command in ("score", "explain"):
+        assert "a date alone means the end of that day" in run_cli(command, "--help").stdout

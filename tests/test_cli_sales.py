@@ -87,6 +87,7 @@ def test_feedback_report_and_export(tmp_path: Path) -> None:
         assert [r["grade"] for r in csv.DictReader(handle)] == ["D", "C", "B", "A"]
     again = run_cli("export", "--store", str(store.path), "--out", str(out))
     assert "Wrote 0 of 4 leads (changed since the last export)" in again.stdout
+    assert "4 row(s) of the file it replaces were kept" in again.stdout  # not imported yet
     refused = run_cli("export", "--target", "hubspot", "--store", str(store.path))
     assert refused.returncode != 0 and "HubSpot record ids" in refused.stderr
     missing = run_cli(

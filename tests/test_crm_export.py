@@ -82,12 +82,41 @@ def test_generic_delta(tmp_path: Path, store_at: Path | str) -> None:
     assert rows[0]["score"] == "45" and rows[0]["grade"] == "A"
     assert "\n" not in rows[0]["top_reasons"] and "Works at a large firm" in rows[0]["top_reasons"]
     assert rows[0]["scored_at"] == "2026-11-24T09:00:00Z"
+    fresh = tmp_path / "out" / "fresh.csv"
+    second = export_scores(store, "generic", fresh)
+    assert second.rows == 0 and read(fresh) == []  # no change: a header and no rows
+    store.record_scores(history(["c1", "c2"], T0 + timedelta(days=2), [0.451, 0.2], ["A", "B"]))
+    third = export_scores(store, "generic", fresh)
+    assert [r["contact_id"] for r in read(fresh)] == ["c2"] and third.rows == 1
+    assert export_scores(store, "generic", out, full=True).rows == 2
+
+
+def test_two_delta_exports_between_two_imports_lose_nothing(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    """The store counts a lead as sent once the file is written: a second delta replacing a
+    file the CRM has not imported yet keeps its rows (updated where the lead changed again)."""
+    store = store_with(store_at, ["c1", "c2"])
+    out = tmp_path / "generic.csv"
+    assert export_scores(store, "generic", out).rows == 2
     second = export_scores(store, "generic", out)
-    assert second.rows == 0 and read(out) == []  # no change: a header and no rows
+    assert (second.rows, second.carried) == (0, 2)
+    assert [(r["contact_id"], r["grade"]) for r in read(out)] == [("c1", "A"), ("c2", "D")]
     store.record_scores(history(["c1", "c2"], T0 + timedelta(days=2), [0.451, 0.2], ["A", "B"]))
     third = export_scores(store, "generic", out)
-    assert [r["contact_id"] for r in read(out)] == ["c2"] and third.rows == 1
-    assert export_scores(store, "generic", out, full=True).rows == 2
+    assert (third.rows, third.carried) == (1, 1)
+    rows = read(out)
+    assert [(r["contact_id"], r["grade"], r["score"]) for r in rows] == [
+        ("c2", "B", "20"),
+        ("c1", "A", "45"),
+    ]
+    assert rows[1]["top_reasons"].startswith("Visited the pricing page 3 times")
+    out.unlink()  # imported, then removed: the next delta holds only what changed
+    assert export_scores(store, "generic", out).rows == 0 and read(out) == []
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n", encoding="utf-8")  # not this target's file: replaced
+    export_scores(store, "generic", other)
+    assert read(other) == []
 
 
 def test_hubspot_contact_import(tmp_path: Path, store_at: Path | str) -> None:
@@ -158,3 +187,34 @@ def test_ids_the_crm_cannot_take_are_refused(
 def test_unknown_target(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Unknown export target"):
         export_scores(ScoreStore(tmp_path / "s.duckdb"), "pipedrive", tmp_path / "x.csv")
+
+
+def _batch(store: ScoreStore, tmp: Path, run: str, ran: datetime, as_of: datetime) -> None:
+    """A committed batch run of c1 and c2, run at ``ran``, as of ``as_of``."""
+    p, grades = ([0.45, 0.2], ["A", "B"]) if as_of.month == 12 else ([0.05, 0.01], ["C", "D"])
+    parquet = tmp / f"{run}.parquet"
+    history(["c1", "c2"], ran, p, grades).to_parquet(parquet)
+    store.stage_run(run, parquet, tmp / f"{run}-out.parquet", as_of=as_of)
+    store.commit_run(run)
+
+
+def test_a_backfilled_run_as_of_an_earlier_date_is_not_the_current_score(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    """``score --as-of 2025-11-30`` run after the nightly run as of 2025-12-30 (a monitoring
+    cohort, as docs/retraining-and-monitoring.md shows) must not send November's scores to
+    the CRM, nor show them in the inbox or as the lead's latest score."""
+    from leadscore.serving.leads import InboxFilter, inbox_leads
+
+    store = ScoreStore(store_at)
+    _batch(store, tmp_path, "nightly", T0, as_of=datetime(2025, 12, 30, 23, 59))
+    _batch(store, tmp_path, "backfill", T0 + timedelta(hours=1), as_of=datetime(2025, 11, 30))
+    out = tmp_path / "generic.csv"
+    result = export_scores(store, "generic", out)
+    assert result.departed == 0 and [(r["contact_id"], r["grade"]) for r in read(out)] == [
+        ("c1", "A"),
+        ("c2", "B"),
+    ]
+    leads, total = inbox_leads(store, InboxFilter())
+    assert total == 2 and sorted(lead.grade for lead in leads) == ["A", "B"]
+    assert store.latest("c1")["grade"] == "A"  # type: ignore[index]

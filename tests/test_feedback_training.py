@@ -75,6 +75,14 @@ def test_apply_writes_a_consistent_table(model: ServingModel, tmp_path: Path) ->
     assert written_meta.excluded_rows == meta.excluded_rows + result.masks.excluded_rows
     assert sum(s.rows for s in written_meta.per_cutoff if not s.censored) == len(written)
     assert list(written.columns) == list(frame.columns)
+    assert result.uncoded_rejections == 0 and "spam_bot" in result.codes
+    # a misspelt code through the API changes nothing: said, never silent
+    store.add_feedback(contact, "rejected", reason="spam_or_bot", given_at=first)
+    store.add_feedback(contact, "rejected", reason="not interested, call in May", given_at=first)
+    again = feedback_table_step(
+        FeedbackTableSpec(training_table=source, out=out, store=store.path, policy=policy)
+    )
+    assert again.uncoded_rejections == 2 and again.masks.excluded_rows == result.masks.excluded_rows
     with pytest.raises(ConfigError, match="another path"):
         feedback_table_step(FeedbackTableSpec(training_table=source, out=source, store=store.path))
     bad = tmp_path / "bad.yaml"

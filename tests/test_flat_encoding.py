@@ -118,3 +118,29 @@ def test_training_on_a_windows_1252_semicolon_export_says_how_it_was_read(
     reference = pd.read_csv(path, sep=";", encoding="cp1252", decimal=",")
     numeric = [c for c in reference.columns if reference[c].dtype == np.float64]
     assert numeric and all(result.frame[c].dtype == np.float64 for c in numeric)
+
+
+def test_thousands_dots_of_a_european_export_are_whole_numbers(tmp_path: Path) -> None:
+    """``1.153`` employees beside a decimal-comma column is 1,153, not 1.153; ``12.000.000``
+    is a number, not text; a ``;`` file without decimal commas keeps ``1.153`` a decimal and
+    says so."""
+    path = tmp_path / "eu.csv"
+    path.write_bytes(
+        "id;employés;chiffre;revenu\n1;6;12.000.000;0,50\n2;1.153;850.000;211,53\n3;264;;\n"
+        "4;12.500;1.000;7\n".encode("cp1252")
+    )
+    frame = read_flat_csv(path)
+    assert frame["employés"].tolist() == [6.0, 1153.0, 264.0, 12500.0]
+    assert frame["chiffre"].tolist()[:2] == [12_000_000.0, 850_000.0]
+    assert np.isnan(frame["chiffre"][2]) and frame["chiffre"][3] == 1000.0
+    assert frame["revenu"].tolist()[:2] == [0.5, 211.53]
+    assert how_read(frame) == "Windows-1252 (Latin-1, Excel's 'CSV'), semicolon-separated"
+    plain = tmp_path / "plain.csv"
+    plain.write_text("id;ratio;big\n1;1.153;12.000.000\n2;6;3\n", encoding="utf-8")
+    frame = read_flat_csv(plain)
+    assert frame["ratio"].tolist() == [1.153, 6.0] and frame["big"].tolist() == [12e6, 3.0]
+    assert how_read(frame) == (
+        "UTF-8, semicolon-separated; 'ratio' holds numbers such as 1.234 (three digits after "
+        "the dot): read as decimals; if the dots are thousands separators, re-export without "
+        "them"
+    )

@@ -116,6 +116,25 @@ def test_a_file_that_is_not_the_models_export_is_refused(
     assert not (root / "x.csv").exists()
 
 
+def test_a_model_column_empty_in_every_row_is_warned_about(
+    trained: tuple[Path, str, Path],
+) -> None:
+    """An export that dropped a field's values scores every lead as if it were unknown: say
+    so, naming the column, instead of exit 0 and nothing else."""
+    path, model, root = trained
+    full = score_flat_step(FlatScoreSpec(table=path, model=model, out=root / "full.csv"))
+    assert full.notes == ()
+    frame = pd.read_csv(path)
+    frame["time_on_website"] = np.nan
+    frame["lead_source"] = "Select"  # a form placeholder: missing too
+    emptied = root / "emptied.csv"
+    frame.to_csv(emptied, index=False)
+    batch = score_flat_step(FlatScoreSpec(table=emptied, model=model, out=root / "e.csv"))
+    assert batch.rows == 2000 and len(batch.notes) == 1
+    assert "2 column(s) the model uses are empty in every row" in batch.notes[0]
+    assert "'lead_source'" in batch.notes[0] and "'time_on_website'" in batch.notes[0]
+
+
 def test_reasons_are_worded_from_the_column_type() -> None:
     spent = FlatColumn(name="time_on_website", kind="numeric", percentiles=tuple(range(101)))
     assert describe_value(spent, 95.0) == "Time on website 95, top 5 %"

@@ -52,3 +52,30 @@ def test_pick_distinct_refills_from_the_next_candidates() -> None:
     fact = {0: 10.0, 1: 10.5, 2: None, 3: 30.0, 4: 10.0}
     kept = pick_distinct([0, 2, 4], [1, 3], strength.__getitem__, fact.__getitem__, top=2)
     assert kept == ([0, 2], [3])
+
+
+def test_the_companys_activity_is_never_a_reason_against_the_lead() -> None:
+    """The demo's top lead read "+ 16 interactions in the last 7 days" and "- 16 interactions
+    from the company in the last 30 days": the same 16 events (the company's count holds the
+    lead's own), read both ways. A colleague's activity is left out of the reasons against;
+    for it, it stays; the table path chooses the same."""
+    from leadscore.serving.reasons_table import explain_table
+
+    values = {"events_7d": 16, "account_events_30d": 16, "account_engaged_contacts_90d": 2}
+    against = {"events_7d": 0.8, "account_events_30d": -0.5, "account_engaged_contacts_90d": -0.3}
+    positive, negative = _reasons(values, against)
+    assert positive == ["16 interactions in the last 7 days"]
+    assert not any("company" in t for t in negative)
+    positive, _ = _reasons(values, {"events_7d": 0.8, "account_events_30d": 0.5})
+    assert "16 interactions from the company in the last 30 days" in positive
+    names = list(DEFINITION.names)
+    frame = pd.DataFrame([{n: 0 for n in names} | values] * 3)
+    contributions = np.zeros((3, len(names) + 1))
+    for name, effect in against.items():
+        contributions[:, names.index(name)] = effect
+    groups = reason_groups(DEFINITION, names)
+    table = explain_table(contributions, frame, names, groups, DEFINITION)
+    rows = explain_rows(contributions, frame, names, groups, DEFINITION)
+    for row in range(3):
+        assert [r.text for r in table[row].negative] == [r.text for r in rows[row].negative]
+        assert not any("company" in r.text for r in table[row].negative)

@@ -188,6 +188,36 @@ def test_stored_score_and_feedback(server: str, store: ScoreStore) -> None:
     assert bad.status_code == 422
 
 
+def test_feedback_times_must_follow_the_score_and_precede_now(
+    server: str, store: ScoreStore
+) -> None:
+    """A verdict backdated before the lead was scored would relabel its earlier training rows
+    (``feedback apply`` acts from ``given_at`` on: a leak); one in the future would stay out of
+    training until then. Both are refused; an API verdict keeps the grade and reasons shown."""
+    headers = {"X-API-Key": API_KEY}
+    with store._connect(read_only=True) as con:
+        row = con.execute(
+            "SELECT contact_id, grade, scored_at, reasons_positive FROM score_history "
+            "ORDER BY contact_id DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    contact, grade, scored_at, reasons = row
+    before = len(store.feedback())
+    for given_at, why in (
+        ((scored_at - timedelta(days=400)).isoformat(), "before the lead's first stored score"),
+        ("2099-01-01T00:00:00", "in the future"),
+    ):
+        verdict = {"contact_id": contact, "verdict": "rejected", "given_at": given_at}
+        response = httpx.post(f"{server}/feedback", json=verdict, headers=headers)
+        assert response.status_code == 422 and why in response.text
+        assert contact not in response.text
+    assert len(store.feedback()) == before
+    verdict = {"contact_id": contact, "verdict": "accepted"}
+    assert httpx.post(f"{server}/feedback", json=verdict, headers=headers).status_code == 201
+    stored = store.feedback(detail=True).iloc[-1]
+    assert stored["grade"] == grade and list(stored["reasons_shown"]) == list(reasons)
+
+
 def test_the_app_refuses_to_start_without_a_key(
     model: ServingModel, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

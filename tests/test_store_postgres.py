@@ -581,7 +581,8 @@ def test_commands_take_a_postgresql_url_and_never_print_its_password(
     assert exported.exit_code == 0, exported.stdout
     assert len(pd.read_csv(out)) == 2
     again = runner.invoke(app, ["export", "--target", "generic", "--store", url, "--out", str(out)])
-    assert again.exit_code == 0 and len(pd.read_csv(out)) == 0
+    assert again.exit_code == 0 and len(pd.read_csv(out)) == 2  # not imported yet: kept
+    assert "2 row(s) of the file it replaces were kept" in again.stdout
     for result in (added, report, exported, again):
         assert PASSWORD not in result.stdout
 

@@ -2,7 +2,9 @@
 
 The separator (``,`` ``;`` tab ``|``) and the encoding are sniffed (UTF-8, with or without a
 byte-order mark, UTF-16 with one, else Windows-1252 / Latin-1 as Excel writes on Windows; the
-reader says which it used), and web-form placeholders ("Select", "N/A", "-", "") are missing values. Training and serving read
+reader says which it used), decimal commas and thousands dots (``1.234,5``; ``1.153`` beside
+decimal commas) are numbers, and web-form placeholders ("Select", "N/A", "-", "") are missing
+values. Training and serving read
 a flat export with the same function, and raw rows given to the scorer are cleaned with
 :func:`clean_placeholders`, so a value means the same thing at both ends. Messages name the
 file and the line, never a data row.
@@ -163,9 +165,14 @@ def read_flat_csv(path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> p
         )
     else:
         frame.columns = [str(c).strip() for c in frame.columns]
+        notes: list[str] = []
         if separator != ",":
-            frame = _decimal_commas(frame)
+            frame, decimal_commas = _decimal_commas(frame)
+            frame, notes = _thousands_dots(
+                frame, path, (separator, encoding), na_values, decimal_commas
+            )
         frame.attrs["encoding"], frame.attrs["separator"] = encoding, separator
+        frame.attrs["number_notes"] = notes
         return frame
     raise SourceError(f"Cannot read the flat table {path}: {why}.")
 
@@ -173,12 +180,13 @@ def read_flat_csv(path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> p
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?$")
 
 
-def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+def _decimal_commas(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     """Text columns written with decimal commas (``12,5``; ``1.234,5``), as a European Excel
     writes them beside a ``;`` separator, read as numbers: every filled value must match and
-    at least one must hold a comma."""
+    at least one must hold a comma. Also says whether any column was read so."""
     import pandas as pd
 
+    converted = False
     for name in frame.columns:
         column = frame[name]
         if not (column.dtype == object or isinstance(column.dtype, pd.StringDtype)):
@@ -190,15 +198,76 @@ def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         cleaned = column.astype("string").str.strip().str.replace(".", "", regex=False)
         frame[name] = pd.to_numeric(cleaned.str.replace(",", ".", regex=False)).astype("float64")
-    return frame
+        converted = True
+    return frame, converted
+
+
+_THOUSANDS = re.compile(r"^[+-]?(\d+|[1-9]\d{0,2}(\.\d{3})+)$")
+
+
+def _thousands_dots(
+    frame: pd.DataFrame,
+    path: Path,
+    dialect: tuple[str, str],
+    na_values: Sequence[str],
+    decimal_commas: bool,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Whole numbers written with thousands dots (``1.153``, ``12.000.000``), as a European
+    Excel writes them: pandas reads ``1.153`` as 1.153 and ``12.000.000`` as text. A column
+    whose every filled value is such a number, one at least with a dot, is read as whole
+    numbers when the file writes decimal commas elsewhere or a value has two dots or more
+    (no decimal has two points); otherwise the dots are ambiguous and stay decimal points,
+    with a note naming the column (never a value of a row)."""
+    import pandas as pd
+
+    positions = [
+        i
+        for i, name in enumerate(frame.columns)
+        if pd.api.types.is_float_dtype(frame[name].dtype)
+        or (frame[name].dtype == object or isinstance(frame[name].dtype, pd.StringDtype))
+    ]
+    if not positions:
+        return frame, []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = pd.read_csv(
+            path,
+            sep=dialect[0],
+            encoding=dialect[1],
+            usecols=positions,
+            dtype=str,
+            na_values=list(na_values),
+            keep_default_na=False,
+            skipinitialspace=True,
+            low_memory=False,
+        )
+    notes: list[str] = []
+    for position, raw_name in zip(positions, raw.columns, strict=True):
+        name = frame.columns[position]
+        text = raw[raw_name].dropna().str.strip()
+        if text.empty or not text.str.contains(".", regex=False).any():
+            continue
+        if not text.str.match(_THOUSANDS).all():
+            continue
+        if decimal_commas or (text.str.count(r"\.") >= 2).any():
+            cleaned = raw[raw_name].str.strip().str.replace(".", "", regex=False)
+            frame[name] = pd.to_numeric(cleaned).astype("float64")
+        elif pd.api.types.is_float_dtype(frame[name].dtype):
+            notes.append(
+                f"'{name}' holds numbers such as 1.234 (three digits after the dot): read as "
+                "decimals; if the dots are thousands separators, re-export without them"
+            )
+    return frame, notes
 
 
 def how_read(frame: pd.DataFrame) -> str:
-    """How :func:`read_flat_csv` read ``frame``: ``"Windows-1252 (...), semicolon-separated"``."""
+    """How :func:`read_flat_csv` read ``frame``: ``"Windows-1252 (...), semicolon-separated"``,
+    with a note per column whose dots may be thousands separators."""
     encoding, separator = frame.attrs.get("encoding"), frame.attrs.get("separator")
     if encoding is None or separator is None:
         return "read from a frame"
-    return f"{ENCODING_NAMES.get(encoding, encoding)}, {_name(separator)}-separated"
+    said = f"{ENCODING_NAMES.get(encoding, encoding)}, {_name(separator)}-separated"
+    return "; ".join([said, *frame.attrs.get("number_notes", [])])
 
 
 def _name(separator: str) -> str:

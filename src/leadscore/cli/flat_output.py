@@ -78,6 +78,8 @@ def print_flat_score(result: FlatBatchResult) -> None:
         + (f" (read as {result.read_as})" if result.read_as else ""),
         highlight=False,
     )
+    for note in result.notes:
+        console.print(f"[yellow]warning:[/] {note}", highlight=False)
 
 
 def print_flat_explanation(e: FlatRowExplanation) -> None:

@@ -218,14 +218,47 @@ HistoryStore = Annotated[
     ),
 ]
 ChunkSize = Annotated[int, typer.Option(min=1, help="Contacts per chunk.")]
-ScoreAsOf = Annotated[datetime | None, typer.Option(help="Score as of this moment (default: now).")]
+
+
+def as_of_moment(text: str) -> datetime:
+    """An ``--as-of`` value: a date alone (``2025-12-30``, an export's date) means the end of
+    that day (never after now), so the day's own activity counts; a time is taken as given."""
+    from datetime import UTC, timedelta
+
+    from leadscore.clock import utc_now
+
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date or a datetime: use YYYY-MM-DD (the end of that day) or "
+            "YYYY-MM-DDTHH:MM:SS."
+        ) from None
+    if moment.tzinfo is not None:  # the data's timestamps are naive UTC
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    if len(text.strip()) > 10:
+        return moment
+    now = utc_now().replace(tzinfo=None)
+    return min(moment + timedelta(days=1) - timedelta(microseconds=1), max(moment, now))
+
+
+ScoreAsOf = Annotated[
+    datetime | None,
+    typer.Option(
+        help="Score as of this moment (default: now); a date alone means the end of that day.",
+        parser=as_of_moment,
+        metavar="<date|datetime>",
+    ),
+]
 ContactId = Annotated[str, typer.Argument(help="The contact to explain.")]
 ExplainCrm = Annotated[str, typer.Option("--crm", help="CRM location.")]
 ExplainAsOf = Annotated[
     datetime | None,
     typer.Option(
         help="Explain as of this moment (default: now, or the data's end when the data stop "
-        "more than 30 days before now)."
+        "more than 30 days before now); a date alone means the end of that day.",
+        parser=as_of_moment,
+        metavar="<date|datetime>",
     ),
 ]
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]

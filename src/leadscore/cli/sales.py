@@ -109,13 +109,19 @@ def feedback_apply(
     result = feedback_table_step(spec)
     masks = result.masks
     console.print(
-        f"{masks.verdicts} verdicts: {masks.excluded_rows} rows of {masks.excluded_contacts} "
-        f"leads excluded ({', '.join(result.policy.exclude) or 'no reason'}), "
-        f"{masks.relabelled_rows} rows relabelled 0 "
-        f"({', '.join(result.policy.negative) or 'no reason'}); {result.rows_after} of "
-        f"{result.rows_before} rows written to {result.path}. Train on it with "
-        f"`leadscore train {result.path}`."
+        f"{masks.verdicts:,} verdicts: {masks.excluded_rows:,} rows of "
+        f"{masks.excluded_contacts:,} leads excluded ({', '.join(result.policy.exclude) or 'no reason'}), "
+        f"{masks.relabelled_rows:,} rows relabelled 0 "
+        f"({', '.join(result.policy.negative) or 'no reason in the policy'}); "
+        f"{result.rows_after:,} of {result.rows_before:,} rows written to {result.path}. Train "
+        f"on it with `leadscore train {result.path}`."
     )
+    if result.uncoded_rejections:
+        console.print(
+            f"[yellow]warning:[/] {result.uncoded_rejections:,} rejection(s) give a reason that "
+            f"is not one of the inbox's codes ({', '.join(result.codes)}): the policy leaves "
+            "their rows alone. Send a code as the reason of POST /feedback."
+        )
     if masks.verdicts == 0:
         console.print(
             "[yellow]warning:[/] the store holds no verdict: the table is a copy. Reps give "
@@ -223,6 +229,11 @@ def export(
         f"Wrote {result.rows:,} of {result.leads:,} leads ({what}) for {result.target} to "
         f"{result.path}."
     )
+    if result.carried:
+        console.print(
+            f"note: {result.carried:,} row(s) of the file it replaces were kept (leads not "
+            "changed since): move or delete the file once the CRM has imported it."
+        )
     if result.departed:
         console.print(
             f"note: {result.departed:,} lead(s) the latest scoring run did not rescore (converted, "

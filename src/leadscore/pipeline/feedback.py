@@ -53,6 +53,11 @@ class FeedbackTableResult:
     rows_after: int
     masks: FeedbackMasks
     policy: FeedbackPolicy
+    uncoded_rejections: int = 0
+    """Rejections whose reason is none of the inbox's codes (free text through the API, a
+    misspelt code such as ``spam_or_bot``): the policy leaves their rows alone."""
+    codes: tuple[str, ...] = ()
+    """The reason codes the inbox and the policy know."""
 
 
 def _policy(policy: Path | FeedbackPolicy | None) -> FeedbackPolicy:
@@ -92,7 +97,8 @@ def feedback_table_step(spec: FeedbackTableSpec) -> FeedbackTableResult:
     meta = read_meta(spec.training_table)
     table = pq.read_table(spec.training_table)
     rows = table.select(["contact_id", "cutoff"]).to_pandas()
-    masks = feedback_masks(rows, verdicts(spec.store, spec.crm), policy)
+    given = verdicts(spec.store, spec.crm)
+    masks = feedback_masks(rows, given, policy)
     relabel = pa.array(masks.relabel)
     for label in meta.labels:
         if label in table.column_names:
@@ -136,7 +142,19 @@ def feedback_table_step(spec: FeedbackTableSpec) -> FeedbackTableResult:
         }
     )
     write_meta(spec.out, updated)
-    return FeedbackTableResult(spec.out, table.num_rows, kept.num_rows, masks, policy)
+    codes = _codes(policy)
+    rejected = given[given["verdict"] == "rejected"]
+    uncoded = int((rejected["reason"].notna() & ~rejected["reason"].isin(codes)).sum())
+    return FeedbackTableResult(
+        spec.out, table.num_rows, kept.num_rows, masks, policy, uncoded, codes
+    )
+
+
+def _codes(policy: FeedbackPolicy) -> tuple[str, ...]:
+    """The inbox's reason codes, then the policy's own."""
+    from leadscore.serving.inbox import DEFAULT_REJECT_REASONS
+
+    return tuple(dict.fromkeys([*DEFAULT_REJECT_REASONS, *policy.exclude, *policy.negative]))
 
 
 def _naive(values: pd.Series) -> pd.Series:
