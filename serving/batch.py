@@ -190,6 +190,8 @@ def score_contact_base(
             if max_age is not None
             else 0
         )
+        if total == 0:
+            raise NotScoredError(_nobody_eligible(data, moment, stale, max_age))
         if progress:
             progress(0, total)
         with atomic_path(out) as tmp:
@@ -237,6 +239,24 @@ def score_contact_base(
         store=None if history is None else history.path or str(history),
         run_id=run_id,
         stale_left_out=stale,
+    )
+
+
+def _nobody_eligible(data: CrmData, moment: datetime, stale: int, max_age: int | None) -> str:
+    """Why a run would score no lead, and what to pass instead (nothing is written)."""
+    from leadscore.features import data_end_of
+
+    end = data_end_of(data)
+    why = (
+        f"all {stale:,} eligible leads are stale (no activity within the model's maximum lead "
+        f"age of {max_age} days)"
+        if stale
+        else "no contact is eligible (created by then, not yet an SQL, not disqualified)"
+    )
+    return (
+        f"No lead to score as of {moment:%Y-%m-%d %H:%M}: {why}; the data end on "
+        f"{end:%Y-%m-%d %H:%M}. Pass --as-of {end:%Y-%m-%d} to score as of the export. "
+        "Nothing was written: the previous scores and the score history are unchanged."
     )
 
 

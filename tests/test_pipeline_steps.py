@@ -40,6 +40,7 @@ from leadscore.pipeline import (
 )
 from leadscore.serving import load_scorer, score_contact_base
 from leadscore.serving.not_scored import NotScoredError
+from leadscore.serving.store import ScoreStore
 from leadscore.sql import quote_identifier, quote_literal
 from leadscore.training import TrainingConfig
 from tests.crm_tables import tiny_crm_tables, write_csv_folder
@@ -180,6 +181,23 @@ def test_notebook_runs_generate_features_train_score_explain(tmp_path: Path) -> 
             explain_step(
                 ExplainSpec(contact_id=candidate, source=opened, as_of=moment, tracking_uri=uri)
             )
+
+        # a stale as-of date scores nobody: an error, and the previous output and history stay
+        before = (tmp_path / "scores.parquet").read_bytes()
+        runs = ScoreStore(tmp_path / "history.duckdb").runs()
+        with pytest.raises(NotScoredError, match=r"all .* eligible leads are stale") as raised:
+            score_step(
+                ScoreSpec(
+                    source=opened,
+                    out=tmp_path / "scores.parquet",
+                    store=tmp_path / "history.duckdb",
+                    as_of=datetime(2027, 12, 31),
+                    tracking_uri=uri,
+                )
+            )
+        assert "Pass --as-of 2025-12-30" in str(raised.value)
+        assert (tmp_path / "scores.parquet").read_bytes() == before
+        pd.testing.assert_frame_equal(ScoreStore(tmp_path / "history.duckdb").runs(), runs)
     assert progress.tasks["Scoring contacts"][0] == scored.batch.rows
 
 
