@@ -119,7 +119,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import uvicorn
-    import yappi
 
     from leadscore.serving.api import create_app
 
@@ -180,6 +179,8 @@ def main() -> None:
         wall = client(args.requests)
         plain = (time.process_time() - cpu0) * 1000 / args.requests
         if not args.no_profile:
+            import yappi  # only for the profiled pass: --no-profile runs without it
+
             yappi.set_clock_type("cpu")
             yappi.start(builtins=True)
             client(args.requests)
@@ -194,6 +195,8 @@ def main() -> None:
             f"ms/request ({args.requests / wall:.0f} requests/s)"
         )
         return
+    import yappi
+
     stats = yappi.get_func_stats()
     own: dict[str, float] = defaultdict(float)
     steps: dict[str, float] = defaultdict(float)

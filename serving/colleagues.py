@@ -196,6 +196,26 @@ class CrmColleagues:
         }
         return {name: t.cast(tables[name].schema) for name, t in found.items()}
 
+    def hidden(
+        self, tables: Mapping[str, pa.Table], *, as_of: datetime
+    ) -> list[tuple[str, str]] | None:
+        """``(contact id, account id)`` of the CRM contacts of the posted accounts known before
+        ``as_of`` that :meth:`merge` leaves out because they are posted themselves (posted rows
+        win), wherever posted; ``None`` when the colleagues are read with SQL (not known here).
+        Requests merged into one call check with it that none hides another's colleague."""
+        if self._snapshot is None:
+            return None
+        posted = tables["contacts"]
+        accounts = sorted(set(posted.column("account_id").to_pylist()) - {None})
+        known = set(posted.column("contact_id").to_pylist()) - {None}
+        rows = _before(self._snapshot.contacts.rows(accounts), "created_at", as_of)
+        pairs = zip(
+            rows.column("contact_id").to_pylist(),
+            rows.column("account_id").to_pylist(),
+            strict=True,
+        )
+        return [(str(c), str(a)) for c, a in pairs if c in known]
+
     def _read_sql(self, tables: Mapping[str, pa.Table], *, as_of: datetime) -> dict[str, pa.Table]:
         contacts = tables["contacts"]
         ids = pa.table(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -179,6 +180,48 @@ class OnlineFeatures:
             merged = self.colleagues.merge(tables, as_of=as_of)
         posted = {lead.contact.contact_id for lead in request.leads}
         return self._python.frame(merged, as_of=as_of, only=posted)
+
+    def python_many(
+        self, requests: Sequence[ScoreRequest], *, as_of: datetime
+    ) -> pd.DataFrame | None:
+        """The Python path's frame of several requests at once (rows in contact id order), each
+        lead's row the one its own request gets from :meth:`features` at ``as_of``; ``None``
+        when they cannot be computed together and each must run alone: the Python path is
+        off, rows the quick checks do not pass (the DuckDB check words each request's error),
+        a value the path cannot mirror, colleagues read with SQL, or a posted contact that
+        the CRM has in another request's account (posted rows win: merged, it would hide that
+        colleague). The requests must share no account, contact or event id, and each must
+        pass :meth:`refuse`."""
+        if self._python is None:
+            return None
+        leads = [lead for request in requests for lead in request.leads]
+        merged = ScoreRequest.model_construct(leads=leads, as_of=as_of, complete_accounts=False)
+        rows = posted_rows(merged)
+        if not self._quick.passes(rows, as_of=as_of):
+            return None
+        tables = tables_of_rows(rows)
+        if self.colleagues is not None and self.account_features:
+            hidden = self.colleagues.hidden(tables, as_of=as_of)
+            if hidden is None:
+                return None
+            if hidden:
+                owner: dict[tuple[str, str], int] = {}
+                for i, request in enumerate(requests):
+                    for lead in request.leads:
+                        owner[("account", lead.account.account_id)] = i
+                        owner[("contact", lead.contact.contact_id)] = i
+                if any(owner[("contact", c)] != owner[("account", a)] for c, a in hidden):
+                    return None
+            tables = self.colleagues.merge(tables, as_of=as_of)
+        posted = {lead.contact.contact_id for lead in leads}
+        try:
+            frame = self._python.frame(tables, as_of=as_of, only=posted)
+        except Unmirrored as exc:
+            log.debug("Python feature path not taken together (%s): each request alone", exc)
+            return None
+        with self._count_lock:
+            self.paths.python += len(requests)
+        return frame
 
     def refuse(self, request: ScoreRequest) -> None:
         """Raise :class:`AccountFeaturesRefused` when the request needs a CRM the server has
