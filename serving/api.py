@@ -79,12 +79,13 @@ REALISTIC_LEAD_BYTES = 16_000
 synthetic CRM: see README, "HTTP API limits")."""
 DEFAULT_MAX_BODY_BYTES = MAX_LEADS * REALISTIC_LEAD_BYTES
 """8 MB: room for the 500-lead maximum with realistic leads."""
-PYTHON_THREADS = 2
+PYTHON_THREADS = 1
 """Scoring calls on the Python feature path at once (the other requests wait, without a thread,
 and single leads among them are then scored together: :mod:`leadscore.serving.api_batch`).
-That path is pure Python: more threads only fight over the GIL. Measured before merging (16
-clients, one lead each, 2 cores): unlimited 79-105 requests/s at 11-14 ms of server CPU per
-request; 2 at once 192/s, 5.4 ms, p99 105 ms; 1 at once 199/s, 4.8 ms, p99 133 ms."""
+That path is pure Python: more threads only fight over the GIL. Measured at 16 clients (one
+lead each, 2 loaded cores), same run: 1 at once 1.6-1.7 ms of server CPU per request, 7.4
+requests per call; 2 at once 2.1-2.2 ms, 3.6-4.1 per call; throughput equal within noise.
+Before merging: unlimited 11-14 ms per request, 2 at once 5.4 ms, 1 at once 4.8 ms."""
 
 
 class ReasonOut(BaseModel):
