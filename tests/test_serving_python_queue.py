@@ -272,3 +272,50 @@ def test_only_mergeable_requests_merge(model: ServingModel) -> None:
     assert sorted(map(tuple, calls[2:])) == sorted(
         [("M-3",), ("M-shared", "M-9"), ("M-4",), ("M-6",)]
     )
+
+
+def test_sql_micro_batches_never_merge_a_request_hiding_anothers_colleague(
+    model: ServingModel,
+) -> None:
+    from leadscore.crm import open_crm
+    from leadscore.serving import load_scorer
+    from leadscore.serving.colleagues import CrmColleagues
+    from leadscore.serving.online import OnlineFeatures
+    from leadscore.serving.posted import posted_tables
+    from tests.test_serving_api import lead
+
+    (contact, account, created), *_ = _crm_pairs(model, 1)
+    loaded = load_scorer("champion", tracking_uri=model.tracking_uri)
+    crm = open_crm(model.crm_path)
+    online = OnlineFeatures(
+        loaded.scorer.require_definition(), loaded.scorer.features, crm=crm, python_leads=0
+    )
+    try:
+        moved = ScoreRequest.model_validate({"leads": [lead(model, contact)]})
+        beside = lead(model, "S-beside")
+        beside["account"] = {**beside["account"], "account_id": account}
+        beside["account"]["created_at"] = created.isoformat()
+        other = ScoreRequest.model_validate({"leads": [beside]})
+        merged = online.features_many([moved, other], as_of=model.as_of)
+        for request, frame in zip((moved, other), merged, strict=True):
+            assert isinstance(frame, pd.DataFrame)
+            own = online.features(request, as_of=model.as_of)
+            pd.testing.assert_frame_equal(frame, own, check_exact=True)
+        # the CRM read with SQL finds the same hidden colleague as the snapshot
+        both = {
+            n: pa_concat([posted_tables(moved)[n], posted_tables(other)[n]])
+            for n in posted_tables(moved)
+        }
+        snapshot = CrmColleagues(crm, lookback_days=90).hidden(both, as_of=model.as_of)
+        sql = CrmColleagues(crm, lookback_days=90, max_cached_events=0)
+        assert not sql.cached
+        assert sql.hidden(both, as_of=model.as_of) == snapshot == [(contact, account)]
+    finally:
+        online.close()
+        crm.close()
+
+
+def pa_concat(tables: list[Any]) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables)
