@@ -1,13 +1,16 @@
 """Where the server's CPU goes per ``POST /score`` end to end: HTTP, framework, features, model.
 
-Run (after ``benchmarks/serving.py api`` prepared the model and CRM in ``--out``; needs
-``pip install yappi``, a profiler of every thread by CPU clock)::
+Run (after ``benchmarks/serving.py api`` prepared the model and CRM in ``--out``; the profiled
+pass needs ``pip install yappi``, a profiler of every thread by CPU clock; ``--no-profile``
+runs without it)::
 
     .venv/bin/python benchmarks/api_server_profile.py [--requests 400] [--concurrency 1]
 
 The real app (``create_app``) runs on uvicorn in this process under the profiler; a client
 process posts one-lead bodies (those of ``benchmarks/serving.py``) over 127.0.0.1. Printed:
-the process's CPU per request without the profiler (first pass) and, from the profiled pass,
+the process's CPU per request without the profiler (first pass; split into the event-loop
+thread and the others, with the client process's CPU and how the Python-path requests were
+merged into scoring calls) and, from the profiled pass,
 the CPU per request of each layer (own time of the functions of its modules: uvicorn's HTTP
 parsing, asyncio, Starlette/FastAPI, pydantic, JSON, the guard and its log line, the features,
 model and reasons...) and of a few whole steps (inclusive). The profiler slows Python code more

@@ -304,13 +304,13 @@ def create_app(
         server's CRM). With ``?record=true`` the scores are added to the score history, so
         they show in the inbox and take feedback."""
         set_lead_count(http.scope, len(body.leads))
-        # one hop to the thread pool, for the scoring only (a plain function endpoint costs
-        # three: its validation of the response runs in the pool too). Scoring stays off the
-        # event loop even when small: measured at 16 clients on a loaded machine, scoring on
-        # the loop gave half the throughput (the loop could not read and answer meanwhile)
+        # one hop to a thread, for the scoring only (a plain function endpoint costs three:
+        # its validation of the response runs in the pool too). Scoring stays off the event
+        # loop even when small: measured at 16 clients on a loaded machine, scoring on the
+        # loop gave half the throughput (the loop could not read and answer meanwhile)
         if not batched.online.takes_python(body):  # DuckDB releases the GIL: micro-batching
             return await run_in_threadpool(scored, body, record)
-        return await python_queue.score(body, record)
+        return await python_queue.score(body, record)  # single leads waiting: one call
 
     def scored(body: ScoreRequest, record: bool) -> ScoreResponse:
         """The response to ``POST /score`` (blocking: features, model, reasons, store)."""
