@@ -1,13 +1,16 @@
 """Where the server's CPU goes per ``POST /score`` end to end: HTTP, framework, features, model.
 
-Run (after ``benchmarks/serving.py api`` prepared the model and CRM in ``--out``; needs
-``pip install yappi``, a profiler of every thread by CPU clock)::
+Run (after ``benchmarks/serving.py api`` prepared the model and CRM in ``--out``; the profiled
+pass needs ``pip install yappi``, a profiler of every thread by CPU clock; ``--no-profile``
+runs without it)::
 
     .venv/bin/python benchmarks/api_server_profile.py [--requests 400] [--concurrency 1]
 
 The real app (``create_app``) runs on uvicorn in this process under the profiler; a client
 process posts one-lead bodies (those of ``benchmarks/serving.py``) over 127.0.0.1. Printed:
-the process's CPU per request without the profiler (first pass) and, from the profiled pass,
+the process's CPU per request without the profiler (first pass; split into the event-loop
+thread and the others, with the client process's CPU and how the Python-path requests were
+merged into scoring calls) and, from the profiled pass,
 the CPU per request of each layer (own time of the functions of its modules: uvicorn's HTTP
 parsing, asyncio, Starlette/FastAPI, pydantic, JSON, the guard and its log line, the features,
 model and reasons...) and of a few whole steps (inclusive). The profiler slows Python code more
@@ -101,6 +104,40 @@ def _layer(path: str) -> str:
     return "other (Python)" if path.endswith(".py") else "other (C builtins)"
 
 
+def _thread_cpu() -> dict[int, float]:
+    """CPU seconds so far of each thread of this process (Linux ``/proc``; empty elsewhere)."""
+    out: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _calls(app: Any) -> str:
+    """How the Python-path requests were scored (calls, requests, the most in one call)."""
+    stats = getattr(app.state, "python_calls", None)
+    if stats is None or not stats.calls:
+        return ""
+    return (
+        f"; Python path: {stats.requests} requests in {stats.calls} calls "
+        f"({stats.requests / stats.calls:.1f} per call, at most {stats.largest})"
+    )
+
+
+def _split(before: dict[int, float], after: dict[int, float], loop: int | None, n: int) -> str:
+    """The CPU per request of the event-loop thread (uvicorn's) and of all other threads."""
+    if not after:
+        return "no per-thread CPU on this system"
+    used = {tid: cpu - before.get(tid, 0.0) for tid, cpu in after.items()}
+    on_loop = used.get(loop or -1, 0.0)
+    rest = sum(used.values()) - on_loop
+    return f"event-loop thread {on_loop * 1000 / n:.2f} ms, other threads {rest * 1000 / n:.2f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=20_000)
@@ -116,10 +153,12 @@ def main() -> None:
         "--http", default="auto", help="uvicorn's HTTP parser (auto, h11, httptools)"
     )
     parser.add_argument("--no-profile", action="store_true", help="the unprofiled pass only")
+    parser.add_argument(
+        "--python-threads", type=int, default=None, help="create_app's python_threads"
+    )
     args = parser.parse_args()
 
     import uvicorn
-    import yappi
 
     from leadscore.serving.api import create_app
 
@@ -138,6 +177,7 @@ def main() -> None:
         store=args.out / "scores.duckdb",
         api_key=API_KEY,
         crm=crm_path,
+        **({} if args.python_threads is None else {"python_threads": args.python_threads}),
     )
     port = bench._free_port()
     server = uvicorn.Server(
@@ -157,7 +197,12 @@ def main() -> None:
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
 
+    children = [0.0]
+
     def client(n: int) -> float:
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run(
             [
@@ -172,14 +217,20 @@ def main() -> None:
             ],
             check=True,
         )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        children[0] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         return time.perf_counter() - t0
 
     try:
         client(40)  # warm-up
-        cpu0 = time.process_time()
+        cpu0, threads0 = time.process_time(), _thread_cpu()
         wall = client(args.requests)
         plain = (time.process_time() - cpu0) * 1000 / args.requests
+        split = _split(threads0, _thread_cpu(), thread.native_id, args.requests)
+        split += f"; client process {children[0] * 1000 / args.requests:.2f} ms"
         if not args.no_profile:
+            import yappi  # only for the profiled pass: --no-profile runs without it
+
             yappi.set_clock_type("cpu")
             yappi.start(builtins=True)
             client(args.requests)
@@ -191,9 +242,11 @@ def main() -> None:
         print(
             f"load average {os.getloadavg()[0]:.1f}; {args.requests} requests, concurrency "
             f"{args.concurrency}, loop {args.loop}, http {args.http}: server CPU {plain:.2f} "
-            f"ms/request ({args.requests / wall:.0f} requests/s)"
+            f"ms/request ({args.requests / wall:.0f} requests/s); {split}{_calls(app)}"
         )
         return
+    import yappi
+
     stats = yappi.get_func_stats()
     own: dict[str, float] = defaultdict(float)
     steps: dict[str, float] = defaultdict(float)
@@ -212,7 +265,7 @@ def main() -> None:
     print(
         f"load average {os.getloadavg()[0]:.1f}; {n} requests of 1 lead, concurrency "
         f"{args.concurrency}: server CPU {plain:.2f} ms/request unprofiled "
-        f"({n / wall:.0f} requests/s); profiled {total * 1000 / n:.2f} ms/request"
+        f"({n / wall:.0f} requests/s; {split}); profiled {total * 1000 / n:.2f} ms/request"
     )
     print("own CPU per request by layer (profiled):")
     for name, seconds in sorted(own.items(), key=lambda kv: -kv[1]):

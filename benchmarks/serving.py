@@ -242,6 +242,7 @@ def api(args: argparse.Namespace) -> None:
         servers["baseline"] = _start_server(base_out, base_uri, args.baseline, base_crm)
     clients: dict[str, httpx.Client] = {}
     latencies: dict[str, list[float]] = {name: [] for name in servers}
+    client_cpu: dict[str, float] = {}
     try:
         for name, (proc, url) in servers.items():
             clients[name] = httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30)
@@ -259,7 +260,9 @@ def api(args: argparse.Namespace) -> None:
         load = os.getloadavg()
         cpu = {name: _cpu_seconds(proc.pid) for name, (proc, _) in servers.items()}
         if args.concurrency > 1:
-            busy = _concurrent(clients, bodies, latencies, args.concurrency, args.phase_seconds)
+            busy = _concurrent(
+                clients, bodies, latencies, args.concurrency, args.phase_seconds, client_cpu
+            )
         else:
             busy = {name: 0.0 for name in clients}
             for i, body in enumerate(bodies):
@@ -293,6 +296,12 @@ def api(args: argparse.Namespace) -> None:
             f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {max(values):.1f} ms, "
             f"throughput {rate:.1f} requests/s, server CPU {per_request:.1f} ms/request "
             f"(target p99 <= 50 ms: {'met' if q[98] <= 50 else 'NOT met'})"
+            + (
+                f"; the clients (this process, same CPUs) used "
+                f"{client_cpu[name] * 1000 / len(values):.1f} ms of CPU per request"
+                if name in client_cpu
+                else ""
+            )
         )
     if "baseline" in summary:
         cur, base = summary["current"], summary["baseline"]
@@ -310,10 +319,12 @@ def _concurrent(
     latencies: dict[str, list[float]],
     concurrency: int,
     phase: float,
+    client_cpu: dict[str, float],
 ) -> dict[str, float]:
     """Alternating phases of ``phase`` seconds, one server at a time, ``concurrency`` client
     threads each posting bodies back to back; returns each server's total phase time (its
-    throughput is its requests over that). Every server gets the same number of phases."""
+    throughput is its requests over that; ``client_cpu`` gets the CPU the client threads of this
+    process used in its phases). Every server gets the same number of phases."""
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
@@ -339,11 +350,12 @@ def _concurrent(
                         i += concurrency
                 return done
 
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             with ThreadPoolExecutor(concurrency) as pool:
                 for done in pool.map(worker, range(concurrency)):
                     latencies[name].extend(done)
             busy[name] += time.perf_counter() - t0
+            client_cpu[name] = client_cpu.get(name, 0.0) + time.process_time() - c0
     return busy
 
 

@@ -107,6 +107,21 @@ def _before(table: pa.Table, column: str, end: datetime, start: datetime | None 
     return table.filter(keep)  # nulls dropped
 
 
+def _ids_table(contacts: pa.Table) -> pa.Table:
+    """The posted accounts' and contacts' ids (``kind``, ``id``) for the SQL reads."""
+    return pa.table(
+        {
+            "kind": ["account"] * contacts.num_rows + ["contact"] * contacts.num_rows,
+            "id": pa.concat_arrays(
+                [
+                    contacts.column("account_id").combine_chunks(),
+                    contacts.column("contact_id").combine_chunks(),
+                ]
+            ),
+        }
+    )
+
+
 def _event_count(crm: CrmData) -> int:
     row = crm.con.cursor().execute("SELECT count(*) FROM events").fetchone()
     return int(row[0]) if row else 0
@@ -136,6 +151,12 @@ class CrmColleagues:
                 f"SELECT {_columns('contacts', 'c')} FROM contacts c "
                 f"WHERE c.account_id IN (SELECT id FROM {_IDS} WHERE kind = 'account') "
                 f"AND c.contact_id NOT IN (SELECT id FROM {_IDS} WHERE kind = 'contact') "
+                "AND c.created_at < $as_of"
+            ),
+            "hidden": (
+                "SELECT c.contact_id, c.account_id FROM contacts c "
+                f"WHERE c.account_id IN (SELECT id FROM {_IDS} WHERE kind = 'account') "
+                f"AND c.contact_id IN (SELECT id FROM {_IDS} WHERE kind = 'contact') "
                 "AND c.created_at < $as_of"
             ),
             "events": (
@@ -196,19 +217,32 @@ class CrmColleagues:
         }
         return {name: t.cast(tables[name].schema) for name, t in found.items()}
 
-    def _read_sql(self, tables: Mapping[str, pa.Table], *, as_of: datetime) -> dict[str, pa.Table]:
-        contacts = tables["contacts"]
-        ids = pa.table(
-            {
-                "kind": ["account"] * contacts.num_rows + ["contact"] * contacts.num_rows,
-                "id": pa.concat_arrays(
-                    [
-                        contacts.column("account_id").combine_chunks(),
-                        contacts.column("contact_id").combine_chunks(),
-                    ]
-                ),
-            }
+    def hidden(self, tables: Mapping[str, pa.Table], *, as_of: datetime) -> list[tuple[str, str]]:
+        """``(contact id, account id)`` of the CRM contacts of the posted accounts known before
+        ``as_of`` that :meth:`merge` leaves out because they are posted themselves (posted rows
+        win), wherever posted. Requests merged into one call check with it that none hides
+        another's colleague."""
+        posted = tables["contacts"]
+        if self._snapshot is None:
+            con = self.crm.con.cursor()
+            try:
+                con.register(_IDS, _ids_table(posted))
+                found = con.sql(self._sql["hidden"], params={"as_of": as_of}).fetchall()
+            finally:
+                con.close()
+            return [(str(c), str(a)) for c, a in found]
+        accounts = sorted(set(posted.column("account_id").to_pylist()) - {None})
+        known = set(posted.column("contact_id").to_pylist()) - {None}
+        rows = _before(self._snapshot.contacts.rows(accounts), "created_at", as_of)
+        pairs = zip(
+            rows.column("contact_id").to_pylist(),
+            rows.column("account_id").to_pylist(),
+            strict=True,
         )
+        return [(str(c), str(a)) for c, a in pairs if c in known]
+
+    def _read_sql(self, tables: Mapping[str, pa.Table], *, as_of: datetime) -> dict[str, pa.Table]:
+        ids = _ids_table(tables["contacts"])
         params = {"as_of": as_of, "since": as_of - timedelta(days=self.lookback_days + 1)}
         found: dict[str, pa.Table] = {}
         con = self.crm.con.cursor()

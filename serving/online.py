@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -180,6 +181,55 @@ class OnlineFeatures:
         posted = {lead.contact.contact_id for lead in request.leads}
         return self._python.frame(merged, as_of=as_of, only=posted)
 
+    def python_many(
+        self, requests: Sequence[ScoreRequest], *, as_of: datetime
+    ) -> pd.DataFrame | None:
+        """The Python path's frame of several requests at once (rows in contact id order), each
+        lead's row the one its own request gets from :meth:`features` at ``as_of``; ``None``
+        when they cannot be computed together and each must run alone: the Python path is
+        off, rows the quick checks do not pass (the DuckDB check words each request's error),
+        a value the path cannot mirror, or a posted contact that the CRM has in another
+        request's account (see :meth:`_hides_across`). The requests must share no account, contact or event id, and each must
+        pass :meth:`refuse`."""
+        if self._python is None:
+            return None
+        leads = [lead for request in requests for lead in request.leads]
+        merged = ScoreRequest.model_construct(leads=leads, as_of=as_of, complete_accounts=False)
+        rows = posted_rows(merged)
+        if not self._quick.passes(rows, as_of=as_of):
+            return None
+        tables = tables_of_rows(rows)
+        if self.colleagues is not None and self.account_features:
+            if self._hides_across(requests, tables, as_of=as_of):
+                return None
+            tables = self.colleagues.merge(tables, as_of=as_of)
+        posted = {lead.contact.contact_id for lead in leads}
+        try:
+            frame = self._python.frame(tables, as_of=as_of, only=posted)
+        except Unmirrored as exc:
+            log.debug("Python feature path not taken together (%s): each request alone", exc)
+            return None
+        with self._count_lock:
+            self.paths.python += len(requests)
+        return frame
+
+    def _hides_across(
+        self, requests: Sequence[ScoreRequest], tables: Mapping[str, pa.Table], *, as_of: datetime
+    ) -> bool:
+        """Whether a contact posted by one of ``requests`` (merged into ``tables``) is, in the
+        CRM, a colleague in another one's account: posted rows win, so merged, that request
+        would lose the colleague it counts alone."""
+        assert self.colleagues is not None
+        hidden = self.colleagues.hidden(tables, as_of=as_of)
+        if not hidden:
+            return False
+        owner: dict[tuple[str, str], int] = {}
+        for i, request in enumerate(requests):
+            for lead in request.leads:
+                owner[("account", lead.account.account_id)] = i
+                owner[("contact", lead.contact.contact_id)] = i
+        return any(owner[("contact", c)] != owner[("account", a)] for c, a in hidden)
+
     def refuse(self, request: ScoreRequest) -> None:
         """Raise :class:`AccountFeaturesRefused` when the request needs a CRM the server has
         not got (see the class doc)."""
@@ -191,15 +241,20 @@ class OnlineFeatures:
     ) -> list[pd.DataFrame | BaseException]:
         """:meth:`features` of requests sharing no account, contact or event id, with one
         feature query and one contract check for all; the frame or the error of each. When the
-        merged rows break the contract, each request runs alone (its own error message)."""
+        merged rows break the contract, each request runs alone (its own error message), and
+        so does each when one posts a contact the CRM has in another's account
+        (:meth:`_hides_across`)."""
         for request in requests:
             self.refuse(request)
         parts = [posted_tables(r) for r in requests]
         tables = {name: pa.concat_tables([p[name] for p in parts]) for name in parts[0]}
+        colleagues = self.colleagues is not None and bool(self.account_features)
+        if colleagues and self._hides_across(requests, tables, as_of=as_of):
+            return [self._alone(r, as_of=as_of) for r in requests]
         checked = self._beside.submit(self._validator.check, tables, as_of=as_of)
         try:
             merged = tables
-            if self.colleagues is not None and self.account_features:
+            if self.colleagues is not None and colleagues:
                 merged = self.colleagues.merge(tables, as_of=as_of)
             result: pa.Table | None = self._features.table(merged, as_of=as_of)
         except LeadscoreError:

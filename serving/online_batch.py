@@ -27,7 +27,7 @@ from leadscore.clock import utc_now
 from leadscore.serving.online import OnlineFeatures
 from leadscore.serving.posted import MAX_LEADS, ScoreRequest
 
-__all__ = ["BatchStats", "BatchedFeatures"]
+__all__ = ["BatchStats", "BatchedFeatures", "request_ids"]
 
 
 @dataclass
@@ -51,7 +51,7 @@ class _Pending:
     batch_as_of: datetime | None = field(default=None, repr=False)
 
 
-def _ids(request: ScoreRequest) -> frozenset[tuple[str, str]]:
+def request_ids(request: ScoreRequest) -> frozenset[tuple[str, str]]:
     """Account, contact and explicit event ids of a request (merged requests share none)."""
     ids: set[tuple[str, str]] = set()
     for lead in request.leads:
@@ -84,7 +84,7 @@ class BatchedFeatures:
         if self.online.takes_python(request):  # no feature query to share
             moment = as_of or utc_now()
             return moment, self.online.features(request, as_of=moment)
-        item = _Pending(request, as_of, _ids(request), len(request.leads))
+        item = _Pending(request, as_of, request_ids(request), len(request.leads))
         with self._cond:
             self._queue.append(item)
             while not item.finished:

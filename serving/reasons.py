@@ -344,18 +344,27 @@ def explain_rows(
     top: int = 3,
     min_effect: float = _MIN_EFFECT,
     renderer: _Renderer | None = None,
+    by_row: bool = False,
 ) -> list[RowReasons]:
     """Top ``top`` positive and negative reasons per row.
 
     ``contributions`` is ``(rows, features + 1)`` (last column the base value) in the order of
     ``features``; ``frame`` holds the raw feature values (same rows, same order). ``renderer``:
     one kept across calls (of the same definition and features), whose sentences are cached.
+    ``by_row``: the group effects of each row computed alone (bit for bit those of a one-row
+    call: a matrix product of many rows may sum in another order).
     """
     n = contributions.shape[0]
     matrix = np.zeros((len(features), len(groups)))
     for g, group in enumerate(groups):
         matrix[list(group.indices), g] = 1.0
-    effects = choosing_effects(contributions[:, : len(features)] @ matrix, definition, groups)
+    own = contributions[:, : len(features)]
+    grouped = (
+        np.concatenate([own[i : i + 1] @ matrix for i in range(n)])
+        if by_row and n > 1
+        else own @ matrix
+    )
+    effects = choosing_effects(grouped, definition, groups)
     order = np.argsort(-effects, axis=1, kind="stable")
     renderer = renderer or _Renderer(definition, features)
     values = _Columns(frame, features)

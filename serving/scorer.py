@@ -10,8 +10,9 @@ them and predicts through :class:`~leadscore.model.head.ModelHead`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,10 @@ class Scorer:
         """Uncalibrated probabilities of one head (full range of its immutable booster)."""
         return self.heads[target].raw_from_matrix(matrix)
 
+    def _probability(self, target: str, matrix: FloatArray) -> FloatArray:
+        """Calibrated probabilities of one head."""
+        return self.heads[target].calibrator.predict(self._raw(target, matrix))
+
     def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``p_<target>`` per row (calibrated); a segmented scorer adds ``scored_by``."""
         if self.segments is not None:
@@ -229,16 +234,28 @@ class Scorer:
         }
         return pd.DataFrame(_without_missing_targets(columns, len(frame)), index=frame.index)
 
-    def explain(self, frame: pd.DataFrame, *, top: int | None = None) -> Explanation:
+    def explain(
+        self, frame: pd.DataFrame, *, top: int | None = None, by_row: bool = False
+    ) -> Explanation:
         """Scores with reasons for the feature rows of ``frame`` (index kept); a segmented
-        scorer routes each row to its segment's model and adds ``scored_by``."""
+        scorer routes each row to its segment's model and adds ``scored_by``.
+
+        ``by_row``: every number is computed row by row, as if each row were explained alone
+        (the API scores single leads that arrive together in one call: one matrix per head,
+        one frame, but each lead's answer bit for bit the one it gets alone; BLAS may sum a
+        matrix product of many rows in another order than that of one row)."""
         if self.segments is not None:
             self.require_definition()
-            return explain_by_segment(self, self.segments, frame, top)
-        return self.explain_global(frame, top=top)
+            return explain_by_segment(self, self.segments, frame, top, by_row=by_row)
+        return self.explain_global(frame, top=top, by_row=by_row)
 
     def explain_global(
-        self, frame: pd.DataFrame, *, top: int | None = None, lists: bool = True
+        self,
+        frame: pd.DataFrame,
+        *,
+        top: int | None = None,
+        lists: bool = True,
+        by_row: bool = False,
     ) -> Explanation:
         """:meth:`explain` with this scorer's own heads (no segment routing). ``lists=False``
         leaves the reason columns out of the scores (batch scoring writes them from
@@ -249,19 +266,31 @@ class Scorer:
         columns: dict[str, Any] = {}
         contributions = np.zeros((0, len(self.features) + 1))
         matrices = self._matrices(frame)
+        each = _by_row if by_row and len(frame) > 1 else _whole
         for target, head in self.heads.items():
             matrix = matrices[target]
-            columns[f"p_{target}"] = head.calibrator.predict(self._raw(target, matrix))
+            columns[f"p_{target}"] = each(partial(self._probability, target), matrix)
             if head is self._reason_head:
-                contributions = self._contributions(matrix)
-        raw_score = contributions.sum(axis=1)
+                contributions = each(self._contributions, matrix)
+        raw_score = each(lambda c: c.sum(axis=1), contributions)
         choice = (contributions, frame, self.features, self._groups, definition)
         reasons: Sequence[RowReasons] = (
             explain_table(*choice, top=top or self.spec.top_reasons, renderer=self._renderer)
             if len(frame) >= TABLE_REASONS_FROM
-            else explain_rows(*choice, top=top or self.spec.top_reasons, renderer=self._renderer)
+            else explain_rows(
+                *choice,
+                top=top or self.spec.top_reasons,
+                renderer=self._renderer,
+                by_row=each is _by_row,
+            )
         )
-        sub = subscores(contributions[:, :-1], self._concepts)
+        if each is _whole:
+            sub = subscores(contributions[:, :-1], self._concepts)
+        else:
+            rows = [
+                subscores(contributions[i : i + 1, :-1], self._concepts) for i in range(len(frame))
+            ]
+            sub = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
         columns = _without_missing_targets(columns, len(frame))
         columns["grade"] = assign_grades(columns[f"p_{self.spec.reason_target}"], grades)
         reasons, _ = cap_bot_rows(  # bot-like rows: grade capped, reason first (bot_cap.py)
@@ -290,6 +319,15 @@ class Scorer:
         if not self.explains:
             return self.probabilities(frame)
         return self.explain(frame).scores
+
+
+def _whole(function: Callable[[FloatArray], FloatArray], rows: FloatArray) -> FloatArray:
+    return function(rows)
+
+
+def _by_row(function: Callable[[FloatArray], FloatArray], rows: FloatArray) -> FloatArray:
+    """``function`` of each row alone (a one-row array each), stacked."""
+    return np.concatenate([function(rows[i : i + 1]) for i in range(len(rows))])
 
 
 def _without_missing_targets(columns: dict[str, Any], rows: int) -> dict[str, Any]:

@@ -78,21 +78,27 @@ def by_segment(
 
 
 def explain_by_segment(
-    scorer: Scorer, routing: SegmentRouting, frame: pd.DataFrame, top: int | None
+    scorer: Scorer,
+    routing: SegmentRouting,
+    frame: pd.DataFrame,
+    top: int | None,
+    *,
+    by_row: bool = False,
 ) -> Explanation:
-    """The scorer's explanation of ``frame`` with each group explained by its segment's model."""
+    """The scorer's explanation of ``frame`` with each group explained by its segment's model
+    (``by_row``: see :meth:`~leadscore.serving.scorer.Scorer.explain`)."""
     from leadscore.serving.scorer import Explanation
 
     groups = routing.groups(frame)
     if not groups:
-        whole = scorer.explain_global(frame, top=top)
+        whole = scorer.explain_global(frame, top=top, by_row=by_row)
         scores = whole.scores.assign(**{SCORED_BY: GLOBAL_MODEL})
         return Explanation(scores, whole.reasons, whole.contributions, whole.raw_score)
     parts: list[Explanation] = []
     tables: list[pd.DataFrame] = []
     for value, positions in groups:
         sub = scorer if value is None else routing.scorers[value]
-        part = sub.explain_global(frame.iloc[positions], top=top)
+        part = sub.explain_global(frame.iloc[positions], top=top, by_row=by_row)
         parts.append(part)
         tables.append(part.scores.assign(**{SCORED_BY: scored_by(routing.column, value)}))
     order = np.concatenate([p for _, p in groups])

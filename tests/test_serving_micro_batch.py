@@ -145,7 +145,7 @@ def test_merged_feature_query_equals_each_alone(model: ServingModel) -> None:
 def test_requests_sharing_an_id_or_another_as_of_never_merge() -> None:
     from datetime import datetime
 
-    from leadscore.serving.online_batch import BatchedFeatures, _ids, _Pending
+    from leadscore.serving.online_batch import BatchedFeatures, _Pending, request_ids
     from leadscore.serving.posted import ScoreRequest
 
     def pending(contact: str, account: str, as_of: datetime | None = None) -> _Pending:
@@ -158,7 +158,7 @@ def test_requests_sharing_an_id_or_another_as_of_never_merge() -> None:
             ]
         }
         request = ScoreRequest.model_validate(body)
-        return _Pending(request, as_of, _ids(request), 1)
+        return _Pending(request, as_of, request_ids(request), 1)
 
     batcher = BatchedFeatures(None, max_leads=3)  # type: ignore[arg-type]  # queue logic only
     day = datetime(2025, 6, 1)
