@@ -43,7 +43,7 @@ from leadscore.atomic import atomic_path
 from leadscore.clock import utc_now
 from leadscore.errors import ConfigError
 from leadscore.serving.leads import last_batch_at
-from leadscore.serving.store import ScoreStore
+from leadscore.serving.store import SCORE_MOMENT, ScoreStore
 
 __all__ = ["TARGETS", "ExportResult", "export_scores"]
 
@@ -52,17 +52,15 @@ _TREND_STEP = 0.01
 
 _LATEST = """
 WITH r AS (
-    SELECT *, row_number() OVER (
-        PARTITION BY contact_id
-        ORDER BY coalesce(as_of, scored_at) DESC, scored_at DESC, model_version DESC) AS rn
+    SELECT *, {moment} AS moment, row_number() OVER (
+        PARTITION BY contact_id ORDER BY {moment} DESC, scored_at DESC, model_version DESC) AS rn
     FROM {visible} h
 ),
 sent AS (
     SELECT contact_id, {sent_score} AS sent_score, {sent_grade} AS sent_grade
     FROM crm_exports WHERE target = ? GROUP BY contact_id
 )
-SELECT cur.contact_id, cur.scored_at, coalesce(cur.as_of, cur.scored_at) AS moment,
-       cur.model_version, cur.run_id, cur.p_sql, cur.grade,
+SELECT cur.contact_id, cur.scored_at, cur.moment, cur.model_version, cur.run_id, cur.p_sql, cur.grade,
        cur.fit_score, cur.engagement_score, cur.reasons_positive, prev.p_sql AS previous_p_sql,
        sent.sent_score, sent.sent_grade
 FROM r cur
@@ -200,6 +198,7 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
         visible, params = store.visible_history_sql(con)
         query = _LATEST.format(
             visible=visible,
+            moment=SCORE_MOMENT,
             c=con.sql.by_code,
             sent_score=con.sql.arg_max("p_sql", "exported_at"),
             sent_grade=con.sql.arg_max("grade", "exported_at"),

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from leadscore.serving.store import ScoreStore
+from leadscore.serving.store import SCORE_MOMENT, ScoreStore
 from leadscore.serving.store_backend import StoreConnection
 
 __all__ = [
@@ -78,14 +78,14 @@ class Lead:
 
 _QUERY = """
 WITH r AS (
-    SELECT *, row_number() OVER (
+    SELECT *, {moment} AS moment, row_number() OVER (
             PARTITION BY contact_id
-            ORDER BY coalesce(as_of, scored_at) DESC, scored_at DESC, model_version DESC) AS rn,
+            ORDER BY {moment} DESC, scored_at DESC, model_version DESC) AS rn,
         array_agg(p_sql) OVER trend AS trend_p, array_agg(grade) OVER trend AS trend_grades,
         array_agg(scored_at) OVER trend AS trend_at
     FROM {visible} h {only}
     WINDOW trend AS (PARTITION BY contact_id
-                     ORDER BY coalesce(as_of, scored_at), scored_at, model_version
+                     ORDER BY {moment}, scored_at, model_version
                      ROWS BETWEEN {preceding} PRECEDING AND CURRENT ROW)
 ),
 fb AS (
@@ -102,7 +102,7 @@ WHERE r.rn = 1 AND (?::VARCHAR IS NULL OR r.grade = ?::VARCHAR)
   AND (?::VARCHAR IS NULL OR r.segment = ?::VARCHAR)
   AND (?::TIMESTAMP IS NULL OR r.scored_at >= ?::TIMESTAMP)
   AND (?::TIMESTAMP IS NULL OR r.scored_at < ?::TIMESTAMP)
-  AND (?::TIMESTAMP IS NULL OR r.run_id IS NULL OR coalesce(r.as_of, r.scored_at) >= ?::TIMESTAMP)
+  AND (?::TIMESTAMP IS NULL OR r.run_id IS NULL OR r.moment >= ?::TIMESTAMP)
   AND (? = 'all' OR (? = 'open' AND fb.verdict IS NULL) OR fb.verdict = ?)
 ORDER BY r.grade{c} NULLS LAST, r.p_sql DESC NULLS LAST, r.contact_id{c}
 LIMIT ? OFFSET ?
@@ -162,6 +162,7 @@ def inbox_query(
     sql = _QUERY.format(
         visible=visible,
         only=only,
+        moment=SCORE_MOMENT,
         preceding=TREND_POINTS - 1,
         c=con.sql.by_code,
         last_verdict=con.sql.arg_max("verdict", "given_at"),
@@ -178,15 +179,14 @@ def inbox_query(
 
 
 def last_batch_at(con: StoreConnection, visible: str, params: list[Any]) -> Any:
-    """The moment the latest visible batch run scored as of (its as-of date; when the store
-    has none, when it ran; ``None`` without a run). A lead whose latest score comes from an
+    """The moment the latest visible batch run scored as of (:data:`SCORE_MOMENT`; ``None``
+    without a run). A lead whose latest score comes from an
     older batch run was not rescored: it left the scored population (converted,
     disqualified, stale) and leaves the inbox list; scores recorded through the API (no run)
     stay, and the lead's own page still shows it. A run as of an earlier moment (a backfilled
     monitoring cohort) is not the latest, whenever it ran."""
     row = con.execute(
-        f"SELECT max(coalesce(h.as_of, h.scored_at)) FROM {visible} h WHERE h.run_id IS NOT NULL",
-        params,
+        f"SELECT max({SCORE_MOMENT}) FROM {visible} h WHERE h.run_id IS NOT NULL", params
     ).fetchone()
     return None if row is None else row[0]
 

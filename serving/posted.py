@@ -25,6 +25,7 @@ from leadscore.contract import CONTRACT, EventType, Stage
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError
 from leadscore.features.duck_pool import ConnectionPool
+from leadscore.safe_text import safe_example
 from leadscore.validation import raw_view, validate
 
 __all__ = [
@@ -165,13 +166,15 @@ class ScoreRequest(_Strict):
         ids = [lead.contact.contact_id for lead in self.leads]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
-            raise ValueError(f"contact_id posted more than once: {', '.join(duplicates[:5])}")
+            shown = ", ".join(safe_example(i) for i in duplicates[:5])  # ids can be emails
+            raise ValueError(f"contact_id posted more than once: {shown}")
         accounts: dict[str, AccountIn] = {}
         for lead in self.leads:
             known = accounts.setdefault(lead.account.account_id, lead.account)
             if known != lead.account:
                 raise ValueError(
-                    f"account {lead.account.account_id} is posted twice with different values"
+                    f"account {safe_example(lead.account.account_id)} is posted twice with "
+                    "different values"
                 )
         return self
 

@@ -62,6 +62,16 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "reasons_negative",
 )
 
+SCORE_MOMENT = (
+    "(CASE WHEN as_of IS NOT NULL THEN as_of WHEN run_id IS NULL THEN scored_at "
+    "ELSE scored_at - INTERVAL '100 years' END)"
+)
+"""SQL over history rows: the moment a score describes, which orders a lead's scores (then
+``scored_at``). A batch run's as-of date (a run backfilled as of last month is older than
+last night's, whenever it ran); a score recorded through the API, when it was scored; a batch
+row of a store written before as-of dates were recorded, ranked below every dated one
+(dating began with that version: every dated run ran after it)."""
+
 FACET_COLUMNS: tuple[str, ...] = ("owner", "segment")
 """Optional history columns: the lead's owner and segment in the CRM (the inbox's filters,
 :mod:`leadscore.serving.facets`)."""
@@ -211,8 +221,7 @@ class ScoreStore:
         with self._connect(read_only=True) as con:
             return con.execute(
                 f"SELECT {columns} FROM score_history WHERE contact_id = ? AND {con.sql.visible()} "
-                "ORDER BY coalesce(as_of, scored_at) DESC, scored_at DESC, model_version DESC "
-                "LIMIT ?",
+                f"ORDER BY {SCORE_MOMENT} DESC, scored_at DESC, model_version DESC LIMIT ?",
                 [contact_id, visible_pending(con), limit],
             ).df()
 

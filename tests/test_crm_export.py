@@ -218,3 +218,31 @@ def test_a_backfilled_run_as_of_an_earlier_date_is_not_the_current_score(
     leads, total = inbox_leads(store, InboxFilter())
     assert total == 2 and sorted(lead.grade for lead in leads) == ["A", "B"]
     assert store.latest("c1")["grade"] == "A"  # type: ignore[index]
+
+
+def test_an_undated_run_of_an_older_store_ranks_below_every_dated_one(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    """Rows written before runs recorded their as-of date: their run time is no as-of date
+    (a demo scores as of its data's end, a year before it runs), but every dated run ran
+    after them; API-recorded scores still count by when they were scored."""
+    from leadscore.serving.leads import InboxFilter, inbox_leads
+
+    store = ScoreStore(store_at)
+    parquet = tmp_path / "legacy.parquet"
+    history(["c1", "c2"], T0 + timedelta(days=30), [0.05, 0.01], ["C", "D"]).to_parquet(parquet)
+    store.stage_run("legacy", parquet, tmp_path / "legacy-out.parquet", as_of=None)
+    store.commit_run("legacy")
+    _batch(store, tmp_path, "dated", T0 + timedelta(days=31), as_of=datetime(2025, 12, 30))
+    assert [r["grade"] for r in read_export(store, tmp_path)] == ["A", "B"]
+    leads, total = inbox_leads(store, InboxFilter())
+    assert total == 2 and sorted(lead.grade for lead in leads) == ["A", "B"]
+    api = history(["c2"], T0 + timedelta(days=32), [0.9], ["A"])  # recorded later: it wins
+    store.record_scores(api)
+    assert store.latest("c2")["grade"] == "A" and store.latest("c1")["grade"] == "A"  # type: ignore[index]
+
+
+def read_export(store: ScoreStore, tmp_path: Path) -> list[dict[str, str]]:
+    out = tmp_path / "full.csv"
+    export_scores(store, "generic", out, full=True)
+    return read(out)

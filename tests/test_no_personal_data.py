@@ -166,3 +166,27 @@ def test_the_planted_data_is_really_there(tmp_path: Path) -> None:
     folder = BROKEN["ragged-rows"](tmp_path / "crm")
     text = (folder / "contacts.csv").read_text()
     assert all(secret in text for secret in (EMAIL, PHONE_INTL, NAME))
+
+
+def test_posted_ids_that_are_emails_are_not_echoed_in_a_422() -> None:
+    """Some CRMs key contacts (or accounts) by email: a lead posted twice, or an account
+    posted with two sets of values, names the id in the 422, masked."""
+    import pydantic
+
+    from leadscore.serving.posted import ScoreRequest
+
+    def lead(contact: str, account: str, created: str) -> dict[str, object]:
+        return {
+            "contact": {"contact_id": contact, "created_at": "2025-01-01T00:00:00"},
+            "account": {"account_id": account, "created_at": created},
+        }
+
+    for body in (
+        [lead(EMAIL, "a1", "2024-01-01T00:00:00")] * 2,
+        [lead("c1", EMAIL, "2024-01-01T00:00:00"), lead("c2", EMAIL, "2024-06-01T00:00:00")],
+    ):
+        with pytest.raises(pydantic.ValidationError) as caught:
+            ScoreRequest.model_validate({"leads": body})
+        text = str(caught.value)
+        assert "<id that looks like an email address>" in text
+        assert not any(secret in text for secret in SECRETS)
