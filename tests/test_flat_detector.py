@@ -87,6 +87,23 @@ def test_time_columns_text_months_and_bad_dates_are_clear_errors() -> None:
     assert not is_date and order.tolist() == [3.0, 1.0, 2.0]
 
 
+def test_day_first_and_month_first_dates_are_read_by_their_own_convention() -> None:
+    """A European export writes 15/03/2025, an American one 03/15/2025: each column is read in
+    one convention decided from its values (pandas alone read 12/06/2025 as 6 December and
+    15/03/2025 as 15 March in the same column: a shuffled time split)."""
+    days = pd.Series(pd.date_range("2024-01-01", "2025-06-23", freq="5D"))
+    iso, _ = parse_time_column(days.dt.strftime("%Y-%m-%d"), "created_at")
+    for layout in ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y %H:%M"):
+        read, is_date = parse_time_column(days.dt.strftime(layout), "created_at")
+        assert is_date and read.tolist() == iso.tolist(), layout
+    undecidable = pd.Series(["03/04/2025", "05/06/2025", "11/12/2025"])
+    with pytest.raises(DataContractError, match="no field above 12"):
+        parse_time_column(undecidable, "created_at")
+    contradictory = pd.Series(["13/04/2025", "04/13/2025", "01/01/2025"])
+    with pytest.raises(DataContractError, match="both a first and a second field above 12"):
+        parse_time_column(contradictory, "created_at")
+
+
 def test_time_split_is_by_time_and_random_split_says_so() -> None:
     n = 1000
     rng = np.random.default_rng(0)

@@ -10,6 +10,7 @@ population).
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import date
@@ -92,9 +93,10 @@ def parse_time_column(column: pd.Series, name: str) -> tuple[pd.Series, bool]:
             ],
             header="The flat table's time column is invalid:",
         )
+    day_first = _day_first(text, name)
     with warnings.catch_warnings():  # "could not infer format": reported below, in words
         warnings.simplefilter("ignore")
-        times = pd.to_datetime(text, errors="coerce", format="mixed")
+        times = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=day_first)
     bad = int(times.isna().sum())
     if bad or (times.dt.year < 1900).any():
         count = bad or int((times.dt.year < 1900).sum())
@@ -107,6 +109,35 @@ def parse_time_column(column: pd.Series, name: str) -> tuple[pd.Series, bool]:
             header="The flat table's time column is invalid:",
         )
     return times, True
+
+
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})\b")
+
+
+def _day_first(text: pd.Series, name: str) -> bool:
+    """Whether ``12/06/2025``-style dates put the day first (Europe) or the month (US): read
+    from the values (a first field above 12 is a day, a second one a day too); refused when
+    the file gives no way to tell, rather than guessed (pandas reads month first where it can
+    and day first elsewhere: one column, two conventions, a shuffled time split)."""
+    parts = text.str.extract(_NUMERIC_DATE)
+    if parts[0].isna().mean() > 0.5:
+        return False  # ISO and other shapes: no ambiguity
+    first, second = parts[0].astype(float), parts[1].astype(float)
+    day_first, month_first = bool((first > 12).any()), bool((second > 12).any())
+    if day_first != month_first:
+        return day_first
+    raise DataContractError(
+        [
+            f"time column {name!r} holds dates such as 03/04/2025 and "
+            + (
+                "both a first and a second field above 12"
+                if day_first
+                else "no field above 12 to tell 3 April from 4 March"
+            )
+            + ": export the dates as 2025-04-03 (ISO), or give a row-order number column"
+        ],
+        header="The flat table's time column is invalid:",
+    )
 
 
 def _describe(values: pd.Series, is_date: bool) -> str:
