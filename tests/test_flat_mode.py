@@ -269,6 +269,22 @@ def test_columns_with_the_same_information_are_warned_about(tmp_path: Path) -> N
     assert "x and x again (the same value)" in same[0]
 
 
+def test_copied_rows_and_future_dates_are_warned_about(tmp_path: Path) -> None:
+    """The CRM path refuses duplicate keys and future timestamps; a flat export with them is
+    trained, with both named."""
+    frame = generate_flat_export(1500, seed=3).frame.drop(columns="lead_id")
+    frame = pd.concat([frame, frame.iloc[:150]], ignore_index=True)  # 150 rows exported twice
+    frame.loc[frame.index[-40:], "created_at"] = "2031-05-01"
+    path = tmp_path / "leads.csv"
+    frame.to_csv(path, index=False)
+    result = train_flat_table(
+        path, "converted", "created_at", evaluation=EvaluationConfig(n_bootstrap=20)
+    )
+    text = " ".join(result.warnings)
+    assert "110 of 1,650 rows are exact copies of other rows" in text, result.warnings
+    assert "40 row(s) have created_at after today (latest 2031-05-01)" in text
+
+
 @pytest.mark.slow
 def test_cli_train_models_promote_score_explain(tmp_path: Path) -> None:
     """The acceptance path from the command line, each command a real process."""

@@ -260,6 +260,16 @@ def train_flat_table(
     )
     if same:
         warnings.append(same)
+    future = split_.future_warning(time_column or "")
+    if future:
+        warnings.append(future)
+    copies = int(frame.duplicated().sum())
+    if copies:
+        warnings.append(
+            f"{copies:,} of {len(frame):,} rows are exact copies of other rows (every column "
+            "equal): an export that repeated leads counts them twice, and a copy in test of a "
+            "training row flatters the test. Remove the copies if they are the same leads."
+        )
     shift = split_.shift_warning()
     if shift:
         warnings.append(shift)

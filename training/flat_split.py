@@ -21,6 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.model_selection import train_test_split
 
+from leadscore.clock import utc_now
 from leadscore.errors import ConfigError, DataContractError
 
 __all__ = ["PERIODS", "FlatSplit", "FlatSplitConfig", "flat_split", "parse_time_column"]
@@ -54,9 +55,23 @@ class FlatSplit:
     description: str
     windows: dict[str, str]
     base_rates: dict[str, float]
+    future_rows: int = 0
+    """Rows dated after now (a date time column only)."""
+    latest: str = ""
+    """The latest date of the time column (a date time column only)."""
 
     def mask(self, name: str) -> np.ndarray[Any, Any]:
         return np.asarray(self.period == name, dtype=bool)
+
+    def future_warning(self, time_column: str) -> str | None:
+        """A sentence when rows are dated after now (placeholder dates, a clock error)."""
+        if not self.future_rows:
+            return None
+        return (
+            f"{self.future_rows:,} row(s) have {time_column} after today (latest "
+            f"{self.latest}): placeholder or mistyped dates. They sit in the test period and "
+            "stretch it past the data; fix or drop them in the export."
+        )
 
     def shift_warning(self) -> str | None:
         """A sentence when the positive rate moves by half or more between periods."""
@@ -206,7 +221,11 @@ def flat_split(
         f"by time on {time_column!r}: train {windows['train_window']}, validation "
         f"{windows['valid_window']}, test {windows['test_window']}"
     )
-    return FlatSplit(period, True, text, windows, _rates(y, period))
+    future, latest = 0, ""
+    if is_date:
+        future = int((values > pd.Timestamp(utc_now())).sum())
+        latest = f"{pd.Timestamp(values.max()):%Y-%m-%d}"
+    return FlatSplit(period, True, text, windows, _rates(y, period), future, latest)
 
 
 def _rates(y: np.ndarray[Any, Any], period: np.ndarray[Any, Any]) -> dict[str, float]:
