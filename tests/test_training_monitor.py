@@ -40,10 +40,13 @@ def test_feature_drift_ranks_the_moved_feature_first() -> None:
     assert drift.loc[0, "current_mean"] > drift.loc[0, "reference_mean"]
 
 
-def _cohort(rate_a: float, n: int = 400) -> pd.DataFrame:
+def _cohort(rate_a: float, n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A cohort of grade A (predicted 30 %) and D leads; its own seed, so what a test sees does
+    not depend on which tests ran before it."""
+    rng = np.random.default_rng(seed)
     grades = np.array(["A"] * n + ["D"] * n)
     p = np.where(grades == "A", 0.30, 0.02)
-    y = np.where(grades == "A", RNG.random(2 * n) < rate_a, RNG.random(2 * n) < 0.02)
+    y = np.where(grades == "A", rng.random(2 * n) < rate_a, rng.random(2 * n) < 0.02)
     return pd.DataFrame(
         {
             "as_of": datetime(2025, 6, 1),
@@ -96,13 +99,29 @@ def test_verdicts() -> None:
     assert short.status == "stale"
 
 
+def test_a_models_age_counts_from_the_end_of_its_test_period() -> None:
+    """A fresh model's newest validation cutoff is a test window and a horizon before the data's
+    end (186 days on the demo): counted from it, every new model was stale on day one."""
+    from leadscore.pipeline.monitor import data_end_of_model
+
+    tags = {"valid_last_cutoff": "2025-06-27", "test_last_cutoff": "2025-11-28T00:00:00"}
+    assert data_end_of_model(tags) == datetime(2025, 11, 28)
+    assert data_end_of_model({"valid_last_cutoff": "2025-06-27"}) == datetime(2025, 6, 27)
+    assert data_end_of_model({}) is None
+    fresh = _verdict(model_trained_until=data_end_of_model(tags), as_of=datetime(2025, 12, 30))
+    assert fresh.status != "stale"
+    old = _verdict(model_trained_until=datetime(2025, 6, 1), as_of=datetime(2025, 12, 30))
+    assert old.status == "stale" and "its test period's last cutoff" in old.reasons[0]
+
+
 def test_acceptance_drop_is_a_reason() -> None:
     days = pd.date_range("2025-01-06", periods=70, freq="D")
+    rng = np.random.default_rng(7)  # its own draws, whichever tests ran before
     rows = []
     for i, day in enumerate(days):
         share = 0.7 if i < 42 else 0.2
         rows += [
-            {"given_at": day, "verdict": "accepted" if RNG.random() < share else "rejected"}
+            {"given_at": day, "verdict": "accepted" if rng.random() < share else "rejected"}
             for _ in range(5)
         ]
     weekly = acceptance_over_time(pd.DataFrame(rows))

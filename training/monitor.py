@@ -38,7 +38,10 @@ class MonitorThresholds:
     psi_warn: float = 0.1
     psi_retrain: float = 0.25
     stale_after_days: int = 180
-    """The champion is stale when its newest validation cutoff is older than this."""
+    """The champion is stale when the data it was trained and tested on (up to its test
+    period's last cutoff) ended more than this many days before the as-of date. (Measured from
+    its newest validation cutoff, every fresh model was already a test window and a horizon
+    old, ~186 days on the demo: stale on day one, and a retrain changed nothing.)"""
     min_grade_rows: int = 30
     """Fewest scored leads of a grade in a cohort to judge its calibration."""
     min_feedback: int = 20
@@ -190,7 +193,7 @@ def verdict(
     as_of: datetime,
     thresholds: MonitorThresholds | None = None,
 ) -> MonitorVerdict:
-    """Stale when the champion's newest validation cutoff is too old; retrain recommended on a
+    """Stale when the champion's data (up to its test period's last cutoff) is too old; retrain recommended on a
     major score or feature shift, a grade whose realised conversion contradicts its predicted
     rate, or a significant fall in acceptance; else ok (moderate shifts become warnings)."""
     t = thresholds or MonitorThresholds()
@@ -204,8 +207,9 @@ def verdict(
         if age > t.stale_after_days:
             stale = True
             reasons.append(
-                f"the champion learnt from cutoffs up to {model_trained_until:%Y-%m-%d}, "
-                f"{age} days before {as_of:%Y-%m-%d} (limit {t.stale_after_days} days)"
+                f"the champion's data ends at {model_trained_until:%Y-%m-%d} (its test period's "
+                f"last cutoff), {age} days before {as_of:%Y-%m-%d} (limit {t.stale_after_days} "
+                "days): retrain on the newer data"
             )
     level = f"score PSI {score_psi:.3f}"
     if score_psi > t.psi_retrain:

@@ -47,7 +47,12 @@ MonitorAsOf = Annotated[
 ]
 Page = Annotated[Path, typer.Option("--out", help="HTML page to write.")]
 StaleAfter = Annotated[
-    int, typer.Option(min=1, help="Days after its newest validation cutoff a model is stale.")
+    int,
+    typer.Option(
+        min=1,
+        help="Days after its test period's last cutoff (the end of the data it was trained and "
+        "tested on) a model is stale.",
+    ),
 ]
 PsiRetrain = Annotated[
     float, typer.Option(min=0.0, help="PSI above which drift recommends a retrain.")

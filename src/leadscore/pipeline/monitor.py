@@ -217,14 +217,14 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
         cohorts, min_rows=thresholds.min_grade_rows if thresholds else 30
     )
     acceptance = acceptance_over_time(store.feedback())
-    trained_until = tags.get("valid_last_cutoff")
+    trained_until = data_end_of_model(tags)
     decision = verdict(
         score_psi=score_psi,
         features=features,
         calibration=calibration,
         weekly_feedback=acceptance,
         champion_version=loaded.model_version,
-        model_trained_until=pd.Timestamp(trained_until).to_pydatetime() if trained_until else None,
+        model_trained_until=trained_until,
         as_of=as_of,
         thresholds=thresholds,
     )
@@ -259,3 +259,14 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
         legacy_rows=legacy,
         page=spec.out,
     )
+
+
+def data_end_of_model(tags: dict[str, str]) -> datetime | None:
+    """Where a registered model's age counts from: the end of the data it was trained and tested
+    on (its test period's last cutoff; the newest validation cutoff for a run without one). A
+    fresh model's newest validation cutoff is already a test window and a horizon old, so
+    counting from it made every new model stale on day one."""
+    import pandas as pd
+
+    moment = tags.get("test_last_cutoff") or tags.get("valid_last_cutoff")
+    return pd.Timestamp(moment).to_pydatetime() if moment else None
