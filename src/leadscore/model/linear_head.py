@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.model.calibration import Calibrator
+from leadscore.model.distinct_text import MANY_ROWS, coded_text
 from leadscore.model.encoding import (
     SMALL_ROWS,
     FeatureEncoder,
@@ -149,6 +150,12 @@ def _levels(values: pd.Series) -> np.ndarray[Any, Any]:
     values (what ``as_text(...).where(notna, MISSING_LEVEL)`` gives); a column of strings and
     missing values is read as a list (pandas' string conversion costs a fixed ~0.3 ms per
     column, a single lead's whole encoding), any other through :func:`as_text`."""
+    if len(values) >= MANY_ROWS:  # a batch: once per distinct value (same text)
+        coded = coded_text(values)
+        if coded is not None:
+            codes, distinct = coded
+            table = np.asarray([*distinct, MISSING_LEVEL], dtype=object)
+            return np.asarray(table[codes], dtype=object)
     items = values.tolist()
     if all(isinstance(v, str) or v is None or v is pd.NA or v != v for v in items):
         return np.asarray(
