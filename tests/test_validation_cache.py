@@ -222,3 +222,20 @@ def test_duckdb_views_and_disabled_cache_are_not_cached(
     open_crm(folder, as_of=AS_OF)
     open_crm(folder, as_of=AS_OF)
     assert validations == [1, 1, 1, 1]
+
+
+def test_a_change_inside_a_linked_parts_folder_is_seen(
+    tmp_path: Path, cache: Path, validations: list[int]
+) -> None:
+    tables = tiny_crm_tables()
+    folder = write_csv_folder({k: v for k, v in tables.items() if k != "events"}, tmp_path / "crm")
+    parts = tmp_path / "elsewhere" / "events"
+    parts.mkdir(parents=True)
+    tables["events"].to_csv(parts / "part-0.csv", index=False)
+    (folder / "events").symlink_to(parts, target_is_directory=True)
+    open_crm(folder, as_of=AS_OF)
+    tables["events"].loc[0, "contact_id"] = "C404"  # rewritten in place, inside the link
+    tables["events"].to_csv(parts / "part-0.csv", index=False)
+    with pytest.raises(DataContractError, match="unknown contacts"):
+        open_crm(folder, as_of=AS_OF)
+    assert validations == [1, 1]

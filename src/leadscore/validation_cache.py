@@ -123,11 +123,18 @@ def _duckdb_files(path: Path) -> list[list[Any]]:
 
 
 def _folder_files(root: Path) -> list[list[Any]]:
-    """Every folder and file under ``root`` (symbolic links followed for their target's state;
-    a link to a folder is listed, not walked: it is not read as a table's parts either)."""
+    """Every folder and file under ``root``, symbolic links followed (a table's parts folder
+    may be a link; each real folder is walked once)."""
     files = [_state(root, ".")]
-    for folder, dirs, names in os.walk(root):
-        dirs.sort()
+    seen = {os.path.realpath(root)}
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        kept = []
+        for name in sorted(dirs):
+            real = os.path.realpath(Path(folder) / name)
+            if real not in seen:
+                seen.add(real)
+                kept.append(name)
+        dirs[:] = kept
         for name in sorted([*dirs, *names]):
             path = Path(folder) / name
             files.append(_state(path, path.relative_to(root).as_posix()))
