@@ -67,3 +67,28 @@ def test_the_distinct_path_is_taken_only_for_strings_and_missing_values() -> Non
     assert coded_text(pd.Series(["a", pd.NaT], dtype=object)) is not None
     assert coded_text(pd.Series(["a", pd.NaT], dtype=object), float_nan_only=True) is None
     assert rules_module._ascii_lower_coded(pd.Series(["Santé"])) is None
+
+
+def test_logistic_matrix_of_a_batch_equals_the_small_path() -> None:
+    from leadscore.model.encoding import FeatureEncoder
+    from leadscore.training.models import LogisticModel
+    from leadscore.training.split import time_split
+    from tests.simulate import simulate_training_table
+
+    table = simulate_training_table(1500, 8, seed=3)[0]
+    split = time_split(table.frame)
+    train, valid = table.frame[split.mask("train")], table.frame[split.mask("valid")]
+    y = table.labels("sql")
+    model = LogisticModel(table.features).fit(
+        train, y[train.index].to_numpy(), valid, y[valid.index].to_numpy()
+    )
+    head = model.head(FeatureEncoder(table.features).fit(train))
+    picks = np.random.default_rng(1).integers(0, len(valid), 3 * MANY_ROWS)
+    rows = valid.iloc[picks].reset_index(drop=True)
+    categorical = [c for c in head.parts.categorical if c in rows.columns]
+    assert categorical
+    rows.loc[rows.index[:50], categorical[0]] = None
+    rows.loc[rows.index[50:90], categorical[0]] = "never-seen-level"
+    rows.loc[rows.index[90:99], categorical[-1]] = np.nan
+    small = np.vstack([head.matrix(part) for part in _per_row(rows)])
+    np.testing.assert_array_equal(head.matrix(rows), small)
