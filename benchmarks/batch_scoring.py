@@ -9,7 +9,9 @@ each run, the median ratio and checks that both wrote the same scores and reason
 
 ``--train-contacts M`` trains the model on a CRM of ``M`` contacts and scores the CRM of
 ``--contacts`` (per-row costs show at 100k-1M contacts; training on those would take long).
-``--baseline-model`` trains the model with the baseline's own code (in
+``--cold`` switches this code's validated-CRM cache off (by default the CRM, opened once
+before the rounds, is not validated again by this code's runs: the steady state of repeated
+runs on one export; the baseline validates every run). ``--baseline-model`` trains the model with the baseline's own code (in
 ``OUT/baseline-model-M-SEED``; the code of an older ref cannot read today's artifacts) and both
 runs score that model: today's code reads older artifacts, so the runs stay comparable and the
 outputs identical::
@@ -65,6 +67,8 @@ def _worker(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace, work: Path, name: str, tree: Path | None) -> dict[str, Any]:
     env = dict(os.environ)
+    if args.cold:  # validate the CRM in full every run (no validated-CRM cache)
+        env["LEADSCORE_CACHE_DIR"] = ""
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), env.get("PYTHONPATH")) if p)
     command = [
@@ -136,6 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--baseline-model", action="store_true", help="both score the baseline code's model"
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="no validated-CRM cache: every run validates the CRM in full",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunk-size", type=int, default=100_000)
@@ -161,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         crm.close()
     args.crm, args.as_of = str(crm_path), as_of.isoformat()
+    cache = "off (--cold)" if args.cold else "on (an unchanged CRM is not validated again)"
+    print(f"validated-CRM cache of this code: {cache}", flush=True)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

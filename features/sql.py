@@ -77,6 +77,7 @@ def feature_query(
     duckdb_days: bool = False,
     max_age_days: int | None = None,
     many_cutoffs: bool = False,
+    one_cutoff: bool = False,
 ) -> str:
     """The full query: label times (with labels when ``horizon_days`` is set) and features.
 
@@ -111,7 +112,14 @@ def feature_query(
 
     With ``given`` pairs, events are read for the contacts of the pairs (and their accounts'
     members) only.
+
+    ``one_cutoff``: the cutoffs table holds exactly one cutoff (batch scoring); then every
+    event read is before it and within the longest window (or the lookback): windowed counts
+    take the one cutoff without the day map, and recency is the latest event per (contact,
+    event type), then per type set (no intervals); same rows and values.
     """
+    if one_cutoff and (given or many_cutoffs):
+        raise ValueError("one_cutoff excludes given pairs and many cutoffs")
     lookback = definition.lookback_days
     parts = Parts(lookback=lookback, rules=definition.rules, many_cutoffs=many_cutoffs)
     columns: list[str] = []
@@ -138,6 +146,7 @@ def feature_query(
         duckdb_days=duckdb_days,
         many_cutoffs=many_cutoffs,
         scope_pairs=scope_pairs,
+        one_cutoff=one_cutoff,
     )
     labels = ", lt.became_sql, lt.booked_meeting" if horizon_days is not None else ""
     select = ",\n  ".join(["lt.contact_id", f"lt.cutoff{labels}", *columns])
@@ -159,6 +168,7 @@ def _joins_and_ctes(
     duckdb_days: bool = False,
     many_cutoffs: bool = False,
     scope_pairs: str = "",
+    one_cutoff: bool = False,
 ) -> str:
     """Append the CTEs the compiled features use to ``ctes``; return the joins onto ``lt``."""
     joins = "\nJOIN contacts c ON c.contact_id = lt.contact_id" if parts.uses_contact else ""
@@ -185,7 +195,7 @@ def _joins_and_ctes(
             _grid_ctes(
                 max(parts.windows, default=0),
                 parts.lookback,
-                recency=bool(rec.exprs),
+                recency=bool(rec.exprs) and not one_cutoff,
                 duckdb_days=duckdb_days,
             )
         )
@@ -197,9 +207,7 @@ def _joins_and_ctes(
             )
     if win.exprs:
         prev_cols = "".join(
-            f",\n      max(CASE WHEN {condition} THEN e.occurred_at END) OVER (PARTITION BY"
-            " e.contact_id ORDER BY e.occurred_at ROWS BETWEEN UNBOUNDED PRECEDING AND"
-            f" 1 PRECEDING) AS {alias}"
+            f",\n      {_previous_time(condition)} AS {alias}"
             for condition, alias in parts.previous.items()
         )
         events = _events_on_grid(max(parts.windows), prev_cols + cols, scoped=scoped)
@@ -207,13 +215,20 @@ def _joins_and_ctes(
             "cw_type AS (\n  SELECT e.contact_id, m.cutoff, e.event_type"
             + parts.band.select_list()
             + f"\n  FROM ({events}) e\n"
-            "  JOIN win_map m ON m.o = e.o AND m.d = e.d\n"
-            "  GROUP BY e.contact_id, m.cutoff, e.event_type\n),\n"
+            + (
+                "  CROSS JOIN cut m\n"
+                if one_cutoff
+                else "  JOIN win_map m ON m.o = e.o AND m.d = e.d\n"
+            )
+            + "  GROUP BY e.contact_id, m.cutoff, e.event_type\n),\n"
             f"cw AS (\n  SELECT s.contact_id, s.cutoff{win.select_list()}\n"
             "  FROM cw_type s GROUP BY s.contact_id, s.cutoff\n)"
         )
         joins += "\nLEFT JOIN cw ON cw.contact_id = lt.contact_id AND cw.cutoff = lt.cutoff"
-    if rec.exprs:
+    if rec.exprs and one_cutoff:
+        ctes.append(_one_cutoff_latest(parts, cols))
+        joins += "\nLEFT JOIN rec ON rec.contact_id = lt.contact_id AND rec.cutoff = lt.cutoff"
+    elif rec.exprs:
         ctes.append(
             "rec_type AS (\n  SELECT e.contact_id, e.o, dk.k, e.event_type,"
             f" max(e.occurred_at) AS latest{parts.latest_by.select_list()}\n"
@@ -235,6 +250,38 @@ def _joins_and_ctes(
         ctes.append(f"{alias} AS (\n  {body}\n)")
         joins += f"\nLEFT JOIN {alias} ON {alias}.contact_id = lt.contact_id AND {alias}.cutoff = lt.cutoff"
     return joins
+
+
+def _previous_time(condition: str) -> str:
+    """The time of a contact's previous event meeting ``condition`` (ties in any order).
+
+    Unconditional: ``lag`` (in time order, the previous row's time is the latest of all
+    earlier rows: the same value as the running maximum, without its frame)."""
+    if condition == "TRUE":
+        return "lag(e.occurred_at) OVER (PARTITION BY e.contact_id ORDER BY e.occurred_at)"
+    return (
+        f"max(CASE WHEN {condition} THEN e.occurred_at END) OVER (PARTITION BY"
+        " e.contact_id ORDER BY e.occurred_at ROWS BETWEEN UNBOUNDED PRECEDING AND"
+        " 1 PRECEDING)"
+    )
+
+
+def _one_cutoff_latest(parts: Parts, cols: str) -> str:
+    """``rec`` for a single cutoff: the latest event time per (contact, event type) over the
+    lookback's events (all before the cutoff), then per type set."""
+    return (
+        "rec_type AS (\n  SELECT e.contact_id, e.event_type,"
+        f" max(e.occurred_at) AS latest{parts.latest_by.select_list()}\n"
+        f"  FROM (\n    SELECT e.contact_id, e.occurred_at, e.event_type{cols}\n"
+        "    FROM events e\n"
+        "    WHERE e.occurred_at < (SELECT max(cutoff) FROM cutoffs)\n"
+        f"    AND e.occurred_at >= (SELECT min(cutoff) FROM cutoffs) - INTERVAL {parts.lookback} DAY\n"
+        "  ) e\n"
+        "  GROUP BY e.contact_id, e.event_type\n),\n"
+        "rec AS (\n  SELECT r.contact_id, (SELECT max(cutoff) FROM cutoffs) AS cutoff"
+        f"{parts.rec.select_list()}\n"
+        "  FROM rec_type r GROUP BY r.contact_id\n)"
+    )
 
 
 def _running_latest(aliases: Iterable[str]) -> str:

@@ -44,6 +44,7 @@ def _query(
     *,
     duckdb_days: bool = False,
     max_age_days: int | None = None,
+    one_cutoff: bool = False,
 ) -> str:
     sql = feature_query(
         definition,
@@ -51,6 +52,7 @@ def _query(
         from_stage=from_stage,
         duckdb_days=duckdb_days,
         max_age_days=max_age_days,
+        one_cutoff=one_cutoff,
     )
     if not restricted:
         return sql
@@ -78,7 +80,9 @@ def iter_features(
         raise ConfigError(f"chunk_size must be at least 1 row, got {chunk_size}.")
     moment = _as_of(as_of)
     schema = output_schema(definition, labelled=False)
-    sql = _query(definition, contact_ids is not None, from_stage, max_age_days=max_age_days)
+    sql = _query(  # one cutoff: the query's single-cutoff form (same values)
+        definition, contact_ids is not None, from_stage, max_age_days=max_age_days, one_cutoff=True
+    )
     tables = {CUTOFFS_TABLE: cutoff_table([moment])}
     if contact_ids is not None:
         tables[_CONTACT_IDS] = pa.table({"contact_id": pa.array(list(contact_ids), pa.string())})

@@ -77,3 +77,19 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
     if request.param == "duckdb":
         return tmp_path / "scores.duckdb"
     return request.getfixturevalue("pg_store_url")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _validation_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The validated-CRM cache of the test run lives in its temporary folder, not ~/.cache."""
+    import os
+
+    from leadscore.validation_cache import CACHE_ENV
+
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("validation-cache"))
+    yield
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous

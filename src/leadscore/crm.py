@@ -9,11 +9,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from leadscore import validation_cache
 from leadscore.clock import utc_now
 from leadscore.config import CrmMapping
 from leadscore.contract import CONTRACT, SCHEMA_VERSION, TABLE_NAMES
+from leadscore.errors import DataContractError
 from leadscore.sources import Source, source_for
-from leadscore.validation import Problem, validate
+from leadscore.validation import Problem, Severity, canonical_views, validate
 
 __all__ = ["CrmData", "create_canonical_tables", "open_crm"]
 
@@ -89,20 +91,41 @@ def open_crm(
 
     ``as_of`` is the moment after which timestamps count as "in the future" (default: now, in
     UTC like every CRM timestamp).
+    A DuckDB file or folder that passed these checks before and is unchanged since is not
+    checked again (:mod:`leadscore.validation_cache`; the same problems are returned).
     Raises :class:`~leadscore.errors.DataContractError` listing every problem found.
     """
     source = location if not isinstance(location, str | Path) else source_for(location)
+    mapping = mapping or CrmMapping()
+    moment = as_of or utc_now()
     con = duckdb.connect()
     try:
         source.register(con)
-        problems = validate(
-            con,
-            mapping or CrmMapping(),
-            as_of=as_of or utc_now(),
-            raise_on_error=raise_on_error,
-            allow_empty_tables=allow_empty_tables,
-            findings=getattr(source, "findings", ()),
+        findings = list(getattr(source, "findings", ()))
+        key = validation_cache.cache_key(
+            source, con, mapping, allow_empty_tables=allow_empty_tables
         )
+        known = validation_cache.lookup(key, moment)
+        if known is not None:  # the same files passed the same checks before
+            problems = canonical_views(con, mapping, checks=known, findings=findings)
+            if raise_on_error and any(p.severity is Severity.ERROR for p in problems):
+                raise DataContractError(list(problems))
+        else:
+            problems = validate(
+                con,
+                mapping,
+                as_of=moment,
+                raise_on_error=raise_on_error,
+                allow_empty_tables=allow_empty_tables,
+                findings=findings,
+            )
+            if key is not None:
+                after = validation_cache.cache_key(
+                    source, con, mapping, allow_empty_tables=allow_empty_tables
+                )
+                checks = problems[len(findings) :]
+                if after == key and not any(p.severity is Severity.ERROR for p in checks):
+                    validation_cache.record(key, after, checks, validation_cache.latest_times(con))
     except BaseException:
         con.close()
         raise

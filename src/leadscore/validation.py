@@ -22,7 +22,7 @@ from leadscore.safe_text import shown_value as _shown_value
 from leadscore.sql import quote_identifier as _quote
 from leadscore.sql import quote_literal as _literal
 
-__all__ = ["Problem", "Severity", "SqlConnection", "raw_view", "validate"]
+__all__ = ["Problem", "Severity", "SqlConnection", "canonical_views", "raw_view", "validate"]
 
 _MAX_EXAMPLES = 5
 
@@ -437,3 +437,19 @@ def validate(
     if raise_on_error and any(p.severity is Severity.ERROR for p in problems):
         raise DataContractError(list(problems))
     return problems
+
+
+def canonical_views(
+    con: SqlConnection,
+    mapping: CrmMapping,
+    *,
+    checks: Sequence[Problem],
+    findings: Sequence[Problem] = (),
+) -> list[Problem]:
+    """Create the canonical views of ``raw_*`` views whose rows passed :func:`validate` before
+    (unchanged since: :mod:`leadscore.validation_cache`), without checking them again; return
+    the problems that validation returned: ``findings`` then ``checks`` (its own problems)."""
+    checker = _Checker(con, mapping, datetime.min)
+    checker.check_structure()
+    checker.create_canonical_views()
+    return [*findings, *checks]

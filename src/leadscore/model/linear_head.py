@@ -14,6 +14,7 @@ bias plus contributions is the row's logit, as for LightGBM's TreeSHAP.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.model.calibration import Calibrator
+from leadscore.model.distinct_text import MANY_ROWS, coded_text
 from leadscore.model.encoding import (
     SMALL_ROWS,
     FeatureEncoder,
@@ -109,6 +111,10 @@ class LogisticHead(HeadBase):
         numeric = (numeric - np.asarray(p.scale_mean)) / np.asarray(p.scale_std)
         blocks = [numeric]
         for name, levels, rare in zip(p.categorical, p.levels, p.infrequent, strict=True):
+            coded = coded_text(frame[name]) if len(frame) >= MANY_ROWS else None
+            if coded is not None and _plain_levels(levels):  # a batch: one-hot from the codes
+                blocks.append(_one_hot(*coded, levels, rare is not None))
+                continue
             values = _levels(frame[name])
             block = (  # no level of its own: every level rare (all in the infrequent column)
                 np.column_stack([values == level for level in levels])
@@ -136,6 +142,30 @@ class LogisticHead(HeadBase):
         return out
 
 
+def _plain_levels(levels: Sequence[Any]) -> bool:
+    """Distinct strings: a level's column is found by dictionary lookup."""
+    return all(isinstance(v, str) for v in levels) and len(set(levels)) == len(levels)
+
+
+def _one_hot(
+    codes: np.ndarray[Any, Any], distinct: list[str], levels: Sequence[str], rare: bool
+) -> FloatArray:
+    """The categorical block of coded text (:func:`~leadscore.model.distinct_text.coded_text`,
+    code ``-1``: missing, i.e. :data:`MISSING_LEVEL`): a 1 in the column of the row's level,
+    else (``rare``) in the infrequent column; what ``values == level`` and ``isin`` give."""
+    column = {level: j for j, level in enumerate(levels)}
+    of_code = np.asarray(
+        [column.get(v, -1) for v in distinct] + [column.get(MISSING_LEVEL, -1)], dtype=np.int64
+    )
+    columns = of_code[codes]
+    block = np.zeros((len(codes), len(levels) + rare), dtype=np.float64)
+    known = columns >= 0
+    block[np.flatnonzero(known), columns[known]] = 1.0
+    if rare:
+        block[:, len(levels)] = (~known).astype(np.float64)
+    return block
+
+
 def _numbers(values: pd.Series, kind: FeatureKind) -> FloatArray:
     """:func:`~leadscore.model.encoding.as_float` of a column; plain NumPy numbers and booleans
     (the feature query's usual columns) converted directly, with the same values."""
@@ -149,6 +179,12 @@ def _levels(values: pd.Series) -> np.ndarray[Any, Any]:
     values (what ``as_text(...).where(notna, MISSING_LEVEL)`` gives); a column of strings and
     missing values is read as a list (pandas' string conversion costs a fixed ~0.3 ms per
     column, a single lead's whole encoding), any other through :func:`as_text`."""
+    if len(values) >= MANY_ROWS:  # a batch: once per distinct value (same text)
+        coded = coded_text(values)
+        if coded is not None:
+            codes, distinct = coded
+            table = np.asarray([*distinct, MISSING_LEVEL], dtype=object)
+            return np.asarray(table[codes], dtype=object)
     items = values.tolist()
     if all(isinstance(v, str) or v is None or v is pd.NA or v != v for v in items):
         return np.asarray(

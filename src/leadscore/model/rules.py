@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadscore.errors import FeatureDefinitionError
+from leadscore.model.distinct_text import MANY_ROWS, coded_text
 
 __all__ = ["Condition", "Rule", "RuleSet"]
 
@@ -79,6 +80,14 @@ class Condition(_Strict):
                 out &= values.astype("string").eq(self.equals).fillna(False).to_numpy(dtype=bool)
         if self.in_ is None and self.not_in is None:
             return out
+        coded = _ascii_lower_coded(values) if len(values) >= MANY_ROWS else None
+        if coded is not None:  # a batch: each distinct text looked up once (same rows)
+            codes, distinct = coded
+            if self.in_ is not None:
+                out &= _among_coded(codes, distinct, {v.lower() for v in self.in_})
+            if self.not_in is not None:
+                out &= ~_among_coded(codes, distinct, {v.lower() for v in self.not_in})
+            return out
         lowered = _ascii_lower(values)
         if lowered is not None:  # plain ASCII text: Python's lower is pandas' (the general path)
             if self.in_ is not None:
@@ -138,6 +147,26 @@ def _ascii_lower(values: pd.Series) -> list[str | None] | None:
         else:
             return None
     return out
+
+
+def _ascii_lower_coded(values: pd.Series) -> tuple[np.ndarray[Any, Any], list[str]] | None:
+    """:func:`_ascii_lower` through the distinct values: ``(codes, lower-cased distinct)``
+    (code ``-1``: missing), ``None`` when :func:`_ascii_lower` would give ``None``."""
+    coded = coded_text(values, float_nan_only=True)
+    if coded is None:
+        return None
+    codes, distinct = coded
+    if not all(v.isascii() for v in distinct):
+        return None
+    return codes, [v.lower() for v in distinct]
+
+
+def _among_coded(
+    codes: np.ndarray[Any, Any], distinct: list[str], wanted: set[str]
+) -> np.ndarray[Any, Any]:
+    """:func:`_among` of coded lower-cased text (missing: never)."""
+    hits = np.fromiter((v in wanted for v in distinct), dtype=bool, count=len(distinct))
+    return np.asarray(np.append(hits, False)[codes], dtype=bool)
 
 
 def _among(lowered: list[str | None], wanted: set[str]) -> np.ndarray[Any, Any]:

@@ -1,0 +1,82 @@
+"""The feature query's single-cutoff form (batch scoring) gives the rows and values of its
+general form, whatever the cutoff's time of day and the feature kinds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leadscore.crm import CrmData, open_crm
+from leadscore.features import build_training_table, load_definition
+from leadscore.features.definition import FeatureDefinition
+from leadscore.features.engine import DuckDBEngine, cutoff_table
+from leadscore.features.sql import CUTOFFS_TABLE, feature_query
+from leadscore.serving.features import iter_features
+from leadscore.synthetic import GeneratorConfig, generate_crm
+from tests.test_features_custom import _tables, custom_definition
+from tests.test_features_data import crm_from_frames
+
+MOMENTS = [
+    datetime(2025, 6, 1),
+    datetime(2025, 9, 14, 13, 37, 12, 500_000),
+    datetime(2025, 12, 31, 23, 59, 59),
+    datetime(2023, 1, 1),  # before most of the data
+]
+
+
+def _both(crm: CrmData, definition: FeatureDefinition, as_of: datetime) -> None:
+    engine = DuckDBEngine(crm)
+    tables = {CUTOFFS_TABLE: cutoff_table([as_of])}
+    general = engine.run(feature_query(definition), tables).to_pandas()
+    single = engine.run(feature_query(definition, one_cutoff=True), tables).to_pandas()
+    pd.testing.assert_frame_equal(single, general, check_exact=True)
+    assert len(general) > 0 or as_of.year < 2024
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> CrmData:
+    path = tmp_path_factory.mktemp("one-cutoff") / "crm.duckdb"
+    generate_crm(GeneratorConfig(n_contacts=400, seed=5), path)
+    return open_crm(path)
+
+
+@pytest.mark.parametrize("as_of", MOMENTS)
+def test_default_features_at_one_cutoff(synthetic: CrmData, as_of: datetime) -> None:
+    extra = [
+        {"name": "active_web_days_{window}d", "kind": "active_days", "event_types": ["web_visit"],
+         "windows": [30], "concept": "engagement", "type": "numeric",
+         "explanation": "{value} days with a web visit"},
+    ]  # fmt: skip
+    base = load_definition()
+    definition = load_definition({"include": list(base.names), "add": extra})
+    _both(synthetic, definition, as_of)
+
+
+def test_iter_features_uses_the_single_cutoff_form(synthetic: CrmData) -> None:
+    definition = load_definition()
+    as_of = MOMENTS[1]
+    general = DuckDBEngine(synthetic).run(
+        feature_query(definition), {CUTOFFS_TABLE: cutoff_table([as_of])}
+    )
+    frames = list(iter_features(synthetic, definition, as_of=as_of, chunk_size=97))
+    batch = pd.concat(frames, ignore_index=True)
+    assert len(batch) == general.num_rows
+    assert batch["contact_id"].tolist() == general.column("contact_id").to_pylist()
+
+
+def test_custom_kinds_at_one_cutoff(tmp_path: Path) -> None:
+    crm = crm_from_frames(_tables())
+    built = build_training_table(
+        crm, custom_definition(), [datetime(2024, 3, 1)], 30, tmp_path / "t.parquet",
+        data_end=datetime(2024, 6, 1),
+    )  # fmt: skip
+    for as_of in (datetime(2024, 2, 10, 9, 30), datetime(2024, 3, 1), datetime(2024, 5, 1)):
+        _both(crm, built.meta.definition, as_of)
+
+
+def test_one_cutoff_refuses_other_forms() -> None:
+    with pytest.raises(ValueError):
+        feature_query(load_definition(), one_cutoff=True, many_cutoffs=True)
