@@ -217,6 +217,16 @@ HistoryStore = Annotated[
         "instead (--out folder, _runs/) and opens no store.",
     ),
 ]
+Record = Annotated[
+    bool | None,
+    typer.Option(
+        "--record/--no-record",
+        help="Append the run to the score history (the reps' current scores, the inbox, the "
+        "export). Default: yes, unless --model is a registry alias other than champion "
+        "(e.g. challenger).",
+        show_default=False,
+    ),
+]
 ChunkSize = Annotated[int, typer.Option(min=1, help="Contacts per chunk.")]
 
 

@@ -366,8 +366,14 @@ def print_score(scored: ScoreStepResult) -> None:
     console.print(
         f"{result.rows:,} leads scored with model {result.model_version} as of "
         f"{result.as_of:%Y-%m-%d %H:%M} in {result.seconds:.1f} s "
-        f"({result.rows_per_second:,.0f} rows/s) -> {result.path}; history in {result.store}"
+        f"({result.rows_per_second:,.0f} rows/s) -> {result.path}"
+        + (f"; history in {result.store}" if result.store is not None else "")
     )
+    if result.store is None:
+        console.print(
+            "Not recorded in the score history: the model is not the champion, so the reps' "
+            "current scores, the inbox and the next export are unchanged (--record to record it)."
+        )
     if result.stale_left_out:
         console.print(
             f"{result.stale_left_out:,} stale leads left out (created long ago, no activity "

@@ -161,6 +161,7 @@ def run_demo(
             model=model,
             out=spec.out.parent / "scores.parquet",
             store=spec.store or spec.out.parent / "scores.duckdb",
+            record=True,  # the demo's own store: its inbox shows the model it trained
             as_of=as_of,
             tracking_uri=spec.tracking_uri,
         )

@@ -54,6 +54,29 @@ class ScoreSpec:
     the run's summary under ``out/_runs/`` (the history of Spark runs; ``store`` unused)."""
     master: str | None = None
     """Spark master (``--master``); default: the active session, ``SPARK_REMOTE`` or config."""
+    record: bool | None = None
+    """Append the run to the score history (what reps see as current, what ``export`` sends).
+    ``None``: yes, unless ``model`` names a registry alias other than ``champion`` (scoring
+    with the challenger to compare must not replace the reps' current scores)."""
+
+    @property
+    def records(self) -> bool:
+        """Whether this run is appended to the score history."""
+        return self.record if self.record is not None else not is_other_alias(self.model)
+
+
+def is_other_alias(model: str) -> bool:
+    """Whether ``model`` names a registry alias other than ``champion`` (``challenger``,
+    ``models:/leadscore@challenger``); a version number, a version URI or a folder is not."""
+    from pathlib import Path
+
+    text = model.strip()
+    if text.startswith("models:/"):
+        alias = text.rsplit("@", 1)[1] if "@" in text else "champion"
+        return alias != "champion"
+    if text == "champion" or text.isdigit() or Path(text).exists():
+        return False
+    return not any(sep in text for sep in ("/", "\\"))
 
 
 @dataclass(frozen=True)
@@ -88,7 +111,7 @@ def score_step(spec: ScoreSpec, *, progress: ProgressFn = no_progress) -> ScoreS
             spec.out,
             tracking_uri=spec.tracking_uri,
             chunk_size=spec.chunk_size,
-            store=spec.store,
+            store=spec.store if spec.records else None,
             as_of=spec.as_of,
             progress=per_task(progress, "Scoring contacts"),
         )
