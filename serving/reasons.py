@@ -64,7 +64,7 @@ _ATTRIBUTE_GROUPS = {
 }
 
 _EVENT_WORDS = {
-    "web_visit": "website visit",
+    "web_visit": "website visit besides the pricing page",  # pricing visits are their own
     "pricing_page_visit": "pricing-page visit",
     "content_download": "content download",
     "webinar_registration": "webinar activity",

@@ -35,6 +35,23 @@ def _false_boolean_reason(definition: FeatureDefinition, name: str) -> str:
     return reasons.negative[0].text
 
 
+def test_website_visits_never_contradict_a_pricing_page_visit() -> None:
+    """web_visit counts pages other than pricing (a pricing-page visit is an event of its own):
+    "no website visit in the last 365 days" beside "3 pricing-page visits" read as a
+    contradiction; the sentences say which pages they count."""
+    definition = load_definition()
+    names = list(definition.names)
+    row = {n: 0 for n in names} | {"days_since_last_web_visit": definition.lookback_days}
+    contributions = np.zeros((1, len(names) + 1))
+    contributions[0, names.index("days_since_last_web_visit")] = -0.5
+    contributions[0, names.index("web_visits_30d")] = -0.4
+    groups = reason_groups(definition, names)
+    (reasons,) = explain_rows(contributions, pd.DataFrame([row]), names, groups, definition)
+    texts = [r.text for r in reasons.negative]
+    assert any("no website visit besides the pricing page in the last" in t for t in texts), texts
+    assert not any("no website visit in" in t for t in texts)
+
+
 def _webinar_flag(**extra: str) -> dict[str, object]:
     return {
         "name": "has_attended_webinar",
