@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from leadscore.clock import as_of_from_text
 from leadscore.config import CrmMapping
 from leadscore.contract import CONTRACT, EventType, Stage
 from leadscore.crm import CrmData, open_crm
@@ -160,6 +161,15 @@ class ScoreRequest(_Strict):
     leads: list[LeadIn] = Field(min_length=1, max_length=MAX_LEADS)
     as_of: datetime | None = None
     complete_accounts: bool = False
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _date_alone_is_its_end(cls, value: Any) -> Any:
+        """``"2025-12-30"`` is the end of that day, never after now (as ``--as-of``: the
+        API scores as batch scoring does)."""
+        if isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
+            return as_of_from_text(value)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> ScoreRequest:

@@ -204,5 +204,15 @@ def test_a_date_alone_as_of_means_the_end_of_that_day() -> None:
     assert as_of_moment("2025-12-30T10:00:00+02:00") == datetime(2025, 12, 30, 8)
     today = as_of_moment(utc_now().strftime("%Y-%m-%d"))
     assert today <= utc_now() and utc_now() - today < timedelta(minutes=5)  # never the future
-    for command in ("score", "explain"):
-        assert "a date alone means the end of that day" in run_cli(command, "--help").stdout
+    for command in (["score"], ["explain"], ["validate"], ["monitor"]):
+        shown = " ".join(run_cli(*command, "--help").stdout.split())
+        assert "a date alone means the end of that day" in shown, command
+    from leadscore.serving.posted import ScoreRequest  # the HTTP API reads it the same way
+
+    lead = {
+        "contact": {"contact_id": "C1", "created_at": "2025-01-01"},
+        "account": {"account_id": "A1", "created_at": "2024-01-01"},
+    }
+    for text in ("2025-12-30", "2025-12-30T08:15:00"):
+        request = ScoreRequest.model_validate({"leads": [lead], "as_of": text})
+        assert request.as_of == as_of_moment(text)

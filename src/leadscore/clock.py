@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-__all__ = ["as_naive_utc", "frozen_clock", "utc_now"]
+__all__ = ["as_naive_utc", "as_of_from_text", "frozen_clock", "utc_now"]
 
 _frozen: datetime | None = None
 
@@ -36,3 +36,18 @@ def frozen_clock(moment: datetime) -> Iterator[datetime]:
         yield _frozen
     finally:
         _frozen = previous
+
+
+def as_of_from_text(text: str) -> datetime:
+    """An as-of moment given as text (``--as-of``, the HTTP API's ``as_of``): a date alone
+    (``2025-12-30``, an export's date) is the end of that day, never after now, so the day's
+    own activity counts; a time is taken as given (converted to naive UTC when it has an
+    offset). Raises :class:`ValueError` for text that is neither."""
+    from datetime import timedelta
+
+    stripped = text.strip()
+    moment = as_naive_utc(datetime.fromisoformat(stripped))
+    if len(stripped) > 10:
+        return moment
+    end_of_day = moment + timedelta(days=1) - timedelta(microseconds=1)
+    return min(end_of_day, max(moment, utc_now()))

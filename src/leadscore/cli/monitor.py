@@ -43,7 +43,13 @@ SparkHistory = Annotated[
 ]
 Model = Annotated[str, typer.Option(help="Registered model alias or version to monitor.")]
 MonitorAsOf = Annotated[
-    datetime | None, typer.Option(help="Monitor as of this moment (default: the data's end).")
+    datetime | None,
+    typer.Option(
+        help="Monitor as of this moment (default: the data's end); a date alone means the end "
+        "of that day.",
+        parser=lambda text: opt.as_of_moment(text),
+        metavar="<date|datetime>",
+    ),
 ]
 Page = Annotated[Path, typer.Option("--out", help="HTML page to write.")]
 StaleAfter = Annotated[

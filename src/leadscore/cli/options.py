@@ -41,7 +41,12 @@ Config = Annotated[
 ]
 AsOf = Annotated[
     datetime | None,
-    typer.Option(help="Timestamps after this moment count as 'in the future' (default: now)."),
+    typer.Option(
+        help="Timestamps after this moment count as 'in the future' (default: now); a date "
+        "alone means the end of that day.",
+        parser=lambda text: as_of_moment(text),
+        metavar="<date|datetime>",
+    ),
 ]
 Tracking = Annotated[
     str | None,
@@ -233,23 +238,15 @@ ChunkSize = Annotated[int, typer.Option(min=1, help="Contacts per chunk.")]
 def as_of_moment(text: str) -> datetime:
     """An ``--as-of`` value: a date alone (``2025-12-30``, an export's date) means the end of
     that day (never after now), so the day's own activity counts; a time is taken as given."""
-    from datetime import UTC, timedelta
-
-    from leadscore.clock import utc_now
+    from leadscore.clock import as_of_from_text
 
     try:
-        moment = datetime.fromisoformat(text.strip())
+        return as_of_from_text(text)
     except ValueError:
         raise typer.BadParameter(
             f"{text!r} is not a date or a datetime: use YYYY-MM-DD (the end of that day) or "
             "YYYY-MM-DDTHH:MM:SS."
         ) from None
-    if moment.tzinfo is not None:  # the data's timestamps are naive UTC
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    if len(text.strip()) > 10:
-        return moment
-    now = utc_now().replace(tzinfo=None)
-    return min(moment + timedelta(days=1) - timedelta(microseconds=1), max(moment, now))
 
 
 ScoreAsOf = Annotated[
