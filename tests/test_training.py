@@ -145,3 +145,18 @@ def test_flat_table_flags_and_excludes_a_leaky_column(tmp_path: Path) -> None:
     )
     assert "stratified" in kept.split_mode
     assert "sales_call_notes_length" in [f.name for f in kept.features]
+
+
+def test_a_headline_whose_interval_includes_no_change_says_so() -> None:
+    """ "+38.5% (95% CI -6.5% to +106.1%)" read as a gain; the sentence says the interval
+    includes no change (and says nothing when it does not)."""
+    import pandas as pd
+
+    from leadscore.training.report import _headline_sentence
+
+    row = {"leads": 52, "model_found": 72, "rules_found": 52, "target": "meeting"}
+    unsure = pd.Series(row | {"relative_gain": 0.385, "gain_low": -0.065, "gain_high": 1.061})
+    sure = pd.Series(row | {"relative_gain": 0.51, "gain_low": 0.228, "gain_high": 0.881})
+    text = _headline_sentence(unsure, 22, "lightgbm", "95%")
+    assert "+38.5% (95% CI -6.5% to +106.1%; the interval includes no change)" in text
+    assert "includes no change" not in _headline_sentence(sure, 22, "lightgbm", "95%")

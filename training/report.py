@@ -133,8 +133,11 @@ def _headline_sentence(r: pd.Series, n_cutoffs: int, model: str, level: str) -> 
     elif not (np.isfinite(r["gain_low"]) and np.isfinite(r["gain_high"])):
         gain = f"{r['relative_gain']:+.1%} (no {level} CI: too few positives)"
     else:
+        unsure = r["gain_low"] <= 0 <= r["gain_high"]
         gain = (
-            f"{r['relative_gain']:+.1%} ({level} CI {r['gain_low']:+.1%} to {r['gain_high']:+.1%})"
+            f"{r['relative_gain']:+.1%} ({level} CI {r['gain_low']:+.1%} to {r['gain_high']:+.1%}"
+            + ("; the interval includes no change" if unsure else "")
+            + ")"
         )
     return (
         f"At the rules' MQL volume ({int(r['leads']):,} lead-cutoff rows over "

@@ -319,7 +319,8 @@ def print_promotion(decision: PromotionDecision, margin: float) -> None:
     console.print(
         f"Version {decision.challenger_version} {verdict}: {decision.reason} "
         f"({decision.metric}: challenger {decision.challenger_value:.4f}, champion "
-        f"{fmt(decision.champion_value)}, margin {margin:g})."
+        + ("-" if decision.champion_value is None else f"{decision.champion_value:.4f}")
+        + f", margin {margin:g})."
     )
 
 
