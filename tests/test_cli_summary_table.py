@@ -29,3 +29,33 @@ def test_scores_keep_four_decimals_and_counts_are_whole(monkeypatch: pytest.Monk
     assert "0.00151" in text and "0.00160" in text
     assert " 71 " in f"{text} " and "52.5" in text and "71.0" not in text
     assert "nan" not in text
+
+
+def test_the_top_leads_fit_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each lead's numbers on one line and its reasons in a column wide enough to read (the
+    reasons wrapped to 20 characters, 5-10 lines per lead, at 80 columns)."""
+    from leadscore.pipeline.demo import TopLeads
+
+    console = Console(record=True, width=80)
+    monkeypatch.setattr(output, "console", console)
+    leads = pd.DataFrame(
+        {
+            "contact_id": ["C0001430", "C0009265"],
+            "grade": ["A", "A"],
+            "p_sql": [0.0803, 0.0741],
+            "p_meeting": [0.027, 0.021],
+            "fit_score": [79.0, 69.0],
+            "engagement_score": [76.0, 85.0],
+            "reasons_positive": [
+                ["11 interactions in the last 7 days", "based in GB"],
+                ["3 pricing-page visits in the last 7 days", "industry: software"],
+            ],
+        }
+    )
+    output.print_top_leads(TopLeads(leads))
+    lines = console.export_text().splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    first = next(line for line in lines if "C0001430" in line)
+    assert "8.0%" in first and "2.7%" in first and "79/76" in first
+    assert "11 interactions in the last 7 days" in first  # the reason column is wide enough
+    assert any("out of 100" in line for line in lines)

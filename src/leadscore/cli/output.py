@@ -387,9 +387,18 @@ def print_top_leads(top: TopLeads) -> None:
     if best.empty:
         console.print("No eligible lead to score.")
         return
-    table = Table(title=f"Top {len(best)} leads by SQL probability")
-    for column in ("contact", "grade", "SQL", "meeting", "fit", "engagement", "top reasons"):
-        table.add_column(column, justify="right" if column in {"SQL", "meeting"} else "left")
+    table = Table(
+        title=f"Top {len(best)} leads by SQL probability",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in ("contact", "grade", "SQL", "meeting", "fit/eng.", "top reasons"):
+        table.add_column(
+            column,
+            justify="right" if column in {"SQL", "meeting", "fit/eng."} else "left",
+            no_wrap=column != "top reasons",
+        )
     for row in best.itertuples(index=False):
         reasons: list[str] = [str(text) for text in row.reasons_positive[:3]]  # type: ignore[index]
         table.add_row(
@@ -397,11 +406,11 @@ def print_top_leads(top: TopLeads) -> None:
             str(row.grade),
             _share(row.p_sql),
             _share(row.p_meeting),
-            f"{row.fit_score:.0f}",
-            f"{row.engagement_score:.0f}",
+            f"{row.fit_score:.0f}/{row.engagement_score:.0f}",
             "\n".join(reasons),
         )
     console.print(table)
+    console.print("fit/eng.: fit and engagement scores out of 100.", style="dim")
 
 
 def print_explanation(e: ContactExplanation) -> None:
