@@ -407,6 +407,14 @@ def create_app(
     def feedback(verdict: FeedbackIn) -> dict[str, str]:
         """Store a rep's verdict on a scored lead (accepted / rejected, with a reason); 404 for
         a contact the score store holds no score of."""
+        codes = reject_reasons or DEFAULT_REJECT_REASONS
+        if verdict.verdict == Verdict.REJECTED and verdict.reason and verdict.reason not in codes:
+            raise HTTPException(  # never echoes the text: free text may hold names
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "reason: a rejection's reason is one of the codes "
+                f"{', '.join(codes)} (the ones `feedback apply` acts on); put free text in "
+                "`note` with reason 'other'.",
+            )
         if not is_scored(scores_store, verdict.contact_id):
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,

@@ -30,6 +30,9 @@ class FeedbackIn(BaseModel):
     contact_id: str = Field(min_length=1, max_length=200)
     verdict: Verdict
     reason: str | None = Field(default=None, max_length=1000)
+    """A rejection's reason: one of the server's reason codes (``spam_bot``, ``student``...:
+    the ones ``feedback apply`` acts on); free text goes in ``note``."""
+    note: str | None = Field(default=None, max_length=1000)
     model_version: str | None = Field(default=None, max_length=200)
     given_at: datetime | None = None
 
@@ -77,6 +80,7 @@ def record_feedback(
         feedback.contact_id,
         feedback.verdict,
         reason=feedback.reason,
+        note=feedback.note,
         model_version=feedback.model_version or default_model_version,
         given_at=feedback.given_at,
         grade=shown["grade"],

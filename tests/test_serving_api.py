@@ -178,8 +178,15 @@ def test_stored_score_and_feedback(server: str, store: ScoreStore) -> None:
     assert response.status_code == 200
     assert response.json()["grade"] == row[1] and len(response.json()["history"]) == 1
     assert httpx.get(f"{server}/contacts/nobody/score", headers=headers).status_code == 404
-    verdict = {"contact_id": row[0], "verdict": "rejected", "reason": "no budget this year"}
+    # a rejection's reason is a code (what `feedback apply` acts on); free text is a note
+    free = {"contact_id": row[0], "verdict": "rejected", "reason": "no budget this year"}
+    refused = httpx.post(f"{server}/feedback", json=free, headers=headers)
+    assert refused.status_code == 422 and "spam_bot" in refused.text
+    assert "no budget this year" not in refused.text  # free text is never echoed
+    assert store.feedback().empty
+    verdict = {**free, "reason": "no_budget", "note": "no budget this year"}
     assert httpx.post(f"{server}/feedback", json=verdict, headers=headers).status_code == 201
+    assert store.feedback(detail=True).iloc[-1]["note"] == "no budget this year"
     stored = store.feedback()
     assert stored[["contact_id", "verdict", "model_version"]].values.tolist() == [
         [row[0], "rejected", "leadscore/1"]
