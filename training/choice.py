@@ -64,19 +64,48 @@ class HeadChoice:
 
     @property
     def why(self) -> str:
-        """One sentence: the shipped candidate's metric against the others'."""
-        mine = self.validation[self.shipped][self.metric]
-        others = ", ".join(
-            f"{name} {_fmt(self.metric, v[self.metric])}"
-            for name, v in self.validation.items()
-            if name != self.shipped
+        """One sentence: the metric that decided (the configured one, or the tie-break that
+        separated the shipped head from the runner-up), the shipped head's value against the
+        others' and the size of the validation window."""
+        others = [name for name in self.validation if name != self.shipped]
+        size = f"{self.rows:,} rows, {self.positives:,} positives"
+        if not others:
+            return (
+                f"{self.shipped} ships for {self.target}: the only candidate ({_WORDS[self.metric]}"
+                f" {self._value(self.shipped, self.metric)} on the validation window; {size})"
+            )
+        keys = list(dict.fromkeys((self.metric, *_METRICS)))
+        tied: list[str] = []
+        for metric in keys:
+            runner_up = max(self._number(n, metric) for n in others)
+            if self._number(self.shipped, metric) != runner_up:
+                break
+            tied.append(metric)
+        else:
+            return (
+                f"{self.shipped} ships for {self.target}: tied with "
+                f"{_names(others)} on every metric on the validation window ({size}); first in "
+                "the candidates' order"
+            )
+        vs = ", ".join(f"{n} {self._value(n, metric)}" for n in others)
+        said = (
+            f"{self.shipped} ships for {self.target}: best {_WORDS[metric]} on the validation "
+            f"window ({self._value(self.shipped, metric)} vs {vs}"
         )
-        return (
-            f"{self.shipped} ships for {self.target}: best {_WORDS[self.metric]} on the "
-            f"validation window ({_fmt(self.metric, mine)}"
-            + (f" vs {others}" if others else "")
-            + f"; {self.rows:,} rows, {self.positives:,} positives)"
+        if not tied:
+            return f"{said}; {size})"
+        ties = "; ".join(
+            f"{_WORDS[m]} tied at {self._value(self.shipped, m)} with "
+            + _names([n for n in others if self._number(n, m) == self._number(self.shipped, m)])
+            for m in tied
         )
+        return f"{said}), the tie-break: {ties} ({size})"
+
+    def _number(self, name: str, metric: str) -> float:
+        return float(np.nan_to_num(self.validation[name][metric], nan=-np.inf))
+
+    def _value(self, name: str, metric: str) -> str:
+        return _fmt(metric, self.validation[name][metric])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (model record, MLflow)."""
@@ -89,6 +118,10 @@ class HeadChoice:
             "positives": self.positives,
             "why": self.why,
         }
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _fmt(metric: str, value: float) -> str:
