@@ -11,11 +11,13 @@ From that one run, the LightGBM head is measured on the test period as
 * ``train-only``: the training-period model (``outcome.validated``, what ``training.refit:
   false`` ships) with its validation calibrator;
 * ``refit``: the refitted model with the same calibrator (``refit_calibration: validation``,
-  what shipped before the cross-fitted calibrators);
+  the default: what ships);
 * ``crossfit``: the refitted model with the calibrator
   :func:`leadscore.training.crossfit.crossfit_calibrator` fits on cross-fitted validation scores
-  of models boosted like it (``refit_calibration: crossfit``, the default), computed after the
-  run from the same inputs the pipeline gives it.
+  of models boosted like it (``refit_calibration: crossfit``), computed after the run from the
+  same inputs the pipeline gives it.
+
+``--summarise a.csv b.csv`` only prints the summary of earlier runs' ``--csv`` files.
 
 Grade thresholds are fitted as the scorer spec fits them: on each model's own validation
 probabilities, A = the share of validation leads the rules make MQLs. Measured on test: AUC,
@@ -226,15 +228,19 @@ SUMMARY = (
     "a_pred",
     "a_real",
     "a_gap",
+    "a_abs_gap",
 )
 
 
-def summarise(frame: pd.DataFrame) -> None:
-    """Mean per variant and the paired difference to train-only (se over runs)."""
+def summarise(frame: pd.DataFrame, against: str = "train-only") -> None:
+    """Mean per variant and the paired difference to ``against`` (se over runs)."""
     keys = ["contacts", "seed"]
-    base = frame[frame["variant"] == "train-only"].set_index(keys)
-    print(f"\nover {len(base)} run(s): mean (se over runs); diff = variant - train-only, paired")
+    frame = frame.assign(a_abs_gap=frame["a_gap"].abs())
+    base = frame[frame["variant"] == against].set_index(keys)
+    print(f"\nover {len(base)} run(s): mean (se over runs); diff = variant - {against}, paired")
     for name, part in frame.groupby("variant", sort=False):
+        if name == "train-only" and against != "train-only":
+            continue
         part = part.set_index(keys)
         cells = []
         for col in SUMMARY:
@@ -244,7 +250,17 @@ def summarise(frame: pd.DataFrame) -> None:
             se = d.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
             scale = (
                 100
-                if col in ("ece", "mean_pred", "mean_real", "a_share", "a_pred", "a_real", "a_gap")
+                if col
+                in (
+                    "ece",
+                    "mean_pred",
+                    "mean_real",
+                    "a_share",
+                    "a_pred",
+                    "a_real",
+                    "a_gap",
+                    "a_abs_gap",
+                )
                 else 1
             )
             cells.append(
@@ -256,10 +272,11 @@ def summarise(frame: pd.DataFrame) -> None:
                 )
             )
         print(f"{name:<10} " + "; ".join(cells))
-        if name != "train-only":
-            d = part["a_gap"] - base["a_gap"]
+        if name != against:
+            d, e = part["a_gap"] - base["a_gap"], part["ece"] - base["ece"]
             print(
-                f"{'':<10} grade A gap larger than train-only's in {int((d > 0).sum())}/{len(d)} runs"
+                f"{'':<10} vs {against}: grade A gap larger in {int((d > 0).sum())}/{len(d)} "
+                f"runs, ECE larger in {int((e > 0).sum())}/{len(e)}"
             )
 
 
@@ -271,7 +288,15 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("data/bench-calib"))
     parser.add_argument("--csv", type=Path)
+    parser.add_argument(
+        "--summarise", nargs="+", type=Path, help="only summarise these CSVs of earlier runs"
+    )
     args = parser.parse_args()
+    if args.summarise:
+        both = pd.concat([pd.read_csv(p) for p in args.summarise], ignore_index=True)
+        for against in ("train-only", "refit"):
+            summarise(both, against)
+        return
     args.variants = args.variants.split(",")
     rows = []
     for contacts in [int(c) for c in args.contacts.split(",")]:
@@ -281,6 +306,8 @@ def main() -> None:
     if args.csv:
         frame.to_csv(args.csv, index=False)
     summarise(frame)
+    if "refit" in args.variants and len(args.variants) > 2:
+        summarise(frame, "refit")
 
 
 if __name__ == "__main__":
