@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from leadscore.training.choice import HeadChoice
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadscore.training import choice
+from leadscore.training.choice import BOOTSTRAP_DRAWS, HeadChoice, choose_heads
 
 
 def _values(found: tuple[float, float], pr: tuple[float, float]) -> dict[str, dict[str, float]]:
@@ -39,3 +46,36 @@ def test_why_says_when_only_the_candidates_order_decided() -> None:
     assert "tied with logistic on every metric" in why and "candidates' order" in why
     alone = HeadChoice("sql", "lightgbm", "pr_auc", {"lightgbm": same["lightgbm"]}, 100, 5).why
     assert alone.startswith("lightgbm ships for sql: the only candidate (PR AUC 0.1000")
+
+
+def _window(n: int, noise: float, seed: int = 0) -> tuple[Any, ...]:
+    rng = np.random.default_rng(seed)
+    cutoffs = pd.Series(np.repeat(pd.date_range("2025-01-01", periods=4, freq="W"), n // 4))
+    y = (rng.random(n) < 0.08).astype(int)
+    scores = {
+        "lightgbm": {"sql": y + rng.normal(0, noise, n)},
+        "logistic": {"sql": rng.normal(0, 1, n)},
+    }
+    return cutoffs, {"sql": y}, scores, rng.random(n) < 0.1
+
+
+def test_a_small_window_says_how_often_the_lead_survives_resampling() -> None:
+    cutoffs, labels, scores, mql = _window(800, 0.3)
+    groups = np.arange(800) // 2  # two rows per contact
+    chosen = choose_heads(cutoffs, labels, scores, mql, groups=groups)["sql"]
+    assert chosen.shipped == "lightgbm" and chosen.ahead is not None
+    other, share, draws = chosen.ahead
+    assert (other, draws) == ("logistic", BOOTSTRAP_DRAWS) and share >= 0.95
+    assert chosen.why.endswith(f"stays ahead of logistic in {share:.0%} of {draws} draws")
+    assert chosen.to_dict()["ahead_share"] == share
+    # equal scores: the order decides, and a tie never counts as staying ahead
+    same = {"lightgbm": scores["lightgbm"], "logistic": scores["lightgbm"]}
+    tie = choose_heads(cutoffs, labels, same, mql, groups=groups)["sql"]
+    assert tie.ahead is not None and tie.ahead[1] == 0.0
+
+
+def test_a_large_window_is_not_resampled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(choice, "MAX_BOOTSTRAP_ROWS", 799)
+    chosen = choose_heads(*_window(800, 0.3))["sql"]
+    assert chosen.ahead is None and "resampling" not in chosen.why
+    assert "ahead_share" not in chosen.to_dict()

@@ -367,6 +367,7 @@ def fit_and_evaluate(
         valid_scores,
         mql_flags(pd.Series(points[masks["valid"]]), rules).to_numpy(),
         config.choice,
+        groups=valid[CONTACT_COLUMN].to_numpy(),
     )
 
     methods = [MethodScores("rules", scores["rules"], probas["rules"])]
