@@ -85,6 +85,7 @@ def test_the_registered_head_is_fitted_on_train_and_validation_and_its_metrics_l
     assert run.data.params["refit.train_valid"] == "True"
     assert run.data.params["refit.rows"] == str(refit.rows)
     assert run.data.params["refit.rows_valid"] == str(valid_rows)
+    assert run.data.params["refit.calibration"] == "validation"
     assert run.data.tags["shipped.fitted_on"] == "train+valid"
     assert any(n.startswith("Shipped heads refitted on train + validation") for n in outcome.notes)
 

@@ -213,6 +213,7 @@ def train(
         if outcome.refit is not None:  # the shipped heads' rows: train + validation
             params |= {f"refit.{k}": v for k, v in outcome.refit.record().items()}
             params |= {f"refit.rounds.{t}": n for t, (_, n) in outcome.refit_rounds.items()}
+            params["refit.calibration"] = config.refit_calibration
         tags = {
             "data_fingerprint": table.data_fingerprint,
             "definition_hash": table.definition_hash,

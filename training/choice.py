@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from leadscore.training.evaluate import found_at_k
+from leadscore.training.evaluate import _TopKKernel, found_at_k, weighted_auc
 
 __all__ = ["CANDIDATES", "ChoiceConfig", "HeadChoice", "choice_table", "choose_heads"]
 
@@ -38,6 +38,11 @@ _WORDS = {
     "roc_auc": "ROC AUC",
 }
 FloatArray = np.ndarray[Any, Any]
+
+BOOTSTRAP_DRAWS = 200
+"""Paired contact-bootstrap draws of a small validation window, to say how sure the choice is."""
+MAX_BOOTSTRAP_ROWS = 20_000
+"""Largest validation window resampled (above, the choice is stable and the draws cost time)."""
 
 
 class ChoiceConfig(BaseModel):
@@ -61,25 +66,74 @@ class HeadChoice:
     """Candidate -> metric -> value on the validation window."""
     rows: int
     positives: int
+    ahead: tuple[str, float, int] | None = None
+    """On a small validation window (at most :data:`MAX_BOOTSTRAP_ROWS` rows): the runner-up,
+    the share of paired contact-bootstrap draws in which the shipped head stays ahead of it on
+    the choice's metrics (ties lose) and the number of draws; ``None``: not measured."""
 
     @property
     def why(self) -> str:
-        """One sentence: the shipped candidate's metric against the others'."""
-        mine = self.validation[self.shipped][self.metric]
-        others = ", ".join(
-            f"{name} {_fmt(self.metric, v[self.metric])}"
-            for name, v in self.validation.items()
-            if name != self.shipped
+        """One sentence: the metric that decided (the configured one, or the tie-break that
+        separated the shipped head from the runner-up), the shipped head's value against the
+        others' and the size of the validation window."""
+        others = [name for name in self.validation if name != self.shipped]
+        size = f"{self.rows:,} rows, {self.positives:,} positives"
+        if not others:
+            return (
+                f"{self.shipped} ships for {self.target}: the only candidate ({_WORDS[self.metric]}"
+                f" {self._value(self.shipped, self.metric)} on the validation window; {size})"
+            )
+        keys = list(dict.fromkeys((self.metric, *_METRICS)))
+        tied: list[str] = []
+        for metric in keys:
+            runner_up = max(self._number(n, metric) for n in others)
+            if self._number(self.shipped, metric) != runner_up:
+                break
+            tied.append(metric)
+        else:
+            return (
+                f"{self.shipped} ships for {self.target}: tied with "
+                f"{_names(others)} on every metric on the validation window ({size}); first in "
+                "the candidates' order"
+            )
+        vs = ", ".join(f"{n} {self._value(n, metric)}" for n in others)
+        said = (
+            f"{self.shipped} ships for {self.target}: best {_WORDS[metric]} on the validation "
+            f"window ({self._value(self.shipped, metric)} vs {vs}"
         )
+        if not tied:
+            return f"{said}; {size}){self._sureness}"
+        ties = "; ".join(
+            f"{_WORDS[m]} tied at {self._value(self.shipped, m)} with "
+            + _names([n for n in others if self._number(n, m) == self._number(self.shipped, m)])
+            for m in tied
+        )
+        return f"{said}), the tie-break: {ties} ({size}){self._sureness}"
+
+    @property
+    def _sureness(self) -> str:
+        """How often the lead survives resampling the validation contacts (small windows)."""
+        if self.ahead is None:
+            return ""
+        other, share, draws = self.ahead
         return (
-            f"{self.shipped} ships for {self.target}: best {_WORDS[self.metric]} on the "
-            f"validation window ({_fmt(self.metric, mine)}"
-            + (f" vs {others}" if others else "")
-            + f"; {self.rows:,} rows, {self.positives:,} positives)"
+            f"; resampling the validation contacts, it stays ahead of {other} in "
+            f"{share:.0%} of {draws} draws"
         )
+
+    def _number(self, name: str, metric: str) -> float:
+        return float(np.nan_to_num(self.validation[name][metric], nan=-np.inf))
+
+    def _value(self, name: str, metric: str) -> str:
+        return _fmt(metric, self.validation[name][metric])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (model record, MLflow)."""
+        ahead = (
+            {"ahead_of": self.ahead[0], "ahead_share": self.ahead[1], "draws": self.ahead[2]}
+            if self.ahead is not None
+            else {}
+        )
         return {
             "shipped": self.shipped,
             "metric": self.metric,
@@ -88,7 +142,12 @@ class HeadChoice:
             "rows": self.rows,
             "positives": self.positives,
             "why": self.why,
+            **ahead,
         }
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _fmt(metric: str, value: float) -> str:
@@ -109,15 +168,61 @@ def _measure(
     }
 
 
+def _ahead_share(
+    mine: FloatArray,
+    other: FloatArray,
+    y: np.ndarray[Any, Any],
+    cutoffs: pd.Series,
+    mql: FloatArray,
+    groups: np.ndarray[Any, Any],
+    keys: list[Metric],
+    draws: int,
+) -> float:
+    """Share of paired cluster-bootstrap draws (``groups`` resampled, the same draw for both
+    scores) in which ``mine`` beats ``other`` on ``keys`` in order (a tie goes to the next key;
+    a tie on every key is not a win)."""
+    codes = pd.factorize(cutoffs, sort=True)[0].astype(np.int64)
+    g = pd.factorize(np.asarray(groups))[0]
+    n = int(g.max()) + 1
+    kernels = [
+        _TopKKernel(np.asarray(s, dtype=np.float64), np.asarray(y), codes) for s in (mine, other)
+    ]
+    rng = np.random.default_rng(0)
+    wins = 0
+    for _ in range(draws):
+        w = np.bincount(rng.integers(0, n, n), minlength=n)[g].astype(np.float64)
+        if not 0 < float(np.sum(w * y)) < float(np.sum(w)):
+            continue
+        for key in keys:
+            if key == "found_at_mql":
+                k = np.bincount(codes, weights=w * mql, minlength=int(codes.max()) + 1)
+                a, b = (kernel(w, k) for kernel in kernels)
+            elif key == "pr_auc":
+                a, b = (
+                    float(average_precision_score(y, s, sample_weight=w)) for s in (mine, other)
+                )
+            else:
+                a, b = (weighted_auc(s, y, w) for s in (mine, other))
+            if a != b:
+                wins += a > b
+                break
+    return wins / draws
+
+
 def choose_heads(
     cutoffs: pd.Series,
     labels: Mapping[str, np.ndarray[Any, Any]],
     scores: Mapping[str, Mapping[str, FloatArray]],
     mql: np.ndarray[Any, Any],
     config: ChoiceConfig | None = None,
+    groups: np.ndarray[Any, Any] | None = None,
 ) -> dict[str, HeadChoice]:
     """The choice per target from validation ``scores[candidate][target]`` (ranking scores of
-    the validation rows, whose ``cutoffs`` and rules' ``mql`` flags are given)."""
+    the validation rows, whose ``cutoffs`` and rules' ``mql`` flags are given). On a window of
+    at most :data:`MAX_BOOTSTRAP_ROWS` rows, the choice also records how often the shipped head
+    stays ahead of the runner-up when the validation ``groups`` (contacts; default: rows) are
+    resampled (:attr:`HeadChoice.ahead`): it informs, it does not decide (measured:
+    ``benchmarks/head_choice.py``, docs/bots-and-model-choice.md)."""
     config = config or ChoiceConfig()
     per_cutoff = pd.Series(np.asarray(mql, dtype=np.float64)).groupby(cutoffs.to_numpy()).sum()
     mql_k = per_cutoff.sort_index().to_numpy(dtype=np.float64)  # one per cutoff, in time order
@@ -138,7 +243,21 @@ def choose_heads(
             return (*(float(np.nan_to_num(v[name][m], nan=-np.inf)) for m in keys), -r[name])
 
         best = max(values, key=key)
-        out[target] = HeadChoice(target, best, config.metric, values, len(y), int(y.sum()))  # type: ignore[arg-type]
+        ahead = None
+        runners = sorted((n for n in values if n != best), key=key, reverse=True)
+        if runners and len(y) <= MAX_BOOTSTRAP_ROWS and 0 < int(y.sum()) < len(y):
+            share = _ahead_share(
+                np.asarray(scores[best][target]),
+                np.asarray(scores[runners[0]][target]),
+                y,
+                cutoffs,
+                np.asarray(mql, dtype=np.float64),
+                np.arange(len(y)) if groups is None else np.asarray(groups),
+                keys,
+                BOOTSTRAP_DRAWS,
+            )
+            ahead = (runners[0], share, BOOTSTRAP_DRAWS)
+        out[target] = HeadChoice(target, best, config.metric, values, len(y), int(y.sum()), ahead)  # type: ignore[arg-type]
     return out
 
 

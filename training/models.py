@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.linear_model import LogisticRegression
 
-from leadscore.model.calibration import CalibrationMethod
+from leadscore.model.calibration import CalibrationMethod, Calibrator
 from leadscore.model.encoding import FeatureEncoder
 from leadscore.model.head import ModelHead
 from leadscore.model.inputs import FeatureSpec
@@ -319,25 +319,44 @@ class LightGBMModel:
         fitted model's exact LightGBM parameters (leaves, bagging, ``min_child_samples`` as
         validated) and positive weight, keeping its validation calibrator: no rows are left to
         stop early or calibrate on. ``sample_weight``: the rows' negative-sample weights."""
-        model = LightGBMModel(self.features, self.params)
-        model.encoder_ = FeatureEncoder(self.features).fit(frame)
-        model.positive_weight_ = self.positive_weight_
-        model.booster_params_ = dict(self.booster_params_)
+        encoder, data = self.refit_data(frame, y, sample_weight=sample_weight)
+        return self.boost(encoder, data, rounds)
+
+    def refit_data(
+        self,
+        frame: pd.DataFrame,
+        y: np.ndarray[Any, Any],
+        *,
+        sample_weight: FloatArray | None = None,
+    ) -> tuple[FeatureEncoder, lgb.Dataset]:
+        """The encoder fitted on ``frame`` and the (unbinned) dataset :meth:`refit` boosts on:
+        labels, this model's positive weight times ``sample_weight``."""
+        encoder = FeatureEncoder(self.features).fit(frame)
         y = np.asarray(y)
         rows = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         data = lgb.Dataset(
-            model.encoder_.transform(frame),
+            encoder.transform(frame),
             label=y,
             weight=np.where(y == 1, self.positive_weight_, 1.0) * rows,
-            feature_name=model.encoder_.feature_names,
-            categorical_feature=model.encoder_.categorical_indices,
+            feature_name=encoder.feature_names,
+            categorical_feature=encoder.categorical_indices,
             params={
                 "max_bin": self.params.max_bin,
                 "feature_pre_filter": False,
                 "verbosity": -1,
-                "num_threads": model.booster_params_["num_threads"],
+                "num_threads": self.booster_params_["num_threads"],
             },
         )
+        return encoder, data
+
+    def boost(self, encoder: FeatureEncoder, data: lgb.Dataset, rounds: int) -> LightGBMModel:
+        """A new model boosted on ``data`` (encoded by ``encoder``; a :meth:`refit_data` dataset
+        or a subset of it) for ``rounds`` rounds with this model's exact parameters, keeping its
+        calibrator."""
+        model = LightGBMModel(self.features, self.params)
+        model.encoder_ = encoder
+        model.positive_weight_ = self.positive_weight_
+        model.booster_params_ = dict(self.booster_params_)
         model.booster_ = lgb.train(model.booster_params_, data, num_boost_round=rounds)
         model.best_iteration_ = int(rounds)
         model.calibrator_ = self.calibrator_
@@ -346,6 +365,14 @@ class LightGBMModel:
             model.booster_, model.encoder_, model.calibrator_, best_iteration=model.best_iteration_
         )
         return model
+
+    def recalibrate(self, calibrator: Calibrator, losses: dict[str, float]) -> Self:
+        """Replace the calibrator (and the head built on it); returns ``self``."""
+        self.calibrator_, self.calibration_losses_ = calibrator, losses
+        self.head_ = ModelHead.from_booster(
+            self.booster_, self.encoder_, calibrator, best_iteration=self.best_iteration_
+        )
+        return self
 
     def _predict_matrix(self, x: FloatArray) -> FloatArray:
         """Uncalibrated probabilities of the boosted trees (before the head exists)."""
