@@ -51,7 +51,8 @@ def test_default_features_at_one_cutoff(synthetic: CrmData, as_of: datetime) -> 
          "explanation": "{value} days with a web visit"},
     ]  # fmt: skip
     base = load_definition()
-    definition = load_definition({"include": list(base.names), "add": extra})
+    names = [*base.names, "active_web_days_{window}d"]  # the added feature is tested too
+    definition = load_definition({"include": names, "add": extra})
     _both(synthetic, definition, as_of)
 
 

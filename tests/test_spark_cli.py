@@ -23,7 +23,7 @@ from tests.test_serving_support import ServingModel, serving_model
 
 pytestmark = pytest.mark.spark
 
-AS_OF = "2025-12-31"
+AS_OF = "2025-12-31T00:00:00"  # a time: a date alone is the end of that day
 
 
 def export_parquet(crm_file: Path, folder: Path) -> Path:

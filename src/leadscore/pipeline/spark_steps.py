@@ -89,7 +89,7 @@ def spark_build(spec: FeaturesSpec, *, progress: ProgressFn = no_progress) -> Fe
         load_definition,
         stage_entry_label_times,
     )
-    from leadscore.pipeline.build import FeaturesResult, redundancy_warnings
+    from leadscore.pipeline.build import FeaturesResult
 
     check_writable(spec.out, what="training table")
     definition = load_definition(spec.definition)
@@ -122,8 +122,7 @@ def spark_build(spec: FeaturesSpec, *, progress: ProgressFn = no_progress) -> Fe
         n_features=len(definition.features),
         horizon=spec.horizon,
         censored_cutoffs=len(table.meta.censored_cutoffs),
-        warnings=redundancy_warnings(table.path, [f.name for f in definition.features]),
-    )
+    )  # no check of features with the same information: it reads the table with DuckDB
 
 
 def spark_score(spec: ScoreSpec) -> ScoreStepResult:
