@@ -121,15 +121,27 @@ def _scored_crm(out: Path, contacts: int, seed: int) -> Path:
     return path
 
 
-def _same_scores(left: Path, right: Path) -> int:
+REASON_COLUMNS = ("reasons_positive", "reasons_negative")
+
+
+def _same_scores(left: Path, right: Path) -> tuple[int, dict[str, int]]:
+    """Rows compared (every score column identical, else AssertionError) and, per reason
+    column, the rows whose reasons differ: reasons may change on purpose between versions
+    (a reason rule, a wording), scores must not."""
     import pandas as pd
 
     a, b = pd.read_parquet(left), pd.read_parquet(right)
     drop = [c for c in ("run_id", "scored_at") if c in a.columns]
     a = a.drop(columns=drop).sort_values("contact_id").reset_index(drop=True)
     b = b.drop(columns=drop).sort_values("contact_id").reset_index(drop=True)
-    pd.testing.assert_frame_equal(a, b, check_exact=True)
-    return len(a)
+    reasons = [c for c in REASON_COLUMNS if c in a.columns]
+    pd.testing.assert_frame_equal(
+        a.drop(columns=reasons), b.drop(columns=reasons), check_exact=True
+    )
+    differ = {
+        c: int(sum(list(x) != list(y) for x, y in zip(a[c], b[c], strict=True))) for c in reasons
+    }
+    return len(a), differ
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -192,8 +204,13 @@ def main(argv: list[str] | None = None) -> None:
                     f"({run['cpu']:.2f} CPU-s)",
                     flush=True,
                 )
-        rows = _same_scores(work / "this0.parquet", work / "baseline0.parquet")
-        print(f"scores and reasons identical on {rows:,} contacts")
+        rows, differ = _same_scores(work / "this0.parquet", work / "baseline0.parquet")
+        print(f"scores identical on {rows:,} contacts", flush=True)
+        for column, n in differ.items():
+            print(
+                f"{column}: {'identical' if not n else f'{n:,} rows differ ({n / rows:.3%})'}"
+                + (" (a reason rule or wording changed since the baseline)" if n else "")
+            )
         this, base = statistics.median(rates["this"]), statistics.median(rates["baseline"])
         cpu_this, cpu_base = statistics.median(cpus["this"]), statistics.median(cpus["baseline"])
         print(

@@ -44,6 +44,7 @@ __all__ = [
     "Resolution",
     "Snapshot",
     "cache_path",
+    "environment",
     "lookup",
     "record",
     "registry_state",
@@ -146,7 +147,9 @@ def model_digest(local: Path) -> str:
     return digest.hexdigest()
 
 
-def _environment() -> dict[str, str]:
+def environment() -> dict[str, str]:
+    """What a cache entry is valid for: this host, leadscore (version and location), Python
+    and MLflow."""
     try:
         mlflow = version("mlflow")
     except PackageNotFoundError:
@@ -205,7 +208,7 @@ def lookup(uri: str, key: str) -> Resolution | None:
     raw = _read(cache_path(db))
     if raw is None:
         return None
-    if raw.get("environment") != _environment():
+    if raw.get("environment") != environment():
         _log.debug("Resolution cache of %s: another leadscore/Python/MLflow", db)
         return None
     hit = _entry(raw, key)
@@ -260,14 +263,14 @@ def record(
         )
         path = cache_path(db)
         raw = _read(path)
-        environment = _environment()
+        env = environment()
         entries: dict[str, Any] = {}
-        if raw is not None and raw.get("environment") == environment:
+        if raw is not None and raw.get("environment") == env:
             kept = raw.get("entries")
             entries = dict(kept) if isinstance(kept, dict) else {}
         entries[key] = asdict(resolution)
         text = json.dumps(
-            {"format": CACHE_FORMAT, "environment": environment, "entries": entries},
+            {"format": CACHE_FORMAT, "environment": env, "entries": entries},
             indent=1,
             sort_keys=True,
         )

@@ -317,3 +317,44 @@ def test_cli_start_benchmark_smoke(registry: Registry) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "identical explanation, cold and cached: yes" in done.stdout
     assert "cold / cached" in done.stdout and "models" in done.stdout
+
+
+def test_the_models_listing_is_remembered_until_the_registry_changes(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``leadscore models`` lists from the remembered listing while the registry is unchanged
+    (no MLflow), equal to MLflow's; a promotion, a corrupt file or another model name goes
+    through MLflow again."""
+    from mlflow import MlflowClient
+
+    import leadscore.training.tracking as tracking
+    from leadscore.pipeline import list_versions_step
+    from leadscore.pipeline.versions_cache import cache_path as versions_path
+
+    cold = list_versions_step(tracking_uri=registry.uri)
+    assert [v.version for v in cold] == ["2", "1"] and versions_path(registry.db).is_file()
+    calls: list[str] = []
+    real = tracking.list_versions
+
+    def counted(name: str, *, tracking_uri: str | None = None) -> list[object]:
+        calls.append(name)
+        return real(name, tracking_uri=tracking_uri)  # type: ignore[return-value]
+
+    monkeypatch.setattr(tracking, "list_versions", counted)
+    assert list_versions_step(tracking_uri=registry.uri) == cold and calls == []
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPT, "models", "--tracking-uri", registry.uri],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "mlflow" not in json.loads(run.stdout.split("IMPORTED ")[1]) and "champion" in run.stdout
+
+    client = MlflowClient(tracking_uri=registry.uri, registry_uri=registry.uri)
+    client.set_registered_model_alias("leadscore", "champion", "1")  # a promotion
+    promoted = list_versions_step(tracking_uri=registry.uri)
+    assert calls == ["leadscore"] and "champion" in promoted[1].aliases
+    _settle(registry.db)
+    list_versions_step(tracking_uri=registry.uri)  # remembered again
+    versions_path(registry.db).write_text("{not json", encoding="utf-8")
+    assert list_versions_step(tracking_uri=registry.uri) == promoted
+    assert calls == ["leadscore", "leadscore", "leadscore"]

@@ -238,7 +238,21 @@ def promote_step(spec: PromoteSpec) -> PromotionDecision:
 def list_versions_step(
     model_name: str = "leadscore", *, tracking_uri: str | None = None
 ) -> list[ModelVersionInfo]:
-    """Registered versions of ``model_name`` with their aliases and headline metrics."""
+    """Registered versions of ``model_name`` with their aliases and headline metrics (a local
+    sqlite registry's listing is remembered while it is unchanged:
+    :mod:`leadscore.pipeline.versions_cache`)."""
+    from leadscore.pipeline.versions_cache import cached_versions, remember_versions
+    from leadscore.registry import resolve_tracking_uri
+    from leadscore.serving.resolution_cache import snapshot
+
+    uri = resolve_tracking_uri(tracking_uri)
+    remembered = cached_versions(uri, model_name)
+    if remembered is not None:
+        return remembered
     from leadscore.training.tracking import list_versions  # the registry only: a fast start
 
-    return list_versions(model_name, tracking_uri=tracking_uri)
+    before = snapshot(uri)
+    versions = list_versions(model_name, tracking_uri=uri)
+    if versions:
+        remember_versions(uri, model_name, before, versions)
+    return versions
