@@ -169,7 +169,7 @@ def test_training_ships_the_best_on_validation_without_bot_rows(
     valid = outcome.split.mask("valid")
     assert outcome.choices["sql"].rows == int((valid & ~flagged).sum()) < int(valid.sum())
     assert outcome.bots is not None
-    assert any(n.startswith("Bot rule (60+ interactions in one hour") for n in outcome.notes)
+    assert any(n.startswith("Bot rule (60+ interactions in one hour") for n in outcome.info)
     assert not outcome.fit_mask("train")[flagged].any()
 
 

@@ -51,8 +51,8 @@ def test_the_refitted_head_ships_the_cross_fitted_calibrator_and_keeps_its_ranki
         o.evaluation.metrics.set_index(["method", "target"])["roc_auc"] for o in (crossfit, kept)
     ]
     assert aucs[0][("lightgbm", "sql")] == aucs[1][("lightgbm", "sql")]
-    assert any("cross-fitted validation scores" in n for n in crossfit.notes)
-    assert not any("cross-fitted" in n for n in kept.notes)
+    assert any("cross-fitted validation scores" in n for n in crossfit.info)
+    assert not any("cross-fitted" in n for n in kept.info)
 
 
 def test_each_fold_leaves_out_its_contacts_validation_and_gap_rows_only() -> None:

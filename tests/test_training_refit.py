@@ -87,7 +87,10 @@ def test_the_registered_head_is_fitted_on_train_and_validation_and_its_metrics_l
     assert run.data.params["refit.rows_valid"] == str(valid_rows)
     assert run.data.params["refit.calibration"] == "validation"
     assert run.data.tags["shipped.fitted_on"] == "train+valid"
-    assert any(n.startswith("Shipped heads refitted on train + validation") for n in outcome.notes)
+    assert any(n.startswith("Shipped heads refitted on train + validation") for n in outcome.info)
+    assert not any(n.startswith("Shipped heads refitted") for n in outcome.notes)  # not a warning
+    page = result.report_path.read_text(encoding="utf-8")
+    assert "<p class='info'>Shipped heads refitted on train + validation" in page
 
 
 def test_without_refit_the_training_period_model_ships() -> None:

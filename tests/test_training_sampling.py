@@ -138,7 +138,7 @@ def test_the_sampled_pipeline_is_calibrated_and_evaluated_on_every_test_row(
     assert sampled.sample is not None and sampled.sample.fraction == FRACTION
     assert sampled.sample.rows == int(full.fit_mask("train").sum())
     assert int(sampled.sample.keep.sum()) < 0.4 * sampled.sample.rows
-    assert any("Training period sampled" in n for n in sampled.notes)
+    assert any("Training period sampled" in n for n in sampled.info)
     metrics = {f: o.evaluation.metrics.set_index(["method", "target"]) for f, o in outcomes.items()}
     for target in ("sql", "meeting"):
         y = sampled.evaluation.labels[target]

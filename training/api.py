@@ -164,7 +164,7 @@ def train(
         rules=[r.model_dump(exclude_none=True, by_alias=True) for r in outcome.rules.rules],
         shap=outcome.shap,
         notes=list(outcome.notes),
-        info=[c.why for c in outcome.choices.values()],
+        info=[*outcome.info, *(c.why for c in outcome.choices.values())],
         extra_tables={
             **(
                 {

@@ -142,6 +142,9 @@ class TrainingOutcome:
     evaluation: Evaluation
     shap: dict[str, tuple[FloatArray, pd.DataFrame]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    """Warnings and caveats: what may make a number wrong or misleading."""
+    info: list[str] = field(default_factory=list)
+    """Information: how the heads were fitted (a negative sample, the refit, the bot rule)."""
     excluded: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     """Per row of the table: left out of fitting by the bot rule (empty: none)."""
     choices: dict[str, HeadChoice] = field(default_factory=dict)
@@ -227,6 +230,7 @@ def fit_and_evaluate(
     targets, target_notes = choose_targets(
         table, {"train": train, "valid": valid, "test": test}, config.targets
     )
+    info: list[str] = []
     train_labels = [table.labels(t)[train.index].to_numpy() for t in TARGETS]
     built = table.meta.sample if table.meta is not None else None
     if built is not None:  # the engine sampled the table when it built it: its weights
@@ -244,7 +248,7 @@ def fit_and_evaluate(
     w_train = None
     if negatives.sampled:
         train, w_train = train[negatives.keep], negatives.weight[negatives.keep]
-        target_notes.append(negatives.describe())
+        info.append(negatives.describe())
     valid_groups = pd.factorize(valid[CONTACT_COLUMN])[0]
 
     points = score_rules(frame, rules).to_numpy()
@@ -352,9 +356,9 @@ def fit_and_evaluate(
     refuse_constant_heads(probas["lightgbm"])
     target_notes += rules_notes(points, rules.mql_threshold)
     if refit is not None:
-        target_notes.append(refit.describe(rounds, crossfit=config.refit_calibration == "crossfit"))
+        info.append(refit.describe(rounds, crossfit=config.refit_calibration == "crossfit"))
     if table.definition is not None or bot_rule_runs:  # else: no graded scorer to cap
-        target_notes += bot_notes(
+        info += bot_notes(
             frame,
             flags,
             {p: split.mask(p) for p in ("train", "valid", "test")},
@@ -404,6 +408,7 @@ def fit_and_evaluate(
         evaluation,
         shap,
         notes=target_notes,
+        info=info,
         excluded=excluded,
         choices=choices,
         rules_calibrators=rules_calibrators,

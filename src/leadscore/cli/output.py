@@ -251,8 +251,11 @@ def _share(p: object) -> str:
 
 def print_training(trained: TrainStepResult) -> None:
     result = trained.result
+    for line in result.outcome.info:  # how the heads were fitted: information, not a warning
+        console.print(f"note: {line}", highlight=False)
     for note in result.outcome.notes:
-        console.print(f"[yellow]warning[/]: {note}")
+        if not note.startswith("WARNING: "):  # those are result.warnings, printed at the end
+            console.print(f"[yellow]warning[/]: {note}")
     print_summary(result.summary, "Out-of-time test: rules vs models")
     for sentence in result.headline:
         console.print(f"• {sentence}")
