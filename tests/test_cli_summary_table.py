@@ -59,3 +59,32 @@ def test_the_top_leads_fit_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch
     assert "8.0%" in first and "2.7%" in first and "79/76" in first
     assert "11 interactions in the last 7 days" in first  # the reason column is wide enough
     assert any("out of 100" in line for line in lines)
+
+
+def test_models_show_each_shipped_figure_with_its_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An AUC or a gain without its interval reads as settled; the listing gives both (and
+    falls back to the value alone for a run that logged none)."""
+    from leadscore.training.tracking import ModelVersionInfo
+
+    console = Console(record=True, width=80)
+    monkeypatch.setattr(output, "console", console)
+    metrics = {
+        "test_roc_auc_shipped_sql": 0.7073,
+        "test_roc_auc_low_shipped_sql": 0.682,
+        "test_roc_auc_high_shipped_sql": 0.729,
+        "gain_at_mql_shipped_sql": 0.51,
+        "gain_at_mql_logistic_sql_low": 0.228,
+        "gain_at_mql_logistic_sql_high": 0.881,
+        "test_roc_auc_shipped_meeting": 0.7372,
+    }
+    info = ModelVersionInfo(
+        "leadscore", "2", ["champion"], "a" * 32, 0, metrics, {"shipped.sql": "logistic"}
+    )
+    output.print_models("leadscore", [info])
+    text = console.export_text()
+    assert "0.707" in text and "0.682-0.729" in text
+    assert "+51.0%" in text and "+23% to +88%" in text
+    assert "0.737" in text  # no interval logged: the value alone
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -328,25 +328,51 @@ def print_promotion(decision: PromotionDecision, margin: float) -> None:
 
 
 def print_models(model_name: str, versions: list[ModelVersionInfo]) -> None:
-    from leadscore.training.tracking import metric_key  # the shipped head's metrics
 
     if not versions:
         console.print(f"No version of {model_name} is registered yet: run `leadscore train`.")
         return
     table = Table(title=f"Registered versions of {model_name}")
     for column in ("version", "aliases", "AUC sql", "AUC meeting", "gain at MQL volume", "run"):
-        table.add_column(column)
+        table.add_column(column, justify="left" if column in {"aliases", "run"} else "right")
     for info in versions:
         m = info.metrics
         table.add_row(
             info.version,
             ", ".join(info.aliases),
-            fmt(m.get(metric_key(m, "test_roc_auc_shipped_sql"))),
-            fmt(m.get(metric_key(m, "test_roc_auc_shipped_meeting"))),
-            fmt(m.get(metric_key(m, "gain_at_mql_shipped_sql")), percent=True),
+            _auc_cell(m, "sql"),
+            _auc_cell(m, "meeting"),
+            _gain_cell(info, "sql"),
             info.run_id[:8],
         )
     console.print(table)
+    console.print("Test-window figures of the shipped heads, 95% intervals below.", style="dim")
+
+
+def _auc_cell(m: Mapping[str, float], target: str) -> str:
+    """The shipped head's test AUC with its interval on a second line (when logged)."""
+    from leadscore.training.tracking import metric_key
+
+    value = m.get(metric_key(m, f"test_roc_auc_shipped_{target}"))
+    low = m.get(metric_key(m, f"test_roc_auc_low_shipped_{target}"))
+    high = m.get(metric_key(m, f"test_roc_auc_high_shipped_{target}"))
+    if value is None or low is None or high is None:
+        return fmt(value)
+    return f"{value:.3f}\n[dim]{low:.3f}-{high:.3f}[/]"
+
+
+def _gain_cell(info: ModelVersionInfo, target: str) -> str:
+    """The shipped head's gain at the rules' MQL volume with its interval (when logged)."""
+    from leadscore.training.tracking import metric_key
+
+    m = info.metrics
+    value = m.get(metric_key(m, f"gain_at_mql_shipped_{target}"))
+    kind = info.tags.get(f"shipped.{target}", "lightgbm")
+    low = m.get(f"gain_at_mql_{kind}_{target}_low")
+    high = m.get(f"gain_at_mql_{kind}_{target}_high")
+    if value is None or low is None or high is None:
+        return fmt(value, percent=True)
+    return f"{value:+.1%}\n[dim]{low:+.0%} to {high:+.0%}[/]"
 
 
 def print_rules(result: RulesResult) -> None:
