@@ -124,6 +124,8 @@ class HistoryPoint(BaseModel):
     """One past score of a lead."""
 
     scored_at: datetime
+    as_of: datetime | None = None
+    """The moment the score describes (a batch run's as-of; null: scored as of ``scored_at``)."""
     model_version: str
     p_sql: float
     grade: str
@@ -136,6 +138,9 @@ class StoredScore(BaseModel):
 
     contact_id: str
     scored_at: datetime
+    as_of: datetime | None = None
+    """The moment the score describes: a backfilled run's as-of is earlier than its
+    ``scored_at`` (null: scored as of ``scored_at``, e.g. by the API)."""
     model_version: str
     p_sql: float
     p_meeting: float
@@ -379,6 +384,7 @@ def create_app(
         return StoredScore(
             contact_id=contact_id,
             scored_at=latest["scored_at"],
+            as_of=_moment(latest["as_of"]),
             model_version=str(latest["model_version"]),
             p_sql=float(latest["p_sql"]),
             p_meeting=float(latest["p_meeting"]),
@@ -390,6 +396,7 @@ def create_app(
             history=[
                 HistoryPoint(
                     scored_at=r["scored_at"],
+                    as_of=_moment(r["as_of"]),
                     model_version=str(r["model_version"]),
                     p_sql=float(r["p_sql"]),
                     grade=str(r["grade"]),
@@ -431,6 +438,13 @@ def create_app(
     )
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
     return app
+
+
+def _moment(value: Any) -> datetime | None:
+    """A stored timestamp, or ``None`` for a null one (NaT, None)."""
+    import pandas as pd
+
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
 
 
 _SCORE_COLUMNS = ("p_sql", "p_meeting", "grade", "fit_score", "engagement_score")

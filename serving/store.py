@@ -216,8 +216,9 @@ class ScoreStore:
             discard(con, run_id)
 
     def history(self, contact_id: str, *, limit: int = 50) -> pd.DataFrame:
-        """A contact's scores, newest first (by the moment scored as of, then by when)."""
-        columns = ", ".join(HISTORY_COLUMNS)
+        """A contact's scores, newest first (by the moment scored as of, then by when), with
+        each one's ``as_of`` (null for a score recorded by the API or by an older store)."""
+        columns = ", ".join((*HISTORY_COLUMNS, "as_of"))
         with self._connect(read_only=True) as con:
             return con.execute(
                 f"SELECT {columns} FROM score_history WHERE contact_id = ? AND {con.sql.visible()} "

@@ -177,6 +177,8 @@ def test_stored_score_and_feedback(server: str, store: ScoreStore) -> None:
     response = httpx.get(f"{server}/contacts/{row[0]}/score", headers=headers)
     assert response.status_code == 200
     assert response.json()["grade"] == row[1] and len(response.json()["history"]) == 1
+    body = response.json()  # the moment the score describes, beside when it was computed
+    assert body["as_of"] is not None and body["history"][0]["as_of"] == body["as_of"]
     assert httpx.get(f"{server}/contacts/nobody/score", headers=headers).status_code == 404
     # a rejection's reason is a code (what `feedback apply` acts on); free text is a note
     free = {"contact_id": row[0], "verdict": "rejected", "reason": "no budget this year"}
