@@ -88,7 +88,7 @@ _LABELS = {
 
 _COMBINED_GROUPS = frozenset({"firmographics"})
 """Groups whose sentence may add a supporting member (different facts about the company)."""
-_SINGULAR = re.compile(r"s( in the last| at the company| from the company)")
+_SINGULAR = re.compile(r"s( in the last| at the company| from the company| this week| besides the)")
 _ZERO = re.compile(r"(^|\s)0 ")
 _MIN_EFFECT = 0.01  # log-odds: smaller group effects are noise, never reported
 _SUPPORT_RATIO = 0.25
@@ -289,17 +289,24 @@ class _Renderer:
         mql_days = spec.kind == "attribute" and spec.attribute == "days_since_mql"
         if mql_days and number >= self.lookback:
             return f"not an MQL in the last {self.lookback} days"
-        if spec.kind == "trend" and abs(number) < 0.05:
-            return "activity steady this week versus the previous 30 days"
+        if spec.kind == "trend":  # a rate difference: a rep counts whole interactions
+            number = float(round(number))
+            if number == 0:
+                return "activity steady this week versus the previous 30 days"
         text = str(spec.explain(number))
+        if spec.kind == "trend":
+            text = _WHOLE.sub(r"\1", text)
         if _DURATION.search(text):  # "3 days ago", "for 12 days": say it as people do
             return humanize_days(text)
         if number == 0:
             text = _ZERO.sub(r"\1no ", text, count=1)
-        elif number == 1:
+        elif abs(number) == 1:
             text = _SINGULAR.sub(r"\1", text, count=1)
         return text.replace("up by -", "down by ").replace(" 0 days ago", " today")
 
+
+_WHOLE = re.compile(r"(\d+)\.0+\b")
+"""A whole number printed with decimals ("8.0")."""
 
 _NEVER_AGAINST = frozenset({"events", "engaged_other_contacts"})
 """Account measures (the company's interactions, colleagues active) never given as a reason

@@ -64,6 +64,30 @@ def _webinar_flag(**extra: str) -> dict[str, object]:
     }
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "activity_trend",
+            8.1,
+            "activity up by 8 interactions this week versus the previous 30 days",
+        ),
+        ("activity_trend", -1.4, "activity down by 1 interaction this week versus the previous"),
+        ("activity_trend", 0.3, "activity steady this week versus the previous 30 days"),
+        ("web_visits_30d", 1, "1 website visit besides the pricing page in the last 30 days"),
+    ],
+)
+def test_counts_read_as_whole_numbers(name: str, value: float, expected: str) -> None:
+    """A rep counts whole interactions: "activity up by 8.1 interactions this week" read as a
+    measurement error; one visit is singular."""
+    from leadscore.serving.reasons import _Renderer
+
+    definition = load_definition()
+    names = list(definition.names)
+    text = _Renderer(definition, names).render(names.index(name), value, value > 0)
+    assert text.startswith(expected), text
+
+
 def test_a_user_feature_carries_its_own_negation() -> None:
     flag = _webinar_flag(negation="never attended a webinar")
     definition = load_definition({"add": [flag]})
