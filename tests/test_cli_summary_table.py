@@ -29,6 +29,9 @@ def test_scores_keep_four_decimals_and_counts_are_whole(monkeypatch: pytest.Monk
     assert "0.00151" in text and "0.00160" in text
     assert " 71 " in f"{text} " and "52.5" in text and "71.0" not in text
     assert "nan" not in text
+    assert "found@MQL: positives among as many top-scored leads as the rules make MQLs" in (
+        " ".join(text.split())
+    )  # the shorthand is explained under the table
 
 
 def test_the_top_leads_fit_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -227,6 +227,22 @@ def print_summary(summary: pd.DataFrame, title: str) -> None:
     for row in summary.itertuples(index=False):
         table.add_row(*(_summary_cell(c, v) for c, v in zip(columns, row, strict=True)))
     console.print(table)
+    legend = [text for column, text in _SUMMARY_LEGEND.items() if column in columns]
+    if legend:
+        console.print("; ".join(legend) + ".", style="dim", highlight=False)
+
+
+_SUMMARY_LEGEND = {
+    "found_at_mql_volume": "found@MQL: positives among as many top-scored leads as the rules "
+    "make MQLs (the sales capacity of today)",
+    "valid_found_at_mql": "found@MQL: positives among as many top-scored leads as the rules "
+    "make MQLs",
+    "normalized_auc": "norm.AUC: (AUC - 0.5) / (oracle's AUC - 0.5), the share of the "
+    "achievable lift over chance (oracle: the synthetic CRM's true probabilities; above 1 is "
+    "noise)",
+    "brier": "Brier: mean squared error of the probabilities (lower is better)",
+}
+"""What the summary tables' shorthand columns mean, printed under them."""
 
 
 def _summary_cell(column: str, value: object) -> str:
