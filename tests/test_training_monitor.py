@@ -138,3 +138,23 @@ def test_acceptance_drop_is_a_reason() -> None:
         )
     )
     assert _verdict(weekly_feedback=steady).status == "ok"
+
+
+def test_drift_is_measured_against_the_test_window() -> None:
+    """The reference is the newest period the model was judged on: against the training period
+    a CRM that only ages showed drift on every fresh model (contact_age_days PSI 0.31 on the
+    demo right after training), and a retrain kept the same reference."""
+    from leadscore.pipeline.monitor import _reference_moments
+
+    tags = {
+        "train_first_cutoff": "2024-03-01",
+        "valid_last_cutoff": "2025-06-27",
+        "test_first_cutoff": "2025-08-01",
+        "test_last_cutoff": "2025-11-28",
+    }
+    name, moments = _reference_moments(tags, 4)
+    assert name == "test window"
+    assert moments[0] == datetime(2025, 8, 1) and moments[-1] == datetime(2025, 11, 28)
+    old = {k: v for k, v in tags.items() if not k.startswith("test_")}
+    name, moments = _reference_moments(old, 2)  # a run that records no test window
+    assert name == "training period" and moments == [datetime(2024, 3, 1), datetime(2025, 6, 27)]

@@ -41,7 +41,7 @@ def _scores_png(page: MonitorPage) -> str:
     ax = fig.add_subplot()
     top = float(max(np.quantile(page.reference_scores, 0.99), 1e-3))
     bins = [float(x) for x in np.linspace(0, top, 30)]
-    ax.hist(page.reference_scores, bins=bins, density=True, alpha=0.5, label="training period")
+    ax.hist(page.reference_scores, bins=bins, density=True, alpha=0.5, label="reference")
     ax.hist(page.current_scores, bins=bins, density=True, alpha=0.5, label="now")
     ax.set_xlabel("p_sql")
     ax.set_title(f"Score distribution (PSI {page.score_psi:.3f})")
@@ -120,7 +120,7 @@ def render_monitor(page: MonitorPage) -> str:
         f"<h2>Reasons</h2><ul>{items}</ul>",
         f"<h2>Warnings</h2><ul>{warns or '<li>none</li>'}</ul>",
         "<h2>Score drift</h2>",
-        _img(_scores_png(page), "score distribution, training period vs now"),
+        _img(_scores_png(page), "score distribution, reference vs now"),
         "<h2>Feature drift</h2>",
     ]
     if not page.features.empty:

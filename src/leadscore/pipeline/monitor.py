@@ -1,4 +1,4 @@
-"""The monitor step: is the champion still right? Drift between its training period and now,
+"""The monitor step: is the champion still right? Drift between its test window and now,
 realised conversion per grade of matured scoring cohorts, rep acceptance, and a verdict."""
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class MonitorSpec:
     config: Path | None = None
     tracking_uri: str | None = None
     reference_cutoffs: int = 4
-    """Moments of the champion's training period whose features form the reference."""
+    """Moments of the champion's test window (its training period for a run without one) whose
+    features form the reference."""
     sample_rows: int = 20_000
     """Rows sampled at most per side (reference, now) for the drift measures."""
     thresholds: MonitorThresholds | None = None
@@ -145,10 +146,20 @@ def _cohorts(
     return frame, legacy
 
 
-def _reference_moments(tags: dict[str, str], n: int) -> list[datetime]:
+def _reference_moments(tags: dict[str, str], n: int) -> tuple[str, list[datetime]]:
+    """The reference's name and moments: the champion's test window, the newest period it was
+    judged on (its training period for a run that records none). Against the training period
+    a CRM that only ages (contact ages grow) showed drift on every fresh model, and a retrain
+    kept the same reference: "retrain recommended" every night."""
     import pandas as pd
 
-    first, last = tags.get("train_first_cutoff"), tags.get("valid_last_cutoff")
+    name, first, last = "test window", tags.get("test_first_cutoff"), tags.get("test_last_cutoff")
+    if not first or not last:
+        name, first, last = (
+            "training period",
+            tags.get("train_first_cutoff"),
+            tags.get("valid_last_cutoff"),
+        )
     if not first or not last:
         from leadscore.errors import ArtifactError
 
@@ -157,7 +168,7 @@ def _reference_moments(tags: dict[str, str], n: int) -> list[datetime]:
             "valid_last_cutoff): monitor a model registered by `leadscore train`."
         )
     stamps = np.linspace(pd.Timestamp(first).value, pd.Timestamp(last).value, max(n, 1))
-    return sorted({pd.Timestamp(int(s)).to_pydatetime() for s in stamps})
+    return name, sorted({pd.Timestamp(int(s)).to_pydatetime() for s in stamps})
 
 
 def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> MonitorResult:
@@ -189,8 +200,8 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
     with open_mapped_crm(spec.source, spec.config) as crm:
         data_end = data_end_of(crm)
         as_of = spec.as_of or data_end
-        moments = _reference_moments(tags, spec.reference_cutoffs)
-        with waiting(progress, "Monitor: features of the training period"):
+        name, moments = _reference_moments(tags, spec.reference_cutoffs)
+        with waiting(progress, f"Monitor: features of the {name}"):
             reference = _sample_features(
                 crm, definition, moments, scorer_spec.from_stage, spec.sample_rows, rng
             )
@@ -204,7 +215,7 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
     if reference.empty or current.empty:
         from leadscore.errors import LeadscoreError
 
-        side = "the training period" if reference.empty else f"{as_of:%Y-%m-%d}"
+        side = f"the {name}" if reference.empty else f"{as_of:%Y-%m-%d}"
         raise LeadscoreError(
             f"No eligible contact at {side}: nothing to compare. Check --as-of and the CRM."
         )
@@ -233,7 +244,7 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
             f"{legacy} scored leads in the history have no as-of date (scored before the store "
             "recorded it): they are left out of the realised conversion per grade"
         )
-    window = f"{moments[0]:%Y-%m-%d}..{moments[-1]:%Y-%m-%d} ({len(moments)} cutoffs)"
+    window = f"{name} {moments[0]:%Y-%m-%d}..{moments[-1]:%Y-%m-%d} ({len(moments)} cutoffs)"
     page = MonitorPage(
         champion=loaded.model_version,
         as_of=as_of,
