@@ -36,16 +36,22 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from funnel_vs_flat import TARGET, PathScores, compare, flat_export, flat_path
+from funnel_vs_flat import (
+    TARGET,
+    PathScores,
+    build_funnel_table,
+    compare,
+    flat_export,
+    flat_path,
+)
 
-from leadscore.pipeline import FeaturesSpec, build_features_step
-from leadscore.synthetic.real_funnel import funnel_crm_folder, landing_page_yaml
+from leadscore.synthetic.real_funnel import funnel_crm_folder
 from leadscore.training import TrainingConfig
 from leadscore.training.evaluate import EvaluationConfig
 from leadscore.training.flat_fit import adaptive_grid
 from leadscore.training.pipeline import TrainingOutcome, fit_and_evaluate
 from leadscore.training.split import SplitConfig
-from leadscore.training.table import TrainingTable, load_training_table
+from leadscore.training.table import TrainingTable
 from leadscore.training.tuning import TuningConfig
 
 FLAT_COLUMNS = ("landing_page", "source")
@@ -135,17 +141,7 @@ def run_seed(
     leads: int, seed: int, horizon: int, n: int, work: Path, variants: list[str]
 ) -> dict[str, dict[str, Any]]:
     crm = funnel_crm_folder(work / "crm", leads=leads, seed=seed)
-    table_path = work / "training.parquet"
-    build_features_step(
-        FeaturesSpec(
-            source=crm,
-            out=table_path,
-            definition=landing_page_yaml(work / "features.yaml"),
-            at="mql",
-            horizon=horizon,
-        )
-    )
-    table = load_training_table(table_path)
+    table = build_funnel_table(crm, work, horizon)
     sized: dict[str, Any] = {}
     out: dict[str, PathScores] = {}
     period = None

@@ -43,7 +43,7 @@ from leadscore.training.evaluate import EvaluationConfig
 from leadscore.training.flat import train_flat_table
 from leadscore.training.flat_split import FlatSplitConfig
 from leadscore.training.pipeline import fit_and_evaluate
-from leadscore.training.table import load_training_table
+from leadscore.training.table import TrainingTable, load_training_table
 
 TARGET = "sql"
 
@@ -60,10 +60,8 @@ class PathScores:
     train_rows: int
 
 
-def crm_path(crm: Path, work: Path, horizon: int) -> tuple[dict[str, PathScores], pd.DataFrame]:
-    """Build at MQL entry and train the sql target with and without the refit; the test leads'
-    scores per variant and the table."""
-    t0 = time.perf_counter()
+def build_funnel_table(crm: Path, work: Path, horizon: int) -> TrainingTable:
+    """The funnel's training table, built at MQL entry with the landing-page features."""
     table_path = work / "training.parquet"
     build_features_step(
         FeaturesSpec(
@@ -74,7 +72,14 @@ def crm_path(crm: Path, work: Path, horizon: int) -> tuple[dict[str, PathScores]
             horizon=horizon,
         )
     )
-    table = load_training_table(table_path)
+    return load_training_table(table_path)
+
+
+def crm_path(crm: Path, work: Path, horizon: int) -> tuple[dict[str, PathScores], pd.DataFrame]:
+    """Build at MQL entry and train the sql target with and without the refit; the test leads'
+    scores per variant and the table."""
+    t0 = time.perf_counter()
+    table = build_funnel_table(crm, work, horizon)
     built = time.perf_counter() - t0
     out: dict[str, PathScores] = {}
     for name, refit in (("train-only", False), ("refit", True)):

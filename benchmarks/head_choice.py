@@ -35,14 +35,14 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from funnel_vs_flat import build_funnel_table
 
-from leadscore.pipeline import FeaturesSpec, build_features_step
-from leadscore.synthetic.real_funnel import funnel_crm_folder, landing_page_yaml
+from leadscore.synthetic.real_funnel import funnel_crm_folder
 from leadscore.training import TrainingConfig
 from leadscore.training.evaluate import EvaluationConfig, weighted_auc
 from leadscore.training.pipeline import fit_and_evaluate
 from leadscore.training.rules import mql_flags, score_rules
-from leadscore.training.table import CONTACT_COLUMN, CUTOFF_COLUMN, load_training_table
+from leadscore.training.table import CONTACT_COLUMN, CUTOFF_COLUMN
 
 TARGET = "sql"
 Array = np.ndarray[Any, Any]
@@ -85,17 +85,7 @@ def validation_draws(
 
 def run_seed(leads: int, seed: int, horizon: int, n: int, work: Path) -> dict[str, Any]:
     crm = funnel_crm_folder(work / "crm", leads=leads, seed=seed)
-    table_path = work / "training.parquet"
-    build_features_step(
-        FeaturesSpec(
-            source=crm,
-            out=table_path,
-            definition=landing_page_yaml(work / "features.yaml"),
-            at="mql",
-            horizon=horizon,
-        )
-    )
-    table = load_training_table(table_path)
+    table = build_funnel_table(crm, work, horizon)
     config = TrainingConfig(
         targets=(TARGET,), evaluation=EvaluationConfig(n_bootstrap=0), shap_rows=0
     )
