@@ -17,7 +17,7 @@ from leadscore.atomic import atomic_write_text
 from leadscore.training.monitor import MonitorVerdict
 from leadscore.training.plots import _png
 
-__all__ = ["MonitorPage", "render_monitor", "write_monitor"]
+__all__ = ["MonitorPage", "readable_mean", "render_monitor", "write_monitor"]
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,10 @@ def render_monitor(page: MonitorPage) -> str:
     ]
     if not page.features.empty:
         parts.append(_img(_features_png(page.features), "top drifting features by PSI"))
-        parts.append(page.features.head(20).to_html(index=False, float_format=_f3))
+        drift = page.features.head(20).copy()
+        for column in ("reference_mean", "current_mean"):
+            drift[column] = drift[column].map(readable_mean)
+        parts.append(drift.to_html(index=False, float_format=_f3))
     parts.append("<h2>Realised conversion per grade</h2>")
     if page.calibration.empty:
         parts.append("<p>No matured cohort in the score history yet.</p>")
@@ -146,3 +149,11 @@ def write_monitor(page: MonitorPage, path: Path) -> Path:
     """Render and write the page atomically; returns ``path``."""
     atomic_write_text(path, render_monitor(page))
     return path
+
+
+def readable_mean(value: float) -> str:
+    """A feature's mean as a reader takes it in: 163 days, 12.4 visits, 0.43 of leads."""
+    if value != value:  # NaN: a text feature has no mean
+        return "-"
+    digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+    return f"{value:,.{digits}f}"

@@ -88,6 +88,8 @@ TrainingConfigOpt = Annotated[
 
 def print_monitor(result: MonitorResult) -> None:
     """The verdict loudly, its reasons, the top drifting features and calibration per grade."""
+    from leadscore.training.monitor_report import readable_mean  # loaded by the step already
+
     v = result.verdict
     style = {"ok": "bold green", "retrain recommended": "bold yellow", "stale": "bold red"}
     console.print(
@@ -106,8 +108,8 @@ def print_monitor(result: MonitorResult) -> None:
         table.add_row(
             str(r.feature),
             f"{r.psi:.3f}",
-            _mean(float(r.reference_mean)),  # type: ignore[arg-type]
-            _mean(float(r.current_mean)),  # type: ignore[arg-type]
+            readable_mean(float(r.reference_mean)),  # type: ignore[arg-type]
+            readable_mean(float(r.current_mean)),  # type: ignore[arg-type]
         )
     console.print(table)
     if not result.calibration.empty:
@@ -236,11 +238,3 @@ def register(app: typer.Typer) -> None:
     """Add ``monitor`` and ``retrain`` to the ``leadscore`` app."""
     app.command("monitor")(monitor)
     app.command("retrain")(retrain)
-
-
-def _mean(value: float) -> str:
-    """A feature's mean as a reader takes it in: 163 days, 12.4 visits, 0.43 of leads."""
-    if value != value:  # NaN: a text feature has no mean
-        return "-"
-    digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
-    return f"{value:,.{digits}f}"
