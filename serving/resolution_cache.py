@@ -46,6 +46,7 @@ __all__ = [
     "cache_path",
     "environment",
     "lookup",
+    "read_cache",
     "record",
     "registry_state",
     "snapshot",
@@ -162,16 +163,18 @@ def environment() -> dict[str, str]:
     }
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def read_cache(path: Path, fmt: str = CACHE_FORMAT) -> dict[str, Any] | None:
+    """A cache file's JSON object when it is of format ``fmt``; ``None`` when absent,
+    unreadable, corrupt or of another format (a debug line says which)."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        _log.debug("Ignoring the resolution cache %s: %s", path, exc)
+        _log.debug("Ignoring the cache %s: %s", path, exc)
         return None
-    if not isinstance(raw, dict) or raw.get("format") != CACHE_FORMAT:
-        _log.debug("Ignoring the resolution cache %s: not %s", path, CACHE_FORMAT)
+    if not isinstance(raw, dict) or raw.get("format") != fmt:
+        _log.debug("Ignoring the cache %s: not %s", path, fmt)
         return None
     return raw
 
@@ -205,7 +208,7 @@ def lookup(uri: str, key: str) -> Resolution | None:
     db = sqlite_file(uri)
     if db is None:
         return None
-    raw = _read(cache_path(db))
+    raw = read_cache(cache_path(db))
     if raw is None:
         return None
     if raw.get("environment") != environment():
@@ -262,7 +265,7 @@ def record(
             live_owners=sorted(live_owners),
         )
         path = cache_path(db)
-        raw = _read(path)
+        raw = read_cache(path)
         env = environment()
         entries: dict[str, Any] = {}
         if raw is not None and raw.get("environment") == env:

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leadscore.atomic import atomic_write_text
-from leadscore.serving.resolution_cache import Snapshot, environment, registry_state, sqlite_file
+from leadscore.serving.resolution_cache import (
+    Snapshot,
+    environment,
+    read_cache,
+    registry_state,
+    sqlite_file,
+)
 
 if TYPE_CHECKING:
     from leadscore.training.tracking import ModelVersionInfo
@@ -33,26 +39,13 @@ def cache_path(db: Path) -> Path:
     return db.with_name(f"{db.name}.leadscore-versions.json")
 
 
-def _read(db: Path) -> dict[str, Any] | None:
-    try:
-        raw = json.loads(cache_path(db).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        _log.debug("Ignoring the versions cache of %s: %s", db, exc)
-        return None
-    if not isinstance(raw, dict) or raw.get("format") != CACHE_FORMAT:
-        return None
-    return raw
-
-
 def cached_versions(uri: str, model_name: str) -> list[ModelVersionInfo] | None:
     """The remembered listing of ``model_name`` while the registry and the environment are
     unchanged, else ``None``."""
     from leadscore.training.tracking import ModelVersionInfo
 
     db = sqlite_file(uri)
-    raw = None if db is None else _read(db)
+    raw = None if db is None else read_cache(cache_path(db), CACHE_FORMAT)
     if raw is None or raw.get("environment") != environment():
         return None
     if raw.get("registry") != registry_state(uri):
@@ -77,7 +70,7 @@ def remember_versions(
     if db is None or before is None or before.racy or registry_state(uri) != before.state:
         return False
     try:
-        raw = _read(db)
+        raw = read_cache(cache_path(db), CACHE_FORMAT)
         same = raw is not None and raw.get("registry") == before.state
         kept = raw.get("listings") if same and raw is not None else None
         listings: dict[str, Any] = dict(kept) if isinstance(kept, dict) else {}
