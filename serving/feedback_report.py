@@ -2,7 +2,9 @@
 inbox's report page).
 
 Acceptance (accepted / verdicts) per grade shown, per top reason shown, per model version and
-per rep, and the reasons reps reject leads for most. Every verdict counts once, as given.
+per rep, and the reasons reps reject leads for most. A rep's verdicts on one lead under one
+model version count once, by the latest (a double click or a change of mind is not two
+verdicts); verdicts under another model version, or from another rep, count apart.
 """
 
 from __future__ import annotations
@@ -24,17 +26,32 @@ _BY = {
 }
 
 
+_COUNTED = (
+    "(SELECT * FROM (SELECT feedback.*, row_number() OVER (PARTITION BY contact_id, "
+    "coalesce(rep, ''), coalesce(model_version, '') "
+    "ORDER BY given_at DESC, verdict DESC, reason DESC) AS nth FROM feedback) AS ranked "
+    "WHERE nth = 1) AS counted"
+)
+"""Each rep's latest verdict per lead and model version: what the report counts."""
+
+
 @dataclass(frozen=True)
 class FeedbackReport:
     """Verdict counts and acceptance rates, each table sorted by its key or its count."""
 
     verdicts: int
     accepted: int
+    given: int
     by_grade: pd.DataFrame
     by_top_reason: pd.DataFrame
     by_model_version: pd.DataFrame
     by_rep: pd.DataFrame
     rejected_for: pd.DataFrame
+
+    @property
+    def repeats(self) -> int:
+        """Verdicts given again on a lead already judged (same rep and model version)."""
+        return self.given - self.verdicts
 
     @property
     def acceptance(self) -> float | None:
@@ -56,7 +73,7 @@ def _acceptance(con: StoreConnection, key: str, name: str, order: str) -> pd.Dat
         f"SELECT {key} AS {name}, count(*) AS verdicts, "
         "count(*) FILTER (WHERE verdict = 'accepted') AS accepted, "
         "count(*) FILTER (WHERE verdict = 'rejected') AS rejected "
-        f"FROM feedback GROUP BY 1 ORDER BY {order.format(key=key + con.sql.by_code)}"
+        f"FROM {_COUNTED} GROUP BY 1 ORDER BY {order.format(key=key + con.sql.by_code)}"
     )
     frame = _counts(con.execute(sql).df(), ["verdicts", "accepted", "rejected"])
     frame["acceptance"] = (frame["accepted"] / frame["verdicts"]).astype(float).round(3)
@@ -82,7 +99,7 @@ def feedback_report(store: ScoreStore) -> FeedbackReport:
         rejected = _counts(
             con.execute(
                 "SELECT coalesce(reason, '(no reason)') AS reason, count(*) AS rejections "
-                "FROM feedback WHERE verdict = 'rejected' GROUP BY 1 "
+                f"FROM {_COUNTED} WHERE verdict = 'rejected' GROUP BY 1 "
                 f"ORDER BY 2 DESC, coalesce(reason, '(no reason)'){con.sql.by_code}"
             ).df(),
             ["rejections"],
@@ -90,12 +107,14 @@ def feedback_report(store: ScoreStore) -> FeedbackReport:
         total = max(int(rejected["rejections"].sum()), 1)
         rejected["share"] = (rejected["rejections"] / total).astype(float).round(3)
         row = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE verdict = 'accepted') FROM feedback"
+            "SELECT count(*), count(*) FILTER (WHERE verdict = 'accepted'), "
+            f"(SELECT count(*) FROM feedback) FROM {_COUNTED}"
         ).fetchone()
-    verdicts, accepted = (int(row[0]), int(row[1])) if row else (0, 0)
+    verdicts, accepted, given = (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
     return FeedbackReport(
         verdicts=verdicts,
         accepted=accepted,
+        given=given,
         by_grade=tables["grade"],
         by_top_reason=tables["top_reason"],
         by_model_version=tables["model_version"],

@@ -140,6 +140,31 @@ def test_acceptance_drop_is_a_reason() -> None:
     assert _verdict(weekly_feedback=steady).status == "ok"
 
 
+def test_acceptance_counts_each_reps_latest_verdict_per_lead() -> None:
+    monday = pd.Timestamp("2025-03-03 09:00")
+    clicks = [  # c1 accepted twice (double click); ann changes her mind on c2; bob judges c2
+        ("c1", "ann", "accepted", 0),
+        ("c1", "ann", "accepted", 1),
+        ("c2", "ann", "accepted", 2),
+        ("c2", "ann", "rejected", 3),
+        ("c2", "bob", "accepted", 4),
+    ]
+    feedback = pd.DataFrame(
+        [
+            {
+                "contact_id": c,
+                "rep": rep,
+                "model_version": "3",
+                "verdict": verdict,
+                "given_at": monday + pd.Timedelta(minutes=m),
+            }
+            for c, rep, verdict, m in clicks
+        ]
+    )
+    weekly = acceptance_over_time(feedback)
+    assert weekly[["verdicts", "accepted"]].values.tolist() == [[3, 2]]
+
+
 def test_drift_is_measured_against_the_test_window() -> None:
     """The reference is the newest period the model was judged on: against the training period
     a CRM that only ages showed drift on every fresh model (contact_age_days PSI 0.31 on the

@@ -139,9 +139,14 @@ def grade_calibration(cohorts: pd.DataFrame, *, min_rows: int = 30) -> pd.DataFr
 
 def acceptance_over_time(feedback: pd.DataFrame, *, freq: str = "W-MON") -> pd.DataFrame:
     """Verdicts and accepted share per week: ``period``, ``verdicts``, ``accepted``,
-    ``share``."""
+    ``share``. A rep's verdicts on one lead under one model version count once, by the latest
+    (as in the feedback report)."""
     if feedback.empty:
         return pd.DataFrame(columns=["period", "verdicts", "accepted", "share"])
+    keys = [c for c in ("contact_id", "rep", "model_version") if c in feedback.columns]
+    if keys:
+        ordered = feedback.sort_values("given_at", kind="stable")
+        feedback = ordered.drop_duplicates(subset=keys, keep="last")
     frame = pd.DataFrame(
         {
             "period": pd.to_datetime(feedback["given_at"]).dt.to_period(freq).dt.start_time,

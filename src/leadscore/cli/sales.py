@@ -60,6 +60,12 @@ def feedback_report(store: Store = DEFAULT_STORE_OPTION) -> None:
     share = f"{100 * (report.acceptance or 0):.0f}%"
     noun = "verdict" if report.verdicts == 1 else "verdicts"
     console.print(f"{report.verdicts:,} {noun}, {report.accepted:,} accepted ({share}).")
+    if report.repeats:
+        again = "verdict" if report.repeats == 1 else "verdicts"
+        console.print(
+            f"{report.repeats:,} repeated {again} (a rep judging a lead again under the same "
+            "model version) not counted: each rep's latest verdict per lead counts."
+        )
     for title, frame in report.tables().items():
         table = Table(title=title, title_justify="left")
         for column in frame.columns:
