@@ -36,14 +36,23 @@ def test_training_reports_every_step_up_to_its_total(tmp_path: Path) -> None:
     assert ("bootstrap", 100, 100) in calls
 
 
-def test_plain_lines_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+def test_plain_lines_when_not_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Flat training reports through the CLI's one progress display (``output.Bars``): plain
-    lines on stderr in a log, one per tenth of a task."""
+    lines on stderr in a log, one per tenth of a task at most every few seconds, and its end."""
+    from leadscore.cli import output
+
+    clock = [100.0]
+    monkeypatch.setattr(output.time, "monotonic", lambda: clock[0])
     with Bars(plain=True) as progress:
         progress("Reading leads.csv", 0, 1)
         progress("Reading leads.csv", 1, 1)
-        for done in range(9):
+        for done in range(9):  # a slow loop: 3 s a step
             progress("Training on the flat table", done, 8)
+            clock[0] += 3
+        for done in range(11):  # a quick one: ten steps in the same second
+            progress("bootstrap", done, 10)
     err = capsys.readouterr().err
     lines = [line.split("] ", 1)[1] for line in err.splitlines()]
     assert lines[:3] == [
@@ -51,7 +60,12 @@ def test_plain_lines_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> 
         "Reading leads.csv: 1/1",
         "Training on the flat table: 0/8",
     ]
-    assert lines[-1] == "Training on the flat table: 8/8" and len(lines) == 11
+    training = [line for line in lines if line.startswith("Training")]
+    assert training[-1] == "Training on the flat table: 8/8" and len(training) == 9
+    assert [line for line in lines if line.startswith("bootstrap")] == [
+        "bootstrap: 0/10",
+        "bootstrap: 10/10",
+    ]
     assert "\x1b" not in err
 
 

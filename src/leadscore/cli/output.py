@@ -54,6 +54,10 @@ def _on_terminal() -> bool:
     return bool(sys.stdout.isatty() and err_console.is_terminal)
 
 
+_PLAIN_EVERY_SECONDS = 2.0
+"""Plain progress lines: the least time between two lines of one task's advance."""
+
+
 class Bars:
     """A ``progress(task, done, total)`` callback drawing one bar per task on stderr. A task first
     reported at ``(0, None)`` is a wait: a transient spinner until it reports done. The bars start
@@ -61,7 +65,9 @@ class Bars:
     (after :data:`leadscore.pipeline.progress.DETAIL`) is its bar's text.
 
     When stdout or stderr is not a terminal (``plain``; default: detected), no bars: plain lines
-    on stderr instead, one per new task or detail, per tenth of a task done, and at its end."""
+    on stderr instead, one per new task or detail, per tenth of a task done (at most one every
+    :data:`_PLAIN_EVERY_SECONDS` per task: a quick loop is not ten lines in one second), and at
+    its end."""
 
     def __init__(self, *, plain: bool | None = None) -> None:
         self._progress: Progress | None = None
@@ -69,19 +75,23 @@ class Bars:
         self._wait: tuple[str, Status] | None = None
         self._plain = (not _on_terminal()) if plain is None else plain
         self._started = time.monotonic()
-        self._said: dict[str, tuple[str, int]] = {}  # plain: task -> (detail, tenth) last said
+        self._said: dict[str, tuple[str, int, float]] = {}  # plain: task -> detail, tenth, when
 
     def _line(self, task: str, done: int, total: int | None) -> None:
         from leadscore.pipeline.progress import split_detail
 
         name, detail = split_detail(task)
         tenth = -1 if not total else (10 * done) // total
-        if self._said.get(name) == (detail, tenth):
-            return
-        self._said[name] = (detail, tenth)
+        said = self._said.get(name)
+        now = time.monotonic()
+        if said is not None and said[0] == detail:
+            finished = total is not None and done >= total
+            if said[1] == tenth or (not finished and now - said[2] < _PLAIN_EVERY_SECONDS):
+                return
+        self._said[name] = (detail, tenth, now)
         count = "started" if total is None else f"{done}/{total}"
         text = f"{name}: {detail} ({count})" if detail else f"{name}: {count}"
-        elapsed = time.monotonic() - self._started
+        elapsed = now - self._started
         print(f"[{elapsed:6.1f} s] {text}", file=sys.stderr, flush=True)
 
     def __call__(self, task: str, done: int, total: int | None) -> None:
