@@ -37,3 +37,16 @@ def test_the_funnel_and_the_labels_share_one_definition_of_reaching_sql(tmp_path
     assert summary.conversion["mql→sql"] == 1.0
     assert summary.conversion["sql→meeting"] == 1.0
     assert summary.reached["sql"] == summary.reached["customer"] == 1
+
+
+def test_contacts_sent_straight_to_sales_are_counted_apart(tmp_path: Path) -> None:
+    """A hand-raiser who became SQL without passing MQL is not in the mql→sql rate, and the
+    summary says how many there are."""
+    tables = tiny_crm_tables()
+    stages = tables["stage_changes"]
+    tables["stage_changes"] = stages[stages["stage"] != "mql"]
+    crm = open_crm(write_csv_folder(tables, tmp_path), as_of=datetime(2025, 1, 1))
+    summary = funnel_summary(crm)
+    assert summary.reached["mql"] == 0 and summary.reached["sql"] == 1
+    assert summary.conversion["mql→sql"] == 0.0
+    assert summary.skipped == {"lead→mql": 0, "mql→sql": 1, "sql→meeting": 0}

@@ -33,7 +33,9 @@ class FunnelSummary:
     ``conversion`` maps ``"lead→mql"``-style step names to the share of contacts that reached the
     first stage and ever reached the second (SQL: sql, meeting or customer, as the labels count;
     meeting: meeting or customer); ``reached`` counts contacts ever reaching each stage, with
-    the same definition.
+    the same definition; ``skipped`` maps each step to the contacts that reached its second stage
+    without ever reaching its first (hand-raisers sent straight to sales): they are outside the
+    step's rate.
     ``sql_within_quarter`` is the share of leads that became SQL within 90 days of creation, among
     leads created at least 90 days before the end of the data (so every one had the full quarter).
     """
@@ -42,6 +44,7 @@ class FunnelSummary:
     reached: dict[str, int]
     conversion: dict[str, float]
     sql_within_quarter: float
+    skipped: dict[str, int]
 
 
 def funnel_summary(crm: CrmData) -> FunnelSummary:
@@ -65,6 +68,7 @@ def funnel_summary(crm: CrmData) -> FunnelSummary:
     ).fetchone()
     reached = dict(zip(stages, (int(v) for v in reached_row or ()), strict=True))
     conversion: dict[str, float] = {}
+    skipped: dict[str, int] = {}
     for before, after in _STEPS:
         row = crm.con.execute(
             "SELECT count(DISTINCT a.contact_id) FROM stage_changes a "
@@ -77,7 +81,10 @@ def funnel_summary(crm: CrmData) -> FunnelSummary:
             )
         ).fetchone()
         base = reached[before.value]
-        conversion[f"{before.value}→{after.value}"] = (int(row[0]) / base) if row and base else 0.0
+        step = f"{before.value}→{after.value}"
+        converted = int(row[0]) if row else 0
+        conversion[step] = converted / base if base else 0.0
+        skipped[step] = reached[after.value] - converted
     quarter = crm.con.execute(
         "WITH data_end AS (SELECT max(changed_at) AS t FROM stage_changes), "
         "cohort AS (SELECT contact_id, created_at FROM contacts, data_end "
@@ -92,4 +99,5 @@ def funnel_summary(crm: CrmData) -> FunnelSummary:
         reached=reached,
         conversion=conversion,
         sql_within_quarter=float(quarter[0]) if quarter and quarter[0] is not None else 0.0,
+        skipped=skipped,
     )

@@ -187,6 +187,13 @@ def print_validation(report: ValidationReport) -> None:
         before = step.split("→")[0]
         rates.add_row(step, f"{summary.reached[before]:,}", f"{rate:.1%}")
     console.print(rates)
+    for step, skipped in summary.skipped.items():
+        before, after = step.split("→")
+        if skipped:
+            console.print(
+                f"{skipped:,} of {summary.reached[after]:,} reaching {after} skipped {before} "
+                f"(sent straight to sales): not in the {step} rate."
+            )
     console.print(
         f"Leads becoming SQL within 90 days of creation: {summary.sql_within_quarter:.1%}"
     )
