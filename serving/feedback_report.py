@@ -2,9 +2,9 @@
 inbox's report page).
 
 Acceptance (accepted / verdicts) per grade shown, per top reason shown, per model version and
-per rep, and the reasons reps reject leads for most. A rep's verdicts on one lead under one
-model version count once, by the latest (a double click or a change of mind is not two
-verdicts); verdicts under another model version, or from another rep, count apart.
+per rep, and the reasons reps reject leads for most. A rep's verdicts on one lead on one day
+under one model version count once, by the latest (a double click or a change of mind is not
+two verdicts); another day, model version or rep counts apart.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ _BY = {
 
 _COUNTED = (
     "(SELECT * FROM (SELECT feedback.*, row_number() OVER (PARTITION BY contact_id, "
-    "coalesce(rep, ''), coalesce(model_version, '') "
+    "coalesce(rep, ''), coalesce(model_version, ''), CAST(given_at AS DATE) "
     "ORDER BY given_at DESC, verdict DESC, reason DESC) AS nth FROM feedback) AS ranked "
     "WHERE nth = 1) AS counted"
 )
-"""Each rep's latest verdict per lead and model version: what the report counts."""
+"""Each rep's latest verdict per lead, day and model version: what the report counts."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class FeedbackReport:
 
     @property
     def repeats(self) -> int:
-        """Verdicts given again on a lead already judged (same rep and model version)."""
+        """Verdicts given again on a lead already judged (same rep, day and model version)."""
         return self.given - self.verdicts
 
     @property

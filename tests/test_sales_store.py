@@ -178,8 +178,8 @@ def test_feedback_report_counts(store: ScoreStore) -> None:
 
 
 def test_feedback_report_counts_each_reps_latest_verdict(store: ScoreStore) -> None:
-    """A double click and a change of mind are one verdict (the latest); another model version
-    or another rep counts apart."""
+    """A double click and a change of mind are one verdict (the latest); another day, model
+    version or rep counts apart."""
     start = datetime(2025, 6, 2, 9)
     for minutes in (0, 1):  # double click
         store.add_feedback(
@@ -201,9 +201,12 @@ def test_feedback_report_counts_each_reps_latest_verdict(store: ScoreStore) -> N
     )
     store.add_feedback("c-2", "accepted", rep="bob", model_version="3", given_at=start)
     store.add_feedback("c-2", "accepted", rep="ann", model_version="4", given_at=start)
+    store.add_feedback(  # a week later, the lead scored again: a new verdict
+        "c-1", "accepted", rep="ann", model_version="3", given_at=start + timedelta(days=7)
+    )
     report = feedback_report(store)
-    assert (report.given, report.verdicts, report.accepted, report.repeats) == (6, 4, 3, 2)
+    assert (report.given, report.verdicts, report.accepted, report.repeats) == (7, 5, 4, 2)
     assert report.by_grade.set_index("grade").loc["A", "verdicts"] == 1
     assert report.rejected_for["reason"].tolist() == ["timing"]
     by_version = report.by_model_version.set_index("model_version")
-    assert by_version.loc["3", "verdicts"] == 3 and by_version.loc["3", "rejected"] == 1
+    assert by_version.loc["3", "verdicts"] == 4 and by_version.loc["3", "rejected"] == 1

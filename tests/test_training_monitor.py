@@ -6,13 +6,16 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from leadscore.training.monitor import (
     MonitorThresholds,
     acceptance_over_time,
     feature_drift,
     grade_calibration,
+    noise_psi,
     psi,
+    small_sample_warning,
     verdict,
 )
 
@@ -183,3 +186,17 @@ def test_drift_is_measured_against_the_test_window() -> None:
     old = {k: v for k, v in tags.items() if not k.startswith("test_")}
     name, moments = _reference_moments(old, 2)  # a run that records no test window
     assert name == "training period" and moments == [datetime(2024, 3, 1), datetime(2025, 6, 27)]
+
+
+def test_noise_psi_is_what_sampling_alone_gives() -> None:
+    """Two samples of one population: their PSI averages about the noise level the small-sample
+    warning quotes, and the warning fires on few leads only."""
+    rng = np.random.default_rng(11)
+    n = 300
+    values = [psi(pd.Series(rng.normal(size=n)), pd.Series(rng.normal(size=n))) for _ in range(200)]
+    assert np.mean(values) == pytest.approx(noise_psi(n, n), rel=0.3)
+    t = MonitorThresholds()
+    few = small_sample_warning(n, n, 4, t)
+    assert few is not None and "300 reference and 300 current" in few and "0.06" in few
+    assert small_sample_warning(20_000, 20_000, 4, t) is None
+    assert "single moment" in (small_sample_warning(20_000, 20_000, 1, t) or "")

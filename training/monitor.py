@@ -22,7 +22,9 @@ __all__ = [
     "acceptance_over_time",
     "feature_drift",
     "grade_calibration",
+    "noise_psi",
     "psi",
+    "small_sample_warning",
     "verdict",
 ]
 
@@ -77,6 +79,35 @@ def psi(reference: pd.Series, current: pd.Series, *, bins: int = 10) -> float:
     ref = np.clip(_shares(reference, edges, cats), _EPS, None)
     cur = np.clip(_shares(current, edges, cats), _EPS, None)
     return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def noise_psi(reference_rows: int, current_rows: int, *, bins: int = 10) -> float:
+    """The PSI that sampling alone gives, on average, between two samples of one population of
+    these sizes: about ``(bins - 1) * (1/n_ref + 1/n_cur)`` (PSI is a symmetric chi-square)."""
+    if reference_rows <= 0 or current_rows <= 0:
+        return float("inf")
+    return (bins - 1) * (1 / reference_rows + 1 / current_rows)
+
+
+def small_sample_warning(
+    reference_rows: int, current_rows: int, moments: int, thresholds: MonitorThresholds
+) -> str | None:
+    """A warning when drift is measured on too few leads or moments to be read at face value."""
+    noise = noise_psi(reference_rows, current_rows)
+    if noise >= thresholds.psi_warn / 2:
+        return (
+            f"drift is measured on only {reference_rows:,} reference and {current_rows:,} "
+            f"current leads: sampling alone gives a PSI of about {noise:.2f} on every feature "
+            f"(warning at {thresholds.psi_warn}, retrain at {thresholds.psi_retrain}); read "
+            "the drift table as noise unless a feature's PSI is far above that"
+        )
+    if moments < 2:
+        return (
+            "the reference is a single moment (the model's test window has one cutoff): drift "
+            "against it includes that day's seasonality; a model tested on a longer window "
+            "gives a steadier reference"
+        )
+    return None
 
 
 def feature_drift(
@@ -139,14 +170,16 @@ def grade_calibration(cohorts: pd.DataFrame, *, min_rows: int = 30) -> pd.DataFr
 
 def acceptance_over_time(feedback: pd.DataFrame, *, freq: str = "W-MON") -> pd.DataFrame:
     """Verdicts and accepted share per week: ``period``, ``verdicts``, ``accepted``,
-    ``share``. A rep's verdicts on one lead under one model version count once, by the latest
-    (as in the feedback report)."""
+    ``share``. A rep's verdicts on one lead on one day under one model version count once, by
+    the latest (as in the feedback report)."""
     if feedback.empty:
         return pd.DataFrame(columns=["period", "verdicts", "accepted", "share"])
     keys = [c for c in ("contact_id", "rep", "model_version") if c in feedback.columns]
-    if keys:
+    if "contact_id" in keys:
         ordered = feedback.sort_values("given_at", kind="stable")
-        feedback = ordered.drop_duplicates(subset=keys, keep="last")
+        day = pd.to_datetime(ordered["given_at"]).dt.normalize().rename("_day")
+        repeated = pd.concat([ordered[keys], day], axis=1).duplicated(keep="last")
+        feedback = ordered[~repeated.to_numpy()]
     frame = pd.DataFrame(
         {
             "period": pd.to_datetime(feedback["given_at"]).dt.to_period(freq).dt.start_time,

@@ -63,8 +63,8 @@ def feedback_report(store: Store = DEFAULT_STORE_OPTION) -> None:
     if report.repeats:
         again = "verdict" if report.repeats == 1 else "verdicts"
         console.print(
-            f"{report.repeats:,} repeated {again} (a rep judging a lead again under the same "
-            "model version) not counted: each rep's latest verdict per lead counts."
+            f"{report.repeats:,} repeated {again} not counted: a rep's latest verdict on a lead "
+            "counts once per day and model version (a double click or a change of mind)."
         )
     for title, frame in report.tables().items():
         table = Table(title=title, title_justify="left")

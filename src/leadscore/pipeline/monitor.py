@@ -181,10 +181,12 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
     from leadscore.serving.loading import load_scorer
     from leadscore.serving.spark_history import SparkScoreHistory
     from leadscore.training.monitor import (
+        MonitorThresholds,
         acceptance_over_time,
         feature_drift,
         grade_calibration,
         psi,
+        small_sample_warning,
         verdict,
     )
     from leadscore.training.monitor_report import MonitorPage, write_monitor
@@ -239,6 +241,11 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
         as_of=as_of,
         thresholds=thresholds,
     )
+    small = small_sample_warning(
+        len(reference), len(current), len(moments), thresholds or MonitorThresholds()
+    )
+    if small:
+        decision.warnings.append(small)
     if legacy:
         decision.warnings.append(
             f"{legacy} scored leads in the history have no as-of date (scored before the store "
