@@ -38,12 +38,19 @@ def test_why_says_a_tie_break_decided_and_what_tied() -> None:
         "0.2310), the tie-break: positives found at the rules' MQL volume tied at 0 with "
         "lightgbm (286 rows, 22 positives)"
     )
+    # the model choice table's "chosen by" column names the same metric
+    tie = HeadChoice("sql", "logistic", "found_at_mql", _values((0, 0), (0.231, 0.259)), 286, 22)
+    assert tie.decided_by == "pr_auc"
+    assert set(choice.choice_table({"sql": tie})["chosen_by"]) == {"pr_auc"}
 
 
 def test_why_says_when_only_the_candidates_order_decided() -> None:
     same = _values((5, 5), (0.1, 0.1))
     why = HeadChoice("sql", "lightgbm", "found_at_mql", same, 100, 5).why
     assert "tied with logistic on every metric" in why and "candidates' order" in why
+    assert HeadChoice("sql", "lightgbm", "found_at_mql", same, 100, 5).decided_by == (
+        "candidates' order"
+    )
     alone = HeadChoice("sql", "lightgbm", "pr_auc", {"lightgbm": same["lightgbm"]}, 100, 5).why
     assert alone.startswith("lightgbm ships for sql: the only candidate (PR AUC 0.1000")
 

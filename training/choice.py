@@ -84,13 +84,8 @@ class HeadChoice:
                 f" {self._value(self.shipped, self.metric)} on the validation window; {size})"
             )
         keys = list(dict.fromkeys((self.metric, *_METRICS)))
-        tied: list[str] = []
-        for metric in keys:
-            runner_up = max(self._number(n, metric) for n in others)
-            if self._number(self.shipped, metric) != runner_up:
-                break
-            tied.append(metric)
-        else:
+        metric = self.decided_by
+        if metric not in keys:
             return (
                 f"{self.shipped} ships for {self.target}: tied with "
                 f"{_names(others)} on every metric on the validation window ({size}); first in "
@@ -101,6 +96,7 @@ class HeadChoice:
             f"{self.shipped} ships for {self.target}: best {_WORDS[metric]} on the validation "
             f"window ({self._value(self.shipped, metric)} vs {vs}"
         )
+        tied = keys[: keys.index(metric)]
         if not tied:
             return f"{said}; {size}){self._sureness}"
         ties = "; ".join(
@@ -109,6 +105,18 @@ class HeadChoice:
             for m in tied
         )
         return f"{said}), the tie-break: {ties} ({size}){self._sureness}"
+
+    @property
+    def decided_by(self) -> str:
+        """The metric that separated the shipped head from the others: the configured one, or
+        the first tie-break that did; ``"candidates' order"`` when they tie on every metric."""
+        others = [name for name in self.validation if name != self.shipped]
+        if not others:
+            return self.metric
+        for metric in dict.fromkeys((self.metric, *_METRICS)):
+            if self._number(self.shipped, metric) != max(self._number(n, metric) for n in others):
+                return metric
+        return "candidates' order"
 
     @property
     def _sureness(self) -> str:
@@ -274,7 +282,7 @@ def choice_table(choices: Mapping[str, HeadChoice]) -> pd.DataFrame:
                     "valid_found_at_mql": round(values["found_at_mql"], 1),
                     "valid_pr_auc": round(values["pr_auc"], 4),
                     "valid_roc_auc": round(values["roc_auc"], 4),
-                    "chosen_by": choice.metric,
+                    "chosen_by": choice.decided_by,
                 }
             )
     return pd.DataFrame(rows)

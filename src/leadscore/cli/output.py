@@ -263,7 +263,10 @@ _SUMMARY_LEGEND = {
 
 
 def _summary_cell(column: str, value: object) -> str:
-    """Scores with four fixed decimals (0.7840, not 0.784), Brier with five, counts whole."""
+    """Scores with four fixed decimals (0.7840, not 0.784), Brier with five, counts whole; the
+    deciding metric by its column's header (found@MQL, not found_at_mql)."""
+    if column == "chosen_by":
+        return _SUMMARY_HEADERS.get(f"valid_{value}", str(value))
     if not isinstance(value, float):
         return str(value)
     if value != value:
