@@ -66,7 +66,8 @@ def _flat(loaded: LoadedScorer) -> FlatScoring:
 def _read(path: Path, flat: FlatScoring) -> pd.DataFrame:
     if not path.is_file():
         raise SourceError(f"Flat table {path} does not exist.")
-    return read_flat_csv(path, flat.flat.na_values or ())
+    id_column = flat.flat.id_column  # as written: 00123 is not the number 123
+    return read_flat_csv(path, flat.flat.na_values or (), (id_column,) if id_column else ())
 
 
 def score_flat_file(

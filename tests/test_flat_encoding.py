@@ -144,3 +144,17 @@ def test_thousands_dots_of_a_european_export_are_whole_numbers(tmp_path: Path) -
         "the dot): read as decimals; if the dots are thousands separators, re-export without "
         "them"
     )
+
+
+def test_a_trailing_line_of_separators_is_skipped_and_text_columns_keep_their_zeros(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "excel.csv"
+    text = "lead_id;montant;converted\r\n00123;1.234,5;1\r\n123;7;0\r\n;;\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    frame = read_flat_csv(path)
+    assert len(frame) == 2 and frame["montant"].tolist() == [1234.5, 7.0]
+    assert frame["lead_id"].tolist() == [123, 123]  # read as numbers: two leads merge
+    assert "1 row(s) with no value at all (only separators) skipped" in how_read(frame)
+    kept = read_flat_csv(path, text_columns=["lead_id", "absent"])
+    assert kept["lead_id"].tolist() == ["00123", "123"]

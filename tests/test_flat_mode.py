@@ -382,3 +382,28 @@ def test_crm_training_warns_about_a_leaking_profile_field() -> None:
     warned = training_warnings(fit_and_evaluate(leaky, config))
     assert any("sql: column deal_size may leak" in w for w in warned), warned
     assert not any("deal_size" not in w and "may leak" in w for w in warned), warned
+
+
+def test_ids_with_leading_zeros_and_a_line_of_separators_score_as_written(
+    trained: tuple[Path, str, Path],
+) -> None:
+    """Numeric ids such as ``000600`` go back to the CRM as written (not the number 600, which
+    matches no record or another one), and the line of separators Excel leaves at the end of a
+    semicolon CSV with a byte-order mark and CRLF line ends is no phantom lead without an id."""
+    path, model, root = trained
+    frame = pd.read_csv(path, dtype={"lead_id": str})
+    frame["lead_id"] = frame["lead_id"].str.replace("L", "00", regex=False)
+    frame.loc[3, "rep_notes"] = 'called;\n"later", maybe'  # a quoted line break
+    text = frame.to_csv(index=False, sep=";", lineterminator="\r\n")
+    text += ";" * (frame.shape[1] - 1) + "\r\n"
+    export = root / "excel.csv"
+    export.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    out = root / "excel-scores.csv"
+    batch = score_flat_step(FlatScoreSpec(table=export, model=model, out=out))
+    scores = pd.read_csv(out, dtype={"lead_id": str})
+    assert batch.rows == len(scores) == 2000
+    assert scores["lead_id"].tolist() == frame["lead_id"].tolist()
+    assert "1 row(s) with no value at all (only separators) skipped" in batch.read_as
+    lead = str(frame["lead_id"].iloc[7])
+    explained = explain_flat_step(FlatExplainSpec(row_id=lead, table=export, model=model))
+    assert explained.probability == pytest.approx(scores["p_converted"].iloc[7])
