@@ -390,7 +390,8 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         why = write_failure(exc)
         if why is not None:  # a full disk deep in a library (MLflow, DuckDB): not a bug
-            where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+            filename = getattr(exc, "filename", None)
+            where = f" {filename}" if filename else ""
             output.err_console.print(
                 f"[bold red]error:[/] A write{where} failed: {why}. Run again with --debug "
                 "for where it happened.",
