@@ -103,7 +103,7 @@ def score_flat_file(
         flat.flat.target,
         {str(k): int(v) for k, v in sorted(grades.items())},
         how_read(frame),
-        _empty_columns(frame, flat),
+        _empty_columns(frame, flat) + _id_problems(frame, id_column),
     )
 
 
@@ -123,6 +123,33 @@ def _empty_columns(frame: pd.DataFrame, flat: FlatScoring) -> tuple[str, ...]:
         f"{len(empty)} column(s) the model uses are empty in every row: {shown}. Every score "
         "treats them as unknown: check the export (a field left out of it?).",
     )
+
+
+def _id_problems(frame: pd.DataFrame, id_column: str | None) -> tuple[str, ...]:
+    """A note when the id column the model knows cannot key the rows back to the CRM: ids
+    repeated (Excel writes long numbers as ``1.23E+05``, merging leads) or missing. Each row
+    is still scored; an import keyed on the id would update one record with several scores."""
+    if not id_column or id_column not in frame.columns or frame.empty:
+        return ()
+    ids = frame[id_column]
+    missing = int(ids.isna().sum())
+    repeated = int(ids.dropna().duplicated(keep=False).sum())
+    notes = []
+    if repeated:
+        scientific = ids.dropna().astype(str).str.fullmatch(r"\d(\.\d+)?[eE]\+\d+").any()
+        why = (
+            " (ids written like 1.23E+05: Excel's scientific notation lost their digits; "
+            "re-export them as text)"
+            if scientific
+            else ""
+        )
+        notes.append(
+            f"{repeated:,} row(s) share their {id_column} with another row{why}: a CRM import "
+            "keyed on it would give one record several scores."
+        )
+    if missing:
+        notes.append(f"{missing:,} row(s) have no {id_column}: their scores cannot be imported.")
+    return tuple(notes)
 
 
 def explain_flat_row(

@@ -407,3 +407,23 @@ def test_ids_with_leading_zeros_and_a_line_of_separators_score_as_written(
     lead = str(frame["lead_id"].iloc[7])
     explained = explain_flat_step(FlatExplainSpec(row_id=lead, table=export, model=model))
     assert explained.probability == pytest.approx(scores["p_converted"].iloc[7])
+
+
+def test_ids_excel_wrote_in_scientific_notation_are_warned_about(
+    trained: tuple[Path, str, Path],
+) -> None:
+    """Excel shows long numeric ids as 1.23E+05 and saves them so: several leads share one
+    id, and the output would update one CRM record with several scores, silently."""
+    path, model, root = trained
+    frame = pd.read_csv(path, dtype={"lead_id": str})
+    frame.loc[:9, "lead_id"] = "1.23E+05"
+    frame.loc[10, "lead_id"] = ""
+    mangled = root / "mangled.csv"
+    frame.to_csv(mangled, index=False)
+    batch = score_flat_step(FlatScoreSpec(table=mangled, model=model, out=root / "m.csv"))
+    assert batch.rows == 2000
+    assert any(
+        n.startswith("10 row(s) share their lead_id") and "1.23E+05" in n for n in batch.notes
+    )
+    assert "1 row(s) have no lead_id: their scores cannot be imported." in batch.notes
+    assert batch.notes and not any("L0" in n for n in batch.notes)  # no id echoed
