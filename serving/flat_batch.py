@@ -80,6 +80,11 @@ def score_flat_file(
     """Score every row of the export ``path`` with a flat model; the output holds the row id
     (when the model knows one), ``p_<target>``, ``grade`` and the reasons."""
     started = time.perf_counter()
+    if Path(out).resolve() == Path(path).resolve():
+        raise ConfigError(
+            f"--out {out} is the export being scored: give another path (the export would be "
+            "replaced by its scores)."
+        )
     loaded = load_scorer(model, tracking_uri=tracking_uri)
     flat = _flat(loaded)
     frame = _read(path, flat)

@@ -427,3 +427,21 @@ def test_ids_excel_wrote_in_scientific_notation_are_warned_about(
     )
     assert "1 row(s) have no lead_id: their scores cannot be imported." in batch.notes
     assert batch.notes and not any("L0" in n for n in batch.notes)  # no id echoed
+
+
+def test_scoring_an_export_onto_itself_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """`leadscore score leads.csv --out leads.csv` replaced the export by its scores (exit 0);
+    likewise --out inside the Parquet CRM folder being scored."""
+    from leadscore.pipeline import ScoreSpec, score_step
+
+    export = tmp_path / "leads.csv"
+    export.write_text("lead_id,x\nL1,1\n")
+    with pytest.raises(ConfigError, match="is the export being scored"):
+        score_flat_step(FlatScoreSpec(table=export, model="champion", out=tmp_path / "leads.csv"))
+    assert export.read_text() == "lead_id,x\nL1,1\n"
+    crm = tmp_path / "crm"
+    crm.mkdir()
+    with pytest.raises(ConfigError, match="inside the CRM being scored"):
+        score_step(ScoreSpec(source=crm, out=crm / "contacts.parquet"))
