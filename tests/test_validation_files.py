@@ -237,3 +237,20 @@ def test_tracking_uri_scheme_is_checked(uri: str, ok: bool) -> None:
     else:
         with pytest.raises(ConfigError, match="Unsupported MLflow tracking URI scheme"):
             check_tracking_uri(uri)
+
+
+def test_a_line_of_separators_below_an_excel_sheet_is_no_row(tmp_path: Path) -> None:
+    """Excel leaves ``,,,,`` lines below a sheet saved as CSV (here with a byte-order mark and
+    CRLF): they were contacts with no id, no account and no creation time (three contract
+    errors naming no line); now they are no row. A row with any value stays, and is checked."""
+    folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
+    path = folder / "contacts.csv"
+    lines = path.read_text().splitlines()
+    commas = "," * lines[0].count(",")
+    text = "\r\n".join([*lines, commas, commas]) + "\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    crm = open_crm(folder, as_of=AS_OF)
+    assert len(crm.frame("contacts")) == len(lines) - 1
+    crm.close()
+    path.write_text("\n".join([*lines, "," * (len(commas) - 1) + "Freelance"]) + "\n")
+    assert any("contact_id" in p for p in contract_problems(folder))
