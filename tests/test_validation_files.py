@@ -254,3 +254,14 @@ def test_a_line_of_separators_below_an_excel_sheet_is_no_row(tmp_path: Path) -> 
     crm.close()
     path.write_text("\n".join([*lines, "," * (len(commas) - 1) + "Freelance"]) + "\n")
     assert any("contact_id" in p for p in contract_problems(folder))
+
+
+def test_ids_excel_wrote_in_scientific_notation_get_a_hint(tmp_path: Path) -> None:
+    """Excel saves long numeric ids as 1.23E+05: several contacts then share one id."""
+    tables = tiny_crm_tables()
+    tables["accounts"]["account_id"] = ["1.23E+05", "1.23E+05"]
+    tables["contacts"]["account_id"] = ["1.23E+05", "1.23E+05", "1.23E+05"]
+    problems = contract_problems(write_csv_folder(tables, tmp_path / "crm"))
+    (duplicated,) = [p for p in problems if "key values are duplicated" in p]
+    assert "accounts.account_id" in duplicated and "Excel's scientific notation" in duplicated
+    assert not any("scientific" in p for p in problems if p != duplicated)

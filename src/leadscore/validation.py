@@ -7,6 +7,7 @@ the canonical views ``accounts``, ``contacts``, ... with contract types and mapp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,8 @@ from leadscore.sql import quote_literal as _literal
 __all__ = ["Problem", "Severity", "SqlConnection", "canonical_views", "raw_view", "validate"]
 
 _MAX_EXAMPLES = 5
+_SCIENTIFIC = re.compile(r"[+-]?\d(\.\d+)?[eE][+-]?\d+")
+"""A value as Excel shows a long number (``1.23E+05``): the digits past the third are lost."""
 
 
 class Severity(StrEnum):
@@ -117,6 +120,11 @@ class _Checker:
         self, table: Table, column: str | None, where_sql: str, expected: str, source: str
     ) -> None:
         count, examples = self._count_and_examples(table, where_sql, source)
+        if count and any(_SCIENTIFIC.fullmatch(str(e)) for e in examples):
+            expected += (
+                " (values such as 1.23E+05 are Excel's scientific notation, which drops a long "
+                "number's digits: export the column formatted as text)"
+            )
         if count:
             self.problems.append(Problem(table.name, column, count, expected, examples))
 
