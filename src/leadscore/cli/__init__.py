@@ -390,8 +390,9 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         why = write_failure(exc)
         if why is not None:  # a full disk deep in a library (MLflow, DuckDB): not a bug
-            filename = getattr(exc, "filename", None)
-            where = f" {filename}" if filename else ""
+            # a copy's error names its source first, the file written second
+            filename = getattr(exc, "filename2", None) or getattr(exc, "filename", None)
+            where = f" of {filename}" if filename else ""
             output.err_console.print(
                 f"[bold red]error:[/] A write{where} failed: {why}. Run again with --debug "
                 "for where it happened.",
