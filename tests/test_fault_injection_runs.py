@@ -156,27 +156,31 @@ def test_sqlites_full_database_is_a_write_failure(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare for a private tmpfs")
-def test_promote_on_a_real_full_disk_names_the_registry_and_keeps_the_champion(
-    tracking: tuple[Path, str],
-) -> None:
+def test_the_registry_on_a_real_full_disk(tracking: tuple[Path, str]) -> None:
+    """Reading still works (a killed run waits to be marked FAILED); promoting names the
+    registry and keeps the champion (was "internal error ... a bug", exit 70, for both)."""
     root, _ = tracking
     if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("user namespaces are not available here")
     disk = root / "disk"
     disk.mkdir()
     uri = f"sqlite:///{disk}/mlflow.db"
+    ls = f"{sys.executable} -m leadscore"
     script = (
         f"mount -t tmpfs -o size=8m tmpfs {disk} && "
         f"{sys.executable} -c '{_LOG_RUN}' {root} {uri} && "
+        f"({FAULT_ENV}=train.run_created {sys.executable} -c '{_LOG_RUN}' {root} {uri}; true) && "
         f"(dd if=/dev/zero of={disk}/filler bs=64k 2>/dev/null; true) && "
-        f"{sys.executable} -m leadscore promote --force --metric m --model-name crash "
-        f"--tracking-uri {uri}"
+        f"{ls} models --model-name crash --tracking-uri {uri} >/dev/null && echo MODELS-OK >&2 && "
+        f"{ls} promote --force --metric m --model-name crash --tracking-uri {uri}"
     )
     run = subprocess.run(
         ["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True,
         env=clean_env(), timeout=300,
     )  # fmt: skip
     err = " ".join(run.stderr.split())
+    assert "MODELS-OK" in err, err
+    assert "Traceback" not in err.split("MODELS-OK")[0].split("Killed")[-1]  # `models`, quiet
     assert run.returncode == OutputError.exit_code, err
     assert f"Cannot write the model registry {disk}/mlflow.db: the disk is full" in err
     assert "the champion is still none" in err and "bug" not in err
