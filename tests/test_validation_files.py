@@ -265,3 +265,17 @@ def test_ids_excel_wrote_in_scientific_notation_get_a_hint(tmp_path: Path) -> No
     (duplicated,) = [p for p in problems if "key values are duplicated" in p]
     assert "accounts.account_id" in duplicated and "Excel's scientific notation" in duplicated
     assert not any("scientific" in p for p in problems if p != duplicated)
+
+
+def test_ids_that_lost_their_leading_zeros_in_one_export_get_a_hint(tmp_path: Path) -> None:
+    """contacts.csv keeps 00123, events.csv (opened in Excel) says 123: every event is an
+    orphan; the problem says why."""
+    tables = tiny_crm_tables()
+    tables["contacts"]["contact_id"] = ["001", "002", "003"]
+    for name in ("events", "stage_changes"):
+        ids = tables[name]["contact_id"].str[1:]
+        tables[name]["contact_id"] = ids.str.zfill(3) if name == "stage_changes" else ids
+    problems = contract_problems(write_csv_folder(tables, tmp_path / "crm"))
+    (orphans,) = [p for p in problems if "refer to unknown contacts" in p]
+    assert orphans.startswith("events.contact_id")
+    assert "4 of them match once leading zeros are ignored" in orphans
