@@ -443,5 +443,8 @@ def test_scoring_an_export_onto_itself_is_refused_before_anything_is_written(
     assert export.read_text() == "lead_id,x\nL1,1\n"
     crm = tmp_path / "crm"
     crm.mkdir()
-    with pytest.raises(ConfigError, match="inside the CRM being scored"):
-        score_step(ScoreSpec(source=crm, out=crm / "contacts.parquet"))
+    for table in (crm / "contacts.parquet", crm / "events" / "part-1.parquet"):
+        with pytest.raises(ConfigError, match="is a table of the CRM being scored"):
+            score_step(ScoreSpec(source=crm, out=table))
+    with pytest.raises(DataContractError):  # scores beside the tables are fine; no tables is not
+        score_step(ScoreSpec(source=crm, out=crm / "scores.parquet", model=str(tmp_path)))

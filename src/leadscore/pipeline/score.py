@@ -129,14 +129,21 @@ def _require_parquet_out(out: Path) -> None:
 
 
 def _refuse_out_in_source(source: object, out: Path) -> None:
-    """``--out`` must not replace the CRM being scored (a table of a Parquet CRM folder)."""
+    """``--out`` must not replace the CRM being scored: the file itself, or a table of a CRM
+    folder (``contacts.parquet``, a part under ``events/``). Other files in the folder are
+    fine."""
+    from leadscore.contract import TABLE_NAMES
+
     if not isinstance(source, str | Path) or "://" in str(source):
         return
     crm, target = Path(source).resolve(), out.resolve()
-    if target == crm or crm in target.parents:
+    table = (target.parent == crm and target.stem in TABLE_NAMES) or (
+        target.parent.parent == crm and target.parent.name in TABLE_NAMES
+    )
+    if target == crm or table:
         raise ConfigError(
-            f"--out {out} is inside the CRM being scored ({source}): give a path outside it "
-            "(the CRM's own table would be replaced by the scores)."
+            f"--out {out} is a table of the CRM being scored ({source}): give another path "
+            "(the CRM's own data would be replaced by the scores)."
         )
 
 
