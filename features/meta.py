@@ -191,8 +191,9 @@ def read_meta(path: Path, *, verify: bool = True) -> TrainingTableMeta:
     if verify and file_sha256(path) != meta.parquet_sha256:
         raise ArtifactError(
             f"Training table {path} does not match its metadata {meta_path.name} (content hash "
-            "differs: an interrupted build or a file replaced by hand). Rebuild it with "
-            "`leadscore features build`."
+            "differs: an interrupted write or a file replaced by hand). Write it again with the "
+            "command that made it (`leadscore features build`, or `leadscore feedback apply` "
+            "for a table with verdicts applied)."
         )
     return meta
 

@@ -66,7 +66,8 @@ def _flat(loaded: LoadedScorer) -> FlatScoring:
 def _read(path: Path, flat: FlatScoring) -> pd.DataFrame:
     if not path.is_file():
         raise SourceError(f"Flat table {path} does not exist.")
-    return read_flat_csv(path, flat.flat.na_values or ())
+    id_column = flat.flat.id_column  # as written: 00123 is not the number 123
+    return read_flat_csv(path, flat.flat.na_values or (), (id_column,) if id_column else ())
 
 
 def score_flat_file(
@@ -79,6 +80,11 @@ def score_flat_file(
     """Score every row of the export ``path`` with a flat model; the output holds the row id
     (when the model knows one), ``p_<target>``, ``grade`` and the reasons."""
     started = time.perf_counter()
+    if Path(out).resolve() == Path(path).resolve():
+        raise ConfigError(
+            f"--out {out} is the export being scored: give another path (the export would be "
+            "replaced by its scores)."
+        )
     loaded = load_scorer(model, tracking_uri=tracking_uri)
     flat = _flat(loaded)
     frame = _read(path, flat)
@@ -102,7 +108,7 @@ def score_flat_file(
         flat.flat.target,
         {str(k): int(v) for k, v in sorted(grades.items())},
         how_read(frame),
-        _empty_columns(frame, flat),
+        _empty_columns(frame, flat) + _id_problems(frame, id_column),
     )
 
 
@@ -122,6 +128,33 @@ def _empty_columns(frame: pd.DataFrame, flat: FlatScoring) -> tuple[str, ...]:
         f"{len(empty)} column(s) the model uses are empty in every row: {shown}. Every score "
         "treats them as unknown: check the export (a field left out of it?).",
     )
+
+
+def _id_problems(frame: pd.DataFrame, id_column: str | None) -> tuple[str, ...]:
+    """A note when the id column the model knows cannot key the rows back to the CRM: ids
+    repeated (Excel writes long numbers as ``1.23E+05``, merging leads) or missing. Each row
+    is still scored; an import keyed on the id would update one record with several scores."""
+    if not id_column or id_column not in frame.columns or frame.empty:
+        return ()
+    ids = frame[id_column]
+    missing = int(ids.isna().sum())
+    repeated = int(ids.dropna().duplicated(keep=False).sum())
+    notes = []
+    if repeated:
+        scientific = ids.dropna().astype(str).str.fullmatch(r"\d(\.\d+)?[eE]\+\d+").any()
+        why = (
+            " (ids written like 1.23E+05: Excel's scientific notation lost their digits; "
+            "re-export them as text)"
+            if scientific
+            else ""
+        )
+        notes.append(
+            f"{repeated:,} row(s) share their {id_column} with another row{why}: a CRM import "
+            "keyed on it would give one record several scores."
+        )
+    if missing:
+        notes.append(f"{missing:,} row(s) have no {id_column}: their scores cannot be imported.")
+    return tuple(notes)
 
 
 def explain_flat_row(

@@ -15,6 +15,7 @@ the pending runs of dead processes: committed when the output carries their id, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Sequence
@@ -81,9 +82,16 @@ def stage(
         fault_point("score.staging")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
     return rows
+
+
+def _rollback(con: Any) -> None:
+    """Roll back, keeping the error that caused it: a failed COMMIT (a full disk) has already
+    ended the transaction, and "no transaction is active" would hide why."""
+    with contextlib.suppress(Exception):
+        con.execute("ROLLBACK")
 
 
 def commit(con: Any, run_id: str) -> None:
@@ -103,7 +111,7 @@ def discard(con: Any, run_id: str) -> None:
         con.execute("DELETE FROM score_runs WHERE run_id = ? AND state = 'pending'", [run_id])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
 
 

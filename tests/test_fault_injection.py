@@ -380,6 +380,40 @@ def test_score_on_a_real_full_tmpfs(model: ServingModel, previous: Path, tmp_pat
     assert err.endswith("scores.parquet")  # ls: the previous output only, no temp file
 
 
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare for a private tmpfs")
+def test_score_with_the_store_on_a_real_full_disk(
+    model: ServingModel, previous: Path, tmp_path: Path
+) -> None:
+    """The score store's COMMIT fails on a full disk: the message names the store and the
+    disk (was "internal error: cannot rollback - no transaction is active", exit 70); the
+    previous output and history stay whole."""
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("user namespaces are not available here")
+    out, store = _copy_previous(previous, tmp_path)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    size_kb = store.path.stat().st_size // 1024 + 64  # the store fits; its next run does not
+    args = " ".join(_score_args(model, out, disk / "scores.duckdb"))
+    script = (
+        f"mount -t tmpfs -o size={size_kb}k tmpfs {disk} && cp {store.path} {disk}/ && "
+        f"{sys.executable} {args}; rc=$?; cp {disk}/scores.duckdb {tmp_path}/after.duckdb; "
+        "exit $rc"
+    )
+    run = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=clean_env(),
+        timeout=300,
+    )  # fmt: skip
+    err = " ".join(run.stderr.split())
+    assert run.returncode == OutputError.exit_code, err
+    assert f"{disk}/scores.duckdb: the disk is full" in err and "bug" not in err
+    old_run = output_run_id(previous / "scores.parquet")
+    assert output_run_id(out) == old_run  # the previous output, not replaced
+    after = ScoreStore(tmp_path / "after.duckdb")
+    assert list(after.runs()["run_id"]) == [old_run]
+    assert _assert_together(out, after) == old_run
+
+
 def test_pid_of_this_process_is_alive() -> None:
     from leadscore.atomic import process_alive
 

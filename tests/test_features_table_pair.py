@@ -103,8 +103,9 @@ def test_train_refuses_a_mismatched_pair(old_table: Path, crm: Path, tmp_path: P
     built = subprocess.run(_command(crm, other, 14), capture_output=True, text=True, env=_env())
     assert built.returncode == 0, built.stderr
     shutil.copy(other, out)  # new Parquet, old metadata: what a kill between the two left
-    with pytest.raises(ArtifactError, match="does not match its metadata"):
+    with pytest.raises(ArtifactError, match="does not match its metadata") as caught:
         read_training_table(out)
+    assert "`leadscore feedback apply`" in str(caught.value)  # it writes such pairs too
     trained = subprocess.run(
         [sys.executable, "-m", "leadscore", "train", str(out),
          "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"],

@@ -144,3 +144,41 @@ def test_thousands_dots_of_a_european_export_are_whole_numbers(tmp_path: Path) -
         "the dot): read as decimals; if the dots are thousands separators, re-export without "
         "them"
     )
+
+
+def test_a_trailing_line_of_separators_is_skipped_and_text_columns_keep_their_zeros(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "excel.csv"
+    text = "lead_id;montant;converted\r\n00123;1.234,5;1\r\n123;7;0\r\n;;\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    frame = read_flat_csv(path)
+    assert len(frame) == 2 and frame["montant"].tolist() == [1234.5, 7.0]
+    assert frame["lead_id"].tolist() == [123, 123]  # read as numbers: two leads merge
+    assert "1 row(s) with no value at all (only separators) skipped" in how_read(frame)
+    kept = read_flat_csv(path, text_columns=["lead_id", "absent"])
+    assert kept["lead_id"].tolist() == ["00123", "123"]
+
+
+def test_ids_excel_wrote_as_1_23e05_are_no_feature_and_still_the_rows_key(
+    tmp_path: Path,
+) -> None:
+    """Excel saves long numeric ids as 1.23E+05: read as numbers they became a feature (the
+    model learnt from row ids) and the model had no id column for the scores' output."""
+    export = generate_flat_export(1500, seed=3)
+    frame = export.frame.copy()
+    numbers = frame["lead_id"].str[1:].astype(int) + 100_000
+    frame["lead_id"] = [f"{n / 1e5:.2f}E+05" for n in numbers]
+    path = tmp_path / "excel.csv"
+    frame.to_csv(path, index=False)
+    result = train_flat_table(
+        path,
+        export.target,
+        export.time_column,
+        report_path=tmp_path / "r.html",
+        evaluation=EvaluationConfig(n_bootstrap=20),
+    )
+    assert "lead_id" not in {f.name for f in result.features}
+    assert "Excel's scientific notation" in result.dropped["lead_id"]
+    assert result.id_column == "lead_id"
+    assert "segment_id" in {f.name for f in result.features}  # a code named like an id stays

@@ -382,3 +382,69 @@ def test_crm_training_warns_about_a_leaking_profile_field() -> None:
     warned = training_warnings(fit_and_evaluate(leaky, config))
     assert any("sql: column deal_size may leak" in w for w in warned), warned
     assert not any("deal_size" not in w and "may leak" in w for w in warned), warned
+
+
+def test_ids_with_leading_zeros_and_a_line_of_separators_score_as_written(
+    trained: tuple[Path, str, Path],
+) -> None:
+    """Numeric ids such as ``000600`` go back to the CRM as written (not the number 600, which
+    matches no record or another one), and the line of separators Excel leaves at the end of a
+    semicolon CSV with a byte-order mark and CRLF line ends is no phantom lead without an id."""
+    path, model, root = trained
+    frame = pd.read_csv(path, dtype={"lead_id": str})
+    frame["lead_id"] = frame["lead_id"].str.replace("L", "00", regex=False)
+    frame.loc[3, "rep_notes"] = 'called;\n"later", maybe'  # a quoted line break
+    text = frame.to_csv(index=False, sep=";", lineterminator="\r\n")
+    text += ";" * (frame.shape[1] - 1) + "\r\n"
+    export = root / "excel.csv"
+    export.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    out = root / "excel-scores.csv"
+    batch = score_flat_step(FlatScoreSpec(table=export, model=model, out=out))
+    scores = pd.read_csv(out, dtype={"lead_id": str})
+    assert batch.rows == len(scores) == 2000
+    assert scores["lead_id"].tolist() == frame["lead_id"].tolist()
+    assert "1 row(s) with no value at all (only separators) skipped" in batch.read_as
+    lead = str(frame["lead_id"].iloc[7])
+    explained = explain_flat_step(FlatExplainSpec(row_id=lead, table=export, model=model))
+    assert explained.probability == pytest.approx(scores["p_converted"].iloc[7])
+
+
+def test_ids_excel_wrote_in_scientific_notation_are_warned_about(
+    trained: tuple[Path, str, Path],
+) -> None:
+    """Excel shows long numeric ids as 1.23E+05 and saves them so: several leads share one
+    id, and the output would update one CRM record with several scores, silently."""
+    path, model, root = trained
+    frame = pd.read_csv(path, dtype={"lead_id": str})
+    frame.loc[:9, "lead_id"] = "1.23E+05"
+    frame.loc[10, "lead_id"] = ""
+    mangled = root / "mangled.csv"
+    frame.to_csv(mangled, index=False)
+    batch = score_flat_step(FlatScoreSpec(table=mangled, model=model, out=root / "m.csv"))
+    assert batch.rows == 2000
+    assert any(
+        n.startswith("10 row(s) share their lead_id") and "1.23E+05" in n for n in batch.notes
+    )
+    assert "1 row(s) have no lead_id: their scores cannot be imported." in batch.notes
+    assert batch.notes and not any("L0" in n for n in batch.notes)  # no id echoed
+
+
+def test_scoring_an_export_onto_itself_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """`leadscore score leads.csv --out leads.csv` replaced the export by its scores (exit 0);
+    likewise --out inside the Parquet CRM folder being scored."""
+    from leadscore.pipeline import ScoreSpec, score_step
+
+    export = tmp_path / "leads.csv"
+    export.write_text("lead_id,x\nL1,1\n")
+    with pytest.raises(ConfigError, match="is the export being scored"):
+        score_flat_step(FlatScoreSpec(table=export, model="champion", out=tmp_path / "leads.csv"))
+    assert export.read_text() == "lead_id,x\nL1,1\n"
+    crm = tmp_path / "crm"
+    crm.mkdir()
+    for table in (crm / "contacts.parquet", crm / "events" / "part-1.parquet"):
+        with pytest.raises(ConfigError, match="is a table of the CRM being scored"):
+            score_step(ScoreSpec(source=crm, out=table))
+    with pytest.raises(DataContractError):  # scores beside the tables are fine; no tables is not
+        score_step(ScoreSpec(source=crm, out=crm / "scores.parquet", model=str(tmp_path)))

@@ -237,3 +237,45 @@ def test_tracking_uri_scheme_is_checked(uri: str, ok: bool) -> None:
     else:
         with pytest.raises(ConfigError, match="Unsupported MLflow tracking URI scheme"):
             check_tracking_uri(uri)
+
+
+def test_a_line_of_separators_below_an_excel_sheet_is_no_row(tmp_path: Path) -> None:
+    """Excel leaves ``,,,,`` lines below a sheet saved as CSV (here with a byte-order mark and
+    CRLF): they were contacts with no id, no account and no creation time (three contract
+    errors naming no line); now they are no row. A row with any value stays, and is checked."""
+    folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
+    path = folder / "contacts.csv"
+    lines = path.read_text().splitlines()
+    commas = "," * lines[0].count(",")
+    text = "\r\n".join([*lines, commas, commas]) + "\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    crm = open_crm(folder, as_of=AS_OF)
+    assert len(crm.frame("contacts")) == len(lines) - 1
+    crm.close()
+    path.write_text("\n".join([*lines, "," * (len(commas) - 1) + "Freelance"]) + "\n")
+    assert any("contact_id" in p for p in contract_problems(folder))
+
+
+def test_ids_excel_wrote_in_scientific_notation_get_a_hint(tmp_path: Path) -> None:
+    """Excel saves long numeric ids as 1.23E+05: several contacts then share one id."""
+    tables = tiny_crm_tables()
+    tables["accounts"]["account_id"] = ["1.23E+05", "1.23E+05"]
+    tables["contacts"]["account_id"] = ["1.23E+05", "1.23E+05", "1.23E+05"]
+    problems = contract_problems(write_csv_folder(tables, tmp_path / "crm"))
+    (duplicated,) = [p for p in problems if "key values are duplicated" in p]
+    assert "accounts.account_id" in duplicated and "Excel's scientific notation" in duplicated
+    assert not any("scientific" in p for p in problems if p != duplicated)
+
+
+def test_ids_that_lost_their_leading_zeros_in_one_export_get_a_hint(tmp_path: Path) -> None:
+    """contacts.csv keeps 00123, events.csv (opened in Excel) says 123: every event is an
+    orphan; the problem says why."""
+    tables = tiny_crm_tables()
+    tables["contacts"]["contact_id"] = ["001", "002", "003"]
+    for name in ("events", "stage_changes"):
+        ids = tables[name]["contact_id"].str[1:]
+        tables[name]["contact_id"] = ids.str.zfill(3) if name == "stage_changes" else ids
+    problems = contract_problems(write_csv_folder(tables, tmp_path / "crm"))
+    (orphans,) = [p for p in problems if "refer to unknown contacts" in p]
+    assert orphans.startswith("events.contact_id")
+    assert "4 of them match once leading zeros are ignored" in orphans

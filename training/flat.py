@@ -15,6 +15,7 @@ AUC near chance, a simpler model beating the shipped one, a base-rate shift.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,27 @@ def read_flat_table(
     return frame
 
 
+_ID_NAME = re.compile(r"(^|[_\s])id$|[a-z](Id|ID)$", re.IGNORECASE)
+_SCIENTIFIC = re.compile(r"[+-]?\d(\.\d+)?[eE]\+\d+")
+_MANGLED_IDS = (
+    "ids written like 1.23E+05 (Excel's scientific notation lost their digits, so leads share "
+    "ids): no signal and no key back to the CRM; re-export the column formatted as text"
+)
+
+
+def _scientific_ids(path: Path, frame: pd.DataFrame, na_values: Sequence[str]) -> list[str]:
+    """Columns named like an id that were read as numbers from text such as ``1.23E+05``."""
+    named = [
+        str(c)
+        for c in frame.columns
+        if _ID_NAME.search(str(c)) and pd.api.types.is_float_dtype(frame[c])
+    ]
+    if not named:
+        return []
+    text = read_flat_csv(path, na_values, text_columns=named)
+    return [c for c in named if text[c].dropna().astype(str).str.fullmatch(_SCIENTIFIC).any()]
+
+
 def _features(
     frame: pd.DataFrame, exclude: list[str], keep: Sequence[str], drop: Sequence[str]
 ) -> tuple[list[FeatureSpec], dict[str, str]]:
@@ -180,6 +202,13 @@ def train_flat_table(
     if id_column and id_column not in keep_columns:
         features = [f for f in features if f.name != id_column]
         dropped[id_column] = "row id (one distinct value per row)"
+    mangled = [
+        c for c in _scientific_ids(csv_path, frame, na_values) if c not in (*keep_columns, *exclude)
+    ]
+    for name in mangled:  # Excel's 1.23E+05: a lost id, never a feature
+        features = [f for f in features if f.name != name]
+        dropped[name] = _MANGLED_IDS
+    id_column = id_column or (mangled[0] if mangled else None)
     train, valid, test = (frame[split_.mask(p)] for p in ("train", "valid", "test"))
     y_train, y_valid, y_test = (y_all[split_.mask(p)] for p in ("train", "valid", "test"))
 

@@ -8,6 +8,7 @@ never set; a :class:`~mlflow.MlflowClient` is built per call.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -15,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leadscore import __version__
-from leadscore.atomic import fault_point
+from leadscore.atomic import fault_point, write_failure
 from leadscore.contract import SCHEMA_VERSION
-from leadscore.errors import ArtifactError, ConfigError
+from leadscore.errors import ArtifactError, ConfigError, OutputError
 from leadscore.model.inputs import FeatureSpec
 from leadscore.model.pyfunc import save_pyfunc
 from leadscore.registry import (
@@ -136,7 +137,59 @@ def log_training_run(
 ) -> tuple[str, str]:
     """Log a run named ``run_name`` (params, metrics, tags with the git commit, report, heads,
     the training table as an MLflow dataset, the pyfunc as the run's logged model) and register
-    the pyfunc as a new version aliased ``challenger``. Returns ``(run_id, version)``."""
+    the pyfunc as a new version aliased ``challenger``. Returns ``(run_id, version)``.
+
+    A full disk (or another file-system condition) is an :class:`OutputError` naming the
+    registry and saying what the registry holds afterwards."""
+    registered: list[str] = []
+    try:
+        return _log_training_run(
+            tracking_uri=tracking_uri,
+            model_name=model_name,
+            params=params,
+            metrics=metrics,
+            tags=tags,
+            heads=heads,
+            report=report,
+            run_name=run_name,
+            dataset=dataset,
+            registered=registered,
+        )
+    except Exception as exc:
+        why = write_failure(exc)
+        if why is None:
+            raise
+        after = (
+            f"Version {registered[0]} was registered but is not the challenger: "
+            f"promote it with --version {registered[0]} once there is space, or train again."
+            if registered
+            else "The training run failed and no version was registered (the champion and "
+            "challenger are unchanged)."
+        )
+        raise OutputError(
+            f"Cannot write the model registry {_where(tracking_uri)}: {why}. {after}"
+        ) from None
+
+
+def _where(tracking_uri: str | None) -> str:
+    """The registry as a user finds it: the sqlite file (artifacts beside it), else the URI."""
+    uri = resolve_tracking_uri(tracking_uri)
+    return uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else uri
+
+
+def _log_training_run(
+    *,
+    tracking_uri: str | None,
+    model_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    heads: Path,
+    report: Path,
+    run_name: str,
+    dataset: TrainingDataset | None,
+    registered: list[str],
+) -> tuple[str, str]:
     client, uri = _client(tracking_uri, create=True)
     experiment_id = _experiment_id(client, uri)
     run = client.create_run(
@@ -171,7 +224,8 @@ def log_training_run(
         fault_point("train.before_finished")
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
-        client.set_terminated(run_id, "FAILED")
+        with contextlib.suppress(Exception):  # a full disk: the next command ends it FAILED
+            client.set_terminated(run_id, "FAILED")
         raise
     try:
         client.get_registered_model(model_name)
@@ -181,6 +235,8 @@ def log_training_run(
     version = client.create_model_version(
         model_name, source, run_id=run_id, tags=dict(tags), model_id=model_id
     )
+    registered.append(str(version.version))
+    fault_point("train.version_registered")
     client.set_registered_model_alias(model_name, CHALLENGER, version.version)
     return run_id, str(version.version)
 
@@ -248,6 +304,25 @@ def _get_version(client: Any, model_name: str, version: str) -> Any:
         ) from None
 
 
+def _refuse_unaliased_newer(client: Any, model_name: str, challenger: str) -> None:
+    """A version newer than the challenger without any alias was registered by a training run
+    that died before naming it challenger (killed, full disk): promoting "the challenger" would
+    silently ship the older model the user did not mean."""
+    versions = client.search_model_versions(f"name = '{model_name}'")
+    newest = max((int(v.version) for v in versions), default=0)
+    if newest <= int(challenger):
+        return
+    latest = client.get_model_version(model_name, str(newest))
+    if getattr(latest, "aliases", None):
+        return
+    raise ArtifactError(
+        f"Version {newest} of {model_name!r} is newer than the challenger ({challenger}) but has "
+        "no alias: the training run that registered it stopped before naming it challenger. "
+        f"Promote the one you mean with --version {newest} (or --version {challenger}), or train "
+        "again."
+    )
+
+
 def _direction(metric: str) -> int:
     """+1 when a higher value is better (AUC, gains), -1 for losses (Brier, log loss)."""
     return -1 if ("brier" in metric or "log_loss" in metric) else 1
@@ -291,6 +366,8 @@ def promote_version(
     )
     if mv is None:
         raise ArtifactError(f"Model {model_name!r} has no challenger to promote.")
+    if version is None:
+        _refuse_unaliased_newer(client, model_name, str(mv.version))
     challenger = _version_info(client, model_name, mv)
     champion_mv = _by_alias(client, model_name, CHAMPION)
     champion = _version_info(client, model_name, champion_mv) if champion_mv is not None else None
@@ -345,12 +422,25 @@ def promote_version(
         )
     if force and not promoted:
         promoted, reason = True, f"forced: {reason}"
-        client.set_model_version_tag(model_name, challenger.version, "promoted_by_force", "true")
     if promoted:
-        client.set_registered_model_alias(model_name, CHAMPION, challenger.version)
-        client.set_model_version_tag(
-            model_name, challenger.version, "promotion_reason", reason[:5000]
-        )
+        try:
+            client.set_registered_model_alias(model_name, CHAMPION, challenger.version)
+        except Exception as exc:
+            why = write_failure(exc)
+            if why is None:
+                raise
+            raise OutputError(
+                f"Cannot write the model registry {_where(tracking_uri)}: {why}. Nothing was "
+                f"promoted: the champion is still {champion.version if champion else 'none'}."
+            ) from None
+        with contextlib.suppress(Exception):  # notes: the alias above is the promotion
+            if reason.startswith("forced: "):
+                client.set_model_version_tag(
+                    model_name, challenger.version, "promoted_by_force", "true"
+                )
+            client.set_model_version_tag(
+                model_name, challenger.version, "promotion_reason", reason[:5000]
+            )
     return PromotionDecision(
         promoted,
         reason,

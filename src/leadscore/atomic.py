@@ -40,6 +40,7 @@ __all__ = [
     "process_alive",
     "sweep_dead_temps",
     "temp_sibling",
+    "write_failure",
 ]
 
 FAULT_ENV = "LEADSCORE_FAULT"
@@ -105,7 +106,11 @@ def _errno_of(exc: BaseException) -> int | None:
     found = re.search(r"errno\s*:?\s*(\d+)", text, re.IGNORECASE)
     if found:
         return int(found[1])
-    for code, message in ((errno.ENOSPC, "No space left"), (errno.EDQUOT, "quota exceeded")):
+    for code, message in (
+        (errno.ENOSPC, "No space left"),
+        (errno.ENOSPC, "database or disk is full"),  # SQLite's SQLITE_FULL (MLflow's store)
+        (errno.EDQUOT, "quota exceeded"),
+    ):
         if message.lower() in text.lower():
             return code
     return None
@@ -114,6 +119,12 @@ def _errno_of(exc: BaseException) -> int | None:
 def is_write_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a file-system condition of the output (full disk, read-only...)."""
     return _errno_of(exc) in _WRITE_ERRNOS
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """Why a write failed and what to do (``"the disk is full: free some space or ..."``) when
+    ``exc`` is a file-system condition (:func:`is_write_error`), else ``None``."""
+    return _WRITE_ERRNOS.get(_errno_of(exc) or 0)
 
 
 def output_error(path: Path, exc: BaseException) -> OutputError:

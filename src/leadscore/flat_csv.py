@@ -129,10 +129,14 @@ def sniff(path: Path) -> tuple[str, str]:
         return (best if counts[best] else ","), encoding
 
 
-def read_flat_csv(path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> pd.DataFrame:
+def read_flat_csv(
+    path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES, text_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     """The export as a frame (separator and encoding sniffed, placeholders missing; both kept in
     ``frame.attrs``, see :func:`how_read`); unreadable files give a :class:`SourceError` naming
-    the file, never its rows."""
+    the file, never its rows. ``text_columns`` (a row id) are kept as written: ``00123`` stays
+    ``00123``, never the number 123. Rows with no value at all (a line of separators, as Excel
+    leaves at the end of a sheet) are skipped, with a note."""
     import pandas as pd  # lazy: the CLI imports this module for its defaults
 
     separator, encoding = sniff(path)
@@ -147,6 +151,7 @@ def read_flat_csv(path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> p
                 keep_default_na=False,
                 skipinitialspace=True,
                 low_memory=False,
+                dtype=dict.fromkeys(text_columns, str),  # absent names are ignored
             )
     except UnicodeError:
         why = (
@@ -167,9 +172,15 @@ def read_flat_csv(path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> p
         frame.columns = [str(c).strip() for c in frame.columns]
         notes: list[str] = []
         if separator != ",":
-            frame, decimal_commas = _decimal_commas(frame)
+            frame, decimal_commas = _decimal_commas(frame, text_columns)
             frame, notes = _thousands_dots(
-                frame, path, (separator, encoding), na_values, decimal_commas
+                frame, path, (separator, encoding), na_values, decimal_commas, text_columns
+            )
+        empty = frame.isna().all(axis=1)
+        if len(frame.columns) > 1 and empty.any():
+            frame = frame[~empty.to_numpy()].reset_index(drop=True)
+            notes.append(
+                f"{int(empty.sum()):,} row(s) with no value at all (only separators) skipped"
             )
         frame.attrs["encoding"], frame.attrs["separator"] = encoding, separator
         frame.attrs["number_notes"] = notes
@@ -180,7 +191,9 @@ def read_flat_csv(path: Path, na_values: Sequence[str] = DEFAULT_NA_VALUES) -> p
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?$")
 
 
-def _decimal_commas(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+def _decimal_commas(
+    frame: pd.DataFrame, text_columns: Sequence[str] = ()
+) -> tuple[pd.DataFrame, bool]:
     """Text columns written with decimal commas (``12,5``; ``1.234,5``), as a European Excel
     writes them beside a ``;`` separator, read as numbers: every filled value must match and
     at least one must hold a comma. Also says whether any column was read so."""
@@ -189,7 +202,9 @@ def _decimal_commas(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     converted = False
     for name in frame.columns:
         column = frame[name]
-        if not (column.dtype == object or isinstance(column.dtype, pd.StringDtype)):
+        if name in text_columns or not (
+            column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+        ):
             continue
         text = column.dropna().astype(str).str.strip()
         if text.empty or not text.str.contains(",", regex=False).any():
@@ -211,6 +226,7 @@ def _thousands_dots(
     dialect: tuple[str, str],
     na_values: Sequence[str],
     decimal_commas: bool,
+    text_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, list[str]]:
     """Whole numbers written with thousands dots (``1.153``, ``12.000.000``), as a European
     Excel writes them: pandas reads ``1.153`` as 1.153 and ``12.000.000`` as text. A column
@@ -223,8 +239,11 @@ def _thousands_dots(
     positions = [
         i
         for i, name in enumerate(frame.columns)
-        if pd.api.types.is_float_dtype(frame[name].dtype)
-        or (frame[name].dtype == object or isinstance(frame[name].dtype, pd.StringDtype))
+        if name not in text_columns
+        and (
+            pd.api.types.is_float_dtype(frame[name].dtype)
+            or (frame[name].dtype == object or isinstance(frame[name].dtype, pd.StringDtype))
+        )
     ]
     if not positions:
         return frame, []

@@ -4,17 +4,21 @@ Every run records the process that owns it (tags ``leadscore.pid`` and ``leadsco
 :func:`fail_dead_runs`, called whenever a command opens the registry, ends as FAILED every
 RUNNING run whose process is gone from this host (a run of another host, or of a live process,
 is left alone; so are RUNNING runs that carry no owner, logged by older versions).
+On a full disk the marking waits for a later command: reading the registry still works.
 :func:`sweep_runs` also names the live processes of this host that own a RUNNING run (a cached
 model resolution holds only while they live, :mod:`leadscore.serving.resolution_cache`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from leadscore.atomic import host_name, process_alive
+from leadscore.atomic import host_name, process_alive, write_failure
 
 __all__ = [
     "HOST_TAG",
@@ -29,6 +33,7 @@ __all__ = [
 PID_TAG = "leadscore.pid"
 HOST_TAG = "leadscore.host"
 REASON_TAG = "leadscore.failure"
+_log = logging.getLogger(__name__)
 
 
 def owner_tags() -> dict[str, str]:
@@ -53,6 +58,19 @@ def _local_owner(tags: dict[str, str]) -> int | None:
     return int(pid)
 
 
+@contextmanager
+def _quiet_store_log() -> Iterator[None]:
+    """MLflow's sqlite store logs a failed write with its traceback at ERROR before raising;
+    the caller decides what the failure means."""
+    store_log = logging.getLogger("mlflow.store.db.utils")
+    level = store_log.level
+    store_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        store_log.setLevel(level)
+
+
 def sweep_runs(client: Any) -> RunSweep:
     """Mark FAILED the RUNNING runs whose owning process died on this host."""
     experiments = [str(e.experiment_id) for e in client.search_experiments()]
@@ -70,8 +88,15 @@ def sweep_runs(client: Any) -> RunSweep:
             live.append(pid)
             continue
         run_id = str(run.info.run_id)
-        client.set_tag(run_id, REASON_TAG, f"process {pid} ended before the run finished")
-        client.set_terminated(run_id, "FAILED")
+        try:
+            with _quiet_store_log():
+                client.set_tag(run_id, REASON_TAG, f"process {pid} ended before the run finished")
+                client.set_terminated(run_id, "FAILED")
+        except Exception as exc:  # a full disk: housekeeping must not fail a read
+            if write_failure(exc) is None:
+                raise
+            _log.debug("Run %s stays RUNNING until the registry can be written: %s", run_id, exc)
+            continue
         failed.append(run_id)
     return RunSweep(failed, sorted(set(live)))
 

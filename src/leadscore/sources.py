@@ -84,12 +84,15 @@ def _use_utc(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET TimeZone = 'UTC'")
 
 
-def _create_raw_view(con: duckdb.DuckDBPyConnection, table: str, relation_sql: str) -> None:
+def _create_raw_view(
+    con: duckdb.DuckDBPyConnection, table: str, relation_sql: str, *, skip_empty: bool = False
+) -> None:
     """Create ``raw_<table>`` over ``relation_sql``, normalising text timestamps to UTC.
 
     Contract ``TIMESTAMP`` columns held as text are rewritten as ISO text in UTC when they parse
     as a timestamp (with or without an offset); other values are kept so validation reports them.
-    Every other column is passed through unchanged.
+    Every other column is passed through unchanged. ``skip_empty`` (CSV): a row with no value
+    at all (a line of separators, as Excel leaves below a sheet) is no row.
     """
     columns = con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()
     spec = table_spec(table)
@@ -103,7 +106,12 @@ def _create_raw_view(con: duckdb.DuckDBPyConnection, table: str, relation_sql: s
                 f"{col}) AS {col}"
             )
     select = f"* REPLACE ({', '.join(replaced)})" if replaced else "*"
-    con.execute(f"CREATE OR REPLACE VIEW {raw_view(table)} AS SELECT {select} FROM {relation_sql}")
+    where = ""
+    if skip_empty and columns:
+        where = " WHERE NOT (" + " AND ".join(f"{_quote(c[0])} IS NULL" for c in columns) + ")"
+    con.execute(
+        f"CREATE OR REPLACE VIEW {raw_view(table)} AS SELECT {select} FROM {relation_sql}{where}"
+    )
 
 
 class DuckDBFileSource:
@@ -211,7 +219,7 @@ class FolderSource:
             found = candidates[0]
             used.add(found.name.split("/", 1)[0])
             try:
-                _create_raw_view(con, table, found.call)
+                _create_raw_view(con, table, found.call, skip_empty=found.kind == "csv")
                 check_readable(con, raw_view(table))
             except duckdb.Error as exc:
                 location = str(found.files[0] if len(found.files) == 1 else self.path / table)

@@ -7,8 +7,9 @@ the canonical views ``accounts``, ``contacts``, ... with contract types and mapp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -25,6 +26,8 @@ from leadscore.sql import quote_literal as _literal
 __all__ = ["Problem", "Severity", "SqlConnection", "canonical_views", "raw_view", "validate"]
 
 _MAX_EXAMPLES = 5
+_SCIENTIFIC = re.compile(r"[+-]?\d(\.\d+)?[eE][+-]?\d+")
+"""A value as Excel shows a long number (``1.23E+05``): the digits past the third are lost."""
 
 
 class Severity(StrEnum):
@@ -113,10 +116,32 @@ class _Checker:
         ).fetchall()
         return count, tuple(_safe_example(r[0]) for r in rows)
 
+    def _zeros_hint(self, view: str, orphan: str, col: str, ref_table: str, ref: str) -> str:
+        """A hint when the orphans match once leading zeros are ignored (``123`` vs ``00123``):
+        one export wrote the ids as numbers (Excel does)."""
+        stripped = "ltrim(CAST({} AS VARCHAR), '0')"
+        row = self.con.execute(
+            f"SELECT count(*) FROM {view} WHERE {orphan} AND {stripped.format(col)} IN "
+            f"(SELECT {stripped.format(_quote(ref))} FROM {_quote(ref_table)} "
+            f"WHERE {_quote(ref)} IS NOT NULL)"
+        ).fetchone()
+        matched = int(row[0]) if row else 0
+        if not matched:
+            return ""
+        return (
+            f" ({matched:,} of them match once leading zeros are ignored, such as 123 and "
+            "00123: one export wrote the ids as numbers; export them formatted as text)"
+        )
+
     def _report(
         self, table: Table, column: str | None, where_sql: str, expected: str, source: str
     ) -> None:
         count, examples = self._count_and_examples(table, where_sql, source)
+        if count and any(_SCIENTIFIC.fullmatch(str(e)) for e in examples):
+            expected += (
+                " (values such as 1.23E+05 are Excel's scientific notation, which drops a long "
+                "number's digits: export the column formatted as text)"
+            )
         if count:
             self.problems.append(Problem(table.name, column, count, expected, examples))
 
@@ -308,15 +333,23 @@ class _Checker:
                 if not self._usable(table, fk.column) or fk.ref_table not in self.present:
                     continue
                 col = _quote(fk.column)
+                orphan = (
+                    f"{col} IS NOT NULL AND {col} NOT IN (SELECT {_quote(fk.ref_column)} FROM "
+                    f"{_quote(fk.ref_table)} WHERE {_quote(fk.ref_column)} IS NOT NULL)"
+                )
+                found = len(self.problems)
                 self._report(
                     table,
                     fk.column,
-                    f"{col} IS NOT NULL AND {col} NOT IN (SELECT {_quote(fk.ref_column)} FROM {_quote(fk.ref_table)} "
-                    f"WHERE {_quote(fk.ref_column)} IS NOT NULL)",
+                    orphan,
                     f"refer to unknown {fk.ref_table}; expected every {fk.column} to exist in "
                     f"{fk.ref_table}.{fk.ref_column}",
                     view,
                 )
+                if len(self.problems) > found:  # only then: one more scan
+                    hint = self._zeros_hint(view, orphan, col, fk.ref_table, fk.ref_column)
+                    last = self.problems[-1]
+                    self.problems[-1] = replace(last, expected=last.expected + hint)
             if table.time_column and self._usable(table, table.time_column):
                 as_of = self.as_of.strftime("%Y-%m-%d %H:%M:%S")
                 self._report(

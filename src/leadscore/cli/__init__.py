@@ -12,12 +12,13 @@ from typing import Annotated
 import typer
 
 from leadscore import __version__
+from leadscore.atomic import write_failure
 from leadscore.cli import engine_options as engine_opt
 from leadscore.cli import flat_output, monitor, output, sales, scoring
 from leadscore.cli import funnel_options as funnel_opt
 from leadscore.cli import options as opt
 from leadscore.cli.help_format import build_command
-from leadscore.errors import ConfigError, LeadscoreError
+from leadscore.errors import ConfigError, LeadscoreError, OutputError
 from leadscore.flat_csv import DEFAULT_NA_VALUES
 from leadscore.pipeline.defaults import (
     DEFAULT_DEMO_CRM,
@@ -387,6 +388,18 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug, not a user error: still no traceback unless --debug
         if options.debug:
             traceback.print_exc()
+        why = write_failure(exc)
+        if why is not None:  # a full disk deep in a library (MLflow, DuckDB): not a bug
+            # a copy's error names its source first, the file written second
+            filename = getattr(exc, "filename2", None) or getattr(exc, "filename", None)
+            where = f" of {filename}" if filename else ""
+            output.err_console.print(
+                f"[bold red]error:[/] A write{where} failed: {why}. Run again with --debug "
+                "for where it happened.",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise SystemExit(OutputError.exit_code) from None
         output.err_console.print(
             f"[bold red]internal error:[/] {type(exc).__name__}: {exc}. This is a bug in "
             "leadscore; run again with --debug for the traceback and report it.",

@@ -187,6 +187,11 @@ def print_retrain(result: RetrainResult) -> None:
     for note in d.checks.notes:
         console.print(f"  note: {note}", highlight=False)
     console.print("The decision is recorded as gate_* tags on the version and its MLflow run.")
+    if d.promoted:
+        console.print(
+            "A running `leadscore serve` keeps the version it loaded at start: restart it to "
+            f"serve version {d.challenger_version}."
+        )
 
 
 def retrain(

@@ -361,6 +361,11 @@ def print_promotion(decision: PromotionDecision, margin: float) -> None:
         + ("-" if decision.champion_value is None else f"{decision.champion_value:.4f}")
         + f", margin {margin:g})."
     )
+    if decision.promoted:
+        console.print(
+            "A running `leadscore serve` keeps the version it loaded at start: restart it to "
+            f"serve version {decision.challenger_version}."
+        )
 
 
 def print_models(model_name: str, versions: list[ModelVersionInfo]) -> None:

@@ -104,6 +104,7 @@ def score_step(spec: ScoreSpec, *, progress: ProgressFn = no_progress) -> ScoreS
 
         return spark_score(spec)
     _require_parquet_out(spec.out)
+    _refuse_out_in_source(spec.source, spec.out)
     with open_mapped_crm(spec.source, spec.config) as crm:
         batch = score_contact_base(
             crm,
@@ -124,6 +125,25 @@ def _require_parquet_out(out: Path) -> None:
         raise ConfigError(
             f"Scores of a CRM are written as Parquet, but --out {out.name} ends in "
             f"{out.suffix!r}. Give a .parquet path (for a CSV, export them: leadscore export)."
+        )
+
+
+def _refuse_out_in_source(source: object, out: Path) -> None:
+    """``--out`` must not replace the CRM being scored: the file itself, or a table of a CRM
+    folder (``contacts.parquet``, a part under ``events/``). Other files in the folder are
+    fine."""
+    from leadscore.contract import TABLE_NAMES
+
+    if not isinstance(source, str | Path) or "://" in str(source):
+        return
+    crm, target = Path(source).resolve(), out.resolve()
+    table = (target.parent == crm and target.stem in TABLE_NAMES) or (
+        target.parent.parent == crm and target.parent.name in TABLE_NAMES
+    )
+    if target == crm or table:
+        raise ConfigError(
+            f"--out {out} is a table of the CRM being scored ({source}): give another path "
+            "(the CRM's own data would be replaced by the scores)."
         )
 
 
