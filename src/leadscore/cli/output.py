@@ -194,9 +194,17 @@ def print_validation(report: ValidationReport) -> None:
                 f"{skipped:,} of {summary.reached[after]:,} reaching {after} skipped {before} "
                 f"(sent straight to sales): not in the {step} rate."
             )
-    console.print(
-        f"Leads becoming SQL within 90 days of creation: {summary.sql_within_quarter:.1%}"
-    )
+    if summary.sql_within_quarter is None:
+        console.print(
+            "Leads becoming SQL within 90 days of creation: not measurable yet (no lead was "
+            "created 90 or more days before the data's last stage change)."
+        )
+    else:
+        console.print(
+            f"Leads becoming SQL within 90 days of creation: {summary.sql_within_quarter:.1%} "
+            f"(of the {summary.quarter_cohort:,} leads created 90 or more days before the data's "
+            "last stage change)"
+        )
 
 
 def print_features(built: FeaturesResult) -> None:
