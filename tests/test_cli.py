@@ -216,3 +216,21 @@ def test_a_date_alone_as_of_means_the_end_of_that_day() -> None:
     for text in ("2025-12-30", "2025-12-30T08:15:00"):
         request = ScoreRequest.model_validate({"leads": [lead], "as_of": text})
         assert request.as_of == as_of_moment(text)
+
+
+def test_a_history_too_short_for_the_horizon_is_said_not_shown_as_zero(tmp_path: Path) -> None:
+    """Five weeks of data: no quarter-old lead, no cutoff with a full 60-day horizon."""
+    folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
+    checked = run_cli("validate", str(folder), "--as-of", "2025-01-01")
+    assert "within 90 days of creation: not measurable yet" in checked.stdout
+    table = tmp_path / "training.parquet"
+    default = run_cli("features", "build", str(folder), "--out", str(table))
+    assert default.returncode == 2
+    assert "before the first default cutoff (2024-04-01: the first of the month" in default.stderr
+    built = run_cli(
+        "features", "build", str(folder), "--out", str(table), "--every", "week",
+        "--start", "2024-02-05", "--horizon", "60",
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "Label rates: none (no rows)" in built.stdout
+    assert "the training table has no rows" in built.stderr

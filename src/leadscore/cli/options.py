@@ -87,7 +87,12 @@ Definition = Annotated[
     Path | None,
     typer.Option(help="Feature config YAML: include, exclude, windows, add, rules, lookback_days."),
 ]
-Start = Annotated[datetime | None, typer.Option(help="First cutoff (default: auto).")]
+Start = Annotated[
+    datetime | None,
+    typer.Option(
+        help="First cutoff (default: the first of the month two months after the first contact)."
+    ),
+]
 End = Annotated[datetime | None, typer.Option(help="Last cutoff (default: data end).")]
 EveryOption = Annotated[Every, typer.Option(help="Cutoff step.")]
 Horizon = Annotated[int, typer.Option(min=1, help="Label horizon in days.")]

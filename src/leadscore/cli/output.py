@@ -213,14 +213,21 @@ def print_features(built: FeaturesResult) -> None:
         f"Training table: {table.rows:,} rows x {built.n_features} features, "
         f"{len(table.per_cutoff)} cutoffs, {built.horizon}-day horizon -> {table.path}"
     )
-    console.print(
-        "Label rates: "
-        + ", ".join(f"{k} {v:.2%}" for k, v in table.label_rates.items() if v is not None)
-    )
+    rates = [f"{k} {v:.2%}" for k, v in table.label_rates.items() if v is not None]
+    console.print("Label rates: " + (", ".join(rates) or "none (no rows)"))
     console.print(
         f"Censored (horizon runs past the end of the data, excluded): "
         f"{table.censored_rows:,} rows in {built.censored_cutoffs} cutoff(s)"
     )
+    if table.rows == 0:
+        err_console.print(
+            "[bold yellow]warning[/]: the training table has no rows: no cutoff has a "
+            f"{built.horizon}-day horizon that ends before the data does (or no contact existed "
+            "at a cutoff). Training needs rows at 3 or more cutoffs: export a longer history, "
+            "or pass a shorter --horizon or a more frequent --every.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if table.meta.sample is not None:  # negatives sampled in the build query
         console.print(table.meta.sample.describe() + " Label rates are the population's.")
     for warning in built.warnings:
