@@ -33,6 +33,13 @@ def test_help_and_version() -> None:
     assert __version__ in version_run.stdout
 
 
+def test_the_command_list_gives_each_command_one_unbroken_summary() -> None:
+    """The docstring's own line breaks and reST quotes are not the list's (COLUMNS is 200)."""
+    listed = run_cli("--help").stdout
+    assert "beside the rules, with the same table and confidence intervals as `train`." in listed
+    assert "``" not in listed
+
+
 def test_help_shows_no_type_label_beside_flags() -> None:
     """A flag takes no value: ``--debug <bool>`` would read as if it wanted one."""
     for command in ([], ["train"], ["features", "build"], ["score"]):
