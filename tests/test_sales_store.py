@@ -210,3 +210,17 @@ def test_feedback_report_counts_each_reps_latest_verdict(store: ScoreStore) -> N
     assert report.rejected_for["reason"].tolist() == ["timing"]
     by_version = report.by_model_version.set_index("model_version")
     assert by_version.loc["3", "verdicts"] == 4 and by_version.loc["3", "rejected"] == 1
+
+
+def test_a_score_of_an_older_export_says_its_as_of(store_location: Path | str) -> None:
+    """A batch run scored today on data that ended earlier: its "last 7 days" count back from
+    its as-of, so the lead's page must say it; an API score (no as-of) does not."""
+    scores = ScoreStore(store_location)
+    old = rows("c-old", [(MONDAY, 0.3, "A")]).assign(as_of=MONDAY - timedelta(days=300))
+    scores.record_scores(old)
+    scores.record_scores(rows("c-api", [(MONDAY, 0.3, "A")]))
+    lead, _ = lead_detail(scores, "c-old")
+    assert lead is not None and lead.as_of == MONDAY - timedelta(days=300)
+    assert lead.describes_the_past
+    api, _ = lead_detail(scores, "c-api")
+    assert api is not None and api.as_of is None and not api.describes_the_past
