@@ -170,7 +170,7 @@ def test_pipeline_commands_end_to_end(tmp_path: Path) -> None:
         "explain", contact, "--crm", str(crm), "--tracking-uri", uri, "--as-of", "2025-12-31"
     )
     assert explained.returncode == 0, explained.stderr
-    assert f"{contact}: grade" in explained.stdout
+    assert f"{contact}: grade" in explained.stdout and ", chance of SQL " in explained.stdout
     unknown = run_cli("explain", "NO-SUCH-CONTACT", "--crm", str(crm), "--tracking-uri", uri)
     assert unknown.returncode == 1
     assert "Traceback" not in unknown.stderr and "internal error" not in unknown.stderr

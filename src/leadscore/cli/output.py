@@ -497,7 +497,7 @@ def print_explanation(e: ContactExplanation) -> None:
     for note in e.notes:
         err_console.print(f"[yellow]warning[/]: {note}", highlight=False, soft_wrap=True)
     console.print(
-        f"[bold]{e.contact_id}[/]: grade [bold]{e.grade}[/], SQL {_share(e.p_sql)}, meeting "
+        f"[bold]{e.contact_id}[/]: grade [bold]{e.grade}[/], chance of SQL {_share(e.p_sql)}, of a meeting "
         f"{_share(e.p_meeting)} (fit {e.fit_score:.0f}/100, engagement {e.engagement_score:.0f}/100; "
         f"model {e.model_version}, as of {e.as_of:%Y-%m-%d})",
         highlight=False,
