@@ -36,7 +36,10 @@ def test_help_and_version() -> None:
 def test_the_command_list_gives_each_command_one_unbroken_summary() -> None:
     """The docstring's own line breaks and reST quotes are not the list's (COLUMNS is 200)."""
     listed = run_cli("--help").stdout
-    assert "beside the rules, with the same table and confidence intervals as `leadscore train`." in listed
+    assert (
+        "beside the rules, with the same table and confidence intervals as `leadscore train`."
+        in listed
+    )
     assert "``" not in listed
 
 

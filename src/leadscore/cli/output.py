@@ -384,15 +384,23 @@ def print_models(model_name: str, versions: list[ModelVersionInfo]) -> None:
         console.print(f"No version of {model_name} is registered yet: run `leadscore train`.")
         return
     table = Table(title=f"Registered versions of {model_name}")
-    for column in ("version", "aliases", "AUC sql", "AUC meeting", "gain at MQL volume", "run"):
+    # flat-mode versions keep their one target's figures under "sql": name the export's target
+    flat = {
+        info.tags.get("flat_target") for info in versions if info.tags.get("model_kind") == "flat"
+    }
+    only_flat = len(flat) == 1 and all(info.tags.get("model_kind") == "flat" for info in versions)
+    aucs = [f"AUC {next(iter(flat))}"] if only_flat else ["AUC sql", "AUC meeting"]
+    for column in ("version", "aliases", *aucs, "gain at MQL volume", "run"):
         table.add_column(column, justify="left" if column in {"aliases", "run"} else "right")
     for info in versions:
         m = info.metrics
+        cells = (
+            [_auc_cell(m, "sql")] if only_flat else [_auc_cell(m, "sql"), _auc_cell(m, "meeting")]
+        )
         table.add_row(
             info.version,
             ", ".join(info.aliases),
-            _auc_cell(m, "sql"),
-            _auc_cell(m, "meeting"),
+            *cells,
             _gain_cell(info, "sql"),
             info.run_id[:8],
         )
