@@ -52,7 +52,7 @@ def config_reference() -> str:
     ]
     for title, model, doc in (
         ("CRM mapping (`--config leadscore.yaml`)", LeadscoreConfig, "leadscore.config"),
-        ("Training (`leadscore train --config`)", TrainingConfig, "leadscore.training"),
+        ("Training (`leadscore train --training-config`)", TrainingConfig, "leadscore.training"),
         ("Feature definition (`--definition`)", FeatureDefinition, "leadscore.features"),
     ):
         rows = ["| key | type | default | meaning |", "|---|---|---|---|"]

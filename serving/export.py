@@ -106,7 +106,7 @@ def _check_ids(ids: pd.Series, pattern: str, target: str, what: str) -> None:
     bad = int((~ids.astype(str).str.fullmatch(pattern)).sum())
     if bad:
         raise ConfigError(
-            f"{bad} of {len(ids)} contact id(s) are not {what}, which a {target} import needs "
+            f"{bad:,} of {len(ids):,} contact id(s) are not {what}, which a {target} import needs "
             f"to update existing records. Export with --target generic, or score a CRM whose "
             f"contact ids are the {target} record ids."
         )

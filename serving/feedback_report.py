@@ -9,6 +9,7 @@ two verdicts); another day, model version or rep counts apart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -61,7 +62,7 @@ class FeedbackReport:
         """The report's tables by title, in reading order."""
         return {
             "Acceptance per grade": self.by_grade,
-            "Acceptance per top reason shown": self.by_top_reason,
+            "Acceptance per top reason shown (counts as N)": self.by_top_reason,
             "Acceptance per model version": self.by_model_version,
             "Acceptance per rep": self.by_rep,
             "Reasons reps reject leads for": self.rejected_for,
@@ -85,6 +86,27 @@ def _counts(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for column in columns:
         frame[column] = frame[column].astype("int64")
     return frame
+
+
+_COUNT = re.compile(r"(?<!last )(?<![\w.,])\d+(?:[.,]\d+)*(?!\w)")
+"""A count in a reason ("16 interactions", "in the CRM for 4 days", "top 14 %"), not a window
+("in the last 7 days") nor part of a label ("50M-100M")."""
+
+
+def reason_kind(reason: str) -> str:
+    """A reason with its counts as N: "16 interactions in the last 7 days" and "33 ..." are
+    one kind of reason, so acceptance per top reason groups leads, not one row per lead."""
+    return _COUNT.sub("N", reason)
+
+
+def _by_reason_kind(frame: pd.DataFrame) -> pd.DataFrame:
+    kinds = frame.assign(top_reason=frame["top_reason"].map(reason_kind))
+    grouped = kinds.groupby("top_reason", as_index=False, sort=False)[
+        ["verdicts", "accepted", "rejected"]
+    ].sum()
+    grouped["acceptance"] = (grouped["accepted"] / grouped["verdicts"]).astype(float).round(3)
+    ordered = grouped.sort_values(["verdicts", "top_reason"], ascending=[False, True])
+    return ordered.reset_index(drop=True)
 
 
 def feedback_report(store: ScoreStore) -> FeedbackReport:
@@ -116,7 +138,7 @@ def feedback_report(store: ScoreStore) -> FeedbackReport:
         accepted=accepted,
         given=given,
         by_grade=tables["grade"],
-        by_top_reason=tables["top_reason"],
+        by_top_reason=_by_reason_kind(tables["top_reason"]),
         by_model_version=tables["model_version"],
         by_rep=tables["rep"],
         rejected_for=rejected,

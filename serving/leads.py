@@ -66,6 +66,14 @@ class Lead:
     verdict_by: str | None
     owner: str | None = None
     segment: str | None = None
+    as_of: datetime | None = None
+    """The moment the score describes (a batch run's ``--as-of``); ``None`` for an API score."""
+
+    @property
+    def describes_the_past(self) -> bool:
+        """Scored as of another day than it was scored on (an export scored later): its
+        "in the last 7 days" counts back from :attr:`as_of`, which the page must say."""
+        return self.as_of is not None and self.as_of.date() != self.scored_at.date()
 
     @property
     def trend(self) -> str:
@@ -94,7 +102,7 @@ fb AS (
 )
 SELECT r.contact_id, r.scored_at, r.model_version, r.p_sql, r.grade, r.fit_score,
        r.engagement_score, r.reasons_positive, r.reasons_negative, r.trend_p,
-       r.trend_grades, r.trend_at, fb.verdict, fb.verdict_by, r.owner, r.segment,
+       r.trend_grades, r.trend_at, fb.verdict, fb.verdict_by, r.owner, r.segment, r.as_of,
        count(*) OVER () AS total
 FROM r LEFT JOIN fb USING (contact_id)
 WHERE r.rn = 1 AND (?::VARCHAR IS NULL OR r.grade = ?::VARCHAR)
@@ -150,6 +158,7 @@ def _lead(row: dict[str, Any]) -> Lead:
         verdict_by=_none(row["verdict_by"]),
         owner=_none(row["owner"]),
         segment=_none(row["segment"]),
+        as_of=None if _none(row["as_of"]) is None else pd.Timestamp(row["as_of"]).to_pydatetime(),
     )
 
 

@@ -33,6 +33,16 @@ def test_help_and_version() -> None:
     assert __version__ in version_run.stdout
 
 
+def test_the_command_list_gives_each_command_one_unbroken_summary() -> None:
+    """The docstring's own line breaks and reST quotes are not the list's (COLUMNS is 200)."""
+    listed = run_cli("--help").stdout
+    assert (
+        "beside the rules, with the same table and confidence intervals as `leadscore train`."
+        in listed
+    )
+    assert "``" not in listed
+
+
 def test_help_shows_no_type_label_beside_flags() -> None:
     """A flag takes no value: ``--debug <bool>`` would read as if it wanted one."""
     for command in ([], ["train"], ["features", "build"], ["score"]):
@@ -164,7 +174,7 @@ def test_pipeline_commands_end_to_end(tmp_path: Path) -> None:
         "explain", contact, "--crm", str(crm), "--tracking-uri", uri, "--as-of", "2025-12-31"
     )
     assert explained.returncode == 0, explained.stderr
-    assert f"{contact}: grade" in explained.stdout
+    assert f"{contact}: grade" in explained.stdout and ", chance of SQL " in explained.stdout
     unknown = run_cli("explain", "NO-SUCH-CONTACT", "--crm", str(crm), "--tracking-uri", uri)
     assert unknown.returncode == 1
     assert "Traceback" not in unknown.stderr and "internal error" not in unknown.stderr
@@ -217,3 +227,21 @@ def test_a_date_alone_as_of_means_the_end_of_that_day() -> None:
     for text in ("2025-12-30", "2025-12-30T08:15:00"):
         request = ScoreRequest.model_validate({"leads": [lead], "as_of": text})
         assert request.as_of == as_of_moment(text)
+
+
+def test_a_history_too_short_for_the_horizon_is_said_not_shown_as_zero(tmp_path: Path) -> None:
+    """Five weeks of data: no quarter-old lead, no cutoff with a full 60-day horizon."""
+    folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
+    checked = run_cli("validate", str(folder), "--as-of", "2025-01-01")
+    assert "within 90 days of creation: not measurable yet" in checked.stdout
+    table = tmp_path / "training.parquet"
+    default = run_cli("features", "build", str(folder), "--out", str(table))
+    assert default.returncode == 2
+    assert "before the first default cutoff (2024-04-01: the first of the month" in default.stderr
+    built = run_cli(
+        "features", "build", str(folder), "--out", str(table), "--every", "week",
+        "--start", "2024-02-05", "--horizon", "60",
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "Label rates: none (no rows)" in built.stdout
+    assert "the training table has no rows" in built.stderr

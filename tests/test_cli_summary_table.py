@@ -91,3 +91,19 @@ def test_models_show_each_shipped_figure_with_its_interval(
     assert "+51.0%" in text and "+23% to +88%" in text
     assert "0.737" in text  # no interval logged: the value alone
     assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+
+
+def test_flat_versions_are_listed_under_their_own_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flat model of 'Converted' has no sql or meeting: its column is named after its target."""
+    from leadscore.training.tracking import ModelVersionInfo
+
+    console = Console(record=True, width=80)
+    monkeypatch.setattr(output, "console", console)
+    tags = {"model_kind": "flat", "flat_target": "Converted"}
+    info = ModelVersionInfo(
+        "leadscore", "4", ["champion"], "b" * 32, 0, {"test_roc_auc_shipped_sql": 0.61}, tags
+    )
+    output.print_models("leadscore", [info])
+    text = console.export_text()
+    assert "AUC Converted" in text and "0.610" in text
+    assert "meeting" not in text and "AUC sql" not in text

@@ -83,6 +83,14 @@ def test_apply_writes_a_consistent_table(model: ServingModel, tmp_path: Path) ->
         FeedbackTableSpec(training_table=source, out=out, store=store.path, policy=policy)
     )
     assert again.uncoded_rejections == 2 and again.masks.excluded_rows == result.masks.excluded_rows
+    assert result.after_last_cutoff == 0
+    # a verdict given after the last cutoff (today, on an older table) changes nothing: counted
+    last = pd.Timestamp(frame["cutoff"].max()).tz_localize(None)
+    store.add_feedback(contact, "rejected", reason="student", given_at=last + timedelta(days=1))
+    late = feedback_table_step(
+        FeedbackTableSpec(training_table=source, out=out, store=store.path, policy=policy)
+    )
+    assert late.after_last_cutoff == 1 and late.masks.excluded_rows == result.masks.excluded_rows
     with pytest.raises(ConfigError, match="another path"):
         feedback_table_step(FeedbackTableSpec(training_table=source, out=source, store=store.path))
     bad = tmp_path / "bad.yaml"

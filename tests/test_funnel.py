@@ -23,8 +23,9 @@ def test_funnel_counts_and_rates(tmp_path: Path) -> None:
     assert summary.conversion["sql→meeting"] == 0.0
     assert summary.monthly["month"].tolist() == ["2024-02", "2024-03"]
     assert summary.monthly["lead"].tolist() == [2, 1]
-    # data ends 2024-03-01: no lead had a full quarter yet
-    assert summary.sql_within_quarter == 0.0
+    # data ends 2024-03-01: no lead had a full quarter yet, so no rate (not 0 %)
+    assert summary.sql_within_quarter is None
+    assert summary.quarter_cohort == 0
 
 
 def test_the_funnel_and_the_labels_share_one_definition_of_reaching_sql(tmp_path: Path) -> None:
@@ -50,3 +51,13 @@ def test_contacts_sent_straight_to_sales_are_counted_apart(tmp_path: Path) -> No
     assert summary.reached["mql"] == 0 and summary.reached["sql"] == 1
     assert summary.conversion["mql→sql"] == 0.0
     assert summary.skipped == {"lead→mql": 0, "mql→sql": 1, "sql→meeting": 0}
+
+
+def test_the_quarter_rate_counts_only_leads_with_a_full_quarter(tmp_path: Path) -> None:
+    tables = tiny_crm_tables()
+    stages = tables["stage_changes"]
+    stages.loc[len(stages)] = ["C3", "2024-06-01 08:00:00", "disqualified"]  # data end
+    crm = open_crm(write_csv_folder(tables, tmp_path), as_of=datetime(2025, 1, 1))
+    summary = funnel_summary(crm)
+    assert summary.quarter_cohort == 3
+    assert summary.sql_within_quarter == pytest.approx(1 / 3)

@@ -210,3 +210,33 @@ def test_feedback_report_counts_each_reps_latest_verdict(store: ScoreStore) -> N
     assert report.rejected_for["reason"].tolist() == ["timing"]
     by_version = report.by_model_version.set_index("model_version")
     assert by_version.loc["3", "verdicts"] == 4 and by_version.loc["3", "rejected"] == 1
+
+
+def test_a_score_of_an_older_export_says_its_as_of(store_location: Path | str) -> None:
+    """A batch run scored today on data that ended earlier: its "last 7 days" count back from
+    its as-of, so the lead's page must say it; an API score (no as-of) does not."""
+    scores = ScoreStore(store_location)
+    old = rows("c-old", [(MONDAY, 0.3, "A")]).assign(as_of=MONDAY - timedelta(days=300))
+    scores.record_scores(old)
+    scores.record_scores(rows("c-api", [(MONDAY, 0.3, "A")]))
+    lead, _ = lead_detail(scores, "c-old")
+    assert lead is not None and lead.as_of == MONDAY - timedelta(days=300)
+    assert lead.describes_the_past
+    api, _ = lead_detail(scores, "c-api")
+    assert api is not None and api.as_of is None and not api.describes_the_past
+
+
+def test_acceptance_per_top_reason_groups_reasons_that_differ_by_a_count(
+    store: ScoreStore,
+) -> None:
+    """ "16 interactions in the last 7 days" and "33 ..." are one kind of reason: one row, not
+    one row per lead; windows and labels keep their numbers."""
+    store.add_feedback("c-up", "accepted", reasons_shown=["16 interactions in the last 7 days"])
+    store.add_feedback("c-flat", "rejected", reasons_shown=["33 interactions in the last 7 days"])
+    store.add_feedback("c-low", "accepted", reasons_shown=["annual revenue band 50M-100M"])
+    table = feedback_report(store).by_top_reason
+    assert table["top_reason"].tolist() == [
+        "N interactions in the last 7 days",
+        "annual revenue band 50M-100M",
+    ]
+    assert table["verdicts"].tolist() == [2, 1] and table["acceptance"].tolist() == [0.5, 1.0]

@@ -11,7 +11,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from leadscore.model.bots import bot_flags
+from leadscore.model.bots import BotRule, bot_flags, bot_sentence
 from leadscore.serving import ScoreStore, explain_contact, load_scorer, score_contact_base
 from leadscore.serving.bot_cap import capped_probability
 from tests.test_serving_api import lead, running
@@ -158,3 +158,11 @@ def test_http_caps_a_posted_bot_and_says_why(server: str, model: ServingModel) -
         # the burst's 300 hits plus the lead's own two visits of that hour
         assert "302 interactions within a single hour" in said[0]["text"]
     assert not any(r["text"].startswith("grade capped") for r in hot["reasons_negative"])
+
+
+def test_the_cap_sentence_agrees_in_number() -> None:
+    rule = BotRule()
+    one = pd.Series({rule.hour_feature: 412, rule.day_feature: 100})
+    both = pd.Series({rule.hour_feature: 405, rule.day_feature: 484})
+    assert "412 interactions within a single hour looks automated" in bot_sentence(one, rule)
+    assert "and 484 interactions on a single day look automated" in bot_sentence(both, rule)

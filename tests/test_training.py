@@ -160,3 +160,6 @@ def test_a_headline_whose_interval_includes_no_change_says_so() -> None:
     text = _headline_sentence(unsure, 22, "lightgbm", "95%")
     assert "+38.5% (95% CI -6.5% to +106.1%; the interval includes no change)" in text
     assert "includes no change" not in _headline_sentence(sure, 22, "lightgbm", "95%")
+    flat = _headline_sentence(sure, 1, "lightgbm", "95%", flat=True)  # one export, no cutoffs
+    assert flat.startswith("At the rules' MQL volume (52 leads of the test period), lightgbm")
+    assert "cutoff" not in flat and "horizon" not in flat

@@ -57,6 +57,8 @@ def test_promotion_gate_refuses_a_worse_challenger(tmp_path: Path) -> None:
     halved = replace(evaluation, headline=evaluation.headline.assign(model_found=2.6))
     said = plain_summary(halved, {}, shipped="lightgbm")
     assert "include about 3 that" in said[1] and "2.6" not in said[1]
+    flat = plain_summary(evaluation, {}, shipped="lightgbm", flat=True)  # an export's leads
+    assert not [s for s in flat if "horizon" in s or "cutoff" in s]
 
     with pytest.raises(ArtifactError, match="no version '99'"):
         promote(tracking_uri=uri, version="99")

@@ -82,6 +82,19 @@ def test_wrong_type(tmp_path: Path) -> None:
     assert "BIGINT" in str(problem)
 
 
+def test_unreadable_values_say_which_form_reads(tmp_path: Path) -> None:
+    """A spreadsheet's day/month dates and thousands separators: the message says the form."""
+
+    def spreadsheet(t: Tables) -> None:
+        t["accounts"]["employee_count"] = ["250", "1,500"]
+        created = t["contacts"]["created_at"].astype(str).tolist()
+        t["contacts"]["created_at"] = ["01/03/2024 12:00", *created[1:]]
+
+    text = "\n".join(str(p) for p in problems_for(tmp_path, spreadsheet))
+    assert "values cannot be read as BIGINT; expected whole numbers without thousands" in text
+    assert "values cannot be read as TIMESTAMP; expected ISO dates such as 2024-03-01" in text
+
+
 def test_null_in_non_nullable_column(tmp_path: Path) -> None:
     def no_time(t: Tables) -> None:
         t["events"].loc[[1, 2], "occurred_at"] = None

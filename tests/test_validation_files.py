@@ -147,6 +147,14 @@ def test_latin1_csv_names_file_line_and_fix(tmp_path: Path) -> None:
     assert "not UTF-8 encoded" in message and "re-export it as UTF-8" in message
 
 
+def test_utf16_csv_is_named_as_utf16_with_its_own_fix(tmp_path: Path) -> None:
+    folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
+    text = (folder / "events.csv").read_text(encoding="utf-8")
+    (folder / "events.csv").write_bytes(text.encode("utf-16"))
+    message = read_error(folder)
+    assert "the file is UTF-16 encoded" in message and "iconv -f utf-16" in message
+
+
 def test_binary_csv_is_a_clear_read_error(tmp_path: Path) -> None:
     folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
     (folder / "events.csv").write_bytes(bytes(range(256)) * 40)

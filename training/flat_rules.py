@@ -132,7 +132,7 @@ def rules_notes(rules: FlatRules, test_points: FloatArray, frame: pd.DataFrame) 
         where = f" ({len(rules.as_ruleset().rules)} rule(s); mql_threshold of the file)"
     notes = [
         f"Rules baseline: {rules.describe()}, MQL at {rules.bar:g} points or more{where}: "
-        f"{int((test_points >= rules.bar).sum()):,} of {len(test_points):,} test rows."
+        f"{int((test_points >= rules.bar).sum()):,} of {len(test_points):,} test leads."
     ]
     if not (test_points >= rules.bar).any():
         fix = "--mql-threshold" if rules.column is not None else "mql_threshold in the YAML"

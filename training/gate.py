@@ -56,8 +56,8 @@ class PairedComparison:
         return (
             f"{self.metric} challenger {self.challenger:.4f} vs champion {self.champion:.4f}: "
             f"difference {self.difference:+.4f}, paired {self.confidence:.0%} CI "
-            f"[{self.low:+.4f}, {self.high:+.4f}] ({self.n_bootstrap} contact-bootstrap draws, "
-            f"{self.n_rows} rows, {self.n_positives} positives)"
+            f"[{self.low:+.4f}, {self.high:+.4f}] ({self.n_bootstrap:,} contact-bootstrap draws, "
+            f"{self.n_rows:,} rows, {self.n_positives:,} positives)"
         )
 
 

@@ -104,13 +104,14 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def headline_sentences(
-    evaluation: Evaluation, model: str | Mapping[str, str] = "lightgbm"
+    evaluation: Evaluation, model: str | Mapping[str, str] = "lightgbm", *, flat: bool = False
 ) -> list[str]:
     """Plain-language headline: extra positives found at the rules' MQL volume.
 
     ``model``: the method to speak of, or one per target (the head that ships for it; a target
     whose rules ship gets a sentence saying so). Counts are (contact, cutoff) rows: a contact
-    eligible at several cutoffs counts at each."""
+    eligible at several cutoffs counts at each; ``flat``: the rows are the leads of one export
+    (no cutoffs, no horizon)."""
     out = []
     level = f"{evaluation.confidence:.0%}"
     for target in evaluation.headline["target"].unique():
@@ -123,11 +124,13 @@ def headline_sentences(
             continue
         rows = evaluation.headline
         for _, r in rows[(rows["method"] == method) & (rows["target"] == target)].iterrows():
-            out.append(_headline_sentence(r, evaluation.n_cutoffs, str(method), level))
+            out.append(_headline_sentence(r, evaluation.n_cutoffs, str(method), level, flat=flat))
     return out
 
 
-def _headline_sentence(r: pd.Series, n_cutoffs: int, model: str, level: str) -> str:
+def _headline_sentence(
+    r: pd.Series, n_cutoffs: int, model: str, level: str, *, flat: bool = False
+) -> str:
     if not np.isfinite(r["relative_gain"]):
         gain = "gain not estimable (the rules find none)"
     elif not (np.isfinite(r["gain_low"]) and np.isfinite(r["gain_high"])):
@@ -138,6 +141,12 @@ def _headline_sentence(r: pd.Series, n_cutoffs: int, model: str, level: str) -> 
             f"{r['relative_gain']:+.1%} ({level} CI {r['gain_low']:+.1%} to {r['gain_high']:+.1%}"
             + ("; the interval includes no change" if unsure else "")
             + ")"
+        )
+    if flat:
+        return (
+            f"At the rules' MQL volume ({int(r['leads']):,} leads of the test period), {model} "
+            f"finds {r['model_found']:.0f} that became {r['target']} vs "
+            f"{r['rules_found']:.0f} for the rules: {gain}."
         )
     return (
         f"At the rules' MQL volume ({int(r['leads']):,} lead-cutoff rows over "

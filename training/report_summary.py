@@ -67,10 +67,11 @@ def plain_summary(
         outcome = outcome_label(str(r["target"]))
         label = method_label(str(r["method"]))
         label = label if label.startswith("LightGBM") else label[:1].lower() + label[1:]
+        within = "" if flat else " within the horizon"
         base = (
             f"Working the same number of leads as today's MQLs ({count(r['leads'])} "
             f"{volume}), the {label} model's top leads "
-            f"include {_spoken(r['model_found'])} that {outcome} within the horizon, against "
+            f"include {_spoken(r['model_found'])} that {outcome}{within}, against "
             f"{_spoken(r['rules_found'])} for the rules"
         )
         if not np.isfinite(r["relative_gain"]):

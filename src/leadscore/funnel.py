@@ -37,14 +37,16 @@ class FunnelSummary:
     without ever reaching its first (hand-raisers sent straight to sales): they are outside the
     step's rate.
     ``sql_within_quarter`` is the share of leads that became SQL within 90 days of creation, among
-    leads created at least 90 days before the end of the data (so every one had the full quarter).
+    leads created at least 90 days before the end of the data (so every one had the full quarter);
+    ``None`` when no lead is that old (too early to say, not 0 %). ``quarter_cohort`` counts them.
     """
 
     monthly: pd.DataFrame
     reached: dict[str, int]
     conversion: dict[str, float]
-    sql_within_quarter: float
+    sql_within_quarter: float | None
     skipped: dict[str, int]
+    quarter_cohort: int = 0
 
 
 def funnel_summary(crm: CrmData) -> FunnelSummary:
@@ -91,13 +93,15 @@ def funnel_summary(crm: CrmData) -> FunnelSummary:
         "WHERE created_at <= data_end.t - INTERVAL 90 DAY), "
         "first_sql AS (SELECT contact_id, min(changed_at) AS t FROM stage_changes "
         f"WHERE stage IN {_reached(Stage.SQL)} GROUP BY contact_id) "
-        "SELECT avg(CASE WHEN s.t <= c.created_at + INTERVAL 90 DAY THEN 1.0 ELSE 0.0 END) "
+        "SELECT avg(CASE WHEN s.t <= c.created_at + INTERVAL 90 DAY THEN 1.0 ELSE 0.0 END), "
+        "count(*) "
         "FROM cohort c LEFT JOIN first_sql s USING (contact_id)"
     ).fetchone()
     return FunnelSummary(
         monthly=monthly,
         reached=reached,
         conversion=conversion,
-        sql_within_quarter=float(quarter[0]) if quarter and quarter[0] is not None else 0.0,
+        sql_within_quarter=float(quarter[0]) if quarter and quarter[0] is not None else None,
         skipped=skipped,
+        quarter_cohort=int(quarter[1]) if quarter else 0,
     )

@@ -54,6 +54,15 @@ def _where(exc_text: str, default: str) -> tuple[str, str]:
     return file, f" at line {int(line.group(1)):,}" if line else ""
 
 
+def _is_utf16(file: str) -> bool:
+    """Whether ``file`` starts with a UTF-16 byte-order mark (False when it cannot be read)."""
+    try:
+        with open(file, "rb") as handle:
+            return handle.read(2) in (b"\xff\xfe", b"\xfe\xff")
+    except OSError:
+        return False
+
+
 def read_error(exc: duckdb.Error, table: str, location: str, kind: str) -> SourceError:
     """A :class:`SourceError` for a failed read of ``table`` (``kind``: csv or parquet).
 
@@ -72,7 +81,13 @@ def read_error(exc: duckdb.Error, table: str, location: str, kind: str) -> Sourc
         return SourceError(
             f"{what}: {why}. Export the table again as Parquet, or as UTF-8 CSV with a header line."
         )
-    if "invalid unicode" in lowered or "not utf-8 encoded" in lowered:
+    if _is_utf16(file):
+        why = (
+            "the file is UTF-16 encoded (Excel's 'Unicode Text'); re-export it as UTF-8 (in "
+            "Excel: 'CSV UTF-8'; or `iconv -f utf-16 -t utf-8 in.csv > out.csv`), or export the "
+            "table as Parquet"
+        )
+    elif "invalid unicode" in lowered or "not utf-8 encoded" in lowered:
         why = f"the file is not UTF-8 encoded (Latin-1, Windows-1252 or binary bytes); {_UTF8_HINT}"
     elif "sniffing" in lowered or "dialect" in lowered:
         why = (

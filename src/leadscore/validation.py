@@ -84,6 +84,17 @@ def raw_view(table: str) -> str:
     return f"raw_{table}"
 
 
+# what a readable value looks like, per contract type (the export setting to change)
+_READABLE = {
+    "TIMESTAMP": "expected ISO dates such as 2024-03-01 or 2024-03-01 09:30:00 (a UTC offset "
+    "is allowed); export ISO dates: a day/month form like 01/03/2024 is ambiguous",
+    "BIGINT": "expected whole numbers without thousands separators (1500, not 1,500); "
+    "fix the values or the export format",
+    "DOUBLE": "expected numbers with a dot for decimals and no thousands separators "
+    "(1234.5); fix the values or the export format",
+}
+
+
 class _Checker:
     def __init__(
         self,
@@ -215,7 +226,8 @@ class _Checker:
                         table,
                         column.name,
                         f"{col} IS NOT NULL AND TRY_CAST({col} AS {column.dtype}) IS NULL",
-                        f"values cannot be read as {column.dtype}; fix the values or the export format",
+                        f"values cannot be read as {column.dtype}; "
+                        f"{_READABLE.get(column.dtype, 'fix the values or the export format')}",
                         raw,
                     )
                 if not column.nullable:

@@ -242,7 +242,7 @@ def evaluate(
     tracking_uri: opt.Tracking = None,
 ) -> None:
     """Score a training table's out-of-time test period with a registered model, beside the
-    rules, with the same table and confidence intervals as ``train``."""
+    rules, with the same table and confidence intervals as `leadscore train`."""
     from leadscore.pipeline import EvaluateSpec, evaluate_step
 
     spec = EvaluateSpec(

@@ -53,7 +53,7 @@ def print_flat(result: FlatResult, table_name: str, model_name: str = "leadscore
         # comparison at the MQL volume is still what the reader needs
         shown = [shipped] if shipped != "rules" else ["lightgbm", "logistic"]
         for method in shown:
-            for sentence in headline_sentences(result.evaluation, method):
+            for sentence in headline_sentences(result.evaluation, method, flat=True):
                 console.print(f"• {sentence}", highlight=False)
     for warning in result.warnings:
         err_console.print(f"[bold yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import typer
@@ -17,7 +18,21 @@ def build_command(app: typer.Typer) -> Any:
     """
     command = typer.main.get_command(app)
     _hide_flag_types(command, command.make_context("leadscore", [], resilient_parsing=True))
+    _one_line_summaries(command)
     return command
+
+
+def _one_line_summaries(command: Any) -> None:
+    """Each subcommand's line in its group's list: the docstring's first paragraph as one line.
+
+    Typer's rich list keeps the docstring's line breaks (``evaluate`` printed "beside the" and
+    then "rules, ..." on a new line) and its reST quotes; a ``short_help`` is printed as given.
+    """
+    for sub in getattr(command, "commands", {}).values():
+        if sub.short_help is None and sub.help:
+            first = inspect.cleandoc(sub.help).split("\n\n")[0]
+            sub.short_help = " ".join(first.split()).replace("``", "`")
+        _one_line_summaries(sub)
 
 
 def _hide_flag_types(command: Any, context: Any) -> None:

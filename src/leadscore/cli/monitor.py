@@ -171,7 +171,7 @@ def print_retrain(result: RetrainResult) -> None:
     """What was built and trained, then the gate's decision and every reason, loudly."""
     d = result.decision
     console.print(
-        f"Built {result.features.path} ({result.features.table.rows} rows); trained version "
+        f"Built {result.features.path} ({result.features.table.rows:,} rows); trained version "
         f"{d.challenger_version} (report {result.training.result.report_path})."
     )
     for warning in result.training.result.warnings:

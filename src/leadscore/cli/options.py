@@ -87,7 +87,12 @@ Definition = Annotated[
     Path | None,
     typer.Option(help="Feature config YAML: include, exclude, windows, add, rules, lookback_days."),
 ]
-Start = Annotated[datetime | None, typer.Option(help="First cutoff (default: auto).")]
+Start = Annotated[
+    datetime | None,
+    typer.Option(
+        help="First cutoff (default: the first of the month two months after the first contact)."
+    ),
+]
 End = Annotated[datetime | None, typer.Option(help="Last cutoff (default: data end).")]
 EveryOption = Annotated[Every, typer.Option(help="Cutoff step.")]
 Horizon = Annotated[int, typer.Option(min=1, help="Label horizon in days.")]
@@ -176,7 +181,10 @@ NaValues = Annotated[
 TrainModelName = Annotated[str, typer.Option(help="Flat mode: registered model name.")]
 ExplainTable = Annotated[
     Path | None,
-    typer.Option("--table", help="A flat export: explain its row ROW_ID (id or row number)."),
+    typer.Option(
+        "--table",
+        help="A flat export: CONTACT_ID is then one of its rows (its id, or a row number).",
+    ),
 ]
 TestTable = Annotated[Path, typer.Argument(help="Training table to test on.")]
 VersionOrAlias = Annotated[str, typer.Option(help="Version number or alias.")]
@@ -257,7 +265,9 @@ ScoreAsOf = Annotated[
         metavar="<date|datetime>",
     ),
 ]
-ContactId = Annotated[str, typer.Argument(help="The contact to explain.")]
+ContactId = Annotated[
+    str, typer.Argument(help="The contact to explain (with --table: a row id or row number).")
+]
 ExplainCrm = Annotated[str, typer.Option("--crm", help="CRM location.")]
 ExplainAsOf = Annotated[
     datetime | None,

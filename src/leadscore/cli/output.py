@@ -194,9 +194,17 @@ def print_validation(report: ValidationReport) -> None:
                 f"{skipped:,} of {summary.reached[after]:,} reaching {after} skipped {before} "
                 f"(sent straight to sales): not in the {step} rate."
             )
-    console.print(
-        f"Leads becoming SQL within 90 days of creation: {summary.sql_within_quarter:.1%}"
-    )
+    if summary.sql_within_quarter is None:
+        console.print(
+            "Leads becoming SQL within 90 days of creation: not measurable yet (no lead was "
+            "created 90 or more days before the data's last stage change)."
+        )
+    else:
+        console.print(
+            f"Leads becoming SQL within 90 days of creation: {summary.sql_within_quarter:.1%} "
+            f"(of the {summary.quarter_cohort:,} leads created 90 or more days before the data's "
+            "last stage change)"
+        )
 
 
 def print_features(built: FeaturesResult) -> None:
@@ -205,14 +213,21 @@ def print_features(built: FeaturesResult) -> None:
         f"Training table: {table.rows:,} rows x {built.n_features} features, "
         f"{len(table.per_cutoff)} cutoffs, {built.horizon}-day horizon -> {table.path}"
     )
-    console.print(
-        "Label rates: "
-        + ", ".join(f"{k} {v:.2%}" for k, v in table.label_rates.items() if v is not None)
-    )
+    rates = [f"{k} {v:.2%}" for k, v in table.label_rates.items() if v is not None]
+    console.print("Label rates: " + (", ".join(rates) or "none (no rows)"))
     console.print(
         f"Censored (horizon runs past the end of the data, excluded): "
         f"{table.censored_rows:,} rows in {built.censored_cutoffs} cutoff(s)"
     )
+    if table.rows == 0:
+        err_console.print(
+            "[bold yellow]warning[/]: the training table has no rows: no cutoff has a "
+            f"{built.horizon}-day horizon that ends before the data does (or no contact existed "
+            "at a cutoff). Training needs rows at 3 or more cutoffs: export a longer history, "
+            "or pass a shorter --horizon or a more frequent --every.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if table.meta.sample is not None:  # negatives sampled in the build query
         console.print(table.meta.sample.describe() + " Label rates are the population's.")
     for warning in built.warnings:
@@ -374,15 +389,23 @@ def print_models(model_name: str, versions: list[ModelVersionInfo]) -> None:
         console.print(f"No version of {model_name} is registered yet: run `leadscore train`.")
         return
     table = Table(title=f"Registered versions of {model_name}")
-    for column in ("version", "aliases", "AUC sql", "AUC meeting", "gain at MQL volume", "run"):
+    # flat-mode versions keep their one target's figures under "sql": name the export's target
+    flat = {
+        info.tags.get("flat_target") for info in versions if info.tags.get("model_kind") == "flat"
+    }
+    only_flat = len(flat) == 1 and all(info.tags.get("model_kind") == "flat" for info in versions)
+    aucs = [f"AUC {next(iter(flat))}"] if only_flat else ["AUC sql", "AUC meeting"]
+    for column in ("version", "aliases", *aucs, "gain at MQL volume", "run"):
         table.add_column(column, justify="left" if column in {"aliases", "run"} else "right")
     for info in versions:
         m = info.metrics
+        cells = (
+            [_auc_cell(m, "sql")] if only_flat else [_auc_cell(m, "sql"), _auc_cell(m, "meeting")]
+        )
         table.add_row(
             info.version,
             ", ".join(info.aliases),
-            _auc_cell(m, "sql"),
-            _auc_cell(m, "meeting"),
+            *cells,
             _gain_cell(info, "sql"),
             info.run_id[:8],
         )
@@ -487,7 +510,7 @@ def print_explanation(e: ContactExplanation) -> None:
     for note in e.notes:
         err_console.print(f"[yellow]warning[/]: {note}", highlight=False, soft_wrap=True)
     console.print(
-        f"[bold]{e.contact_id}[/]: grade [bold]{e.grade}[/], SQL {_share(e.p_sql)}, meeting "
+        f"[bold]{e.contact_id}[/]: grade [bold]{e.grade}[/], chance of SQL {_share(e.p_sql)}, of a meeting "
         f"{_share(e.p_meeting)} (fit {e.fit_score:.0f}/100, engagement {e.engagement_score:.0f}/100; "
         f"model {e.model_version}, as of {e.as_of:%Y-%m-%d})",
         highlight=False,

@@ -122,6 +122,13 @@ def feedback_apply(
         f"{result.rows_after:,} of {result.rows_before:,} rows written to {result.path}. Train "
         f"on it with `leadscore train {result.path}`."
     )
+    if result.after_last_cutoff:
+        console.print(
+            f"{result.after_last_cutoff:,} of the {masks.verdicts:,} verdicts were given after "
+            "the table's last cutoff: a verdict changes only the rows cut after it, so they "
+            "count in a table built later (`leadscore features build`, `leadscore retrain`).",
+            highlight=False,
+        )
     if result.uncoded_rejections:
         console.print(
             f"[yellow]warning:[/] {result.uncoded_rejections:,} rejection(s) give a reason that "

@@ -91,6 +91,7 @@ def bot_sentence(row: pd.Series, rule: BotRule) -> str:
             seen.append(f"{value:.0f} interactions {words[feature]}")
     what = " and ".join(seen) or "machine-like bursts of activity"
     return (
-        f"grade capped at {rule.cap_grade}: {what} looks automated (bot rule: "
+        f"grade capped at {rule.cap_grade}: {what} {'looks' if len(seen) == 1 else 'look'} "
+        "automated (bot rule: "
         f"{rule.describe()}), not a person's interest"
     )

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from leadscore.errors import ConfigError
 from leadscore.pipeline.data import open_mapped_crm
 from leadscore.pipeline.defaults import (
     DEFAULT_DEMO_CRM,
@@ -49,6 +50,14 @@ def default_schedule(
         row = crm.con.execute("SELECT min(created_at) FROM contacts").fetchone()
         first = row[0] if row and row[0] is not None else data_end
         start = (first.replace(day=1) + timedelta(days=62)).replace(day=1)
+        last = end or data_end
+        if last < start:
+            raise ConfigError(
+                f"The data end on {last:%Y-%m-%d}, before the first default cutoff "
+                f"({start:%Y-%m-%d}: the first of the month two months after the first contact, "
+                "so that every lead has some history). Export a longer history, or pass --start "
+                "(or --at mql / --label-times to score leads at their own moments)."
+            )
     return CutoffSchedule(start.date(), (end or data_end).date(), every=every)
 
 

@@ -58,6 +58,9 @@ class FeedbackTableResult:
     misspelt code such as ``spam_or_bot``): the policy leaves their rows alone."""
     codes: tuple[str, ...] = ()
     """The reason codes the inbox and the policy know."""
+    after_last_cutoff: int = 0
+    """Verdicts given at or after the table's last cutoff: they change no row of this table
+    (a verdict changes only the rows cut after it), only of a table built later."""
 
 
 def _policy(policy: Path | FeedbackPolicy | None) -> FeedbackPolicy:
@@ -145,8 +148,10 @@ def feedback_table_step(spec: FeedbackTableSpec) -> FeedbackTableResult:
     codes = _codes(policy)
     rejected = given[given["verdict"] == "rejected"]
     uncoded = int((rejected["reason"].notna() & ~rejected["reason"].isin(codes)).sum())
+    last = _naive(rows["cutoff"]).max() if len(rows) else None
+    late = 0 if last is None else int((_naive(given["given_at"]) >= last).sum())
     return FeedbackTableResult(
-        spec.out, table.num_rows, kept.num_rows, masks, policy, uncoded, codes
+        spec.out, table.num_rows, kept.num_rows, masks, policy, uncoded, codes, late
     )
 
 
