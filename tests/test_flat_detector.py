@@ -182,3 +182,23 @@ def test_a_code_read_as_floats_is_the_same_category() -> None:
     codes[7] = np.nan
     specs, _ = infer_columns(pd.DataFrame({"segment_id": codes, "x": rng.random(300)}))
     assert {s.name: s.kind for s in specs}["segment_id"] == "categorical"
+
+
+@pytest.mark.parametrize(
+    ("name", "suggests_outcome"),
+    [
+        ("revenue_band", False),  # the catalog's firmographic band (was flagged in `retrain`)
+        ("Annual Revenue", False),  # HubSpot's company field
+        ("Revenue Range", False),
+        ("Total Revenue", True),  # HubSpot: the sum of closed-won deals
+        ("transaction_revenue", True),
+        ("Recent Deal Amount", True),
+        ("Lead Status", True),
+    ],
+)
+def test_the_name_rule_tells_company_size_from_won_revenue(
+    name: str, suggests_outcome: bool
+) -> None:
+    from leadscore.training.flat_leakage import OUTCOME_NAME
+
+    assert bool(OUTCOME_NAME.search(name)) is suggests_outcome

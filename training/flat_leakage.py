@@ -31,7 +31,9 @@ __all__ = ["OUTCOME_NAME", "LeakageConfig", "detect_leakage"]
 
 OUTCOME_NAME = re.compile(
     r"(status|stage|result|outcome|won|lost|closed|quality|tags?\b|tagged|last.?activity|"
-    r"last.?notable|duration|converted|conversion|revenue|deal|opportunit|disposition|"
+    r"last.?notable|duration|converted|conversion|"
+    r"(?<!annual)(?<!annual[ _])revenue(?![ _]?(band|range|bucket|tier|size|class))|"
+    r"deal|opportunit|disposition|"
     r"lead.?profile|notes?\b|comment|remark|reason|transaction)",
     re.IGNORECASE,
 )
