@@ -100,9 +100,10 @@ def test_notebook_runs_generate_features_train_score_explain(tmp_path: Path) -> 
     assert decision.promoted and decision.challenger_version == "1"
 
     # the registered champion, re-scored on the same test window, gives train's own rows: the
-    # rules, and per target the head that shipped (chosen on validation; any kind)
+    # rules (their probabilities calibrated on validation as train does: one Brier), and per
+    # target the head that shipped (chosen on validation; any kind)
     evaluated = evaluate_step(EvaluateSpec(training_table=table, config=config, tracking_uri=uri))
-    columns = ["target", "roc_auc", "roc_auc_95ci", "found_at_mql_volume"]
+    columns = ["target", "roc_auc", "roc_auc_95ci", "found_at_mql_volume", "brier"]
     summary = result.summary.set_index(["method", "target"])
     for row in evaluated.summary.itertuples(index=False):
         method = "rules" if row.method == "rules" else result.outcome.choices[row.target].shipped

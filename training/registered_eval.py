@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 from leadscore.model.heads import read_heads
+from leadscore.model.inputs import Target
+from leadscore.model.rules_head import rules_unit
+from leadscore.training.calibration import choose_calibrator
 from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
 from leadscore.training.pipeline import TrainingConfig
 from leadscore.training.rules import mql_flags, score_rules
@@ -70,9 +74,7 @@ def evaluate_registered(
         }
         raw: dict[str, np.ndarray[Any, Any]] = {t: heads[t].predict_raw(test) for t in targets}
         proba: dict[str, np.ndarray[Any, Any]] = {t: heads[t].predict_proba(test) for t in targets}
-    rules_p: dict[str, np.ndarray[Any, Any]] = {
-        t: np.clip(points / 100, 0.0, 1.0) for t in targets
-    }  # ranking only: the rules' points carry no probability
+    rules_p = _rules_probabilities(table, split.mask("valid"), rules, points, targets)
     kinds = {str(getattr(heads[t], "kind", "lightgbm")) for t in targets}
     method = kinds.pop() if len(kinds) == 1 and "rules" not in kinds else "shipped"
     methods = [
@@ -90,3 +92,28 @@ def evaluate_registered(
         config=evaluation_config,
     )
     return RegisteredEvaluation(evaluation=evaluation, test_rows=len(test), method=method)
+
+
+def _rules_probabilities(
+    table: TrainingTable,
+    valid_mask: np.ndarray[Any, Any],
+    rules: Any,
+    test_points: np.ndarray[Any, Any],
+    targets: Sequence[Target],
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The rules' points as probabilities, calibrated on the validation window as ``train``
+    does (so both print one Brier for the rules on the same rows); without a validation
+    window holding both classes, the points over 100 (ranking metrics unaffected)."""
+    valid = table.frame[valid_mask]
+    valid_unit = rules_unit(score_rules(valid, rules).to_numpy(), rules.mql_threshold)
+    test_unit = rules_unit(test_points, rules.mql_threshold)
+    groups = pd.factorize(valid[CONTACT_COLUMN])[0]
+    out: dict[str, np.ndarray[Any, Any]] = {}
+    for t in targets:
+        y = table.labels(t)[valid.index].to_numpy()
+        if len(y) and 0 < int(y.sum()) < len(y):
+            calibrator, _ = choose_calibrator(valid_unit, y, groups, methods=("platt", "isotonic"))
+            out[t] = calibrator.predict(test_unit)
+        else:
+            out[t] = np.clip(test_points / 100, 0.0, 1.0)
+    return out
