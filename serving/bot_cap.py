@@ -27,6 +27,11 @@ __all__ = ["BOT_REASON_GROUP", "CappedReasons", "cap_bot_rows", "capped_probabil
 
 BOT_REASON_GROUP = "bot_rule"
 
+_OWN_ACTIVITY = ("events:", "property:")
+"""Reason groups of the contact's own events: a capped row's activity looks automated, so it is
+no reason *for* the lead ("+ 278 interactions" beside "grade capped: ... looks automated");
+its fit and its company's activity stay."""
+
 
 def capped_probability(thresholds: GradeThresholds, cap: str) -> float:
     """The highest probability graded ``cap`` or worse: just under the next better grade."""
@@ -50,7 +55,8 @@ def cap_bot_rows(
     target: str,
 ) -> tuple[Sequence[RowReasons], np.ndarray[Any, Any]]:
     """Cap ``columns['grade']`` and ``columns['p_<target>']`` of the bot-like rows of ``frame``
-    in place; their first negative reason says why. Returns the reasons and the flags."""
+    in place; their first negative reason says why, and their own activity is no positive
+    reason. Returns the reasons and the flags."""
     flags = bot_flags(frame, rule)
     if rule is None or not flags.any():
         return reasons, flags
@@ -69,7 +75,8 @@ def cap_bot_rows(
         effect = min(_logit(float(p[i])) - _logit(before), -1e-12)
         sentence = Reason(bot_sentence(frame.iloc[i], rule), effect, BOT_REASON_GROUP)
         row = reasons[int(i)]
-        capped[int(i)] = RowReasons(row.positive, (sentence, *row.negative))
+        positive = tuple(r for r in row.positive if not r.group.startswith(_OWN_ACTIVITY))
+        capped[int(i)] = RowReasons(positive, (sentence, *row.negative))
     columns[key] = p
     columns["grade"] = grades
     return (CappedReasons(reasons, capped) if capped else reasons), flags

@@ -35,8 +35,10 @@ def test_the_model_carries_the_rule_and_caps_a_bursty_top_lead(
     rule, grades = scorer.spec.bots, scorer.spec.grades
     assert rule is not None and grades is not None and rule.cap_grade == "C"
     top = features.loc[[scorer.probabilities(features)["p_sql"].idxmax()]].copy()
-    before = scorer.explain(top).scores.iloc[0]
+    explained = scorer.explain(top)
+    before, before_reasons = explained.scores.iloc[0], explained.reasons
     assert before["grade"] in "AB"
+    assert any(r.group.startswith("events:") for r in before_reasons[0].positive)
     top[rule.hour_feature] = 400
     after = scorer.explain(top)
     row = after.scores.iloc[0]
@@ -47,6 +49,9 @@ def test_the_model_carries_the_rule_and_caps_a_bursty_top_lead(
     assert first.effect < 0
     assert row["reasons_negative"][0] == first.text
     assert row["p_meeting"] == before["p_meeting"]  # only the graded probability is capped
+    # its own activity looks automated: no reason *for* the lead; its fit stays
+    positive = after.reasons[0].positive
+    assert not [r.text for r in positive if r.group.startswith(("events:", "property:"))]
 
 
 def test_batch_explain_and_http_agree_on_bot_like_leads(
