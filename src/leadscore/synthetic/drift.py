@@ -7,7 +7,8 @@ After ``drift_at``:
   ``a + b * (1 - 3s) * fit + c * (1 - s) * intent + s * (0.65 + 2.5 * opened_7d)`` for strength
   ``s``: the ideal profile flips (the contacts that used to fit convert as poor fits, twice as
   strongly), latent intent stops driving conversion, and a contact who opened an email in the
-  last 7 days gets called (12 times the hazard). A model trained before the date ranks
+  last 7 days gets called (12 times the hazard); hand-raises keep their term (sales still answer
+  demo requests). A model trained before the date ranks
   post-drift leads badly; one trained after it can learn the new pattern;
 * **behaviour drift**: a new newsletter cadence sends every live contact a weekly email that is
   opened with probability ``0.6 * strength`` (the email features move), and the pricing page
@@ -89,8 +90,10 @@ def drifted_hazard(
     intent: FloatArray,
     events: BlockEvents,
     weekday_factor: FloatArray,
+    boost: FloatArray | float = 0.0,
 ) -> FloatArray:
-    """The daily SQL hazard after the drift date, on the (contact, day) grid of ``intent``."""
+    """The daily SQL hazard after the drift date, on the (contact, day) grid of ``intent``;
+    ``boost``: the hand-raise term, unchanged (sales still answer demo requests)."""
     n, n_days = intent.shape
     s = drift.strength
     recent = _opened_recently(events, n, n_days)
@@ -99,6 +102,7 @@ def drifted_hazard(
         + SQL_FIT * (1.0 - 3.0 * s) * fit[:, None]
         + SQL_INTENT * (1.0 - s) * intent
         + s * (0.65 + 2.5 * recent)
+        + boost
     )
     return np.asarray(sigmoid(logit) * weekday_factor, dtype=np.float64)
 
