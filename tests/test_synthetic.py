@@ -339,6 +339,43 @@ def test_funnel_rates_are_realistic(tables: dict[str, pd.DataFrame]) -> None:
     assert first["sql"][first["mql"].isna()].notna().any()  # the rules miss some
 
 
+def test_hand_raisers_come_first(crm: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """DOMAIN's sanity check: a demo request is an explicit request; a large share of such leads
+    become SQL within days (more for good fit), far above leads who did not raise a hand."""
+    events, stages = tables["events"], tables["stage_changes"]
+    first = stages.pivot_table(
+        index="contact_id", columns="stage", values="changed_at", aggfunc="min"
+    )
+    days = pd.Timedelta(days=14)
+    demos = events[events["event_type"] == "demo_request"].join(first, on="contact_id")
+    still_open = (demos["sql"].isna() | (demos["occurred_at"] < demos["sql"])) & (
+        demos["disqualified"].isna() | (demos["occurred_at"] < demos["disqualified"])
+    )
+    demos = demos[still_open & (demos["occurred_at"] <= END - days)]
+    raisers = demos.groupby("contact_id").first()  # each one's first demo request while open
+    raisers_sql = (raisers["sql"] <= raisers["occurred_at"] + days).to_numpy()
+    assert len(raisers) >= 150
+    assert raisers_sql.mean() >= 0.4  # DOMAIN: "a large share ... within days"
+
+    fit = load_oracle(crm).contacts.set_index("contact_id")["fit"]
+    good = np.asarray(raisers.index.map(fit) > 0.5)
+    assert raisers_sql[good].mean() >= 0.5
+    assert raisers_sql[good].mean() > raisers_sql[~good].mean() + 0.15
+
+    # the others: leads still open at a month's start, no demo request in the 14 days before
+    rows = []
+    for cutoff in pd.date_range("2024-04-01", "2025-11-01", freq="MS"):
+        at = first[(first["lead"] < cutoff)]
+        at = at[~(at["sql"] <= cutoff) & ~(at["disqualified"] <= cutoff)]
+        recent = demos.loc[
+            (demos["occurred_at"] < cutoff) & (demos["occurred_at"] >= cutoff - days), "contact_id"
+        ]
+        at = at[~at.index.isin(recent)]
+        rows.append(((at["sql"] > cutoff) & (at["sql"] <= cutoff + days)).to_numpy())
+    others_sql = np.concatenate(rows)
+    assert others_sql.mean() < raisers_sql.mean() / 15
+
+
 # --- oracle --------------------------------------------------------------------------------------
 
 

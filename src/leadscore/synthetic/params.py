@@ -94,9 +94,9 @@ EVENT_WEEKEND_FACTOR = 0.35
 """Events (hence hand-raises) are rarer on Saturdays and Sundays."""
 DEMO_REQUEST_RATE = 0.0025
 """``demo_request`` events per active day: ``2 * rate * intent**2 * sigmoid(1.5 * fit)``."""
-HAND_RAISE_BOOST = 6.5
+HAND_RAISE_BOOST = 5.8
 HAND_RAISE_FIT = 1.3
-HAND_RAISE_HALF_LIFE = 3.0
+HAND_RAISE_HALF_LIFE = 7.0
 HAND_RAISE_MEMORY = 30
 """Days after a hand-raise during which it still moves the SQL hazard."""
 DQ_BASE = 0.004
