@@ -426,6 +426,27 @@ def test_oracle_is_calibrated_and_discriminates(oracle_scores: pd.DataFrame, sta
     assert abs(y[top].sum() - p[top].sum()) < 4 * np.sqrt((p[top] * (1 - p[top])).sum()) + 2
 
 
+def test_oracle_knows_the_hand_raisers(crm: Path) -> None:
+    """Leads who asked for a demo in the 14 days before the cutoff: the oracle's p_sql is far
+    above the others' and matches what they did (it applies the generator's hand-raise term)."""
+    oracle = load_oracle(crm)
+    cutoffs = list(pd.date_range("2024-03-04", "2025-11-24", freq="14D").to_pydatetime())
+    raised = oracle.hand_raises.merge(pd.DataFrame({"cutoff": cutoffs}), how="cross")
+    age = raised["cutoff"] - raised["raised_at"]
+    wanted = raised.loc[(age > pd.Timedelta(0)) & (age <= pd.Timedelta(days=14))]
+    wanted = wanted[["contact_id", "cutoff"]].drop_duplicates()
+    fresh = true_probabilities(oracle, cutoffs, 30, n_draws=32, only=wanted).dropna()
+    sql_at = fresh["contact_id"].map(oracle.contacts.set_index("contact_id")["sql_at"])
+    y = (
+        (sql_at > fresh["cutoff"]) & (sql_at <= fresh["cutoff"] + pd.Timedelta(days=30))
+    ).to_numpy()
+    p = fresh["p_sql"].to_numpy()
+    assert len(p) >= 100
+    assert abs(y.sum() - p.sum()) < 3.5 * np.sqrt((p * (1 - p)).sum()) + 2
+    everyone = true_probabilities(oracle, cutoffs[-3:], 30, n_draws=8)["p_sql"]
+    assert p.mean() > 10 * everyone.mean()
+
+
 def test_oracle_is_deterministic_and_seeded(crm: Path) -> None:
     oracle = load_oracle(crm)
     cutoff = [datetime(2025, 2, 1)]
