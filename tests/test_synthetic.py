@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from leadscore.contract import CONTRACT, EventType, Stage, table_spec
-from leadscore.errors import ConfigError
+from leadscore.errors import ArtifactError, ConfigError
 from leadscore.synthetic import (
     GeneratorConfig,
     generate_crm,
@@ -445,6 +445,15 @@ def test_oracle_knows_the_hand_raisers(crm: Path) -> None:
     assert abs(y.sum() - p.sum()) < 3.5 * np.sqrt((p * (1 - p)).sum()) + 2
     everyone = true_probabilities(oracle, cutoffs[-3:], 30, n_draws=8)["p_sql"]
     assert p.mean() > 10 * everyone.mean()
+
+
+def test_an_oracle_of_another_generator_version_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "crm.duckdb"
+    generate_crm(GeneratorConfig(n_contacts=1000, seed=3), out)
+    with duckdb.connect(str(out)) as con:
+        con.execute("UPDATE oracle.meta SET value = '1' WHERE key = 'generator_version'")
+    with pytest.raises(ArtifactError, match=r"generator version '1'.*generate the data again"):
+        load_oracle(out)
 
 
 def test_oracle_is_deterministic_and_seeded(crm: Path) -> None:

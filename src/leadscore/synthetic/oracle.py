@@ -116,11 +116,11 @@ def load_oracle(path: Path | str) -> OracleTables:
             meta_df = _read(con, path, "meta")
             contacts = _read(con, path, "contacts")
             bursts = _read(con, path, "bursts")
-            version = meta_df.loc[meta_df["key"] == "generator_version", "value"]
-            if list(version.astype(str)) != [GENERATOR_VERSION]:
+            found = meta_df.loc[meta_df["key"] == "generator_version", "value"].astype(str)
+            if list(found) != [GENERATOR_VERSION]:  # older oracles lack the hand-raises
                 raise ArtifactError(
                     f"The oracle of {path} was written by generator version "
-                    f"{', '.join(version.astype(str)) or 'unknown'} but this is version "
+                    f"{found.iloc[0] if len(found) else None!r} but this is version "
                     f"{GENERATOR_VERSION!r}: generate the data again."
                 )
             hand_raises = _read(con, path, "hand_raises")
