@@ -215,9 +215,14 @@ def true_probabilities(
                 burst_contact, burst_day, amplitude, n_draws, rng,
                 np.where(np.isfinite(prior), prior, np.nan)[open_], on_cut[open_],
             )  # fmt: skip
+            sql_day = np.floor(times["sql_at"])
+            before_sql = np.full(len(contacts), -np.inf)
+            ahead = raise_day < sql_day[raise_contact]
+            np.maximum.at(before_sql, raise_contact[ahead], np.floor(raise_day[ahead]))
             p_meet[sql_done] = _sql_contacts(
                 sql_done, c, hi, start, fit, log_decay, times["sql_at"],
                 burst_contact, burst_day, amplitude,
+                np.where(np.isfinite(before_sql), before_sql, np.nan)[sql_done],
             )  # fmt: skip
         else:
             p_sql[open_], p_meet[open_], p_meet[sql_done] = 0.0, 0.0, 0.0
@@ -328,7 +333,7 @@ def _open_contacts(
             alive = np.concatenate([np.ones((n, survive.shape[1], 1)), survive[..., :-1]], -1)
             sql_today = alive * h
             p_sql[sel] = sql_today.sum(axis=-1).mean(axis=-1)
-            p_m = meeting_probability(fit[:, None, None], intent)
+            p_m = meeting_probability(fit[:, None, None], intent, boost)
             p_meet[sel] = (sql_today * p_m * meet_in).sum(axis=-1).mean(axis=-1)
     return p_sql, p_meet
 
@@ -344,8 +349,10 @@ def _sql_contacts(
     burst_contact: IntArray,
     burst_day: FloatArray,
     amplitude: FloatArray,
+    raised_before: FloatArray,
 ) -> FloatArray:
-    """p_meeting of contacts already SQL at the cutoff, without meeting nor disqualification."""
+    """p_meeting of contacts already SQL at the cutoff, without meeting nor disqualification
+    (``raised_before``: their latest hand-raise day before the SQL day)."""
     if len(idx) == 0:
         return np.zeros(0)
     s = np.floor(sql_all[idx]).astype(np.int64)
@@ -353,7 +360,8 @@ def _sql_contacts(
     age = s[owner] - burst_day[rows]
     weights = amplitude[rows] * np.exp(log_decay_all[idx][owner] * age)
     intent = np.asarray(np.bincount(owner, weights=weights, minlength=len(idx)), dtype=np.float64)
-    pm = meeting_probability(fit_all[idx], intent)
+    boost = hand_raise_boost(s - raised_before, fit_all[idx])
+    pm = meeting_probability(fit_all[idx], intent, boost)
     delays = np.arange(MEETING_DELAY[0], MEETING_DELAY[1] + 1, dtype=np.int64)
     m_days = meeting_day(np.repeat(s, len(delays)), np.tile(delays, len(s)), start)
     m_after = _overlap(m_days, c, np.inf).reshape(len(s), -1).mean(axis=1)

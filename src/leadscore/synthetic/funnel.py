@@ -164,7 +164,7 @@ def simulate_funnel(
     dq_sec = np.where(is_dq, when, _NONE)
 
     # after SQL: meeting or (maybe) disqualification; after meeting: maybe customer
-    p_meet = meeting_probability(fit, intent.grid[rows, first_day])
+    p_meet = meeting_probability(fit, intent.grid[rows, first_day], boost[rows, first_day])
     meets = is_sql & (rng.random(n) < p_meet)
     delay = rng.integers(MEETING_DELAY[0], MEETING_DELAY[1] + 1, n)
     m_day = meeting_day(first_day.astype(np.int64), delay, start)

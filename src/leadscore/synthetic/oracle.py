@@ -249,7 +249,7 @@ def true_probabilities(
                 sql_done = sql_done[need[sql_done]]
             p_meet[sql_done] = _sql_contacts(
                 sql_done, c, hi, start, fit, log_decay, times["sql_at"],
-                burst_contact, burst_day, amplitude,
+                burst_contact, burst_day, amplitude, raises,
             )  # fmt: skip
         else:
             p_sql[open_], p_meet[open_], p_meet[sql_done] = 0.0, 0.0, 0.0
@@ -278,22 +278,33 @@ class _Raises:
     contact: IntArray
     day: FloatArray
 
-    def known(self, idx: IntArray, c: float) -> tuple[FloatArray, np.ndarray]:
-        """Per contact of ``idx``, before cutoff ``c``: the latest hand-raise day before the cut
-        day ``floor(c)`` (NaN: none) and whether one happened on the cut day (before ``c``)."""
-        cut = math.floor(c)
+    def _rows(self, idx: IntArray) -> tuple[IntArray, FloatArray]:
+        """The hand-raises of contacts ``idx``: their position in ``idx`` and their day."""
         lo = np.searchsorted(self.contact, idx, side="left")
         hi = np.searchsorted(self.contact, idx, side="right")
         counts = hi - lo
         owner = np.repeat(np.arange(len(idx)), counts)
         rows = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        day = self.day[rows]
-        prior = np.full(len(idx), -np.inf)
-        early = day < cut
-        np.maximum.at(prior, owner[early], np.floor(day[early]))
+        return owner, self.day[rows]
+
+    def latest_before(self, idx: IntArray, day_limit: IntArray) -> FloatArray:
+        """Per contact of ``idx``: its latest hand-raise day before grid day ``day_limit``
+        (NaN: none)."""
+        owner, day = self._rows(idx)
+        latest = np.full(len(idx), -np.inf)
+        early = day < day_limit[owner]
+        np.maximum.at(latest, owner[early], np.floor(day[early]))
+        return np.where(np.isfinite(latest), latest, np.nan)
+
+    def known(self, idx: IntArray, c: float) -> tuple[FloatArray, np.ndarray]:
+        """Per contact of ``idx``, before cutoff ``c``: the latest hand-raise day before the cut
+        day ``floor(c)`` (NaN: none) and whether one happened on the cut day (before ``c``)."""
+        cut = math.floor(c)
+        prior = self.latest_before(idx, np.full(len(idx), cut, dtype=np.int64))
+        owner, day = self._rows(idx)
         on_cut = np.zeros(len(idx), dtype=bool)
         on_cut[owner[(day >= cut) & (day < c)]] = True
-        return np.where(np.isfinite(prior), prior, np.nan), on_cut
+        return prior, on_cut
 
 
 def _wanted(only: pd.DataFrame, pos: dict[Any, int]) -> dict[pd.Timestamp, np.ndarray]:
@@ -462,7 +473,7 @@ def _window_sums(
     survive = np.cumprod((1.0 - h) * (1.0 - q), axis=-1)
     alive = np.concatenate([np.ones((len(fit), 1)), survive[:, :-1]], -1)
     sql_today = alive * h
-    p_m = meeting_probability(fit[:, None], intent)
+    p_m = meeting_probability(fit[:, None], intent, boost)
     return sql_today.sum(axis=-1), (sql_today * p_m * meet_in).sum(axis=-1)
 
 
@@ -477,6 +488,7 @@ def _sql_contacts(
     burst_contact: IntArray,
     burst_day: FloatArray,
     amplitude: FloatArray,
+    raises: _Raises,
 ) -> FloatArray:
     """p_meeting of contacts already SQL at the cutoff, without meeting nor disqualification."""
     if len(idx) == 0:
@@ -486,7 +498,8 @@ def _sql_contacts(
     age = s[owner] - burst_day[rows]
     weights = amplitude[rows] * np.exp(log_decay_all[idx][owner] * age)
     intent = np.asarray(np.bincount(owner, weights=weights, minlength=len(idx)), dtype=np.float64)
-    pm = meeting_probability(fit_all[idx], intent)
+    age = s - raises.latest_before(idx, s)
+    pm = meeting_probability(fit_all[idx], intent, hand_raise_boost(age, fit_all[idx]))
     delays = np.arange(MEETING_DELAY[0], MEETING_DELAY[1] + 1, dtype=np.int64)
     m_days = meeting_day(np.repeat(s, len(delays)), np.tile(delays, len(s)), start)
     m_after = _overlap(m_days, c, np.inf).reshape(len(s), -1).mean(axis=1)

@@ -19,7 +19,8 @@ Latent process per contact
   market gets qualified, a student asking for a demo mostly does not).
 * each day from creation: SQL with probability :func:`sql_hazard`; otherwise disqualified with
   probability :func:`dq_hazard` (competing risks, SQL checked first).
-* after SQL: a meeting with probability :func:`meeting_probability` (intent of the SQL day) on
+* after SQL: a meeting with probability :func:`meeting_probability` (intent and hand-raise term
+  of the SQL day: a demo requester qualified by sales mostly books the demo) on
   :func:`meeting_day`; otherwise disqualified with :data:`POST_SQL_DQ_PROB` after
   :data:`POST_SQL_DQ_DELAY` days. After a meeting: customer with :func:`customer_probability`.
 """
@@ -100,9 +101,10 @@ HAND_RAISE_HALF_LIFE = 7.0
 HAND_RAISE_MEMORY = 30
 """Days after a hand-raise during which it still moves the SQL hazard."""
 DQ_BASE = 0.004
-MEETING_INTERCEPT = -1.6
+MEETING_INTERCEPT = -2.1
 MEETING_FIT = 0.55
 MEETING_INTENT = 0.25
+MEETING_HAND_RAISE = 0.15
 MEETING_DELAY = (1, 21)
 """Inclusive range of days between the SQL and the meeting (weekends move to Monday)."""
 POST_SQL_DQ_PROB = 0.55
@@ -180,9 +182,17 @@ def dq_hazard(fit: FloatArray) -> FloatArray:
     return np.asarray(DQ_BASE * sigmoid(-2.5 * (fit + 1.0)), dtype=np.float64)
 
 
-def meeting_probability(fit: FloatArray, intent_at_sql: FloatArray) -> FloatArray:
-    """Probability that an SQL books a meeting, given fit and the intent of its SQL day."""
-    return sigmoid(MEETING_INTERCEPT + MEETING_FIT * fit + MEETING_INTENT * intent_at_sql)
+def meeting_probability(
+    fit: FloatArray, intent_at_sql: FloatArray, boost_at_sql: FloatArray | float = 0.0
+) -> FloatArray:
+    """Probability that an SQL books a meeting, given fit, the intent of its SQL day and its
+    hand-raise term (:func:`hand_raise_boost`) that day."""
+    return sigmoid(
+        MEETING_INTERCEPT
+        + MEETING_FIT * fit
+        + MEETING_INTENT * intent_at_sql
+        + MEETING_HAND_RAISE * boost_at_sql
+    )
 
 
 def customer_probability(fit: FloatArray) -> FloatArray:
