@@ -6,10 +6,11 @@ contacts).
 Generates the synthetic CRM, builds its weekly training table (30-day horizon, as the demo) and
 times, in one run:
 
-* **before**: :mod:`oracle_reference` (the package's oracle at b8fc6dc): every cutoff of the
-  table, every eligible contact, every Monte Carlo draw computed on its own;
+* **before**: :mod:`oracle_reference` (the package's oracle at b8fc6dc, plus the hand-raises of
+  generator version 2): every cutoff of the table, every eligible contact, every Monte Carlo
+  draw computed on its own;
 * **after, every row**: :func:`leadscore.synthetic.true_probabilities` on the same cutoffs (draws
-  without a future burst share their contact's path);
+  without a future burst nor a future hand-raise share their contact's path);
 * **after, test rows** (what ``train`` now asks for): ``only=`` the test period's rows.
 
 Checks that both "after" frames equal the reference's rows exactly and prints seconds, CPU

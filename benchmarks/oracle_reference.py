@@ -1,6 +1,7 @@
 """The oracle as computed before the speed-up (leadscore b8fc6dc), kept as the reference that
 benchmarks/oracle.py times and checks the package against: every cutoff, every row, every Monte
-Carlo draw computed on its own (np.add.at)."""
+Carlo draw computed on its own (np.add.at). Since generator version 2 it simulates hand-raises
+too, the plain way: every draw's hand-raise days drawn and applied on their own."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from leadscore.errors import ArtifactError, ConfigError, SourceError
 from leadscore.sql import quote_literal
 from leadscore.synthetic.params import (
     DORMANCY_HAZARD,
+    EVENT_WEEKEND_FACTOR,
     GENERATOR_VERSION,
     MEETING_DELAY,
     POST_SQL_DQ_DELAY,
@@ -28,12 +30,16 @@ from leadscore.synthetic.params import (
     IntArray,
     burst_rate,
     decayed_sum,
+    demo_request_rate,
     dq_hazard,
     draw_amplitudes,
+    hand_raise_boost,
     hazard_weekday_factor,
+    last_raise_day,
     meeting_day,
     meeting_probability,
     sql_hazard,
+    weekday_of_day,
 )
 from leadscore.synthetic.writer import ORACLE_FOLDER, ORACLE_SCHEMA
 
@@ -52,6 +58,7 @@ class OracleTables:
     contacts: pd.DataFrame
     bursts: pd.DataFrame
     meta: dict[str, str]
+    hand_raises: pd.DataFrame
 
     @property
     def start(self) -> datetime:
@@ -92,6 +99,7 @@ def load_oracle(path: Path | str) -> OracleTables:
             meta_df = _read(con, path, "meta")
             contacts = _read(con, path, "contacts")
             bursts = _read(con, path, "bursts")
+            hand_raises = _read(con, path, "hand_raises")
         finally:
             con.close()
     except duckdb.Error as exc:
@@ -105,7 +113,8 @@ def load_oracle(path: Path | str) -> OracleTables:
         contacts["is_bot"] = contacts["is_bot"].astype(str).str.lower().isin(["true", "1"])
     bursts["burst_at"] = pd.to_datetime(bursts["burst_at"])
     bursts["amplitude"] = bursts["amplitude"].astype(float)
-    return OracleTables(contacts=contacts, bursts=bursts, meta=meta)
+    hand_raises["raised_at"] = pd.to_datetime(hand_raises["raised_at"])
+    return OracleTables(contacts=contacts, bursts=bursts, meta=meta, hand_raises=hand_raises)
 
 
 def _days(values: pd.Series, start: datetime) -> FloatArray:
@@ -171,6 +180,8 @@ def true_probabilities(
     amplitude = tables.bursts["amplitude"].to_numpy(dtype=float)
     order = np.argsort(burst_contact, kind="stable")
     burst_contact, burst_day, amplitude = burst_contact[order], burst_day[order], amplitude[order]
+    raise_contact = tables.hand_raises["contact_id"].map(pos).to_numpy(dtype=np.int64)
+    raise_day = _days(tables.hand_raises["raised_at"], start)
     times = {c: _days(contacts[c], start) for c in _TIME_COLUMNS}
     fit = contacts["fit"].to_numpy(dtype=float)
     log_decay = -math.log(2.0) / contacts["half_life_days"].to_numpy(dtype=float)
@@ -194,13 +205,24 @@ def true_probabilities(
         p_meet = np.full(len(contacts), np.nan)
         if hi > c:
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,)))
+            prior = np.full(len(contacts), -np.inf)
+            early = raise_day < math.floor(c)
+            np.maximum.at(prior, raise_contact[early], np.floor(raise_day[early]))
+            on_cut = np.zeros(len(contacts), dtype=bool)
+            on_cut[raise_contact[(raise_day >= math.floor(c)) & (raise_day < c)]] = True
             p_sql[open_], p_meet[open_] = _open_contacts(
                 open_, c, hi, n_days, start, fit, log_decay, times["dormant_at"],
                 burst_contact, burst_day, amplitude, n_draws, rng,
+                np.where(np.isfinite(prior), prior, np.nan)[open_], on_cut[open_],
             )  # fmt: skip
+            sql_day = np.floor(times["sql_at"])
+            before_sql = np.full(len(contacts), -np.inf)
+            ahead = raise_day < sql_day[raise_contact]
+            np.maximum.at(before_sql, raise_contact[ahead], np.floor(raise_day[ahead]))
             p_meet[sql_done] = _sql_contacts(
                 sql_done, c, hi, start, fit, log_decay, times["sql_at"],
                 burst_contact, burst_day, amplitude,
+                np.where(np.isfinite(before_sql), before_sql, np.nan)[sql_done],
             )  # fmt: skip
         else:
             p_sql[open_], p_meet[open_], p_meet[sql_done] = 0.0, 0.0, 0.0
@@ -248,11 +270,17 @@ def _open_contacts(
     amplitude: FloatArray,
     n_draws: int,
     rng: np.random.Generator,
+    prior_all: FloatArray,
+    on_cut_all: np.ndarray,
 ) -> tuple[FloatArray, FloatArray]:
-    """(p_sql, p_meeting) of not-yet-SQL contacts by Monte Carlo over future bursts."""
+    """(p_sql, p_meeting) of not-yet-SQL contacts by Monte Carlo over future bursts and
+    hand-raises (``prior_all``: the latest hand-raise day before the cut day; ``on_cut_all``:
+    one on the cut day before the cutoff)."""
     days = np.arange(math.floor(c), min(math.ceil(hi), n_days), dtype=np.int64)
     weight = _overlap(days, c, hi)
     wk = hazard_weekday_factor(days, start)
+    exposure = np.where(weekday_of_day(days, start) >= 5, EVENT_WEEKEND_FACTOR, 1.0)
+    exposure = exposure * _overlap(days, c, np.inf)
     first_future = math.ceil(c)
     future_day = days >= first_future
     # probability that a meeting following an SQL on day d falls inside the window
@@ -277,6 +305,8 @@ def _open_contacts(
             intent = _known_intent(
                 owner, burst_day[rows], amplitude[rows], log_decay, days.astype(float), n
             )[:, None, :]
+            raised = np.zeros((n, 1, len(days)), dtype=bool)
+            raised[:, :, 0] = on_cut_all[sel][:, None]
             if random_part:
                 t_dorm = first_future + rng.geometric(DORMANCY_HAZARD, (n, draws)) - 1
                 allowed = future_day[None, None, :] & (days[None, None, :] < t_dorm[:, :, None])
@@ -288,13 +318,22 @@ def _open_contacts(
                 np.add.at(impulses, np.repeat(flat, reps), draw_amplitudes(rng, int(reps.sum())))
                 future = decayed_sum(impulses.reshape(counts.shape), log_decay[:, None, None])
                 intent = intent + future
-            h = sql_hazard(fit[:, None, None], intent, wk[None, None, :]) * weight
+                uniforms = rng.random(counts.shape)
+                rate = demo_request_rate(intent, fit[:, None, None]) * exposure
+                sampled = (uniforms < 1.0 - np.exp(-rate)) & (
+                    days[None, None, :] < t_dorm[..., None]
+                )
+                raised = raised | sampled
+            prior = np.broadcast_to(prior_all[sel][:, None], raised.shape[:2])
+            age = days - last_raise_day(raised, days, prior)
+            boost = hand_raise_boost(age, fit[:, None, None])
+            h = sql_hazard(fit[:, None, None], intent, wk[None, None, :], boost) * weight
             q = (dq_hazard(fit)[:, None, None] * wk[None, None, :]) * weight
             survive = np.cumprod((1.0 - h) * (1.0 - q), axis=-1)
             alive = np.concatenate([np.ones((n, survive.shape[1], 1)), survive[..., :-1]], -1)
             sql_today = alive * h
             p_sql[sel] = sql_today.sum(axis=-1).mean(axis=-1)
-            p_m = meeting_probability(fit[:, None, None], intent)
+            p_m = meeting_probability(fit[:, None, None], intent, boost)
             p_meet[sel] = (sql_today * p_m * meet_in).sum(axis=-1).mean(axis=-1)
     return p_sql, p_meet
 
@@ -310,8 +349,10 @@ def _sql_contacts(
     burst_contact: IntArray,
     burst_day: FloatArray,
     amplitude: FloatArray,
+    raised_before: FloatArray,
 ) -> FloatArray:
-    """p_meeting of contacts already SQL at the cutoff, without meeting nor disqualification."""
+    """p_meeting of contacts already SQL at the cutoff, without meeting nor disqualification
+    (``raised_before``: their latest hand-raise day before the SQL day)."""
     if len(idx) == 0:
         return np.zeros(0)
     s = np.floor(sql_all[idx]).astype(np.int64)
@@ -319,7 +360,8 @@ def _sql_contacts(
     age = s[owner] - burst_day[rows]
     weights = amplitude[rows] * np.exp(log_decay_all[idx][owner] * age)
     intent = np.asarray(np.bincount(owner, weights=weights, minlength=len(idx)), dtype=np.float64)
-    pm = meeting_probability(fit_all[idx], intent)
+    boost = hand_raise_boost(s - raised_before, fit_all[idx])
+    pm = meeting_probability(fit_all[idx], intent, boost)
     delays = np.arange(MEETING_DELAY[0], MEETING_DELAY[1] + 1, dtype=np.int64)
     m_days = meeting_day(np.repeat(s, len(delays)), np.tile(delays, len(s)), start)
     m_after = _overlap(m_days, c, np.inf).reshape(len(s), -1).mean(axis=1)

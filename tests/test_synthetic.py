@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from leadscore.contract import CONTRACT, EventType, Stage, table_spec
-from leadscore.errors import ConfigError
+from leadscore.errors import ArtifactError, ConfigError
 from leadscore.synthetic import (
     GeneratorConfig,
     generate_crm,
@@ -339,6 +339,43 @@ def test_funnel_rates_are_realistic(tables: dict[str, pd.DataFrame]) -> None:
     assert first["sql"][first["mql"].isna()].notna().any()  # the rules miss some
 
 
+def test_hand_raisers_come_first(crm: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """DOMAIN's sanity check: a demo request is an explicit request; a large share of such leads
+    become SQL within days (more for good fit), far above leads who did not raise a hand."""
+    events, stages = tables["events"], tables["stage_changes"]
+    first = stages.pivot_table(
+        index="contact_id", columns="stage", values="changed_at", aggfunc="min"
+    )
+    days = pd.Timedelta(days=14)
+    demos = events[events["event_type"] == "demo_request"].join(first, on="contact_id")
+    still_open = (demos["sql"].isna() | (demos["occurred_at"] < demos["sql"])) & (
+        demos["disqualified"].isna() | (demos["occurred_at"] < demos["disqualified"])
+    )
+    demos = demos[still_open & (demos["occurred_at"] <= END - days)]
+    raisers = demos.groupby("contact_id").first()  # each one's first demo request while open
+    raisers_sql = (raisers["sql"] <= raisers["occurred_at"] + days).to_numpy()
+    assert len(raisers) >= 150
+    assert raisers_sql.mean() >= 0.4  # DOMAIN: "a large share ... within days"
+
+    fit = load_oracle(crm).contacts.set_index("contact_id")["fit"]
+    good = np.asarray(raisers.index.map(fit) > 0.5)
+    assert raisers_sql[good].mean() >= 0.5
+    assert raisers_sql[good].mean() > raisers_sql[~good].mean() + 0.15
+
+    # the others: leads still open at a month's start, no demo request in the 14 days before
+    rows = []
+    for cutoff in pd.date_range("2024-04-01", "2025-11-01", freq="MS"):
+        at = first[(first["lead"] < cutoff)]
+        at = at[~(at["sql"] <= cutoff) & ~(at["disqualified"] <= cutoff)]
+        recent = demos.loc[
+            (demos["occurred_at"] < cutoff) & (demos["occurred_at"] >= cutoff - days), "contact_id"
+        ]
+        at = at[~at.index.isin(recent)]
+        rows.append(((at["sql"] > cutoff) & (at["sql"] <= cutoff + days)).to_numpy())
+    others_sql = np.concatenate(rows)
+    assert others_sql.mean() < raisers_sql.mean() / 15
+
+
 # --- oracle --------------------------------------------------------------------------------------
 
 
@@ -387,6 +424,36 @@ def test_oracle_is_calibrated_and_discriminates(oracle_scores: pd.DataFrame, sta
     top = p >= np.quantile(p, 0.8)
     assert y[top].sum() > 0.4 * observed
     assert abs(y[top].sum() - p[top].sum()) < 4 * np.sqrt((p[top] * (1 - p[top])).sum()) + 2
+
+
+def test_oracle_knows_the_hand_raisers(crm: Path) -> None:
+    """Leads who asked for a demo in the 14 days before the cutoff: the oracle's p_sql is far
+    above the others' and matches what they did (it applies the generator's hand-raise term)."""
+    oracle = load_oracle(crm)
+    cutoffs = list(pd.date_range("2024-03-04", "2025-11-24", freq="14D").to_pydatetime())
+    raised = oracle.hand_raises.merge(pd.DataFrame({"cutoff": cutoffs}), how="cross")
+    age = raised["cutoff"] - raised["raised_at"]
+    wanted = raised.loc[(age > pd.Timedelta(0)) & (age <= pd.Timedelta(days=14))]
+    wanted = wanted[["contact_id", "cutoff"]].drop_duplicates()
+    fresh = true_probabilities(oracle, cutoffs, 30, n_draws=32, only=wanted).dropna()
+    sql_at = fresh["contact_id"].map(oracle.contacts.set_index("contact_id")["sql_at"])
+    y = (
+        (sql_at > fresh["cutoff"]) & (sql_at <= fresh["cutoff"] + pd.Timedelta(days=30))
+    ).to_numpy()
+    p = fresh["p_sql"].to_numpy()
+    assert len(p) >= 100
+    assert abs(y.sum() - p.sum()) < 3.5 * np.sqrt((p * (1 - p)).sum()) + 2
+    everyone = true_probabilities(oracle, cutoffs[-3:], 30, n_draws=8)["p_sql"]
+    assert p.mean() > 10 * everyone.mean()
+
+
+def test_an_oracle_of_another_generator_version_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "crm.duckdb"
+    generate_crm(GeneratorConfig(n_contacts=1000, seed=3), out)
+    with duckdb.connect(str(out)) as con:
+        con.execute("UPDATE oracle.meta SET value = '1' WHERE key = 'generator_version'")
+    with pytest.raises(ArtifactError, match=r"generator version '1'.*generate the data again"):
+        load_oracle(out)
 
 
 def test_oracle_is_deterministic_and_seeded(crm: Path) -> None:

@@ -16,7 +16,14 @@ import numpy as np
 from leadscore.contract import EventType
 from leadscore.synthetic import vocab
 from leadscore.synthetic.intent import BlockIntent
-from leadscore.synthetic.params import SECONDS_PER_DAY, FloatArray, IntArray, sigmoid
+from leadscore.synthetic.params import (
+    EVENT_WEEKEND_FACTOR,
+    SECONDS_PER_DAY,
+    FloatArray,
+    IntArray,
+    demo_request_rate,
+    sigmoid,
+)
 
 __all__ = [
     "ASSETS",
@@ -36,7 +43,8 @@ OPEN, CLICK, FORM = _T["email_open"], _T["email_click"], _T["form_fill"]
 DEMO, CHAT, UNSUB = _T["demo_request"], _T["chat"], _T["unsubscribe"]
 _EMAIL = (OPEN, CLICK, UNSUB)
 
-# Rate of type t on a day: alpha_t + beta_t * intent + gamma_t * intent**2 (per contact-day).
+# Rate of type t on a day: alpha_t + beta_t * intent + gamma_t * intent**2 (per contact-day);
+# pricing visits grow with fit, demo requests follow params.demo_request_rate (the oracle's).
 _ALPHA = np.zeros(len(EVENT_TYPES))
 _BETA = np.zeros(len(EVENT_TYPES))
 _GAMMA = np.zeros(len(EVENT_TYPES))
@@ -48,12 +56,10 @@ for _name, _a, _b, _g in (
     ("email_open", 0.050, 0.04, 0.0),
     ("email_click", 0.008, 0.025, 0.0),
     ("form_fill", 0.0005, 0.010, 0.0),
-    ("demo_request", 0.0, 0.0, 0.006),
     ("chat", 0.0005, 0.008, 0.002),
 ):
     _ALPHA[_T[_name]], _BETA[_T[_name]], _GAMMA[_T[_name]] = _a, _b, _g
 _UNSUB_BASE = 0.0012
-_EVENT_WEEKEND_FACTOR = 0.35
 _HOUR_WEIGHTS = np.array(
     [1, 1, 1, 1, 1, 2, 4, 8, 14, 18, 19, 17, 12, 14, 18, 18, 16, 12, 8, 6, 5, 4, 3, 2], dtype=float
 )
@@ -117,7 +123,7 @@ def _type_rates(intent: FloatArray, fit: FloatArray) -> FloatArray:
     rates[:, PRICING] = _ALPHA[PRICING] + (
         _BETA[PRICING] * i[:, 0] + _GAMMA[PRICING] * i[:, 0] ** 2
     ) * np.exp(0.4 * f[:, 0])
-    rates[:, DEMO] = _GAMMA[DEMO] * i[:, 0] ** 2 * sigmoid(1.5 * f[:, 0]) * 2.0
+    rates[:, DEMO] = demo_request_rate(i[:, 0], f[:, 0])
     rates[:, UNSUB] = _UNSUB_BASE * np.exp(-1.5 * i[:, 0]) * np.where(f[:, 0] < -0.5, 2.0, 1.0)
     return np.asarray(rates, dtype=np.float64)
 
@@ -135,7 +141,7 @@ def simulate_events(
     n, n_days = intent.grid.shape
     days = np.arange(n_days, dtype=np.int64)
     weekday = (days + start.weekday()) % 7
-    day_factor = np.where(weekday >= 5, _EVENT_WEEKEND_FACTOR, 1.0)
+    day_factor = np.where(weekday >= 5, EVENT_WEEKEND_FACTOR, 1.0)
     active = (days[None, :] >= intent.created_day[:, None]) & (
         days[None, :] < intent.dormant_day[:, None]
     )
@@ -146,14 +152,8 @@ def simulate_events(
     total = (
         _ALPHA.sum()
         + level * (_BETA.sum() - _BETA[PRICING] + _BETA[PRICING] * pricing_mult)
-        + level**2
-        * (
-            _GAMMA.sum()
-            - _GAMMA[PRICING]
-            - _GAMMA[DEMO]
-            + _GAMMA[PRICING] * pricing_mult
-            + 2.0 * _GAMMA[DEMO] * sigmoid(1.5 * f)
-        )
+        + level**2 * (_GAMMA.sum() - _GAMMA[PRICING] + _GAMMA[PRICING] * pricing_mult)
+        + demo_request_rate(level, f)
         + _UNSUB_BASE * np.exp(-1.5 * level) * np.where(f < -0.5, 2.0, 1.0)
     ) * day_factor[cols]
     counts = rng.poisson(total)

@@ -51,6 +51,7 @@ class BlockTables:
     stage_changes: pa.Table
     oracle_contacts: pa.Table
     oracle_bursts: pa.Table
+    oracle_hand_raises: pa.Table
     feedback: pa.Table
 
 
@@ -169,6 +170,12 @@ def simulate_block(
             "amplitude": intent.burst_amplitude,
         }
     )
+    oracle_hand_raises = pa.table(
+        {
+            "contact_num": num[funnel.raise_contact],
+            "raised_at": _ts(start, funnel.raise_sec),
+        }
+    )
     return BlockTables(
         feedback=_feedback_table(
             seed, block, prof, is_bot, funnel, num, start, end_sec, enabled=feedback
@@ -179,6 +186,7 @@ def simulate_block(
         stage_changes=stage_table,
         oracle_contacts=oracle_contacts,
         oracle_bursts=oracle_bursts,
+        oracle_hand_raises=oracle_hand_raises,
     )
 
 

@@ -3,12 +3,14 @@
 After ``drift_at``:
 
 * **concept drift**: sales change their motion. The daily SQL hazard's logit moves from
-  ``a + b * fit + c * intent`` to
-  ``a + b * (1 - 3s) * fit + c * (1 - s) * intent + s * (0.65 + 2.5 * opened_7d)`` for strength
+  ``a + b * fit + c * intent + boost`` to
+  ``a + b * (1 - 3s) * fit + c * (1 - s) * intent + s * (0.65 + 2.5 * opened_7d) + boost`` for
+  strength
   ``s``: the ideal profile flips (the contacts that used to fit convert as poor fits, twice as
   strongly), latent intent stops driving conversion, and a contact who opened an email in the
-  last 7 days gets called (12 times the hazard). A model trained before the date ranks
-  post-drift leads badly; one trained after it can learn the new pattern;
+  last 7 days gets called (12 times the hazard); hand-raises keep their term (``boost``: sales
+  still answer demo requests). The SQL volume stays about the same. A model trained before the date
+  ranks post-drift leads badly; one trained after it can learn the new pattern;
 * **behaviour drift**: a new newsletter cadence sends every live contact a weekly email that is
   opened with probability ``0.6 * strength`` (the email features move), and the pricing page
   moves into the main navigation: every live contact visits it in a week with probability
@@ -89,8 +91,10 @@ def drifted_hazard(
     intent: FloatArray,
     events: BlockEvents,
     weekday_factor: FloatArray,
+    boost: FloatArray | float = 0.0,
 ) -> FloatArray:
-    """The daily SQL hazard after the drift date, on the (contact, day) grid of ``intent``."""
+    """The daily SQL hazard after the drift date, on the (contact, day) grid of ``intent``;
+    ``boost``: the hand-raise term, unchanged (sales still answer demo requests)."""
     n, n_days = intent.shape
     s = drift.strength
     recent = _opened_recently(events, n, n_days)
@@ -99,6 +103,7 @@ def drifted_hazard(
         + SQL_FIT * (1.0 - 3.0 * s) * fit[:, None]
         + SQL_INTENT * (1.0 - s) * intent
         + s * (0.65 + 2.5 * recent)
+        + boost
     )
     return np.asarray(sigmoid(logit) * weekday_factor, dtype=np.float64)
 

@@ -1,5 +1,6 @@
 """The funnel: stage changes from the latent process (SQL, meeting, customer, disqualified) and
-from the marketing-automation points rule (MQL)."""
+from the marketing-automation points rule (MQL). Hand-raises (``demo_request`` events) move the
+SQL hazard from the next day on (:func:`leadscore.synthetic.params.hand_raise_boost`)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,23 @@ from leadscore.synthetic.params import (
     IntArray,
     customer_probability,
     dq_hazard,
+    hand_raise_boost,
     hazard_weekday_factor,
+    last_raise_day,
     meeting_day,
     meeting_probability,
     sql_hazard,
 )
 
-__all__ = ["CRM_LABELS", "MQL_THRESHOLD", "RULE_POINTS", "STAGES", "BlockFunnel", "simulate_funnel"]
+__all__ = [
+    "CRM_LABELS",
+    "MQL_THRESHOLD",
+    "RULE_POINTS",
+    "STAGES",
+    "BlockFunnel",
+    "hand_raises",
+    "simulate_funnel",
+]
 
 STAGES: tuple[str, ...] = tuple(s.value for s in Stage)
 CRM_LABELS: dict[str, str] = {
@@ -55,6 +66,7 @@ RULE_POINTS: dict[str, int] = {
 }
 """The marketing team's points (DOMAIN.md); profile points come from the profiles module."""
 _NONE = -1
+_DEMO = EVENT_TYPES.index("demo_request")
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,18 @@ class BlockFunnel:
     meeting_sec: IntArray
     customer_sec: IntArray
     disqualified_sec: IntArray
+    raise_contact: IntArray
+    """Hand-raises: one row per contact and day with a ``demo_request`` (its first one)."""
+    raise_sec: IntArray
+
+
+def hand_raises(events: BlockEvents) -> tuple[IntArray, IntArray]:
+    """(contact, seconds) of the first ``demo_request`` of each contact-day, sorted."""
+    rows = np.flatnonzero(events.event_type == _DEMO)
+    contact, sec = events.contact[rows], events.sec[rows]
+    day = sec // SECONDS_PER_DAY
+    first = np.r_[True, (contact[1:] != contact[:-1]) | (day[1:] != day[:-1])]
+    return contact[first].astype(np.int64), sec[first].astype(np.int64)
 
 
 def _time_in_day(
@@ -116,9 +140,14 @@ def simulate_funnel(
     days = np.arange(n_days, dtype=np.int64)
     alive = days[None, :] >= intent.created_day[:, None]
     weekday = hazard_weekday_factor(days, start)[None, :]
-    h = sql_hazard(fit[:, None], intent.grid, weekday)
+    raise_contact, raise_sec = hand_raises(events)
+    raised = np.zeros((n, n_days), dtype=bool)
+    raised[raise_contact, raise_sec // SECONDS_PER_DAY] = True
+    age = days[None, :] - last_raise_day(raised, days, np.full(n, np.nan))
+    boost = hand_raise_boost(age, fit[:, None])
+    h = sql_hazard(fit[:, None], intent.grid, weekday, boost)
     if drift is not None:
-        after = drifted_hazard(drift, fit, intent.grid, events, weekday)
+        after = drifted_hazard(drift, fit, intent.grid, events, weekday, boost)
         h = np.where(days[None, :] >= drift.day, after, h)
     h = np.where(alive, h, 0.0)
     q = np.where(alive, dq_hazard(fit)[:, None] * weekday, 0.0)
@@ -135,7 +164,7 @@ def simulate_funnel(
     dq_sec = np.where(is_dq, when, _NONE)
 
     # after SQL: meeting or (maybe) disqualification; after meeting: maybe customer
-    p_meet = meeting_probability(fit, intent.grid[rows, first_day])
+    p_meet = meeting_probability(fit, intent.grid[rows, first_day], boost[rows, first_day])
     meets = is_sql & (rng.random(n) < p_meet)
     delay = rng.integers(MEETING_DELAY[0], MEETING_DELAY[1] + 1, n)
     m_day = meeting_day(first_day.astype(np.int64), delay, start)
@@ -182,4 +211,6 @@ def simulate_funnel(
         meeting_sec=meeting_sec,
         customer_sec=customer_sec,
         disqualified_sec=dq_sec,
+        raise_contact=raise_contact,
+        raise_sec=raise_sec,
     )

@@ -24,7 +24,11 @@ from leadscore.synthetic.writer import CRM_TABLES, ORACLE_SCHEMA, CrmWriter
 __all__ = ["generate_crm", "resolve_format"]
 
 _FORMATS: tuple[OutputFormat, ...] = ("duckdb", "parquet", "csv")
-_ORACLE_PARTS = {"contacts": "oracle_contacts", "bursts": "oracle_bursts"}
+_ORACLE_PARTS = {
+    "contacts": "oracle_contacts",
+    "bursts": "oracle_bursts",
+    "hand_raises": "oracle_hand_raises",
+}
 
 
 def resolve_format(out: Path, fmt: OutputFormat | None) -> OutputFormat:

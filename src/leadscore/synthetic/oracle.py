@@ -3,12 +3,15 @@
 For a cutoff and a horizon, :func:`true_probabilities` gives each eligible contact's probability
 of becoming SQL (and of booking a meeting) in ``(cutoff, cutoff + horizon]`` given everything
 latent that is known at the cutoff: the fit, the bursts started before the cutoff, whether the
-contact already went dormant, and the stages reached. Randomness after the cutoff (future bursts,
-dormancy, the daily SQL/disqualification draws, the meeting draw and delay) is integrated: future
-bursts by a vectorised Monte Carlo with a fixed seed, the rest in closed form per draw.
+contact already went dormant, the hand-raises made before the cutoff, and the stages reached.
+Randomness after the cutoff (future bursts, dormancy, future hand-raises, the daily
+SQL/disqualification draws, the meeting draw and delay) is integrated: future bursts and future
+hand-raises (each active day, given the path's intent) by a vectorised Monte Carlo with a fixed
+seed, the rest in closed form per draw.
 
 Exact for cutoffs at midnight (the daily grid); for other cutoffs the cut day is weighted by the
-part of it inside the window (a close approximation). Windows are cut at the data's ``end``.
+part of it inside the window, and so is its chance of a hand-raise after the cutoff (a close
+approximation). Windows are cut at the data's ``end``.
 
 ``only`` restricts the work to the (contact, cutoff) rows a caller needs (training needs the
 test period's): other cutoffs are skipped and other contacts are not computed, but every
@@ -33,6 +36,7 @@ from leadscore.errors import ArtifactError, ConfigError, SourceError
 from leadscore.sql import quote_literal
 from leadscore.synthetic.params import (
     DORMANCY_HAZARD,
+    EVENT_WEEKEND_FACTOR,
     GENERATOR_VERSION,
     MEETING_DELAY,
     POST_SQL_DQ_DELAY,
@@ -42,12 +46,16 @@ from leadscore.synthetic.params import (
     IntArray,
     burst_rate,
     decayed_sum,
+    demo_request_rate,
     dq_hazard,
     draw_amplitudes,
+    hand_raise_boost,
     hazard_weekday_factor,
+    last_raise_day,
     meeting_day,
     meeting_probability,
     sql_hazard,
+    weekday_of_day,
 )
 from leadscore.synthetic.writer import ORACLE_FOLDER, ORACLE_SCHEMA
 
@@ -61,11 +69,13 @@ _TIME_COLUMNS = (
 
 @dataclass(frozen=True)
 class OracleTables:
-    """The oracle of one generated CRM: per-contact latent state, bursts, and run metadata."""
+    """The oracle of one generated CRM: per-contact latent state, bursts, hand-raises (the first
+    ``demo_request`` of each contact-day) and run metadata."""
 
     contacts: pd.DataFrame
     bursts: pd.DataFrame
     meta: dict[str, str]
+    hand_raises: pd.DataFrame
 
     @property
     def start(self) -> datetime:
@@ -106,6 +116,14 @@ def load_oracle(path: Path | str) -> OracleTables:
             meta_df = _read(con, path, "meta")
             contacts = _read(con, path, "contacts")
             bursts = _read(con, path, "bursts")
+            found = meta_df.loc[meta_df["key"] == "generator_version", "value"].astype(str)
+            if list(found) != [GENERATOR_VERSION]:  # older oracles lack the hand-raises
+                raise ArtifactError(
+                    f"The oracle of {path} was written by generator version "
+                    f"{found.iloc[0] if len(found) else None!r} but this is version "
+                    f"{GENERATOR_VERSION!r}: generate the data again."
+                )
+            hand_raises = _read(con, path, "hand_raises")
         finally:
             con.close()
     except duckdb.Error as exc:
@@ -119,7 +137,8 @@ def load_oracle(path: Path | str) -> OracleTables:
         contacts["is_bot"] = contacts["is_bot"].astype(str).str.lower().isin(["true", "1"])
     bursts["burst_at"] = pd.to_datetime(bursts["burst_at"])
     bursts["amplitude"] = bursts["amplitude"].astype(float)
-    return OracleTables(contacts=contacts, bursts=bursts, meta=meta)
+    hand_raises["raised_at"] = pd.to_datetime(hand_raises["raised_at"])
+    return OracleTables(contacts=contacts, bursts=bursts, meta=meta, hand_raises=hand_raises)
 
 
 def _days(values: pd.Series, start: datetime) -> FloatArray:
@@ -188,6 +207,10 @@ def true_probabilities(
     amplitude = tables.bursts["amplitude"].to_numpy(dtype=float)
     order = np.argsort(burst_contact, kind="stable")
     burst_contact, burst_day, amplitude = burst_contact[order], burst_day[order], amplitude[order]
+    raise_contact = tables.hand_raises["contact_id"].map(pos).to_numpy(dtype=np.int64)
+    raise_at = _days(tables.hand_raises["raised_at"], start)
+    order = np.lexsort((raise_at, raise_contact))
+    raises = _Raises(raise_contact[order], raise_at[order])
     times = {c: _days(contacts[c], start) for c in _TIME_COLUMNS}
     fit = contacts["fit"].to_numpy(dtype=float)
     log_decay = -math.log(2.0) / contacts["half_life_days"].to_numpy(dtype=float)
@@ -219,14 +242,14 @@ def true_probabilities(
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,)))
             p_sql[open_], p_meet[open_] = _open_contacts(
                 open_, c, hi, n_days, start, fit, log_decay, times["dormant_at"],
-                burst_contact, burst_day, amplitude, n_draws, rng,
+                burst_contact, burst_day, amplitude, raises, n_draws, rng,
                 None if need is None else need[open_],
             )  # fmt: skip
             if need is not None:
                 sql_done = sql_done[need[sql_done]]
             p_meet[sql_done] = _sql_contacts(
                 sql_done, c, hi, start, fit, log_decay, times["sql_at"],
-                burst_contact, burst_day, amplitude,
+                burst_contact, burst_day, amplitude, raises,
             )  # fmt: skip
         else:
             p_sql[open_], p_meet[open_], p_meet[sql_done] = 0.0, 0.0, 0.0
@@ -246,6 +269,42 @@ def true_probabilities(
     if not frames:
         return pd.DataFrame(columns=["contact_id", "cutoff", "p_sql", "p_meeting"])
     return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class _Raises:
+    """Hand-raises as (contact position, fractional day), sorted by contact then time."""
+
+    contact: IntArray
+    day: FloatArray
+
+    def _rows(self, idx: IntArray) -> tuple[IntArray, FloatArray]:
+        """The hand-raises of contacts ``idx``: their position in ``idx`` and their day."""
+        lo = np.searchsorted(self.contact, idx, side="left")
+        hi = np.searchsorted(self.contact, idx, side="right")
+        counts = hi - lo
+        owner = np.repeat(np.arange(len(idx)), counts)
+        rows = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        return owner, self.day[rows]
+
+    def latest_before(self, idx: IntArray, day_limit: IntArray) -> FloatArray:
+        """Per contact of ``idx``: its latest hand-raise day before grid day ``day_limit``
+        (NaN: none)."""
+        owner, day = self._rows(idx)
+        latest = np.full(len(idx), -np.inf)
+        early = day < day_limit[owner]
+        np.maximum.at(latest, owner[early], np.floor(day[early]))
+        return np.where(np.isfinite(latest), latest, np.nan)
+
+    def known(self, idx: IntArray, c: float) -> tuple[FloatArray, np.ndarray]:
+        """Per contact of ``idx``, before cutoff ``c``: the latest hand-raise day before the cut
+        day ``floor(c)`` (NaN: none) and whether one happened on the cut day (before ``c``)."""
+        cut = math.floor(c)
+        prior = self.latest_before(idx, np.full(len(idx), cut, dtype=np.int64))
+        owner, day = self._rows(idx)
+        on_cut = np.zeros(len(idx), dtype=bool)
+        on_cut[owner[(day >= cut) & (day < c)]] = True
+        return prior, on_cut
 
 
 def _wanted(only: pd.DataFrame, pos: dict[Any, int]) -> dict[pd.Timestamp, np.ndarray]:
@@ -286,22 +345,27 @@ def _open_contacts(
     burst_contact: IntArray,
     burst_day: FloatArray,
     amplitude: FloatArray,
+    raises: _Raises,
     n_draws: int,
     rng: np.random.Generator,
     need: np.ndarray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
-    """(p_sql, p_meeting) of not-yet-SQL contacts by Monte Carlo over future bursts; with
-    ``need`` (a mask over ``idx``), only those contacts' (the others stay 0), every random draw
-    still made as without it."""
+    """(p_sql, p_meeting) of not-yet-SQL contacts by Monte Carlo over future bursts and
+    hand-raises; with ``need`` (a mask over ``idx``), only those contacts' (the others stay 0),
+    every random draw still made as without it."""
     days = np.arange(math.floor(c), min(math.ceil(hi), n_days), dtype=np.int64)
     weight = _overlap(days, c, hi)
     wk = hazard_weekday_factor(days, start)
+    # exposure to a hand-raise: the events' weekday factor; on the cut day, its part after c
+    exposure = np.where(weekday_of_day(days, start) >= 5, EVENT_WEEKEND_FACTOR, 1.0)
+    exposure = exposure * _overlap(days, c, np.inf)
     first_future = math.ceil(c)
     future_day = days >= first_future
     # probability that a meeting following an SQL on day d falls inside the window
     delays = np.arange(MEETING_DELAY[0], MEETING_DELAY[1] + 1, dtype=np.int64)
     m_days = meeting_day(np.repeat(days, len(delays)), np.tile(delays, len(days)), start)
     meet_in = _overlap(m_days, c, hi).reshape(len(days), len(delays)).mean(axis=1)
+    prior_all, on_cut_all = raises.known(idx, c)
 
     p_sql = np.zeros(len(idx))
     p_meet = np.zeros(len(idx))
@@ -321,7 +385,8 @@ def _open_contacts(
                 fit_drawn = fit_all[idx[sel]]
                 n_drawn = len(sel)
                 t_dorm = first_future + rng.geometric(DORMANCY_HAZARD, (n_drawn, draws)) - 1
-                allowed = future_day[None, None, :] & (days[None, None, :] < t_dorm[:, :, None])
+                active = days[None, None, :] < t_dorm[:, :, None]
+                allowed = future_day[None, None, :] & active
                 shape = (n_drawn, draws, len(days))
                 counts = rng.poisson(burst_rate(fit_drawn)[:, None, None], shape)
                 counts = np.where(allowed, counts, 0)
@@ -333,8 +398,10 @@ def _open_contacts(
                     np.repeat(flat, reps), weights=amplitudes, minlength=counts.size
                 )
                 impulses = np.asarray(summed, dtype=np.float64).reshape(shape)
+                uniforms = rng.random(shape)  # hand-raise draws, day by day
                 if keep is not None:
                     sel, impulses = sel[keep], impulses[keep]
+                    uniforms, active = uniforms[keep], active[keep]
             ids = idx[sel]
             n = len(ids)
             if n == 0:
@@ -345,34 +412,68 @@ def _open_contacts(
             known = _known_intent(
                 owner, burst_day[rows], amplitude[rows], log_decay, days.astype(float), n
             )
-            base = _window_sums(fit, known, wk, weight, meet_in)
+            prior = prior_all[sel]
+            known_raised = np.zeros((n, len(days)), dtype=bool)
+            known_raised[:, 0] = on_cut_all[sel]
+            base = _window_sums(
+                fit, known, wk, weight, meet_in, _boost(known_raised, days, prior, fit)
+            )
             if not random_part:
                 p_sql[sel], p_meet[sel] = base
                 continue
-            # a draw without a future burst in the window follows the known intent: its sums
-            # are the contact's base ones (intent + 0 is intent), computed once, not per draw
+            # a draw without a future burst nor a future hand-raise in the window follows the
+            # known path: its sums are the contact's base ones, computed once, not per draw
             sums = [np.repeat(b[:, None], draws, axis=1) for b in base]
-            row, draw = np.nonzero(impulses.any(axis=-1))
+            bursty = impulses.any(axis=-1)
+            row_b, draw_b = np.nonzero(bursty)
+            future_b = decayed_sum(impulses[row_b, draw_b], log_decay[row_b][:, None])
+            p_known = 1.0 - np.exp(-demo_request_rate(known, fit[:, None]) * exposure)
+            raised = uniforms < p_known[:, None, :]
+            if len(row_b):
+                p_b = demo_request_rate(known[row_b] + future_b, fit[row_b][:, None])
+                raised[row_b, draw_b] = uniforms[row_b, draw_b] < 1.0 - np.exp(-p_b * exposure)
+            raised &= active
+            # a hand-raise on the window's last day moves nothing inside it
+            row, draw = np.nonzero(bursty | raised[..., :-1].any(axis=-1))
             if len(row):
-                future = decayed_sum(impulses[row, draw], log_decay[row][:, None])
-                bursty = _window_sums(fit[row], known[row] + future, wk, weight, meet_in)
-                for total, part in zip(sums, bursty, strict=True):
-                    total[row, draw] = part
+                where_b = np.full(bursty.shape, -1, dtype=np.int64)
+                where_b[row_b, draw_b] = np.arange(len(row_b))
+                intent = known[row].copy()
+                has_b = where_b[row, draw] >= 0
+                intent[has_b] += future_b[where_b[row, draw][has_b]]
+                path_raised = raised[row, draw] | known_raised[row]
+                boost = _boost(path_raised, days, prior[row], fit[row])
+                part = _window_sums(fit[row], intent, wk, weight, meet_in, boost)
+                for total, value in zip(sums, part, strict=True):
+                    total[row, draw] = value
             p_sql[sel], p_meet[sel] = (total.mean(axis=-1) for total in sums)
     return p_sql, p_meet
 
 
+def _boost(raised: np.ndarray, days: IntArray, prior: FloatArray, fit: FloatArray) -> FloatArray:
+    """The hand-raise term of each path (rows of ``raised`` on ``days``; the latest hand-raise
+    before them: ``prior``) on each day."""
+    age = days[None, :] - last_raise_day(raised, days, prior)
+    return hand_raise_boost(age, fit[:, None])
+
+
 def _window_sums(
-    fit: FloatArray, intent: FloatArray, wk: FloatArray, weight: FloatArray, meet_in: FloatArray
+    fit: FloatArray,
+    intent: FloatArray,
+    wk: FloatArray,
+    weight: FloatArray,
+    meet_in: FloatArray,
+    boost: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
-    """Per path (a row of ``intent`` over the window's days; ``fit`` per row): the probability
-    of becoming SQL in the window, and of an SQL there whose meeting falls inside it."""
-    h = sql_hazard(fit[:, None], intent, wk[None, :]) * weight
+    """Per path (a row of ``intent`` and ``boost`` over the window's days; ``fit`` per row): the
+    probability of becoming SQL in the window, and of an SQL there whose meeting falls inside
+    it."""
+    h = sql_hazard(fit[:, None], intent, wk[None, :], boost) * weight
     q = (dq_hazard(fit)[:, None] * wk[None, :]) * weight
     survive = np.cumprod((1.0 - h) * (1.0 - q), axis=-1)
     alive = np.concatenate([np.ones((len(fit), 1)), survive[:, :-1]], -1)
     sql_today = alive * h
-    p_m = meeting_probability(fit[:, None], intent)
+    p_m = meeting_probability(fit[:, None], intent, boost)
     return sql_today.sum(axis=-1), (sql_today * p_m * meet_in).sum(axis=-1)
 
 
@@ -387,6 +488,7 @@ def _sql_contacts(
     burst_contact: IntArray,
     burst_day: FloatArray,
     amplitude: FloatArray,
+    raises: _Raises,
 ) -> FloatArray:
     """p_meeting of contacts already SQL at the cutoff, without meeting nor disqualification."""
     if len(idx) == 0:
@@ -396,7 +498,8 @@ def _sql_contacts(
     age = s[owner] - burst_day[rows]
     weights = amplitude[rows] * np.exp(log_decay_all[idx][owner] * age)
     intent = np.asarray(np.bincount(owner, weights=weights, minlength=len(idx)), dtype=np.float64)
-    pm = meeting_probability(fit_all[idx], intent)
+    age = s - raises.latest_before(idx, s)
+    pm = meeting_probability(fit_all[idx], intent, hand_raise_boost(age, fit_all[idx]))
     delays = np.arange(MEETING_DELAY[0], MEETING_DELAY[1] + 1, dtype=np.int64)
     m_days = meeting_day(np.repeat(s, len(delays)), np.tile(delays, len(s)), start)
     m_after = _overlap(m_days, c, np.inf).reshape(len(s), -1).mean(axis=1)

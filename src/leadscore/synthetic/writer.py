@@ -57,6 +57,7 @@ ORACLE_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("is_bot", "BOOLEAN"),
     ),
     "bursts": (("contact_id", "VARCHAR"), ("burst_at", "TIMESTAMP"), ("amplitude", "DOUBLE")),
+    "hand_raises": (("contact_id", "VARCHAR"), ("raised_at", "TIMESTAMP")),
     "meta": (("key", "VARCHAR"), ("value", "VARCHAR")),
 }
 """Oracle tables and their columns: the latent truth, kept apart from the CRM tables."""
