@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,10 @@ from leadscore.serving.facets import facet_source
 from leadscore.serving.features import count_eligible, iter_features
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.not_scored import NotScoredError, stale_reason, why_not_scored
+from leadscore.serving.pipeline import ahead
 from leadscore.serving.reasons import Reason, RowReasons, flat_sentences
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
-from leadscore.serving.scorer import Scorer
+from leadscore.serving.scorer import ModelNumbers, Scorer
 from leadscore.serving.segments import SCORED_BY
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
 
@@ -196,15 +198,16 @@ def score_contact_base(
             progress(0, total)
         with atomic_path(out) as tmp:
             with pq.ParquetWriter(tmp, schema) as writer:
-                for features in iter_features(
+                chunks = iter_features(
                     data,
                     definition,
                     as_of=moment,
                     chunk_size=chunk_size,
                     from_stage=from_stage,
                     max_age_days=max_age,
-                ):
-                    scores, reasons = _scores(loaded.scorer, features)
+                )
+                for features, numbers in ahead(chunks, partial(_numbers, loaded.scorer)):
+                    scores, reasons = _scores(loaded.scorer, features, numbers)
                     scores.insert(0, "contact_id", features["contact_id"].to_numpy())
                     scores.insert(1, "scored_at", scored_at)
                     scores.insert(2, "model_version", loaded.model_version)
@@ -263,11 +266,23 @@ def _nobody_eligible(data: CrmData, moment: datetime, stale: int, max_age: int |
 REASON_COLUMNS = ("reasons_positive", "reasons_negative")
 
 
-def _scores(scorer: Scorer, features: pd.DataFrame) -> tuple[pd.DataFrame, Sequence[RowReasons]]:
-    """A chunk's scores and, when the scores leave them out, its reasons (a global model's
-    reasons go to Arrow lists straight from the column-wise table, never a list per row)."""
+def _numbers(scorer: Scorer, features: pd.DataFrame) -> ModelNumbers | None:
+    """The model numbers of a chunk a global model explains (computed ahead, in the
+    background: :func:`~leadscore.serving.pipeline.ahead`); ``None`` for other scorers."""
     if scorer.explains and scorer.segments is None:
-        explanation = scorer.explain_global(features, lists=False)
+        return scorer.explain_numbers(features)
+    return None
+
+
+def _scores(
+    scorer: Scorer, features: pd.DataFrame, numbers: ModelNumbers | None = None
+) -> tuple[pd.DataFrame, Sequence[RowReasons]]:
+    """A chunk's scores and, when the scores leave them out, its reasons (a global model's
+    reasons go to Arrow lists straight from the column-wise table, never a list per row);
+    ``numbers``: the chunk's :func:`_numbers`, when computed already."""
+    if scorer.explains and scorer.segments is None:
+        numbers = numbers or scorer.explain_numbers(features)
+        explanation = scorer.explain_words(features, numbers, lists=False)
         return explanation.scores, explanation.reasons
     return scorer.score(features), ()
 

@@ -95,6 +95,13 @@ def _members(contributions: FloatArray, negate: FloatArray, group: ReasonGroup) 
     """Per row, the group's feature indices strongest first in the direction of the effect
     (the row loop's ``sorted(indices, key=-sign * contribution)``, a stable sort too)."""
     indices = np.asarray(group.indices, dtype=np.intp)
+    n = contributions.shape[0]
+    if indices.size == 1:
+        return np.broadcast_to(indices, (n, 1))
+    if indices.size == 2:  # the stable sort of two: swapped only when the second is stronger
+        keys = negate[:, None] * contributions[:, indices]
+        swap = keys[:, 1] < keys[:, 0]
+        return np.where(swap[:, None], indices[::-1][None, :], indices[None, :])
     keys = negate[:, None] * contributions[:, indices]
     return indices[np.argsort(keys, axis=1, kind="stable")]
 
@@ -162,24 +169,37 @@ def _pick(
     column[list(facts)] = np.arange(len(facts))
     stacked = np.column_stack([*facts.values(), np.full(n, np.nan)])
     day_of = stacked[rows[:, None], column[lead]]  # the day fact of each group's lead member
-    chosen = (np.full((n, top), -1, dtype=np.intp), np.full((n, top), -1, dtype=np.intp))
+    # the candidates in merged order, one row per rank (contiguous), gathered once
+    group_at = np.take_along_axis(candidates, merged, axis=1)
+    negative_at = (side[merged] == 1).T.copy()
+    valid_at = np.take_along_axis(valid, merged, axis=1).T.copy()
+    days_at = np.take_along_axis(day_of, group_at, axis=1).T.copy()
+    kept = np.zeros((2 * reach, n), dtype=bool)
+    seen = np.full((2 * reach, n), np.nan)
     counts = (np.zeros(n, dtype=np.intp), np.zeros(n, dtype=np.intp))
-    seen = np.full((n, 2 * reach), np.nan)
     for k in range(2 * reach):
-        position = merged[:, k]
-        group = candidates[rows, position]
-        s = side[position]
-        count = np.where(s == 0, counts[0], counts[1])
-        days = day_of[rows, group]
+        negative = negative_at[k]
+        count = np.where(negative, counts[1], counts[0])
+        days = days_at[k]
+        keep = valid_at[k] & (count < top)
         with np.errstate(invalid="ignore"):
-            clash = (np.abs(days[:, None] - seen[:, :k]) <= _SAME_DAY).any(axis=1)
-        keep = valid[rows, position] & (count < top) & ~clash
-        seen[:, k] = np.where(keep, days, np.nan)
-        for side_index in (0, 1):
-            at = keep & (s == side_index)
-            chosen[side_index][at, count[at]] = group[at]
-            counts[side_index][at] += 1
-    return chosen, counts
+            for j in range(k):  # a stronger kept reason within a day: the same fact
+                keep &= ~(np.abs(days - seen[j]) <= _SAME_DAY)
+        seen[k] = np.where(keep, days, np.nan)
+        kept[k] = keep
+        counts[0][keep & ~negative] += 1
+        counts[1][keep & negative] += 1
+    chosen = []
+    width = min(top, 2 * reach)  # a side never keeps more than the candidates
+    for side_index in (0, 1):  # each side's kept candidates in merged order, into its slots
+        mine = kept.T & (bool(side_index) == negative_at.T)
+        first = np.argsort(~mine, axis=1, kind="stable")[:, :width]
+        picked = np.take_along_axis(group_at, first, axis=1)
+        out = np.full((n, top), -1, dtype=np.intp)
+        filled = np.arange(width)[None, :] < counts[side_index][:, None]
+        out[:, :width] = np.where(filled, picked, -1)
+        chosen.append(out)
+    return (chosen[0], chosen[1]), counts
 
 
 def explain_table(
