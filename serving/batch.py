@@ -183,9 +183,21 @@ def score_contact_base(
     schema = schema.with_metadata({RUN_ID_KEY: run_id.encode()})
     rows = 0
     staged = False
+    from_stage = loaded.scorer.spec.from_stage
+    max_age = loaded.scorer.spec.max_lead_age_days
+    # the feature query on its own cursor, started now in the background (DuckDB and
+    # LightGBM release the GIL) while this thread counts the eligible leads
+    feature_con = data.con.cursor()
+    chunks = iter_features(
+        CrmData(feature_con, description=data.description, problems=[]),
+        definition,
+        as_of=moment,
+        chunk_size=chunk_size,
+        from_stage=from_stage,
+        max_age_days=max_age,
+    )
+    scored = ahead(chunks, partial(_numbers, loaded.scorer))
     try:
-        from_stage = loaded.scorer.spec.from_stage
-        max_age = loaded.scorer.spec.max_lead_age_days
         total = count_eligible(data, as_of=moment, from_stage=from_stage, max_age_days=max_age)
         stale = (
             count_eligible(data, as_of=moment, from_stage=from_stage) - total
@@ -198,15 +210,7 @@ def score_contact_base(
             progress(0, total)
         with atomic_path(out) as tmp:
             with pq.ParquetWriter(tmp, schema) as writer:
-                chunks = iter_features(
-                    data,
-                    definition,
-                    as_of=moment,
-                    chunk_size=chunk_size,
-                    from_stage=from_stage,
-                    max_age_days=max_age,
-                )
-                for features, numbers in ahead(chunks, partial(_numbers, loaded.scorer)):
+                for features, numbers in scored:
                     scores, reasons = _scores(loaded.scorer, features, numbers)
                     scores.insert(0, "contact_id", features["contact_id"].to_numpy())
                     scores.insert(1, "scored_at", scored_at)
@@ -230,6 +234,8 @@ def score_contact_base(
                 history.discard_run(run_id)
         raise
     finally:
+        scored.close()
+        feature_con.close()
         if owned:
             data.close()
     return BatchResult(

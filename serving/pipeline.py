@@ -8,46 +8,72 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Generic, TypeVar
 
-__all__ = ["ahead"]
+__all__ = ["Ahead", "ahead"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def ahead(items: Iterator[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
-    """``(item, work(item))`` for every item of ``items``, in order. Item ``k + 1`` is taken
-    from ``items`` and worked on in one background thread while the caller handles item
-    ``k``: at most two items are held at once. An error of ``items`` or ``work`` is raised to
-    the caller at the item it belongs to. When the caller stops early (an error, a break),
-    the background step still running is waited for and ``items`` is closed (a generator's
-    ``finally`` runs: an open DuckDB result is released)."""
+class Ahead(Generic[T, R]):
+    """``(item, work(item))`` for every item of ``items``, in order, computed one step ahead.
 
-    def step() -> tuple[T, R] | None:
-        for item in items:  # one item per step
-            return item, work(item)
+    The first item is taken and worked on in one background thread as soon as this object
+    is made (the caller does other work meanwhile); while the caller handles item ``k``, item
+    ``k + 1`` is: at most two items are held at once. An error of ``items`` or ``work`` is
+    raised to the caller at the item it belongs to. :meth:`close` (also on leaving a ``with``
+    block, or when iteration stops early) waits for the background step still running and
+    closes ``items`` (a generator's ``finally`` runs: an open DuckDB result is released).
+    """
+
+    def __init__(self, items: Iterator[T], work: Callable[[T], R]) -> None:
+        self._items, self._work = items, work
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="leadscore-ahead")
+        self._future: Future[tuple[T, R] | None] = self._pool.submit(self._step)
+        self._closed = False
+
+    def _step(self) -> tuple[T, R] | None:
+        for item in self._items:  # one item per step
+            return item, self._work(item)
         return None
 
-    with ThreadPoolExecutor(1, thread_name_prefix="leadscore-ahead") as pool:
-        future: Future[tuple[T, R] | None] = pool.submit(step)
+    def __iter__(self) -> Iterator[tuple[T, R]]:
         try:
-            while (done := future.result()) is not None:
-                future = pool.submit(step)
+            while not self._closed and (done := self._future.result()) is not None:
+                self._future = self._pool.submit(self._step)
                 yield done
         finally:
-            if not future.done():
-                future.cancel()
-            _settled(future)
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
+            self.close()
+
+    def close(self) -> None:
+        """Stop: wait for the running step (its error is dropped: the caller is leaving
+        already or stopped on purpose), close ``items``, end the thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        future = self._future
+        if not future.cancel():
+            with contextlib.suppress(BaseException):  # the first error is the one raised
+                future.result()
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Ahead[T, R]:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
-def _settled(future: Future[Any]) -> None:
-    """Wait for ``future`` unless cancelled; its error is the caller's no longer (the caller
-    is already leaving with its own error or stopped on purpose)."""
-    if future.cancelled():
-        return
-    with contextlib.suppress(BaseException):  # already leaving: the first error is raised
-        future.result()
+def ahead(items: Iterator[T], work: Callable[[T], R]) -> Ahead[T, R]:
+    """:class:`Ahead` of ``items`` and ``work`` (the background step starts now)."""
+    return Ahead(items, work)

@@ -35,6 +35,8 @@ def test_ahead_keeps_order_and_works_in_one_background_thread() -> None:
 
     assert list(ahead(iter(range(7)), work)) == [(x, x * x) for x in range(7)]
     assert list(ahead(iter([]), work)) == []
+    with ahead(iter(range(3)), work) as started:  # the first step runs before iteration
+        assert [x for x, _ in started] == [0, 1, 2]
     assert len(threads) == 1 and threading.current_thread().name not in threads
 
 
@@ -68,10 +70,14 @@ def test_ahead_stopped_early_closes_the_stream() -> None:
         finally:
             closed.append(True)
 
-    stream = ahead(items(), lambda x: x)
+    stream = iter(ahead(items(), lambda x: x))
     assert next(stream) == (0, 0)
-    stream.close()
+    stream.close()  # type: ignore[attr-defined]
     assert closed == [True]
+    never = items()
+    with ahead(never, lambda x: x):  # never iterated: closed on leaving the block
+        pass
+    assert never.gi_frame is None  # type: ignore[attr-defined]
 
 
 def test_concurrent_heads_equal_sequential(
