@@ -230,6 +230,10 @@ def explain_table(
     values = _Values(frame, features)
     facts = _day_facts(values, renderer)
     chosen, counts = _pick(effects, lead, facts, n_features, top, min_effect)
+    second = np.full(lead.shape, -1, dtype=np.intp)  # supporting members of combined groups
+    for g, group in enumerate(groups):
+        if group.key in _COMBINED_GROUPS and members[g].shape[1] > 1:
+            second[:, g] = members[g][:, 1]
     texts = []
     chosen_effects = []
     for side in (0, 1):
@@ -237,7 +241,7 @@ def explain_table(
         has = picked >= 0
         safe = np.where(has, picked, 0)
         chosen_effects.append(np.take_along_axis(effects, safe, axis=1))
-        texts.append(_texts(own, effects, safe, has, groups, members, renderer, values))
+        texts.append(_texts(own, effects, safe, has, lead, second, renderer, values))
     return ReasonTable(
         groups,
         chosen,
@@ -252,13 +256,15 @@ def _texts(
     effects: FloatArray,
     picked: IntArray,
     has: np.ndarray[Any, Any],
-    groups: Sequence[ReasonGroup],
-    members: list[IntArray],
+    lead: IntArray,
+    second: IntArray,
     renderer: _Renderer,
     values: _Values,
 ) -> np.ndarray[Any, Any]:
-    """The sentence of each chosen ``(row, slot)``: its group's strongest member worded once
-    per distinct value and direction, plus the supporting member of combined groups."""
+    """The sentence of each chosen ``(row, slot)``: its group's strongest member (``lead``,
+    per row and group) worded once per distinct value and direction, plus the supporting
+    member (``second``, ``-1`` for groups without one) of combined groups, each distinct
+    pair joined once."""
     out = np.full(picked.shape, None, dtype=object)
     rows, slots = np.nonzero(has)
     if rows.size == 0:
@@ -266,26 +272,37 @@ def _texts(
     group = picked[rows, slots]
     positive = effects[rows, group] > 0
     sign = np.where(positive, 1.0, -1.0)
-    lead = np.empty(rows.size, dtype=np.intp)
-    second = np.full(rows.size, -1, dtype=np.intp)
-    for g in np.unique(group):
-        at = group == g
-        lead[at] = members[g][rows[at], 0]
-        if groups[g].key in _COMBINED_GROUPS and members[g].shape[1] > 1:
-            second[at] = members[g][rows[at], 1]
-    text = _render(lead, rows, positive, renderer, values)
-    support = second >= 0
+    first, other = lead[rows, group], second[rows, group]
+    words: list[str] = []
+    index: dict[str, int] = {}
+    ids = _render(first, rows, positive, renderer, values, words, index)
+    support = other >= 0
     if support.any():
         both = np.nonzero(support)[0]
-        strength = sign[both] * own[rows[both], second[both]]
-        bar = (_SUPPORT_RATIO * sign[both]) * own[rows[both], lead[both]]
+        strength = sign[both] * own[rows[both], other[both]]
+        bar = (_SUPPORT_RATIO * sign[both]) * own[rows[both], first[both]]
         both = both[(strength > 0) & (strength >= bar)]
-        extra = _render(second[both], rows[both], positive[both], renderer, values)
-        for i, more in zip(both.tolist(), extra.tolist(), strict=True):
-            if more != text[i]:
-                text[i] = f"{text[i]}, {more}"
-    out[rows, slots] = text
+        extra = _render(other[both], rows[both], positive[both], renderer, values, words, index)
+        joined = extra != ids[both]  # the same sentence twice reads once
+        both, extra = both[joined], extra[joined]
+        width = len(words)  # distinct (sentence, supporting sentence) pairs
+        pairs, inverse = np.unique(ids[both] * width + extra, return_inverse=True)
+        combined = np.empty(pairs.size, dtype=np.intp)
+        for i, pair in enumerate(pairs.tolist()):
+            text, more = divmod(pair, width)
+            combined[i] = _word_id(f"{words[text]}, {words[more]}", words, index)
+        ids[both] = combined[inverse.reshape(-1)]
+    out[rows, slots] = np.array(words, dtype=object)[ids]
     return out
+
+
+def _word_id(text: str, words: list[str], index: dict[str, int]) -> int:
+    """The id of ``text`` in ``words`` (appended when new)."""
+    found = index.get(text)
+    if found is None:
+        found = index[text] = len(words)
+        words.append(text)
+    return found
 
 
 def _render(
@@ -294,18 +311,28 @@ def _render(
     positive: np.ndarray[Any, Any],
     renderer: _Renderer,
     values: _Values,
-) -> np.ndarray[Any, Any]:
-    """Sentences of ``(feature, row, direction)`` triples, each distinct one rendered once."""
-    out = np.empty(features.size, dtype=object)
-    for j in np.unique(features).tolist():
-        at = np.nonzero(features == j)[0]
+    words: list[str],
+    index: dict[str, int],
+) -> IntArray:
+    """Ids in ``words`` of the sentences of ``(feature, row, direction)`` triples, each
+    distinct one rendered once (new sentences appended to ``words``)."""
+    ids = np.empty(features.size, dtype=np.intp)
+    if features.size == 0:
+        return ids
+    order = np.argsort(features, kind="stable")
+    ordered = features[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    ends = np.append(starts[1:], ordered.size)
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        at = order[lo:hi]
+        j = int(ordered[lo])
         codes, objects, missing = values.get(j)
         key = (codes[rows[at]] + 1) * 2 + positive[at]
         distinct, inverse = np.unique(key, return_inverse=True)
-        words = []
-        for k in distinct.tolist():
+        local = np.empty(distinct.size, dtype=np.intp)
+        for i, k in enumerate(distinct.tolist()):
             code, direction = divmod(k, 2)
             value = missing if code == 0 else objects[code - 1]
-            words.append(renderer.render(j, value, bool(direction)))
-        out[at] = np.array(words, dtype=object)[inverse.reshape(-1)]
-    return out
+            local[i] = _word_id(renderer.render(j, value, bool(direction)), words, index)
+        ids[at] = local[inverse.reshape(-1)]
+    return ids
