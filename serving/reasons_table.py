@@ -91,19 +91,23 @@ class ReasonTable(ReasonRows):
         return out[0], out[1]
 
 
-def _members(contributions: FloatArray, negate: FloatArray, group: ReasonGroup) -> IntArray:
-    """Per row, the group's feature indices strongest first in the direction of the effect
-    (the row loop's ``sorted(indices, key=-sign * contribution)``, a stable sort too)."""
+def _strongest(
+    contributions: FloatArray, negate: FloatArray, group: ReasonGroup, *, second: bool
+) -> tuple[IntArray, IntArray | None]:
+    """Per row, the group's strongest feature in the direction of the effect and (``second``)
+    the next one: the first two of the row loop's ``sorted(indices, key=-sign *
+    contribution)`` (a stable sort: among equal keys the lower index first, as ``argmin``
+    picks), without sorting. ``None`` when not asked or the group has one feature."""
     indices = np.asarray(group.indices, dtype=np.intp)
     n = contributions.shape[0]
     if indices.size == 1:
-        return np.broadcast_to(indices, (n, 1))
-    if indices.size == 2:  # the stable sort of two: swapped only when the second is stronger
-        keys = negate[:, None] * contributions[:, indices]
-        swap = keys[:, 1] < keys[:, 0]
-        return np.where(swap[:, None], indices[::-1][None, :], indices[None, :])
+        return np.full(n, indices[0], dtype=np.intp), None
     keys = negate[:, None] * contributions[:, indices]
-    return indices[np.argsort(keys, axis=1, kind="stable")]
+    first = np.argmin(keys, axis=1)
+    if not second:
+        return indices[first], None
+    keys[np.arange(n), first] = np.inf  # the next strongest: the first of the others
+    return indices[first], indices[np.argmin(keys, axis=1)]
 
 
 class _Values:
@@ -224,16 +228,17 @@ def explain_table(
     own = contributions[:, :n_features]
     effects = choosing_effects(own @ matrix, definition, groups)
     negate = np.where(effects > 0, -1.0, 1.0)  # -sign of each group's effect
-    members = [_members(own, negate[:, g], group) for g, group in enumerate(groups)]
-    lead = np.stack([m[:, 0] for m in members], axis=1) if members else np.zeros((n, 0), np.intp)
+    lead = np.zeros((n, len(groups)), dtype=np.intp)  # each group's strongest member
+    second = np.full((n, len(groups)), -1, dtype=np.intp)  # combined groups' next one
+    for g, group in enumerate(groups):
+        first, other = _strongest(own, negate[:, g], group, second=group.key in _COMBINED_GROUPS)
+        lead[:, g] = first
+        if other is not None:
+            second[:, g] = other
     renderer = renderer or _Renderer(definition, features)
     values = _Values(frame, features)
     facts = _day_facts(values, renderer)
     chosen, counts = _pick(effects, lead, facts, n_features, top, min_effect)
-    second = np.full(lead.shape, -1, dtype=np.intp)  # supporting members of combined groups
-    for g, group in enumerate(groups):
-        if group.key in _COMBINED_GROUPS and members[g].shape[1] > 1:
-            second[:, g] = members[g][:, 1]
     texts = []
     chosen_effects = []
     for side in (0, 1):
