@@ -27,6 +27,7 @@ from leadscore.atomic import atomic_path, check_writable, fault_point
 from leadscore.clock import utc_now
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError
+from leadscore.features.engine import DuckDBEngine
 from leadscore.model.segments import GLOBAL_MODEL
 from leadscore.serving.facets import facet_source
 from leadscore.serving.features import count_eligible, iter_features
@@ -188,15 +189,19 @@ def score_contact_base(
     # the feature query on its own cursor, started now in the background (DuckDB and
     # LightGBM release the GIL) while this thread counts the eligible leads
     feature_con = data.con.cursor()
+    feature_crm = CrmData(feature_con, description=data.description, problems=[])
+    engine = DuckDBEngine(feature_crm)
     chunks = iter_features(
-        CrmData(feature_con, description=data.description, problems=[]),
+        feature_crm,
         definition,
         as_of=moment,
         chunk_size=chunk_size,
         from_stage=from_stage,
         max_age_days=max_age,
+        engine=engine,
     )
-    scored = ahead(chunks, partial(_numbers, loaded.scorer))
+    # stopping early (an error, Ctrl-C) interrupts the query rather than waiting for it
+    scored = ahead(chunks, partial(_numbers, loaded.scorer), stop=engine.interrupt)
     try:
         total = count_eligible(data, as_of=moment, from_stage=from_stage, max_age_days=max_age)
         stale = (

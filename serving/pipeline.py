@@ -24,12 +24,20 @@ class Ahead(Generic[T, R]):
     is made (the caller does other work meanwhile); while the caller handles item ``k``, item
     ``k + 1`` is: at most two items are held at once. An error of ``items`` or ``work`` is
     raised to the caller at the item it belongs to. :meth:`close` (also on leaving a ``with``
-    block, or when iteration stops early) waits for the background step still running and
-    closes ``items`` (a generator's ``finally`` runs: an open DuckDB result is released).
+    block, or when iteration stops early) calls ``stop`` when a background step is still
+    running (to cut a long query short: an error or Ctrl-C is not held up by it), waits for
+    that step and closes ``items`` (a generator's ``finally`` runs: an open DuckDB result is
+    released).
     """
 
-    def __init__(self, items: Iterator[T], work: Callable[[T], R]) -> None:
-        self._items, self._work = items, work
+    def __init__(
+        self,
+        items: Iterator[T],
+        work: Callable[[T], R],
+        *,
+        stop: Callable[[], None] | None = None,
+    ) -> None:
+        self._items, self._work, self._stop = items, work, stop
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="leadscore-ahead")
         self._future: Future[tuple[T, R] | None] = self._pool.submit(self._step)
         self._closed = False
@@ -55,6 +63,8 @@ class Ahead(Generic[T, R]):
         self._closed = True
         future = self._future
         if not future.cancel():
+            if self._stop is not None and not future.done():
+                self._stop()
             with contextlib.suppress(BaseException):  # the first error is the one raised
                 future.result()
         close = getattr(self._items, "close", None)
@@ -74,6 +84,8 @@ class Ahead(Generic[T, R]):
         self.close()
 
 
-def ahead(items: Iterator[T], work: Callable[[T], R]) -> Ahead[T, R]:
+def ahead(
+    items: Iterator[T], work: Callable[[T], R], *, stop: Callable[[], None] | None = None
+) -> Ahead[T, R]:
     """:class:`Ahead` of ``items`` and ``work`` (the background step starts now)."""
-    return Ahead(items, work)
+    return Ahead(items, work, stop=stop)

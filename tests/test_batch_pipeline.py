@@ -161,3 +161,41 @@ def test_pipelined_batch_equals_sequential(
     assert written.equals(expected)
     assert result.rows == written.num_rows == progress[-1][0] == progress[-1][1]
     assert [done for done, _ in progress] == sorted({done for done, _ in progress})
+
+
+def test_stop_is_called_when_closing_during_a_running_step() -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    def items() -> Iterator[int]:
+        started.set()
+        release.wait(30)  # a long query, until stopped
+        yield 1
+
+    stream = ahead(items(), lambda x: x, stop=release.set)
+    assert started.wait(30)
+    stream.close()  # returns once ``stop`` has cut the step short
+    assert release.is_set()
+
+
+def test_duckdb_engine_interrupts_its_running_query() -> None:
+    import duckdb
+
+    from leadscore.crm import CrmData
+    from leadscore.features.engine import DuckDBEngine
+
+    engine = DuckDBEngine(CrmData(duckdb.connect(), description="memory", problems=[]))
+    slow = "SELECT count(*) AS n FROM range(100000000000) a"
+    stream = ahead(engine.batches(slow, {}, 10), lambda table: table.num_rows)
+    done = threading.Event()
+
+    def keep_interrupting() -> None:  # until the query has started and been interrupted
+        while not done.wait(0.1):
+            engine.interrupt()
+
+    threading.Thread(target=keep_interrupting, daemon=True).start()
+    try:
+        with pytest.raises(duckdb.InterruptException):
+            list(stream)
+    finally:
+        done.set()
