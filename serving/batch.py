@@ -5,6 +5,12 @@ chunks through the tracked scorer and writes one Parquet file atomically (a temp
 same folder, then ``os.replace``: an interrupted run leaves the previous output untouched). The
 output and the score history share a run id and are committed together: both old or both new
 after a crash at any point (see :mod:`leadscore.serving.runs`).
+
+The chunks are scored one step ahead (:mod:`leadscore.serving.pipeline`): the feature query
+runs in a background thread from the start (while the eligible leads are counted), and the
+next chunk's features and model numbers (LightGBM predictions and contributions, which release
+the GIL) are computed there while this thread chooses, words and writes the current chunk's
+reasons: two chunks are held at once, written in the query's order.
 """
 
 from __future__ import annotations
