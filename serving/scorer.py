@@ -11,7 +11,7 @@ them and predicts through :class:`~leadscore.model.head.ModelHead`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -87,13 +87,18 @@ _CONTRIBUTIONS = "contributions"
 class ModelNumbers:
     """A frame's model outputs before the reasons (:meth:`Scorer.explain_numbers`)."""
 
-    columns: dict[str, FloatArray]
-    """``p_<target>`` per head (calibrated)."""
+    pending: dict[str, Future[FloatArray]]
+    """``p_<target>`` per head (calibrated), computed in threads that may still run (the
+    reasons need the contributions only: they are chosen meanwhile)."""
     contributions: FloatArray
     """``(rows, features + 1)`` SHAP values of the reason head (log-odds); last column: base."""
     raw_score: FloatArray
     by_row: bool
     """Computed row by row (see :meth:`Scorer.explain`)."""
+
+    def probabilities(self) -> dict[str, FloatArray]:
+        """``p_<target>`` per head (waiting for the threads computing them)."""
+        return {name: future.result() for name, future in self.pending.items()}
 
 
 @dataclass(frozen=True)
@@ -307,15 +312,21 @@ class Scorer:
         }
         reason_matrix = matrices[self.spec.reason_target]
         calls[_CONTRIBUTIONS] = partial(each, self._contributions, reason_matrix)
-        if each is _whole and len(frame) >= CONCURRENT_FROM and len(calls) > 1:
-            with ThreadPoolExecutor(len(calls), thread_name_prefix="leadscore-heads") as pool:
-                futures = {name: pool.submit(call) for name, call in calls.items()}
-                values = {name: future.result() for name, future in futures.items()}
+        explain = calls.pop(_CONTRIBUTIONS)
+        pending: dict[str, Future[FloatArray]] = {}
+        if each is _whole and len(frame) >= CONCURRENT_FROM and calls:
+            # the heads in threads of their own, the contributions on this one; returned
+            # before the heads are done (ModelNumbers.probabilities waits for them)
+            pool = ThreadPoolExecutor(len(calls), thread_name_prefix="leadscore-heads")
+            pending = {name: pool.submit(call) for name, call in calls.items()}
+            pool.shutdown(wait=False)  # the threads end when their call is done
+            contributions = explain()
         else:
-            values = {name: call() for name, call in calls.items()}
-        contributions = values.pop(_CONTRIBUTIONS)
+            contributions = explain()
+            for name, call in calls.items():
+                pending[name] = _done(call())
         raw_score = each(lambda c: c.sum(axis=1), contributions)
-        return ModelNumbers(values, contributions, raw_score, each is _by_row)
+        return ModelNumbers(pending, contributions, raw_score, each is _by_row)
 
     def explain_words(
         self,
@@ -330,7 +341,6 @@ class Scorer:
         definition = self.require_definition()
         grades = self.spec.grades
         assert grades is not None  # checked by require_definition
-        columns: dict[str, Any] = dict(numbers.columns)
         contributions = numbers.contributions
         choice = (contributions, frame, self.features, self._groups, definition)
         reasons: Sequence[RowReasons] = (
@@ -343,6 +353,7 @@ class Scorer:
                 by_row=numbers.by_row,
             )
         )
+        columns: dict[str, Any] = numbers.probabilities()  # after the reasons: computed meanwhile
         if not numbers.by_row:
             sub = subscores(contributions[:, :-1], self._concepts)
         else:
@@ -395,3 +406,10 @@ def _without_missing_targets(columns: dict[str, Any], rows: int) -> dict[str, An
     for column in PROBABILITY_COLUMNS:
         columns.setdefault(column, np.full(rows, np.nan))
     return columns
+
+
+def _done(value: FloatArray) -> Future[FloatArray]:
+    """A future already holding ``value``."""
+    future: Future[FloatArray] = Future()
+    future.set_result(value)
+    return future

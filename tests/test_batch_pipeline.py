@@ -100,9 +100,10 @@ def test_concurrent_heads_equal_sequential(
     alone = scorer.explain_numbers(frame)
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 1)
     together = scorer.explain_numbers(frame)
-    assert alone.columns.keys() == together.columns.keys()
-    for name in alone.columns:
-        assert np.array_equal(alone.columns[name], together.columns[name], equal_nan=True)
+    first, second = alone.probabilities(), together.probabilities()
+    assert list(first) == list(second) == [f"p_{t}" for t in scorer.heads]
+    for name in first:
+        assert np.array_equal(first[name], second[name], equal_nan=True)
     assert np.array_equal(alone.contributions, together.contributions)
     assert np.array_equal(alone.raw_score, together.raw_score)
 
