@@ -11,6 +11,7 @@ their SQL through an engine.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -132,6 +133,16 @@ class DuckDBEngine:
             self.settings["memory_limit"] = str(memory_limit)
         if temp_directory is not None:
             self.settings["temp_directory"] = str(temp_directory)
+        self._streaming: set[duckdb.DuckDBPyConnection] = set()
+        self._lock = threading.Lock()
+
+    def interrupt(self) -> None:
+        """Interrupt the queries of :meth:`batches` running now (from another thread: a
+        consumer stopping while the query runs in the background); each raises DuckDB's
+        ``InterruptException`` where it runs."""
+        with self._lock:
+            for con in self._streaming:
+                con.interrupt()
 
     def run(self, sql: str, tables: Tables) -> pa.Table:
         con = self.crm.con.cursor()  # its own result state; shares the catalog and views
@@ -148,6 +159,8 @@ class DuckDBEngine:
         if rows < 1:
             raise ConfigError(f"Batches must hold at least 1 row, got {rows}.")
         con = self.crm.con.cursor()
+        with self._lock:
+            self._streaming.add(con)
         try:
             for name, table in _tables(tables).items():
                 con.register(name, table)
@@ -160,6 +173,8 @@ class DuckDBEngine:
                 finally:
                     result.close()  # a consumer stopping early: drop the open result first
         finally:
+            with self._lock:
+                self._streaming.discard(con)
             con.close()
 
 

@@ -5,6 +5,12 @@ chunks through the tracked scorer and writes one Parquet file atomically (a temp
 same folder, then ``os.replace``: an interrupted run leaves the previous output untouched). The
 output and the score history share a run id and are committed together: both old or both new
 after a crash at any point (see :mod:`leadscore.serving.runs`).
+
+The chunks are scored one step ahead (:mod:`leadscore.serving.pipeline`): the feature query
+runs in a background thread from the start (while the eligible leads are counted), and the
+next chunk's features and model numbers (LightGBM predictions and contributions, which release
+the GIL) are computed there while this thread chooses, words and writes the current chunk's
+reasons: two chunks are held at once, written in the query's order.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +33,16 @@ from leadscore.atomic import atomic_path, check_writable, fault_point
 from leadscore.clock import utc_now
 from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError
+from leadscore.features.engine import DuckDBEngine
 from leadscore.model.segments import GLOBAL_MODEL
 from leadscore.serving.facets import facet_source
 from leadscore.serving.features import count_eligible, iter_features
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.not_scored import NotScoredError, stale_reason, why_not_scored
+from leadscore.serving.pipeline import ahead
 from leadscore.serving.reasons import Reason, RowReasons, flat_sentences
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
-from leadscore.serving.scorer import Scorer
+from leadscore.serving.scorer import ModelNumbers, Scorer
 from leadscore.serving.segments import SCORED_BY
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
 
@@ -181,9 +190,25 @@ def score_contact_base(
     schema = schema.with_metadata({RUN_ID_KEY: run_id.encode()})
     rows = 0
     staged = False
+    from_stage = loaded.scorer.spec.from_stage
+    max_age = loaded.scorer.spec.max_lead_age_days
+    # the feature query on its own cursor, started now in the background (DuckDB and
+    # LightGBM release the GIL) while this thread counts the eligible leads
+    feature_con = data.con.cursor()
+    feature_crm = CrmData(feature_con, description=data.description, problems=[])
+    engine = DuckDBEngine(feature_crm)
+    chunks = iter_features(
+        feature_crm,
+        definition,
+        as_of=moment,
+        chunk_size=chunk_size,
+        from_stage=from_stage,
+        max_age_days=max_age,
+        engine=engine,
+    )
+    # stopping early (an error, Ctrl-C) interrupts the query rather than waiting for it
+    scored = ahead(chunks, partial(_numbers, loaded.scorer), stop=engine.interrupt)
     try:
-        from_stage = loaded.scorer.spec.from_stage
-        max_age = loaded.scorer.spec.max_lead_age_days
         total = count_eligible(data, as_of=moment, from_stage=from_stage, max_age_days=max_age)
         stale = (
             count_eligible(data, as_of=moment, from_stage=from_stage) - total
@@ -196,15 +221,8 @@ def score_contact_base(
             progress(0, total)
         with atomic_path(out) as tmp:
             with pq.ParquetWriter(tmp, schema) as writer:
-                for features in iter_features(
-                    data,
-                    definition,
-                    as_of=moment,
-                    chunk_size=chunk_size,
-                    from_stage=from_stage,
-                    max_age_days=max_age,
-                ):
-                    scores, reasons = _scores(loaded.scorer, features)
+                for features, numbers in scored:
+                    scores, reasons = _scores(loaded.scorer, features, numbers)
                     scores.insert(0, "contact_id", features["contact_id"].to_numpy())
                     scores.insert(1, "scored_at", scored_at)
                     scores.insert(2, "model_version", loaded.model_version)
@@ -227,6 +245,8 @@ def score_contact_base(
                 history.discard_run(run_id)
         raise
     finally:
+        scored.close()
+        feature_con.close()
         if owned:
             data.close()
     return BatchResult(
@@ -263,11 +283,23 @@ def _nobody_eligible(data: CrmData, moment: datetime, stale: int, max_age: int |
 REASON_COLUMNS = ("reasons_positive", "reasons_negative")
 
 
-def _scores(scorer: Scorer, features: pd.DataFrame) -> tuple[pd.DataFrame, Sequence[RowReasons]]:
-    """A chunk's scores and, when the scores leave them out, its reasons (a global model's
-    reasons go to Arrow lists straight from the column-wise table, never a list per row)."""
+def _numbers(scorer: Scorer, features: pd.DataFrame) -> ModelNumbers | None:
+    """The model numbers of a chunk a global model explains (computed ahead, in the
+    background: :func:`~leadscore.serving.pipeline.ahead`); ``None`` for other scorers."""
     if scorer.explains and scorer.segments is None:
-        explanation = scorer.explain_global(features, lists=False)
+        return scorer.explain_numbers(features)
+    return None
+
+
+def _scores(
+    scorer: Scorer, features: pd.DataFrame, numbers: ModelNumbers | None = None
+) -> tuple[pd.DataFrame, Sequence[RowReasons]]:
+    """A chunk's scores and, when the scores leave them out, its reasons (a global model's
+    reasons go to Arrow lists straight from the column-wise table, never a list per row);
+    ``numbers``: the chunk's :func:`_numbers`, when computed already."""
+    if scorer.explains and scorer.segments is None:
+        numbers = numbers or scorer.explain_numbers(features)
+        explanation = scorer.explain_words(features, numbers, lists=False)
         return explanation.scores, explanation.reasons
     return scorer.score(features), ()
 

@@ -4,7 +4,8 @@ The query is the feature stage's own (:func:`leadscore.features.sql.feature_quer
 ``build_features`` runs) with one cutoff, ``as_of``, run through the feature stage's
 :class:`~leadscore.features.engine.Engine` interface: serving never reimplements a feature nor
 executes SQL on its own. DuckDB computes the result engine-side (spilling to disk when needed)
-and hands it over in Arrow batches of ``chunk_size`` rows, so Python holds one chunk at a time.
+and hands it over in Arrow batches of ``chunk_size`` rows, so Python holds one chunk at a time
+(batch scoring: two, one of them computed ahead).
 """
 
 from __future__ import annotations

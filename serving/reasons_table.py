@@ -91,12 +91,23 @@ class ReasonTable(ReasonRows):
         return out[0], out[1]
 
 
-def _members(contributions: FloatArray, negate: FloatArray, group: ReasonGroup) -> IntArray:
-    """Per row, the group's feature indices strongest first in the direction of the effect
-    (the row loop's ``sorted(indices, key=-sign * contribution)``, a stable sort too)."""
+def _strongest(
+    contributions: FloatArray, negate: FloatArray, group: ReasonGroup, *, second: bool
+) -> tuple[IntArray, IntArray | None]:
+    """Per row, the group's strongest feature in the direction of the effect and (``second``)
+    the next one: the first two of the row loop's ``sorted(indices, key=-sign *
+    contribution)`` (a stable sort: among equal keys the lower index first, as ``argmin``
+    picks), without sorting. ``None`` when not asked or the group has one feature."""
     indices = np.asarray(group.indices, dtype=np.intp)
+    n = contributions.shape[0]
+    if indices.size == 1:
+        return np.full(n, indices[0], dtype=np.intp), None
     keys = negate[:, None] * contributions[:, indices]
-    return indices[np.argsort(keys, axis=1, kind="stable")]
+    first = np.argmin(keys, axis=1)
+    if not second:
+        return indices[first], None
+    keys[np.arange(n), first] = np.inf  # the next strongest: the first of the others
+    return indices[first], indices[np.argmin(keys, axis=1)]
 
 
 class _Values:
@@ -162,24 +173,37 @@ def _pick(
     column[list(facts)] = np.arange(len(facts))
     stacked = np.column_stack([*facts.values(), np.full(n, np.nan)])
     day_of = stacked[rows[:, None], column[lead]]  # the day fact of each group's lead member
-    chosen = (np.full((n, top), -1, dtype=np.intp), np.full((n, top), -1, dtype=np.intp))
+    # the candidates in merged order, one row per rank (contiguous), gathered once
+    group_at = np.take_along_axis(candidates, merged, axis=1)
+    negative_at = (side[merged] == 1).T.copy()
+    valid_at = np.take_along_axis(valid, merged, axis=1).T.copy()
+    days_at = np.take_along_axis(day_of, group_at, axis=1).T.copy()
+    kept = np.zeros((2 * reach, n), dtype=bool)
+    seen = np.full((2 * reach, n), np.nan)
     counts = (np.zeros(n, dtype=np.intp), np.zeros(n, dtype=np.intp))
-    seen = np.full((n, 2 * reach), np.nan)
     for k in range(2 * reach):
-        position = merged[:, k]
-        group = candidates[rows, position]
-        s = side[position]
-        count = np.where(s == 0, counts[0], counts[1])
-        days = day_of[rows, group]
+        negative = negative_at[k]
+        count = np.where(negative, counts[1], counts[0])
+        days = days_at[k]
+        keep = valid_at[k] & (count < top)
         with np.errstate(invalid="ignore"):
-            clash = (np.abs(days[:, None] - seen[:, :k]) <= _SAME_DAY).any(axis=1)
-        keep = valid[rows, position] & (count < top) & ~clash
-        seen[:, k] = np.where(keep, days, np.nan)
-        for side_index in (0, 1):
-            at = keep & (s == side_index)
-            chosen[side_index][at, count[at]] = group[at]
-            counts[side_index][at] += 1
-    return chosen, counts
+            for j in range(k):  # a stronger kept reason within a day: the same fact
+                keep &= ~(np.abs(days - seen[j]) <= _SAME_DAY)
+        seen[k] = np.where(keep, days, np.nan)
+        kept[k] = keep
+        counts[0][keep & ~negative] += 1
+        counts[1][keep & negative] += 1
+    chosen = []
+    width = min(top, 2 * reach)  # a side never keeps more than the candidates
+    for side_index in (0, 1):  # each side's kept candidates in merged order, into its slots
+        mine = kept.T & (bool(side_index) == negative_at.T)
+        first = np.argsort(~mine, axis=1, kind="stable")[:, :width]
+        picked = np.take_along_axis(group_at, first, axis=1)
+        out = np.full((n, top), -1, dtype=np.intp)
+        filled = np.arange(width)[None, :] < counts[side_index][:, None]
+        out[:, :width] = np.where(filled, picked, -1)
+        chosen.append(out)
+    return (chosen[0], chosen[1]), counts
 
 
 def explain_table(
@@ -204,8 +228,13 @@ def explain_table(
     own = contributions[:, :n_features]
     effects = choosing_effects(own @ matrix, definition, groups)
     negate = np.where(effects > 0, -1.0, 1.0)  # -sign of each group's effect
-    members = [_members(own, negate[:, g], group) for g, group in enumerate(groups)]
-    lead = np.stack([m[:, 0] for m in members], axis=1) if members else np.zeros((n, 0), np.intp)
+    lead = np.zeros((n, len(groups)), dtype=np.intp)  # each group's strongest member
+    second = np.full((n, len(groups)), -1, dtype=np.intp)  # combined groups' next one
+    for g, group in enumerate(groups):
+        first, other = _strongest(own, negate[:, g], group, second=group.key in _COMBINED_GROUPS)
+        lead[:, g] = first
+        if other is not None:
+            second[:, g] = other
     renderer = renderer or _Renderer(definition, features)
     values = _Values(frame, features)
     facts = _day_facts(values, renderer)
@@ -217,7 +246,7 @@ def explain_table(
         has = picked >= 0
         safe = np.where(has, picked, 0)
         chosen_effects.append(np.take_along_axis(effects, safe, axis=1))
-        texts.append(_texts(own, effects, safe, has, groups, members, renderer, values))
+        texts.append(_texts(own, effects, safe, has, lead, second, renderer, values))
     return ReasonTable(
         groups,
         chosen,
@@ -232,13 +261,15 @@ def _texts(
     effects: FloatArray,
     picked: IntArray,
     has: np.ndarray[Any, Any],
-    groups: Sequence[ReasonGroup],
-    members: list[IntArray],
+    lead: IntArray,
+    second: IntArray,
     renderer: _Renderer,
     values: _Values,
 ) -> np.ndarray[Any, Any]:
-    """The sentence of each chosen ``(row, slot)``: its group's strongest member worded once
-    per distinct value and direction, plus the supporting member of combined groups."""
+    """The sentence of each chosen ``(row, slot)``: its group's strongest member (``lead``,
+    per row and group) worded once per distinct value and direction, plus the supporting
+    member (``second``, ``-1`` for groups without one) of combined groups, each distinct
+    pair joined once."""
     out = np.full(picked.shape, None, dtype=object)
     rows, slots = np.nonzero(has)
     if rows.size == 0:
@@ -246,26 +277,37 @@ def _texts(
     group = picked[rows, slots]
     positive = effects[rows, group] > 0
     sign = np.where(positive, 1.0, -1.0)
-    lead = np.empty(rows.size, dtype=np.intp)
-    second = np.full(rows.size, -1, dtype=np.intp)
-    for g in np.unique(group):
-        at = group == g
-        lead[at] = members[g][rows[at], 0]
-        if groups[g].key in _COMBINED_GROUPS and members[g].shape[1] > 1:
-            second[at] = members[g][rows[at], 1]
-    text = _render(lead, rows, positive, renderer, values)
-    support = second >= 0
+    first, other = lead[rows, group], second[rows, group]
+    words: list[str] = []
+    index: dict[str, int] = {}
+    ids = _render(first, rows, positive, renderer, values, words, index)
+    support = other >= 0
     if support.any():
         both = np.nonzero(support)[0]
-        strength = sign[both] * own[rows[both], second[both]]
-        bar = (_SUPPORT_RATIO * sign[both]) * own[rows[both], lead[both]]
+        strength = sign[both] * own[rows[both], other[both]]
+        bar = (_SUPPORT_RATIO * sign[both]) * own[rows[both], first[both]]
         both = both[(strength > 0) & (strength >= bar)]
-        extra = _render(second[both], rows[both], positive[both], renderer, values)
-        for i, more in zip(both.tolist(), extra.tolist(), strict=True):
-            if more != text[i]:
-                text[i] = f"{text[i]}, {more}"
-    out[rows, slots] = text
+        extra = _render(other[both], rows[both], positive[both], renderer, values, words, index)
+        joined = extra != ids[both]  # the same sentence twice reads once
+        both, extra = both[joined], extra[joined]
+        width = len(words)  # distinct (sentence, supporting sentence) pairs
+        pairs, inverse = np.unique(ids[both] * width + extra, return_inverse=True)
+        combined = np.empty(pairs.size, dtype=np.intp)
+        for i, pair in enumerate(pairs.tolist()):
+            text, more = divmod(pair, width)
+            combined[i] = _word_id(f"{words[text]}, {words[more]}", words, index)
+        ids[both] = combined[inverse.reshape(-1)]
+    out[rows, slots] = np.array(words, dtype=object)[ids]
     return out
+
+
+def _word_id(text: str, words: list[str], index: dict[str, int]) -> int:
+    """The id of ``text`` in ``words`` (appended when new)."""
+    found = index.get(text)
+    if found is None:
+        found = index[text] = len(words)
+        words.append(text)
+    return found
 
 
 def _render(
@@ -274,18 +316,28 @@ def _render(
     positive: np.ndarray[Any, Any],
     renderer: _Renderer,
     values: _Values,
-) -> np.ndarray[Any, Any]:
-    """Sentences of ``(feature, row, direction)`` triples, each distinct one rendered once."""
-    out = np.empty(features.size, dtype=object)
-    for j in np.unique(features).tolist():
-        at = np.nonzero(features == j)[0]
+    words: list[str],
+    index: dict[str, int],
+) -> IntArray:
+    """Ids in ``words`` of the sentences of ``(feature, row, direction)`` triples, each
+    distinct one rendered once (new sentences appended to ``words``)."""
+    ids = np.empty(features.size, dtype=np.intp)
+    if features.size == 0:
+        return ids
+    order = np.argsort(features, kind="stable")
+    ordered = features[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    ends = np.append(starts[1:], ordered.size)
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        at = order[lo:hi]
+        j = int(ordered[lo])
         codes, objects, missing = values.get(j)
         key = (codes[rows[at]] + 1) * 2 + positive[at]
         distinct, inverse = np.unique(key, return_inverse=True)
-        words = []
-        for k in distinct.tolist():
+        local = np.empty(distinct.size, dtype=np.intp)
+        for i, k in enumerate(distinct.tolist()):
             code, direction = divmod(k, 2)
             value = missing if code == 0 else objects[code - 1]
-            words.append(renderer.render(j, value, bool(direction)))
-        out[at] = np.array(words, dtype=object)[inverse.reshape(-1)]
-    return out
+            local[i] = _word_id(renderer.render(j, value, bool(direction)), words, index)
+        ids[at] = local[inverse.reshape(-1)]
+    return ids

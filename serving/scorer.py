@@ -11,6 +11,7 @@ them and predicts through :class:`~leadscore.model.head.ModelHead`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -41,7 +42,15 @@ from leadscore.serving.reasons import (
 from leadscore.serving.reasons_table import explain_table
 from leadscore.serving.segments import SegmentRouting, by_segment, explain_by_segment
 
-__all__ = ["OUTPUT_COLUMNS", "PROBABILITY_COLUMNS", "TABLE_REASONS_FROM", "Explanation", "Scorer"]
+__all__ = [
+    "CONCURRENT_FROM",
+    "OUTPUT_COLUMNS",
+    "PROBABILITY_COLUMNS",
+    "TABLE_REASONS_FROM",
+    "Explanation",
+    "ModelNumbers",
+    "Scorer",
+]
 
 TABLE_REASONS_FROM = 512
 """Batches of this many rows or more choose their reasons column-wise (``explain_table``);
@@ -65,6 +74,31 @@ SMALL_BATCH = 16
 """Up to this many rows, LightGBM predicts on one thread and the reasons' SHAP values come
 straight from ``pred_contrib``: the grouping of :func:`exact_contributions` pays off on large
 batches only, and for one row it makes the very same single LightGBM call."""
+
+
+CONCURRENT_FROM = 20_000
+"""From this many rows, :meth:`Scorer.explain_numbers` runs the heads' predictions and the
+contributions in threads at once (each LightGBM call on leadscore's one thread count)."""
+
+_CONTRIBUTIONS = "contributions"
+
+
+@dataclass(frozen=True)
+class ModelNumbers:
+    """A frame's model outputs before the reasons (:meth:`Scorer.explain_numbers`)."""
+
+    pending: dict[str, Future[FloatArray]]
+    """``p_<target>`` per head (calibrated), computed in threads that may still run (the
+    reasons need the contributions only: they are chosen meanwhile)."""
+    contributions: FloatArray
+    """``(rows, features + 1)`` SHAP values of the reason head (log-odds); last column: base."""
+    raw_score: FloatArray
+    by_row: bool
+    """Computed row by row (see :meth:`Scorer.explain`)."""
+
+    def probabilities(self) -> dict[str, FloatArray]:
+        """``p_<target>`` per head (waiting for the threads computing them)."""
+        return {name: future.result() for name, future in self.pending.items()}
 
 
 @dataclass(frozen=True)
@@ -260,19 +294,54 @@ class Scorer:
         """:meth:`explain` with this scorer's own heads (no segment routing). ``lists=False``
         leaves the reason columns out of the scores (batch scoring writes them from
         ``reasons`` as Arrow lists: :func:`~leadscore.serving.reasons.flat_sentences`)."""
+        numbers = self.explain_numbers(frame, by_row=by_row)
+        return self.explain_words(frame, numbers, top=top, lists=lists)
+
+    def explain_numbers(self, frame: pd.DataFrame, *, by_row: bool = False) -> ModelNumbers:
+        """The first half of :meth:`explain_global`: each head's probabilities and the reason
+        head's contributions (LightGBM, which releases the GIL: batch scoring computes them
+        for the next chunk while the reasons of the current one are chosen). From
+        :data:`CONCURRENT_FROM` rows, the heads' predictions and the contributions run in
+        threads at once (the same calls, the same values)."""
+        self.require_definition()
+        matrices = self._matrices(frame)
+        each = _by_row if by_row and len(frame) > 1 else _whole
+        calls: dict[str, Callable[[], FloatArray]] = {
+            f"p_{target}": partial(each, partial(self._probability, target), matrices[target])
+            for target in self.heads
+        }
+        reason_matrix = matrices[self.spec.reason_target]
+        calls[_CONTRIBUTIONS] = partial(each, self._contributions, reason_matrix)
+        explain = calls.pop(_CONTRIBUTIONS)
+        pending: dict[str, Future[FloatArray]] = {}
+        if each is _whole and len(frame) >= CONCURRENT_FROM and calls:
+            # the heads in threads of their own, the contributions on this one; returned
+            # before the heads are done (ModelNumbers.probabilities waits for them)
+            pool = ThreadPoolExecutor(len(calls), thread_name_prefix="leadscore-heads")
+            pending = {name: pool.submit(call) for name, call in calls.items()}
+            pool.shutdown(wait=False)  # the threads end when their call is done
+            contributions = explain()
+        else:
+            contributions = explain()
+            for name, call in calls.items():
+                pending[name] = _done(call())
+        raw_score = each(lambda c: c.sum(axis=1), contributions)
+        return ModelNumbers(pending, contributions, raw_score, each is _by_row)
+
+    def explain_words(
+        self,
+        frame: pd.DataFrame,
+        numbers: ModelNumbers,
+        *,
+        top: int | None = None,
+        lists: bool = True,
+    ) -> Explanation:
+        """The second half of :meth:`explain_global`: grades, sub-scores and reasons of
+        ``frame`` from its :meth:`explain_numbers`."""
         definition = self.require_definition()
         grades = self.spec.grades
         assert grades is not None  # checked by require_definition
-        columns: dict[str, Any] = {}
-        contributions = np.zeros((0, len(self.features) + 1))
-        matrices = self._matrices(frame)
-        each = _by_row if by_row and len(frame) > 1 else _whole
-        for target, head in self.heads.items():
-            matrix = matrices[target]
-            columns[f"p_{target}"] = each(partial(self._probability, target), matrix)
-            if head is self._reason_head:
-                contributions = each(self._contributions, matrix)
-        raw_score = each(lambda c: c.sum(axis=1), contributions)
+        contributions = numbers.contributions
         choice = (contributions, frame, self.features, self._groups, definition)
         reasons: Sequence[RowReasons] = (
             explain_table(*choice, top=top or self.spec.top_reasons, renderer=self._renderer)
@@ -281,10 +350,11 @@ class Scorer:
                 *choice,
                 top=top or self.spec.top_reasons,
                 renderer=self._renderer,
-                by_row=each is _by_row,
+                by_row=numbers.by_row,
             )
         )
-        if each is _whole:
+        columns: dict[str, Any] = numbers.probabilities()  # after the reasons: computed meanwhile
+        if not numbers.by_row:
             sub = subscores(contributions[:, :-1], self._concepts)
         else:
             rows = [
@@ -309,7 +379,7 @@ class Scorer:
         scores = pd.DataFrame(
             {c: columns[c] for c in OUTPUT_COLUMNS if c in columns}, index=frame.index
         )
-        return Explanation(scores, reasons, contributions, raw_score)
+        return Explanation(scores, reasons, contributions, numbers.raw_score)
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Output columns (see :data:`OUTPUT_COLUMNS`); probabilities only for a scorer without
@@ -336,3 +406,10 @@ def _without_missing_targets(columns: dict[str, Any], rows: int) -> dict[str, An
     for column in PROBABILITY_COLUMNS:
         columns.setdefault(column, np.full(rows, np.nan))
     return columns
+
+
+def _done(value: FloatArray) -> Future[FloatArray]:
+    """A future already holding ``value``."""
+    future: Future[FloatArray] = Future()
+    future.set_result(value)
+    return future

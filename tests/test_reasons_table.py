@@ -82,6 +82,21 @@ def test_table_equals_row_loop_with_unknown_features_and_min_effect() -> None:
         assert table[-1] == reference[-1] and table[2:5] == reference[2:5]
 
 
+@pytest.mark.parametrize("top", [1, 3, 5])
+def test_table_equals_row_loop_with_fewer_groups_than_reasons(top: int) -> None:
+    """Two reason groups (fewer candidates than ``top`` per side), one of them combined."""
+    names = ["industry", "employee_band", "is_target_size", "days_since_mql"]
+    n = 400
+    frame = _frame(DEFINITION, names, n, 11)
+    contributions = _contributions(n, len(names) + 1, 11)
+    groups = reason_groups(DEFINITION, names)
+    assert len(groups) <= 2
+    reference = explain_rows(contributions, frame, names, groups, DEFINITION, top=top)
+    assert list(explain_table(contributions, frame, names, groups, DEFINITION, top=top)) == (
+        reference
+    )
+
+
 def test_empty_frame_gives_an_empty_table() -> None:
     names = list(DEFINITION.names)
     groups = reason_groups(DEFINITION, names)

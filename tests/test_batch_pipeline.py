@@ -1,0 +1,202 @@
+"""Batch scoring one step ahead (``serving.pipeline.ahead``: the next chunk's features and
+model numbers in a background thread) and the heads run at once (``Scorer.explain_numbers``)
+give what the sequential path they replace gives, byte for byte."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from leadscore.serving import load_scorer, score_contact_base
+from leadscore.serving.batch import SCORES_SCHEMA, _table
+from leadscore.serving.features import iter_features
+from leadscore.serving.pipeline import ahead
+from tests.test_serving_support import ServingModel, serving_model
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
+    return serving_model(tmp_path_factory)
+
+
+def test_ahead_keeps_order_and_works_in_one_background_thread() -> None:
+    threads: set[str] = set()
+
+    def work(x: int) -> int:
+        threads.add(threading.current_thread().name)
+        return x * x
+
+    assert list(ahead(iter(range(7)), work)) == [(x, x * x) for x in range(7)]
+    assert list(ahead(iter([]), work)) == []
+    with ahead(iter(range(3)), work) as started:  # the first step runs before iteration
+        assert [x for x, _ in started] == [0, 1, 2]
+    assert len(threads) == 1 and threading.current_thread().name not in threads
+
+
+def test_ahead_raises_at_the_failing_item_and_closes_the_stream() -> None:
+    closed: list[bool] = []
+
+    def items() -> Iterator[int]:
+        try:
+            yield from range(10)
+        finally:
+            closed.append(True)
+
+    def work(x: int) -> int:
+        if x == 3:
+            raise ValueError("three")
+        return x
+
+    seen = []
+    with pytest.raises(ValueError, match="three"):
+        for item, _ in ahead(items(), work):
+            seen.append(item)
+    assert seen == [0, 1, 2] and closed == [True]
+
+
+def test_ahead_stopped_early_closes_the_stream() -> None:
+    closed: list[bool] = []
+
+    def items() -> Iterator[int]:
+        try:
+            yield from range(10)
+        finally:
+            closed.append(True)
+
+    stream = iter(ahead(items(), lambda x: x))
+    assert next(stream) == (0, 0)
+    stream.close()  # type: ignore[attr-defined]
+    assert closed == [True]
+    never = items()
+    with ahead(never, lambda x: x):  # never iterated: closed on leaving the block
+        pass
+    assert never.gi_frame is None  # type: ignore[attr-defined]
+
+
+def test_concurrent_heads_equal_sequential(
+    model: ServingModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import leadscore.serving.scorer as scorer_module
+    from leadscore.crm import open_crm
+
+    loaded = load_scorer("champion", tracking_uri=model.tracking_uri)
+    scorer = loaded.scorer
+    crm = open_crm(model.crm_path)
+    try:
+        frame = pd.concat(
+            list(iter_features(crm, scorer.require_definition(), as_of=model.as_of)),
+            ignore_index=True,
+        )
+    finally:
+        crm.close()
+    monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 10**9)
+    alone = scorer.explain_numbers(frame)
+    monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 1)
+    together = scorer.explain_numbers(frame)
+    first, second = alone.probabilities(), together.probabilities()
+    assert list(first) == list(second) == [f"p_{t}" for t in scorer.heads]
+    for name in first:
+        assert np.array_equal(first[name], second[name], equal_nan=True)
+    assert np.array_equal(alone.contributions, together.contributions)
+    assert np.array_equal(alone.raw_score, together.raw_score)
+
+
+def _sequential(model: ServingModel, chunk_size: int) -> pa.Table:
+    """The path ``score_contact_base`` replaced: each chunk's features, then
+    ``explain_global``, then its table, one after the other."""
+    from leadscore.crm import open_crm
+
+    loaded = load_scorer("champion", tracking_uri=model.tracking_uri)
+    scorer = loaded.scorer
+    crm = open_crm(model.crm_path)
+    tables = []
+    try:
+        for features in iter_features(
+            crm,
+            scorer.require_definition(),
+            as_of=model.as_of,
+            chunk_size=chunk_size,
+            from_stage=scorer.spec.from_stage,
+            max_age_days=scorer.spec.max_lead_age_days,
+        ):
+            explanation = scorer.explain_global(features, lists=False)
+            scores = explanation.scores
+            scores.insert(0, "contact_id", features["contact_id"].to_numpy())
+            scores.insert(1, "scored_at", pd.Timestamp("2026-01-01"))
+            scores.insert(2, "model_version", loaded.model_version)
+            tables.append(_table(scores, explanation.reasons, SCORES_SCHEMA))
+    finally:
+        crm.close()
+    return pa.concat_tables(tables)
+
+
+@pytest.mark.parametrize("chunk_size", [97, 100_000])
+def test_pipelined_batch_equals_sequential(
+    model: ServingModel, tmp_path: Path, chunk_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import leadscore.serving.scorer as scorer_module
+
+    monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 50)  # the threaded heads too
+    out = tmp_path / "scores.parquet"
+    progress: list[tuple[int, int]] = []
+    result = score_contact_base(
+        model.crm_path,
+        "champion",
+        out,
+        tracking_uri=model.tracking_uri,
+        chunk_size=chunk_size,
+        store=None,
+        as_of=model.as_of,
+        progress=lambda done, total: progress.append((done, total)),
+    )
+    written = pq.read_table(out).drop_columns(["scored_at"])
+    expected = _sequential(model, chunk_size).drop_columns(["scored_at"])
+    assert written.column_names == expected.column_names
+    assert written.equals(expected)
+    assert result.rows == written.num_rows == progress[-1][0] == progress[-1][1]
+    assert [done for done, _ in progress] == sorted({done for done, _ in progress})
+
+
+def test_stop_is_called_when_closing_during_a_running_step() -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    def items() -> Iterator[int]:
+        started.set()
+        release.wait(30)  # a long query, until stopped
+        yield 1
+
+    stream = ahead(items(), lambda x: x, stop=release.set)
+    assert started.wait(30)
+    stream.close()  # returns once ``stop`` has cut the step short
+    assert release.is_set()
+
+
+def test_duckdb_engine_interrupts_its_running_query() -> None:
+    import duckdb
+
+    from leadscore.crm import CrmData
+    from leadscore.features.engine import DuckDBEngine
+
+    engine = DuckDBEngine(CrmData(duckdb.connect(), description="memory", problems=[]))
+    slow = "SELECT count(*) AS n FROM range(100000000000) a"
+    stream = ahead(engine.batches(slow, {}, 10), lambda table: table.num_rows)
+    done = threading.Event()
+
+    def keep_interrupting() -> None:  # until the query has started and been interrupted
+        while not done.wait(0.1):
+            engine.interrupt()
+
+    threading.Thread(target=keep_interrupting, daemon=True).start()
+    try:
+        with pytest.raises(duckdb.InterruptException):
+            list(stream)
+    finally:
+        done.set()
