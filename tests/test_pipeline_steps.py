@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -273,3 +274,26 @@ def _with_spec(scorer: Any, **update: Any) -> Any:
     copied = copy.copy(scorer)
     copied.spec = scorer.spec.model_copy(update=update)
     return copied
+
+
+def test_spark_scoring_resolves_the_model_before_starting_spark(tmp_path: Path) -> None:
+    """A missing champion is said at once, not after a minute of JVM start-up and validation
+    (the source does not even exist: the model is checked first)."""
+    from leadscore.errors import ArtifactError
+
+    spec = ScoreSpec(
+        source=tmp_path / "lake",
+        model="champion",
+        out=tmp_path / "scores",
+        engine="spark",
+        tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db",
+    )
+    with pytest.raises(ArtifactError, match=r"registry|champion"):
+        score_step(spec)
+    assert "pyspark" not in sys.modules or not _spark_session_active()
+
+
+def _spark_session_active() -> bool:
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession() is not None

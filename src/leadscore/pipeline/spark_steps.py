@@ -131,13 +131,16 @@ def spark_score(spec: ScoreSpec) -> ScoreStepResult:
     store (``spec.store``) is neither opened nor created."""
     from leadscore.features import data_end_of
     from leadscore.pipeline.score import ScoreStepResult
+    from leadscore.serving.loading import load_scorer
     from leadscore.serving.spark_scoring import score_contact_base_spark
 
+    # the model first: a missing alias is said before a minute of Spark start-up, not after
+    loaded = load_scorer(spec.model, tracking_uri=spec.tracking_uri)
     with open_spark_source(spec.source, spec.config, spec.master) as crm:
         engine = crm.engine()
         batch = score_contact_base_spark(
             engine,
-            spec.model,
+            loaded,
             spec.out,
             tracking_uri=spec.tracking_uri,
             as_of=spec.as_of,
