@@ -22,9 +22,17 @@ dynamics   Dynamics 365 Sales predictive score (``msdyn_predictivescore`` rows):
            ``msdyn_scoretrend`` (0 improving, 1 steady, 2 declining, 3 not enough data)
 ========== ===============================================================================
 
-By default only leads whose grade or exported score (0-100) changed since the last export to
-the same target are written (a delta; the store remembers what each target was sent, after
-the file is in place); a delta replacing an earlier delta file keeps that file's rows of the
+The score (``score``, ``leadscore_score``, ``Lead_Score__c``, ``msdyn_score``) is the lead's
+rank among the exported base, 1-100: ``ceil(100 * leads scored at or below its p_sql / leads)``
+(100: the top 1 %; 90: better than about 90 % of leads). The chance of SQL itself is a few
+percent for most leads (``round(100 * p_sql)`` made almost every score 0-3: a CRM list sorted
+by it was all ties); ``generic`` also carries ``p_sql``. The Dynamics trend compares the lead's
+chance of SQL with its previous score: up or down by a quarter or more.
+
+By default only leads whose grade changed, or whose chance of SQL moved by a quarter or more,
+since the last export to the same target are written (a delta; the store remembers what each
+target was sent, after the file is in place: a lead not re-sent keeps its rank in the CRM until
+its chance moves; ``full=True`` sends every lead's current rank); a delta replacing an earlier delta file keeps that file's rows of the
 leads it does not update (two exports between two imports lose nothing: move or delete the
 file once imported); ``full=True`` writes every lead. Ids that the target cannot take
 (HubSpot's numeric record ids, Salesforce's 15/18-character ids) are refused with a count.
@@ -32,11 +40,13 @@ file once imported); ``full=True`` writes every lead. Ids that the target cannot
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from leadscore.atomic import atomic_path
@@ -46,9 +56,6 @@ from leadscore.serving.leads import last_batch_at
 from leadscore.serving.store import SCORE_MOMENT, ScoreStore
 
 __all__ = ["TARGETS", "ExportResult", "export_scores"]
-
-_TREND_STEP = 0.01
-"""A change of p_sql smaller than this is "steady" in the Dynamics trend."""
 
 _LATEST = """
 WITH r AS (
@@ -89,8 +96,27 @@ class ExportResult:
     a delta never drops changes the CRM may not have imported yet."""
 
 
-def _score(p: pd.Series) -> pd.Series:
-    return (p.astype(float) * 100).round().astype(int)
+_MOVED = math.log(1.25)
+"""A chance of SQL up or down by a quarter (x1.25 or /1.25) or more has moved."""
+
+
+def _rank_score(p: pd.Series) -> pd.Series:
+    """1-100: the share of leads scored at or below each one's ``p_sql``, rounded up."""
+    if p.empty:
+        return pd.Series([], index=p.index, dtype="int64")
+    at_or_below = p.astype(float).rank(method="max")
+    return (100 * at_or_below / len(p)).apply(math.ceil).astype("int64")
+
+
+def _log_change(now: pd.Series, before: pd.Series) -> pd.Series:
+    """``log(now / before)`` of two chances (NaN where ``before`` is missing)."""
+    floor = 1e-9
+    ratio = now.astype(float).clip(lower=floor) / before.astype(float).clip(lower=floor)
+    return pd.Series(np.log(ratio.to_numpy()), index=now.index)
+
+
+def _score(frame: pd.DataFrame) -> pd.Series:
+    return frame["score"]
 
 
 def _reasons(frame: pd.DataFrame, limit: int | None = None, top: int = 3) -> pd.Series:
@@ -116,7 +142,7 @@ def _generic(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "contact_id": frame["contact_id"],
-            "score": _score(frame["p_sql"]),
+            "score": _score(frame),
             "p_sql": frame["p_sql"].round(6),
             "grade": frame["grade"],
             "fit_score": frame["fit_score"],
@@ -133,7 +159,7 @@ def _hubspot(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Record ID": frame["contact_id"],
-            "leadscore_score": _score(frame["p_sql"]),
+            "leadscore_score": _score(frame),
             "leadscore_grade": frame["grade"],
             "leadscore_top_reasons": _reasons(frame, 65_536),
             "leadscore_scored_at": pd.to_datetime(frame["scored_at"]).dt.strftime("%Y-%m-%d"),
@@ -151,7 +177,7 @@ def _salesforce(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Id": frame["contact_id"],
-            "Lead_Score__c": _score(frame["p_sql"]),
+            "Lead_Score__c": _score(frame),
             "Lead_Grade__c": frame["grade"],
             "Lead_Score_Reasons__c": _reasons(frame, 255),
             "Lead_Score_Date__c": pd.to_datetime(frame["scored_at"]).dt.strftime(
@@ -165,16 +191,16 @@ def _dynamics(frame: pd.DataFrame) -> pd.DataFrame:
     ids = frame["contact_id"].astype(str)
     if (ids.str.len() > 100).any():
         raise ConfigError("Dynamics 365 takes entity ids of at most 100 characters.")
-    change = frame["p_sql"].astype(float) - frame["previous_p_sql"].astype(float)
+    change = _log_change(frame["p_sql"], frame["previous_p_sql"])
     trend = pd.Series(1, index=frame.index)
-    trend[change >= _TREND_STEP] = 0
-    trend[change <= -_TREND_STEP] = 2
+    trend[change >= _MOVED] = 0
+    trend[change <= -_MOVED] = 2
     trend[frame["previous_p_sql"].isna()] = 3
     return pd.DataFrame(
         {
             "msdyn_entityid": ids,
             "msdyn_entitytype": "lead",
-            "msdyn_score": _score(frame["p_sql"]),
+            "msdyn_score": _score(frame),
             "msdyn_grade": frame["grade"].map({"A": 0, "B": 1, "C": 2, "D": 3}).astype(int),
             "msdyn_scoretrend": trend.astype(int),
         }
@@ -207,12 +233,14 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
         last_run_at = last_batch_at(con, visible, params)
     departed = _departed(latest, last_run_at)
     latest = latest[~departed].reset_index(drop=True)
+    latest["score"] = _rank_score(latest["p_sql"])
     if not full and not latest.empty:
-        sent_score = (latest["sent_score"].astype(float) * 100).round()
+        moved = _log_change(latest["p_sql"], latest["sent_score"]).abs() >= _MOVED
         changed = (
             latest["sent_grade"].isna()
             | (latest["sent_grade"] != latest["grade"])
-            | (sent_score != _score(latest["p_sql"]))
+            | latest["sent_score"].isna()
+            | moved
         )
         rows = latest[changed.to_numpy()].reset_index(drop=True)
     else:

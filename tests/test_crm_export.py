@@ -79,7 +79,8 @@ def test_generic_delta(tmp_path: Path, store_at: Path | str) -> None:
         "scored_at",
         "model_version",
     ]
-    assert rows[0]["score"] == "45" and rows[0]["grade"] == "A"
+    assert rows[0]["score"] == "100" and rows[0]["grade"] == "A"  # the better of two leads
+    assert rows[1]["score"] == "50" and rows[1]["p_sql"] == "0.02"
     assert "\n" not in rows[0]["top_reasons"] and "Works at a large firm" in rows[0]["top_reasons"]
     assert rows[0]["scored_at"] == "2026-11-24T09:00:00Z"
     fresh = tmp_path / "out" / "fresh.csv"
@@ -107,8 +108,8 @@ def test_two_delta_exports_between_two_imports_lose_nothing(
     assert (third.rows, third.carried) == (1, 1)
     rows = read(out)
     assert [(r["contact_id"], r["grade"], r["score"]) for r in rows] == [
-        ("c2", "B", "20"),
-        ("c1", "A", "45"),
+        ("c2", "B", "50"),
+        ("c1", "A", "100"),
     ]
     assert rows[1]["top_reasons"].startswith("Visited the pricing page 3 times")
     out.unlink()  # imported, then removed: the next delta holds only what changed
@@ -246,3 +247,26 @@ def read_export(store: ScoreStore, tmp_path: Path) -> list[dict[str, str]]:
     out = tmp_path / "full.csv"
     export_scores(store, "generic", out, full=True)
     return read(out)
+
+
+def test_the_score_is_a_rank_and_a_moved_chance_is_resent(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    """Chances of SQL of a few percent spread over 1-100 (not 0-3: a list sorted by score was
+    all ties); a lead whose chance doubles is re-sent though its grade stays, a lead whose
+    chance moves by a tenth is not."""
+    ids = [f"c{i:03d}" for i in range(200)]
+    chances = [0.001 + 0.0002 * i for i in range(200)]  # 0.1 % .. 4.1 %
+    store = ScoreStore(store_at)
+    store.record_scores(history(ids, T0, chances, ["C"] * 200))
+    out = tmp_path / "generic.csv"
+    export_scores(store, "generic", out)
+    scores = {r["contact_id"]: int(r["score"]) for r in read(out)}
+    assert scores["c000"] == 1 and scores["c199"] == 100 and scores["c099"] == 50
+    assert len(set(scores.values())) == 100
+    later = [p * (2.0 if i == 10 else 1.1) for i, p in enumerate(chances)]
+    store.record_scores(history(ids, T0 + timedelta(days=1), later, ["C"] * 200))
+    delta = tmp_path / "delta.csv"
+    assert export_scores(store, "generic", delta).rows == 1
+    (row,) = read(delta)
+    assert row["contact_id"] == "c010" and int(row["score"]) > scores["c010"]
