@@ -139,7 +139,7 @@ def test_score_returns_probabilities_grade_and_reasons(server: str, model: Servi
     assert hot["p_sql"] > quiet["p_sql"]
     texts = [r["text"] for r in hot["reasons_positive"]]
     assert texts and all(r["effect"] > 0 for r in hot["reasons_positive"])
-    assert any("pricing-page" in t or "website" in t or "interactions" in t for t in texts)
+    assert any("pricing-page" in t or "website" in t or "interaction" in t for t in texts), texts
     assert all(r["effect"] < 0 for r in quiet["reasons_negative"])
 
 
