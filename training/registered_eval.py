@@ -15,6 +15,7 @@ import pandas as pd
 from leadscore.model.heads import read_heads
 from leadscore.model.inputs import Target
 from leadscore.model.rules_head import rules_unit
+from leadscore.training.bots import training_bot_flags
 from leadscore.training.calibration import choose_calibrator
 from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
 from leadscore.training.pipeline import TrainingConfig
@@ -74,7 +75,9 @@ def evaluate_registered(
         }
         raw: dict[str, np.ndarray[Any, Any]] = {t: heads[t].predict_raw(test) for t in targets}
         proba: dict[str, np.ndarray[Any, Any]] = {t: heads[t].predict_proba(test) for t in targets}
-    rules_p = _rules_probabilities(table, split.mask("valid"), rules, points, targets)
+    flags, _ = training_bot_flags(table.frame, config.bots)
+    valid_mask = split.mask("valid") & ~(flags & config.bots.exclude_from_training)
+    rules_p = _rules_probabilities(table, valid_mask, rules, points, targets)
     kinds = {str(getattr(heads[t], "kind", "lightgbm")) for t in targets}
     method = kinds.pop() if len(kinds) == 1 and "rules" not in kinds else "shipped"
     methods = [
@@ -101,8 +104,8 @@ def _rules_probabilities(
     test_points: np.ndarray[Any, Any],
     targets: Sequence[Target],
 ) -> dict[str, np.ndarray[Any, Any]]:
-    """The rules' points as probabilities, calibrated on the validation window as ``train``
-    does (so both print one Brier for the rules on the same rows); without a validation
+    """The rules' points as probabilities, calibrated on the validation window (bot-like rows
+    left out when training leaves them out) as ``train`` does (so both print one Brier for the rules on the same rows); without a validation
     window holding both classes, the points over 100 (ranking metrics unaffected)."""
     valid = table.frame[valid_mask]
     valid_unit = rules_unit(score_rules(valid, rules).to_numpy(), rules.mql_threshold)
