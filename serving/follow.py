@@ -209,6 +209,7 @@ class Follower(Generic[S]):
         failed_at = self._failed.get(wanted)
         if failed_at is not None and time.monotonic() - failed_at < RETRY_SECONDS:
             return False  # state not kept: the retry comes without a further write
+        started = time.perf_counter()
         try:
             new = self._build(version)
         except Exception as exc:
@@ -220,11 +221,11 @@ class Follower(Generic[S]):
             return False
         self._failed.pop(wanted, None)
         self.problem = None
-        self._swap(new)
+        self._swap(new, loaded_in=time.perf_counter() - started)
         self._state = settled
         return True
 
-    def _swap(self, new: S) -> None:
+    def _swap(self, new: S, *, loaded_in: float) -> None:
         with self._lock:
             old = self._slot
             self._slot = _Slot(new)
@@ -234,10 +235,11 @@ class Follower(Generic[S]):
                 self._retired.append(old)
         self.switches += 1
         _log.info(
-            "Serving %s: %s -> %s (the alias moved)",
+            "Serving %s: %s -> %s (the alias moved; loaded in %.1f s)",
             self.following,
             old.served.model_version,
             new.model_version,
+            loaded_in,
         )
         if gc.get_freeze_count() > 0:  # the server froze its start-up objects: the new model too
             gc.freeze()
