@@ -29,13 +29,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from leadscore.errors import SourceError
 from leadscore.serving.resolution_cache import snapshot, sqlite_file
 
 __all__ = ["DEFAULT_FOLLOW_SECONDS", "RETRY_SECONDS", "Follower", "Served", "alias_version"]
 
 DEFAULT_FOLLOW_SECONDS = 5.0
 """How often ``leadscore serve`` checks whether its alias moved (0: never)."""
-RETRY_SECONDS = 60.0
+RETRY_SECONDS = 300.0
 """A version that failed to load is tried again after this long (at once if the alias moves)."""
 
 _log = logging.getLogger("leadscore.serving.api")
@@ -66,6 +67,8 @@ def alias_version(uri: str, name: str, alias: str) -> str | None:
     import), else through MLflow's client."""
     db = sqlite_file(uri)
     if db is not None:
+        if not db.is_file():  # never let MLflow create an empty registry in its place
+            raise SourceError(f"The registry database {db} is gone.")
         try:
             connection = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
             try:

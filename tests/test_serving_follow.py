@@ -49,6 +49,12 @@ class Registry:
         client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         client.set_registered_model_alias("leadscore", "champion", version)
 
+    def delete_alias(self) -> None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        client.delete_registered_model_alias("leadscore", "champion")
+
 
 def _version_folder(
     model: ServingModel, root: Path, name: str, change: Callable[[Path], None]
@@ -290,3 +296,32 @@ def test_a_broken_version_leaves_the_old_one_serving(
     wait_for(lambda: httpx.get(f"{url}/health").json()["model_version"] == "leadscore/2")
     health = httpx.get(f"{url}/health").json()
     assert health["status"] == "ok" and health["model_problem"] is None
+    registry.delete_alias()  # no champion any more: the last one keeps serving, said
+    wait_for(lambda: httpx.get(f"{url}/health").json()["status"] != "ok")
+    health = httpx.get(f"{url}/health").json()
+    assert (
+        health["model_version"] == "leadscore/2" and "no longer exists" in health["model_problem"]
+    )
+    assert post(url, [leads[ids[0]]], registry.as_of)["model_version"] == "leadscore/2"
+
+
+@pytest.mark.parametrize(
+    ("model", "followed"),
+    [
+        ("champion", ("leadscore", "champion")),
+        ("models:/other@challenger", ("other", "challenger")),
+        ("3", None),
+        ("models:/leadscore/3", None),
+    ],
+)
+def test_only_aliases_are_followed(model: str, followed: tuple[str, str] | None) -> None:
+    from leadscore.serving.loading import followed_alias
+
+    found = followed_alias(model, "sqlite:///registry.db")
+    assert (found[:2] if found else None) == followed
+
+
+def test_a_folder_is_never_followed(model: ServingModel) -> None:
+    from leadscore.serving.loading import followed_alias
+
+    assert followed_alias(model.folder, model.tracking_uri) is None
