@@ -244,17 +244,24 @@ def create_app(
     loaded = (
         model if isinstance(model, LoadedScorer) else load_scorer(model, tracking_uri=tracking_uri)
     )
+    followed = None if isinstance(model, LoadedScorer) else followed_alias(model, tracking_uri)
     if loaded.scorer.flat is not None:  # rows of a flat export, not CRM leads
         from leadscore.serving.flat_api import create_flat_app
 
-        return create_flat_app(loaded, key=key, max_body_bytes=max_body_bytes)
+        return create_flat_app(
+            loaded,
+            key=key,
+            max_body_bytes=max_body_bytes,
+            follow=followed,
+            tracking_uri=tracking_uri,
+            follow_seconds=follow_seconds,
+        )
     loaded.scorer.require_definition()
     crm_data = open_crm(crm) if isinstance(crm, str | Path) else crm
     first = serve_version(
         loaded, crm=crm_data, connections=feature_connections, python_leads=python_leads
     )
     paths, feature_stats = first.online.paths, first.batched.stats
-    followed = None if isinstance(model, LoadedScorer) else followed_alias(model, tracking_uri)
     name, alias, uri = followed or (DEFAULT_MODEL_NAME, None, None)
 
     def build(version: str) -> ServedVersion:
