@@ -229,6 +229,9 @@ class Follower(Generic[S]):
         return True
 
     def _swap(self, new: S, *, loaded_in: float) -> None:
+        if self._stop.is_set():  # the server stopped while the version loaded
+            new.close()
+            return
         with self._lock:
             old = self._slot
             self._slot = _Slot(new)
