@@ -34,8 +34,10 @@ from leadscore.crm import CrmData, open_crm
 from leadscore.errors import ConfigError, DataContractError, LeadscoreError, SourceError
 from leadscore.serving.api_batch import PythonQueue
 from leadscore.serving.api_key import api_key_dependency
+from leadscore.serving.api_served import ServedVersion, serve_version
 from leadscore.serving.auth import Sessions
 from leadscore.serving.feedback import FeedbackIn, is_scored, record_feedback
+from leadscore.serving.follow import DEFAULT_FOLLOW_SECONDS, Follower
 from leadscore.serving.http import (
     ACCESS_LOGGER,
     RequestGuard,
@@ -45,9 +47,13 @@ from leadscore.serving.http import (
     set_lead_count,
 )
 from leadscore.serving.inbox import DEFAULT_REJECT_REASONS, inbox_router
-from leadscore.serving.loading import LoadedScorer, load_scorer
-from leadscore.serving.online import PYTHON_LEADS, AccountFeaturesRefused, OnlineFeatures
-from leadscore.serving.online_batch import BatchedFeatures
+from leadscore.serving.loading import (
+    DEFAULT_MODEL_NAME,
+    LoadedScorer,
+    followed_alias,
+    load_scorer,
+)
+from leadscore.serving.online import PYTHON_LEADS, AccountFeaturesRefused
 from leadscore.serving.posted import MAX_EVENTS_PER_LEAD, MAX_LEADS, ScoreRequest
 from leadscore.serving.recorded import GroupWriter, record_posted_scores
 from leadscore.serving.store import DEFAULT_STORE, ScoreStore
@@ -154,8 +160,16 @@ class StoredScore(BaseModel):
 
 class _Health(BaseModel):
     status: str
+    """``ok``, or ``degraded`` when the served version is not the followed alias's (see
+    ``model_problem``)."""
     model_version: str
     leadscore_version: str
+    following: str | None = None
+    """The registry alias the served version follows (``leadscore@champion``); null: a
+    fixed version, folder or URI."""
+    model_problem: str | None = None
+    """Why the alias's version is not served (it does not load, the alias is gone, the
+    registry is unreadable): the previous version still scores."""
 
 
 def _validation_message(exc: RequestValidationError) -> dict[str, Any]:
@@ -199,8 +213,14 @@ def create_app(
     reject_reasons: Mapping[str, str] | None = None,
     python_leads: int = PYTHON_LEADS,
     python_threads: int = PYTHON_THREADS,
+    follow_seconds: float = DEFAULT_FOLLOW_SECONDS,
 ) -> FastAPI:
     """The FastAPI app serving ``model`` (alias, version, URI, folder or a loaded scorer).
+
+    A registry alias (``champion``, ``models:/leadscore@champion``) is followed: every
+    ``follow_seconds`` (0: never) a thread checks whether it moved, and the new version, once
+    loaded, scores every request that starts after (:mod:`leadscore.serving.follow`; a request
+    is scored whole by one version, named in its response and recorded rows).
 
     ``api_key`` defaults to the ``LEADSCORE_API_KEY`` environment variable (read here, not at
     import); without a key of at least 16 characters the app refuses to start
@@ -224,22 +244,38 @@ def create_app(
     loaded = (
         model if isinstance(model, LoadedScorer) else load_scorer(model, tracking_uri=tracking_uri)
     )
+    followed = None if isinstance(model, LoadedScorer) else followed_alias(model, tracking_uri)
     if loaded.scorer.flat is not None:  # rows of a flat export, not CRM leads
         from leadscore.serving.flat_api import create_flat_app
 
-        return create_flat_app(loaded, key=key, max_body_bytes=max_body_bytes)
-    definition = loaded.scorer.require_definition()
+        return create_flat_app(
+            loaded,
+            key=key,
+            max_body_bytes=max_body_bytes,
+            follow=followed,
+            tracking_uri=tracking_uri,
+            follow_seconds=follow_seconds,
+        )
+    loaded.scorer.require_definition()
     crm_data = open_crm(crm) if isinstance(crm, str | Path) else crm
-    online = OnlineFeatures(
-        definition,
-        loaded.scorer.features,
-        crm=crm_data,
-        connections=feature_connections,
-        from_stage=loaded.scorer.spec.from_stage,
-        python_leads=python_leads,
+    first = serve_version(
+        loaded, crm=crm_data, connections=feature_connections, python_leads=python_leads
     )
-    # concurrent requests share feature queries (no wait when idle; see online_batch)
-    batched = BatchedFeatures(online, slots=feature_connections)
+    paths, feature_stats = first.online.paths, first.batched.stats
+    name, alias, uri = followed or (DEFAULT_MODEL_NAME, None, None)
+
+    def build(version: str) -> ServedVersion:
+        new = load_scorer(f"models:/{name}/{version}", tracking_uri=tracking_uri)
+        return serve_version(
+            new,
+            crm=crm_data,
+            connections=feature_connections,
+            python_leads=python_leads,
+            paths=paths,
+            stats=feature_stats,
+        )
+
+    served = Follower(first, build, uri=uri, name=name, alias=alias, every=follow_seconds)
     scores_store = store if isinstance(store, ScoreStore) else ScoreStore(store)
     # ?record=true: concurrent requests share one store write, each answered once committed
     recorder = GroupWriter(scores_store)
@@ -247,10 +283,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        served.start()
         try:
             yield
         finally:
-            online.close()
+            served.stop()
             if crm_data is not None and crm_data is not crm:
                 crm_data.close()
 
@@ -264,9 +301,10 @@ def create_app(
         ),
         lifespan=lifespan,
     )
-    app.state.feature_batches = batched.stats
-    app.state.feature_paths = online.paths
+    app.state.feature_batches = feature_stats
+    app.state.feature_paths = paths
     app.state.record_writes = recorder.stats
+    app.state.served = served
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -292,9 +330,14 @@ def create_app(
 
     @app.get("/health", response_model=_Health)
     def health() -> _Health:
-        """Liveness and the model version served (no key needed)."""
+        """Liveness, the model version served and the alias it follows (no key needed)."""
+        problem = served.problem
         return _Health(
-            status="ok", model_version=loaded.model_version, leadscore_version=__version__
+            status="ok" if problem is None else "degraded",
+            model_version=served.current.model_version,
+            leadscore_version=__version__,
+            following=served.following,
+            model_problem=problem,
         )
 
     @app.post(
@@ -309,46 +352,56 @@ def create_app(
         server's CRM). With ``?record=true`` the scores are added to the score history, so
         they show in the inbox and take feedback."""
         set_lead_count(http.scope, len(body.leads))
+        version = served.acquire()  # the request is scored whole by this version
         # one hop to a thread, for the scoring only (a plain function endpoint costs three:
         # its validation of the response runs in the pool too). Scoring stays off the event
         # loop even when small: measured at 16 clients on a loaded machine, scoring on the
         # loop gave half the throughput (the loop could not read and answer meanwhile)
-        if not batched.online.takes_python(body):  # DuckDB releases the GIL: micro-batching
-            return await run_in_threadpool(scored, body, record)
-        return await python_queue.score(body, record)  # single leads waiting: one call
+        queued = False
+        try:
+            if not version.online.takes_python(body):  # DuckDB releases the GIL: micro-batching
+                return await run_in_threadpool(scored, body, record, version)
+            queued = True  # the queue releases the version once the request is scored
+            return await python_queue.score(body, record, version)  # single leads: one call
+        finally:
+            if not queued:
+                served.release(version)
 
-    def scored(body: ScoreRequest, record: bool) -> ScoreResponse:
+    def scored(body: ScoreRequest, record: bool, version: ServedVersion) -> ScoreResponse:
         """The response to ``POST /score`` (blocking: features, model, reasons, store)."""
         posted = [lead.contact.contact_id for lead in body.leads]
-        as_of, features = batched.features(body, as_of=body.as_of)
+        model_version, scorer = version.model_version, version.loaded.scorer
+        as_of, features = version.batched.features(body, as_of=body.as_of)
         if features.empty:
             return ScoreResponse(
-                model_version=loaded.model_version, as_of=as_of, scores=[], not_scored=posted
+                model_version=model_version, as_of=as_of, scores=[], not_scored=posted
             )
-        answers = _Answers(features, loaded.scorer.explain(features))
+        answers = _Answers(features, scorer.explain(features))
         out = [answers.lead(i) for i in range(len(features))]
         if record:
-            record_posted_scores(recorder, out, model_version=loaded.model_version)
+            record_posted_scores(recorder, out, model_version=model_version)
         scored = {s.contact_id for s in out}
         return ScoreResponse(
-            model_version=loaded.model_version,
+            model_version=model_version,
             as_of=as_of,
             scores=out,
             not_scored=[c for c in posted if c not in scored],
         )
 
-    def together(bodies: list[ScoreRequest], as_of: datetime | None) -> list[ScoreResponse] | None:
+    def together(
+        bodies: list[ScoreRequest], as_of: datetime | None, version: ServedVersion
+    ) -> list[ScoreResponse] | None:
         """The responses to single-lead requests merged by the queue (each the one it gets
-        alone), or ``None`` when they cannot be scored together."""
+        alone, all from ``version``), or ``None`` when they cannot be scored together."""
         for body in bodies:
-            batched.online.refuse(body)
+            version.online.refuse(body)
         moment = as_of or utc_now()
-        features = batched.online.python_many(bodies, as_of=moment)
+        features = version.online.python_many(bodies, as_of=moment)
         if features is None:
             return None
         row: dict[str, int] = {}
         if not features.empty:
-            answers = _Answers(features, loaded.scorer.explain(features, by_row=True))
+            answers = _Answers(features, version.loaded.scorer.explain(features, by_row=True))
             row = {str(c): i for i, c in enumerate(answers.ids)}
         out = []
         for body in bodies:
@@ -356,7 +409,7 @@ def create_app(
             i = row.get(contact)
             out.append(
                 ScoreResponse(
-                    model_version=loaded.model_version,
+                    model_version=version.model_version,
                     as_of=body.as_of or moment,
                     scores=[] if i is None else [answers.lead(i)],
                     not_scored=[contact] if i is None else [],
@@ -364,8 +417,12 @@ def create_app(
             )
         return out
 
-    python_queue: PythonQueue[ScoreResponse] = PythonQueue(
-        scored, together, threads=python_threads, max_leads=max(1, python_leads)
+    python_queue: PythonQueue[ScoreResponse, ServedVersion] = PythonQueue(
+        scored,
+        together,
+        threads=python_threads,
+        max_leads=max(1, python_leads),
+        done=served.release,
     )
     app.state.python_in_flight = python_queue.in_flight
     app.state.python_calls = python_queue.stats
@@ -428,7 +485,8 @@ def create_app(
                 "This contact has no stored score: feedback is taken on leads scored into the "
                 "score store (`leadscore score --store`). Check the contact id.",
             )
-        record_feedback(scores_store, verdict, default_model_version=loaded.model_version)
+        default = served.current.model_version
+        record_feedback(scores_store, verdict, default_model_version=default)
         return {"status": "stored", "verdict": Verdict(verdict.verdict).value}
 
     app.include_router(
@@ -502,6 +560,7 @@ def serve(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     log_level: str = "info",
     crm: Path | str | None = None,
+    follow_seconds: float = DEFAULT_FOLLOW_SECONDS,
 ) -> None:
     """Run the API with uvicorn until interrupted. uvicorn's access log is off (paths hold
     contact ids): the app writes one JSON line per request on the ``leadscore.serving.access``
@@ -520,6 +579,7 @@ def serve(
         api_key=api_key,
         max_body_bytes=max_body_bytes,
         crm=crm,
+        follow_seconds=follow_seconds,
     )
     # the hundreds of thousands of objects built at start (model, libraries, CRM snapshot)
     # never die: out of the collector's sight, each request's collections stay short

@@ -13,7 +13,8 @@ once: no waiting when the server is idle.
 Requests merge when merging cannot change an answer: one lead each, no ``?record=true`` (the
 store write keeps its own path), the same ``as_of`` (same text; without one, "now" is the
 call's start, as for a request alone) and ``complete_accounts``, no account, contact or event
-id in common, at most ``max_leads`` leads. When the merged rows cannot be computed together
+id in common, at most ``max_leads`` leads, the same scope (the model version a request is
+scored by: merged requests are scored by one version). When the merged rows cannot be computed together
 (:meth:`OnlineFeatures.python_many` says why), each request runs alone, with its own answer or
 error.
 """
@@ -25,7 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 
@@ -35,6 +36,7 @@ from leadscore.serving.posted import ScoreRequest
 __all__ = ["InFlight", "PythonQueue", "QueueStats"]
 
 Answer = TypeVar("Answer")
+Scope = TypeVar("Scope")
 
 
 class InFlight:
@@ -65,53 +67,56 @@ class QueueStats:
 
 
 @dataclass(eq=False)
-class _Item(Generic[Answer]):
+class _Item(Generic[Answer, Scope]):
     request: ScoreRequest
     record: bool
+    scope: Scope
     future: asyncio.Future[Answer]
-    key: tuple[str | None, bool] | None
-    """What merged requests share (``as_of`` text, ``complete_accounts``); None: runs alone."""
+    key: tuple[str | None, bool, int] | None
+    """What merged requests share (``as_of`` text, ``complete_accounts``, the scope's id);
+    None: runs alone."""
     ids: frozenset[tuple[str, str]] = field(default_factory=frozenset)
 
 
-class PythonQueue(Generic[Answer]):
+class PythonQueue(Generic[Answer, Scope]):
     """Python-path requests scored at most ``threads`` calls at once, single leads merged.
 
-    ``alone(request, record)`` answers one request (blocking); ``together(requests, as_of)``
-    answers several mergeable ones at ``as_of`` in one call, or returns ``None`` when they
-    cannot be computed together (then each runs alone). Both run in worker threads; the queue
-    itself lives on the event loop (not thread-safe; one loop)."""
+    ``alone(request, record, scope)`` answers one request (blocking); ``together(requests,
+    as_of, scope)`` answers several mergeable ones of one scope at ``as_of`` in one call, or
+    returns ``None`` when they cannot be computed together (then each runs alone). Both run in
+    worker threads; ``done(scope)``, when given, is called once per request after its answer is
+    computed (even when its client went away). The queue itself lives on the event loop (not
+    thread-safe; one loop)."""
 
     def __init__(
         self,
-        alone: Callable[[ScoreRequest, bool], Answer],
-        together: Callable[[list[ScoreRequest], datetime | None], list[Answer] | None],
+        alone: Callable[[ScoreRequest, bool, Scope], Answer],
+        together: Callable[[list[ScoreRequest], datetime | None, Scope], list[Answer] | None],
         *,
         threads: int,
         max_leads: int,
+        done: Callable[[Scope], Any] | None = None,
     ) -> None:
         self.alone = alone
         self.together = together
+        self.done = done
         self.threads = threads
         self.max_leads = max(1, max_leads)
         self.stats = QueueStats()
         self.in_flight = InFlight()
-        self._pending: list[_Item[Answer]] = []
+        self._pending: list[_Item[Answer, Scope]] = []
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def score(self, request: ScoreRequest, record: bool) -> Answer:
-        """The answer to ``request`` (its error raised here), once a thread has scored it."""
+    async def score(self, request: ScoreRequest, record: bool, scope: Scope) -> Answer:
+        """The answer to ``request`` (its error raised here), once a thread has scored it in
+        ``scope``."""
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         mergeable = len(request.leads) == 1 and not record
-        key = (
-            (request.as_of.isoformat() if request.as_of else None, request.complete_accounts)
-            if mergeable
-            else None
-        )
-        item = _Item(
-            request, record, future, key, request_ids(request) if mergeable else frozenset()
-        )
+        as_of = request.as_of.isoformat() if request.as_of else None
+        key = (as_of, request.complete_accounts, id(scope)) if mergeable else None
+        ids = request_ids(request) if mergeable else frozenset()
+        item = _Item(request, record, scope, future, key, ids)
         self._pending.append(item)
         self._start()
         return await future
@@ -124,7 +129,7 @@ class PythonQueue(Generic[Answer]):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _take(self) -> list[_Item[Answer]]:
+    def _take(self) -> list[_Item[Answer, Scope]]:
         """The first waiting request and every later one it merges with."""
         first = self._pending[0]
         batch, rest = [first], []
@@ -146,7 +151,7 @@ class PythonQueue(Generic[Answer]):
         self.stats.largest = max(self.stats.largest, len(batch))
         return batch
 
-    async def _run(self, batch: list[_Item[Answer]]) -> None:
+    async def _run(self, batch: list[_Item[Answer, Scope]]) -> None:
         try:
             outcomes = await anyio.to_thread.run_sync(self._blocking, batch)
         except asyncio.CancelledError:  # the server stops
@@ -155,6 +160,9 @@ class PythonQueue(Generic[Answer]):
             raise
         finally:
             self._running -= 1
+            if self.done is not None:
+                for item in batch:
+                    self.done(item.scope)
         for item, outcome in zip(batch, outcomes, strict=True):
             if item.future.done():  # the client went away
                 continue
@@ -164,17 +172,17 @@ class PythonQueue(Generic[Answer]):
                 item.future.set_result(outcome)
         self._start()
 
-    def _blocking(self, batch: list[_Item[Answer]]) -> list[Answer | BaseException]:
+    def _blocking(self, batch: list[_Item[Answer, Scope]]) -> list[Answer | BaseException]:
         with self.in_flight:
             if len(batch) > 1:
-                as_of = batch[0].request.as_of
-                answers = self.together([item.request for item in batch], as_of)
+                as_of, scope = batch[0].request.as_of, batch[0].scope
+                answers = self.together([item.request for item in batch], as_of, scope)
                 if answers is not None:
                     return list(answers)
             return [self._alone(item) for item in batch]
 
-    def _alone(self, item: _Item[Answer]) -> Answer | BaseException:
+    def _alone(self, item: _Item[Answer, Scope]) -> Answer | BaseException:
         try:
-            return self.alone(item.request, item.record)
+            return self.alone(item.request, item.record, item.scope)
         except Exception as exc:  # handed to the request it belongs to
             return exc

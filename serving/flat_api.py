@@ -14,6 +14,9 @@ model's export (a missing column, text in a number column) are 422 with the colu
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -23,11 +26,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore import __version__
-from leadscore.errors import DataContractError, LeadscoreError
+from leadscore.errors import ArtifactError, DataContractError, LeadscoreError
 from leadscore.serving.api_key import api_key_dependency
 from leadscore.serving.flat import FlatScoring
+from leadscore.serving.follow import Follower
 from leadscore.serving.http import RequestGuard, error_body, log_server_error, set_lead_count
-from leadscore.serving.loading import LoadedScorer
+from leadscore.serving.loading import DEFAULT_MODEL_NAME, LoadedScorer, load_scorer
 
 __all__ = ["MAX_ROWS", "FlatRowScore", "FlatScoreRequest", "FlatScoreResponse", "create_flat_app"]
 
@@ -70,23 +74,85 @@ class _Health(BaseModel):
     model_version: str
     leadscore_version: str
     target: str
+    following: str | None = None
+    model_problem: str | None = None
 
 
-def create_flat_app(loaded: LoadedScorer, *, key: bytes, max_body_bytes: int) -> FastAPI:
-    """The app serving the flat model of ``loaded`` (``key``: the API key, already checked)."""
-    flat: FlatScoring | None = loaded.scorer.flat
+@dataclass(eq=False)
+class _FlatVersion:
+    """One served flat version (nothing to close)."""
+
+    loaded: LoadedScorer
+    flat: FlatScoring
+
+    @property
+    def model_version(self) -> str:
+        return self.loaded.model_version
+
+    def close(self) -> None:
+        pass
+
+
+def _flat_version(loaded: LoadedScorer, target: str | None = None) -> _FlatVersion:
+    """``loaded`` as a flat version (:class:`ArtifactError`: a CRM model, or a flat model of
+    another outcome than ``target``, which this server's clients do not expect)."""
+    flat = loaded.scorer.flat
     if flat is None:
+        raise ArtifactError(
+            f"{loaded.model_version} is not a flat-mode model: this server scores export rows. "
+            "Restart `leadscore serve` to serve it."
+        )
+    if target is not None and flat.flat.target != target:
+        raise ArtifactError(
+            f"{loaded.model_version} predicts {flat.flat.target!r}, this server {target!r}: "
+            "restart `leadscore serve` to serve it."
+        )
+    return _FlatVersion(loaded, flat)
+
+
+def create_flat_app(
+    loaded: LoadedScorer,
+    *,
+    key: bytes,
+    max_body_bytes: int,
+    follow: tuple[str, str, str] | None = None,
+    tracking_uri: str | None = None,
+    follow_seconds: float = 0.0,
+) -> FastAPI:
+    """The app serving the flat model of ``loaded`` (``key``: the API key, already checked);
+    ``follow`` (name, alias, tracking URI): the registry alias followed every
+    ``follow_seconds`` (:mod:`leadscore.serving.follow`), for versions of the same outcome."""
+    if loaded.scorer.flat is None:
         raise ValueError("not a flat-mode model")
+    first = _flat_version(loaded)
+    target = first.flat.flat.target
+    name, alias, uri = follow or (DEFAULT_MODEL_NAME, None, None)
+
+    def build(version: str) -> _FlatVersion:
+        new = load_scorer(f"models:/{name}/{version}", tracking_uri=tracking_uri)
+        return _flat_version(new, target)
+
+    served = Follower(first, build, uri=uri, name=name, alias=alias, every=follow_seconds)
     authorised = api_key_dependency(key)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        served.start()
+        try:
+            yield
+        finally:
+            served.stop()
 
     app = FastAPI(
         title="leadscore (flat export)",
         version=__version__,
         description=(
-            f"Scores of rows of a lead export (outcome {flat.flat.target!r}) with reasons in "
+            f"Scores of rows of a lead export (outcome {target!r}) with reasons in "
             f"words. Limits: {MAX_ROWS} rows per request, {max_body_bytes:,} bytes per body."
         ),
+        lifespan=lifespan,
     )
+    app.state.served = served
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -108,11 +174,14 @@ def create_flat_app(loaded: LoadedScorer, *, key: bytes, max_body_bytes: int) ->
     @app.get("/health", response_model=_Health)
     def health() -> _Health:
         """Liveness, the model version served and its outcome column (no key needed)."""
+        problem = served.problem
         return _Health(
-            status="ok",
-            model_version=loaded.model_version,
+            status="ok" if problem is None else "degraded",
+            model_version=served.current.model_version,
             leadscore_version=__version__,
-            target=flat.flat.target,
+            target=target,
+            following=served.following,
+            model_problem=problem,
         )
 
     @app.post(
@@ -124,6 +193,14 @@ def create_flat_app(loaded: LoadedScorer, *, key: bytes, max_body_bytes: int) ->
     def score(body: FlatScoreRequest, http: Request) -> FlatScoreResponse:
         """Score up to 500 export rows: probability, grade and reasons in words per row."""
         set_lead_count(http.scope, len(body.rows))
+        version = served.acquire()  # the request is scored whole by this version
+        try:
+            return _scored(body, version)
+        finally:
+            served.release(version)
+
+    def _scored(body: FlatScoreRequest, version: _FlatVersion) -> FlatScoreResponse:
+        flat = version.flat
         frame = pd.DataFrame.from_records(body.rows)  # a key absent from a row: missing
         scores = flat.explain(frame).scores
         id_column = flat.flat.id_column
@@ -141,7 +218,7 @@ def create_flat_app(loaded: LoadedScorer, *, key: bytes, max_body_bytes: int) ->
             for row_id, (_, row) in zip(ids, scores.iterrows(), strict=True)
         ]
         return FlatScoreResponse(
-            model_version=loaded.model_version,
+            model_version=version.model_version,
             target=flat.flat.target,
             head=flat.head.kind,
             scores=out,

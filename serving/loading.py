@@ -27,7 +27,7 @@ from leadscore.serving import resolution_cache
 from leadscore.serving.requirements_drift import warn_on_requirement_drift
 from leadscore.serving.scorer import Scorer
 
-__all__ = ["DEFAULT_MODEL_NAME", "LoadedScorer", "load_scorer"]
+__all__ = ["DEFAULT_MODEL_NAME", "LoadedScorer", "followed_alias", "load_scorer"]
 
 DEFAULT_MODEL_NAME = "leadscore"
 _OLD_ENTRY_POINT = "leadscore.training.pyfunc"
@@ -90,6 +90,18 @@ def _parse(ref: str, model_name: str) -> tuple[str, str | None, str | None] | No
     if re.fullmatch(r"[A-Za-z][\w-]*", ref) and not Path(ref).exists():
         return model_name, None, ref
     return None
+
+
+def followed_alias(
+    model: str | Path, tracking_uri: str | None, *, model_name: str = DEFAULT_MODEL_NAME
+) -> tuple[str, str, str] | None:
+    """``(name, alias, tracking URI)`` when ``model`` names a registry alias (``champion``,
+    ``models:/name@alias``): what a server follows; ``None`` for a version number, a
+    ``models:/name/3`` URI or a folder, which never move."""
+    parsed = _parse(str(model), model_name)
+    if parsed is None or parsed[2] is None:
+        return None
+    return parsed[0], parsed[2], resolve_tracking_uri(tracking_uri)
 
 
 def _load_pyfunc(path: str) -> Any:

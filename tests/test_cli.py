@@ -154,10 +154,10 @@ def test_pipeline_commands_end_to_end(tmp_path: Path) -> None:
     first = run_cli("promote", "--tracking-uri", uri, "--force")
     assert first.returncode == 0, first.stderr
     assert "promoted" in first.stdout
-    assert "restart it to serve version" in " ".join(first.stdout.split())  # the API's copy
+    assert "serve` of the champion switches to version" in " ".join(first.stdout.split())
     again = run_cli("promote", "--tracking-uri", uri)  # already champion: not promoted
     assert again.returncode == 6, again.stderr
-    assert "not promoted" in again.stdout and "restart" not in again.stdout
+    assert "not promoted" in again.stdout and "switches to version" not in again.stdout
 
     mapping = tmp_path / "leadscore.yaml"
     mapping.write_text("mapping:\n  stage_labels:\n    Sales Accepted: sql\n")

@@ -89,3 +89,42 @@ def test_key_bounds_and_foreign_rows_are_refused(served: tuple[str, Path, pd.Dat
     assert text.status_code == 422 and "'x0'" in text.json()["detail"]
     ok = httpx.post(f"{url}/score", json={"rows": [row]}, headers={"X-API-Key": KEY})
     assert ok.status_code == 200 and ok.json()["scores"][0]["row_id"] is None
+
+
+def test_a_flat_champion_is_followed(tmp_path: Path) -> None:
+    """A flat server of the champion alias answers with the new version after a promotion."""
+    import time
+
+    from mlflow import MlflowClient
+
+    from leadscore.serving.api import create_app
+
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    path = _linear_export(tmp_path / "linear.csv")
+    spec = FlatTrainSpec(
+        table=path,
+        target="converted",
+        time_column="created",
+        report=tmp_path / "r.html",
+        tracking_uri=uri,
+    )
+    train_flat_step(spec)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    first = client.get_model_version("leadscore", "1")
+    client.set_registered_model_alias("leadscore", "champion", "1")
+    second = client.create_model_version("leadscore", source=first.source, run_id=first.run_id)
+    app = create_app(
+        "champion", tracking_uri=uri, api_key=KEY, store=tmp_path / "s.duckdb", follow_seconds=0.2
+    )
+    row = pd.read_csv(path, keep_default_na=False, dtype=str).head(1).to_dict("records")
+    with running(app) as url:
+        before = httpx.post(f"{url}/score", json={"rows": row}, headers={"X-API-Key": KEY}).json()
+        assert httpx.get(f"{url}/health").json()["following"] == "leadscore@champion"
+        client.set_registered_model_alias("leadscore", "champion", second.version)
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{url}/health").json()["model_version"] != f"leadscore/{second.version}":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        after = httpx.post(f"{url}/score", json={"rows": row}, headers={"X-API-Key": KEY}).json()
+    assert (before["model_version"], after["model_version"]) == ("leadscore/1", "leadscore/2")
+    assert after["scores"] == before["scores"]  # the same artifact registered again

@@ -220,20 +220,20 @@ def _queue_run(items: list[tuple[dict[str, Any], bool]], threads: int) -> list[l
     calls: list[list[str]] = []
     gate = threading.Event()
 
-    def alone(request: ScoreRequest, record: bool) -> str:
+    def alone(request: ScoreRequest, record: bool, scope: None) -> str:
         gate.wait(10)
         calls.append([request.leads[0].contact.contact_id])
         return request.leads[0].contact.contact_id
 
-    def together(requests: list[ScoreRequest], as_of: datetime | None) -> list[str]:
+    def together(requests: list[ScoreRequest], as_of: datetime | None, scope: None) -> list[str]:
         ids = [r.leads[0].contact.contact_id for r in requests]
         calls.append(ids)
         return ids
 
     async def main() -> list[str]:
-        queue: PythonQueue[str] = PythonQueue(alone, together, threads=threads, max_leads=4)
+        queue: PythonQueue[str, None] = PythonQueue(alone, together, threads=threads, max_leads=4)
         tasks = [
-            asyncio.ensure_future(queue.score(ScoreRequest.model_validate(body), record))
+            asyncio.ensure_future(queue.score(ScoreRequest.model_validate(body), record, None))
             for body, record in items
         ]
         await asyncio.sleep(0.2)

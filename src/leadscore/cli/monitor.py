@@ -189,8 +189,9 @@ def print_retrain(result: RetrainResult) -> None:
     console.print("The decision is recorded as gate_* tags on the version and its MLflow run.")
     if d.promoted:
         console.print(
-            "A running `leadscore serve` keeps the version it loaded at start: restart it to "
-            f"serve version {d.challenger_version}."
+            "A running `leadscore serve` of the champion switches to version "
+            f"{d.challenger_version} within its --follow-seconds (5 s by default; GET /health "
+            "names the version served): no restart needed."
         )
 
 

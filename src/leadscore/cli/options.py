@@ -292,6 +292,16 @@ ServeCrm = Annotated[
     Path | None,
     typer.Option(help="CRM the account-level features read the leads' colleagues from."),
 ]
+FollowSeconds = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        help="How often (seconds) the server checks whether the alias it serves (e.g. "
+        "champion) moved; a new version is loaded in the background and scores every request "
+        "that starts after. 0: keep the version loaded at start. A fixed --model (a version "
+        "number, folder or models:/NAME/N) is never switched.",
+    ),
+]
 DemoOut = Annotated[Path, typer.Option(help="Where to write the demo CRM.")]
 DemoSeed = Annotated[int, typer.Option(help="Random seed.")]
 DemoStore = Annotated[

@@ -378,8 +378,9 @@ def print_promotion(decision: PromotionDecision, margin: float) -> None:
     )
     if decision.promoted:
         console.print(
-            "A running `leadscore serve` keeps the version it loaded at start: restart it to "
-            f"serve version {decision.challenger_version}."
+            "A running `leadscore serve` of the champion switches to version "
+            f"{decision.challenger_version} within its --follow-seconds (5 s by default; GET /health "
+            "names the version served): no restart needed."
         )
 
 

@@ -112,8 +112,19 @@ def serve(
     store: opt.ServeStore = DEFAULT_STORE_OPTION,
     tracking_uri: opt.Tracking = None,
     crm: opt.ServeCrm = None,
+    follow_seconds: opt.FollowSeconds = 5.0,
 ) -> None:
-    """Run the HTTP scorer (API key from $LEADSCORE_API_KEY; OpenAPI docs at /docs)."""
+    """Run the HTTP scorer (API key from $LEADSCORE_API_KEY; OpenAPI docs at /docs). A served
+    alias is followed: after `promote` the API scores with the new version within
+    --follow-seconds."""
     from leadscore.serving.api import serve as run_server
 
-    run_server(model, host=host, port=port, tracking_uri=tracking_uri, store=store, crm=crm)
+    run_server(
+        model,
+        host=host,
+        port=port,
+        tracking_uri=tracking_uri,
+        store=store,
+        crm=crm,
+        follow_seconds=follow_seconds,
+    )
