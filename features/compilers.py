@@ -78,6 +78,11 @@ class Aggregates:
         return "".join(f",\n    {sql} AS {alias}" for sql, alias in self.exprs.items())
 
 
+_DAY_BITS = 62
+"""Days per BIGINT mask word of the single-cutoff distinct-days count (shifts stay below the
+sign bit)."""
+
+
 @dataclass
 class Parts:
     """What the compiled features need from the query; filled as features are compiled.
@@ -103,6 +108,9 @@ class Parts:
     """A compiled feature reads the cutoff grid (``anchor``, ``cut``) of the query."""
     many_cutoffs: bool = False
     """The query takes several cutoffs at once: prefer plans that read each event once."""
+    one_cutoff: bool = False
+    """The query takes exactly one cutoff: every event read is before it (see
+    :meth:`distinct_days`)."""
     titles: list[str] = field(default_factory=list)
     latest_by: Aggregates = field(default_factory=lambda: Aggregates("_l"))
     event_columns: set[str] = field(default_factory=set)
@@ -129,6 +137,8 @@ class Parts:
         day, without a DISTINCT aggregate.
         """
         self.windows.add(days)
+        if self.one_cutoff:
+            return self._distinct_days_one_cutoff(event_types, days)
         condition = _types(event_types) or "TRUE"
         if condition not in self.previous:
             self.previous[condition] = f"_prev{len(self.previous)}"
@@ -139,6 +149,27 @@ class Parts:
             f" OR {prev} < m.cutoff - INTERVAL {days} DAY))"
         )
         return self.win.add(_filtered(f"sum(s.{counts})", _types(event_types, "s.event_type")))
+
+    def _distinct_days_one_cutoff(self, event_types: tuple[Any, ...], days: int) -> str:
+        """:meth:`distinct_days` at a single cutoff, without the previous event (a window
+        sorting every event): the calendar days of the window's events are ``k`` = 0 (the
+        cutoff's day) to ``days`` days before the cutoff's day, each a bit of a mask
+        (``bit_or`` per event type, then over the feature's types), counted with
+        ``bit_count``; ``_DAY_BITS`` days per BIGINT word. Exact: every event read is before
+        the cutoff (``k >= 0``)."""
+        k = "date_diff('day', CAST(e.occurred_at AS DATE), CAST(m.cutoff AS DATE))"
+        words = days // _DAY_BITS + 1  # k in 0..days
+        counts = []
+        for j in range(words):
+            low = f" AND {k} >= {j * _DAY_BITS}" if j else ""
+            high = f" AND {k} < {(j + 1) * _DAY_BITS}" if j < words - 1 else ""
+            mask = self.band.add(
+                f"bit_or(CAST(1 AS BIGINT) << ({k} % {_DAY_BITS}))"
+                f" FILTER (WHERE e.d >= m.dc - {days}{low}{high})"
+            )
+            merged = _filtered(f"bit_or(s.{mask})", _types(event_types, "s.event_type"))
+            counts.append(f"coalesce(CAST(bit_count({merged}) AS BIGINT), 0)")
+        return self.win.add(" + ".join(counts))
 
     def latest(self, event_types: tuple[Any, ...], where: str | None = None) -> str:
         """Column of ``rec``: the latest event time of ``event_types`` before the cutoff

@@ -115,13 +115,20 @@ def feature_query(
 
     ``one_cutoff``: the cutoffs table holds exactly one cutoff (batch scoring); then every
     event read is before it and within the longest window (or the lookback): windowed counts
-    take the one cutoff without the day map, and recency is the latest event per (contact,
-    event type), then per type set (no intervals); same rows and values.
+    take the one cutoff without the day map, active days are a mask of calendar-day bits per
+    contact (no window function sorting the events: see
+    :meth:`~leadscore.features.compilers.Parts.distinct_days`), and recency is the latest
+    event per (contact, event type), then per type set (no intervals); same rows and values.
     """
     if one_cutoff and (given or many_cutoffs):
         raise ValueError("one_cutoff excludes given pairs and many cutoffs")
     lookback = definition.lookback_days
-    parts = Parts(lookback=lookback, rules=definition.rules, many_cutoffs=many_cutoffs)
+    parts = Parts(
+        lookback=lookback,
+        rules=definition.rules,
+        many_cutoffs=many_cutoffs,
+        one_cutoff=one_cutoff,
+    )
     columns: list[str] = []
     for f in definition.features:
         compiled = COMPILERS[f.kind](f, parts)

@@ -45,13 +45,21 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> CrmData:
 
 @pytest.mark.parametrize("as_of", MOMENTS)
 def test_default_features_at_one_cutoff(synthetic: CrmData, as_of: datetime) -> None:
+    # active days at one cutoff count day bits in 62-day words: windows around the word
+    # boundaries, typed and untyped, and the whole lookback (365 days, 6 words)
     extra = [
         {"name": "active_web_days_{window}d", "kind": "active_days", "event_types": ["web_visit"],
-         "windows": [30], "concept": "engagement", "type": "numeric",
+         "windows": [30, 61, 62, 63, 124], "concept": "engagement", "type": "numeric",
          "explanation": "{value} days with a web visit"},
+        {"name": "active_mail_days_{window}d", "kind": "active_days",
+         "event_types": ["email_open", "email_click"], "windows": [7, 200],
+         "concept": "engagement", "type": "numeric", "explanation": "{value} days with mail"},
+        {"name": "active_any_days_{window}d", "kind": "active_days", "windows": [365],
+         "concept": "engagement", "type": "numeric", "explanation": "{value} active days"},
     ]  # fmt: skip
     base = load_definition()
-    names = [*base.names, "active_web_days_{window}d"]  # the added feature is tested too
+    added = [str(f["name"]) for f in extra]  # the added features are tested too
+    names = [*base.names, *added]
     definition = load_definition({"include": names, "add": extra})
     _both(synthetic, definition, as_of)
 
