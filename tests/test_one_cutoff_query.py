@@ -3,7 +3,7 @@ general form, whatever the cutoff's time of day and the feature kinds."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +33,8 @@ def _both(crm: CrmData, definition: FeatureDefinition, as_of: datetime) -> None:
     general = engine.run(feature_query(definition), tables).to_pandas()
     single = engine.run(feature_query(definition, one_cutoff=True), tables).to_pandas()
     pd.testing.assert_frame_equal(single, general, check_exact=True)
+    at = engine.run(feature_query(definition, one_cutoff=True, at=as_of), tables).to_pandas()
+    pd.testing.assert_frame_equal(at, general, check_exact=True)  # the cutoff as constants
     assert len(general) > 0 or as_of.year < 2024
 
 
@@ -89,3 +91,7 @@ def test_custom_kinds_at_one_cutoff(tmp_path: Path) -> None:
 def test_one_cutoff_refuses_other_forms() -> None:
     with pytest.raises(ValueError):
         feature_query(load_definition(), one_cutoff=True, many_cutoffs=True)
+    with pytest.raises(ValueError):
+        feature_query(load_definition(), at=MOMENTS[0])  # a constant cutoff needs one_cutoff
+    with pytest.raises(ValueError):
+        feature_query(load_definition(), one_cutoff=True, at=MOMENTS[0].replace(tzinfo=UTC))
