@@ -111,7 +111,9 @@ class Parts:
     one_cutoff: bool = False
     """The query takes exactly one cutoff: every event read is before it (see
     :meth:`distinct_days`)."""
-    titles: list[str] = field(default_factory=list)
+    values: dict[str, list[str]] = field(default_factory=dict)
+    """Per base-profile column: expressions of that column alone, computed once per distinct
+    value (see :meth:`value_column`)."""
     latest_by: Aggregates = field(default_factory=lambda: Aggregates("_l"))
     event_columns: set[str] = field(default_factory=set)
     raw_profile: dict[str, str] = field(default_factory=dict)
@@ -195,12 +197,14 @@ class Parts:
             self.ctes[key] = (f"_q{len(self.ctes)}", make())
         return self.ctes[key][0]
 
-    def title_column(self, sql: str) -> str:
-        """``sql`` over ``job_title`` (``'unknown'`` when it is missing), computed once per
-        distinct title (``titles``) rather than once per contact: for the regex rules."""
-        alias = f"_t{len(self.titles)}"
-        self.titles.append(f"{sql} AS {alias}")
-        return f"coalesce(titles.{alias}, 'unknown')"
+    def value_column(self, column: str, sql: str, missing: str) -> str:
+        """``sql`` over the base profile's ``column`` alone, computed once per distinct value
+        (the ``v_<column>`` relation, joined on the value) rather than once per contact: for
+        the regex rules and the string normalisations. ``missing``: the value of ``sql`` when
+        ``column`` is NULL (a SQL literal); ``sql`` is never NULL otherwise."""
+        alias = f"_v{sum(len(v) for v in self.values.values())}"
+        self.values.setdefault(column, []).append(f"{sql} AS {alias}")
+        return f"coalesce(v_{column}.{alias}, {missing})"
 
     def profile_column(self, sql: str) -> str:
         """Column of ``p``: ``sql`` over the base profile (see :func:`base_profile`)."""
@@ -279,16 +283,26 @@ def _bands(bounds: tuple[float, ...], column: str, *, money: bool) -> str:
     return "CASE " + " ".join(branches) + f" ELSE {lit(last)} END"
 
 
+def industries(rules: Rules) -> str:
+    """The normalised industry (``v``) of each distinct industry label (``k``) of the
+    accounts: the base profile joins it rather than normalising every contact's label."""
+    return (
+        f"SELECT industry AS k, {_label_map(rules.industries, 'industry')} AS v\n"
+        "  FROM (SELECT DISTINCT industry FROM accounts WHERE industry IS NOT NULL) x"
+    )
+
+
 def base_profile(rules: Rules, raw: dict[str, str] | None = None) -> str:
-    """Per-contact base columns (one row per contact): normalised industry and country, and
-    the ``raw`` columns (``c."x"``/``a."x"`` -> alias) custom features read."""
-    industry = _label_map(rules.industries, "a.industry")
+    """Per-contact base columns (one row per contact): normalised industry (from the
+    ``industries`` relation, see :func:`industries`) and country, and the ``raw`` columns
+    (``c."x"``/``a."x"`` -> alias) custom features read."""
     country = "coalesce(upper(trim(a.country)), upper(trim(c.country)))"
     extra = "".join(f", {source} AS {alias}" for source, alias in (raw or {}).items())
     return (
-        f"SELECT c.contact_id, {industry} AS industry, {country} AS country,"
+        f"SELECT c.contact_id, coalesce(i.v, 'unknown') AS industry, {country} AS country,"
         f" a.employee_count, a.annual_revenue, c.job_title, c.email_domain, c.lead_source{extra}\n"
         "  FROM contacts c LEFT JOIN accounts a ON a.account_id = c.account_id"
+        " LEFT JOIN industries i ON i.k = a.industry"
     )
 
 
@@ -343,9 +357,14 @@ _STATIC_ATTRIBUTES: dict[str, Callable[[Rules], str]] = {
 }
 """Static attributes: SQL over the base profile columns (see :func:`base_profile`)."""
 
-_PER_TITLE = frozenset({"seniority", "department"})
-"""Static attributes of the job title alone (``'unknown'`` without one): computed per distinct
-title."""
+_PER_VALUE: dict[str, tuple[str, str]] = {
+    "seniority": ("job_title", "'unknown'"),
+    "department": ("job_title", "'unknown'"),
+    "email_domain_kind": ("email_domain", "'missing'"),
+    "lead_source": ("lead_source", "'unknown'"),
+}
+"""Static attributes of one base-profile column alone -> (column, value without one):
+computed per distinct value of the column."""
 
 
 def _days_since_mql(parts: Parts) -> str:
@@ -368,8 +387,8 @@ def _attribute(f: AttributeFeature, parts: Parts) -> Compiled:
         parts.uses_contact = parts.uses_contact or f.attribute == "contact_age_days"
         return Compiled(_DYNAMIC_ATTRIBUTES[f.attribute](parts))
     sql = _STATIC_ATTRIBUTES[f.attribute](parts.rules)
-    if f.attribute in _PER_TITLE:
-        sql = parts.title_column(sql)
+    if f.attribute in _PER_VALUE:
+        sql = parts.value_column(*_PER_VALUE[f.attribute][:1], sql, _PER_VALUE[f.attribute][1])
     return Compiled(parts.profile_column(sql))
 
 

@@ -19,7 +19,14 @@ from datetime import datetime
 
 import leadscore.features.compilers_burst
 import leadscore.features.compilers_custom  # noqa: F401  (registers the custom kinds)
-from leadscore.features.compilers import COMPILERS, US_PER_DAY, Parts, base_profile, in_list
+from leadscore.features.compilers import (
+    COMPILERS,
+    US_PER_DAY,
+    Parts,
+    base_profile,
+    in_list,
+    industries,
+)
 from leadscore.features.definition import FeatureDefinition, FeatureType
 from leadscore.features.label_times import (
     CUTOFFS_TABLE,
@@ -190,19 +197,23 @@ def _joins_and_ctes(
     """Append the CTEs the compiled features use to ``ctes``; return the joins onto ``lt``."""
     joins = "\nJOIN contacts c ON c.contact_id = lt.contact_id" if parts.uses_contact else ""
     if parts.profile:
-        titles = (
-            ",\ntitles AS (\n  SELECT job_title AS title_key, "
-            + ", ".join(parts.titles)
-            + "\n  FROM (SELECT DISTINCT job_title FROM prof0 WHERE job_title IS NOT NULL) x\n)"
-            if parts.titles
-            else ""
+        # expressions of one column alone: once per distinct value, joined on the value
+        values = "".join(
+            f",\nv_{column} AS (\n  SELECT {column} AS value_key, "
+            + ", ".join(exprs)
+            + f"\n  FROM (SELECT DISTINCT {column} FROM prof0 WHERE {column} IS NOT NULL) x\n)"
+            for column, exprs in parts.values.items()
         )
-        by_title = " LEFT JOIN titles ON titles.title_key = prof0.job_title" if parts.titles else ""
+        by_value = "".join(
+            f" LEFT JOIN v_{column} ON v_{column}.value_key = prof0.{column}"
+            for column in parts.values
+        )
         ctes.append(
-            f"prof0 AS (\n  {base_profile(parts.rules, parts.raw_profile)}\n){titles},\n"
+            f"industries AS (\n  {industries(parts.rules)}\n),\n"
+            f"prof0 AS (\n  {base_profile(parts.rules, parts.raw_profile)}\n){values},\n"
             "prof AS (\n  SELECT prof0.contact_id, "
             + ", ".join(parts.profile)
-            + f" FROM prof0{by_title}\n)"
+            + f" FROM prof0{by_value}\n)"
         )
         joins += "\nLEFT JOIN prof p ON p.contact_id = lt.contact_id"
     win, rec = parts.win, parts.rec
