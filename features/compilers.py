@@ -128,7 +128,16 @@ class Parts:
         upper = f" AND e.d < m.dc - {until}" if until else ""
         more = f" AND {where}" if where else ""
         counts = self.band.add(f"count(*) FILTER (WHERE e.d >= m.dc - {days}{upper}{more})")
-        return self.win.add(_filtered(f"sum(s.{counts})", _types(event_types, "s.event_type")))
+        return self.win.add(
+            _filtered(self._over_types(counts, event_types), _types(event_types, "s.event_type"))
+        )
+
+    def _over_types(self, counts: str, event_types: tuple[Any, ...]) -> str:
+        """The aggregate of a ``band`` column over a feature's event types: a sum, or, at a
+        single cutoff, for one type, the max of its one row (a (contact, cutoff, event type)
+        group of ``cw_type``; the same value, with a BIGINT state instead of a sum's)."""
+        one = self.one_cutoff and len({str(t.value) for t in event_types}) == 1
+        return f"{'max' if one else 'sum'}(s.{counts})"
 
     def distinct_days(self, event_types: tuple[Any, ...], days: int) -> str:
         """Column of ``cw``: calendar days with an event of ``event_types`` in the window.
