@@ -78,6 +78,11 @@ class Aggregates:
         return "".join(f",\n    {sql} AS {alias}" for sql, alias in self.exprs.items())
 
 
+_DAY_BITS = 62
+"""Days per BIGINT mask word of the single-cutoff distinct-days count (shifts stay below the
+sign bit)."""
+
+
 @dataclass
 class Parts:
     """What the compiled features need from the query; filled as features are compiled.
@@ -103,7 +108,12 @@ class Parts:
     """A compiled feature reads the cutoff grid (``anchor``, ``cut``) of the query."""
     many_cutoffs: bool = False
     """The query takes several cutoffs at once: prefer plans that read each event once."""
-    titles: list[str] = field(default_factory=list)
+    one_cutoff: bool = False
+    """The query takes exactly one cutoff: every event read is before it (see
+    :meth:`distinct_days`)."""
+    values: dict[str, list[str]] = field(default_factory=dict)
+    """Per base-profile column: expressions of that column alone, computed once per distinct
+    value (see :meth:`value_column`)."""
     latest_by: Aggregates = field(default_factory=lambda: Aggregates("_l"))
     event_columns: set[str] = field(default_factory=set)
     raw_profile: dict[str, str] = field(default_factory=dict)
@@ -118,7 +128,16 @@ class Parts:
         upper = f" AND e.d < m.dc - {until}" if until else ""
         more = f" AND {where}" if where else ""
         counts = self.band.add(f"count(*) FILTER (WHERE e.d >= m.dc - {days}{upper}{more})")
-        return self.win.add(_filtered(f"sum(s.{counts})", _types(event_types, "s.event_type")))
+        return self.win.add(
+            _filtered(self._over_types(counts, event_types), _types(event_types, "s.event_type"))
+        )
+
+    def _over_types(self, counts: str, event_types: tuple[Any, ...]) -> str:
+        """The aggregate of a ``band`` column over a feature's event types: a sum, or, at a
+        single cutoff, for one type, the max of its one row (a (contact, cutoff, event type)
+        group of ``cw_type``; the same value, with a BIGINT state instead of a sum's)."""
+        one = self.one_cutoff and len({str(t.value) for t in event_types}) == 1
+        return f"{'max' if one else 'sum'}(s.{counts})"
 
     def distinct_days(self, event_types: tuple[Any, ...], days: int) -> str:
         """Column of ``cw``: calendar days with an event of ``event_types`` in the window.
@@ -129,6 +148,8 @@ class Parts:
         day, without a DISTINCT aggregate.
         """
         self.windows.add(days)
+        if self.one_cutoff:
+            return self._distinct_days_one_cutoff(event_types, days)
         condition = _types(event_types) or "TRUE"
         if condition not in self.previous:
             self.previous[condition] = f"_prev{len(self.previous)}"
@@ -139,6 +160,27 @@ class Parts:
             f" OR {prev} < m.cutoff - INTERVAL {days} DAY))"
         )
         return self.win.add(_filtered(f"sum(s.{counts})", _types(event_types, "s.event_type")))
+
+    def _distinct_days_one_cutoff(self, event_types: tuple[Any, ...], days: int) -> str:
+        """:meth:`distinct_days` at a single cutoff, without the previous event (a window
+        sorting every event): the calendar days of the window's events are ``k`` = 0 (the
+        cutoff's day) to ``days`` days before the cutoff's day, each a bit of a mask
+        (``bit_or`` per event type, then over the feature's types), counted with
+        ``bit_count``; ``_DAY_BITS`` days per BIGINT word. Exact: every event read is before
+        the cutoff (``k >= 0``)."""
+        k = "date_diff('day', CAST(e.occurred_at AS DATE), CAST(m.cutoff AS DATE))"
+        words = days // _DAY_BITS + 1  # k in 0..days
+        counts = []
+        for j in range(words):
+            low = f" AND {k} >= {j * _DAY_BITS}" if j else ""
+            high = f" AND {k} < {(j + 1) * _DAY_BITS}" if j < words - 1 else ""
+            mask = self.band.add(
+                f"bit_or(CAST(1 AS BIGINT) << ({k} % {_DAY_BITS}))"
+                f" FILTER (WHERE e.d >= m.dc - {days}{low}{high})"
+            )
+            merged = _filtered(f"bit_or(s.{mask})", _types(event_types, "s.event_type"))
+            counts.append(f"coalesce(CAST(bit_count({merged}) AS BIGINT), 0)")
+        return self.win.add(" + ".join(counts))
 
     def latest(self, event_types: tuple[Any, ...], where: str | None = None) -> str:
         """Column of ``rec``: the latest event time of ``event_types`` before the cutoff
@@ -164,12 +206,14 @@ class Parts:
             self.ctes[key] = (f"_q{len(self.ctes)}", make())
         return self.ctes[key][0]
 
-    def title_column(self, sql: str) -> str:
-        """``sql`` over ``job_title`` (``'unknown'`` when it is missing), computed once per
-        distinct title (``titles``) rather than once per contact: for the regex rules."""
-        alias = f"_t{len(self.titles)}"
-        self.titles.append(f"{sql} AS {alias}")
-        return f"coalesce(titles.{alias}, 'unknown')"
+    def value_column(self, column: str, sql: str, missing: str) -> str:
+        """``sql`` over the base profile's ``column`` alone, computed once per distinct value
+        (the ``v_<column>`` relation, joined on the value) rather than once per contact: for
+        the regex rules and the string normalisations. ``missing``: the value of ``sql`` when
+        ``column`` is NULL (a SQL literal); ``sql`` is never NULL otherwise."""
+        alias = f"_v{sum(len(v) for v in self.values.values())}"
+        self.values.setdefault(column, []).append(f"{sql} AS {alias}")
+        return f"coalesce(v_{column}.{alias}, {missing})"
 
     def profile_column(self, sql: str) -> str:
         """Column of ``p``: ``sql`` over the base profile (see :func:`base_profile`)."""
@@ -248,16 +292,26 @@ def _bands(bounds: tuple[float, ...], column: str, *, money: bool) -> str:
     return "CASE " + " ".join(branches) + f" ELSE {lit(last)} END"
 
 
+def industries(rules: Rules) -> str:
+    """The normalised industry (``v``) of each distinct industry label (``k``) of the
+    accounts: the base profile joins it rather than normalising every contact's label."""
+    return (
+        f"SELECT industry AS k, {_label_map(rules.industries, 'industry')} AS v\n"
+        "  FROM (SELECT DISTINCT industry FROM accounts WHERE industry IS NOT NULL) x"
+    )
+
+
 def base_profile(rules: Rules, raw: dict[str, str] | None = None) -> str:
-    """Per-contact base columns (one row per contact): normalised industry and country, and
-    the ``raw`` columns (``c."x"``/``a."x"`` -> alias) custom features read."""
-    industry = _label_map(rules.industries, "a.industry")
+    """Per-contact base columns (one row per contact): normalised industry (from the
+    ``industries`` relation, see :func:`industries`) and country, and the ``raw`` columns
+    (``c."x"``/``a."x"`` -> alias) custom features read."""
     country = "coalesce(upper(trim(a.country)), upper(trim(c.country)))"
     extra = "".join(f", {source} AS {alias}" for source, alias in (raw or {}).items())
     return (
-        f"SELECT c.contact_id, {industry} AS industry, {country} AS country,"
+        f"SELECT c.contact_id, coalesce(i.v, 'unknown') AS industry, {country} AS country,"
         f" a.employee_count, a.annual_revenue, c.job_title, c.email_domain, c.lead_source{extra}\n"
         "  FROM contacts c LEFT JOIN accounts a ON a.account_id = c.account_id"
+        " LEFT JOIN industries i ON i.k = a.industry"
     )
 
 
@@ -312,9 +366,14 @@ _STATIC_ATTRIBUTES: dict[str, Callable[[Rules], str]] = {
 }
 """Static attributes: SQL over the base profile columns (see :func:`base_profile`)."""
 
-_PER_TITLE = frozenset({"seniority", "department"})
-"""Static attributes of the job title alone (``'unknown'`` without one): computed per distinct
-title."""
+_PER_VALUE: dict[str, tuple[str, str]] = {
+    "seniority": ("job_title", "'unknown'"),
+    "department": ("job_title", "'unknown'"),
+    "email_domain_kind": ("email_domain", "'missing'"),
+    "lead_source": ("lead_source", "'unknown'"),
+}
+"""Static attributes of one base-profile column alone -> (column, value without one):
+computed per distinct value of the column."""
 
 
 def _days_since_mql(parts: Parts) -> str:
@@ -337,8 +396,8 @@ def _attribute(f: AttributeFeature, parts: Parts) -> Compiled:
         parts.uses_contact = parts.uses_contact or f.attribute == "contact_age_days"
         return Compiled(_DYNAMIC_ATTRIBUTES[f.attribute](parts))
     sql = _STATIC_ATTRIBUTES[f.attribute](parts.rules)
-    if f.attribute in _PER_TITLE:
-        sql = parts.title_column(sql)
+    if f.attribute in _PER_VALUE:
+        sql = parts.value_column(*_PER_VALUE[f.attribute][:1], sql, _PER_VALUE[f.attribute][1])
     return Compiled(parts.profile_column(sql))
 
 

@@ -15,10 +15,18 @@ is strictly before the cutoff; a window of N days is ``[cutoff - N days, cutoff)
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import leadscore.features.compilers_burst
 import leadscore.features.compilers_custom  # noqa: F401  (registers the custom kinds)
-from leadscore.features.compilers import COMPILERS, US_PER_DAY, Parts, base_profile, in_list
+from leadscore.features.compilers import (
+    COMPILERS,
+    US_PER_DAY,
+    Parts,
+    base_profile,
+    in_list,
+    industries,
+)
 from leadscore.features.definition import FeatureDefinition, FeatureType
 from leadscore.features.label_times import (
     CUTOFFS_TABLE,
@@ -78,6 +86,7 @@ def feature_query(
     max_age_days: int | None = None,
     many_cutoffs: bool = False,
     one_cutoff: bool = False,
+    at: datetime | None = None,
 ) -> str:
     """The full query: label times (with labels when ``horizon_days`` is set) and features.
 
@@ -115,13 +124,26 @@ def feature_query(
 
     ``one_cutoff``: the cutoffs table holds exactly one cutoff (batch scoring); then every
     event read is before it and within the longest window (or the lookback): windowed counts
-    take the one cutoff without the day map, and recency is the latest event per (contact,
-    event type), then per type set (no intervals); same rows and values.
+    take the one cutoff without the day map, active days are a mask of calendar-day bits per
+    contact (no window function sorting the events: see
+    :meth:`~leadscore.features.compilers.Parts.distinct_days`), and recency is the latest
+    event per (contact, event type), then per type set (no intervals); same rows and values.
+    ``at`` (with ``one_cutoff``): that cutoff itself, naive UTC, which must be the registered
+    table's one cutoff: the events' time bounds are then written as constants, which DuckDB
+    applies while scanning the events, instead of comparing every event with a one-row
+    subquery.
     """
     if one_cutoff and (given or many_cutoffs):
         raise ValueError("one_cutoff excludes given pairs and many cutoffs")
+    if at is not None and (not one_cutoff or at.tzinfo is not None):
+        raise ValueError("at is a naive UTC time, for the one_cutoff form only")
     lookback = definition.lookback_days
-    parts = Parts(lookback=lookback, rules=definition.rules, many_cutoffs=many_cutoffs)
+    parts = Parts(
+        lookback=lookback,
+        rules=definition.rules,
+        many_cutoffs=many_cutoffs,
+        one_cutoff=one_cutoff,
+    )
     columns: list[str] = []
     for f in definition.features:
         compiled = COMPILERS[f.kind](f, parts)
@@ -147,6 +169,7 @@ def feature_query(
         many_cutoffs=many_cutoffs,
         scope_pairs=scope_pairs,
         one_cutoff=one_cutoff,
+        at=at,
     )
     labels = ", lt.became_sql, lt.booked_meeting" if horizon_days is not None else ""
     select = ",\n  ".join(["lt.contact_id", f"lt.cutoff{labels}", *columns])
@@ -169,23 +192,28 @@ def _joins_and_ctes(
     many_cutoffs: bool = False,
     scope_pairs: str = "",
     one_cutoff: bool = False,
+    at: datetime | None = None,
 ) -> str:
     """Append the CTEs the compiled features use to ``ctes``; return the joins onto ``lt``."""
     joins = "\nJOIN contacts c ON c.contact_id = lt.contact_id" if parts.uses_contact else ""
     if parts.profile:
-        titles = (
-            ",\ntitles AS (\n  SELECT job_title AS title_key, "
-            + ", ".join(parts.titles)
-            + "\n  FROM (SELECT DISTINCT job_title FROM prof0 WHERE job_title IS NOT NULL) x\n)"
-            if parts.titles
-            else ""
+        # expressions of one column alone: once per distinct value, joined on the value
+        values = "".join(
+            f",\nv_{column} AS (\n  SELECT {column} AS value_key, "
+            + ", ".join(exprs)
+            + f"\n  FROM (SELECT DISTINCT {column} FROM prof0 WHERE {column} IS NOT NULL) x\n)"
+            for column, exprs in parts.values.items()
         )
-        by_title = " LEFT JOIN titles ON titles.title_key = prof0.job_title" if parts.titles else ""
+        by_value = "".join(
+            f" LEFT JOIN v_{column} ON v_{column}.value_key = prof0.{column}"
+            for column in parts.values
+        )
         ctes.append(
-            f"prof0 AS (\n  {base_profile(parts.rules, parts.raw_profile)}\n){titles},\n"
+            f"industries AS (\n  {industries(parts.rules)}\n),\n"
+            f"prof0 AS (\n  {base_profile(parts.rules, parts.raw_profile)}\n){values},\n"
             "prof AS (\n  SELECT prof0.contact_id, "
             + ", ".join(parts.profile)
-            + f" FROM prof0{by_title}\n)"
+            + f" FROM prof0{by_value}\n)"
         )
         joins += "\nLEFT JOIN prof p ON p.contact_id = lt.contact_id"
     win, rec = parts.win, parts.rec
@@ -210,7 +238,7 @@ def _joins_and_ctes(
             f",\n      {_previous_time(condition)} AS {alias}"
             for condition, alias in parts.previous.items()
         )
-        events = _events_on_grid(max(parts.windows), prev_cols + cols, scoped=scoped)
+        events = _events_on_grid(max(parts.windows), prev_cols + cols, scoped=scoped, at=at)
         ctes.append(
             "cw_type AS (\n  SELECT e.contact_id, m.cutoff, e.event_type"
             + parts.band.select_list()
@@ -226,7 +254,7 @@ def _joins_and_ctes(
         )
         joins += "\nLEFT JOIN cw ON cw.contact_id = lt.contact_id AND cw.cutoff = lt.cutoff"
     if rec.exprs and one_cutoff:
-        ctes.append(_one_cutoff_latest(parts, cols))
+        ctes.append(_one_cutoff_latest(parts, cols, at))
         joins += "\nLEFT JOIN rec ON rec.contact_id = lt.contact_id AND rec.cutoff = lt.cutoff"
     elif rec.exprs:
         ctes.append(
@@ -266,7 +294,7 @@ def _previous_time(condition: str) -> str:
     )
 
 
-def _one_cutoff_latest(parts: Parts, cols: str) -> str:
+def _one_cutoff_latest(parts: Parts, cols: str, at: datetime | None) -> str:
     """``rec`` for a single cutoff: the latest event time per (contact, event type) over the
     lookback's events (all before the cutoff), then per type set."""
     return (
@@ -274,8 +302,7 @@ def _one_cutoff_latest(parts: Parts, cols: str) -> str:
         f" max(e.occurred_at) AS latest{parts.latest_by.select_list()}\n"
         f"  FROM (\n    SELECT e.contact_id, e.occurred_at, e.event_type{cols}\n"
         "    FROM events e\n"
-        "    WHERE e.occurred_at < (SELECT max(cutoff) FROM cutoffs)\n"
-        f"    AND e.occurred_at >= (SELECT min(cutoff) FROM cutoffs) - INTERVAL {parts.lookback} DAY\n"
+        f"    WHERE {_before_cutoffs(parts.lookback, at)}\n"
         "  ) e\n"
         "  GROUP BY e.contact_id, e.event_type\n),\n"
         "rec AS (\n  SELECT r.contact_id, (SELECT max(cutoff) FROM cutoffs) AS cutoff"
@@ -421,7 +448,24 @@ def _grid_ctes(max_window: int, lookback: int, *, recency: bool, duckdb_days: bo
     return ",\n".join(ctes)
 
 
-def _events_on_grid(days: int, extra: str = "", *, scoped: bool = False) -> str:
+def _before_cutoffs(days: int, at: datetime | None) -> str:
+    """The events of the ``days`` before any cutoff (``at``: the one cutoff, as constants)."""
+    latest, earliest = (
+        ("(SELECT max(cutoff) FROM cutoffs)", "(SELECT min(cutoff) FROM cutoffs)")
+        if at is None
+        else (_timestamp(at),) * 2
+    )
+    return f"e.occurred_at < {latest}\n    AND e.occurred_at >= {earliest} - INTERVAL {days} DAY"
+
+
+def _timestamp(value: datetime) -> str:
+    """``value`` (naive) as a SQL timestamp literal, to the microsecond."""
+    return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}'"
+
+
+def _events_on_grid(
+    days: int, extra: str = "", *, scoped: bool = False, at: datetime | None = None
+) -> str:
     """Events of the ``days`` before any cutoff, with their grid ``o`` and grid day ``d``
     (``extra``: more columns computed on the events, before the grids; ``scoped``: only the
     contacts of the ``scope`` relation)."""
@@ -432,7 +476,6 @@ def _events_on_grid(days: int, extra: str = "", *, scoped: bool = False) -> str:
         f"SELECT e.*, g.o, {d} AS d\n"
         f"    FROM (\n      SELECT e.contact_id, e.occurred_at, e.event_type{extra}\n"
         "      FROM events e\n"
-        "      WHERE e.occurred_at < (SELECT max(cutoff) FROM cutoffs)\n"
-        f"      AND e.occurred_at >= (SELECT min(cutoff) FROM cutoffs) - INTERVAL {days} DAY{scope}\n"
+        f"      WHERE {_before_cutoffs(days, at)}{scope}\n"
         f"    ) e {grids}"
     )

@@ -46,6 +46,7 @@ def _query(
     duckdb_days: bool = False,
     max_age_days: int | None = None,
     one_cutoff: bool = False,
+    at: datetime | None = None,
 ) -> str:
     sql = feature_query(
         definition,
@@ -54,6 +55,7 @@ def _query(
         duckdb_days=duckdb_days,
         max_age_days=max_age_days,
         one_cutoff=one_cutoff,
+        at=at,
     )
     if not restricted:
         return sql
@@ -81,8 +83,13 @@ def iter_features(
         raise ConfigError(f"chunk_size must be at least 1 row, got {chunk_size}.")
     moment = _as_of(as_of)
     schema = output_schema(definition, labelled=False)
-    sql = _query(  # one cutoff: the query's single-cutoff form (same values)
-        definition, contact_ids is not None, from_stage, max_age_days=max_age_days, one_cutoff=True
+    sql = _query(  # one cutoff: the query's single-cutoff form (same values), ``moment`` in it
+        definition,
+        contact_ids is not None,
+        from_stage,
+        max_age_days=max_age_days,
+        one_cutoff=True,
+        at=moment,
     )
     tables = {CUTOFFS_TABLE: cutoff_table([moment])}
     if contact_ids is not None:

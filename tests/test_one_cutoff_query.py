@@ -3,7 +3,7 @@ general form, whatever the cutoff's time of day and the feature kinds."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +33,8 @@ def _both(crm: CrmData, definition: FeatureDefinition, as_of: datetime) -> None:
     general = engine.run(feature_query(definition), tables).to_pandas()
     single = engine.run(feature_query(definition, one_cutoff=True), tables).to_pandas()
     pd.testing.assert_frame_equal(single, general, check_exact=True)
+    at = engine.run(feature_query(definition, one_cutoff=True, at=as_of), tables).to_pandas()
+    pd.testing.assert_frame_equal(at, general, check_exact=True)  # the cutoff as constants
     assert len(general) > 0 or as_of.year < 2024
 
 
@@ -45,13 +47,21 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> CrmData:
 
 @pytest.mark.parametrize("as_of", MOMENTS)
 def test_default_features_at_one_cutoff(synthetic: CrmData, as_of: datetime) -> None:
+    # active days at one cutoff count day bits in 62-day words: windows around the word
+    # boundaries, typed and untyped, and the whole lookback (365 days, 6 words)
     extra = [
         {"name": "active_web_days_{window}d", "kind": "active_days", "event_types": ["web_visit"],
-         "windows": [30], "concept": "engagement", "type": "numeric",
+         "windows": [30, 61, 62, 63, 124], "concept": "engagement", "type": "numeric",
          "explanation": "{value} days with a web visit"},
+        {"name": "active_mail_days_{window}d", "kind": "active_days",
+         "event_types": ["email_open", "email_click"], "windows": [7, 200],
+         "concept": "engagement", "type": "numeric", "explanation": "{value} days with mail"},
+        {"name": "active_any_days_{window}d", "kind": "active_days", "windows": [365],
+         "concept": "engagement", "type": "numeric", "explanation": "{value} active days"},
     ]  # fmt: skip
     base = load_definition()
-    names = [*base.names, "active_web_days_{window}d"]  # the added feature is tested too
+    added = [str(f["name"]) for f in extra]  # the added features are tested too
+    names = [*base.names, *added]
     definition = load_definition({"include": names, "add": extra})
     _both(synthetic, definition, as_of)
 
@@ -81,3 +91,7 @@ def test_custom_kinds_at_one_cutoff(tmp_path: Path) -> None:
 def test_one_cutoff_refuses_other_forms() -> None:
     with pytest.raises(ValueError):
         feature_query(load_definition(), one_cutoff=True, many_cutoffs=True)
+    with pytest.raises(ValueError):
+        feature_query(load_definition(), at=MOMENTS[0])  # a constant cutoff needs one_cutoff
+    with pytest.raises(ValueError):
+        feature_query(load_definition(), one_cutoff=True, at=MOMENTS[0].replace(tzinfo=UTC))
