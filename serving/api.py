@@ -31,7 +31,13 @@ from leadscore import __version__
 from leadscore.clock import utc_now
 from leadscore.contract import Verdict
 from leadscore.crm import CrmData, open_crm
-from leadscore.errors import ConfigError, DataContractError, LeadscoreError, SourceError
+from leadscore.errors import (
+    ConfigError,
+    DataContractError,
+    LeadscoreError,
+    OutputError,
+    SourceError,
+)
 from leadscore.serving.api_batch import PythonQueue
 from leadscore.serving.api_key import api_key_dependency
 from leadscore.serving.api_served import ServedVersion, serve_version
@@ -323,6 +329,12 @@ def create_app(
                 error_body(request.scope, f"Service unavailable: {exc}"),
                 status_code=503,
                 headers={"Retry-After": "5"},
+            )
+        if isinstance(exc, OutputError):  # the store cannot be written (a full disk): retry later
+            return JSONResponse(
+                error_body(request.scope, f"Service unavailable: {exc}"),
+                status_code=503,
+                headers={"Retry-After": "60"},
             )
         return JSONResponse(
             error_body(request.scope, f"Internal server error: {exc}"), status_code=500

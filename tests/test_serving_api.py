@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from leadscore.errors import OutputError
 from leadscore.serving import ScoreStore, score_contact_base
 from tests.test_serving_support import API_KEY, ServingModel, serving_model
 
@@ -335,8 +336,16 @@ def test_server_faults_are_5xx_with_a_request_id(
         def history(self, contact_id: str, *, limit: int = 50) -> Any:
             raise RuntimeError(f"unexpected failure for {contact_id}")
 
+    class FullStore(ScoreStore):  # the store's disk is full: the client may retry later
+        def history(self, contact_id: str, *, limit: int = 50) -> Any:
+            raise OutputError(f"Cannot write {broken.name}: the disk is full")
+
+        def add_feedback(self, contact_id: str, verdict: Any, **kwargs: Any) -> None:
+            raise OutputError(f"Cannot write {broken.name}: the disk is full")
+
     headers = {"X-API-Key": API_KEY}
-    for store, expected in ((ScoreStore(broken), 503), (FailingStore(broken), 500)):
+    cases = ((ScoreStore(broken), 503), (FailingStore(broken), 500), (FullStore(broken), 503))
+    for store, expected in cases:
         app = create_app("champion", tracking_uri=model.tracking_uri, store=store, api_key=API_KEY)
         with caplog.at_level(logging.INFO), running(app) as url:
             response = httpx.get(f"{url}/contacts/C-secret-7/score", headers=headers)
@@ -348,6 +357,8 @@ def test_server_faults_are_5xx_with_a_request_id(
             request_id = answer.json()["request_id"]
             assert request_id == answer.headers["x-request-id"] and len(request_id) == 32
             assert request_id in ours  # the operator finds the fault by the id
+            if isinstance(store, FullStore):
+                assert answer.headers["retry-after"] == "60" and "disk is full" in answer.text
         assert "C-secret-7" not in ours
         caplog.clear()
 
