@@ -115,10 +115,6 @@ def _log_change(now: pd.Series, before: pd.Series) -> pd.Series:
     return pd.Series(np.log(ratio.to_numpy()), index=now.index)
 
 
-def _score(frame: pd.DataFrame) -> pd.Series:
-    return frame["score"]
-
-
 def _reasons(frame: pd.DataFrame, limit: int | None = None, top: int = 3) -> pd.Series:
     def join(value: Any) -> str:
         items = [] if value is None or isinstance(value, float) else list(value)
@@ -142,7 +138,7 @@ def _generic(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "contact_id": frame["contact_id"],
-            "score": _score(frame),
+            "score": frame["score"],
             "p_sql": frame["p_sql"].round(6),
             "grade": frame["grade"],
             "fit_score": frame["fit_score"],
@@ -159,7 +155,7 @@ def _hubspot(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Record ID": frame["contact_id"],
-            "leadscore_score": _score(frame),
+            "leadscore_score": frame["score"],
             "leadscore_grade": frame["grade"],
             "leadscore_top_reasons": _reasons(frame, 65_536),
             "leadscore_scored_at": pd.to_datetime(frame["scored_at"]).dt.strftime("%Y-%m-%d"),
@@ -177,7 +173,7 @@ def _salesforce(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Id": frame["contact_id"],
-            "Lead_Score__c": _score(frame),
+            "Lead_Score__c": frame["score"],
             "Lead_Grade__c": frame["grade"],
             "Lead_Score_Reasons__c": _reasons(frame, 255),
             "Lead_Score_Date__c": pd.to_datetime(frame["scored_at"]).dt.strftime(
@@ -200,7 +196,7 @@ def _dynamics(frame: pd.DataFrame) -> pd.DataFrame:
         {
             "msdyn_entityid": ids,
             "msdyn_entitytype": "lead",
-            "msdyn_score": _score(frame),
+            "msdyn_score": frame["score"],
             "msdyn_grade": frame["grade"].map({"A": 0, "B": 1, "C": 2, "D": 3}).astype(int),
             "msdyn_scoretrend": trend.astype(int),
         }
