@@ -3,8 +3,8 @@ inbox's report page).
 
 Acceptance (accepted / verdicts) per grade shown, per top reason shown, per model version and
 per rep, and the reasons reps reject leads for most. A rep's verdicts on one lead on one day
-under one model version count once, by the latest (a double click or a change of mind is not
-two verdicts); another day, model version or rep counts apart.
+under one model version count once, by the latest
+(:data:`~leadscore.serving.store.COUNTED_FEEDBACK`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from leadscore.serving.store import ScoreStore
+from leadscore.serving.store import COUNTED_FEEDBACK, ScoreStore
 from leadscore.serving.store_backend import StoreConnection
 
 __all__ = ["FeedbackReport", "feedback_report"]
@@ -25,15 +25,6 @@ _BY = {
     "model_version": "coalesce(model_version, '(not recorded)')",
     "rep": "coalesce(rep, '(API)')",
 }
-
-
-_COUNTED = (
-    "(SELECT * FROM (SELECT feedback.*, row_number() OVER (PARTITION BY contact_id, "
-    "coalesce(rep, ''), coalesce(model_version, ''), CAST(given_at AS DATE) "
-    "ORDER BY given_at DESC, verdict DESC, reason DESC) AS nth FROM feedback) AS ranked "
-    "WHERE nth = 1) AS counted"
-)
-"""Each rep's latest verdict per lead, day and model version: what the report counts."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +65,7 @@ def _acceptance(con: StoreConnection, key: str, name: str, order: str) -> pd.Dat
         f"SELECT {key} AS {name}, count(*) AS verdicts, "
         "count(*) FILTER (WHERE verdict = 'accepted') AS accepted, "
         "count(*) FILTER (WHERE verdict = 'rejected') AS rejected "
-        f"FROM {_COUNTED} GROUP BY 1 ORDER BY {order.format(key=key + con.sql.by_code)}"
+        f"FROM {COUNTED_FEEDBACK} GROUP BY 1 ORDER BY {order.format(key=key + con.sql.by_code)}"
     )
     frame = _counts(con.execute(sql).df(), ["verdicts", "accepted", "rejected"])
     frame["acceptance"] = (frame["accepted"] / frame["verdicts"]).astype(float).round(3)
@@ -121,7 +112,7 @@ def feedback_report(store: ScoreStore) -> FeedbackReport:
         rejected = _counts(
             con.execute(
                 "SELECT coalesce(reason, '(no reason)') AS reason, count(*) AS rejections "
-                f"FROM {_COUNTED} WHERE verdict = 'rejected' GROUP BY 1 "
+                f"FROM {COUNTED_FEEDBACK} WHERE verdict = 'rejected' GROUP BY 1 "
                 f"ORDER BY 2 DESC, coalesce(reason, '(no reason)'){con.sql.by_code}"
             ).df(),
             ["rejections"],
@@ -130,7 +121,7 @@ def feedback_report(store: ScoreStore) -> FeedbackReport:
         rejected["share"] = (rejected["rejections"] / total).astype(float).round(3)
         row = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE verdict = 'accepted'), "
-            f"(SELECT count(*) FROM feedback) FROM {_COUNTED}"
+            f"(SELECT count(*) FROM feedback) FROM {COUNTED_FEEDBACK}"
         ).fetchone()
     verdicts, accepted, given = (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
     return FeedbackReport(

@@ -39,6 +39,7 @@ from leadscore.serving.store_duck import DuckConnection
 from leadscore.serving.store_sql import DUCKDB, check_version
 
 __all__ = [
+    "COUNTED_FEEDBACK",
     "DEFAULT_STORE",
     "FACET_COLUMNS",
     "FEEDBACK_COLUMNS",
@@ -81,6 +82,16 @@ FEEDBACK_COLUMNS: tuple[str, ...] = ("contact_id", "given_at", "verdict", "reaso
 
 FEEDBACK_DETAIL: tuple[str, ...] = ("rep", "note", "grade", "reasons_shown")
 """The store's further ``feedback`` columns."""
+
+COUNTED_FEEDBACK = (
+    "(SELECT * FROM (SELECT feedback.*, row_number() OVER (PARTITION BY contact_id, "
+    "coalesce(rep, ''), coalesce(model_version, ''), CAST(given_at AS DATE) "
+    "ORDER BY given_at DESC, verdict DESC, reason DESC) AS nth FROM feedback) AS ranked "
+    "WHERE nth = 1) AS counted"
+)
+"""SQL (DuckDB and PostgreSQL) for a ``FROM``: the verdicts that count, each rep's latest per
+lead, day and model version (a double click or a change of mind is one verdict; another day,
+model version or rep counts apart). The feedback report and the monitor's acceptance read it."""
 
 _LOCK_RETRY_SECONDS = 10.0
 
@@ -280,14 +291,16 @@ class ScoreStore:
                 [contact_id, moment, value, reason, model_version, rep, note, grade, reasons_shown],
             )
 
-    def feedback(self, *, detail: bool = False) -> pd.DataFrame:
+    def feedback(self, *, detail: bool = False, counted: bool = False) -> pd.DataFrame:
         """Every stored verdict, oldest first: the contract's ``feedback`` columns, or with
-        ``detail`` also ``rep``, ``note``, ``grade`` and ``reasons_shown``."""
+        ``detail`` also ``rep``, ``note``, ``grade`` and ``reasons_shown``. With ``counted``
+        only the verdicts that count (:data:`COUNTED_FEEDBACK`)."""
         names = (*FEEDBACK_COLUMNS, *FEEDBACK_DETAIL) if detail else FEEDBACK_COLUMNS
         columns = ", ".join(names)
+        table = COUNTED_FEEDBACK if counted else "feedback"
         with self._connect(read_only=True) as con:
             return con.execute(
-                f"SELECT {columns} FROM feedback ORDER BY given_at, contact_id{con.sql.by_code}"
+                f"SELECT {columns} FROM {table} ORDER BY given_at, contact_id{con.sql.by_code}"
             ).df()
 
     def record_scores(self, rows: pd.DataFrame) -> int:

@@ -21,6 +21,7 @@ from leadscore.serving.leads import (
     trend_text,
 )
 from leadscore.serving.store import HISTORY_COLUMNS, ScoreStore
+from leadscore.training.monitor import acceptance_over_time
 
 MONDAY = datetime(2026, 11, 23, 9)
 
@@ -206,6 +207,15 @@ def test_feedback_report_counts_each_reps_latest_verdict(store: ScoreStore) -> N
     )
     report = feedback_report(store)
     assert (report.given, report.verdicts, report.accepted, report.repeats) == (7, 5, 4, 2)
+    counted = store.feedback(detail=True, counted=True)  # what the monitor reads
+    assert len(counted) == report.verdicts and "nth" not in counted.columns
+    ann_c2 = counted[(counted["contact_id"] == "c-2") & (counted["rep"] == "ann")]
+    assert ann_c2.set_index("model_version")["verdict"].to_dict() == {
+        "3": "rejected",
+        "4": "accepted",
+    }
+    weekly = acceptance_over_time(store.feedback(counted=True))
+    assert weekly[["verdicts", "accepted"]].values.tolist() == [[4, 3], [1, 1]]
     assert report.by_grade.set_index("grade").loc["A", "verdicts"] == 1
     assert report.rejected_for["reason"].tolist() == ["timing"]
     by_version = report.by_model_version.set_index("model_version")

@@ -143,29 +143,21 @@ def test_acceptance_drop_is_a_reason() -> None:
     assert _verdict(weekly_feedback=steady).status == "ok"
 
 
-def test_acceptance_counts_each_reps_latest_verdict_per_lead() -> None:
-    monday = pd.Timestamp("2025-03-03 09:00")
-    clicks = [  # c1 accepted twice (double click); ann changes her mind on c2; bob judges c2
-        ("c1", "ann", "accepted", 0),
-        ("c1", "ann", "accepted", 1),
-        ("c2", "ann", "accepted", 2),
-        ("c2", "ann", "rejected", 3),
-        ("c2", "bob", "accepted", 4),
-    ]
+def test_acceptance_groups_counted_verdicts_by_week() -> None:
+    """The verdicts come counted (the store's ``feedback(counted=True)``, tested in
+    test_sales_store.py): each one counts, grouped by the week it was given in."""
+    start = pd.Timestamp("2025-03-04 09:00")  # weeks end on Mondays (W-MON)
     feedback = pd.DataFrame(
-        [
-            {
-                "contact_id": c,
-                "rep": rep,
-                "model_version": "3",
-                "verdict": verdict,
-                "given_at": monday + pd.Timedelta(minutes=m),
-            }
-            for c, rep, verdict, m in clicks
-        ]
+        {
+            "given_at": [start, start + pd.Timedelta(days=6), start + pd.Timedelta(days=7)],
+            "verdict": ["accepted", "rejected", "accepted"],
+        }
     )
     weekly = acceptance_over_time(feedback)
-    assert weekly[["verdicts", "accepted"]].values.tolist() == [[3, 2]]
+    week = start.normalize()
+    assert weekly["period"].tolist() == [week, week + pd.Timedelta(days=7)]
+    assert weekly[["verdicts", "accepted"]].values.tolist() == [[2, 1], [1, 1]]
+    assert weekly["share"].tolist() == [0.5, 1.0]
 
 
 def test_drift_is_measured_against_the_test_window() -> None:

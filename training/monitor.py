@@ -170,16 +170,10 @@ def grade_calibration(cohorts: pd.DataFrame, *, min_rows: int = 30) -> pd.DataFr
 
 def acceptance_over_time(feedback: pd.DataFrame, *, freq: str = "W-MON") -> pd.DataFrame:
     """Verdicts and accepted share per week: ``period``, ``verdicts``, ``accepted``,
-    ``share``. A rep's verdicts on one lead on one day under one model version count once, by
-    the latest (as in the feedback report)."""
+    ``share``. ``feedback`` holds the verdicts that count (``given_at``, ``verdict``): the score
+    store's ``feedback(counted=True)``, each rep's latest per lead, day and model version."""
     if feedback.empty:
         return pd.DataFrame(columns=["period", "verdicts", "accepted", "share"])
-    keys = [c for c in ("contact_id", "rep", "model_version") if c in feedback.columns]
-    if "contact_id" in keys:
-        ordered = feedback.sort_values("given_at", kind="stable")
-        day = pd.to_datetime(ordered["given_at"]).dt.normalize().rename("_day")
-        repeated = pd.concat([ordered[keys], day], axis=1).duplicated(keep="last")
-        feedback = ordered[~repeated.to_numpy()]
     frame = pd.DataFrame(
         {
             "period": pd.to_datetime(feedback["given_at"]).dt.to_period(freq).dt.start_time,

@@ -229,7 +229,7 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
     calibration = grade_calibration(
         cohorts, min_rows=thresholds.min_grade_rows if thresholds else 30
     )
-    acceptance = acceptance_over_time(store.feedback(detail=True))
+    acceptance = acceptance_over_time(store.feedback(counted=True))
     trained_until = data_end_of_model(tags)
     decision = verdict(
         score_psi=score_psi,
