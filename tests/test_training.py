@@ -13,10 +13,16 @@ from leadscore.errors import ArtifactError, ConfigError, FeatureDefinitionError
 from leadscore.model.heads import HeadToWrite, read_head, write_heads
 from leadscore.training.evaluate import EvaluationConfig, found_at_k, weighted_auc
 from leadscore.training.flat import train_flat_table
-from leadscore.training.pipeline import TrainingConfig, TrainingOutcome, fit_and_evaluate
+from leadscore.training.pipeline import (
+    TrainingConfig,
+    TrainingOutcome,
+    fit_and_evaluate,
+    rules_probability,
+)
+from leadscore.training.registered_eval import _rules_probabilities
 from leadscore.training.rules import default_rules, load_rules, mql_flags, score_rules
 from leadscore.training.split import time_split
-from leadscore.training.table import TrainingTable
+from leadscore.training.table import TARGETS, TrainingTable
 from tests.simulate import simulate_flat_export, simulate_training_table
 
 FAST = TrainingConfig(evaluation=EvaluationConfig(n_bootstrap=50), shap_rows=200)
@@ -42,6 +48,19 @@ def test_lightgbm_beats_the_rules_out_of_time(outcome: TrainingOutcome) -> None:
     headline = outcome.evaluation.headline
     assert set(headline["method"]) == {"logistic", "lightgbm"}
     assert (headline["gain_low"] <= headline["gain_high"]).all()
+
+
+def test_evaluate_calibrates_the_rules_as_train_does(outcome: TrainingOutcome) -> None:
+    """``evaluate`` on a registered model fits the rules' calibrator again on the same rows as
+    ``train`` (one ``fit_rules_calibrator``): the same test probabilities, to the bit."""
+    table, rules = outcome.table, outcome.rules
+    points = score_rules(table.frame[outcome.split.mask("test")], rules).to_numpy()
+    again = _rules_probabilities(table, outcome.fit_mask("valid"), rules, points, list(TARGETS))
+    assert set(outcome.rules_calibrators) == set(TARGETS)
+    for target, calibrator in outcome.rules_calibrators.items():
+        trained = rules_probability(points, rules.mql_threshold, calibrator)
+        np.testing.assert_array_equal(again[target], trained)
+        assert 0 < trained.min() < trained.max() < 1
 
 
 def test_split_is_by_time_never_random(

@@ -45,7 +45,14 @@ from leadscore.training.table import (
 from leadscore.training.targets import choose_targets, refuse_constant_heads, rules_notes
 from leadscore.training.tuning import LightGBMSearch, TuningConfig, fit_lightgbm
 
-__all__ = ["Progress", "TrainingConfig", "TrainingOutcome", "fit_and_evaluate", "rules_probability"]
+__all__ = [
+    "Progress",
+    "TrainingConfig",
+    "TrainingOutcome",
+    "fit_and_evaluate",
+    "fit_rules_calibrator",
+    "rules_probability",
+]
 
 Progress = Callable[[str, int, int], None]
 """``progress(step, done, total)``: called as long steps advance."""
@@ -181,6 +188,19 @@ class TrainingOutcome:
 _rules_unit = rules_unit  # one map for training and the served rules head
 
 
+def fit_rules_calibrator(
+    points: FloatArray, labels: np.ndarray[Any, Any], groups: np.ndarray[Any, Any], threshold: float
+) -> Calibrator:
+    """The rules' calibrator (``train``'s, and ``evaluate``'s on a registered model): fitted on
+    the validation window's rows the models were fitted on (bot-like rows left out when training
+    leaves them out), their ``points`` mapped by :func:`rules_unit`, Platt or isotonic as the
+    contact-grouped (``groups``) cross-validation prefers."""
+    calibrator, _ = choose_calibrator(
+        _rules_unit(points, threshold), labels, groups, methods=("platt", "isotonic")
+    )
+    return calibrator
+
+
 def rules_probability(points: FloatArray, threshold: float, calibrator: Calibrator) -> FloatArray:
     """Rules points turned into probabilities by a calibrator fitted on validation."""
     return calibrator.predict(_rules_unit(points, threshold))
@@ -253,7 +273,6 @@ def fit_and_evaluate(
 
     points = score_rules(frame, rules).to_numpy()
     mql = mql_flags(pd.Series(points[split.mask("test")]), rules).to_numpy()
-    points_unit = _rules_unit(points, rules.mql_threshold)
 
     lightgbm: dict[Target, LightGBMModel] = {}
     logistic: dict[Target, LogisticModel] = {}
@@ -290,13 +309,13 @@ def fit_and_evaluate(
         done = k * per_target
         y_train = table.labels(t)[train.index].to_numpy()
         y_valid = table.labels(t)[valid.index].to_numpy()
-        calib, _ = choose_calibrator(
-            points_unit[masks["valid"]], y_valid, valid_groups, methods=("platt", "isotonic")
+        calib = fit_rules_calibrator(
+            points[masks["valid"]], y_valid, valid_groups, rules.mql_threshold
         )
         rules_calibrators[t] = calib
         valid_scores["rules"][t] = points[masks["valid"]]
         scores["rules"][t] = points[split.mask("test")]
-        probas["rules"][t] = calib.predict(points_unit[split.mask("test")])
+        probas["rules"][t] = rules_probability(scores["rules"][t], rules.mql_threshold, calib)
 
         def candidate(i: int, n: int, t: str = t, done: int = done) -> None:
             step(_detail(f"{t}: LightGBM candidate {i + 1}/{n}"), done + i, total)

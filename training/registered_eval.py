@@ -14,11 +14,9 @@ import pandas as pd
 
 from leadscore.model.heads import read_heads
 from leadscore.model.inputs import Target
-from leadscore.model.rules_head import rules_unit
 from leadscore.training.bots import training_bot_flags
-from leadscore.training.calibration import choose_calibrator
 from leadscore.training.evaluate import Evaluation, MethodScores, evaluate_methods
-from leadscore.training.pipeline import TrainingConfig
+from leadscore.training.pipeline import TrainingConfig, fit_rules_calibrator, rules_probability
 from leadscore.training.rules import mql_flags, score_rules
 from leadscore.training.split import time_split
 from leadscore.training.table import (
@@ -104,19 +102,18 @@ def _rules_probabilities(
     test_points: np.ndarray[Any, Any],
     targets: Sequence[Target],
 ) -> dict[str, np.ndarray[Any, Any]]:
-    """The rules' points as probabilities, calibrated on the validation window (bot-like rows
-    left out when training leaves them out) as ``train`` does (so both print one Brier for the rules on the same rows); without a validation
-    window holding both classes, the points over 100 (ranking metrics unaffected)."""
+    """The rules' points as probabilities, calibrated as ``train`` does (so both print one Brier
+    for the rules on the same rows); without a validation window holding both classes, the
+    points over 100 (ranking metrics unaffected)."""
     valid = table.frame[valid_mask]
-    valid_unit = rules_unit(score_rules(valid, rules).to_numpy(), rules.mql_threshold)
-    test_unit = rules_unit(test_points, rules.mql_threshold)
+    valid_points = score_rules(valid, rules).to_numpy()
     groups = pd.factorize(valid[CONTACT_COLUMN])[0]
     out: dict[str, np.ndarray[Any, Any]] = {}
     for t in targets:
         y = table.labels(t)[valid.index].to_numpy()
         if len(y) and 0 < int(y.sum()) < len(y):
-            calibrator, _ = choose_calibrator(valid_unit, y, groups, methods=("platt", "isotonic"))
-            out[t] = calibrator.predict(test_unit)
+            calibrator = fit_rules_calibrator(valid_points, y, groups, rules.mql_threshold)
+            out[t] = rules_probability(test_points, rules.mql_threshold, calibrator)
         else:
             out[t] = np.clip(test_points / 100, 0.0, 1.0)
     return out
