@@ -15,43 +15,27 @@ broken artifact) are 5xx with the request id in the body and the log.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadscore import __version__
 from leadscore.clock import utc_now
 from leadscore.contract import Verdict
 from leadscore.crm import CrmData, open_crm
-from leadscore.errors import (
-    ConfigError,
-    DataContractError,
-    LeadscoreError,
-    OutputError,
-    SourceError,
-)
+from leadscore.errors import ConfigError, DataContractError
+from leadscore.serving.api_app import health_fields, served_app
 from leadscore.serving.api_batch import PythonQueue
 from leadscore.serving.api_key import api_key_dependency
 from leadscore.serving.api_served import ServedVersion, serve_version
 from leadscore.serving.auth import Sessions
 from leadscore.serving.feedback import FeedbackIn, is_scored, record_feedback
 from leadscore.serving.follow import DEFAULT_FOLLOW_SECONDS, Follower
-from leadscore.serving.http import (
-    ACCESS_LOGGER,
-    RequestGuard,
-    error_body,
-    log_server_error,
-    request_id_of,
-    set_lead_count,
-)
+from leadscore.serving.http import ACCESS_LOGGER, RequestGuard, set_lead_count
 from leadscore.serving.inbox import DEFAULT_REJECT_REASONS, inbox_router
 from leadscore.serving.loading import (
     DEFAULT_MODEL_NAME,
@@ -178,16 +162,6 @@ class _Health(BaseModel):
     registry is unreadable): the previous version still scores."""
 
 
-def _validation_message(exc: RequestValidationError) -> dict[str, Any]:
-    """A readable 422 body that never echoes the posted values (they may be personal)."""
-    errors = []
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        errors.append({"field": location or "(body)", "problem": str(error.get("msg", ""))})
-    summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors[:5])
-    return {"detail": f"Invalid request: {summary}", "errors": errors}
-
-
 _KEY_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
@@ -287,70 +261,29 @@ def create_app(
     recorder = GroupWriter(scores_store)
     authorised = api_key_dependency(key)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        served.start()
-        try:
-            yield
-        finally:
-            served.stop()
-            if crm_data is not None and crm_data is not crm:
-                crm_data.close()
+    def close_crm() -> None:
+        if crm_data is not None and crm_data is not crm:
+            crm_data.close()
 
-    app = FastAPI(
+    app = served_app(
+        served,
         title="leadscore",
-        version=__version__,
         description=(
             "Predictive lead scores with reasons in words. Limits: "
             f"{MAX_LEADS} leads per request, {MAX_EVENTS_PER_LEAD} events per lead, "
             f"{max_body_bytes:,} bytes per body (413 above)."
         ),
-        lifespan=lifespan,
+        request_errors=(DataContractError, AccountFeaturesRefused),
+        close=close_crm,
     )
     app.state.feature_batches = feature_stats
     app.state.feature_paths = paths
     app.state.record_writes = recorder.stats
-    app.state.served = served
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {**_validation_message(exc), "request_id": request_id_of(request.scope)},
-            status_code=422,
-        )
-
-    @app.exception_handler(LeadscoreError)
-    async def _leadscore(request: Request, exc: LeadscoreError) -> JSONResponse:
-        if isinstance(exc, DataContractError | AccountFeaturesRefused):  # the request's fault
-            return JSONResponse(error_body(request.scope, str(exc)), status_code=422)
-        log_server_error(request.scope, exc)
-        if isinstance(exc, SourceError):  # the store or the CRM is locked or unreadable
-            return JSONResponse(
-                error_body(request.scope, f"Service unavailable: {exc}"),
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
-        if isinstance(exc, OutputError):  # the store cannot be written (a full disk): retry later
-            return JSONResponse(
-                error_body(request.scope, f"Service unavailable: {exc}"),
-                status_code=503,
-                headers={"Retry-After": "60"},
-            )
-        return JSONResponse(
-            error_body(request.scope, f"Internal server error: {exc}"), status_code=500
-        )
 
     @app.get("/health", response_model=_Health)
     def health() -> _Health:
         """Liveness, the model version served and the alias it follows (no key needed)."""
-        problem = served.problem
-        return _Health(
-            status="ok" if problem is None else "degraded",
-            model_version=served.current.model_version,
-            leadscore_version=__version__,
-            following=served.following,
-            model_problem=problem,
-        )
+        return _Health(**health_fields(served))
 
     @app.post(
         "/score",

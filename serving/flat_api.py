@@ -14,23 +14,19 @@ model's export (a missing column, text in a number column) are 422 with the colu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadscore import __version__
-from leadscore.errors import ArtifactError, DataContractError, LeadscoreError
+from leadscore.errors import ArtifactError, DataContractError
+from leadscore.serving.api_app import health_fields, served_app
 from leadscore.serving.api_key import api_key_dependency
 from leadscore.serving.flat import FlatScoring
 from leadscore.serving.follow import Follower
-from leadscore.serving.http import RequestGuard, error_body, log_server_error, set_lead_count
+from leadscore.serving.http import RequestGuard, set_lead_count
 from leadscore.serving.loading import DEFAULT_MODEL_NAME, LoadedScorer, load_scorer
 
 __all__ = ["MAX_ROWS", "FlatRowScore", "FlatScoreRequest", "FlatScoreResponse", "create_flat_app"]
@@ -135,54 +131,20 @@ def create_flat_app(
     served = Follower(first, build, uri=uri, name=name, alias=alias, every=follow_seconds)
     authorised = api_key_dependency(key)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        served.start()
-        try:
-            yield
-        finally:
-            served.stop()
-
-    app = FastAPI(
+    app = served_app(
+        served,
         title="leadscore (flat export)",
-        version=__version__,
         description=(
             f"Scores of rows of a lead export (outcome {target!r}) with reasons in "
             f"words. Limits: {MAX_ROWS} rows per request, {max_body_bytes:,} bytes per body."
         ),
-        lifespan=lifespan,
+        request_errors=(DataContractError,),  # the rows are not the model's export
     )
-    app.state.served = served
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        where = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}"
-            for e in exc.errors()[:5]
-        )
-        return JSONResponse(error_body(request.scope, where), status_code=422)
-
-    @app.exception_handler(LeadscoreError)
-    async def _leadscore(request: Request, exc: LeadscoreError) -> JSONResponse:
-        if isinstance(exc, DataContractError):  # the rows are not the model's export
-            return JSONResponse(error_body(request.scope, str(exc)), status_code=422)
-        log_server_error(request.scope, exc)
-        return JSONResponse(
-            error_body(request.scope, f"Internal server error: {exc}"), status_code=500
-        )
 
     @app.get("/health", response_model=_Health)
     def health() -> _Health:
         """Liveness, the model version served and its outcome column (no key needed)."""
-        problem = served.problem
-        return _Health(
-            status="ok" if problem is None else "degraded",
-            model_version=served.current.model_version,
-            leadscore_version=__version__,
-            target=target,
-            following=served.following,
-            model_problem=problem,
-        )
+        return _Health(**health_fields(served), target=target)
 
     @app.post(
         "/score",

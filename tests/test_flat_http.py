@@ -79,6 +79,10 @@ def test_key_bounds_and_foreign_rows_are_refused(served: tuple[str, Path, pd.Dat
         f"{url}/score", json={"rows": [row] * (MAX_ROWS + 1)}, headers={"X-API-Key": KEY}
     )
     assert too_many.status_code == 422 and "request_id" in too_many.json()
+    # the CRM API's 422 body (one error shape for both APIs), never echoing the values
+    assert too_many.json()["detail"].startswith("Invalid request: rows:")
+    assert [e["field"] for e in too_many.json()["errors"]] == ["rows"]
+    assert "smb" not in too_many.text
     missing = httpx.post(f"{url}/score", json={"rows": [{"x0": 1}]}, headers={"X-API-Key": KEY})
     assert missing.status_code == 422 and "column(s) are missing" in missing.json()["detail"]
     text = httpx.post(
