@@ -97,6 +97,7 @@ def score_step(spec: ScoreSpec, *, progress: ProgressFn = no_progress) -> ScoreS
     """Score every eligible contact with grades and reasons, write the scores atomically and
     append them to the score history; progress is reported under ``"Scoring contacts"``."""
     from leadscore.features import data_end_of
+    from leadscore.run_lock import output_run_lock
     from leadscore.serving import score_contact_base
 
     if spec.engine == "spark":
@@ -105,7 +106,8 @@ def score_step(spec: ScoreSpec, *, progress: ProgressFn = no_progress) -> ScoreS
         return spark_score(spec)
     _require_parquet_out(spec.out)
     _refuse_out_in_source(spec.source, spec.out)
-    with open_mapped_crm(spec.source, spec.config) as crm:
+    # one run per output: the file and the store's latest run are the same run's
+    with output_run_lock(spec.out), open_mapped_crm(spec.source, spec.config) as crm:
         batch = score_contact_base(
             crm,
             spec.model,
