@@ -80,8 +80,8 @@ def _counts(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 _COUNT = re.compile(r"(?<!last )(?<![\w.,])\d+(?:[.,]\d+)*(?!\w)")
-"""A count in a reason ("16 interactions", "in the CRM for 4 days", "top 14 %"), not a window
-("in the last 7 days") nor part of a label ("50M-100M")."""
+"""A count in a reason ("16 interactions", "in the CRM for 4 days", "lower than 85 % of
+leads"), not a window ("in the last 7 days") nor part of a label ("50M-100M")."""
 
 
 def reason_kind(reason: str) -> str:

@@ -6,7 +6,9 @@ columns (a file that is not the export the model knows is refused with the missi
 named), and explained with the head's exact contributions (SHAP values of LightGBM, linear
 terms of the logistic head or the rules' points, whichever shipped), worded from the column's
 type:
-"Lead source: Reference", "Time on website 1,250, top 10 %", "Country: missing".
+"Lead source: Reference", "Time on website 1,250 (higher than 90 % of leads)", "Country:
+missing". A number is compared with the training rows whichever way it moves the score: "Employee
+count 15 (lower than 85 % of leads)" reads right as a reason for and against.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ _BOOLEAN = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "1": 1.0, "0": 0.0
 
 
 def describe_value(column: FlatColumn, value: Any) -> str:
-    """One column's value in words, from its type (missing values said as such)."""
+    """One column's value in words, from its type (missing values said as such); a number
+    with the share of training rows it is higher (or lower) than, when over half."""
     label = label_of(column.name)
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return f"{label}: missing"
@@ -78,11 +81,11 @@ def describe_value(column: FlatColumn, value: Any) -> str:
     if shares is None:
         return text
     below, at_or_below = shares
-    top, bottom = round((1 - below) * 100, 6), round(at_or_below * 100, 6)
-    if top < 50:
-        return f"{text}, top {max(1, math.ceil(top))} %"
-    if bottom < 50:
-        return f"{text}, bottom {max(1, math.ceil(bottom))} %"
+    higher, lower = round(below * 100, 6), round((1 - at_or_below) * 100, 6)
+    if higher > 50:
+        return f"{text} (higher than {min(math.floor(higher), 99)} % of leads)"
+    if lower > 50:
+        return f"{text} (lower than {min(math.floor(lower), 99)} % of leads)"
     return text
 
 

@@ -137,12 +137,18 @@ def test_a_model_column_empty_in_every_row_is_warned_about(
 
 def test_reasons_are_worded_from_the_column_type() -> None:
     spent = FlatColumn(name="time_on_website", kind="numeric", percentiles=tuple(range(101)))
-    assert describe_value(spent, 95.0) == "Time on website 95, top 5 %"
-    assert describe_value(spent, 3.0) == "Time on website 3, bottom 3 %"
+    # the comparison reads right whichever way the value moves the score (a low employee count
+    # raising a small-business product's chance was "+ Employee count 15, bottom 15 %")
+    assert describe_value(spent, 95.0) == "Time on website 95 (higher than 95 % of leads)"
+    assert describe_value(spent, 3.0) == "Time on website 3 (lower than 97 % of leads)"
     assert describe_value(spent, 50.0) == "Time on website 50"
+    assert describe_value(spent, 500.0) == "Time on website 500 (higher than 99 % of leads)"
+    assert describe_value(spent, -1.0) == "Time on website -1 (lower than 99 % of leads)"
     assert describe_value(spent, None) == "Time on website: missing"
     zeros = FlatColumn(name="demos", kind="numeric", percentiles=(0.0,) * 95 + (1.0,) * 6)
-    assert describe_value(zeros, 0) == "Demos 0"  # most rows are 0: no misleading "top 5 %"
+    assert (
+        describe_value(zeros, 0) == "Demos 0"
+    )  # most rows are 0: no misleading "higher than 94 %"
     source = FlatColumn(name="Lead Source", kind="categorical")
     assert describe_value(source, "Reference") == "Lead Source: Reference"
     assert describe_value(FlatColumn(name="do_not_email", kind="boolean"), "Yes") == (

@@ -12,7 +12,7 @@ import pytest
 
 from leadscore.errors import ConfigError
 from leadscore.serving.auth import Sessions, add_user, user_for_token, users
-from leadscore.serving.feedback_report import feedback_report
+from leadscore.serving.feedback_report import feedback_report, reason_kind
 from leadscore.serving.leads import (
     TREND_POINTS,
     InboxFilter,
@@ -250,3 +250,6 @@ def test_acceptance_per_top_reason_groups_reasons_that_differ_by_a_count(
         "annual revenue band 50M-100M",
     ]
     assert table["verdicts"].tolist() == [2, 1] and table["acceptance"].tolist() == [0.5, 1.0]
+    assert reason_kind("Employee count 1,200 (higher than 85 % of leads)") == (
+        "Employee count N (higher than N % of leads)"  # a flat model's reasons group too
+    )

@@ -4,7 +4,7 @@ A flat model (trained with ``leadscore train --table``) reads the columns of a o
 export, not a feature definition. :class:`FlatSpec` sits in ``scorer.json``
 (:attr:`leadscore.model.spec.ScorerSpec.flat`): the outcome column, the row id column, the
 placeholders read as missing, and per model column its kind and, for numbers, the training
-percentiles that say "top 10 %". The head itself is stored in the primary (``sql``) slot.
+percentiles that say "higher than 90 % of leads". The head itself is stored in the primary (``sql``) slot.
 """
 
 from __future__ import annotations
