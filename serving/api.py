@@ -527,7 +527,8 @@ def serve(
         follow_seconds=follow_seconds,
     )
     # the hundreds of thousands of objects built at start (model, libraries, CRM snapshot)
-    # never die: out of the collector's sight, each request's collections stay short
+    # never die: out of the collector's sight, each request's collections stay short (a
+    # version the followed alias replaces is collected, then the rest frozen again: follow.py)
     gc.collect()
     gc.freeze()
     for name in (ACCESS_LOGGER, "leadscore.serving.api"):

@@ -123,6 +123,7 @@ class Follower(Generic[S]):
         self.problem: str | None = None
         """Why the served version is not the alias's (``None``: it is)."""
         self.switches = 0
+        self._refreeze = False
         self._state: object = None
         self._failed: dict[str, float] = {}
         self._stop = threading.Event()
@@ -186,6 +187,29 @@ class Follower(Generic[S]):
                     f"({type(exc).__name__}); still serving {self.current.model_version}."
                 )
                 _log.warning("%s", self.problem)
+            self._refreeze_when_replaced_closed()
+
+    def _refreeze_when_replaced_closed(self) -> None:
+        """Once every replaced version is closed: collect them and freeze what lives again.
+
+        The server froze its start-up objects (``gc.freeze``: requests' collections stay
+        short); frozen objects are never collected, so the replaced version's reference cycles
+        would stay for good. One full collection per switch, on this thread (a short pause)."""
+        with self._lock:
+            ready = self._refreeze and not self._retired
+            if ready:
+                self._refreeze = False
+        if not ready:
+            return
+        started = time.perf_counter()
+        gc.unfreeze()
+        found = gc.collect()
+        gc.freeze()
+        _log.debug(
+            "Collected the replaced version: %d objects in %.0f ms",
+            found,
+            (time.perf_counter() - started) * 1000,
+        )
 
     def check(self) -> bool:
         """One check: switch when the alias names another version; whether it switched."""
@@ -247,8 +271,8 @@ class Follower(Generic[S]):
             new.model_version,
             loaded_in,
         )
-        if gc.get_freeze_count() > 0:  # the server froze its start-up objects: the new model too
-            gc.freeze()
+        if gc.get_freeze_count() > 0:  # the server froze its start-up objects: refreeze later
+            self._refreeze = True
         if closing:
             old.served.close()
 

@@ -325,3 +325,41 @@ def test_a_folder_is_never_followed(model: ServingModel) -> None:
     from leadscore.serving.loading import followed_alias
 
     assert followed_alias(model.folder, model.tracking_uri) is None
+
+
+def test_a_replaced_version_is_collected_though_the_server_froze_its_objects(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """``leadscore serve`` freezes its start-up objects (``gc.freeze``: out of the collector's
+    sight, so requests' collections stay short). A version a promotion replaces must still be
+    collected once closed, reference cycles included (a frozen cycle was kept for good), and
+    the new version is frozen in its place."""
+    import gc
+    import weakref
+
+    from leadscore.serving.api import create_app
+
+    app = create_app(
+        "champion",
+        tracking_uri=registry.uri,
+        store=ScoreStore(tmp_path / "scores.duckdb"),
+        api_key=API_KEY,
+        follow_seconds=FOLLOW,
+    )
+    served = app.state.served
+    first = served.current
+    first.cycle = first  # a version in a reference cycle: only the collector frees it
+    replaced = weakref.ref(first)
+    del first
+    gc.collect()
+    gc.freeze()  # as serve() does after create_app
+    try:
+        frozen = gc.get_freeze_count()
+        served.start()
+        registry.promote("2")
+        wait_for(lambda: served.current.model_version == "leadscore/2")
+        wait_for(lambda: replaced() is None, seconds=10)
+        wait_for(lambda: gc.get_freeze_count() > 0.5 * frozen)  # frozen again, the new one too
+    finally:
+        served.stop()
+        gc.unfreeze()
