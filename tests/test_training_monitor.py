@@ -146,7 +146,7 @@ def test_acceptance_drop_is_a_reason() -> None:
 def test_acceptance_groups_counted_verdicts_by_week() -> None:
     """The verdicts come counted (the store's ``feedback(counted=True)``, tested in
     test_sales_store.py): each one counts, grouped by the week it was given in."""
-    start = pd.Timestamp("2025-03-04 09:00")  # weeks end on Mondays (W-MON)
+    start = pd.Timestamp("2025-03-03 09:00")  # a Monday: weeks run Monday to Sunday
     feedback = pd.DataFrame(
         {
             "given_at": [start, start + pd.Timedelta(days=6), start + pd.Timedelta(days=7)],

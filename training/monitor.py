@@ -168,8 +168,8 @@ def grade_calibration(cohorts: pd.DataFrame, *, min_rows: int = 30) -> pd.DataFr
     return out[[*columns, "off"]]
 
 
-def acceptance_over_time(feedback: pd.DataFrame, *, freq: str = "W-MON") -> pd.DataFrame:
-    """Verdicts and accepted share per week: ``period``, ``verdicts``, ``accepted``,
+def acceptance_over_time(feedback: pd.DataFrame, *, freq: str = "W-SUN") -> pd.DataFrame:
+    """Verdicts and accepted share per week (``period``: its Monday), ``verdicts``, ``accepted``,
     ``share``. ``feedback`` holds the verdicts that count (``given_at``, ``verdict``): the score
     store's ``feedback(counted=True)``, each rep's latest per lead, day and model version."""
     if feedback.empty:
