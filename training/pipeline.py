@@ -102,8 +102,9 @@ class TrainingConfig(BaseModel):
         description="Share of the training period's negative rows fitted on (all positives of "
         "any target are kept; kept negatives weigh 1/share so probabilities stay calibrated on "
         "the full population). Validation and test are never sampled. 1 (the default): no "
-        "sampling (on the demo, 0.2 took 0.71x the CPU time but moved the meeting model's "
-        "normalised AUC by -0.026; benchmarks/training.py --sampling).",
+        "sampling (on the demo's CRM, 0.2 took 0.68x the CPU time and moved neither head's "
+        "normalised AUC down, one run: sql +0.012, meeting +0.005; benchmarks/training.py "
+        "--sampling 1,0.2).",
     )
     sample_seed: int = Field(
         0,
@@ -125,8 +126,8 @@ class TrainingConfig(BaseModel):
         "and fitted on cross-fitted validation scores of models boosted like the refit (5 folds "
         "of validation contacts, each left out of one; training/crossfit.py), which matches "
         "the refitted head's scores: over 14 synthetic CRMs (5,000 and 20,000 contacts) it "
-        "brought the refit's test ECE back to the training-period model's (-0.025 pp, se "
-        "0.008) at the same ranking, for about a third more training CPU "
+        "brought most of the refit's test ECE rise back (-0.021 pp, se 0.010) at nearly the "
+        "same ranking, for about a third more training CPU "
         "(benchmarks/refit_calibration.py).",
     )
 
