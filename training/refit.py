@@ -19,19 +19,18 @@ untouched. Flat mode does the same (:mod:`leadscore.training.flat_fit`).
   cross-fitted validation scores of models boosted like the refit (:mod:`.crossfit`). Measured
   with ``benchmarks/refit_calibration.py`` (14 synthetic CRMs: 10 of 5,000 contacts, 4 of
   20,000), the refit does *not* systematically over-predict grade A: its predicted - realised
-  gap moves by -0.08 pp (se 0.13) against the training-period model's, which itself
-  over-predicts the top grade by 0.35 pp on average. It does worsen the overall calibration a
-  little (test ECE +0.030 pp, se 0.012, at a 0.5 % base rate; Brier equal to 5 digits), and
-  cross-fitting undoes that (-0.025 pp, se 0.008) at the same ranking, for about a third more
-  training CPU: offered, not the default.
+  gap moves by +0.20 pp (se 0.20) against the training-period model's, noise next to every
+  variant's own gap (+0.52 pp on average). It does worsen the overall calibration a little on
+  small CRMs (test ECE +0.045 pp at 5,000 contacts, none at 20,000), and cross-fitting undoes
+  most of that (-0.021 pp) at the same ranking, for about a third more training CPU: offered,
+  not the default. Figures and commands: ``docs/bots-and-model-choice.md``.
 - Grades: their thresholds stay quantiles of the served (refitted) head's probabilities on the
-  validation rows, although it has seen them. Measured on the demo (seed 42, sql): the refitted
-  head's scores sit higher than the training-period model's (its trees start from train +
-  validation's base rate), so thresholds from the training-period model's out-of-sample
-  validation probabilities put 9.2 % of the test leads in A against the rules' MQL share of
-  6.6 %; the refitted head's own give 7.3 % (7.0 % without the refit). The in-sample effect is
-  small next to that shift: a strongly regularised head is not more confident on validation
-  rows than on test rows (8.5 % vs 9.2 % above the same threshold).
+  validation rows, although it has seen them. Measured on the demo (seed 42, sql,
+  ``benchmarks/grade_thresholds.py``): the refitted head's scores sit higher than the
+  training-period model's (its trees start from train + validation's base rate), so thresholds
+  from the training-period model's out-of-sample validation probabilities put 5.4 % of the test
+  leads in A against the rules' MQL share of 4.7 %; the refitted head's own give 5.1 % (4.8 %
+  for the training-period model with its own).
 - A negative sample (training-time or built) is applied to the added rows with the same draw,
   fraction and weights, so the refit rows are one uniform sample.
 """
