@@ -86,12 +86,14 @@ FEEDBACK_DETAIL: tuple[str, ...] = ("rep", "note", "grade", "reasons_shown")
 COUNTED_FEEDBACK = (
     "(SELECT * FROM (SELECT feedback.*, row_number() OVER (PARTITION BY contact_id, "
     "coalesce(rep, ''), coalesce(model_version, ''), CAST(given_at AS DATE) "
-    "ORDER BY given_at DESC, verdict DESC, reason DESC) AS nth FROM feedback) AS ranked "
-    "WHERE nth = 1) AS counted"
+    "ORDER BY given_at DESC, verdict DESC, reason DESC NULLS LAST) AS nth FROM feedback) "
+    "AS ranked WHERE nth = 1) AS counted"
 )
 """SQL (DuckDB and PostgreSQL) for a ``FROM``: the verdicts that count, each rep's latest per
 lead, day and model version (a double click or a change of mind is one verdict; another day,
-model version or rep counts apart). The feedback report and the monitor's acceptance read it."""
+model version or rep counts apart). At one moment a rejection wins, then one with a reason
+(``NULLS LAST`` spelled out: PostgreSQL puts NULL first in a ``DESC`` order, DuckDB last). The
+feedback report and the monitor's acceptance read it."""
 
 _LOCK_RETRY_SECONDS = 10.0
 

@@ -222,6 +222,20 @@ def test_feedback_report_counts_each_reps_latest_verdict(store: ScoreStore) -> N
     assert by_version.loc["3", "verdicts"] == 4 and by_version.loc["3", "rejected"] == 1
 
 
+def test_verdicts_given_at_one_moment_count_alike_on_both_backends(store: ScoreStore) -> None:
+    """Two rejections at the same moment (an API client posting its own ``given_at``), one
+    with a reason: the one with the reason counts on DuckDB and PostgreSQL alike (their
+    ``DESC`` orders put NULL last and first by default)."""
+    moment = datetime(2025, 6, 2, 9)
+    for reason in ("timing", None, "bad_fit"):
+        store.add_feedback(
+            "c-1", "rejected", reason=reason, rep="ann", model_version="3", given_at=moment
+        )
+    counted = store.feedback(counted=True)
+    assert counted["reason"].tolist() == ["timing"]  # the first reason in DESC order, never NULL
+    assert feedback_report(store).rejected_for["reason"].tolist() == ["timing"]
+
+
 def test_a_score_of_an_older_export_says_its_as_of(store_location: Path | str) -> None:
     """A batch run scored today on data that ended earlier: its "last 7 days" count back from
     its as-of, so the lead's page must say it; an API score (no as-of) does not."""
