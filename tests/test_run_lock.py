@@ -114,6 +114,23 @@ for _ in range(5):
     assert not lock_path(out).exists()
 
 
+def test_a_failed_run_leaves_no_folder_it_made_for_its_lock(tmp_path: Path) -> None:
+    """The lock needs ``--out``'s folder before the CRM is read: a run that then fails (a CRM
+    path with a typo) removes the folders it made, as runs did before the lock; a folder that
+    held something already, or the output written, is kept."""
+    run = run_cli("score", "typo.duckdb", "--out", "reports/2026-12/scores.parquet", cwd=tmp_path)
+    assert run.returncode == 3 and "does not exist" in run.stderr, run.stderr
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "reports").mkdir()
+    out = tmp_path / "reports" / "2026-12" / "scores.parquet"
+    with pytest.raises(RuntimeError), output_run_lock(out):
+        raise RuntimeError("the run failed")
+    assert [p.name for p in tmp_path.rglob("*")] == ["reports"]
+    with output_run_lock(out):
+        out.write_bytes(b"scores")
+    assert out.read_bytes() == b"scores" and not lock_path(out).exists()
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> ServingModel:
     return serving_model(tmp_path_factory)

@@ -48,29 +48,49 @@ def output_run_lock(
         return
     check_writable(out, what="output")
     lock = lock_path(out)
+    created = _missing_folders(lock.parent)
     try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise output_error(out, exc) from exc
-    fd = _acquire(fcntl, out, lock, what, time.monotonic() + wait_seconds)
-    if fd is None:  # a file system without locks
-        yield
-        return
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield
+        fd = _acquire(fcntl, out, lock, what, time.monotonic() + wait_seconds)
+        if fd is None:  # a file system without locks
+            yield
+            return
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield
+        finally:
+            with suppress(OSError):
+                lock.unlink()  # still held: no other run has this file
+            os.close(fd)
     finally:
-        with suppress(OSError):
-            lock.unlink()  # still held: no other run has this file
-        os.close(fd)
+        if not out.exists():  # a failed run leaves no empty folder it made for its lock
+            for folder in created:
+                with suppress(OSError):  # not empty (another run's lock, other files): kept
+                    folder.rmdir()
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders of ``folder``'s path that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _acquire(fcntl: Any, out: Path, lock: Path, what: str, deadline: float) -> int | None:
     """The open, locked descriptor of ``lock`` (None: locks unsupported there)."""
     while True:
+        try:  # each time: a failed run removes the folders it made
+            lock.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(out, exc) from exc
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError as exc:  # removed meanwhile by a run that failed: again
+            if time.monotonic() >= deadline:
+                raise output_error(lock, exc) from exc
+            continue
         except OSError as exc:
             raise output_error(lock, exc) from exc
         try:
