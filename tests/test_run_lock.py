@@ -114,6 +114,24 @@ for _ in range(5):
     assert not lock_path(out).exists()
 
 
+def test_a_folder_of_parquet_files_reads_as_a_dataset_while_a_run_holds_its_lock(
+    tmp_path: Path,
+) -> None:
+    """``--out`` in a folder of Parquet exports: the lock file is hidden, as the atomic
+    writer's temporary files are, so reading the folder as one dataset skips it (a visible
+    ``scores.parquet.lock`` broke pandas/pyarrow, and after a ``kill -9`` kept breaking it)."""
+    import pandas as pd
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    pd.DataFrame({"p_sql": [0.1]}).to_parquet(folder / "2026-11.parquet")
+    out = folder / "scores.parquet"
+    pd.DataFrame({"p_sql": [0.2]}).to_parquet(out)
+    with output_run_lock(out):
+        assert lock_path(out).name.startswith(".") and lock_path(out).exists()
+        assert sorted(pd.read_parquet(folder)["p_sql"]) == [0.1, 0.2]
+
+
 def test_a_failed_run_leaves_no_folder_it_made_for_its_lock(tmp_path: Path) -> None:
     """The lock needs ``--out``'s folder before the CRM is read: a run that then fails (a CRM
     path with a typo) removes the folders it made, as runs did before the lock; a folder that

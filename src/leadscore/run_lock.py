@@ -1,10 +1,11 @@
-"""One batch run at a time per output file: an OS lock on ``<out>.lock`` beside the output.
+"""One batch run at a time per output file: an OS lock on ``.<name>.lock`` beside the output.
 
 Two ``leadscore score`` runs on one ``--out`` could leave the file from one run and the score
 store's "latest" from the other. The second run waits a few seconds for the lock, then refuses
 naming the holder's pid. The lock is ``flock`` on an open file: the OS drops it when its process
 ends, even on ``kill -9``; a clean end also removes the file (a lock file left by a killed run
-is simply taken over).
+is simply taken over). The name starts with a dot, as the atomic writer's temporary files do:
+a folder of Parquet files read as one dataset (pandas, pyarrow, Spark) skips it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 def lock_path(out: Path) -> Path:
-    """The lock file of the output ``out``: ``<out>.lock``."""
-    return out.with_name(out.name + ".lock")
+    """The lock file of the output ``out``: ``.<name>.lock`` in its folder."""
+    return out.with_name(f".{out.name}.lock")
 
 
 @contextmanager
