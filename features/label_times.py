@@ -46,6 +46,19 @@ def _in_list(values: Sequence[str]) -> str:
     return "(" + ", ".join(quote_literal(v) for v in values) + ")"
 
 
+_STAGE_FLAGS = (
+    f"SELECT contact_id, changed_at, stage IN {_in_list(SQL_OR_LATER)} AS is_sql,"
+    f" stage IN {_in_list(_MEETING_OR_LATER)} AS is_meeting,"
+    " stage = 'disqualified' AS is_dq,"
+    f" stage IN {_in_list(_ACTIVE)} AS is_active, stage = 'mql' AS is_mql"
+    " FROM stage_changes"
+)
+"""The stage changes with their stage tests, computed once per stage change before ``st``
+joins them to the candidate pairs (the canonical view normalises ``stage`` with
+``lower(trim())``: in the join's aggregates it ran on every (pair, stage change) row, ~8 %
+of a 12-cutoff feature query's CPU)."""
+
+
 def _max_age(source: str, days: int) -> str:
     """``source`` with its candidates limited to leads created in the ``days`` before the
     cutoff or active in them (an event or a stage change): older inactive leads leave."""
@@ -110,10 +123,8 @@ def label_times_ctes(
             f"s.changed_at >= k.cutoff AND s.changed_at < k.cutoff + INTERVAL {horizon_days} DAY"
         )
         labels = (
-            f",\n    max(CASE WHEN {future} AND s.stage IN {_in_list(SQL_OR_LATER)} "
-            "THEN 1 ELSE 0 END) AS became_sql"
-            f",\n    max(CASE WHEN {future} AND s.stage IN {_in_list(_MEETING_OR_LATER)} "
-            "THEN 1 ELSE 0 END) AS booked_meeting"
+            f",\n    max(CASE WHEN {future} AND s.is_sql THEN 1 ELSE 0 END) AS became_sql"
+            f",\n    max(CASE WHEN {future} AND s.is_meeting THEN 1 ELSE 0 END) AS booked_meeting"
         )
         label_cols = (
             ",\n    coalesce(st.became_sql, 0) = 1 AS became_sql"
@@ -123,11 +134,11 @@ def label_times_ctes(
     return f"""{source},
 st AS (
   SELECT k.contact_id, k.cutoff,
-    max(CASE WHEN {before} AND s.stage IN {_in_list(SQL_OR_LATER)} THEN 1 ELSE 0 END) AS was_sql,
-    max(CASE WHEN {before} AND s.stage = 'disqualified' THEN s.changed_at END) AS last_dq,
-    max(CASE WHEN {before} AND s.stage IN {_in_list(_ACTIVE)} THEN s.changed_at END) AS last_active,
-    max(CASE WHEN {before} AND s.stage = 'mql' THEN s.changed_at END) AS last_mql{labels}
-  FROM cand k JOIN stage_changes s ON s.contact_id = k.contact_id
+    max(CASE WHEN {before} AND s.is_sql THEN 1 ELSE 0 END) AS was_sql,
+    max(CASE WHEN {before} AND s.is_dq THEN s.changed_at END) AS last_dq,
+    max(CASE WHEN {before} AND s.is_active THEN s.changed_at END) AS last_active,
+    max(CASE WHEN {before} AND s.is_mql THEN s.changed_at END) AS last_mql{labels}
+  FROM cand k JOIN ({_STAGE_FLAGS}) s ON s.contact_id = k.contact_id
   GROUP BY k.contact_id, k.cutoff
 ),
 lt AS (
