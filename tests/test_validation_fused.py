@@ -55,6 +55,11 @@ def _many(t: Tables) -> None:
     t["stage_changes"].loc[1, "changed_at"] = "2023-01-01 00:00:00"  # before the contact
 
 
+def _vocabulary(t: Tables) -> None:
+    t["events"]["event_type"] = [" Web_Visit ", "carrier_pigeon", "carrier_pigeon", None]
+    t["stage_changes"]["stage"] = ["Lead", "MQL ", "won", "lost", None]
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -64,8 +69,9 @@ def _many(t: Tables) -> None:
         _ids("E3", "E1", "E2", "E4"),  # not ordered, no repeat: grouped to be sure
         _ids("E1", "E2", "E3", "E4"),  # ordered: no repeat without grouping
         _many,
+        _vocabulary,
     ],
-    ids=["ordered-dup", "null-between", "unordered-dup", "unordered", "ordered", "many"],
+    ids=["ordered-dup", "null-between", "unordered-dup", "unordered", "ordered", "many", "vocab"],
 )
 def test_fused_validation_equals_one_query_per_check(
     tmp_path: Path, change: Callable[[Tables], None]
@@ -73,6 +79,10 @@ def test_fused_validation_equals_one_query_per_check(
     found, reference = _both(tmp_path, change)
     assert found == reference
     assert change is not _many or len(found) >= 9, [str(p) for p in found]
+    assert change is not _vocabulary or [p.n_rows for p in found if "unknown" in p.expected] == [
+        2,
+        2,
+    ]
     assert [str(p) for p in found] == [str(p) for p in reference]
 
 
