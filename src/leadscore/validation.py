@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+import duckdb
+
 from leadscore.config import CrmMapping
 from leadscore.contract import CONTRACT, Column, Table, table_spec
 from leadscore.errors import DataContractError, redact
@@ -522,10 +524,13 @@ def validate(
     ``raise_on_error`` is true. ``allow_empty_tables`` accepts tables without rows (a few leads
     posted for scoring may have no events yet; a whole CRM export without events is an error).
     ``findings`` are problems the source found while reading (ignored files, duplicate headers).
-    The plain counts of the checks are run as one query per table (:class:`FusedCounts`) unless
-    ``con`` batches them itself (it has ``prefetch``: Spark's connection).
+    On a DuckDB connection the plain counts of the checks run as one query per table
+    (:class:`FusedCounts`); any other connection gets one ``SELECT count(*) FROM t WHERE c``
+    per check (Spark's batches them itself).
     """
-    local = not hasattr(con, "prefetch")  # Spark's connection batches its own counts
+    # a DuckDB connection itself (not Spark's, which batches its own counts, nor a wrapper that
+    # reads the shape of each check: serving's posted-rows recorder)
+    local = isinstance(con, duckdb.DuckDBPyConnection)
     if local:
         fused = FusedCounts(con)
         fused.record()  # a dry pass gathers the counts, run as one query per table
