@@ -102,8 +102,10 @@ def open_crm(
     try:
         source.register(con)
         findings = list(getattr(source, "findings", ()))
-        key = validation_cache.cache_key(
-            source, con, mapping, allow_empty_tables=allow_empty_tables
+        key = (  # no key when caching is off: nothing is stat'ed, hashed or read back
+            validation_cache.cache_key(source, con, mapping, allow_empty_tables=allow_empty_tables)
+            if validation_cache.cache_dir() is not None
+            else None
         )
         known = validation_cache.lookup(key, moment)
         if known is not None:  # the same files passed the same checks before

@@ -75,6 +75,7 @@ _CHECK_MODULES = (
     "config.py",
     "crm.py",
     "validation_cache.py",
+    "validation_counts.py",
 )
 _log = logging.getLogger(__name__)
 
