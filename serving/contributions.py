@@ -63,6 +63,7 @@ Sizing guidance (measured, benchmarks/scoring.py on the synthetic CRM's current 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +74,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from leadscore.model.lgb_threads import predict
 from leadscore.serving._model_splits import ModelSplits, Split, read_splits
 from leadscore.serving._split_bins import (
     Codes,
@@ -84,7 +86,13 @@ from leadscore.serving._split_bins import (
 )
 from leadscore.serving.range_boosters import RangeBoosters
 
-__all__ = ["RangeBoosters", "ThresholdBinner", "exact_contributions"]
+__all__ = [
+    "RangeBoosters",
+    "ThresholdBinner",
+    "contributions_and_raw",
+    "exact_contributions",
+    "probability_from_raw",
+]
 
 Index = npt.NDArray[np.intp]
 
@@ -129,6 +137,9 @@ class ThresholdBinner:
                 self._bins.append(numerical_bins(splits))
         self._tables: dict[tuple[int, int], list[tuple[int, Codes, int]]] = {}
         self._plans: dict[tuple[int, int | None, int], list[_Block]] = {}
+        self.leaf_values: list[Floats] = [np.array(v, dtype=np.float64) for v in model.leaf_values]
+        """Per tree, its leaves' outputs (for :func:`contributions_and_raw`)."""
+        self.objective = model.objective
 
     @classmethod
     def from_booster(cls, booster: Any) -> ThresholdBinner:
@@ -283,9 +294,13 @@ def _explain_rows(
     codes: Index,
     blocks: Sequence[_Block],
     out: Floats,
+    raw: Floats | None = None,
+    leaf_values: Sequence[Floats] = (),
 ) -> None:
     """Write the contributions of the rows of ``X`` (``codes``: their global bin codes) into
-    ``out`` (zeros, columns contiguous), block by block."""
+    ``out`` (zeros, columns contiguous), block by block; with ``raw`` (zeros), also the raw
+    score LightGBM predicts: each tree's leaf output (``leaf_values``) of the group's
+    representative (``pred_leaf``), added tree after tree in LightGBM's order (bit-identical)."""
     n_rows, n_features = X.shape
     arange = np.arange(n_rows, dtype=np.intp)
     dense_limit = min(_DENSE_LIMIT, max(4096, 2 * n_rows))
@@ -308,6 +323,8 @@ def _explain_rows(
         rows = X[representatives]
         values = _predict(boosters, rows, block)
         base += float(values[0, n_features])
+        if raw is not None:
+            _add_leaves(boosters, rows, block, leaf_values, present, key, raw)
         if not features:
             continue
         shares = np.zeros((block.size if dense else len(present), len(features)), order="F")
@@ -315,6 +332,26 @@ def _explain_rows(
         for column, j in enumerate(features):
             out[:, j] += shares[:, column][key]
     out[:, n_features] = base
+
+
+def _add_leaves(
+    boosters: RangeBoosters,
+    rows: npt.NDArray[Any],
+    block: _Block,
+    leaf_values: Sequence[Floats],
+    present: Index,
+    key: Index,
+    raw: Floats,
+) -> None:
+    """Add the block's trees' leaf outputs to ``raw``, one tree at a time (``rows``: one
+    representative per group; ``key``: each row's group, ``present``: the groups' slots)."""
+    booster = boosters.get(block.start, block.stop)
+    leaves = predict(booster, rows, pred_leaf=True).astype(np.intp).reshape(len(rows), -1)
+    slots = int(present[-1]) + 1 if len(present) else 0
+    for k in range(block.stop - block.start):
+        output = np.zeros(slots, dtype=np.float64)
+        output[present] = leaf_values[block.start + k][leaves[:, k]]
+        raw += output[key]
 
 
 def _predict(boosters: RangeBoosters, rows: npt.NDArray[Any], block: _Block) -> Floats:
@@ -377,11 +414,26 @@ def exact_contributions(
         return np.asarray(values, dtype=np.float64)[groups]
 
     blocks = binner.plan(n_iterations, trees_per_block, n_rows)
-    workers = _workers(n_jobs, n_rows)
+    return _explain(binner, boosters, X, blocks, _workers(n_jobs, n_rows))[0]
+
+
+def _explain(
+    binner: ThresholdBinner,
+    boosters: RangeBoosters,
+    X: npt.NDArray[Any],
+    blocks: Sequence[_Block],
+    workers: int,
+    *,
+    with_raw: bool = False,
+) -> tuple[Floats, Floats | None]:
+    """Contributions of ``X`` by ``blocks`` (and, ``with_raw``, LightGBM's raw scores)."""
+    n_rows, n_features = X.shape
     out = np.zeros((n_rows, n_features + 1), dtype=np.float64, order="F")
+    raw = np.zeros(n_rows, dtype=np.float64) if with_raw else None
+    leaves = binner.leaf_values if with_raw else ()
     if workers == 1:
-        _explain_rows(boosters, X, binner._codes(X, np.intp), blocks, out)
-        return np.ascontiguousarray(out)
+        _explain_rows(boosters, X, binner._codes(X, np.intp), blocks, out, raw, leaves)
+        return np.ascontiguousarray(out), raw
     # rows split across threads, one LightGBM thread each: NumPy's gathers and LightGBM
     # release the GIL; every worker writes its own rows of ``out``
     bounds = np.linspace(0, n_rows, workers + 1).astype(int)
@@ -391,11 +443,61 @@ def exact_contributions(
         lo, hi = bounds[part], bounds[part + 1]
         rows = X[lo:hi]
         codes = binner._codes(rows, np.intp)
-        _explain_rows(range_boosters, rows, codes, blocks, out[lo:hi])
+        mine = None if raw is None else raw[lo:hi]
+        _explain_rows(range_boosters, rows, codes, blocks, out[lo:hi], mine, leaves)
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(run, range(workers)))
-    return np.ascontiguousarray(out)
+    return np.ascontiguousarray(out), raw
+
+
+def contributions_and_raw(
+    booster: Any,
+    X: npt.NDArray[Any],
+    *,
+    binner: ThresholdBinner | None = None,
+    boosters: RangeBoosters | None = None,
+    n_jobs: int = 1,
+) -> tuple[Floats, Floats]:
+    """:func:`exact_contributions` (default plan, best iteration) and, from the same pass, the
+    raw scores ``booster.predict(X, raw_score=True)`` gives, bit for bit: the groups' leaves
+    come from LightGBM (``pred_contrib``'s representatives, ``pred_leaf``) and their outputs
+    are added tree after tree from zero, in LightGBM's order. About 0.05 s per 100k rows on
+    top of the contributions, instead of a second full prediction (~0.4 s)."""
+    if binner is None:
+        binner = ThresholdBinner.from_booster(booster)
+    if binner.trees_per_iteration != 1:
+        raise NotImplementedError("only single-output models (binary, regression)")
+    X = _check_matrix(X, binner.n_features)
+    if n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive number of threads or -1, got {n_jobs}")
+    total = binner.n_trees
+    best = int(getattr(booster, "best_iteration", 0) or 0)
+    n_iterations = min(best, total) if best > 0 else total
+    n_rows, n_features = X.shape
+    if n_rows == 0:
+        return np.zeros((0, n_features + 1), dtype=np.float64), np.zeros(0, dtype=np.float64)
+    if boosters is None:
+        boosters = RangeBoosters(booster)
+    blocks = binner.plan(n_iterations, None, n_rows)
+    out, raw = _explain(binner, boosters, X, blocks, _workers(n_jobs, n_rows), with_raw=True)
+    assert raw is not None
+    return out, raw
+
+
+def probability_from_raw(raw: Floats, objective: str) -> Floats | None:
+    """What LightGBM's ``predict`` gives from raw scores, bit for bit, for ``objective``
+    ``binary sigmoid:S`` (``1 / (1 + exp(-S * raw))``, with the C library's ``exp`` as
+    LightGBM's: NumPy's vectorised ``exp`` may differ in the last bit); ``None`` for any
+    other objective (predict with LightGBM then)."""
+    words = objective.split()
+    if len(words) != 2 or words[0] != "binary" or not words[1].startswith("sigmoid:"):
+        return None
+    sigmoid = float(words[1].removeprefix("sigmoid:"))
+    scaled = (-sigmoid * raw).tolist()
+    exp = np.fromiter(map(math.exp, scaled), dtype=np.float64, count=len(scaled))
+    probability: Floats = 1.0 / (1.0 + exp)
+    return probability
 
 
 def _workers(n_jobs: int, n_rows: int) -> int:

@@ -28,7 +28,13 @@ from leadscore.model.heads import AnyHead, HeadsFolder, read_heads
 from leadscore.model.inputs import TARGETS
 from leadscore.model.spec import ScorerSpec
 from leadscore.serving.bot_cap import cap_bot_rows
-from leadscore.serving.contributions import RangeBoosters, ThresholdBinner, exact_contributions
+from leadscore.serving.contributions import (
+    RangeBoosters,
+    ThresholdBinner,
+    contributions_and_raw,
+    exact_contributions,
+    probability_from_raw,
+)
 from leadscore.serving.flat import FlatScoring
 from leadscore.serving.reasons import (
     ReasonGroup,
@@ -245,6 +251,30 @@ class Scorer:
             return head.contributions_from_matrix(matrix)
         return exact_contributions(head.booster, matrix, binner=self._binner, boosters=self._ranges)
 
+    def _fuses(self, rows: int) -> bool:
+        """Whether :meth:`_fused` computes the reason head's probabilities of ``rows`` rows
+        with its contributions (not small batches, not linear heads, ``binary`` objective)."""
+        binner = self._binner
+        return (
+            rows > SMALL_BATCH
+            and isinstance(self._reason_head, ModelHead)
+            and binner is not None
+            and probability_from_raw(np.zeros(0), binner.objective) is not None
+        )
+
+    def _fused(self, matrix: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The reason head's contributions and calibrated probabilities from one pass
+        (:func:`contributions_and_raw`: LightGBM's own prediction, bit for bit, without a
+        second pass over the trees); only where :meth:`_fuses`."""
+        head = self._reason_head
+        assert isinstance(head, ModelHead) and self._binner is not None
+        contributions, raw = contributions_and_raw(
+            head.booster, matrix, binner=self._binner, boosters=self._ranges
+        )
+        probability = probability_from_raw(raw, self._binner.objective)
+        assert probability is not None
+        return contributions, head.calibrator.predict(probability)
+
     def _raw(self, target: str, matrix: FloatArray) -> FloatArray:
         """Uncalibrated probabilities of one head (full range of its immutable booster)."""
         return self.heads[target].raw_from_matrix(matrix)
@@ -311,8 +341,18 @@ class Scorer:
             for target in self.heads
         }
         reason_matrix = matrices[self.spec.reason_target]
-        calls[_CONTRIBUTIONS] = partial(each, self._contributions, reason_matrix)
-        explain = calls.pop(_CONTRIBUTIONS)
+        reason_p = f"p_{self.spec.reason_target}"
+        fused: list[FloatArray] = []
+
+        def explain_fused() -> FloatArray:
+            contributions, probability = self._fused(reason_matrix)
+            fused.append(probability)
+            return contributions
+
+        explain: Callable[[], FloatArray] = partial(each, self._contributions, reason_matrix)
+        if each is _whole and self._fuses(len(frame)):
+            calls.pop(reason_p)  # computed with the contributions
+            explain = explain_fused
         pending: dict[str, Future[FloatArray]] = {}
         if each is _whole and len(frame) >= CONCURRENT_FROM and calls:
             # the heads in threads of their own, the contributions on this one; returned
@@ -325,6 +365,9 @@ class Scorer:
             contributions = explain()
             for name, call in calls.items():
                 pending[name] = _done(call())
+        if fused:
+            pending[reason_p] = _done(fused[0])
+        pending = {f"p_{t}": pending[f"p_{t}"] for t in self.heads}  # the heads' order
         raw_score = each(lambda c: c.sum(axis=1), contributions)
         return ModelNumbers(pending, contributions, raw_score, each is _by_row)
 

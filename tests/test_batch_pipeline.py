@@ -106,6 +106,10 @@ def test_concurrent_heads_equal_sequential(
         assert np.array_equal(first[name], second[name], equal_nan=True)
     assert np.array_equal(alone.contributions, together.contributions)
     assert np.array_equal(alone.raw_score, together.raw_score)
+    # the reason head's probabilities come from the contribution pass: LightGBM's, bit for bit
+    plain = scorer.global_probabilities(frame)
+    for name in first:
+        assert np.array_equal(first[name], plain[name].to_numpy(), equal_nan=True), name
 
 
 def _sequential(model: ServingModel, chunk_size: int) -> pa.Table:
