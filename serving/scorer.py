@@ -10,6 +10,7 @@ them and predicts through :class:`~leadscore.model.head.ModelHead`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,6 +83,13 @@ straight from ``pred_contrib``: the grouping of :func:`exact_contributions` pays
 batches only, and for one row it makes the very same single LightGBM call."""
 
 
+EXACT_RAW_FROM = 5_000
+"""From this many rows (whole batches), the heads' probabilities come from the trees' leaves
+of one representative row per group (:func:`contributions_and_raw`, bit-identical to
+LightGBM's ``predict``; for the reason head, from the pass that gives its contributions):
+measured break-even with LightGBM's own prediction at about 3-4k rows of the benchmark model,
+0.4 -> 0.05 CPU-s (reason head) and 0.37 -> 0.2 (another head) per 100k rows."""
+
 CONCURRENT_FROM = 20_000
 """From this many rows, :meth:`Scorer.explain_numbers` runs the heads' predictions and the
 contributions in threads at once (each LightGBM call on leadscore's one thread count)."""
@@ -153,6 +161,8 @@ class Scorer:
         # better candidate on validation, gives exact linear contributions itself)
         self._ranges: RangeBoosters | None = None
         self._binner: ThresholdBinner | None = None
+        self._exact: dict[str, tuple[ThresholdBinner, RangeBoosters] | None] = {}
+        self._exact_lock = threading.Lock()
         if isinstance(reason_head, ModelHead):
             self._ranges = RangeBoosters(reason_head.booster)
             self._binner = ThresholdBinner.from_booster(reason_head.booster)
@@ -251,29 +261,51 @@ class Scorer:
             return head.contributions_from_matrix(matrix)
         return exact_contributions(head.booster, matrix, binner=self._binner, boosters=self._ranges)
 
-    def _fuses(self, rows: int) -> bool:
-        """Whether :meth:`_fused` computes the reason head's probabilities of ``rows`` rows
-        with its contributions (not small batches, not linear heads, ``binary`` objective)."""
-        binner = self._binner
-        return (
-            rows > SMALL_BATCH
-            and isinstance(self._reason_head, ModelHead)
-            and binner is not None
-            and probability_from_raw(np.zeros(0), binner.objective) is not None
-        )
+    def _exact_raw(self, target: str, rows: int) -> tuple[ThresholdBinner, RangeBoosters] | None:
+        """The binner and range boosters :func:`contributions_and_raw` uses for head
+        ``target`` on ``rows`` rows (built on first use), or ``None`` where LightGBM predicts
+        itself (fewer than :data:`EXACT_RAW_FROM` rows, linear heads, objectives other than
+        ``binary``)."""
+        head = self.heads[target]
+        if rows < EXACT_RAW_FROM or not isinstance(head, ModelHead):
+            return None
+        with self._exact_lock:
+            if target not in self._exact:
+                if target == self.spec.reason_target:
+                    assert self._binner is not None and self._ranges is not None
+                    binner, ranges = self._binner, self._ranges
+                else:
+                    binner = ThresholdBinner.from_booster(head.booster)
+                    ranges = RangeBoosters(head.booster)
+                usable = (
+                    binner.trees_per_iteration == 1
+                    and probability_from_raw(np.zeros(0), binner.objective) is not None
+                )
+                self._exact[target] = (binner, ranges) if usable else None
+            return self._exact[target]
 
-    def _fused(self, matrix: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """The reason head's contributions and calibrated probabilities from one pass
-        (:func:`contributions_and_raw`: LightGBM's own prediction, bit for bit, without a
-        second pass over the trees); only where :meth:`_fuses`."""
-        head = self._reason_head
-        assert isinstance(head, ModelHead) and self._binner is not None
-        contributions, raw = contributions_and_raw(
-            head.booster, matrix, binner=self._binner, boosters=self._ranges
+    def _exact_probability(
+        self, target: str, matrix: FloatArray, *, contributions: bool
+    ) -> tuple[FloatArray, FloatArray]:
+        """Head ``target``'s contributions (empty unless ``contributions``) and calibrated
+        probabilities from one pass (:func:`contributions_and_raw`: LightGBM's own
+        prediction, bit for bit); only where :meth:`_exact_raw` applies."""
+        head = self.heads[target]
+        exact = self._exact_raw(target, len(matrix))
+        assert isinstance(head, ModelHead) and exact is not None
+        binner, ranges = exact
+        values, raw = contributions_and_raw(
+            head.booster, matrix, binner=binner, boosters=ranges, contributions=contributions
         )
-        probability = probability_from_raw(raw, self._binner.objective)
+        probability = probability_from_raw(raw, binner.objective)
         assert probability is not None
-        return contributions, head.calibrator.predict(probability)
+        return values, head.calibrator.predict(probability)
+
+    def _probability_of_batch(self, target: str, matrix: FloatArray) -> FloatArray:
+        """:meth:`_probability`, from the trees' leaves where :meth:`_exact_raw` applies."""
+        if self._exact_raw(target, len(matrix)) is None:
+            return self._probability(target, matrix)
+        return self._exact_probability(target, matrix, contributions=False)[1]
 
     def _raw(self, target: str, matrix: FloatArray) -> FloatArray:
         """Uncalibrated probabilities of one head (full range of its immutable booster)."""
@@ -332,26 +364,29 @@ class Scorer:
         head's contributions (LightGBM, which releases the GIL: batch scoring computes them
         for the next chunk while the reasons of the current one are chosen). From
         :data:`CONCURRENT_FROM` rows, the heads' predictions and the contributions run in
-        threads at once (the same calls, the same values)."""
+        threads at once (the same calls, the same values); from :data:`EXACT_RAW_FROM`, the
+        probabilities come from the trees' leaves of one row per group (the reason head's
+        with its contributions), bit-identical to LightGBM's prediction."""
         self.require_definition()
         matrices = self._matrices(frame)
         each = _by_row if by_row and len(frame) > 1 else _whole
+        probability = self._probability if each is _by_row else self._probability_of_batch
         calls: dict[str, Callable[[], FloatArray]] = {
-            f"p_{target}": partial(each, partial(self._probability, target), matrices[target])
+            f"p_{target}": partial(each, partial(probability, target), matrices[target])
             for target in self.heads
         }
-        reason_matrix = matrices[self.spec.reason_target]
-        reason_p = f"p_{self.spec.reason_target}"
+        reason = self.spec.reason_target
+        reason_matrix = matrices[reason]
         fused: list[FloatArray] = []
 
         def explain_fused() -> FloatArray:
-            contributions, probability = self._fused(reason_matrix)
-            fused.append(probability)
-            return contributions
+            values, p = self._exact_probability(reason, reason_matrix, contributions=True)
+            fused.append(p)
+            return values
 
         explain: Callable[[], FloatArray] = partial(each, self._contributions, reason_matrix)
-        if each is _whole and self._fuses(len(frame)):
-            calls.pop(reason_p)  # computed with the contributions
+        if each is _whole and len(frame) > SMALL_BATCH and self._exact_raw(reason, len(frame)):
+            calls.pop(f"p_{reason}")  # computed with the contributions
             explain = explain_fused
         pending: dict[str, Future[FloatArray]] = {}
         if each is _whole and len(frame) >= CONCURRENT_FROM and calls:
@@ -366,7 +401,7 @@ class Scorer:
             for name, call in calls.items():
                 pending[name] = _done(call())
         if fused:
-            pending[reason_p] = _done(fused[0])
+            pending[f"p_{reason}"] = _done(fused[0])
         pending = {f"p_{t}": pending[f"p_{t}"] for t in self.heads}  # the heads' order
         raw_score = each(lambda c: c.sum(axis=1), contributions)
         return ModelNumbers(pending, contributions, raw_score, each is _by_row)

@@ -97,6 +97,7 @@ def test_concurrent_heads_equal_sequential(
     finally:
         crm.close()
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 10**9)
+    monkeypatch.setattr(scorer_module, "EXACT_RAW_FROM", 17)  # the leaves' probabilities
     alone = scorer.explain_numbers(frame)
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 1)
     together = scorer.explain_numbers(frame)
@@ -106,7 +107,9 @@ def test_concurrent_heads_equal_sequential(
         assert np.array_equal(first[name], second[name], equal_nan=True)
     assert np.array_equal(alone.contributions, together.contributions)
     assert np.array_equal(alone.raw_score, together.raw_score)
-    # the reason head's probabilities come from the contribution pass: LightGBM's, bit for bit
+    # the probabilities from the trees' leaves (the reason head's from the contribution
+    # pass) are LightGBM's, bit for bit
+    assert len(frame) >= 17
     plain = scorer.global_probabilities(frame)
     for name in first:
         assert np.array_equal(first[name], plain[name].to_numpy(), equal_nan=True), name

@@ -327,6 +327,8 @@ def _assert_raw_bit_identical(booster: Any, X: npt.NDArray[Any], **kwargs: Any) 
     binner = kwargs.get("binner") or ThresholdBinner.from_booster(booster)
     probability = probability_from_raw(raw, binner.objective)
     assert probability is not None and np.array_equal(probability, booster.predict(X))
+    none, alone = contributions_and_raw(booster, X, contributions=False, **kwargs)
+    assert none.shape == (0, N_FEATURES + 1) and np.array_equal(alone, raw)  # raw scores only
 
 
 def test_raw_scores_from_the_contribution_pass_are_lightgbms(
