@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -207,7 +207,7 @@ def score_contact_base(
         engine=engine,
     )
     # stopping early (an error, Ctrl-C) interrupts the query rather than waiting for it
-    scored = ahead(chunks, partial(_numbers, loaded.scorer), stop=engine.interrupt)
+    scored = ahead(_parts(chunks), partial(_numbers, loaded.scorer), stop=engine.interrupt)
     try:
         total = count_eligible(data, as_of=moment, from_stage=from_stage, max_age_days=max_age)
         stale = (
@@ -221,7 +221,7 @@ def score_contact_base(
             progress(0, total)
         with atomic_path(out) as tmp:
             with pq.ParquetWriter(tmp, schema) as writer:
-                for features, numbers in scored:
+                for (features, _), numbers in scored:
                     scores, reasons = _scores(loaded.scorer, features, numbers)
                     scores.insert(0, "contact_id", features["contact_id"].to_numpy())
                     scores.insert(1, "scored_at", scored_at)
@@ -283,11 +283,36 @@ def _nobody_eligible(data: CrmData, moment: datetime, stale: int, max_age: int |
 REASON_COLUMNS = ("reasons_positive", "reasons_negative")
 
 
-def _numbers(scorer: Scorer, features: pd.DataFrame) -> ModelNumbers | None:
-    """The model numbers of a chunk a global model explains (computed ahead, in the
-    background: :func:`~leadscore.serving.pipeline.ahead`); ``None`` for other scorers."""
+FIRST_PART = 4
+"""The first chunk of a run is scored in two parts, the first a ``1/FIRST_PART`` of it: its
+reasons start while the rest's model numbers are computed (nothing else overlaps the first
+chunk's numbers: the feature query delivers its first rows only when it is done)."""
+
+SPLIT_FROM = 40_000
+"""Only a first chunk of this many rows or more is split (each part stays a large batch)."""
+
+
+def _parts(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, int]]:
+    """Each chunk with the rows its contributions are planned for (its own), the first chunk
+    of :data:`SPLIT_FROM` rows or more in two parts planned as the whole chunk: the same
+    values as the chunk explained at once (:func:`exact_contributions`' ``plan_rows``)."""
+    for index, chunk in enumerate(chunks):
+        rows = len(chunk)
+        if index > 0 or rows < SPLIT_FROM:
+            yield chunk, rows
+            continue
+        cut = rows // FIRST_PART
+        yield chunk.iloc[:cut], rows
+        yield chunk.iloc[cut:], rows
+
+
+def _numbers(scorer: Scorer, part: tuple[pd.DataFrame, int]) -> ModelNumbers | None:
+    """The model numbers of a chunk (``(features, rows planned for)``, see :func:`_parts`) a
+    global model explains (computed ahead, in the background:
+    :func:`~leadscore.serving.pipeline.ahead`); ``None`` for other scorers."""
+    features, plan_rows = part
     if scorer.explains and scorer.segments is None:
-        return scorer.explain_numbers(features)
+        return scorer.explain_numbers(features, plan_rows=plan_rows)
     return None
 
 

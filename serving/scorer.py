@@ -255,11 +255,13 @@ class Scorer:
             )
         return self.definition
 
-    def _contributions(self, matrix: FloatArray) -> FloatArray:
+    def _contributions(self, matrix: FloatArray, plan_rows: int | None = None) -> FloatArray:
         head = self._reason_head
         if len(matrix) <= SMALL_BATCH or not isinstance(head, ModelHead):
             return head.contributions_from_matrix(matrix)
-        return exact_contributions(head.booster, matrix, binner=self._binner, boosters=self._ranges)
+        return exact_contributions(
+            head.booster, matrix, binner=self._binner, boosters=self._ranges, plan_rows=plan_rows
+        )
 
     def _exact_raw(self, target: str, rows: int) -> tuple[ThresholdBinner, RangeBoosters] | None:
         """The binner and range boosters :func:`contributions_and_raw` uses for head
@@ -285,7 +287,7 @@ class Scorer:
             return self._exact[target]
 
     def _exact_probability(
-        self, target: str, matrix: FloatArray, *, contributions: bool
+        self, target: str, matrix: FloatArray, *, contributions: bool, plan_rows: int | None = None
     ) -> tuple[FloatArray, FloatArray]:
         """Head ``target``'s contributions (empty unless ``contributions``) and calibrated
         probabilities from one pass (:func:`contributions_and_raw`: LightGBM's own
@@ -295,7 +297,12 @@ class Scorer:
         assert isinstance(head, ModelHead) and exact is not None
         binner, ranges = exact
         values, raw = contributions_and_raw(
-            head.booster, matrix, binner=binner, boosters=ranges, contributions=contributions
+            head.booster,
+            matrix,
+            binner=binner,
+            boosters=ranges,
+            contributions=contributions,
+            plan_rows=plan_rows,
         )
         probability = probability_from_raw(raw, binner.objective)
         assert probability is not None
@@ -359,14 +366,18 @@ class Scorer:
         numbers = self.explain_numbers(frame, by_row=by_row)
         return self.explain_words(frame, numbers, top=top, lists=lists)
 
-    def explain_numbers(self, frame: pd.DataFrame, *, by_row: bool = False) -> ModelNumbers:
+    def explain_numbers(
+        self, frame: pd.DataFrame, *, by_row: bool = False, plan_rows: int | None = None
+    ) -> ModelNumbers:
         """The first half of :meth:`explain_global`: each head's probabilities and the reason
         head's contributions (LightGBM, which releases the GIL: batch scoring computes them
         for the next chunk while the reasons of the current one are chosen). From
         :data:`CONCURRENT_FROM` rows, the heads' predictions and the contributions run in
         threads at once (the same calls, the same values); from :data:`EXACT_RAW_FROM`, the
         probabilities come from the trees' leaves of one row per group (the reason head's
-        with its contributions), bit-identical to LightGBM's prediction."""
+        with its contributions), bit-identical to LightGBM's prediction. ``plan_rows``: the
+        contributions are computed as for a batch of that many rows (batch scoring explains a
+        large chunk in parts, each with the values the whole chunk gets)."""
         self.require_definition()
         matrices = self._matrices(frame)
         each = _by_row if by_row and len(frame) > 1 else _whole
@@ -380,11 +391,15 @@ class Scorer:
         fused: list[FloatArray] = []
 
         def explain_fused() -> FloatArray:
-            values, p = self._exact_probability(reason, reason_matrix, contributions=True)
+            values, p = self._exact_probability(
+                reason, reason_matrix, contributions=True, plan_rows=plan_rows
+            )
             fused.append(p)
             return values
 
-        explain: Callable[[], FloatArray] = partial(each, self._contributions, reason_matrix)
+        explain: Callable[[], FloatArray] = partial(
+            each, partial(self._contributions, plan_rows=plan_rows), reason_matrix
+        )
         if each is _whole and len(frame) > SMALL_BATCH and self._exact_raw(reason, len(frame)):
             calls.pop(f"p_{reason}")  # computed with the contributions
             explain = explain_fused

@@ -148,9 +148,12 @@ def _sequential(model: ServingModel, chunk_size: int) -> pa.Table:
 def test_pipelined_batch_equals_sequential(
     model: ServingModel, tmp_path: Path, chunk_size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import leadscore.serving.batch as batch_module
     import leadscore.serving.scorer as scorer_module
 
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 50)  # the threaded heads too
+    monkeypatch.setattr(scorer_module, "EXACT_RAW_FROM", 20)  # the leaves' probabilities too
+    monkeypatch.setattr(batch_module, "SPLIT_FROM", 90)  # the first chunk in two parts too
     out = tmp_path / "scores.parquet"
     progress: list[tuple[int, int]] = []
     result = score_contact_base(

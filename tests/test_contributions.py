@@ -371,3 +371,28 @@ def test_probability_only_for_the_binary_objective() -> None:
     assert probability_from_raw(raw, "cross_entropy") is None
     half = probability_from_raw(raw, "binary sigmoid:0.5")
     assert half is not None and half[1] == 0.5
+
+
+def test_parts_planned_as_the_whole_batch_get_its_values_bit_for_bit() -> None:
+    """Batch scoring explains a chunk in parts with the chunk's plan (``plan_rows``): each
+    row's values depend on the blocks only, so the parts give the whole chunk's bits."""
+    from leadscore.serving.contributions import contributions_and_raw
+
+    X, y = _training_data(3000, seed=27)
+    params = {"objective": "binary", "num_leaves": 4, "verbose": -1, "num_threads": 1}
+    data = lgb.Dataset(X, y, categorical_feature=[CATEGORICAL])
+    booster = lgb.train(params, data, num_boost_round=60)
+    rows = np.concatenate([_edge_rows(booster, 10_000, seed=26)] * 4)
+    binner = ThresholdBinner.from_booster(booster)
+
+    def bounds(n: int) -> list[tuple[int, int]]:
+        return [(b.start, b.stop) for b in binner.plan(60, None, n)]
+
+    assert bounds(40_000) != bounds(5_000)  # the plans differ
+    whole = exact_contributions(booster, rows, binner=binner)
+    _, whole_raw = contributions_and_raw(booster, rows, binner=binner)
+    for lo, hi in ((0, 5_000), (5_000, 40_000), (17, 40)):
+        part = exact_contributions(booster, rows[lo:hi], binner=binner, plan_rows=40_000)
+        assert np.array_equal(part, whole[lo:hi])
+        both, raw = contributions_and_raw(booster, rows[lo:hi], binner=binner, plan_rows=40_000)
+        assert np.array_equal(both, whole[lo:hi]) and np.array_equal(raw, whole_raw[lo:hi])
