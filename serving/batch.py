@@ -170,10 +170,8 @@ def score_contact_base(
     history = (
         None if store is None else store if isinstance(store, ScoreStore) else ScoreStore(store)
     )
-    if history is not None:
-        if history.path is not None and history.path.resolve() == out.resolve():
-            raise ConfigError(f"The output and the score store are the same file ({out}).")
-        history.open_check()  # a bad or locked store fails now, not after replacing the output
+    if history is not None and history.path is not None and history.path.resolve() == out.resolve():
+        raise ConfigError(f"The output and the score store are the same file ({out}).")
     loaded = _loaded(model_uri_or_alias, tracking_uri)
     definition = loaded.scorer.require_definition()
     data, owned = _open(crm)
@@ -209,6 +207,8 @@ def score_contact_base(
     # stopping early (an error, Ctrl-C) interrupts the query rather than waiting for it
     scored = ahead(_parts(chunks), partial(_numbers, loaded.scorer), stop=engine.interrupt)
     try:
+        if history is not None:  # a bad or locked store fails now, before anything is written
+            history.open_check()  # (while the feature query runs)
         total = count_eligible(data, as_of=moment, from_stage=from_stage, max_age_days=max_age)
         stale = (
             count_eligible(data, as_of=moment, from_stage=from_stage) - total
