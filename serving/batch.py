@@ -295,15 +295,21 @@ SPLIT_FROM = 40_000
 def _parts(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, int]]:
     """Each chunk with the rows its contributions are planned for (its own), the first chunk
     of :data:`SPLIT_FROM` rows or more in two parts planned as the whole chunk: the same
-    values as the chunk explained at once (:func:`exact_contributions`' ``plan_rows``)."""
-    for index, chunk in enumerate(chunks):
-        rows = len(chunk)
-        if index > 0 or rows < SPLIT_FROM:
-            yield chunk, rows
-            continue
-        cut = rows // FIRST_PART
-        yield chunk.iloc[:cut], rows
-        yield chunk.iloc[cut:], rows
+    values as the chunk explained at once (:func:`exact_contributions`' ``plan_rows``).
+    Closing this closes ``chunks`` (the query's result is released now, not by the GC)."""
+    try:
+        for index, chunk in enumerate(chunks):
+            rows = len(chunk)
+            if index > 0 or rows < SPLIT_FROM:
+                yield chunk, rows
+                continue
+            cut = rows // FIRST_PART
+            yield chunk.iloc[:cut], rows
+            yield chunk.iloc[cut:], rows
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def _numbers(scorer: Scorer, part: tuple[pd.DataFrame, int]) -> ModelNumbers | None:

@@ -212,3 +212,26 @@ def test_duckdb_engine_interrupts_its_running_query() -> None:
             list(stream)
     finally:
         done.set()
+
+
+def test_first_chunk_in_two_parts_planned_as_a_whole_and_closing_closes_the_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import leadscore.serving.batch as batch_module
+
+    monkeypatch.setattr(batch_module, "SPLIT_FROM", 8)
+    closed: list[bool] = []
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        try:
+            for rows in (12, 9, 5):
+                yield pd.DataFrame({"x": range(rows)})
+        finally:
+            closed.append(True)
+
+    parts = [(len(frame), plan) for frame, plan in batch_module._parts(chunks())]
+    assert parts == [(3, 12), (9, 12), (9, 9), (5, 5)] and closed == [True]
+    stream = batch_module._parts(chunks())
+    next(stream)
+    stream.close()  # stopped early: the query's stream is released at once
+    assert closed == [True, True]
