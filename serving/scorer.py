@@ -92,12 +92,7 @@ measured break-even with LightGBM's own prediction at about 3-4k rows of the ben
 
 CONCURRENT_FROM = 20_000
 """From this many rows, :meth:`Scorer.explain_numbers` runs the heads' predictions and the
-contributions in threads at once (each LightGBM call on leadscore's one thread count), the
-reason head's contributions themselves in :data:`CONTRIBUTION_THREADS` threads over the rows."""
-
-CONTRIBUTION_THREADS = 2
-"""Threads the reason head's contributions of a large batch are split across (rows; the same
-blocks for every part, so the same values: :func:`exact_contributions`' ``n_jobs``)."""
+contributions in threads at once (each LightGBM call on leadscore's one thread count)."""
 
 _CONTRIBUTIONS = "contributions"
 
@@ -308,7 +303,6 @@ class Scorer:
             boosters=ranges,
             contributions=contributions,
             plan_rows=plan_rows,
-            n_jobs=CONTRIBUTION_THREADS if contributions and len(matrix) >= CONCURRENT_FROM else 1,
         )
         probability = probability_from_raw(raw, binner.objective)
         assert probability is not None

@@ -83,7 +83,6 @@ def test_ahead_stopped_early_closes_the_stream() -> None:
 def test_concurrent_heads_equal_sequential(
     model: ServingModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import leadscore.serving.contributions as contributions_module
     import leadscore.serving.scorer as scorer_module
     from leadscore.crm import open_crm
 
@@ -101,7 +100,6 @@ def test_concurrent_heads_equal_sequential(
     monkeypatch.setattr(scorer_module, "EXACT_RAW_FROM", 17)  # the leaves' probabilities
     alone = scorer.explain_numbers(frame)
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 1)
-    monkeypatch.setattr(contributions_module, "_MIN_ROWS_PER_JOB", 10)  # rows in 2 threads
     together = scorer.explain_numbers(frame)
     first, second = alone.probabilities(), together.probabilities()
     assert list(first) == list(second) == [f"p_{t}" for t in scorer.heads]
