@@ -90,6 +90,11 @@ LightGBM's ``predict``; for the reason head, from the pass that gives its contri
 measured break-even with LightGBM's own prediction at about 3-4k rows of the benchmark model,
 0.4 -> 0.05 CPU-s (reason head) and 0.37 -> 0.2 (another head) per 100k rows."""
 
+CHECK_ROWS = 64
+"""The first batch a head's probabilities come from its leaves, its first rows are also
+predicted by LightGBM and must be equal bit for bit (else that head falls back to LightGBM
+for good: a platform whose ``exp`` differs from the C library LightGBM was built with)."""
+
 CONCURRENT_FROM = 20_000
 """From this many rows, :meth:`Scorer.explain_numbers` runs the heads' predictions and the
 contributions in threads at once (each LightGBM call on leadscore's one thread count)."""
@@ -162,6 +167,7 @@ class Scorer:
         self._ranges: RangeBoosters | None = None
         self._binner: ThresholdBinner | None = None
         self._exact: dict[str, tuple[ThresholdBinner, RangeBoosters] | None] = {}
+        self._exact_checked: set[str] = set()
         self._exact_lock = threading.Lock()
         if isinstance(reason_head, ModelHead):
             self._ranges = RangeBoosters(reason_head.booster)
@@ -306,6 +312,12 @@ class Scorer:
         )
         probability = probability_from_raw(raw, binner.objective)
         assert probability is not None
+        if target not in self._exact_checked:
+            if not np.array_equal(probability[:CHECK_ROWS], self._raw(target, matrix[:CHECK_ROWS])):
+                with self._exact_lock:
+                    self._exact[target] = None  # LightGBM predicts this head from now on
+                return values, self._probability(target, matrix)
+            self._exact_checked.add(target)
         return values, head.calibrator.predict(probability)
 
     def _probability_of_batch(self, target: str, matrix: FloatArray) -> FloatArray:

@@ -233,3 +233,40 @@ def test_first_chunk_in_two_parts_planned_as_a_whole_and_closing_closes_the_chun
     next(stream)
     stream.close()  # stopped early: the query's stream is released at once
     assert closed == [True, True]
+
+
+def test_leaves_probabilities_checked_against_lightgbm_once_and_given_up_when_unequal(
+    model: ServingModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A platform whose ``exp`` is not LightGBM's (simulated: the last bit changed) gets
+    LightGBM's probabilities, checked on the first batch, and keeps them."""
+    import leadscore.serving.scorer as scorer_module
+    from leadscore.crm import open_crm
+
+    scorer = load_scorer("champion", tracking_uri=model.tracking_uri).scorer
+    crm = open_crm(model.crm_path)
+    try:
+        frame = pd.concat(
+            list(iter_features(crm, scorer.require_definition(), as_of=model.as_of)),
+            ignore_index=True,
+        )
+    finally:
+        crm.close()
+    real = scorer_module.probability_from_raw
+
+    def off_by_a_bit(raw: np.ndarray, objective: str) -> np.ndarray | None:
+        out = real(raw, objective)
+        return None if out is None else np.nextafter(out, 2.0)
+
+    monkeypatch.setattr(scorer_module, "EXACT_RAW_FROM", 17)
+    monkeypatch.setattr(scorer_module, "probability_from_raw", off_by_a_bit)
+    monkeypatch.setattr(scorer, "_exact", {})  # a scorer shared with other tests: restored
+    monkeypatch.setattr(scorer, "_exact_checked", set())
+    plain = scorer.global_probabilities(frame)
+    for _ in range(2):
+        got = scorer.explain_numbers(frame).probabilities()
+        for name in got:
+            assert np.array_equal(got[name], plain[name].to_numpy(), equal_nan=True), name
+    reason = scorer.spec.reason_target
+    assert reason in scorer._exact and scorer._exact[reason] is None  # given up for good
+    assert all(scorer._exact.get(t) is None for t in scorer.heads)
