@@ -10,7 +10,9 @@ The chunks are scored one step ahead (:mod:`leadscore.serving.pipeline`): the fe
 runs in a background thread from the start (while the eligible leads are counted), and the
 next chunk's features and model numbers (LightGBM predictions and contributions, which release
 the GIL) are computed there while this thread chooses, words and writes the current chunk's
-reasons: two chunks are held at once, written in the query's order.
+reasons: two chunks are held at once, written in the query's order. The first chunk is scored
+in two parts (:func:`_parts`, the same values): nothing overlaps its model numbers otherwise,
+since the query delivers its first rows only once it is done.
 """
 
 from __future__ import annotations

@@ -30,6 +30,14 @@ hashing. ``trees_per_block`` fixes the block size instead. With one block the ou
 bit-identical to ``pred_contrib``; with several it differs only by the order of floating-point
 additions (about 1e-15).
 
+Raw scores from the same pass. :func:`contributions_and_raw` also asks LightGBM for
+``pred_leaf`` of each group's representative and adds each tree's leaf output, tree after tree
+from zero, as LightGBM's own prediction does: the raw scores are bit-identical to
+``predict(raw_score=True)`` (and :func:`probability_from_raw` turns them into ``predict``'s
+probabilities with the C library's ``exp``), for a fraction of a second prediction's cost.
+``plan_rows`` plans the blocks as for a batch of that many rows: the parts of a batch explained
+one by one then get the whole batch's bits.
+
 Threads. ``n_jobs`` other than 1 splits the rows across that many threads (each at least 5,000
 rows): NumPy's gathers and LightGBM release the GIL. LightGBM's ``Booster.predict`` with an
 iteration range writes that range into the shared C++ model before predicting (``InitPredict``),
