@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -206,8 +207,13 @@ def score_contact_base(
         max_age_days=max_age,
         engine=engine,
     )
+    # what the first chunk's numbers need, built while the query runs
+    warm = ThreadPoolExecutor(1, thread_name_prefix="leadscore-prepare")
+    prepared = warm.submit(_prepare, loaded.scorer, chunk_size)
+    warm.shutdown(wait=False)
     # stopping early (an error, Ctrl-C) interrupts the query rather than waiting for it
-    scored = ahead(_parts(chunks), partial(_numbers, loaded.scorer), stop=engine.interrupt)
+    compute = partial(_numbers, loaded.scorer, prepared)
+    scored = ahead(_parts(chunks), compute, stop=engine.interrupt)
     try:
         if history is not None:  # a bad or locked store fails now, before anything is written
             history.open_check()  # (while the feature query runs)
@@ -314,11 +320,22 @@ def _parts(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, int]]
             close()
 
 
-def _numbers(scorer: Scorer, part: tuple[pd.DataFrame, int]) -> ModelNumbers | None:
+def _prepare(scorer: Scorer, rows: int) -> None:
+    """:meth:`Scorer.prepare_batch` of a global model that explains (else nothing)."""
+    if scorer.explains and scorer.segments is None:
+        scorer.prepare_batch(rows)
+
+
+def _numbers(
+    scorer: Scorer, prepared: Future[None], part: tuple[pd.DataFrame, int]
+) -> ModelNumbers | None:
     """The model numbers of a chunk (``(features, rows planned for)``, see :func:`_parts`) a
     global model explains (computed ahead, in the background:
-    :func:`~leadscore.serving.pipeline.ahead`); ``None`` for other scorers."""
+    :func:`~leadscore.serving.pipeline.ahead`), once ``prepared`` is done (its error, if
+    any, is the first chunk's own to raise); ``None`` for other scorers."""
     features, plan_rows = part
+    with contextlib.suppress(Exception):
+        prepared.result()
     if scorer.explains and scorer.segments is None:
         return scorer.explain_numbers(features, plan_rows=plan_rows)
     return None

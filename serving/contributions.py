@@ -98,6 +98,7 @@ __all__ = [
     "ThresholdBinner",
     "contributions_and_raw",
     "exact_contributions",
+    "prepare",
     "probability_from_raw",
 ]
 
@@ -511,6 +512,17 @@ def contributions_and_raw(
     )
     assert raw is not None
     return (empty if out is None else out), raw
+
+
+def prepare(
+    booster: Any, *, binner: ThresholdBinner, boosters: RangeBoosters, plan_rows: int
+) -> None:
+    """Build, ahead of a batch of ``plan_rows`` rows, what :func:`contributions_and_raw`
+    needs for it (the plan's blocks and their boosters): the same work the first call does."""
+    best = int(getattr(booster, "best_iteration", 0) or 0)
+    n_iterations = min(best, binner.n_trees) if best > 0 else binner.n_trees
+    for block in binner.plan(n_iterations, None, plan_rows):
+        boosters.get(block.start, block.stop)
 
 
 def probability_from_raw(raw: Floats, objective: str) -> Floats | None:

@@ -34,6 +34,7 @@ from leadscore.serving.contributions import (
     ThresholdBinner,
     contributions_and_raw,
     exact_contributions,
+    prepare,
     probability_from_raw,
 )
 from leadscore.serving.flat import FlatScoring
@@ -89,6 +90,10 @@ of one representative row per group (:func:`contributions_and_raw`, bit-identica
 LightGBM's ``predict``; for the reason head, from the pass that gives its contributions):
 measured break-even with LightGBM's own prediction at about 3-4k rows of the benchmark model,
 0.4 -> 0.05 CPU-s (reason head) and 0.37 -> 0.2 (another head) per 100k rows."""
+
+RAW_PLAN_ROWS = 65_536
+"""The heads other than the reason head plan their leaves' blocks as for this many rows,
+whatever the batch (their raw scores are exact for any plan): one plan per head."""
 
 CHECK_ROWS = 64
 """The first batch a head's probabilities come from its leaves, its first rows are also
@@ -324,7 +329,20 @@ class Scorer:
         """:meth:`_probability`, from the trees' leaves where :meth:`_exact_raw` applies."""
         if self._exact_raw(target, len(matrix)) is None:
             return self._probability(target, matrix)
-        return self._exact_probability(target, matrix, contributions=False)[1]
+        return self._exact_probability(
+            target, matrix, contributions=False, plan_rows=RAW_PLAN_ROWS
+        )[1]
+
+    def prepare_batch(self, rows: int) -> None:
+        """Build what explaining a batch of ``rows`` rows needs (each head's bins, blocks and
+        block boosters): batch scoring calls it in the background while the feature query
+        runs, so that the first chunk's numbers do not pay for it."""
+        for target, head in self.heads.items():
+            exact = self._exact_raw(target, rows)
+            if exact is None or not isinstance(head, ModelHead):
+                continue
+            plan_rows = rows if target == self.spec.reason_target else RAW_PLAN_ROWS
+            prepare(head.booster, binner=exact[0], boosters=exact[1], plan_rows=plan_rows)
 
     def _raw(self, target: str, matrix: FloatArray) -> FloatArray:
         """Uncalibrated probabilities of one head (full range of its immutable booster)."""
