@@ -228,7 +228,8 @@ def test_first_chunk_in_two_parts_planned_as_a_whole_and_closing_closes_the_chun
             closed.append(True)
 
     parts = [(len(frame), plan) for frame, plan in batch_module._parts(chunks())]
-    assert parts == [(3, 12), (9, 12), (9, 9), (5, 5)] and closed == [True]
+    cut = 12 // batch_module.FIRST_PART
+    assert parts == [(cut, 12), (12 - cut, 12), (9, 9), (5, 5)] and closed == [True]
     stream = batch_module._parts(chunks())
     next(stream)
     stream.close()  # stopped early: the query's stream is released at once
