@@ -39,6 +39,10 @@ class ModelSplits:
     n_trees: int
     trees_per_iteration: int
     splits: tuple[Split, ...]
+    leaf_values: tuple[tuple[float, ...], ...] = ()
+    """Per tree, its leaves' outputs (the doubles LightGBM parses from the same text)."""
+    objective: str = ""
+    """The model's ``objective=`` line (e.g. ``binary sigmoid:1``)."""
 
 
 def _values(fields: dict[str, str], key: str) -> list[str]:
@@ -99,4 +103,8 @@ def read_splits(model_text: str) -> ModelSplits:
         n_trees=len(trees),
         trees_per_iteration=int(header.get("num_tree_per_iteration", "1")),
         splits=tuple(splits),
+        leaf_values=tuple(
+            tuple(float(v) for v in _values(fields, "leaf_value")) for fields in trees
+        ),
+        objective=header.get("objective", "").strip(),
     )

@@ -30,6 +30,14 @@ hashing. ``trees_per_block`` fixes the block size instead. With one block the ou
 bit-identical to ``pred_contrib``; with several it differs only by the order of floating-point
 additions (about 1e-15).
 
+Raw scores from the same pass. :func:`contributions_and_raw` also asks LightGBM for
+``pred_leaf`` of each group's representative and adds each tree's leaf output, tree after tree
+from zero, as LightGBM's own prediction does: the raw scores are bit-identical to
+``predict(raw_score=True)`` (and :func:`probability_from_raw` turns them into ``predict``'s
+probabilities with the C library's ``exp``), for a fraction of a second prediction's cost.
+``plan_rows`` plans the blocks as for a batch of that many rows: the parts of a batch explained
+one by one then get the whole batch's bits.
+
 Threads. ``n_jobs`` other than 1 splits the rows across that many threads (each at least 5,000
 rows): NumPy's gathers and LightGBM release the GIL. LightGBM's ``Booster.predict`` with an
 iteration range writes that range into the shared C++ model before predicting (``InitPredict``),
@@ -63,6 +71,7 @@ Sizing guidance (measured, benchmarks/scoring.py on the synthetic CRM's current 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -84,7 +93,14 @@ from leadscore.serving._split_bins import (
 )
 from leadscore.serving.range_boosters import RangeBoosters
 
-__all__ = ["RangeBoosters", "ThresholdBinner", "exact_contributions"]
+__all__ = [
+    "RangeBoosters",
+    "ThresholdBinner",
+    "contributions_and_raw",
+    "exact_contributions",
+    "prepare",
+    "probability_from_raw",
+]
 
 Index = npt.NDArray[np.intp]
 
@@ -129,6 +145,9 @@ class ThresholdBinner:
                 self._bins.append(numerical_bins(splits))
         self._tables: dict[tuple[int, int], list[tuple[int, Codes, int]]] = {}
         self._plans: dict[tuple[int, int | None, int], list[_Block]] = {}
+        self.leaf_values: list[Floats] = [np.array(v, dtype=np.float64) for v in model.leaf_values]
+        """Per tree, its leaves' outputs (for :func:`contributions_and_raw`)."""
+        self.objective = model.objective
 
     @classmethod
     def from_booster(cls, booster: Any) -> ThresholdBinner:
@@ -282,10 +301,15 @@ def _explain_rows(
     X: npt.NDArray[Any],
     codes: Index,
     blocks: Sequence[_Block],
-    out: Floats,
+    out: Floats | None,
+    raw: Floats | None = None,
+    leaf_values: Sequence[Floats] = (),
 ) -> None:
     """Write the contributions of the rows of ``X`` (``codes``: their global bin codes) into
-    ``out`` (zeros, columns contiguous), block by block."""
+    ``out`` (zeros, columns contiguous; ``None``: none), block by block; with ``raw`` (zeros),
+    also the raw score LightGBM predicts: each tree's leaf output (``leaf_values``) of the
+    group's representative (``pred_leaf``), added tree after tree in LightGBM's order, from
+    zero (bit-identical)."""
     n_rows, n_features = X.shape
     arange = np.arange(n_rows, dtype=np.intp)
     dense_limit = min(_DENSE_LIMIT, max(4096, 2 * n_rows))
@@ -306,6 +330,10 @@ def _explain_rows(
             representatives, key = _group_rows(columns, n_rows)
             present = np.arange(len(representatives), dtype=np.intp)
         rows = X[representatives]
+        if raw is not None:
+            _add_leaves(boosters, rows, block, leaf_values, present, key, raw)
+        if out is None:
+            continue
         values = _predict(boosters, rows, block)
         base += float(values[0, n_features])
         if not features:
@@ -314,7 +342,28 @@ def _explain_rows(
         shares[present] = values[:, features]
         for column, j in enumerate(features):
             out[:, j] += shares[:, column][key]
-    out[:, n_features] = base
+    if out is not None:
+        out[:, n_features] = base
+
+
+def _add_leaves(
+    boosters: RangeBoosters,
+    rows: npt.NDArray[Any],
+    block: _Block,
+    leaf_values: Sequence[Floats],
+    present: Index,
+    key: Index,
+    raw: Floats,
+) -> None:
+    """Add the block's trees' leaf outputs to ``raw``, one tree at a time (``rows``: one
+    representative per group; ``key``: each row's group, ``present``: the groups' slots)."""
+    leaves = boosters.leaves(block.start, block.stop, rows).astype(np.intp)
+    leaves = leaves.reshape(len(rows), -1)
+    slots = int(present[-1]) + 1 if len(present) else 0
+    for k in range(block.stop - block.start):
+        output = np.zeros(slots, dtype=np.float64)
+        output[present] = leaf_values[block.start + k][leaves[:, k]]
+        raw += output[key]
 
 
 def _predict(boosters: RangeBoosters, rows: npt.NDArray[Any], block: _Block) -> Floats:
@@ -332,6 +381,7 @@ def exact_contributions(
     n_jobs: int = 1,
     trees_per_block: int | None = None,
     num_iteration: int | None = None,
+    plan_rows: int | None = None,
 ) -> Floats:
     """Exact SHAP contributions, as ``booster.predict(X, pred_contrib=True)``, computed once per
     distinct binned row.
@@ -344,6 +394,9 @@ def exact_contributions(
     ``booster`` and reused) holds the immutable per-block boosters: pass the same object on
     every call for a model to pay their construction once. ``booster`` itself is only read
     (its best iteration, and its text when ``binner`` or ``boosters`` is not given).
+    ``plan_rows``: choose the blocks as for a batch of that many rows (default: ``X``'s), so
+    that the parts of a batch explained one by one get the batch's very values (a row's
+    values depend on the blocks only, never on the other rows).
     """
     if binner is None:
         binner = ThresholdBinner.from_booster(booster)
@@ -376,26 +429,115 @@ def exact_contributions(
         values = boosters.contributions(0, n_iterations, X[representatives])
         return np.asarray(values, dtype=np.float64)[groups]
 
-    blocks = binner.plan(n_iterations, trees_per_block, n_rows)
-    workers = _workers(n_jobs, n_rows)
-    out = np.zeros((n_rows, n_features + 1), dtype=np.float64, order="F")
+    blocks = binner.plan(n_iterations, trees_per_block, plan_rows or n_rows)
+    out = _explain(binner, boosters, X, blocks, _workers(n_jobs, n_rows))[0]
+    assert out is not None
+    return out
+
+
+def _explain(
+    binner: ThresholdBinner,
+    boosters: RangeBoosters,
+    X: npt.NDArray[Any],
+    blocks: Sequence[_Block],
+    workers: int,
+    *,
+    contributions: bool = True,
+    with_raw: bool = False,
+) -> tuple[Floats | None, Floats | None]:
+    """Contributions of ``X`` by ``blocks`` (unless not ``contributions``) and, ``with_raw``,
+    LightGBM's raw scores."""
+    n_rows, n_features = X.shape
+    out = np.zeros((n_rows, n_features + 1), dtype=np.float64, order="F") if contributions else None
+    raw = np.zeros(n_rows, dtype=np.float64) if with_raw else None
+    leaves = binner.leaf_values if with_raw else ()
     if workers == 1:
-        _explain_rows(boosters, X, binner._codes(X, np.intp), blocks, out)
-        return np.ascontiguousarray(out)
-    # rows split across threads, one LightGBM thread each: NumPy's gathers and LightGBM
-    # release the GIL; every worker writes its own rows of ``out``
-    bounds = np.linspace(0, n_rows, workers + 1).astype(int)
-    range_boosters = boosters
+        _explain_rows(boosters, X, binner._codes(X, np.intp), blocks, out, raw, leaves)
+    else:
+        # rows split across threads, one LightGBM thread each: NumPy's gathers and LightGBM
+        # release the GIL; every worker writes its own rows of ``out`` and ``raw``
+        bounds = np.linspace(0, n_rows, workers + 1).astype(int)
+        range_boosters = boosters
 
-    def run(part: int) -> None:
-        lo, hi = bounds[part], bounds[part + 1]
-        rows = X[lo:hi]
-        codes = binner._codes(rows, np.intp)
-        _explain_rows(range_boosters, rows, codes, blocks, out[lo:hi])
+        def run(part: int) -> None:
+            lo, hi = bounds[part], bounds[part + 1]
+            rows = X[lo:hi]
+            codes = binner._codes(rows, np.intp)
+            mine = None if out is None else out[lo:hi]
+            raw_part = None if raw is None else raw[lo:hi]
+            _explain_rows(range_boosters, rows, codes, blocks, mine, raw_part, leaves)
 
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, range(workers)))
-    return np.ascontiguousarray(out)
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, range(workers)))
+    return (None if out is None else np.ascontiguousarray(out)), raw
+
+
+def contributions_and_raw(
+    booster: Any,
+    X: npt.NDArray[Any],
+    *,
+    binner: ThresholdBinner | None = None,
+    boosters: RangeBoosters | None = None,
+    n_jobs: int = 1,
+    contributions: bool = True,
+    plan_rows: int | None = None,
+) -> tuple[Floats, Floats]:
+    """:func:`exact_contributions` (default plan, best iteration) and, from the same pass, the
+    raw scores ``booster.predict(X, raw_score=True)`` gives, bit for bit: the groups' leaves
+    come from LightGBM (``pred_leaf`` of one representative per group) and their outputs are
+    added tree after tree from zero, in LightGBM's order. About 0.05 s per 100k rows on top of
+    the contributions instead of a second prediction (~0.4 s). Not ``contributions``: the raw
+    scores only (an empty contributions array; ~0.2 s per 100k rows). ``plan_rows``: as in
+    :func:`exact_contributions`."""
+    if binner is None:
+        binner = ThresholdBinner.from_booster(booster)
+    if binner.trees_per_iteration != 1:
+        raise NotImplementedError("only single-output models (binary, regression)")
+    X = _check_matrix(X, binner.n_features)
+    if n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive number of threads or -1, got {n_jobs}")
+    total = binner.n_trees
+    best = int(getattr(booster, "best_iteration", 0) or 0)
+    n_iterations = min(best, total) if best > 0 else total
+    n_rows, n_features = X.shape
+    empty = np.zeros((0, n_features + 1), dtype=np.float64)
+    if n_rows == 0:
+        return empty, np.zeros(0, dtype=np.float64)
+    if boosters is None:
+        boosters = RangeBoosters(booster)
+    blocks = binner.plan(n_iterations, None, plan_rows or n_rows)
+    workers = _workers(n_jobs, n_rows)
+    out, raw = _explain(
+        binner, boosters, X, blocks, workers, contributions=contributions, with_raw=True
+    )
+    assert raw is not None
+    return (empty if out is None else out), raw
+
+
+def prepare(
+    booster: Any, *, binner: ThresholdBinner, boosters: RangeBoosters, plan_rows: int
+) -> None:
+    """Build, ahead of a batch of ``plan_rows`` rows, what :func:`contributions_and_raw`
+    needs for it (the plan's blocks and their boosters): the same work the first call does."""
+    best = int(getattr(booster, "best_iteration", 0) or 0)
+    n_iterations = min(best, binner.n_trees) if best > 0 else binner.n_trees
+    for block in binner.plan(n_iterations, None, plan_rows):
+        boosters.get(block.start, block.stop)
+
+
+def probability_from_raw(raw: Floats, objective: str) -> Floats | None:
+    """What LightGBM's ``predict`` gives from raw scores, bit for bit, for ``objective``
+    ``binary sigmoid:S`` (``1 / (1 + exp(-S * raw))``, with the C library's ``exp`` as
+    LightGBM's: NumPy's vectorised ``exp`` may differ in the last bit); ``None`` for any
+    other objective (predict with LightGBM then)."""
+    words = objective.split()
+    if len(words) != 2 or words[0] != "binary" or not words[1].startswith("sigmoid:"):
+        return None
+    sigmoid = float(words[1].removeprefix("sigmoid:"))
+    scaled = (-sigmoid * raw).tolist()
+    exp = np.fromiter(map(math.exp, scaled), dtype=np.float64, count=len(scaled))
+    probability: Floats = 1.0 / (1.0 + exp)
+    return probability
 
 
 def _workers(n_jobs: int, n_rows: int) -> int:

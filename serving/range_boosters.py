@@ -62,3 +62,10 @@ class RangeBoosters:
         booster = self.get(start, stop)
         with self._contrib_locks[(start, stop)]:
             return predict(booster, rows, pred_contrib=True)
+
+    def leaves(self, start: int, stop: int, rows: Any) -> Any:
+        """``pred_leaf`` of ``rows`` by the booster of iterations ``start <= i < stop``
+        (serialised per booster like :meth:`contributions`)."""
+        booster = self.get(start, stop)
+        with self._contrib_locks[(start, stop)]:
+            return predict(booster, rows, pred_leaf=True)

@@ -97,6 +97,7 @@ def test_concurrent_heads_equal_sequential(
     finally:
         crm.close()
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 10**9)
+    monkeypatch.setattr(scorer_module, "EXACT_RAW_FROM", 17)  # the leaves' probabilities
     alone = scorer.explain_numbers(frame)
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 1)
     together = scorer.explain_numbers(frame)
@@ -106,6 +107,12 @@ def test_concurrent_heads_equal_sequential(
         assert np.array_equal(first[name], second[name], equal_nan=True)
     assert np.array_equal(alone.contributions, together.contributions)
     assert np.array_equal(alone.raw_score, together.raw_score)
+    # the probabilities from the trees' leaves (the reason head's from the contribution
+    # pass) are LightGBM's, bit for bit
+    assert len(frame) >= 17
+    plain = scorer.global_probabilities(frame)
+    for name in first:
+        assert np.array_equal(first[name], plain[name].to_numpy(), equal_nan=True), name
 
 
 def _sequential(model: ServingModel, chunk_size: int) -> pa.Table:
@@ -141,9 +148,12 @@ def _sequential(model: ServingModel, chunk_size: int) -> pa.Table:
 def test_pipelined_batch_equals_sequential(
     model: ServingModel, tmp_path: Path, chunk_size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import leadscore.serving.batch as batch_module
     import leadscore.serving.scorer as scorer_module
 
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 50)  # the threaded heads too
+    monkeypatch.setattr(scorer_module, "EXACT_RAW_FROM", 20)  # the leaves' probabilities too
+    monkeypatch.setattr(batch_module, "SPLIT_FROM", 90)  # the first chunk in two parts too
     out = tmp_path / "scores.parquet"
     progress: list[tuple[int, int]] = []
     result = score_contact_base(
@@ -200,3 +210,64 @@ def test_duckdb_engine_interrupts_its_running_query() -> None:
             list(stream)
     finally:
         done.set()
+
+
+def test_first_chunk_in_two_parts_planned_as_a_whole_and_closing_closes_the_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import leadscore.serving.batch as batch_module
+
+    monkeypatch.setattr(batch_module, "SPLIT_FROM", 8)
+    closed: list[bool] = []
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        try:
+            for rows in (12, 9, 5):
+                yield pd.DataFrame({"x": range(rows)})
+        finally:
+            closed.append(True)
+
+    parts = [(len(frame), plan) for frame, plan in batch_module._parts(chunks())]
+    cut = 12 // batch_module.FIRST_PART
+    assert parts == [(cut, 12), (12 - cut, 12), (9, 9), (5, 5)] and closed == [True]
+    stream = batch_module._parts(chunks())
+    next(stream)
+    stream.close()  # stopped early: the query's stream is released at once
+    assert closed == [True, True]
+
+
+def test_leaves_probabilities_checked_against_lightgbm_once_and_given_up_when_unequal(
+    model: ServingModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A platform whose ``exp`` is not LightGBM's (simulated: the last bit changed) gets
+    LightGBM's probabilities, checked on the first batch, and keeps them."""
+    import leadscore.serving.scorer as scorer_module
+    from leadscore.crm import open_crm
+
+    scorer = load_scorer("champion", tracking_uri=model.tracking_uri).scorer
+    crm = open_crm(model.crm_path)
+    try:
+        frame = pd.concat(
+            list(iter_features(crm, scorer.require_definition(), as_of=model.as_of)),
+            ignore_index=True,
+        )
+    finally:
+        crm.close()
+    real = scorer_module.probability_from_raw
+
+    def off_by_a_bit(raw: np.ndarray, objective: str) -> np.ndarray | None:
+        out = real(raw, objective)
+        return None if out is None else np.nextafter(out, 2.0)
+
+    monkeypatch.setattr(scorer_module, "EXACT_RAW_FROM", 17)
+    monkeypatch.setattr(scorer_module, "probability_from_raw", off_by_a_bit)
+    monkeypatch.setattr(scorer, "_exact", {})  # a scorer shared with other tests: restored
+    monkeypatch.setattr(scorer, "_exact_checked", set())
+    plain = scorer.global_probabilities(frame)
+    for _ in range(2):
+        got = scorer.explain_numbers(frame).probabilities()
+        for name in got:
+            assert np.array_equal(got[name], plain[name].to_numpy(), equal_nan=True), name
+    reason = scorer.spec.reason_target
+    assert reason in scorer._exact and scorer._exact[reason] is None  # given up for good
+    assert all(scorer._exact.get(t) is None for t in scorer.heads)

@@ -316,3 +316,83 @@ def test_default_plan_explains_few_rows_on_lead_data() -> None:
     got = exact_contributions(spy, X)
     assert spy.explained < 0.05 * n * 30, spy.explained
     np.testing.assert_allclose(got, model.predict(X, pred_contrib=True), rtol=0.0, atol=TOL)
+
+
+def _assert_raw_bit_identical(booster: Any, X: npt.NDArray[Any], **kwargs: Any) -> None:
+    from leadscore.serving.contributions import contributions_and_raw, probability_from_raw
+
+    got, raw = contributions_and_raw(booster, X, **kwargs)
+    np.testing.assert_allclose(got, booster.predict(X, pred_contrib=True), rtol=0.0, atol=TOL)
+    assert np.array_equal(raw, booster.predict(X, raw_score=True))  # bit for bit
+    binner = kwargs.get("binner") or ThresholdBinner.from_booster(booster)
+    probability = probability_from_raw(raw, binner.objective)
+    assert probability is not None and np.array_equal(probability, booster.predict(X))
+    none, alone = contributions_and_raw(booster, X, contributions=False, **kwargs)
+    assert none.shape == (0, N_FEATURES + 1) and np.array_equal(alone, raw)  # raw scores only
+
+
+def test_raw_scores_from_the_contribution_pass_are_lightgbms(
+    booster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The raw scores (and probabilities) computed with the contributions equal LightGBM's
+    prediction bit for bit: edge values, unseen values, threads, hashed grouping."""
+    _assert_raw_bit_identical(booster, _edge_rows(booster, 4000, seed=21))
+    X, _ = _training_data(1000, seed=22)
+    X[:, :5] *= 1000.0
+    X[:, CATEGORICAL] += 50
+    _assert_raw_bit_identical(booster, X)
+    monkeypatch.setattr(contributions, "_MIN_ROWS_PER_JOB", 100)
+    _assert_raw_bit_identical(booster, _edge_rows(booster, 3000, seed=23), n_jobs=2)
+    monkeypatch.setattr(contributions, "_DENSE_LIMIT", 1)
+    _assert_raw_bit_identical(
+        booster, _edge_rows(booster, 2000, seed=24), binner=ThresholdBinner.from_booster(booster)
+    )
+
+
+def test_raw_scores_use_the_best_iteration(booster: Any) -> None:
+    from leadscore.serving.contributions import contributions_and_raw
+
+    copy = lgb.Booster(model_str=booster.model_to_string())
+    copy.best_iteration = 11
+    X = _edge_rows(booster, 800, seed=25)
+    got, raw = contributions_and_raw(copy, X)
+    assert np.array_equal(raw, copy.predict(X, raw_score=True))
+    expected = copy.predict(X, pred_contrib=True, num_iteration=11)
+    np.testing.assert_allclose(got, expected, rtol=0.0, atol=TOL)
+    empty, none = contributions_and_raw(copy, np.empty((0, N_FEATURES)))
+    assert empty.shape == (0, N_FEATURES + 1) and none.shape == (0,)
+
+
+def test_probability_only_for_the_binary_objective() -> None:
+    from leadscore.serving.contributions import probability_from_raw
+
+    raw = np.array([-3.0, 0.0, 2.5])
+    assert probability_from_raw(raw, "regression") is None
+    assert probability_from_raw(raw, "cross_entropy") is None
+    half = probability_from_raw(raw, "binary sigmoid:0.5")
+    assert half is not None and half[1] == 0.5
+
+
+def test_parts_planned_as_the_whole_batch_get_its_values_bit_for_bit() -> None:
+    """Batch scoring explains a chunk in parts with the chunk's plan (``plan_rows``): each
+    row's values depend on the blocks only, so the parts give the whole chunk's bits."""
+    from leadscore.serving.contributions import contributions_and_raw
+
+    X, y = _training_data(3000, seed=27)
+    params = {"objective": "binary", "num_leaves": 4, "verbose": -1, "num_threads": 1}
+    data = lgb.Dataset(X, y, categorical_feature=[CATEGORICAL])
+    booster = lgb.train(params, data, num_boost_round=60)
+    rows = np.concatenate([_edge_rows(booster, 10_000, seed=26)] * 4)
+    binner = ThresholdBinner.from_booster(booster)
+
+    def bounds(n: int) -> list[tuple[int, int]]:
+        return [(b.start, b.stop) for b in binner.plan(60, None, n)]
+
+    assert bounds(40_000) != bounds(5_000)  # the plans differ
+    whole = exact_contributions(booster, rows, binner=binner)
+    _, whole_raw = contributions_and_raw(booster, rows, binner=binner)
+    for lo, hi in ((0, 5_000), (5_000, 40_000), (17, 40)):
+        part = exact_contributions(booster, rows[lo:hi], binner=binner, plan_rows=40_000)
+        assert np.array_equal(part, whole[lo:hi])
+        both, raw = contributions_and_raw(booster, rows[lo:hi], binner=binner, plan_rows=40_000)
+        assert np.array_equal(both, whole[lo:hi]) and np.array_equal(raw, whole_raw[lo:hi])
