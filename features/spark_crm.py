@@ -26,6 +26,7 @@ from leadscore.errors import DataContractError, SourceError
 from leadscore.features.engine import SparkEngine, to_spark_sql
 from leadscore.features.engine import utc_session as _utc
 from leadscore.validation import Problem, raw_view, validate
+from leadscore.validation_counts import FetchedRows
 
 __all__ = ["CATALOG_PREFIX", "SparkCrm", "SparkSqlConnection", "open_spark_crm"]
 
@@ -44,19 +45,6 @@ _SPARK_TO_DUCKDB = {
     "timestamp": "TIMESTAMP WITH TIME ZONE",
     "timestamp_ntz": "TIMESTAMP",
 }
-
-
-class _Rows:
-    """A query result in the shape the validator reads (``fetchone``, ``fetchall``)."""
-
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self.rows = rows
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        return self.rows[0] if self.rows else None
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return list(self.rows)
 
 
 class SparkSqlConnection:
@@ -101,32 +89,32 @@ class SparkSqlConnection:
         sql = f"SELECT count(*) FROM {source}" + (f" WHERE {where}" if where else "")
         return int(self.spark.sql(to_spark_sql(sql, self.names)).collect()[0][0])
 
-    def execute(self, query: str) -> _Rows:
+    def execute(self, query: str) -> FetchedRows:
         counted = _COUNT.match(query)
         if counted:
             key = (counted.group(1).strip(), (counted.group(2) or "").strip())
             if self.recorded is not None:
                 self.recorded.append(key)
-                return _Rows([(0 if key[1] else 1,)])
+                return FetchedRows([(0 if key[1] else 1,)])
             if key not in self.counts:
                 self.counts[key] = self._count(*key)
-            return _Rows([(self.counts[key],)])
+            return FetchedRows([(self.counts[key],)])
         if "duckdb_views()" in query:
             present = [(name,) for name in self.names if name.startswith("raw_")]
-            return _Rows(present)
+            return FetchedRows(present)
         described = _DESCRIBE.match(query)
         if described:
             frame = self.spark.table(self.names[described.group(1).strip('"')])
-            return _Rows([(n, _SPARK_TO_DUCKDB.get(t, t.upper())) for n, t in frame.dtypes])
+            return FetchedRows([(n, _SPARK_TO_DUCKDB.get(t, t.upper())) for n, t in frame.dtypes])
         created = _CREATE_VIEW.match(query)
         if created:
             logical = created.group(1).strip('"')
             view = self.names.setdefault(logical, f"_ls_{logical}_{uuid.uuid4().hex[:8]}")
             select = to_spark_sql(created.group(2), self.names)
             self.spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW `{view}` AS {select}")
-            return _Rows([])
+            return FetchedRows([])
         rows = self.spark.sql(to_spark_sql(query, self.names)).collect()
-        return _Rows([tuple(row) for row in rows])
+        return FetchedRows([tuple(row) for row in rows])
 
 
 class SparkCrm:

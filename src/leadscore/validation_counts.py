@@ -18,15 +18,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["FusedCounts"]
+__all__ = ["FetchedRows", "FusedCounts"]
 
 _COUNT = re.compile(r"^SELECT count\(\*\) FROM (.+?)(?: WHERE (.*))?$", re.S)
 _SUBQUERY = re.compile(r"\bselect\b", re.I)
 _READ = re.compile(r"^\s*(SELECT|DESCRIBE)\b", re.I)
 
 
-class _Rows:
-    """A result already fetched."""
+class FetchedRows:
+    """A query result already fetched, in the shape the validator reads (``fetchone``,
+    ``fetchall``)."""
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self.rows = rows
@@ -73,13 +74,13 @@ class FusedCounts:
         if counted:
             key = (counted.group(1).strip(), (counted.group(2) or "").strip())
             if key in self.counts:
-                return _Rows([(self.counts[key],)])
+                return FetchedRows([(self.counts[key],)])
             if self.recorded is not None:
                 self.recorded.append(key)
-                return _Rows([(0 if key[1] else 1,)])
+                return FetchedRows([(0 if key[1] else 1,)])
             return self.con.execute(query)
         if not _READ.match(query):
             return self.con.execute(query)
         if query not in self.reads:
             self.reads[query] = self.con.execute(query).fetchall()
-        return _Rows(self.reads[query])
+        return FetchedRows(self.reads[query])
