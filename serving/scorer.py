@@ -10,6 +10,7 @@ them and predicts through :class:`~leadscore.model.head.ModelHead`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -49,6 +50,8 @@ from leadscore.serving.reasons import (
 )
 from leadscore.serving.reasons_table import explain_table
 from leadscore.serving.segments import SegmentRouting, by_segment, explain_by_segment
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "CONCURRENT_FROM",
@@ -321,6 +324,12 @@ class Scorer:
             if not np.array_equal(probability[:CHECK_ROWS], self._raw(target, matrix[:CHECK_ROWS])):
                 with self._exact_lock:
                     self._exact[target] = None  # LightGBM predicts this head from now on
+                _log.warning(
+                    "The %s head's probabilities from the trees' leaves differ from LightGBM's "
+                    "predict on this platform: LightGBM predicts it from now on (same values, "
+                    "slower batch scoring).",
+                    target,
+                )
                 return values, self._probability(target, matrix)
             self._exact_checked.add(target)
         return values, head.calibrator.predict(probability)

@@ -237,12 +237,13 @@ def test_first_chunk_in_two_parts_planned_as_a_whole_and_closing_closes_the_chun
 
 
 def test_leaves_probabilities_checked_against_lightgbm_once_and_given_up_when_unequal(
-    model: ServingModel, monkeypatch: pytest.MonkeyPatch
+    model: ServingModel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A platform whose ``exp`` is not LightGBM's (simulated: the last bit changed) gets
-    LightGBM's probabilities, checked on the first batch, and keeps them."""
+    LightGBM's probabilities, checked on the first batch, and keeps them (and says so once)."""
     import leadscore.serving.scorer as scorer_module
     from leadscore.crm import open_crm
+    from leadscore.model.head import ModelHead
 
     scorer = load_scorer("champion", tracking_uri=model.tracking_uri).scorer
     crm = open_crm(model.crm_path)
@@ -264,6 +265,7 @@ def test_leaves_probabilities_checked_against_lightgbm_once_and_given_up_when_un
     monkeypatch.setattr(scorer, "_exact", {})  # a scorer shared with other tests: restored
     monkeypatch.setattr(scorer, "_exact_checked", set())
     plain = scorer.global_probabilities(frame)
+    caplog.set_level("WARNING", logger="leadscore.serving.scorer")
     for _ in range(2):
         got = scorer.explain_numbers(frame).probabilities()
         for name in got:
@@ -271,3 +273,6 @@ def test_leaves_probabilities_checked_against_lightgbm_once_and_given_up_when_un
     reason = scorer.spec.reason_target
     assert reason in scorer._exact and scorer._exact[reason] is None  # given up for good
     assert all(scorer._exact.get(t) is None for t in scorer.heads)
+    said = [r.getMessage() for r in caplog.records if "differ from LightGBM" in r.getMessage()]
+    trees = [t for t, head in scorer.heads.items() if isinstance(head, ModelHead)]
+    assert trees and len(said) == len(trees), said  # once per tree head, not once per batch
