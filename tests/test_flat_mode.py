@@ -291,6 +291,21 @@ def test_copied_rows_and_future_dates_are_warned_about(tmp_path: Path) -> None:
     assert "40 row(s) have created_at after today (latest 2031-05-01)" in text
 
 
+def test_an_export_that_repeats_a_few_leads_keeps_its_id_column(tmp_path: Path) -> None:
+    """30 of 1,530 rows exported twice (ids and all): the id column is still the rows' id, so
+    the scores carry it (a CRM import needs it) instead of coming out without any id."""
+    frame = generate_flat_export(1500, seed=3).frame
+    frame = pd.concat([frame, frame.iloc[:30]], ignore_index=True)
+    path = tmp_path / "leads.csv"
+    frame.to_csv(path, index=False)
+    result = train_flat_table(
+        path, "converted", "created_at", evaluation=EvaluationConfig(n_bootstrap=20)
+    )
+    assert result.id_column == "lead_id"
+    assert result.dropped["lead_id"] == "row id (1,500 distinct values for 1,530 rows)"
+    assert "lead_id" not in {f.name for f in result.features}
+
+
 @pytest.mark.slow
 def test_cli_train_models_promote_score_explain(tmp_path: Path) -> None:
     """The acceptance path from the command line, each command a real process."""

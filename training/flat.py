@@ -201,7 +201,12 @@ def train_flat_table(
     features, dropped = _features(frame, exclude, keep_columns, drop_columns)
     if id_column and id_column not in keep_columns:
         features = [f for f in features if f.name != id_column]
-        dropped[id_column] = "row id (one distinct value per row)"
+        distinct = int(frame[id_column].nunique())
+        dropped[id_column] = (
+            "row id (one distinct value per row)"
+            if distinct == len(frame)
+            else f"row id ({distinct:,} distinct values for {len(frame):,} rows)"
+        )
     mangled = [
         c for c in _scientific_ids(csv_path, frame, na_values) if c not in (*keep_columns, *exclude)
     ]

@@ -68,15 +68,17 @@ def _is_unique_key(column: pd.Series) -> bool:
 
 def find_id_column(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> str | None:
     """The row id column: the first column unique over (almost) every row, preferring integer
-    or text columns named like an id (``None`` when there is none)."""
+    or text columns named like an id (``None`` when there is none). An export that repeats a
+    few leads (copied rows) keeps its id column: scores carry it, and the repeats are noted."""
     candidates = [
         c
         for c in frame.columns
         if c not in exclude
         and not pd.api.types.is_float_dtype(frame[c])
-        and frame[c].notna().all()
-        and frame[c].is_unique
-        and len(frame) > 1
+        and (
+            (frame[c].notna().all() and frame[c].is_unique and len(frame) > 1)
+            or _is_unique_key(frame[c])
+        )
     ]
     named = [c for c in candidates if re.search(r"id|key|number|code", str(c), re.IGNORECASE)]
     pick = named or candidates
