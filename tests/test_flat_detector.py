@@ -73,6 +73,9 @@ def test_csv_reader_sniffs_separator_and_reads_placeholders_as_missing(tmp_path:
     assert frame["visits"].dtype.kind == "f" and np.isnan(frame["visits"][1])
     raw = pd.DataFrame({"title": ["Select", " Manager ", ""], "n": [1, 2, 3]})
     assert clean_placeholders(raw)["title"].isna().tolist() == [True, False, True]
+    forms = ["Sélectionner", "Bitte wählen", "Seleccionar", "Selecionar", "Seleziona", "Sales"]
+    localised = clean_placeholders(pd.DataFrame({"department": forms}))  # a European export
+    assert localised["department"].isna().tolist() == [True] * 5 + [False]
     # encodings other than UTF-8: tests/test_flat_encoding.py
 
 

@@ -3,9 +3,9 @@
 The separator (``,`` ``;`` tab ``|``) and the encoding are sniffed (UTF-8, with or without a
 byte-order mark, UTF-16 with one, else Windows-1252 / Latin-1 as Excel writes on Windows; the
 reader says which it used), decimal commas and thousands dots (``1.234,5``; ``1.153`` beside
-decimal commas) are numbers, and web-form placeholders ("Select", "N/A", "-", "") are missing
-values. Training and serving read
-a flat export with the same function, and raw rows given to the scorer are cleaned with
+decimal commas) are numbers, and web-form placeholders ("Select" and its French, German,
+Spanish, Portuguese and Italian forms, "N/A", "-", "") are missing values. Training and serving
+read a flat export with the same function, and raw rows given to the scorer are cleaned with
 :func:`clean_placeholders`, so a value means the same thing at both ends. Messages name the
 file and the line, never a data row.
 """
@@ -52,6 +52,18 @@ DEFAULT_NA_VALUES: tuple[str, ...] = (
     "none",
     "Select",
     "select",
+    "Sélectionner",
+    "sélectionner",
+    "Auswählen",
+    "auswählen",
+    "Bitte wählen",
+    "bitte wählen",
+    "Seleccionar",
+    "seleccionar",
+    "Selecionar",
+    "selecionar",
+    "Seleziona",
+    "seleziona",
     "(not set)",
     "not set",
     "Unknown",
