@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,18 +85,10 @@ def test_concurrent_heads_equal_sequential(
     model: ServingModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import leadscore.serving.scorer as scorer_module
-    from leadscore.crm import open_crm
 
     loaded = load_scorer("champion", tracking_uri=model.tracking_uri)
     scorer = loaded.scorer
-    crm = open_crm(model.crm_path)
-    try:
-        frame = pd.concat(
-            list(iter_features(crm, scorer.require_definition(), as_of=model.as_of)),
-            ignore_index=True,
-        )
-    finally:
-        crm.close()
+    frame = _base_features(model, scorer)
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 10**9)
     monkeypatch.setattr(scorer_module, "EXACT_RAW_FROM", 17)  # the leaves' probabilities
     alone = scorer.explain_numbers(frame)
@@ -113,6 +106,20 @@ def test_concurrent_heads_equal_sequential(
     plain = scorer.global_probabilities(frame)
     for name in first:
         assert np.array_equal(first[name], plain[name].to_numpy(), equal_nan=True), name
+
+
+def _base_features(model: ServingModel, scorer: Any) -> pd.DataFrame:
+    """The whole scored base's features, as batch scoring reads them, in one frame."""
+    from leadscore.crm import open_crm
+
+    crm = open_crm(model.crm_path)
+    try:
+        return pd.concat(
+            list(iter_features(crm, scorer.require_definition(), as_of=model.as_of)),
+            ignore_index=True,
+        )
+    finally:
+        crm.close()
 
 
 def _sequential(model: ServingModel, chunk_size: int) -> pa.Table:
@@ -242,18 +249,10 @@ def test_leaves_probabilities_checked_against_lightgbm_once_and_given_up_when_un
     """A platform whose ``exp`` is not LightGBM's (simulated: the last bit changed) gets
     LightGBM's probabilities, checked on the first batch, and keeps them (and says so once)."""
     import leadscore.serving.scorer as scorer_module
-    from leadscore.crm import open_crm
     from leadscore.model.head import ModelHead
 
     scorer = load_scorer("champion", tracking_uri=model.tracking_uri).scorer
-    crm = open_crm(model.crm_path)
-    try:
-        frame = pd.concat(
-            list(iter_features(crm, scorer.require_definition(), as_of=model.as_of)),
-            ignore_index=True,
-        )
-    finally:
-        crm.close()
+    frame = _base_features(model, scorer)
     real = scorer_module.probability_from_raw
 
     def off_by_a_bit(raw: np.ndarray, objective: str) -> np.ndarray | None:
