@@ -29,13 +29,18 @@ percent for most leads (``round(100 * p_sql)`` made almost every score 0-3: a CR
 by it was all ties); ``generic`` also carries ``p_sql``. The Dynamics trend compares the lead's
 chance of SQL with its previous score: up or down by a quarter or more.
 
-By default only leads whose grade changed, or whose chance of SQL moved by a quarter or more,
-since the last export to the same target are written (a delta; the store remembers what each
-target was sent, after the file is in place: a lead not re-sent keeps its rank in the CRM until
-its chance moves; ``full=True`` sends every lead's current rank); a delta replacing an earlier delta file keeps that file's rows of the
-leads it does not update (two exports between two imports lose nothing: move or delete the
-file once imported); ``full=True`` writes every lead. Ids that the target cannot take
-(HubSpot's numeric record ids, Salesforce's 15/18-character ids) are refused with a count.
+By default only the leads to update are written (a delta): never sent to this target, or, since
+what it was last sent, their grade changed, their chance of SQL moved by a quarter or more, or
+their rank moved by more than ``rank_tolerance`` points (default 5). Ranks are relative: new
+leads, or other leads rescored, move an unchanged lead's rank, and a CRM list sorted by a rank
+not re-sent would be stale. The store remembers what each target was sent (grade, chance, rank)
+once the file is in place: a crash between the two records nothing, and the next export sends
+those leads again (nothing is recorded as sent that was not written). Leads last sent by a store of
+schema version 1, which kept no rank, are re-sent once. A delta replacing an earlier delta file
+keeps that file's rows of the leads it does not update (two exports between two imports lose
+nothing: move or delete the file once imported); ``full=True`` writes every lead. Ids that the
+target cannot take (HubSpot's numeric record ids, Salesforce's 15/18-character ids) are refused
+with a count.
 """
 
 from __future__ import annotations
@@ -49,13 +54,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.atomic import atomic_path
+from leadscore.atomic import atomic_path, fault_point
 from leadscore.clock import utc_now
 from leadscore.errors import ConfigError
 from leadscore.serving.leads import last_batch_at
 from leadscore.serving.store import SCORE_MOMENT, ScoreStore
 
-__all__ = ["TARGETS", "ExportResult", "export_scores"]
+__all__ = ["RANK_TOLERANCE", "TARGETS", "ExportResult", "export_scores"]
 
 _LATEST = """
 WITH r AS (
@@ -64,18 +69,25 @@ WITH r AS (
     FROM {visible} h
 ),
 sent AS (
-    SELECT contact_id, {sent_score} AS sent_score, {sent_grade} AS sent_grade
+    SELECT contact_id, {sent_score} AS sent_score, {sent_grade} AS sent_grade,
+           {sent_rank} AS sent_rank
     FROM crm_exports WHERE target = ? GROUP BY contact_id
 )
 SELECT cur.contact_id, cur.scored_at, cur.moment, cur.model_version, cur.run_id, cur.p_sql, cur.grade,
        cur.fit_score, cur.engagement_score, cur.reasons_positive, prev.p_sql AS previous_p_sql,
-       sent.sent_score, sent.sent_grade
+       sent.sent_score, sent.sent_grade, sent.sent_rank
 FROM r cur
 LEFT JOIN r prev ON prev.contact_id = cur.contact_id AND prev.rn = 2
 LEFT JOIN sent ON sent.contact_id = cur.contact_id
 WHERE cur.rn = 1
 ORDER BY cur.contact_id{c}
 """
+
+
+RANK_TOLERANCE = 5
+"""Default rank points (of 1-100) a lead's rank may move, since the rank it was last sent,
+before a delta re-sends it: ranks are relative, so new or rescored leads move an unchanged
+lead's rank, and the CRM would keep the stale one."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,14 @@ class ExportResult:
     carried: int = 0
     """Rows of the delta file being replaced whose lead this delta does not update, kept in it:
     a delta never drops changes the CRM may not have imported yet."""
+    rank_moved: int = 0
+    """Leads a delta re-sent only because their rank moved by more than ``rank_tolerance``
+    points since the rank they were last sent (grade and chance of SQL as sent)."""
+    rank_unrecorded: int = 0
+    """Leads a delta re-sent only because their last export was recorded by an older
+    leadscore, which kept no rank (once, after the store's migration to schema version 2)."""
+    rank_tolerance: int = RANK_TOLERANCE
+    """The rank points a lead's rank may move before a delta re-sends it."""
 
 
 _MOVED = math.log(1.25)
@@ -117,7 +137,7 @@ def _log_change(now: pd.Series, before: pd.Series) -> pd.Series:
 
 def _reasons(frame: pd.DataFrame, limit: int | None = None, top: int = 3) -> pd.Series:
     def join(value: Any) -> str:
-        items = [] if value is None or isinstance(value, float) else list(value)
+        items = list(value) if isinstance(value, list | tuple | np.ndarray) else []  # null
         text = "; ".join(" ".join(str(v).split()) for v in items[:top])
         return text if limit is None else text[:limit]
 
@@ -211,11 +231,24 @@ TARGETS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
 }
 
 
-def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = False) -> ExportResult:
+def export_scores(
+    store: ScoreStore,
+    target: str,
+    out: Path,
+    *,
+    full: bool = False,
+    rank_tolerance: int = RANK_TOLERANCE,
+) -> ExportResult:
     """Write ``target``'s import file of the latest scores in ``store`` to ``out`` (only the
-    changed leads unless ``full``) and remember what was sent."""
+    changed leads unless ``full``: see :func:`_to_send`) and remember what was sent, once the
+    file is in place."""
     if target not in TARGETS:
         raise ConfigError(f"Unknown export target {target!r}: use one of {', '.join(TARGETS)}.")
+    if not 0 <= rank_tolerance <= 100:
+        raise ConfigError(
+            f"The rank tolerance is {rank_tolerance}: give 0-100 rank points (0 re-sends a lead "
+            "whose rank moved at all, 100 never re-sends for the rank alone)."
+        )
     with store.connection(read_only=True) as con:
         visible, params = store.visible_history_sql(con)
         query = _LATEST.format(
@@ -224,23 +257,19 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
             c=con.sql.by_code,
             sent_score=con.sql.arg_max("p_sql", "exported_at"),
             sent_grade=con.sql.arg_max("grade", "exported_at"),
+            sent_rank=con.sql.arg_max("score_rank", "exported_at"),
         )
         latest = con.execute(query, [*params, target]).df()
         last_run_at = last_batch_at(con, visible, params)
     departed = _departed(latest, last_run_at)
     latest = latest[~departed].reset_index(drop=True)
     latest["score"] = _rank_score(latest["p_sql"])
-    if not full and not latest.empty:
-        moved = _log_change(latest["p_sql"], latest["sent_score"]).abs() >= _MOVED
-        changed = (
-            latest["sent_grade"].isna()
-            | (latest["sent_grade"] != latest["grade"])
-            | latest["sent_score"].isna()
-            | moved
-        )
-        rows = latest[changed.to_numpy()].reset_index(drop=True)
+    if full or latest.empty:
+        rows, by_rank, unrecorded = latest, 0, 0
     else:
-        rows = latest
+        changed, ranked, unknown = _to_send(latest, rank_tolerance)
+        rows = latest[(changed | ranked | unknown).to_numpy()].reset_index(drop=True)
+        by_rank, unrecorded = int(ranked.sum()), int(unknown.sum())
     shaped = TARGETS[target](rows) if not rows.empty else TARGETS[target](latest.iloc[:0])
     carried = None if full else _not_superseded(out, shaped)
     with atomic_path(out) as tmp:
@@ -249,6 +278,7 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
             carried.to_csv(
                 tmp, mode="a", header=False, index=False, encoding="utf-8", lineterminator="\n"
             )
+    fault_point("export.file_in_place")  # a crash here: nothing recorded, the next run re-sends
     if not rows.empty:
         sent = pd.DataFrame(
             {
@@ -256,6 +286,7 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
                 "contact_id": rows["contact_id"],
                 "p_sql": rows["p_sql"],
                 "grade": rows["grade"],
+                "score_rank": rows["score"].astype("int64"),
                 "exported_at": utc_now().replace(tzinfo=None),
             }
         )
@@ -269,7 +300,29 @@ def export_scores(store: ScoreStore, target: str, out: Path, *, full: bool = Fal
         delta=not full,
         departed=int(departed.sum()),
         carried=0 if carried is None else len(carried),
+        rank_moved=by_rank,
+        rank_unrecorded=unrecorded,
+        rank_tolerance=rank_tolerance,
     )
+
+
+def _to_send(latest: pd.DataFrame, tolerance: int) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Which leads a delta sends, as three disjoint masks: ``changed`` (never sent, grade
+    changed, or chance of SQL moved by a quarter or more since what was last sent), ``ranked``
+    (else: the rank moved by more than ``tolerance`` points since the rank last sent) and
+    ``unknown`` (else: sent by a store of schema version 1, which kept no rank: re-sent once)."""
+    moved = _log_change(latest["p_sql"], latest["sent_score"]).abs() >= _MOVED
+    changed = (
+        latest["sent_grade"].isna()
+        | (latest["sent_grade"] != latest["grade"])
+        | latest["sent_score"].isna()
+        | moved
+    )
+    sent_rank = pd.to_numeric(latest["sent_rank"], errors="coerce").astype(float)
+    shift = (latest["score"].astype(float) - sent_rank).abs()
+    ranked = ~changed & (shift > tolerance)
+    unknown = ~changed & sent_rank.isna()
+    return changed, ranked, unknown
 
 
 def _not_superseded(out: Path, shaped: pd.DataFrame) -> pd.DataFrame | None:

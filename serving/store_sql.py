@@ -14,14 +14,24 @@ from leadscore.errors import SourceError
 
 __all__ = ["DUCKDB", "POSTGRES", "SCHEMA_VERSION", "Dialect", "check_version"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the store's tables (1: score history with runs and facets, feedback with rep,
-note, grade and reasons shown, users, CRM exports, batch runs)."""
+note, grade and reasons shown, users, CRM exports, batch runs; 2: each CRM export row records
+the rank it sent, ``crm_exports.score_rank``)."""
 
 _VERSION_TABLE = f"""
 CREATE TABLE IF NOT EXISTS store_schema (version INTEGER NOT NULL);
 INSERT INTO store_schema SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM store_schema);
+UPDATE store_schema SET version = {SCHEMA_VERSION} WHERE version < {SCHEMA_VERSION};
 """
+"""The version row: written by a new store, raised once an older store's tables are migrated
+(the DDL before it added what the older version lacked); a newer version is left as it is."""
+
+_MIGRATIONS = """
+ALTER TABLE crm_exports ADD COLUMN IF NOT EXISTS score_rank INTEGER;
+"""
+"""Columns added since version 1, on both databases (idempotent; rows written before keep
+nulls: an export sent by version 1 recorded no rank)."""
 
 _DUCKDB_SCHEMA = """
 CREATE TABLE IF NOT EXISTS score_history (
@@ -61,7 +71,8 @@ CREATE TABLE IF NOT EXISTS crm_exports (
     contact_id VARCHAR NOT NULL,
     p_sql DOUBLE,
     grade VARCHAR,
-    exported_at TIMESTAMP NOT NULL
+    exported_at TIMESTAMP NOT NULL,
+    score_rank INTEGER
 );
 CREATE TABLE IF NOT EXISTS score_runs (
     run_id VARCHAR PRIMARY KEY,
@@ -117,7 +128,8 @@ CREATE TABLE IF NOT EXISTS crm_exports (
     contact_id VARCHAR NOT NULL,
     p_sql DOUBLE PRECISION,
     grade VARCHAR,
-    exported_at TIMESTAMP NOT NULL
+    exported_at TIMESTAMP NOT NULL,
+    score_rank INTEGER
 );
 CREATE INDEX IF NOT EXISTS crm_exports_target ON crm_exports (target, contact_id);
 CREATE TABLE IF NOT EXISTS score_runs (
@@ -167,14 +179,14 @@ class Dialect:
 
 DUCKDB = Dialect(
     name="duckdb",
-    schema=_DUCKDB_SCHEMA + _VERSION_TABLE,
+    schema=_DUCKDB_SCHEMA + _MIGRATIONS + _VERSION_TABLE,
     _any="list_contains(?::VARCHAR[], {column})",
     _arg_max="arg_max({value}, {key})",
 )
 
 POSTGRES = Dialect(
     name="postgresql",
-    schema=_POSTGRES_SCHEMA + _VERSION_TABLE,
+    schema=_POSTGRES_SCHEMA + _MIGRATIONS + _VERSION_TABLE,
     _any="{column} = ANY(?::VARCHAR[])",
     by_code=' COLLATE "C"',
     _arg_max=(

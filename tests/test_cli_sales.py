@@ -86,7 +86,14 @@ def test_feedback_report_and_export(tmp_path: Path) -> None:
     with out.open(encoding="utf-8") as handle:
         assert [r["grade"] for r in csv.DictReader(handle)] == ["D", "C", "B", "A"]
     again = run_cli("export", "--store", str(store.path), "--out", str(out))
-    assert "Wrote 0 of 4 leads (changed since the last export)" in again.stdout
+    assert (
+        "Wrote 0 of 4 leads (changed since the last export; 0 of them re-sent because their rank "
+        "moved by more than 5 points)" in " ".join(again.stdout.split())
+    )
+    ranks = run_cli(
+        "export", "--store", str(store.path), "--out", str(out), "--rank-tolerance", "101"
+    )
+    assert ranks.returncode == 2 and "rank-tolerance" in ranks.stderr
     assert "4 row(s) of the file it replaces were kept" in again.stdout  # not imported yet
     refused = run_cli("export", "--target", "hubspot", "--store", str(store.path))
     assert refused.returncode != 0 and "HubSpot record ids" in refused.stderr

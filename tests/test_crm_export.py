@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -270,3 +271,90 @@ def test_the_score_is_a_rank_and_a_moved_chance_is_resent(
     assert export_scores(store, "generic", delta).rows == 1
     (row,) = read(delta)
     assert row["contact_id"] == "c010" and int(row["score"]) > scores["c010"]
+
+
+def _base(store: ScoreStore, ids: list[str], at: datetime, low: float = 0.01) -> None:
+    """Leads ``ids`` scored at ``at``, chances rising from ``low`` by 0.1 % each, grade C."""
+    store.record_scores(
+        history(ids, at, [low + 0.001 * i for i in range(len(ids))], ["C"] * len(ids))
+    )
+
+
+def test_a_lead_pushed_down_by_new_leads_is_resent_with_its_new_rank(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    """Ranks are relative: 34 new leads above them move the rank of leads whose own chance and
+    grade stay. A rank moved by more than 5 points is re-sent (the CRM would keep the stale
+    one), a rank moved by 5 or fewer is not."""
+    store = ScoreStore(store_at)
+    old = [f"c{i:03d}" for i in range(100)]
+    _base(store, old, T0)
+    out = tmp_path / "generic.csv"
+    first = export_scores(store, "generic", out)
+    sent = {r["contact_id"]: int(r["score"]) for r in read(out)}
+    assert first.rows == 100 and sent["c079"] == 80 and sent["c010"] == 11
+    new = [f"n{i:03d}" for i in range(34)]
+    _base(store, new, T0 + timedelta(hours=1), low=0.5)  # all above the old base
+    delta = tmp_path / "delta.csv"
+    result = export_scores(store, "generic", delta)
+    now = {r["contact_id"]: int(r["score"]) for r in read(delta)}
+    assert now["c079"] == 60  # unchanged chance and grade, 20 rank points down: re-sent
+    moved = {c for c in old if c in now}
+    assert moved == {c for c in old if sent[c] - math.ceil(sent[c] * 100 / 134) > 5}
+    assert "c010" not in now and "c099" in now  # 11 -> 9 (kept), 100 -> 75 (re-sent)
+    assert set(now) - moved == set(new) and result.rank_moved == len(moved) > 60
+    assert result.rows == len(now) and result.rank_unrecorded == 0
+    again = export_scores(store, "generic", delta)
+    assert (again.rows, again.rank_moved) == (0, 0)  # what was sent is remembered, ranks too
+
+
+def test_ranks_moved_by_at_most_the_tolerance_are_not_resent(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    store = ScoreStore(store_at)
+    old = [f"c{i:03d}" for i in range(100)]
+    _base(store, old, T0)
+    export_scores(store, "generic", tmp_path / "first.csv")
+    _base(store, ["n1", "n2", "n3", "n4", "n5"], T0 + timedelta(hours=1), low=0.5)
+    out = tmp_path / "delta.csv"
+    result = export_scores(store, "generic", out)  # the top lead: 100 -> 96, the most moved
+    assert sorted(r["contact_id"] for r in read(out)) == ["n1", "n2", "n3", "n4", "n5"]
+    assert result.rank_moved == 0
+    assert export_scores(store, "generic", out, rank_tolerance=3).rank_moved > 0
+    with pytest.raises(ConfigError, match="rank tolerance"):
+        export_scores(store, "generic", out, rank_tolerance=101)
+
+
+def test_the_rank_tolerance_defaults_agree() -> None:
+    import inspect
+
+    from leadscore.cli.sales import export
+    from leadscore.pipeline.sales import ExportSpec
+    from leadscore.serving.export import RANK_TOLERANCE
+
+    option = inspect.signature(export).parameters["rank_tolerance"].default
+    assert ExportSpec().rank_tolerance == RANK_TOLERANCE == option == 5
+
+
+@pytest.mark.parametrize("point", ["atomic.before_replace", "export.file_in_place"])
+def test_a_crash_around_the_file_never_records_as_sent_what_was_not_written(
+    tmp_path: Path, point: str
+) -> None:
+    """``leadscore export`` killed (SIGKILL) before its file is in place, or after it but before
+    the store recorded what was sent: nothing is recorded, and the next export sends the same
+    leads again (the file from the crash holds them too: none is lost or duplicated)."""
+    from tests.fault_helpers import KILLED, finish, start
+
+    path = tmp_path / "scores.duckdb"
+    store = store_with(path, ["c1", "c2"])
+    out = tmp_path / "generic.csv"
+    args = ["-m", "leadscore", "export", "--store", str(path), "--out", str(out)]
+    rc, err = finish(start(args, point, tmp_path))
+    assert rc == KILLED, err
+    with store.connection(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM crm_exports").fetchone()[0] == 0
+    assert out.exists() == (point == "export.file_in_place")
+    again = export_scores(store, "generic", out)
+    assert (again.rows, again.carried) == (2, 0)
+    assert sorted(r["contact_id"] for r in read(out)) == ["c1", "c2"]
+    assert export_scores(store, "generic", out).rows == 0

@@ -231,17 +231,42 @@ def export(
         bool,
         typer.Option("--full", help="Every lead, not only those changed since the last export."),
     ] = False,
+    rank_tolerance: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Rank points (of 1-100) a lead's rank may move before the delta re-sends it: "
+            "ranks are relative, so other leads move an unchanged lead's rank. 0 re-sends any "
+            "move, 100 never re-sends for the rank alone.",
+        ),
+    ] = 5,
     store: Store = DEFAULT_STORE_OPTION,
 ) -> None:
-    """Write the latest scores as a file the CRM imports (by default only changed leads)."""
+    """Write the latest scores as a file the CRM imports (by default only changed leads).
+
+    Changed since what was last sent: grade, chance of SQL by a quarter or more, or rank by more
+    than --rank-tolerance points."""
     from leadscore.pipeline.sales import ExportSpec, export_step
 
-    result = export_step(ExportSpec(store=store, target=target, out=out, full=full))
-    what = "changed since the last export" if result.delta else "all"
+    result = export_step(
+        ExportSpec(store=store, target=target, out=out, full=full, rank_tolerance=rank_tolerance)
+    )
+    what = (
+        f"changed since the last export; {result.rank_moved:,} of them re-sent because their "
+        f"rank moved by more than {result.rank_tolerance} points"
+        if result.delta
+        else "all"
+    )
     console.print(
         f"Wrote {result.rows:,} of {result.leads:,} leads ({what}) for {result.target} to "
         f"{result.path}."
     )
+    if result.rank_unrecorded:
+        console.print(
+            f"note: {result.rank_unrecorded:,} lead(s) last exported before the store recorded "
+            "the rank it sent were re-sent once with their current rank."
+        )
     if result.carried:
         console.print(
             f"note: {result.carried:,} row(s) of the file it replaces were kept (leads not "

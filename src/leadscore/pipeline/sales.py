@@ -37,12 +37,14 @@ def feedback_report_step(*, store: Path | str = DEFAULT_SCORES_STORE) -> Feedbac
 class ExportSpec:
     """Export the latest scores of ``store`` for ``target`` (generic, hubspot, salesforce,
     dynamics) to ``out`` (default ``exports/<target>-scores.csv``); only changed leads unless
-    ``full``."""
+    ``full``, a lead whose rank moved by more than ``rank_tolerance`` points counting as
+    changed."""
 
     store: Path | str = DEFAULT_SCORES_STORE
     target: str = "generic"
     out: Path | None = None
     full: bool = False
+    rank_tolerance: int = 5
 
 
 def export_step(spec: ExportSpec) -> ExportResult:
@@ -52,4 +54,10 @@ def export_step(spec: ExportSpec) -> ExportResult:
     from leadscore.serving.store import ScoreStore
 
     out = spec.out or Path("exports") / f"{spec.target}-scores.csv"
-    return export_scores(ScoreStore(spec.store), spec.target, out, full=spec.full)
+    return export_scores(
+        ScoreStore(spec.store),
+        spec.target,
+        out,
+        full=spec.full,
+        rank_tolerance=spec.rank_tolerance,
+    )
