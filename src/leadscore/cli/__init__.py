@@ -280,7 +280,7 @@ def promote(
         tracking_uri=tracking_uri,
     )
     decision = promote_step(spec)
-    output.print_promotion(decision, margin)
+    output.print_promotion(decision)
     if not decision.promoted:
         raise typer.Exit(NOT_PROMOTED_EXIT)
 
