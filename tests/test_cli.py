@@ -276,3 +276,12 @@ def test_train_registers_a_training_table_under_model_name(tmp_path: Path) -> No
     assert "Registered crm-leads version 1" in " ".join(trained.output.split())
     assert [v.version for v in list_versions_step("crm-leads", tracking_uri=uri)] == ["1"]
     assert list_versions_step(tracking_uri=uri) == []
+
+
+def test_feedback_policy_help_names_the_default_policy() -> None:
+    from leadscore.cli.sales import Policy
+    from leadscore.training.feedback import FeedbackPolicy
+
+    help_text = Policy.__metadata__[0].help
+    default = FeedbackPolicy()
+    assert f"(default: {', '.join(default.exclude)})" in help_text and not default.negative
