@@ -94,6 +94,15 @@ def test_promote_says_the_metric_in_words_and_its_figures_once(
         "0.7637 by the margin 0.01."
     )
     assert _promote(uri) == (6, "Version 2 not promoted: it is already the champion.")
+    # re-scored on one window (`promote --training-table`, `retrain`): the figures say so
+    from leadscore.training.tracking import promote_version
+
+    rescored = promote_version("leadscore", tracking_uri=uri, version="1",
+                               recomputed={"1": 0.70, "2": 0.7123})  # fmt: skip
+    assert rescored.reason == (
+        f"{words} 0.7000 does not beat the champion's 0.7123 by the margin 0.005 (both scored "
+        "on one test window)"
+    )
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

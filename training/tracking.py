@@ -441,6 +441,7 @@ def promote_version(
             reason = (
                 f"{words} {value:.4f} {'beats' if promoted else 'does not beat'} the "
                 f"champion's {champion_value:.4f} by the margin {margin:g}"
+                + (" (both scored on one test window)" if recomputed is not None else "")
             )
     forced = force and not promoted
     if forced:
