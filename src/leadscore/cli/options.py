@@ -316,7 +316,11 @@ ServeStore = Annotated[
 ]
 ServeCrm = Annotated[
     Path | None,
-    typer.Option(help="CRM the account-level features read the leads' colleagues from."),
+    typer.Option(
+        help="CRM the account-level features read the leads' colleagues from (default: none; a "
+        'model with such features then scores only requests that say "complete_accounts": '
+        "true)."
+    ),
 ]
 FollowSeconds = Annotated[
     float,
