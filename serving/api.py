@@ -36,6 +36,7 @@ from leadscore.serving.auth import Sessions
 from leadscore.serving.feedback import FeedbackIn, is_scored, record_feedback
 from leadscore.serving.follow import DEFAULT_FOLLOW_SECONDS, Follower
 from leadscore.serving.http import ACCESS_LOGGER, RequestGuard, set_lead_count
+from leadscore.serving.in_flight import CountInFlight
 from leadscore.serving.inbox import DEFAULT_REJECT_REASONS, inbox_router
 from leadscore.serving.loading import (
     DEFAULT_MODEL_NAME,
@@ -440,6 +441,7 @@ def create_app(
         )
     )
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
+    app.add_middleware(CountInFlight, in_flight=served.in_flight)  # outermost: counts it all
     return app
 
 
@@ -528,7 +530,8 @@ def serve(
     )
     # the hundreds of thousands of objects built at start (model, libraries, CRM snapshot)
     # never die: out of the collector's sight, each request's collections stay short (a
-    # version the followed alias replaces is collected, then the rest frozen again: follow.py)
+    # version the followed alias replaces is collected, then the rest frozen again when no
+    # request is in flight: follow.py)
     gc.collect()
     gc.freeze()
     for name in (ACCESS_LOGGER, "leadscore.serving.api"):

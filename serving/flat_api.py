@@ -27,6 +27,7 @@ from leadscore.serving.api_key import api_key_dependency
 from leadscore.serving.flat import FlatScoring
 from leadscore.serving.follow import Follower
 from leadscore.serving.http import RequestGuard, set_lead_count
+from leadscore.serving.in_flight import CountInFlight
 from leadscore.serving.loading import DEFAULT_MODEL_NAME, LoadedScorer, load_scorer
 
 __all__ = ["MAX_ROWS", "FlatRowScore", "FlatScoreRequest", "FlatScoreResponse", "create_flat_app"]
@@ -187,4 +188,5 @@ def create_flat_app(
         )
 
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
+    app.add_middleware(CountInFlight, in_flight=served.in_flight)  # outermost: counts it all
     return app

@@ -30,14 +30,24 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from leadscore.errors import SourceError
+from leadscore.serving.in_flight import InFlight
 from leadscore.serving.resolution_cache import snapshot, sqlite_file
 
-__all__ = ["DEFAULT_FOLLOW_SECONDS", "RETRY_SECONDS", "Follower", "Served", "alias_version"]
+__all__ = [
+    "DEFAULT_FOLLOW_SECONDS",
+    "IDLE_WAIT_SECONDS",
+    "RETRY_SECONDS",
+    "Follower",
+    "Served",
+    "alias_version",
+]
 
 DEFAULT_FOLLOW_SECONDS = 5.0
 """How often ``leadscore serve`` checks whether its alias moved (0: never)."""
 RETRY_SECONDS = 300.0
 """A version that failed to load is tried again after this long (at once if the alias moves)."""
+IDLE_WAIT_SECONDS = 1.0
+"""How long, at each check, the refreeze after a switch waits for a moment without requests."""
 
 _log = logging.getLogger("leadscore.serving.api")
 
@@ -124,6 +134,11 @@ class Follower(Generic[S]):
         """Why the served version is not the alias's (``None``: it is)."""
         self.switches = 0
         self._refreeze = False
+        self._unfrozen = False
+        self.refreezes = 0
+        """Refreezes of the collector after switches (at moments without requests)."""
+        self.in_flight = InFlight()
+        """The app's requests being answered (counted by its :class:`CountInFlight`)."""
         self._state: object = None
         self._failed: dict[str, float] = {}
         self._stop = threading.Event()
@@ -194,19 +209,39 @@ class Follower(Generic[S]):
 
         The server froze its start-up objects (``gc.freeze``: requests' collections stay
         short); frozen objects are never collected, so the replaced version's reference cycles
-        would stay for good. One full collection per switch, on this thread (a short pause)."""
+        would stay for good. ``gc.freeze()`` also takes the objects of the requests being
+        answered, which would then never be collected either: the refreeze (a full collection,
+        ~0.3 s) runs at a moment no request is in flight (:meth:`InFlight.when_idle`, waiting
+        up to :data:`IDLE_WAIT_SECONDS` per check; requests starting meanwhile wait for it, as
+        every thread waited for the collection under the GIL before). While requests keep
+        coming, the replaced version is collected at once without freezing (nothing leaks;
+        full collections see every object again until the freeze at the next quiet moment)."""
         with self._lock:
             ready = self._refreeze and not self._retired
-            if ready:
-                self._refreeze = False
         if not ready:
             return
+        if self.in_flight.when_idle(self._refreeze_now, timeout=IDLE_WAIT_SECONDS):
+            self._refreeze = self._unfrozen = False
+            self.refreezes += 1
+        elif not self._unfrozen:  # busy: free the replaced version now, freeze when quiet
+            self._unfrozen = True
+            started = time.perf_counter()
+            gc.unfreeze()
+            found = gc.collect()
+            _log.debug(
+                "Collected the replaced version (requests in flight: frozen later): "
+                "%d objects in %.0f ms",
+                found,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    def _refreeze_now(self) -> None:
         started = time.perf_counter()
         gc.unfreeze()
         found = gc.collect()
         gc.freeze()
         _log.debug(
-            "Collected the replaced version: %d objects in %.0f ms",
+            "Collected the replaced version and froze the rest: %d objects in %.0f ms",
             found,
             (time.perf_counter() - started) * 1000,
         )
@@ -271,7 +306,7 @@ class Follower(Generic[S]):
             new.model_version,
             loaded_in,
         )
-        if gc.get_freeze_count() > 0:  # the server froze its start-up objects: refreeze later
+        if gc.get_freeze_count() > 0 or self._unfrozen:  # the server froze: refreeze later
             self._refreeze = True
         if closing:
             old.served.close()

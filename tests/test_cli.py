@@ -245,3 +245,43 @@ def test_a_history_too_short_for_the_horizon_is_said_not_shown_as_zero(tmp_path:
     assert built.returncode == 0, built.stderr
     assert "Label rates: none (no rows)" in built.stdout
     assert "the training table has no rows" in built.stderr
+
+
+def test_train_registers_a_training_table_under_model_name(tmp_path: Path) -> None:
+    """`train TABLE --model-name NAME` registers NAME (the option was read in flat mode only: a
+    training table's version went to `leadscore` without a word)."""
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+    from leadscore.pipeline import (
+        FeaturesSpec,
+        GenerateSpec,
+        build_features_step,
+        generate_step,
+        list_versions_step,
+    )
+
+    crm, table = tmp_path / "crm.duckdb", tmp_path / "training.parquet"
+    generate_step(GenerateSpec(out=crm, contacts=600, seed=5))
+    build_features_step(FeaturesSpec(source=crm, out=table, every="month"))
+    config = tmp_path / "training.yaml"
+    config.write_text("evaluation:\n  n_bootstrap: 20\nshap_rows: 50\nfit_logistic: false\n")
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    trained = CliRunner().invoke(
+        app,
+        ["train", str(table), "--training-config", str(config), "--model-name", "crm-leads",
+         "--tracking-uri", uri, "--targets", "sql"],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert "Registered crm-leads version 1" in " ".join(trained.output.split())
+    assert [v.version for v in list_versions_step("crm-leads", tracking_uri=uri)] == ["1"]
+    assert list_versions_step(tracking_uri=uri) == []
+
+
+def test_feedback_policy_help_names_the_default_policy() -> None:
+    from leadscore.cli.sales import Policy
+    from leadscore.training.feedback import FeedbackPolicy
+
+    help_text = Policy.__metadata__[0].help
+    default = FeedbackPolicy()
+    assert f"(default: {', '.join(default.exclude)})" in help_text and not default.negative

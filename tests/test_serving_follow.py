@@ -363,3 +363,61 @@ def test_a_replaced_version_is_collected_though_the_server_froze_its_objects(
     finally:
         served.stop()
         gc.unfreeze()
+
+
+def test_the_refreeze_after_a_switch_waits_for_the_requests_in_flight(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """``gc.freeze()`` takes every object alive: one of a request in flight at the switch would
+    never be collected. The follower refreezes at a moment without requests (the replaced
+    version is collected meanwhile), so a reference cycle of a request answered across the
+    switch is collected once the request is done, and the objects are frozen again after."""
+    import gc
+    import weakref
+
+    from leadscore.serving.api import create_app
+    from leadscore.serving.follow import IDLE_WAIT_SECONDS
+    from tests.test_serving_api import running
+
+    app = create_app(
+        "champion",
+        tracking_uri=registry.uri,
+        store=ScoreStore(tmp_path / "scores.duckdb"),
+        api_key=API_KEY,
+        follow_seconds=FOLLOW,
+    )
+    cycles: list[weakref.ref[Any]] = []
+    started, release = threading.Event(), threading.Event()
+
+    class Cycle:
+        me: Any = None
+
+    @app.get("/held")
+    def held() -> dict[str, str]:  # a request that lasts across the switch
+        cycle = Cycle()
+        cycle.me = cycle  # only the collector frees it
+        cycles.append(weakref.ref(cycle))
+        started.set()
+        release.wait(60)
+        return {"status": "done"}
+
+    served = app.state.served
+    gc.collect()
+    gc.freeze()  # as serve() does after create_app
+    frozen = gc.get_freeze_count()
+    try:
+        with running(app) as url:
+            holder = threading.Thread(target=lambda: httpx.get(f"{url}/held", timeout=60))
+            holder.start()
+            assert started.wait(20)
+            registry.promote("2")
+            wait_for(lambda: served.current.model_version == "leadscore/2")
+            time.sleep(4 * FOLLOW + IDLE_WAIT_SECONDS)  # the follower's refreeze step ran
+            release.set()
+            holder.join(30)
+            wait_for(lambda: gc.collect() >= 0 and cycles[0]() is None, seconds=10)
+            # frozen again once no request was in flight, that once
+            wait_for(lambda: served.refreezes == 1 and gc.get_freeze_count() > 0.5 * frozen)
+    finally:
+        release.set()
+        gc.unfreeze()

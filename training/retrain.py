@@ -175,7 +175,7 @@ def paired_gate(
             model_name,
             tracking_uri=uri,
             version=version,
-            metric=f"test_roc_auc_lightgbm_{settings.target}",
+            metric=f"test_roc_auc_shipped_{settings.target}",  # the heads compared ship
             margin=settings.margin,
             recomputed=auc,
         )

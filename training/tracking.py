@@ -28,6 +28,7 @@ from leadscore.registry import (
     resolve_tracking_uri,
 )
 from leadscore.run_status import fail_dead_runs, owner_tags
+from leadscore.training.metric_words import metric_in_words
 from leadscore.training.tracking_meta import (
     git_tags,
     log_logged_model,
@@ -381,20 +382,34 @@ def promote_version(
     champion_value: float | None = None
     if champion is not None and champion.version == challenger.version:
         return PromotionDecision(
-            False, "already champion", challenger.version, champion.version, metric, value, value
+            False,
+            "it is already the champion",
+            challenger.version,
+            champion.version,
+            metric,
+            value,
+            value,
         )
+    flat = (
+        challenger.tags.get("flat_target") if challenger.tags.get("model_kind") == "flat" else None
+    )
+    words = metric_in_words(metric, flat_target=flat)
     sign = _direction(metric)
     if champion is None:
         # the first champion must at least beat the team's own rules on the same test window
         rules_metric = metric.replace("_lightgbm_", "_rules_").replace("_shipped_", "_rules_")
         rules_value = challenger.metrics.get(rules_metric)
-        if rules_value is None or rules_metric == metric:
-            promoted, reason = True, "no champion yet"
+        if rules_value is None:
+            promoted = True
+            reason = f"no champion yet, and no rules baseline to beat ({words} {value:.4f})"
+        elif rules_metric == metric:
+            promoted, reason = True, f"no champion yet ({words} {value:.4f})"
         else:
             promoted = sign * (value - float(rules_value)) >= margin
             reason = (
-                f"no champion yet; {metric} {value:.4f} vs the rules' {float(rules_value):.4f} "
-                f"({'beats' if promoted else 'does not beat'} them by the margin {margin})"
+                f"no champion yet; {words} {value:.4f} "
+                f"{'beats' if promoted else 'does not beat'} the rules' "
+                f"{float(rules_value):.4f} by the margin {margin:g}"
             )
     else:
         if recomputed is not None:
@@ -414,14 +429,23 @@ def promote_version(
                 )
             shipped = metric.replace("_lightgbm_", "_shipped_")  # what the champion serves
             known = champion.metrics.get(metric_key(champion.metrics, shipped))
-            champion_value = float("-inf") if known is None else float(known)
-        promoted = sign * (value - champion_value) >= margin
-        reason = (
-            f"{metric} {value:.4f} vs champion {champion_value:.4f} "
-            f"({'beats' if promoted else 'does not beat'} it by the margin {margin})"
-        )
-    if force and not promoted:
-        promoted, reason = True, f"forced: {reason}"
+            champion_value = None if known is None else float(known)
+        if champion_value is None:  # nothing to beat
+            promoted = True
+            reason = (
+                f"{words} {value:.4f}; the champion (version {champion.version}) has no "
+                "such metric to compare with"
+            )
+        else:
+            promoted = sign * (value - champion_value) >= margin
+            reason = (
+                f"{words} {value:.4f} {'beats' if promoted else 'does not beat'} the "
+                f"champion's {champion_value:.4f} by the margin {margin:g}"
+                + (" (both scored on one test window)" if recomputed is not None else "")
+            )
+    forced = force and not promoted
+    if forced:
+        promoted, reason = True, f"forced, though {reason}"
     if promoted:
         try:
             client.set_registered_model_alias(model_name, CHAMPION, challenger.version)
@@ -434,7 +458,7 @@ def promote_version(
                 f"promoted: the champion is still {champion.version if champion else 'none'}."
             ) from None
         with contextlib.suppress(Exception):  # notes: the alias above is the promotion
-            if reason.startswith("forced: "):
+            if forced:
                 client.set_model_version_tag(
                     model_name, challenger.version, "promoted_by_force", "true"
                 )

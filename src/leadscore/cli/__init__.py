@@ -166,7 +166,7 @@ def train(
     test_fraction: opt.TestFraction = 0.2,
     seed: opt.FlatSeed = 0,
     drop: opt.Drop = None,
-    model_name: opt.TrainModelName = "leadscore",
+    model_name: opt.TrainModelName = None,
     na_value: opt.NaValues = None,
     targets: funnel_opt.TargetsOption = None,
     rules_column: opt.RulesColumn = None,
@@ -175,7 +175,8 @@ def train(
     sample_negatives: opt.SampleNegatives = None,
     sample_seed: opt.SampleSeed = None,
 ) -> None:
-    """Train LightGBM + logistic per target, evaluate out of time against the rules, register."""
+    """Train LightGBM + logistic per target, evaluate out of time against the rules, register
+    the challenger (a training table, or a flat CSV export with --table)."""
     from leadscore.pipeline import FlatTrainSpec, TrainSpec, train_flat_step, train_step
 
     if table is not None:
@@ -200,7 +201,7 @@ def train(
             drop=drop or [],
             na_values=tuple(na_value) if na_value else DEFAULT_NA_VALUES,
             report=report,
-            model_name=model_name,
+            model_name=model_name or "leadscore",
             tracking_uri=tracking_uri,
             rules_column=rules_column,
             rules=rules,
@@ -208,7 +209,7 @@ def train(
         )
         with output.Bars() as bars:
             flat_result = train_flat_step(flat, progress=bars)
-        flat_output.print_flat(flat_result, table.name, model_name)
+        flat_output.print_flat(flat_result, table.name, model_name or "leadscore")
         return
     if rules is not None:
         raise ConfigError(
@@ -227,6 +228,7 @@ def train(
         targets=targets,
         sample_negatives=sample_negatives,
         sample_seed=sample_seed,
+        model_name=model_name,
     )
     with output.Bars() as bars:
         trained = train_step(spec, progress=bars)
@@ -280,7 +282,7 @@ def promote(
         tracking_uri=tracking_uri,
     )
     decision = promote_step(spec)
-    output.print_promotion(decision, margin)
+    output.print_promotion(decision)
     if not decision.promoted:
         raise typer.Exit(NOT_PROMOTED_EXIT)
 

@@ -110,7 +110,10 @@ FromStageOption = Annotated[
 
 # train, evaluate, promote
 TrainingTableArg = Annotated[
-    Path | None, typer.Argument(help="Training table from `leadscore features build`.")
+    Path | None,
+    typer.Argument(
+        help="Training table from `leadscore features build` (a flat CSV export: --table)."
+    ),
 ]
 FlatTable = Annotated[
     Path | None, typer.Option("--table", help="Flat mode: a one-row-per-lead CSV export.")
@@ -141,7 +144,10 @@ OracleCrm = Annotated[
     Path | None,
     typer.Option(help="Synthetic CRM (.duckdb) whose oracle is shown in the report."),
 ]
-FlatReport = Annotated[Path | None, typer.Option(help="Flat mode: report path.")]
+FlatReport = Annotated[
+    Path | None,
+    typer.Option(help="Flat mode: report path (default: reports/flat-<export name>.html)."),
+]
 TestFrom = Annotated[
     datetime | None,
     typer.Option(help="Flat mode: the test period starts here (needs --time-column)."),
@@ -178,7 +184,13 @@ NaValues = Annotated[
         help="Flat mode: a text read as missing (repeat it); default: '', 'Select', 'N/A', '-'...",
     ),
 ]
-TrainModelName = Annotated[str, typer.Option(help="Flat mode: registered model name.")]
+TrainModelName = Annotated[
+    str | None,
+    typer.Option(
+        help="Registered model name (default: leadscore; with a training table, the training "
+        "config's model_name)."
+    ),
+]
 ExplainTable = Annotated[
     Path | None,
     typer.Option(
@@ -199,11 +211,19 @@ PromoteTable = Annotated[
 Metric = Annotated[
     str,
     typer.Option(
-        help="Metric compared (a run's metric name; `_shipped_` is the head that ships for the "
-        "target, read as `_lightgbm_` for runs from before the model choice)."
+        help="Run metric compared: test_<measure>_<model>_<target>, measure roc_auc, pr_auc, "
+        "brier or log_loss (lower is better), model shipped (the head that ships), lightgbm, "
+        "logistic or rules, target sql or meeting (a flat model logs its target as sql). A name "
+        "the version lacks lists the ones it has."
     ),
 ]
-Margin = Annotated[float, typer.Option(help="Required improvement over the champion.")]
+Margin = Annotated[
+    float,
+    typer.Option(
+        help="How much better than the champion the challenger must be, in the metric's units "
+        "(0.005: half a point of AUC); a first champion must beat the rules by it."
+    ),
+]
 Force = Annotated[bool, typer.Option(help="Promote regardless (recorded as a tag).")]
 
 # rules score
@@ -212,7 +232,13 @@ Rules = Annotated[Path | None, typer.Option(help="Rules YAML (default: the bundl
 PointsOut = Annotated[Path | None, typer.Option(help="Write points per row to this CSV.")]
 
 # score, explain, serve, demo
-ScoreSource = Annotated[str, typer.Argument(help="CRM: .duckdb file, folder or DB URL.")]
+ScoreSource = Annotated[
+    str,
+    typer.Argument(
+        help="A CRM (.duckdb file, folder of tables or DB URL), or a flat export (.csv) for a "
+        "flat model."
+    ),
+]
 ScoresOut = Annotated[
     Path | None,
     typer.Option(
@@ -290,7 +316,11 @@ ServeStore = Annotated[
 ]
 ServeCrm = Annotated[
     Path | None,
-    typer.Option(help="CRM the account-level features read the leads' colleagues from."),
+    typer.Option(
+        help="CRM the account-level features read the leads' colleagues from (default: none; a "
+        'model with such features then scores only requests that say "complete_accounts": '
+        "true)."
+    ),
 ]
 FollowSeconds = Annotated[
     float,

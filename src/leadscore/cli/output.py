@@ -368,14 +368,9 @@ def print_evaluation(result: EvaluateStepResult, title: str) -> None:
         console.print(f"• {sentence}")
 
 
-def print_promotion(decision: PromotionDecision, margin: float) -> None:
+def print_promotion(decision: PromotionDecision) -> None:
     verdict = "[green]promoted[/]" if decision.promoted else "[yellow]not promoted[/]"
-    console.print(
-        f"Version {decision.challenger_version} {verdict}: {decision.reason} "
-        f"({decision.metric}: challenger {decision.challenger_value:.4f}, champion "
-        + ("-" if decision.champion_value is None else f"{decision.champion_value:.4f}")
-        + f", margin {margin:g})."
-    )
+    console.print(f"Version {decision.challenger_version} {verdict}: {decision.reason}.")
     if decision.promoted:
         console.print(
             "A running `leadscore serve` of the champion switches to version "

@@ -86,7 +86,12 @@ def _cell(column: str, value: object) -> str:
 
 
 Policy = Annotated[
-    Path | None, typer.Option(help="Feedback policy YAML (keys: exclude, negative).")
+    Path | None,
+    typer.Option(
+        help="Feedback policy YAML: exclude, the rejection reasons whose leads' later rows are "
+        "dropped (default: spam_bot, student, competitor, customer); negative, those whose "
+        "labels become 0 (default: none)."
+    ),
 ]
 CrmFeedback = Annotated[
     str | None,
@@ -144,7 +149,9 @@ def feedback_apply(
 
 @feedback_app.command("compare")
 def feedback_compare(
-    training_table: Annotated[Path, typer.Argument(help="Training table (features build).")],
+    training_table: Annotated[
+        Path, typer.Argument(help="Training table from `leadscore features build`.")
+    ],
     store: Store = DEFAULT_STORE_OPTION,
     crm: CrmFeedback = None,
     policy: Policy = None,

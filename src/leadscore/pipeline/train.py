@@ -111,6 +111,8 @@ class TrainSpec:
     """Share of the training period's negatives fitted on (default: the config's)."""
     sample_seed: int | None = None
     """Seed of the negative sample (default: the config's)."""
+    model_name: str | None = None
+    """Registered model name (default: the config's ``model_name``)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ def train_step(spec: TrainSpec, *, progress: ProgressFn = no_progress) -> TrainS
     from leadscore.training import train
 
     config = load_training_config(spec.config)
+    if spec.model_name is not None:
+        config = config.model_copy(update={"model_name": spec.model_name})
     if spec.targets is not None:
         from leadscore.training.targets import parse_targets
 

@@ -1,0 +1,111 @@
+"""The promotion gate's decision in words: the metric named as a data scientist says it (the
+flat model's own target, never the internal ``_shipped_sql`` role), its figures said once, on
+a real MLflow sqlite registry and through ``leadscore promote``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from leadscore.training.metric_words import metric_in_words
+
+WINDOW = {"test_first_cutoff": "2025-01-01", "test_last_cutoff": "2025-03-01"}
+
+
+@pytest.mark.parametrize(
+    ("metric", "flat", "words"),
+    [
+        ("test_roc_auc_shipped_sql", None, "test AUC of SQL"),
+        ("test_roc_auc_shipped_sql", "converted", "test AUC of converted"),
+        ("test_roc_auc_lightgbm_meeting", None, "LightGBM's test AUC of meeting"),
+        ("test_brier_logistic_sql", "won", "the logistic regression's test Brier score of won"),
+        ("test_pr_auc_rules_sql", None, "the rules' test PR AUC of SQL"),
+        ("test_roc_auc_low_shipped_sql", None, "test AUC (lower end of its 95% interval) of SQL"),
+        (
+            "gain_at_mql_shipped_meeting_high",
+            None,
+            "gain at the rules' MQL volume for meeting (upper end of its interval)",
+        ),
+        ("my_metric", None, "my_metric"),  # one it does not know: as it is
+        ("test_roc_auc_shipped_other", None, "test_roc_auc_shipped_other"),
+    ],
+)
+def test_metric_names_in_words(metric: str, flat: str | None, words: str) -> None:
+    assert metric_in_words(metric, flat_target=flat) == words
+
+
+def _register(root: Path, uri: str, auc: float, tags: dict[str, str]) -> str:
+    from leadscore.training.tracking import log_training_run
+
+    metrics = {
+        "test_roc_auc_lightgbm_sql": auc,
+        "test_roc_auc_shipped_sql": auc,
+        "test_roc_auc_rules_sql": 0.61,
+    }
+    _, version = log_training_run(
+        tracking_uri=uri, model_name="leadscore", params={}, metrics=metrics,
+        tags={**WINDOW, **tags}, heads=root / "heads", report=root / "report.html",
+        features=[], targets=["sql"],
+    )  # fmt: skip
+    return str(version)
+
+
+def _promote(uri: str, *args: str) -> tuple[int, str]:
+    """``leadscore promote``'s exit code and output (lines rich wrapped joined again)."""
+    result = CliRunner().invoke(app, ["promote", *args, "--tracking-uri", uri])
+    return result.exit_code, " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("tags", "words"),
+    [
+        ({"model_kind": "flat", "flat_target": "converted"}, "test AUC of converted"),
+        ({}, "test AUC of SQL"),
+    ],
+)
+def test_promote_says_the_metric_in_words_and_its_figures_once(
+    tmp_path: Path, tags: dict[str, str], words: str
+) -> None:
+    (tmp_path / "heads").mkdir()
+    (tmp_path / "heads" / "head.txt").write_text("model")
+    (tmp_path / "report.html").write_text("<html></html>")
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    _register(tmp_path, uri, 0.7637, tags)
+    code, said = _promote(uri)
+    assert code == 0, said
+    assert said.startswith(
+        f"Version 1 promoted: no champion yet; {words} 0.7637 beats the rules' 0.6100 by the "
+        "margin 0.005."
+    )
+    _register(tmp_path, uri, 0.7637, tags)
+    code, said = _promote(uri)
+    assert (code, said) == (
+        6,
+        f"Version 2 not promoted: {words} 0.7637 does not beat the champion's 0.7637 by the "
+        "margin 0.005.",
+    )
+    code, said = _promote(uri, "--force", "--margin", "0.01")
+    assert code == 0, said
+    assert said.startswith(
+        f"Version 2 promoted: forced, though {words} 0.7637 does not beat the champion's "
+        "0.7637 by the margin 0.01."
+    )
+    assert _promote(uri) == (6, "Version 2 not promoted: it is already the champion.")
+    # re-scored on one window (`promote --training-table`, `retrain`): the figures say so
+    from leadscore.training.tracking import promote_version
+
+    rescored = promote_version("leadscore", tracking_uri=uri, version="1",
+                               recomputed={"1": 0.70, "2": 0.7123})  # fmt: skip
+    assert rescored.reason == (
+        f"{words} 0.7000 does not beat the champion's 0.7123 by the margin 0.005 (both scored "
+        "on one test window)"
+    )
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    recorded = client.get_model_version("leadscore", "2").tags
+    assert recorded["promoted_by_force"] == "true"
+    assert recorded["promotion_reason"].startswith(f"forced, though {words} 0.7637")
