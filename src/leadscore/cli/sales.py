@@ -267,6 +267,12 @@ def export(
             f"note: {result.rank_unrecorded:,} lead(s) last exported before the store recorded "
             "the rank it sent were re-sent once with their current rank."
         )
+    if result.rewritten:
+        console.print(
+            f"note: {result.rewritten:,} lead(s) were re-sent because the file it replaces held "
+            "a rank or grade of theirs the store never recorded as sent (an export stopped "
+            "between writing its file and recording it)."
+        )
     if result.carried:
         console.print(
             f"note: {result.carried:,} row(s) of the file it replaces were kept (leads not "
