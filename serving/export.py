@@ -122,6 +122,9 @@ class ExportResult:
     carrying that row, the CRM would import a value no later delta corrects."""
 
 
+_MOST_RANK_MOVE = 99
+"""The most a rank of 1-100 can move: a tolerance this high never re-sends for the rank."""
+
 _MOVED = math.log(1.25)
 """A chance of SQL up or down by a quarter (x1.25 or /1.25) or more has moved."""
 
@@ -332,7 +335,8 @@ def _to_send(latest: pd.DataFrame, tolerance: int) -> tuple[pd.Series, pd.Series
     """Which leads a delta sends, as three disjoint masks: ``changed`` (never sent, grade
     changed, or chance of SQL moved by a quarter or more since what was last sent), ``ranked``
     (else: the rank moved by more than ``tolerance`` points since the rank last sent) and
-    ``unknown`` (else: sent by a store of schema version 1, which kept no rank: re-sent once)."""
+    ``unknown`` (else: sent by a store of schema version 1, which kept no rank: re-sent once,
+    unless ``tolerance`` is 99 or more: no rank of 1-100 moves by more than 99 points)."""
     moved = _log_change(latest["p_sql"], latest["sent_score"]).abs() >= _MOVED
     changed = (
         latest["sent_grade"].isna()
@@ -343,7 +347,7 @@ def _to_send(latest: pd.DataFrame, tolerance: int) -> tuple[pd.Series, pd.Series
     sent_rank = pd.to_numeric(latest["sent_rank"], errors="coerce").astype(float)
     shift = (latest["score"].astype(float) - sent_rank).abs()
     ranked = ~changed & (shift > tolerance)
-    unknown = ~changed & sent_rank.isna()
+    unknown = ~changed & sent_rank.isna() & (tolerance < _MOST_RANK_MOVE)
     return changed, ranked, unknown
 
 

@@ -110,3 +110,17 @@ def test_a_postgres_user_that_may_not_migrate_is_told_what_to_do(pg_store_url: s
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
         )
     assert worker.count() == 3
+
+
+def test_a_rank_tolerance_of_100_does_not_resend_the_leads_sent_without_a_rank(
+    store_location: Path | str, tmp_path: Path
+) -> None:
+    """``--rank-tolerance 100`` never re-sends for the rank alone (cli-reference): not the
+    leads a version-1 store sent either (no rank can move by more than 99 points). A lower
+    tolerance later re-sends them once."""
+    _run(store_location, VERSION_1)
+    store = ScoreStore(store_location)
+    first = export_scores(store, "generic", tmp_path / "a.csv", rank_tolerance=100)
+    assert (first.rows, first.rank_unrecorded) == (1, 0)  # c3 only: never sent
+    later = export_scores(store, "generic", tmp_path / "b.csv")
+    assert (later.rows, later.rank_unrecorded) == (2, 2)
