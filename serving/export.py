@@ -108,6 +108,9 @@ class ExportResult:
     carried: int = 0
     """Rows of the delta file being replaced whose lead this delta does not update, kept in it:
     a delta never drops changes the CRM may not have imported yet."""
+    changed: int = 0
+    """Leads a delta sent because they were never sent to this target, or their grade or
+    chance of SQL changed since what they were last sent."""
     rank_moved: int = 0
     """Leads a delta re-sent only because their rank moved by more than ``rank_tolerance``
     points since the rank they were last sent (grade and chance of SQL as sent)."""
@@ -287,13 +290,14 @@ def export_scores(
     columns = list(TARGETS[target](latest.iloc[:0]).columns)
     earlier = None if full else _earlier_file(out, columns)
     if full or latest.empty:
-        rows, by_rank, unrecorded, rewritten = latest, 0, 0, 0
+        rows, news, by_rank, unrecorded, rewritten = latest, 0, 0, 0, 0
     else:
         changed, ranked, unknown = _to_send(latest, rank_tolerance)
         due = changed | ranked | unknown
         stray = ~due & _not_as_recorded(latest, earlier, target)
         rows = latest[(due | stray).to_numpy()].reset_index(drop=True)
-        by_rank, unrecorded, rewritten = int(ranked.sum()), int(unknown.sum()), int(stray.sum())
+        news, by_rank = int(changed.sum()), int(ranked.sum())
+        unrecorded, rewritten = int(unknown.sum()), int(stray.sum())
     shaped = TARGETS[target](rows) if not rows.empty else TARGETS[target](latest.iloc[:0])
     carried = None if earlier is None else _not_superseded(earlier, shaped)
     with atomic_path(out) as tmp:
@@ -324,6 +328,7 @@ def export_scores(
         delta=not full,
         departed=int(departed.sum()),
         carried=0 if carried is None else len(carried),
+        changed=news,
         rank_moved=by_rank,
         rank_unrecorded=unrecorded,
         rank_tolerance=rank_tolerance,

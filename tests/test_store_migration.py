@@ -124,3 +124,26 @@ def test_a_rank_tolerance_of_100_does_not_resend_the_leads_sent_without_a_rank(
     assert (first.rows, first.rank_unrecorded) == (1, 0)  # c3 only: never sent
     later = export_scores(store, "generic", tmp_path / "b.csv")
     assert (later.rows, later.rank_unrecorded) == (2, 2)
+
+
+def test_the_export_summary_adds_up(store_location: Path | str, tmp_path: Path) -> None:
+    """Read as a RevOps user reads it: the leads written are the changed ones, those whose rank
+    moved and those re-sent once, each counted apart (a version-1 store: none of the two leads
+    it sent changed, so they are not "changed since the last export")."""
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    _run(store_location, VERSION_1)
+    out = tmp_path / "generic.csv"
+    args = ["export", "--store", str(store_location), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert (
+        "Wrote 3 of 3 leads (1 new or changed since last sent, 0 whose rank moved by more than "
+        "5 points) for generic to" in text
+    )
+    assert "note: 2 more lead(s) were re-sent once with their current rank" in text
+    again = " ".join(CliRunner().invoke(app, args).output.split())
+    assert "Wrote 0 of 3 leads (0 new or changed since last sent, 0 whose rank" in again
