@@ -362,7 +362,9 @@ def _ensure_schema(con: Any, url: str) -> None:
         try:
             with con.transaction():
                 con.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-                con.execute(POSTGRES.schema)
+                version = _schema_version(con)  # another process may have migrated meanwhile
+                if version is None or version < SCHEMA_VERSION:
+                    con.execute(POSTGRES.schema)
         except errors.InsufficientPrivilege as exc:
             if version is None:
                 raise

@@ -147,3 +147,51 @@ def test_the_export_summary_adds_up(store_location: Path | str, tmp_path: Path) 
     assert "note: 2 more lead(s) were re-sent once with their current rank" in text
     again = " ".join(CliRunner().invoke(app, args).output.split())
     assert "Wrote 0 of 3 leads (0 new or changed since last sent, 0 whose rank" in again
+
+
+def test_a_worker_starting_while_the_owner_migrates_waits_and_works(pg_store_url: str) -> None:
+    """The owner migrates (as deploying.md says) while a worker whose user may not alter the
+    tables starts: the worker waits for the schema lock, then finds version 2 and works; it
+    does not try the DDL itself and fail with "schema version 1" on a migrated store."""
+    import threading
+    import time
+
+    import psycopg
+
+    from leadscore.serving.store_sql import POSTGRES
+
+    _run(pg_store_url, VERSION_1)
+    role = f"worker_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_store_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+        admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+    worker = ScoreStore(pg_store_url.replace("//postgres@", f"//{role}@"))
+    outcome: list[object] = []
+
+    def start_worker() -> None:
+        try:
+            outcome.append(worker.count())
+        except Exception as exc:  # reported below
+            outcome.append(exc)
+
+    with psycopg.connect(pg_store_url, autocommit=True) as owner:
+        with owner.transaction():
+            owner.execute("SELECT pg_advisory_xact_lock(%s)", [0x1EAD5C0E])
+            owner.execute(POSTGRES.schema)  # the owner's migration, not committed yet
+            owner.execute(  # the tables VERSION_1 leaves out, as a real version-1 store has them
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+            )
+            thread = threading.Thread(target=start_worker)
+            thread.start()
+            for _ in range(200):  # until the worker waits for the schema lock
+                waiting = owner.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()
+                if (waiting and waiting[0]) or not thread.is_alive():
+                    break
+                time.sleep(0.05)
+        thread.join(30)
+    assert outcome == [3]
