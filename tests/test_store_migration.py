@@ -195,3 +195,27 @@ def test_a_worker_starting_while_the_owner_migrates_waits_and_works(pg_store_url
                 time.sleep(0.05)
         thread.join(30)
     assert outcome == [3]
+
+
+def test_the_owner_without_create_on_the_schema_is_told_so(pg_store_url: str) -> None:
+    """deploying.md: the user needs CREATE on the schema the first time, then only SELECT,
+    INSERT, UPDATE, DELETE. The tables' owner whose CREATE was then revoked cannot migrate a
+    version-1 store either: the message says what it lacks, not only "run it as the owner"
+    (which it is), and the owner migrates it once CREATE is granted again."""
+    import psycopg
+
+    role = f"owner_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_store_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+        admin.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    url = pg_store_url.replace("//postgres@", f"//{role}@")
+    _run(url, VERSION_1)  # the owner created the tables
+    with psycopg.connect(pg_store_url, autocommit=True) as admin:
+        admin.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
+    with pytest.raises(SourceError, match="schema version 1") as e:
+        ScoreStore(url).count()
+    assert "CREATE on its schema" in str(e.value)
+    with psycopg.connect(pg_store_url, autocommit=True) as admin:
+        admin.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    assert ScoreStore(url).count() == 3
