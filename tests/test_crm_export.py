@@ -403,3 +403,27 @@ def test_a_row_the_store_never_recorded_is_not_carried_into_the_next_delta(
     assert in_file == {c: r for c, r in _sent_ranks(store).items() if c in in_file}
     assert result.rewritten > 0 and result.rows + result.carried == len(in_file)
     assert export_scores(store, "generic", out).rewritten == 0
+
+
+@pytest.mark.parametrize("target", ["hubspot", "salesforce", "dynamics"])
+def test_a_stray_row_is_found_in_every_target_file(
+    tmp_path: Path, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each target's file names its rank and grade columns its own way (Dynamics codes the
+    grade): a row the store never recorded is found in each; rows it recorded are kept."""
+    from leadscore.atomic import FAULT_ENV
+
+    ids = SF_IDS if target == "salesforce" else HS_IDS
+    store = ScoreStore(tmp_path / "scores.duckdb")
+    store.record_scores(history(ids, T0, [0.1, 0.02], ["B", "D"]))
+    out = tmp_path / f"{target}.csv"
+    export_scores(store, target, out)
+    assert export_scores(store, target, out).carried == 2  # recorded rows: kept, not re-sent
+    store.record_scores(history(ids, T0 + timedelta(days=1), [0.45, 0.02], ["A", "D"]))
+    monkeypatch.setenv(FAULT_ENV, "export.file_in_place:enospc")
+    with pytest.raises(OSError):
+        export_scores(store, target, out)  # the first lead's grade A written, not recorded
+    monkeypatch.delenv(FAULT_ENV)
+    store.record_scores(history(ids, T0 + timedelta(days=2), [0.1, 0.02], ["B", "D"]))
+    result = export_scores(store, target, out)  # back to B as recorded: due for nothing
+    assert (result.rows, result.rewritten, result.carried) == (1, 1, 1)
