@@ -31,18 +31,18 @@ chance of SQL with its previous score: up or down by a quarter or more.
 
 By default only the leads to update are written (a delta): never sent to this target, or, since
 what it was last sent, their grade changed, their chance of SQL moved by a quarter or more, or
-their rank moved by more than ``rank_tolerance`` points (default 5). Ranks are relative: new
-leads, or other leads rescored, move an unchanged lead's rank, and a CRM list sorted by a rank
-not re-sent would be stale. The store remembers what each target was sent (grade, chance, rank)
-once the file is in place: a crash between the two records nothing, and the next export sends
-those leads again (nothing is recorded as sent that was not written). Leads last sent by a store of
-schema version 1, which kept no rank, are re-sent once. A delta replacing an earlier delta file
-keeps that file's rows of the leads it does not update (two exports between two imports lose
-nothing: move or delete the file once imported), except a row holding another rank or grade
-than the store recorded as sent (a crash wrote it): that lead is re-sent, so the CRM never
-imports a value the store does not know it sent; ``full=True`` writes every lead. Ids that the
-target cannot take (HubSpot's numeric record ids, Salesforce's 15/18-character ids) are refused
-with a count.
+their rank moved by more than ``rank_tolerance`` points (default 5). Ranks are relative: new leads,
+or other leads rescored, move an unchanged lead's rank, and a CRM list sorted by a rank not re-sent
+would be stale. The store remembers what each target was sent (grade, chance, rank) once the file
+is in place: a crash between the two records nothing, and the next export sends those leads again
+(nothing is recorded as sent that was not written). Leads last sent by a store of schema version 1,
+which kept no rank, are re-sent once (unless ``rank_tolerance`` is 99 or more: no rank moves
+further). A delta replacing an earlier delta file keeps that file's rows of the leads it does not
+update (two exports between two imports lose nothing: move or delete the file once imported),
+except a row holding another rank or grade than the store recorded as sent (a crash wrote it): that
+lead is re-sent, so the CRM never imports a value the store does not know it sent; ``full=True``
+writes every lead. Ids that the target cannot take (HubSpot's numeric record ids, Salesforce's
+15/18-character ids) are refused with a count.
 """
 
 from __future__ import annotations
