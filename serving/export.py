@@ -31,16 +31,18 @@ chance of SQL with its previous score: up or down by a quarter or more.
 
 By default only the leads to update are written (a delta): never sent to this target, or, since
 what it was last sent, their grade changed, their chance of SQL moved by a quarter or more, or
-their rank moved by more than ``rank_tolerance`` points (default 5). Ranks are relative: new
-leads, or other leads rescored, move an unchanged lead's rank, and a CRM list sorted by a rank
-not re-sent would be stale. The store remembers what each target was sent (grade, chance, rank)
-once the file is in place: a crash between the two records nothing, and the next export sends
-those leads again (nothing is recorded as sent that was not written). Leads last sent by a store of
-schema version 1, which kept no rank, are re-sent once. A delta replacing an earlier delta file
-keeps that file's rows of the leads it does not update (two exports between two imports lose
-nothing: move or delete the file once imported); ``full=True`` writes every lead. Ids that the
-target cannot take (HubSpot's numeric record ids, Salesforce's 15/18-character ids) are refused
-with a count.
+their rank moved by more than ``rank_tolerance`` points (default 5). Ranks are relative: new leads,
+or other leads rescored, move an unchanged lead's rank, and a CRM list sorted by a rank not re-sent
+would be stale. The store remembers what each target was sent (grade, chance, rank) once the file
+is in place: a crash between the two records nothing, and the next export sends those leads again
+(nothing is recorded as sent that was not written). Leads last sent by a store of schema version 1,
+which kept no rank, are re-sent once (unless ``rank_tolerance`` is 99 or more: no rank moves
+further). A delta replacing an earlier delta file keeps that file's rows of the leads it does not
+update (two exports between two imports lose nothing: move or delete the file once imported),
+except a row holding another rank or grade than the store recorded as sent (a crash wrote it): that
+lead is re-sent, so the CRM never imports a value the store does not know it sent; ``full=True``
+writes every lead. Ids that the target cannot take (HubSpot's numeric record ids, Salesforce's
+15/18-character ids) are refused with a count.
 """
 
 from __future__ import annotations
@@ -106,6 +108,9 @@ class ExportResult:
     carried: int = 0
     """Rows of the delta file being replaced whose lead this delta does not update, kept in it:
     a delta never drops changes the CRM may not have imported yet."""
+    changed: int = 0
+    """Leads a delta sent because they were never sent to this target, or their grade or
+    chance of SQL changed since what they were last sent."""
     rank_moved: int = 0
     """Leads a delta re-sent only because their rank moved by more than ``rank_tolerance``
     points since the rank they were last sent (grade and chance of SQL as sent)."""
@@ -114,7 +119,14 @@ class ExportResult:
     leadscore, which kept no rank (once, after the store's migration to schema version 2)."""
     rank_tolerance: int = RANK_TOLERANCE
     """The rank points a lead's rank may move before a delta re-sends it."""
+    rewritten: int = 0
+    """Leads a delta re-sent only because the file it replaces holds a rank or grade of theirs
+    that the store never recorded as sent (an export stopped between its file and its record):
+    carrying that row, the CRM would import a value no later delta corrects."""
 
+
+_MOST_RANK_MOVE = 99
+"""The most a rank of 1-100 can move: a tolerance this high never re-sends for the rank."""
 
 _MOVED = math.log(1.25)
 """A chance of SQL up or down by a quarter (x1.25 or /1.25) or more has moved."""
@@ -203,6 +215,9 @@ def _salesforce(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+_DYNAMICS_GRADES = {"A": 0, "B": 1, "C": 2, "D": 3}
+
+
 def _dynamics(frame: pd.DataFrame) -> pd.DataFrame:
     ids = frame["contact_id"].astype(str)
     if (ids.str.len() > 100).any():
@@ -217,7 +232,7 @@ def _dynamics(frame: pd.DataFrame) -> pd.DataFrame:
             "msdyn_entityid": ids,
             "msdyn_entitytype": "lead",
             "msdyn_score": frame["score"],
-            "msdyn_grade": frame["grade"].map({"A": 0, "B": 1, "C": 2, "D": 3}).astype(int),
+            "msdyn_grade": frame["grade"].map(_DYNAMICS_GRADES).astype(int),
             "msdyn_scoretrend": trend.astype(int),
         }
     )
@@ -229,6 +244,14 @@ TARGETS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "salesforce": _salesforce,
     "dynamics": _dynamics,
 }
+
+_SENT_COLUMNS: dict[str, tuple[str, str]] = {
+    "generic": ("score", "grade"),
+    "hubspot": ("leadscore_score", "leadscore_grade"),
+    "salesforce": ("Lead_Score__c", "Lead_Grade__c"),
+    "dynamics": ("msdyn_score", "msdyn_grade"),
+}
+"""Each target's file columns holding the rank and the grade the store records as sent."""
 
 
 def export_scores(
@@ -264,14 +287,19 @@ def export_scores(
     departed = _departed(latest, last_run_at)
     latest = latest[~departed].reset_index(drop=True)
     latest["score"] = _rank_score(latest["p_sql"])
+    columns = list(TARGETS[target](latest.iloc[:0]).columns)
+    earlier = None if full else _earlier_file(out, columns)
     if full or latest.empty:
-        rows, by_rank, unrecorded = latest, 0, 0
+        rows, news, by_rank, unrecorded, rewritten = latest, 0, 0, 0, 0
     else:
         changed, ranked, unknown = _to_send(latest, rank_tolerance)
-        rows = latest[(changed | ranked | unknown).to_numpy()].reset_index(drop=True)
-        by_rank, unrecorded = int(ranked.sum()), int(unknown.sum())
+        due = changed | ranked | unknown
+        stray = ~due & _not_as_recorded(latest, earlier, target)
+        rows = latest[(due | stray).to_numpy()].reset_index(drop=True)
+        news, by_rank = int(changed.sum()), int(ranked.sum())
+        unrecorded, rewritten = int(unknown.sum()), int(stray.sum())
     shaped = TARGETS[target](rows) if not rows.empty else TARGETS[target](latest.iloc[:0])
-    carried = None if full else _not_superseded(out, shaped)
+    carried = None if earlier is None else _not_superseded(earlier, shaped)
     with atomic_path(out) as tmp:
         shaped.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
         if carried is not None and not carried.empty:
@@ -300,9 +328,11 @@ def export_scores(
         delta=not full,
         departed=int(departed.sum()),
         carried=0 if carried is None else len(carried),
+        changed=news,
         rank_moved=by_rank,
         rank_unrecorded=unrecorded,
         rank_tolerance=rank_tolerance,
+        rewritten=rewritten,
     )
 
 
@@ -310,7 +340,8 @@ def _to_send(latest: pd.DataFrame, tolerance: int) -> tuple[pd.Series, pd.Series
     """Which leads a delta sends, as three disjoint masks: ``changed`` (never sent, grade
     changed, or chance of SQL moved by a quarter or more since what was last sent), ``ranked``
     (else: the rank moved by more than ``tolerance`` points since the rank last sent) and
-    ``unknown`` (else: sent by a store of schema version 1, which kept no rank: re-sent once)."""
+    ``unknown`` (else: sent by a store of schema version 1, which kept no rank: re-sent once,
+    unless ``tolerance`` is 99 or more: no rank of 1-100 moves by more than 99 points)."""
     moved = _log_change(latest["p_sql"], latest["sent_score"]).abs() >= _MOVED
     changed = (
         latest["sent_grade"].isna()
@@ -321,26 +352,54 @@ def _to_send(latest: pd.DataFrame, tolerance: int) -> tuple[pd.Series, pd.Series
     sent_rank = pd.to_numeric(latest["sent_rank"], errors="coerce").astype(float)
     shift = (latest["score"].astype(float) - sent_rank).abs()
     ranked = ~changed & (shift > tolerance)
-    unknown = ~changed & sent_rank.isna()
+    unknown = ~changed & sent_rank.isna() & (tolerance < _MOST_RANK_MOVE)
     return changed, ranked, unknown
 
 
-def _not_superseded(out: Path, shaped: pd.DataFrame) -> pd.DataFrame | None:
-    """The rows of the delta file ``out`` already holds (same target: same header) whose lead
-    the new delta does not update, as text. The store counts them as sent once the file was
-    written, not once the CRM imported it: replacing the file without them would lose those
-    changes whenever two exports run between two imports."""
+def _earlier_file(out: Path, columns: list[str]) -> pd.DataFrame | None:
+    """The rows the delta file ``out`` already holds, as text, if it is this target's file
+    (same header); ``None`` when there is none or it is not an export of ours."""
     if not out.is_file():
         return None
     try:
-        previous = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8")
+        earlier = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8")
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
         return None  # not an export of ours: replaced as before
-    if list(previous.columns) != list(shaped.columns):
-        return None
+    return earlier if list(earlier.columns) == columns else None
+
+
+def _not_superseded(earlier: pd.DataFrame, shaped: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the file being replaced whose lead the new delta does not update. The store
+    counts them as sent once the file was written, not once the CRM imported it: replacing the
+    file without them would lose those changes whenever two exports run between two imports."""
     key = str(shaped.columns[0])
     fresh = set(shaped[key].astype(str))
-    return previous[~previous[key].isin(fresh)].reset_index(drop=True)
+    return earlier[~earlier[key].isin(fresh)].reset_index(drop=True)
+
+
+def _not_as_recorded(latest: pd.DataFrame, earlier: pd.DataFrame | None, target: str) -> pd.Series:
+    """Leads whose row in the file being replaced holds another rank or grade than the store
+    recorded as last sent to them: an export stopped between its file and its record wrote it.
+    Carried, the CRM would import it while the store believes the recorded value was sent, and
+    no later delta would correct it; these leads are re-sent instead. (A rank the store did
+    not record, sent by schema version 1, is not compared.)"""
+    stray = pd.Series(False, index=latest.index)
+    if earlier is None or earlier.empty:
+        return stray
+    rank_column, grade_column = _SENT_COLUMNS[target]
+    rows = earlier.drop_duplicates(str(earlier.columns[0])).set_index(str(earlier.columns[0]))
+    ids = latest["contact_id"].astype(str)
+    in_file = ids.isin(rows.index)
+    if not in_file.any():
+        return stray
+    file_rank, file_grade = ids.map(rows[rank_column]), ids.map(rows[grade_column])
+    sent_rank = pd.to_numeric(latest["sent_rank"], errors="coerce").astype("Int64")
+    sent_grade = latest["sent_grade"].astype("string")
+    if target == "dynamics":  # its file holds the grade's code
+        sent_grade = sent_grade.map(_DYNAMICS_GRADES).astype("Int64").astype("string")
+    rank_differs = sent_rank.notna() & (file_rank != sent_rank.astype("string")).fillna(True)
+    grade_differs = sent_grade.notna() & (file_grade != sent_grade).fillna(True)
+    return (in_file & (rank_differs | grade_differs)).astype(bool)
 
 
 def _departed(latest: pd.DataFrame, last_run_at: Any) -> pd.Series:

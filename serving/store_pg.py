@@ -362,7 +362,9 @@ def _ensure_schema(con: Any, url: str) -> None:
         try:
             with con.transaction():
                 con.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-                con.execute(POSTGRES.schema)
+                version = _schema_version(con)  # another process may have migrated meanwhile
+                if version is None or version < SCHEMA_VERSION:
+                    con.execute(POSTGRES.schema)
         except errors.InsufficientPrivilege as exc:
             if version is None:
                 raise
@@ -370,8 +372,9 @@ def _ensure_schema(con: Any, url: str) -> None:
                 f"The score store {redact_url(url)} has schema version {version}; this "
                 f"leadscore needs version {SCHEMA_VERSION} and its user may not migrate the "
                 f"tables ({_scrub(str(exc), url)}). Run one leadscore command on it as the "
-                "owner of its tables (e.g. leadscore feedback report --store "
-                "postgresql://OWNER@HOST/DB): that migrates it in place, keeping every row."
+                "owner of its tables, with CREATE on its schema as on the first run (e.g. "
+                "leadscore feedback report --store postgresql://OWNER@HOST/DB): that migrates "
+                "it in place, keeping every row."
             ) from None
         version = _schema_version(con)
     check_version(SCHEMA_VERSION if version is None else version, redact_url(url))

@@ -87,8 +87,8 @@ def test_feedback_report_and_export(tmp_path: Path) -> None:
         assert [r["grade"] for r in csv.DictReader(handle)] == ["D", "C", "B", "A"]
     again = run_cli("export", "--store", str(store.path), "--out", str(out))
     assert (
-        "Wrote 0 of 4 leads (changed since the last export; 0 of them re-sent because their rank "
-        "moved by more than 5 points)" in " ".join(again.stdout.split())
+        "Wrote 0 of 4 leads (0 new or changed since last sent, 0 whose rank moved by more than "
+        "5 points)" in " ".join(again.stdout.split())
     )
     ranks = run_cli(
         "export", "--store", str(store.path), "--out", str(out), "--rank-tolerance", "101"

@@ -358,3 +358,72 @@ def test_a_crash_around_the_file_never_records_as_sent_what_was_not_written(
     assert (again.rows, again.carried) == (2, 0)
     assert sorted(r["contact_id"] for r in read(out)) == ["c1", "c2"]
     assert export_scores(store, "generic", out).rows == 0
+
+
+def _sent_ranks(store: ScoreStore) -> dict[str, int]:
+    """The rank the store recorded as last sent to ``generic``, per lead."""
+    with store.connection(read_only=True) as con:
+        query = (
+            f"SELECT contact_id, {con.sql.arg_max('score_rank', 'exported_at')} FROM crm_exports "
+            "WHERE target = 'generic' GROUP BY contact_id"
+        )
+        return {str(c): int(r) for c, r in con.execute(query).fetchall() if r is not None}
+
+
+def test_a_row_the_store_never_recorded_is_not_carried_into_the_next_delta(
+    tmp_path: Path, store_at: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export stopped once its file was in place, before its record (here the disk fills at
+    that point), left rows the store never recorded. The next delta replaces that file; a lead
+    whose rank came back within the tolerance of the rank recorded is not due, but its row in
+    the file (the stopped export's rank, 12 points off) must not be carried: the CRM would
+    import a rank the store does not know it sent, and no later delta would correct it. Every
+    row of the file is what the store recorded as sent."""
+    from leadscore.atomic import FAULT_ENV
+
+    store = ScoreStore(store_at)
+    old = [f"c{i:03d}" for i in range(100)]
+    _base(store, old, T0)
+    out = tmp_path / "generic.csv"
+    export_scores(store, "generic", out)
+    assert _sent_ranks(store)["c050"] == 51
+    new = [f"n{i:03d}" for i in range(34)]
+    _base(store, new, T0 + timedelta(hours=1), low=0.5)  # c050: 51 -> 39, re-sent
+    monkeypatch.setenv(FAULT_ENV, "export.file_in_place:enospc")
+    with pytest.raises(OSError):
+        export_scores(store, "generic", out)
+    monkeypatch.delenv(FAULT_ENV)
+    assert {r["contact_id"]: r["score"] for r in read(out)}["c050"] == "39"  # not recorded
+    assert _sent_ranks(store)["c050"] == 51
+    below, above = [0.0001 * (i + 1) for i in range(17)], [0.5 + 0.001 * i for i in range(17)]
+    store.record_scores(history(new, T0 + timedelta(hours=2), below + above, ["C"] * 34))
+    result = export_scores(store, "generic", out)  # c050 back at 51: within the tolerance
+    in_file = {r["contact_id"]: int(r["score"]) for r in read(out)}
+    assert in_file["c050"] == 51
+    assert in_file == {c: r for c, r in _sent_ranks(store).items() if c in in_file}
+    assert result.rewritten > 0 and result.rows + result.carried == len(in_file)
+    assert export_scores(store, "generic", out).rewritten == 0
+
+
+@pytest.mark.parametrize("target", ["hubspot", "salesforce", "dynamics"])
+def test_a_stray_row_is_found_in_every_target_file(
+    tmp_path: Path, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each target's file names its rank and grade columns its own way (Dynamics codes the
+    grade): a row the store never recorded is found in each; rows it recorded are kept."""
+    from leadscore.atomic import FAULT_ENV
+
+    ids = SF_IDS if target == "salesforce" else HS_IDS
+    store = ScoreStore(tmp_path / "scores.duckdb")
+    store.record_scores(history(ids, T0, [0.1, 0.02], ["B", "D"]))
+    out = tmp_path / f"{target}.csv"
+    export_scores(store, target, out)
+    assert export_scores(store, target, out).carried == 2  # recorded rows: kept, not re-sent
+    store.record_scores(history(ids, T0 + timedelta(days=1), [0.45, 0.02], ["A", "D"]))
+    monkeypatch.setenv(FAULT_ENV, "export.file_in_place:enospc")
+    with pytest.raises(OSError):
+        export_scores(store, target, out)  # the first lead's grade A written, not recorded
+    monkeypatch.delenv(FAULT_ENV)
+    store.record_scores(history(ids, T0 + timedelta(days=2), [0.1, 0.02], ["B", "D"]))
+    result = export_scores(store, target, out)  # back to B as recorded: due for nothing
+    assert (result.rows, result.rewritten, result.carried) == (1, 1, 1)

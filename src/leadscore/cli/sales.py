@@ -260,8 +260,8 @@ def export(
         ExportSpec(store=store, target=target, out=out, full=full, rank_tolerance=rank_tolerance)
     )
     what = (
-        f"changed since the last export; {result.rank_moved:,} of them re-sent because their "
-        f"rank moved by more than {result.rank_tolerance} points"
+        f"{result.changed:,} new or changed since last sent, {result.rank_moved:,} whose rank "
+        f"moved by more than {result.rank_tolerance} points"
         if result.delta
         else "all"
     )
@@ -271,8 +271,14 @@ def export(
     )
     if result.rank_unrecorded:
         console.print(
-            f"note: {result.rank_unrecorded:,} lead(s) last exported before the store recorded "
-            "the rank it sent were re-sent once with their current rank."
+            f"note: {result.rank_unrecorded:,} more lead(s) were re-sent once with their current "
+            "rank: an older leadscore sent them without recording the rank it sent."
+        )
+    if result.rewritten:
+        console.print(
+            f"note: {result.rewritten:,} more lead(s) were re-sent: the file it replaces held "
+            "a rank or grade of theirs the store never recorded as sent (an export stopped "
+            "between writing its file and recording it)."
         )
     if result.carried:
         console.print(
