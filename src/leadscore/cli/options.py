@@ -58,9 +58,8 @@ ModelName = Annotated[str, typer.Option(help="Registered model name.")]
 Model = Annotated[
     str,
     typer.Option(
-        help="Alias (champion, challenger) or version of the model leadscore (of --model-name "
-        "where the command has it), models:/NAME@ALIAS or models:/NAME/VERSION for another "
-        "model, or a pyfunc folder."
+        help="Alias (champion, challenger) or version of the model leadscore, "
+        "models:/NAME@ALIAS or models:/NAME/VERSION for another model, or a pyfunc folder."
     ),
 ]
 Contacts = Annotated[int, typer.Option(min=10, help="Number of contacts.")]
