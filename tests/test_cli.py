@@ -285,3 +285,55 @@ def test_feedback_policy_help_names_the_default_policy() -> None:
     help_text = Policy.__metadata__[0].help
     default = FeedbackPolicy()
     assert f"(default: {', '.join(default.exclude)})" in help_text and not default.negative
+
+
+def test_retrain_registers_under_the_training_config_model_name(tmp_path: Path) -> None:
+    """`retrain --training-config` names the version as `train TABLE` does: the config's
+    model_name unless --model-name says otherwise (it always said `leadscore`)."""
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+    from leadscore.pipeline import GenerateSpec, generate_step, list_versions_step
+
+    crm = tmp_path / "crm.duckdb"
+    generate_step(GenerateSpec(out=crm, contacts=600, seed=5))
+    config = tmp_path / "training.yaml"
+    config.write_text(
+        "model_name: crm-leads\nevaluation:\n  n_bootstrap: 20\nshap_rows: 50\n"
+        "fit_logistic: false\ntargets: [sql]\n"
+    )
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    retrained = CliRunner().invoke(
+        app,
+        ["retrain", "--crm", str(crm), "--table", str(tmp_path / "training.parquet"),
+         "--every", "month", "--training-config", str(config), "--tracking-uri", uri],
+    )  # fmt: skip
+    assert retrained.exit_code in (0, 6), retrained.output
+    assert [v.version for v in list_versions_step("crm-leads", tracking_uri=uri)] == ["1"]
+    assert list_versions_step(tracking_uri=uri) == []
+
+
+def test_flat_training_under_a_model_name_says_how_to_promote_it(tmp_path: Path) -> None:
+    """The next step a flat `train --model-name NAME` prints promotes NAME (a bare `leadscore
+    promote` would look for the `leadscore` model's challenger)."""
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+    from leadscore.synthetic.flat_export import generate_flat_export
+
+    csv = tmp_path / "leads.csv"
+    generate_flat_export(1000, seed=9).frame.to_csv(csv, index=False)
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    trained = CliRunner().invoke(
+        app,
+        ["train", "--table", str(csv), "--target", "converted", "--time-column", "created_at",
+         "--model-name", "web-leads", "--tracking-uri", uri,
+         "--report", str(tmp_path / "report.html")],
+    )  # fmt: skip
+    said = " ".join(trained.output.split())
+    assert trained.exit_code == 0, said
+    assert "Promote it with `leadscore promote --model-name web-leads`" in said
+    promoted = CliRunner().invoke(
+        app, ["promote", "--model-name", "web-leads", "--force", "--tracking-uri", uri]
+    )
+    assert promoted.exit_code == 0, promoted.output

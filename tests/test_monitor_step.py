@@ -128,3 +128,29 @@ def test_monitor_command_exit_code(model: ServingModel, tmp_path: Path) -> None:
     assert run.returncode == 7, run.stderr
     assert "MONITOR: RETRAIN RECOMMENDED" in run.stdout and "grade A" in run.stdout
     assert page.is_file()
+
+
+def test_the_reference_tags_are_those_of_the_model_loaded(tmp_path: Path) -> None:
+    """`monitor --model models:/NAME@champion` reads NAME's version tags (its training window:
+    the drift reference), not those of the same version number of --model-name's model; a
+    pyfunc folder has none, whatever its path ends with."""
+    from leadscore.pipeline.monitor import _registered_tags
+    from leadscore.training.tracking import log_training_run
+
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    (tmp_path / "heads").mkdir()
+    (tmp_path / "heads" / "head.txt").write_text("model")
+    (tmp_path / "report.html").write_text("<html></html>")
+    for name, first in (("leadscore", "2024-01-01"), ("crm-leads", "2025-06-01")):
+        log_training_run(
+            tracking_uri=uri, model_name=name, params={}, metrics={"m": 1.0},
+            tags={"test_first_cutoff": first}, heads=tmp_path / "heads",
+            report=tmp_path / "report.html", features=[], targets=["sql"],
+        )  # fmt: skip
+    tags = _registered_tags("crm-leads/1", "models:/m-0123", uri)
+    assert tags["test_first_cutoff"] == "2025-06-01"
+    assert _registered_tags("leadscore/1", "models:/m-4567", uri)["test_first_cutoff"] == (
+        "2024-01-01"
+    )
+    folder = str(tmp_path / "exported" / "1")
+    assert _registered_tags(folder, folder, uri) == {}

@@ -109,3 +109,80 @@ def test_promote_says_the_metric_in_words_and_its_figures_once(
     recorded = client.get_model_version("leadscore", "2").tags
     assert recorded["promoted_by_force"] == "true"
     assert recorded["promotion_reason"].startswith(f"forced, though {words} 0.7637")
+
+
+def _register_metrics(root: Path, uri: str, metrics: dict[str, float], tags: dict[str, str]) -> str:
+    from leadscore.training.tracking import log_training_run
+
+    (root / "heads").mkdir(exist_ok=True)
+    (root / "heads" / "head.txt").write_text("model")
+    (root / "report.html").write_text("<html></html>")
+    _, version = log_training_run(
+        tracking_uri=uri, model_name="leadscore", params={}, metrics=metrics, tags=tags,
+        heads=root / "heads", report=root / "report.html", features=[], targets=["sql"],
+    )  # fmt: skip
+    return str(version)
+
+
+def test_a_forced_promotion_across_test_windows_compares_nothing(tmp_path: Path) -> None:
+    """Forced past the window check, the figures of two windows are not a win (nor recorded as
+    one): the reason says they are not comparable and the version is tagged as forced."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    metrics = {"test_roc_auc_shipped_sql": 0.70, "test_roc_auc_rules_sql": 0.61}
+    _register_metrics(tmp_path, uri, metrics, WINDOW)
+    assert _promote(uri)[0] == 0
+    later = {"test_first_cutoff": "2025-04-01", "test_last_cutoff": "2025-06-01"}
+    _register_metrics(tmp_path, uri, {**metrics, "test_roc_auc_shipped_sql": 0.90}, later)
+    code, said = _promote(uri, "--force")
+    assert code == 0, said
+    assert said.startswith(
+        "Version 2 promoted: forced, though it was tested on another window than the champion "
+        "(2025-04-01..2025-06-01 vs 2025-01-01..2025-03-01): its test AUC of SQL 0.9000 and the "
+        "champion's 0.7000 are not comparable."
+    )
+    from mlflow import MlflowClient
+
+    tags = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version("leadscore", "2").tags
+    assert tags["promoted_by_force"] == "true"
+    assert tags["promotion_reason"].startswith("forced, though it was tested on another window")
+
+
+@pytest.mark.parametrize(
+    ("metric", "said"),
+    [
+        (
+            "test_roc_auc_logistic_sql",
+            "Version 1 not promoted: no champion yet; the logistic regression's test AUC of SQL "
+            "0.5000 does not beat the rules' 0.6100 by the margin 0.005.",
+        ),
+        (
+            "gain_at_mql_shipped_sql",
+            "Version 1 not promoted: no champion yet; gain at the rules' MQL volume for SQL "
+            "-0.1000 does not beat the rules' 0.0000 by the margin 0.005.",
+        ),
+        (
+            "test_brier_shipped_sql",
+            "Version 1 promoted: no champion yet; test Brier score of SQL 0.0100 beats the "
+            "rules' 0.0200 by the margin 0.005 (lower is better).",
+        ),
+    ],
+)
+def test_a_first_champion_beats_the_rules_on_any_head_and_measure(
+    tmp_path: Path, metric: str, said: str
+) -> None:
+    """The first champion faces the rules whatever head the metric names (the logistic
+    regression's too), a gain is one over the rules already (0: no better than them), and a
+    loss says lower is better."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    metrics = {
+        "test_roc_auc_shipped_sql": 0.70,
+        "test_roc_auc_logistic_sql": 0.50,
+        "test_roc_auc_rules_sql": 0.61,
+        "gain_at_mql_shipped_sql": -0.10,
+        "test_brier_shipped_sql": 0.01,
+        "test_brier_rules_sql": 0.02,
+    }
+    _register_metrics(tmp_path, uri, metrics, WINDOW)
+    code, out = _promote(uri, "--metric", metric)
+    assert out.startswith(said), out
+    assert code == (6 if "not promoted" in said else 0)

@@ -421,3 +421,47 @@ def test_the_refreeze_after_a_switch_waits_for_the_requests_in_flight(
     finally:
         release.set()
         gc.unfreeze()
+
+
+def test_while_requests_never_pause_the_replaced_version_is_collected_unfrozen(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """A request in flight at every check (one that never ends, as under constant load): the
+    replaced version is still collected, cycles included, without a freeze that would take the
+    request's objects; the freeze comes at the first moment without requests."""
+    import gc
+    import weakref
+
+    from leadscore.serving.api import create_app
+
+    app = create_app(
+        "champion",
+        tracking_uri=registry.uri,
+        store=ScoreStore(tmp_path / "scores.duckdb"),
+        api_key=API_KEY,
+        follow_seconds=FOLLOW,
+    )
+    served = app.state.served
+    first = served.current
+    first.cycle = first  # only the collector frees it
+    replaced = weakref.ref(first)
+    del first
+    gc.collect()
+    gc.freeze()  # as serve() does after create_app
+    frozen = gc.get_freeze_count()
+    served.in_flight.enter()  # a request that does not end
+    left = False
+    try:
+        served.start()
+        registry.promote("2")
+        wait_for(lambda: served.current.model_version == "leadscore/2")
+        wait_for(lambda: replaced() is None, seconds=10)  # collected while busy
+        assert served.refreezes == 0 and gc.get_freeze_count() == 0  # nothing frozen meanwhile
+        served.in_flight.leave()
+        left = True
+        wait_for(lambda: served.refreezes == 1 and gc.get_freeze_count() > 0.5 * frozen)
+    finally:
+        if not left:
+            served.in_flight.leave()
+        served.stop()
+        gc.unfreeze()

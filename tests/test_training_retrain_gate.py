@@ -61,3 +61,32 @@ def test_paired_gate_on_a_real_registry(tmp_path: Path) -> None:
     refused = paired_gate(other, settings=settings, config=config, tracking_uri=uri)
     assert not refused.promoted and refused.comparison is None
     assert "hashes differ" in refused.reasons[0]
+
+
+def test_the_first_champion_is_gated_on_the_retrain_target(tmp_path: Path) -> None:
+    """With no champion yet, the gate's existing check faces the rules on the target the
+    retrain compares (here meeting, where the model loses to the rules), not on sql."""
+    from leadscore.training.tracking import log_training_run
+
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    table, _ = simulate_training_table(300, 6, seed=1)
+    (tmp_path / "heads").mkdir()
+    (tmp_path / "heads" / "head.txt").write_text("model")
+    (tmp_path / "report.html").write_text("<html></html>")
+    metrics = {
+        "test_roc_auc_shipped_sql": 0.80,
+        "test_roc_auc_rules_sql": 0.60,
+        "test_roc_auc_shipped_meeting": 0.55,
+        "test_roc_auc_rules_meeting": 0.62,
+    }
+    log_training_run(
+        tracking_uri=uri, model_name="leadscore", params={}, metrics=metrics, tags={},
+        heads=tmp_path / "heads", report=tmp_path / "report.html", features=[],
+        targets=["sql", "meeting"],
+    )  # fmt: skip
+    decision = paired_gate(table, settings=GateSettings(target="meeting"), tracking_uri=uri)
+    assert not decision.promoted, decision.reasons
+    assert decision.reasons == [
+        "existing gate: no champion yet; test AUC of meeting 0.5500 does not beat the rules' "
+        "0.6200 by the margin 0.005"
+    ]

@@ -120,8 +120,12 @@ def paired_gate(
     )
     checks = GateChecks()
     if champion is None or champion.version == version:
-        existing = promote_version(
-            model_name, tracking_uri=uri, version=version, margin=settings.margin
+        existing = promote_version(  # the first champion faces the rules on the gate's target
+            model_name,
+            tracking_uri=uri,
+            version=version,
+            metric=f"test_roc_auc_shipped_{settings.target}",
+            margin=settings.margin,
         )
         reasons = [f"existing gate: {existing.reason}"]
         decision = RetrainDecision(

@@ -9,6 +9,7 @@ never set; a :class:`~mlflow.MlflowClient` is built per call.
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -333,6 +334,21 @@ DEFAULT_GATE_METRIC = "test_roc_auc_shipped_sql"
 """The gate's default: the test AUC of the head that ships for sql, whatever its kind."""
 
 
+def _rules_figure(metric: str, metrics: Mapping[str, float]) -> tuple[str, float | None]:
+    """The rules' figure a first champion must beat on ``metric``: the rules' own metric of
+    the same measure and target (for any model's head), 0 for a gain at the rules' MQL volume
+    (a gain over the rules already); ``None`` when the rules were not evaluated."""
+    if metric.startswith("gain_at_mql_"):
+        return "the rules", 0.0
+    rules_metric = re.sub(r"_(lightgbm|shipped|logistic)_", "_rules_", metric, count=1)
+    known = metrics.get(rules_metric)
+    return rules_metric, None if known is None else float(known)
+
+
+def _window(info: ModelVersionInfo) -> str:
+    return f"{info.tags.get('test_first_cutoff')}..{info.tags.get('test_last_cutoff')}"
+
+
 def metric_key(metrics: Collection[str], metric: str) -> str:
     """``metric`` as named in ``metrics``: a ``_shipped_`` name falls back to the LightGBM one
     for runs from before the model choice per target (and flat-mode runs), whose shipped head
@@ -395,10 +411,10 @@ def promote_version(
     )
     words = metric_in_words(metric, flat_target=flat)
     sign = _direction(metric)
+    better = " (lower is better)" if sign < 0 else ""
     if champion is None:
         # the first champion must at least beat the team's own rules on the same test window
-        rules_metric = metric.replace("_lightgbm_", "_rules_").replace("_shipped_", "_rules_")
-        rules_value = challenger.metrics.get(rules_metric)
+        rules_metric, rules_value = _rules_figure(metric, challenger.metrics)
         if rules_value is None:
             promoted = True
             reason = f"no champion yet, and no rules baseline to beat ({words} {value:.4f})"
@@ -409,9 +425,10 @@ def promote_version(
             reason = (
                 f"no champion yet; {words} {value:.4f} "
                 f"{'beats' if promoted else 'does not beat'} the rules' "
-                f"{float(rules_value):.4f} by the margin {margin:g}"
+                f"{float(rules_value):.4f} by the margin {margin:g}{better}"
             )
     else:
+        other_window = False
         if recomputed is not None:
             value, champion_value = (
                 float(recomputed[challenger.version]),
@@ -419,6 +436,7 @@ def promote_version(
             )
         else:
             same = all(challenger.tags.get(t) == champion.tags.get(t) for t in WINDOW_TAGS)
+            other_window = not same  # only when forced: refused below otherwise
             if not same and not force:
                 raise ArtifactError(
                     f"Champion {champion.version} was tested on another window "
@@ -430,7 +448,18 @@ def promote_version(
             shipped = metric.replace("_lightgbm_", "_shipped_")  # what the champion serves
             known = champion.metrics.get(metric_key(champion.metrics, shipped))
             champion_value = None if known is None else float(known)
-        if champion_value is None:  # nothing to beat
+        if other_window:  # forced: no comparison holds (the promotion is the force's)
+            promoted = False
+            reason = (
+                "it was tested on another window than the champion "
+                f"({_window(challenger)} vs {_window(champion)}): its {words} {value:.4f}"
+                + (
+                    " has nothing to compare with"
+                    if champion_value is None
+                    else f" and the champion's {champion_value:.4f} are not comparable"
+                )
+            )
+        elif champion_value is None:  # nothing to beat
             promoted = True
             reason = (
                 f"{words} {value:.4f}; the champion (version {champion.version}) has no "
@@ -440,7 +469,7 @@ def promote_version(
             promoted = sign * (value - champion_value) >= margin
             reason = (
                 f"{words} {value:.4f} {'beats' if promoted else 'does not beat'} the "
-                f"champion's {champion_value:.4f} by the margin {margin:g}"
+                f"champion's {champion_value:.4f} by the margin {margin:g}{better}"
                 + (" (both scored on one test window)" if recomputed is not None else "")
             )
     forced = force and not promoted

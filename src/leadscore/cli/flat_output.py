@@ -63,8 +63,9 @@ def print_flat(result: FlatResult, table_name: str, model_name: str = "leadscore
             f"Registered {model_name} version {result.model_version} as challenger (run "
             f"{result.run_id}; model kind: flat, serving {_METHOD_WORDS[shipped]}"
             + (", refitted on every row" if shipped != "rules" else "")
-            + "). Promote it with `leadscore promote` (the gate reads the shipped head's "
-            "test AUC).",
+            + "). Promote it with `leadscore promote"
+            + ("" if model_name == "leadscore" else f" --model-name {model_name}")
+            + "` (the gate reads the shipped head's test AUC).",
             highlight=False,
         )
 

@@ -84,6 +84,14 @@ Confidence = Annotated[float, typer.Option(min=0.5, max=0.999, help="CI level.")
 TrainingConfigOpt = Annotated[
     Path | None, typer.Option("--training-config", help="Training config YAML.")
 ]
+RetrainModelName = Annotated[
+    str | None,
+    typer.Option(
+        "--model-name",
+        help="Registered model name (default: the training config's model_name, leadscore "
+        "unless it names another).",
+    ),
+]
 
 
 def print_monitor(result: MonitorResult) -> None:
@@ -209,7 +217,7 @@ def retrain(
     margin: opt.Margin = 0.005,
     training_config: TrainingConfigOpt = None,
     config: opt.Config = None,
-    model_name: opt.ModelName = "leadscore",
+    model_name: RetrainModelName = None,
     tracking_uri: opt.Tracking = None,
 ) -> None:
     """The scheduled job: build up to the latest matured cutoff, train a challenger, promote it

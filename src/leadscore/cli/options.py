@@ -56,7 +56,11 @@ Tracking = Annotated[
 ]
 ModelName = Annotated[str, typer.Option(help="Registered model name.")]
 Model = Annotated[
-    str, typer.Option(help="Alias (champion, challenger), version, models:/ URI or pyfunc folder.")
+    str,
+    typer.Option(
+        help="Alias (champion, challenger) or version of the model leadscore, "
+        "models:/NAME@ALIAS or models:/NAME/VERSION for another model, or a pyfunc folder."
+    ),
 ]
 Contacts = Annotated[int, typer.Option(min=10, help="Number of contacts.")]
 

@@ -107,10 +107,16 @@ def _sample_features(
     return pd.concat(parts, ignore_index=True)
 
 
-def _registered_tags(model_name: str, version: str, uri: str | None) -> dict[str, str]:
+def _registered_tags(model_version: str, source: str, uri: str | None) -> dict[str, str]:
+    """The registry tags of the loaded model ``model_version`` (``<name>/<version>``: the name
+    it was loaded under, a ``models:/NAME@ALIAS`` one's too); none for a pyfunc folder (whose
+    ``model_version`` is its ``source`` path, :class:`~leadscore.serving.LoadedScorer`)."""
     from leadscore.training.tracking import list_versions
 
-    for info in list_versions(model_name, tracking_uri=uri):
+    name, _, version = model_version.rpartition("/")
+    if model_version == source or not name:
+        return {}
+    for info in list_versions(name, tracking_uri=uri):
         if info.version == version:
             return info.tags
     return {}
@@ -193,8 +199,7 @@ def monitor_step(spec: MonitorSpec, *, progress: ProgressFn = no_progress) -> Mo
 
     uri = resolve_tracking_uri(spec.tracking_uri)
     loaded = load_scorer(spec.model, tracking_uri=uri, model_name=spec.model_name)
-    number = loaded.model_version.rsplit("/", 1)[-1]
-    tags = _registered_tags(spec.model_name, number, uri)
+    tags = _registered_tags(loaded.model_version, loaded.source, uri)
     definition = loaded.scorer.require_definition()
     scorer_spec = loaded.scorer.spec
     horizon = scorer_spec.horizon_days or 30
