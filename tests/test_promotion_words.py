@@ -186,3 +186,23 @@ def test_a_first_champion_beats_the_rules_on_any_head_and_measure(
     code, out = _promote(uri, "--metric", metric)
     assert out.startswith(said), out
     assert code == (6 if "not promoted" in said else 0)
+
+
+def test_a_champion_without_the_metric_is_not_replaced_without_evidence(tmp_path: Path) -> None:
+    """A champion that never recorded the gate's metric gives no evidence either way: the
+    challenger is not promoted silently; the reason says what to do (force promotes it)."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    _register_metrics(
+        tmp_path, uri, {"test_roc_auc_shipped_sql": 0.70, "test_roc_auc_rules_sql": 0.61}, WINDOW
+    )
+    assert _promote(uri)[0] == 0
+    metrics = {"test_roc_auc_shipped_sql": 0.71, "test_brier_shipped_sql": 0.01}
+    _register_metrics(tmp_path, uri, metrics, WINDOW)
+    code, said = _promote(uri, "--metric", "test_brier_shipped_sql")
+    assert code == 6, said
+    assert said.startswith(
+        "Version 2 not promoted: test Brier score of SQL 0.0100; the champion (version 1) has "
+        "no such figure to compare with: pass the training table"
+    ), said
+    code, said = _promote(uri, "--metric", "test_brier_shipped_sql", "--force")
+    assert code == 0 and said.startswith("Version 2 promoted: forced, though"), said

@@ -459,11 +459,12 @@ def promote_version(
                     else f" and the champion's {champion_value:.4f} are not comparable"
                 )
             )
-        elif champion_value is None:  # nothing to beat
-            promoted = True
+        elif champion_value is None:  # no evidence either way: the champion stays
+            promoted = False
             reason = (
                 f"{words} {value:.4f}; the champion (version {champion.version}) has no "
-                "such metric to compare with"
+                "such figure to compare with: pass the training table (both are then scored "
+                "on one test window), choose a metric both have, or force"
             )
         else:
             promoted = sign * (value - champion_value) >= margin
