@@ -112,6 +112,8 @@ _DENSE_LIMIT = 2**18
 # explains a small fraction of the rows), at least _MIN_KEYS.
 _ROWS_PER_KEY = 16
 _MIN_KEYS = 64
+# Whole numbers from 0 up to this are binned by lookup (see ThresholdBinner._whole_codes).
+_WHOLE_LIMIT = 4096
 # Rows per worker below which threads are not worth starting.
 _MIN_ROWS_PER_JOB = 5_000
 
@@ -145,6 +147,7 @@ class ThresholdBinner:
                 self._bins.append(numerical_bins(splits))
         self._tables: dict[tuple[int, int], list[tuple[int, Codes, int]]] = {}
         self._plans: dict[tuple[int, int | None, int], list[_Block]] = {}
+        self._whole: dict[int, Codes] = {}  # per feature, the codes of 0 .. _WHOLE_LIMIT - 1
         self.leaf_values: list[Floats] = [np.array(v, dtype=np.float64) for v in model.leaf_values]
         """Per tree, its leaves' outputs (for :func:`contributions_and_raw`)."""
         self.objective = model.objective
@@ -168,8 +171,30 @@ class ThresholdBinner:
         codes = np.zeros(X.shape, dtype=dtype, order="F")
         for j, bins in enumerate(self._bins):
             if bins is not None:
-                codes[:, j] = bins.fine_to_code[bins.fine(as_lightgbm_values(X[:, j]))]
+                values = as_lightgbm_values(X[:, j])
+                whole = self._whole_codes(j, bins, values)
+                codes[:, j] = bins.fine_to_code[bins.fine(values)] if whole is None else whole
         return codes
+
+    def _whole_codes(self, j: int, bins: FeatureBins, values: Floats) -> Codes | None:
+        """Codes of a column of whole numbers in ``[0, _WHOLE_LIMIT)`` (counts, days: most
+        model inputs) by lookup in the codes of those numbers (what ``fine`` gives each
+        value, computed once per feature); ``None`` for other columns (NaN, fractions,
+        negatives, large values, no rows)."""
+        if values.size == 0:
+            return None
+        low, high = values.min(), values.max()  # NaN: neither comparison holds
+        if not (low >= 0.0 and high < _WHOLE_LIMIT):
+            return None
+        whole = values.astype(np.intp)
+        if not np.array_equal(whole, values):
+            return None
+        table = self._whole.get(j)
+        if table is None:  # a race builds the same table twice: harmless
+            table = bins.fine_to_code[bins.fine(np.arange(_WHOLE_LIMIT, dtype=np.float64))]
+            self._whole[j] = table
+        found: Codes = table[whole]
+        return found
 
     def count_distinct(self, codes: Codes, start: int = 0, stop: int | None = None) -> int:
         """Distinct rows of `transform` output as seen by trees ``start <= tree < stop``."""

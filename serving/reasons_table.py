@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.features.definition import FeatureDefinition
 from leadscore.serving.reasons import (
@@ -42,19 +43,31 @@ IntArray = np.ndarray[Any, Any]
 
 class ReasonTable(ReasonRows):
     """Reasons of many rows, column-wise: per side, ``(rows, top)`` arrays of the chosen groups
-    (``-1``: no reason), their effects and sentences, and ``counts`` per row. Indexing gives the
-    row's :class:`RowReasons`, equal to what :func:`explain_rows` returns for it."""
+    (``-1``: no reason), their effects and sentences (ids in ``words``, ``-1``: none), and
+    ``counts`` per row. Indexing gives the row's :class:`RowReasons`, equal to what
+    :func:`explain_rows` returns for it."""
 
     def __init__(
         self,
         groups: Sequence[ReasonGroup],
         chosen: tuple[IntArray, IntArray],
         effects: tuple[FloatArray, FloatArray],
-        texts: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]],
+        ids: tuple[IntArray, IntArray],
+        words: Sequence[str],
         counts: tuple[IntArray, IntArray],
     ) -> None:
         self._keys = [g.key for g in groups]
-        self.chosen, self.effects, self.texts, self.counts = chosen, effects, texts, counts
+        self.chosen, self.effects, self.ids, self.counts = chosen, effects, ids, counts
+        self.words = list(words)
+        self._texts: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
+
+    @property
+    def texts(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Per side, the ``(rows, top)`` sentences (``None``: no reason)."""
+        if self._texts is None:
+            lookup = np.array([*self.words, None], dtype=object)  # id -1: the trailing None
+            self._texts = (lookup[self.ids[0]], lookup[self.ids[1]])
+        return self._texts
 
     def __len__(self) -> int:
         return len(self.counts[0])
@@ -66,20 +79,32 @@ class ReasonTable(ReasonRows):
         count = int(self.counts[side][row])
         return tuple(
             Reason(
-                text=str(self.texts[side][row, k]),
+                text=self.words[int(self.ids[side][row, k])],
                 effect=round(float(self.effects[side][row, k]), 4),
                 group=self._keys[int(self.chosen[side][row, k])],
             )
             for k in range(count)
         )
 
+    def _filled(self, side: int) -> np.ndarray[Any, Any]:
+        """A row's first ``count`` slots of ``side``."""
+        return np.arange(self.ids[side].shape[1]) < self.counts[side][:, None]
+
     def flat_sentences(self) -> tuple[FlatSide, FlatSide]:
         """Each side's sentences row after row, and the counts (see ``flat_sentences``)."""
         out = []
         for side in (0, 1):
-            texts, counts = self.texts[side], self.counts[side]
-            filled = np.arange(texts.shape[1]) < counts[:, None]  # a row's first ``count`` slots
-            out.append((texts[filled], counts.astype(np.int64)))
+            out.append((self.texts[side][self._filled(side)], self.counts[side].astype(np.int64)))
+        return out[0], out[1]
+
+    def arrow_sentences(self) -> tuple[tuple[pa.Array, IntArray], tuple[pa.Array, IntArray]]:
+        """:meth:`flat_sentences` with each side's sentences as an Arrow string array, taken
+        from the distinct sentences by id (no Python string per reason)."""
+        words = pa.array(self.words, type=pa.string())
+        out = []
+        for side in (0, 1):
+            ids = self.ids[side][self._filled(side)]
+            out.append((words.take(pa.array(ids)), self.counts[side].astype(np.int64)))
         return out[0], out[1]
 
     def sentences(self) -> tuple[list[list[str]], list[list[str]]]:
@@ -122,6 +147,10 @@ class _Values:
         """Codes (``-1``: missing), distinct objects, and the column's first missing object."""
         if j not in self._codes:
             column = self.frame[self.features[j]]
+            small = _small_integers(column)
+            if small is not None:
+                self._codes[j] = small
+                return small
             codes, uniques = pd.factorize(column, use_na_sentinel=True)
             codes = np.asarray(codes, dtype=np.intp)
             if isinstance(uniques, np.ndarray):
@@ -132,6 +161,32 @@ class _Values:
             missing = column[lost].to_numpy(dtype=object)[0] if lost.any() else None
             self._codes[j] = (codes, objects, missing)
         return self._codes[j]
+
+
+_RANGE_CODES = 4096
+"""An integer column spanning at most this many values is coded by its offset from its
+minimum (no hashing: most model inputs are counts and day numbers)."""
+
+
+def _small_integers(column: pd.Series) -> tuple[IntArray, list[Any], Any] | None:
+    """:meth:`_Values.get` of a NumPy integer or boolean column spanning at most
+    :data:`_RANGE_CODES` values: codes ``value - minimum`` (a value absent from the column
+    has a code no row holds); the objects are what ``to_numpy(dtype=object)`` gives (Python
+    ints, NumPy bools). ``None`` for other columns."""
+    if not isinstance(column.dtype, np.dtype) or column.dtype.kind not in "biu":
+        return None
+    data = column.to_numpy()
+    if data.dtype == np.bool_:
+        return data.astype(np.intp), [False, True], None
+    wide_unsigned = data.dtype.kind == "u" and data.dtype.itemsize >= 8
+    if data.dtype.kind not in "iu" or wide_unsigned or data.size == 0:
+        return None
+    low, high = int(data.min()), int(data.max())
+    if high - low >= _RANGE_CODES:
+        return None
+    codes = data.astype(np.intp) - low if low else data.astype(np.intp)
+    objects = np.arange(low, high + 1, dtype=data.dtype).astype(object).tolist()
+    return codes, objects, None
 
 
 def _day_facts(values: _Values, renderer: _Renderer) -> dict[int, FloatArray]:
@@ -172,15 +227,18 @@ def _pick(
     column = np.full(n_features + 1, len(facts), dtype=np.intp)  # no fact: the NaN column
     column[list(facts)] = np.arange(len(facts))
     stacked = np.column_stack([*facts.values(), np.full(n, np.nan)])
-    day_of = stacked[rows[:, None], column[lead]]  # the day fact of each group's lead member
-    # the candidates in merged order, one row per rank (contiguous), gathered once
+    # the candidates in merged order, one row per rank (contiguous), gathered once; the day
+    # fact of each candidate's lead member (only the candidates': not every group's)
     group_at = np.take_along_axis(candidates, merged, axis=1)
+    lead_at = np.take_along_axis(lead, group_at, axis=1)
+    days_at = stacked[rows[:, None], column[lead_at]].T.copy()
     negative_at = (side[merged] == 1).T.copy()
     valid_at = np.take_along_axis(valid, merged, axis=1).T.copy()
-    days_at = np.take_along_axis(day_of, group_at, axis=1).T.copy()
-    kept = np.zeros((2 * reach, n), dtype=bool)
+    groups_at = group_at.T.copy()
     seen = np.full((2 * reach, n), np.nan)
     counts = (np.zeros(n, dtype=np.intp), np.zeros(n, dtype=np.intp))
+    # each side's kept candidates in merged order, into its next free slot
+    chosen = (np.full((n, top), -1, dtype=np.intp), np.full((n, top), -1, dtype=np.intp))
     for k in range(2 * reach):
         negative = negative_at[k]
         count = np.where(negative, counts[1], counts[0])
@@ -190,20 +248,13 @@ def _pick(
             for j in range(k):  # a stronger kept reason within a day: the same fact
                 keep &= ~(np.abs(days - seen[j]) <= _SAME_DAY)
         seen[k] = np.where(keep, days, np.nan)
-        kept[k] = keep
-        counts[0][keep & ~negative] += 1
-        counts[1][keep & negative] += 1
-    chosen = []
-    width = min(top, 2 * reach)  # a side never keeps more than the candidates
-    for side_index in (0, 1):  # each side's kept candidates in merged order, into its slots
-        mine = kept.T & (bool(side_index) == negative_at.T)
-        first = np.argsort(~mine, axis=1, kind="stable")[:, :width]
-        picked = np.take_along_axis(group_at, first, axis=1)
-        out = np.full((n, top), -1, dtype=np.intp)
-        filled = np.arange(width)[None, :] < counts[side_index][:, None]
-        out[:, :width] = np.where(filled, picked, -1)
-        chosen.append(out)
-    return (chosen[0], chosen[1]), counts
+        for side_index, mine in ((0, keep & ~negative), (1, keep & negative)):
+            at = np.flatnonzero(mine)
+            if at.size:
+                slots = counts[side_index]
+                chosen[side_index][at, slots[at]] = groups_at[k, at]
+                slots[at] += 1
+    return chosen, counts
 
 
 def explain_table(
@@ -239,19 +290,22 @@ def explain_table(
     values = _Values(frame, features)
     facts = _day_facts(values, renderer)
     chosen, counts = _pick(effects, lead, facts, n_features, top, min_effect)
-    texts = []
+    ids = []
     chosen_effects = []
+    words: list[str] = []  # the chunk's distinct sentences, both sides'
+    index: dict[str, int] = {}
     for side in (0, 1):
         picked = chosen[side]
         has = picked >= 0
         safe = np.where(has, picked, 0)
         chosen_effects.append(np.take_along_axis(effects, safe, axis=1))
-        texts.append(_texts(own, effects, safe, has, lead, second, renderer, values))
+        ids.append(_texts(own, effects, safe, has, lead, second, renderer, values, words, index))
     return ReasonTable(
         groups,
         chosen,
         (chosen_effects[0], chosen_effects[1]),
-        (texts[0], texts[1]),
+        (ids[0], ids[1]),
+        words,
         counts,
     )
 
@@ -265,12 +319,15 @@ def _texts(
     second: IntArray,
     renderer: _Renderer,
     values: _Values,
-) -> np.ndarray[Any, Any]:
-    """The sentence of each chosen ``(row, slot)``: its group's strongest member (``lead``,
-    per row and group) worded once per distinct value and direction, plus the supporting
-    member (``second``, ``-1`` for groups without one) of combined groups, each distinct
-    pair joined once."""
-    out = np.full(picked.shape, None, dtype=object)
+    words: list[str],
+    index: dict[str, int],
+) -> IntArray:
+    """The sentence of each chosen ``(row, slot)`` (its id in ``words``, ``-1``: none): its
+    group's strongest member (``lead``, per row and group) worded once per distinct value and
+    direction, plus the supporting member (``second``, ``-1`` for groups without one) of
+    combined groups, each distinct pair joined once. New sentences are appended to
+    ``words`` (``index``: their ids)."""
+    out = np.full(picked.shape, -1, dtype=np.intp)
     rows, slots = np.nonzero(has)
     if rows.size == 0:
         return out
@@ -278,8 +335,6 @@ def _texts(
     positive = effects[rows, group] > 0
     sign = np.where(positive, 1.0, -1.0)
     first, other = lead[rows, group], second[rows, group]
-    words: list[str] = []
-    index: dict[str, int] = {}
     ids = _render(first, rows, positive, renderer, values, words, index)
     support = other >= 0
     if support.any():
@@ -297,7 +352,7 @@ def _texts(
             text, more = divmod(pair, width)
             combined[i] = _word_id(f"{words[text]}, {words[more]}", words, index)
         ids[both] = combined[inverse.reshape(-1)]
-    out[rows, slots] = np.array(words, dtype=object)[ids]
+    out[rows, slots] = ids
     return out
 
 
@@ -310,6 +365,11 @@ def _word_id(text: str, words: list[str], index: dict[str, int]) -> int:
     return found
 
 
+_DENSE_KEYS = 1 << 22
+"""Distinct (feature, value, direction) keys up to which :func:`_render` looks sentences up
+in a dense table (else through a sort)."""
+
+
 def _render(
     features: IntArray,
     rows: IntArray,
@@ -320,24 +380,38 @@ def _render(
     index: dict[str, int],
 ) -> IntArray:
     """Ids in ``words`` of the sentences of ``(feature, row, direction)`` triples, each
-    distinct one rendered once (new sentences appended to ``words``)."""
-    ids = np.empty(features.size, dtype=np.intp)
+    distinct one rendered once (new sentences appended to ``words``): one integer key per
+    triple (the feature's offset, its value's code, the direction), the distinct keys
+    rendered, then looked up (no grouping by feature)."""
     if features.size == 0:
-        return ids
-    order = np.argsort(features, kind="stable")
-    ordered = features[order]
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    ends = np.append(starts[1:], ordered.size)
-    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
-        at = order[lo:hi]
-        j = int(ordered[lo])
-        codes, objects, missing = values.get(j)
-        key = (codes[rows[at]] + 1) * 2 + positive[at]
+        return np.empty(0, dtype=np.intp)
+    used = np.flatnonzero(np.bincount(features))
+    taken = [values.get(int(j)) for j in used]
+    sizes = np.array([2 * (len(objects) + 1) for _, objects, _ in taken], dtype=np.int64)
+    base = np.zeros(int(used[-1]) + 1, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    base[used] = offsets[:-1]
+    slot = np.zeros(int(used[-1]) + 1, dtype=np.intp)
+    slot[used] = np.arange(used.size)
+    codes = np.column_stack([c for c, _, _ in taken])  # (rows, features used)
+    key = base[features] + (codes[rows, slot[features]] + 1) * 2 + positive
+    space = int(offsets[-1])
+    if space <= _DENSE_KEYS:
+        present = np.zeros(space, dtype=bool)
+        present[key] = True
+        distinct = np.flatnonzero(present)
+    else:
         distinct, inverse = np.unique(key, return_inverse=True)
-        local = np.empty(distinct.size, dtype=np.intp)
-        for i, k in enumerate(distinct.tolist()):
-            code, direction = divmod(k, 2)
-            value = missing if code == 0 else objects[code - 1]
-            local[i] = _word_id(renderer.render(j, value, bool(direction)), words, index)
-        ids[at] = local[inverse.reshape(-1)]
-    return ids
+    owner = np.searchsorted(offsets, distinct, side="right") - 1  # into ``used``
+    local = np.empty(distinct.size, dtype=np.intp)
+    for i, (k, o) in enumerate(zip(distinct.tolist(), owner.tolist(), strict=True)):
+        code, direction = divmod(k - int(offsets[o]), 2)
+        _, objects, missing = taken[o]
+        value = missing if code == 0 else objects[code - 1]
+        local[i] = _word_id(renderer.render(int(used[o]), value, bool(direction)), words, index)
+    if space <= _DENSE_KEYS:
+        lookup = np.empty(space, dtype=np.intp)
+        lookup[distinct] = local
+        found: IntArray = lookup[key]
+        return found
+    return local[inverse.reshape(-1)]

@@ -41,7 +41,25 @@ def test_ahead_keeps_order_and_works_in_one_background_thread() -> None:
     assert len(threads) == 1 and threading.current_thread().name not in threads
 
 
-def test_ahead_raises_at_the_failing_item_and_closes_the_stream() -> None:
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_ahead_works_depth_items_before_the_caller_takes_one(depth: int) -> None:
+    import time
+
+    started: list[int] = []
+    stream = ahead(iter(range(6)), lambda x: started.append(x) or -x, depth=depth)
+    deadline = time.monotonic() + 30
+    while len(started) < depth and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)  # a step beyond ``depth`` would have started by now
+    assert started == list(range(depth))
+    assert list(stream) == [(x, -x) for x in range(6)]
+    assert started == list(range(6))
+    with pytest.raises(ValueError, match="depth"):
+        ahead(iter(range(3)), lambda x: x, depth=0)
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_ahead_raises_at_the_failing_item_and_closes_the_stream(depth: int) -> None:
     closed: list[bool] = []
 
     def items() -> Iterator[int]:
@@ -57,12 +75,13 @@ def test_ahead_raises_at_the_failing_item_and_closes_the_stream() -> None:
 
     seen = []
     with pytest.raises(ValueError, match="three"):
-        for item, _ in ahead(items(), work):
+        for item, _ in ahead(items(), work, depth=depth):
             seen.append(item)
     assert seen == [0, 1, 2] and closed == [True]
 
 
-def test_ahead_stopped_early_closes_the_stream() -> None:
+@pytest.mark.parametrize("depth", [1, 2])
+def test_ahead_stopped_early_closes_the_stream(depth: int) -> None:
     closed: list[bool] = []
 
     def items() -> Iterator[int]:
@@ -71,7 +90,7 @@ def test_ahead_stopped_early_closes_the_stream() -> None:
         finally:
             closed.append(True)
 
-    stream = iter(ahead(items(), lambda x: x))
+    stream = iter(ahead(items(), lambda x: x, depth=depth))
     assert next(stream) == (0, 0)
     stream.close()  # type: ignore[attr-defined]
     assert closed == [True]
@@ -190,7 +209,7 @@ def test_stop_is_called_when_closing_during_a_running_step() -> None:
         release.wait(30)  # a long query, until stopped
         yield 1
 
-    stream = ahead(items(), lambda x: x, stop=release.set)
+    stream = ahead(items(), lambda x: x, stop=release.set, depth=2)
     assert started.wait(30)
     stream.close()  # returns once ``stop`` has cut the step short
     assert release.is_set()

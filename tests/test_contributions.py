@@ -396,3 +396,41 @@ def test_parts_planned_as_the_whole_batch_get_its_values_bit_for_bit() -> None:
         assert np.array_equal(part, whole[lo:hi])
         both, raw = contributions_and_raw(booster, rows[lo:hi], binner=binner, plan_rows=40_000)
         assert np.array_equal(both, whole[lo:hi]) and np.array_equal(raw, whole_raw[lo:hi])
+
+
+def _general_codes(binner: ThresholdBinner, X: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Bin codes without the whole-number lookup (each value binned by ``fine``)."""
+    from leadscore.serving._split_bins import as_lightgbm_values
+
+    codes = np.zeros(X.shape, dtype=np.intp, order="F")
+    for j, bins in enumerate(binner._bins):
+        if bins is not None:
+            codes[:, j] = bins.fine_to_code[bins.fine(as_lightgbm_values(X[:, j]))]
+    return codes
+
+
+@pytest.mark.parametrize(
+    "kind", ["small", "minus-zero", "top-of-table", "beyond-table", "negative", "fraction", "nan"]
+)
+def test_whole_number_lookup_equals_binning_each_value(booster: Any, kind: str) -> None:
+    """Columns of whole numbers in [0, _WHOLE_LIMIT) take their codes from a table (counts,
+    days, categories); others (negative, fractional, NaN, larger) are binned value by value:
+    the same codes and contributions either way."""
+    rng = np.random.default_rng(11)
+    n = 400
+    limit = contributions._WHOLE_LIMIT
+    X = rng.integers(0, 13, (n, N_FEATURES)).astype(np.float64)
+    X[:, 0] = {
+        "small": rng.integers(0, 40, n),
+        "minus-zero": np.where(rng.random(n) < 0.5, -0.0, 3.0),
+        "top-of-table": np.where(rng.random(n) < 0.5, limit - 1, 0),
+        "beyond-table": np.where(rng.random(n) < 0.5, limit, 1),
+        "negative": rng.integers(-3, 3, n),
+        "fraction": rng.integers(0, 5, n) + np.where(rng.random(n) < 0.1, 0.5, 0.0),
+        "nan": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 5, n)),
+    }[kind]
+    binner = ThresholdBinner.from_booster(booster)
+    assert np.array_equal(binner._codes(X, np.intp), _general_codes(binner, X))
+    assert binner._whole  # the other columns (whole numbers) went through the tables
+    _assert_exact(booster, X, binner=binner)
+    assert np.array_equal(binner._codes(X[:0], np.intp), _general_codes(binner, X[:0]))

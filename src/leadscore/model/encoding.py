@@ -91,6 +91,23 @@ def _plain_columns_public(frame: pd.DataFrame) -> _Plain:
     return take, flags
 
 
+def _arrow_codes(column: pd.Series, levels: list[str]) -> np.ndarray[Any, Any] | None:
+    """The level codes of an Arrow-backed string column (what ``as_text`` then
+    ``pd.Categorical`` give: a value's position in ``levels``, NaN when missing or unseen) by
+    Arrow's ``index_in`` (~10x faster on batch chunks: no Python string per value); ``None``
+    for other columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data = getattr(column.array, "_pa_array", None)  # pandas' ArrowStringArray(s)
+    if not isinstance(data, pa.ChunkedArray) or not (
+        pa.types.is_string(data.type) or pa.types.is_large_string(data.type)
+    ):
+        return None
+    codes = pc.index_in(data, value_set=pa.array(levels, type=data.type))
+    return np.asarray(codes.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
 def as_text(values: pd.Series) -> pd.Series:
     """Values as strings (missing stays missing); booleans and numbers get a stable spelling:
     whole numbers read as floats (an integer code column with a blank) are spelled as integers,
@@ -176,6 +193,10 @@ class FeatureEncoder:
                     out[:, j] = looked_up
                     continue
                 levels = self.levels_[spec.name]
+                arrow = _arrow_codes(column, levels)
+                if arrow is not None:
+                    out[:, j] = arrow
+                    continue
                 text = as_text(column)
                 # unseen levels become missing first (pandas deprecates them in Categorical)
                 text = text.where(text.isin(levels))
