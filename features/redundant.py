@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-__all__ = ["RedundantPair", "redundant_frame_pairs", "redundant_pairs", "redundant_warning"]
+__all__ = [
+    "RedundantPair",
+    "no_progress_bar",
+    "redundant_frame_pairs",
+    "redundant_pairs",
+    "redundant_warning",
+]
 
 _CATEGORY_TYPES = frozenset({"VARCHAR", "BOOLEAN"})
 _MAX_CATEGORIES = 1_000
@@ -116,13 +122,22 @@ def redundant_pairs(
     ]
 
 
+def no_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn off DuckDB's progress bar on ``con`` when it is on. Only then: in a Jupyter kernel
+    without ``ipywidgets`` DuckDB starts with it off and refuses any change to the setting,
+    even ``false`` (``InvalidInputException``), which broke every notebook."""
+    rows = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
+    if rows and rows[0][0]:
+        con.execute("SET enable_progress_bar = false")
+
+
 def redundant_frame_pairs(frame: pd.DataFrame, columns: Sequence[str]) -> list[RedundantPair]:
     """:func:`redundant_pairs` over the ``columns`` of a pandas frame."""
     import duckdb
 
     con = duckdb.connect()
     try:
-        con.execute("SET enable_progress_bar = false")
+        no_progress_bar(con)
         con.register("frame", frame[list(columns)])
         return redundant_pairs(con, "frame", columns)
     finally:

@@ -369,7 +369,12 @@ def test_cli_train_models_promote_score_explain(tmp_path: Path) -> None:
     )
     assert with_rules.returncode == 0, with_rules.stderr
     assert "Rules baseline: the rules in r.yaml, MQL at 50 points" in with_rules.stdout
-    assert "positives found at the rules' MQL volume on the validation window" in with_rules.stdout
+    # the choice line, its metric at r.yaml's MQL volume: the configured metric or, on a tie,
+    # the tie-break names it ("..., the tie-break: positives found at the rules' MQL volume
+    # tied at 33 with logistic"); the terminal may wrap the line
+    said = " ".join(with_rules.stdout.split())
+    assert " ships for converted: best " in said and " on the validation window " in said
+    assert "positives found at the rules' MQL volume" in said
     assert "Registered leadscore version 2" in with_rules.stdout
     (tmp_path / "bad.yaml").write_text(
         "rules:\n  - {name: src, feature: lead_source, points: 5, when: {equals: Yes}}\n"

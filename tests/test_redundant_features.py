@@ -101,3 +101,30 @@ def test_features_build_warns_about_a_custom_copy_of_a_catalog_feature(tmp_path:
     plain = run_cli("features", "build", str(crm), "--out", str(tmp_path / "plain.parquet"))
     assert plain.returncode == 0, plain.stderr
     assert "same information" not in plain.stderr  # the catalog alone has no such pair
+
+
+def test_no_progress_bar_turns_it_off_where_it_is_on() -> None:
+    from leadscore.features.redundant import no_progress_bar
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = true")
+    no_progress_bar(con)
+    assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+    no_progress_bar(con)  # already off: left alone
+
+
+def test_redundancy_check_runs_in_a_jupyter_kernel() -> None:
+    """In a kernel without ipywidgets DuckDB refuses any progress-bar setting, even ``false``:
+    the redundancy check (run by `features build` and flat mode) broke every notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    source = (
+        "import pandas as pd\n"
+        "from leadscore.features.redundant import redundant_frame_pairs\n"
+        "frame = pd.DataFrame({'a': [1, 2, 3], 'b': [1, 2, 3]})\n"
+        "print(len(redundant_frame_pairs(frame, ['a', 'b'])))"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    assert notebook.cells[0].outputs[0]["text"].strip() == "1"

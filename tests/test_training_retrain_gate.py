@@ -11,6 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from leadscore.training.api import promote, train
+from leadscore.training.choice import ChoiceConfig
 from leadscore.training.evaluate import EvaluationConfig
 from leadscore.training.models import LightGBMParams
 from leadscore.training.pipeline import TrainingConfig
@@ -32,11 +33,21 @@ def test_paired_gate_on_a_real_registry(tmp_path: Path) -> None:
         targets=("sql",),
         lightgbm=LightGBMParams(max_rounds=150),
     )
-    weak = config.model_copy(update={"lightgbm": LightGBMParams(max_rounds=1, num_leaves=2)})
+    # The gate compares the heads that ship. A one-stump LightGBM alone would lose the choice on
+    # validation to the rules (which then ship, as strong as the challenger on this table), so
+    # the weak champion may ship only LightGBM.
+    weak = config.model_copy(
+        update={
+            "lightgbm": LightGBMParams(max_rounds=1, num_leaves=2),
+            "choice": ChoiceConfig(candidates=("lightgbm",)),
+        }
+    )
     train(table, tracking_uri=uri, config=weak)
     assert promote(tracking_uri=uri, force=True).promoted  # a weak champion: version 1
     settings = GateSettings(n_bootstrap=200)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    champion_run = client.get_run(client.get_model_version("leadscore", "1").run_id).data
+    assert champion_run.tags["shipped.sql"] == "lightgbm"
 
     train(table, tracking_uri=uri, config=config)  # version 2, clearly better
     better = paired_gate(table, settings=settings, config=config, tracking_uri=uri)

@@ -203,12 +203,12 @@ def redundancy_warnings(table: Path, features: list[str]) -> tuple[str, ...]:
     """A warning naming the built table's features that carry the same information."""
     import duckdb
 
-    from leadscore.features.redundant import redundant_pairs, redundant_warning
+    from leadscore.features.redundant import no_progress_bar, redundant_pairs, redundant_warning
     from leadscore.sql import quote_literal
 
     con = duckdb.connect()
     try:
-        con.execute("SET enable_progress_bar = false")
+        no_progress_bar(con)
         relation = f"read_parquet({quote_literal(str(table))})"
         rows = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
         pairs = redundant_pairs(con, relation, features)
