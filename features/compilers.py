@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from leadscore.features.definition import (
@@ -29,11 +30,25 @@ from leadscore.features.definition import (
 )
 from leadscore.sql import quote_literal
 
-__all__ = ["COMPILERS", "Compiled", "Parts", "compiles", "days_between", "in_list", "lit"]
+__all__ = [
+    "COMPILERS",
+    "Compiled",
+    "Parts",
+    "compiles",
+    "days_between",
+    "in_list",
+    "lit",
+    "timestamp",
+]
 
 US_PER_DAY = 86_400_000_000
 _REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
 _NOT_WORD = "[^a-z0-9à-ÿ]"
+
+
+def timestamp(value: datetime) -> str:
+    """``value`` (naive) as a SQL timestamp literal, to the microsecond."""
+    return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}'"
 
 
 def lit(value: str) -> str:
@@ -128,6 +143,9 @@ class Parts:
     one_cutoff: bool = False
     """The query takes exactly one cutoff: every event read is before it (see
     :meth:`distinct_days`)."""
+    at: datetime | None = None
+    """With :attr:`one_cutoff`: that cutoff itself (naive UTC), written as a constant: the
+    windows are bounds on the event times (see :meth:`since`), with no grid days."""
     values: dict[str, list[str]] = field(default_factory=dict)
     """Per base-profile column: expressions of that column alone, computed once per distinct
     value (see :meth:`value_column`)."""
@@ -142,14 +160,26 @@ class Parts:
         """Column of ``cw``: events of ``event_types`` in ``[cutoff - days, cutoff - until)``
         (``where``: a further condition on the event ``e``)."""
         self.windows.add(days)
-        upper = f" AND e.d < m.dc - {until}" if until else ""
+        upper = f" AND {self.since(until, before=True)}" if until else ""
         more = f" AND {where}" if where else ""
-        counts = self.band.add(f"count(*) FILTER (WHERE e.d >= m.dc - {days}{upper}{more})")
+        counts = self.band.add(f"count(*) FILTER (WHERE {self.since(days)}{upper}{more})")
         if self.many_cutoffs:
             return self.win.add(_per_types("s", counts, event_types))
         return self.win.add(
             _filtered(self._over_types(counts, event_types), _types(event_types, "s.event_type"))
         )
+
+    def since(self, days: int, *, before: bool = False) -> str:
+        """The condition on an event ``e`` of ``cw_type``: at most ``days`` days before its
+        cutoff (in the window ``[cutoff - days, cutoff)``, every event read being before the
+        cutoff), or (``before``) earlier than that. On the grid, its day ``d`` against the
+        cutoff's day ``dc`` minus ``days``; with :attr:`at`, its time against ``at`` minus
+        ``days`` days: the same events (``d >= dc - days`` iff ``occurred_at >= cutoff - days
+        * 24 h``, the grid's days starting at the cutoff's time of day), without day numbers."""
+        op = "<" if before else ">="
+        if self.at is None:
+            return f"e.d {op} m.dc - {days}"
+        return f"e.occurred_at {op} {timestamp(self.at)} - INTERVAL {days} DAY"
 
     def _over_types(self, counts: str, event_types: tuple[Any, ...]) -> str:
         """The aggregate of a ``band`` column over a feature's event types: a sum, or, at a
@@ -189,7 +219,8 @@ class Parts:
         (``bit_or`` per event type, then over the feature's types), counted with
         ``bit_count``; ``_DAY_BITS`` days per BIGINT word. Exact: every event read is before
         the cutoff (``k >= 0``)."""
-        k = "date_diff('day', CAST(e.occurred_at AS DATE), CAST(m.cutoff AS DATE))"
+        day = "CAST(m.cutoff AS DATE)" if self.at is None else f"DATE '{self.at.date()}'"
+        k = f"date_diff('day', CAST(e.occurred_at AS DATE), {day})"
         words = days // _DAY_BITS + 1  # k in 0..days
         counts = []
         for j in range(words):
@@ -197,7 +228,7 @@ class Parts:
             high = f" AND {k} < {(j + 1) * _DAY_BITS}" if j < words - 1 else ""
             mask = self.band.add(
                 f"bit_or(CAST(1 AS BIGINT) << ({k} % {_DAY_BITS}))"
-                f" FILTER (WHERE e.d >= m.dc - {days}{low}{high})"
+                f" FILTER (WHERE {self.since(days)}{low}{high})"
             )
             merged = _filtered(f"bit_or(s.{mask})", _types(event_types, "s.event_type"))
             counts.append(f"coalesce(CAST(bit_count({merged}) AS BIGINT), 0)")
