@@ -94,8 +94,37 @@ def iter_features(
     tables = {CUTOFFS_TABLE: cutoff_table([moment])}
     if contact_ids is not None:
         tables[_CONTACT_IDS] = pa.table({"contact_id": pa.array(list(contact_ids), pa.string())})
-    for table in (engine or DuckDBEngine(crm)).batches(sql, tables, chunk_size):
-        yield conform_to_schema(table, schema).to_pandas()
+    batches = (engine or DuckDBEngine(crm)).batches(sql, tables, chunk_size)
+    try:
+        for table in _full_chunks(batches, chunk_size):
+            yield conform_to_schema(table, schema).to_pandas()
+    finally:  # a consumer stopping early: the engine's result is released now
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+
+
+def _full_chunks(batches: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The rows of ``batches`` in chunks of exactly ``rows`` rows, the last one shorter.
+
+    An engine's batches hold at most ``rows`` rows, but may hold fewer: DuckDB hands a sorted
+    result over in its own blocks (with 2 threads, 164,312 rows came as 100,000, 22,880 and
+    41,432 rows). Every chunk costs the scorer a fixed share (its contribution plan, its
+    reasons), so the small pieces are joined: the same rows, in the same order."""
+    pending: list[pa.Table] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        if held < rows:
+            continue
+        table = pa.concat_tables(pending)
+        while table.num_rows >= rows:
+            yield table.slice(0, rows)
+            table = table.slice(rows)
+        pending, held = ([table], table.num_rows) if table.num_rows else ([], 0)
+    if held:
+        yield pa.concat_tables(pending)
 
 
 def count_eligible(
