@@ -40,7 +40,7 @@ from leadscore.errors import ConfigError
 from leadscore.features.engine import DuckDBEngine
 from leadscore.model.segments import GLOBAL_MODEL
 from leadscore.serving.facets import facet_source
-from leadscore.serving.features import count_eligible, iter_features
+from leadscore.serving.features import count_eligible_and_stale, iter_features
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.not_scored import NotScoredError, stale_reason, why_not_scored
 from leadscore.serving.pipeline import ahead
@@ -218,11 +218,8 @@ def score_contact_base(
     try:
         if history is not None:  # a bad or locked store fails now, before anything is written
             history.open_check()  # (while the feature query runs)
-        total = count_eligible(data, as_of=moment, from_stage=from_stage, max_age_days=max_age)
-        stale = (
-            count_eligible(data, as_of=moment, from_stage=from_stage) - total
-            if max_age is not None
-            else 0
+        total, stale = count_eligible_and_stale(  # one query for both counts
+            data, as_of=moment, from_stage=from_stage, max_age_days=max_age
         )
         if total == 0:
             raise NotScoredError(_nobody_eligible(data, moment, stale, max_age))

@@ -25,7 +25,7 @@ from leadscore.features.engine import DuckDBEngine, Engine, PooledDuckDBEngine, 
 from leadscore.features.labels import FromStage
 from leadscore.features.sql import CUTOFFS_TABLE, eligible_counts_query, feature_query
 
-__all__ = ["PostedFeatures", "count_eligible", "iter_features"]
+__all__ = ["PostedFeatures", "count_eligible", "count_eligible_and_stale", "iter_features"]
 
 _CONTACT_IDS = "_ls_contact_ids"
 
@@ -146,6 +146,28 @@ def count_eligible(
         .to_pylist()
     )
     return int(rows[0]["n"]) if rows else 0
+
+
+def count_eligible_and_stale(
+    crm: CrmData,
+    *,
+    as_of: datetime | None = None,
+    from_stage: FromStage = "any",
+    engine: Engine | None = None,
+    max_age_days: int | None = None,
+) -> tuple[int, int]:
+    """:func:`count_eligible` and the leads eligible but for ``max_age_days`` (stale: not
+    scored; 0 without it), from one query."""
+    moment = _as_of(as_of)
+    rows = (
+        (engine or DuckDBEngine(crm))
+        .run(
+            eligible_counts_query(from_stage, max_age_days=max_age_days, stale=True),
+            {CUTOFFS_TABLE: cutoff_table([moment])},
+        )
+        .to_pylist()
+    )
+    return (int(rows[0]["n"]), int(rows[0]["stale"])) if rows else (0, 0)
 
 
 class PostedFeatures:
