@@ -160,7 +160,7 @@ def test_pipelined_batch_equals_sequential(
 
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 50)  # the threaded heads too
     monkeypatch.setattr(scorer_module, "EXACT_RAW_FROM", 20)  # the leaves' probabilities too
-    monkeypatch.setattr(batch_module, "SPLIT_FROM", 90)  # the first chunk in two parts too
+    monkeypatch.setattr(batch_module, "SPLIT_FROM", 2)  # the first and last chunks in parts too
     out = tmp_path / "scores.parquet"
     progress: list[tuple[int, int]] = []
     result = score_contact_base(
@@ -174,6 +174,7 @@ def test_pipelined_batch_equals_sequential(
         progress=lambda done, total: progress.append((done, total)),
     )
     written = pq.read_table(out).drop_columns(["scored_at"])
+    assert chunk_size > written.num_rows or written.num_rows % chunk_size != 1  # a split last
     expected = _sequential(model, chunk_size).drop_columns(["scored_at"])
     assert written.column_names == expected.column_names
     assert written.equals(expected)
