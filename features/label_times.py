@@ -59,12 +59,15 @@ joins them to the candidate pairs (the canonical view normalises ``stage`` with
 of a 12-cutoff feature query's CPU)."""
 
 
-def _max_age(source: str, days: int) -> str:
+def _max_age(source: str, days: int, *, flag: bool = False) -> str:
     """``source`` with its candidates limited to leads created in the ``days`` before the
-    cutoff or active in them (an event or a stage change): older inactive leads leave."""
+    cutoff or active in them (an event or a stage change): older inactive leads leave.
+    ``flag``: every candidate stays, with ``fresh`` telling whether it is such a lead."""
     head = "cand AS (\n  SELECT c.contact_id, c.account_id, "
     source = source.replace(head, "cand0 AS (\n  SELECT c.contact_id, c.account_id, c.created_at, ")
     since = f"k.cutoff - INTERVAL {days} DAY"
+    test = f"k.created_at >= {since} OR r.contact_id IS NOT NULL"
+    fresh, where = (f", ({test}) AS fresh", "") if flag else ("", f"\n  WHERE {test}")
     return (
         source
         + f""",
@@ -76,9 +79,8 @@ recent AS (
   WHERE s.changed_at < k.cutoff AND s.changed_at >= {since}
 ),
 cand AS (
-  SELECT k.contact_id, k.account_id, k.cutoff FROM cand0 k
-  LEFT JOIN recent r ON r.contact_id = k.contact_id AND r.cutoff = k.cutoff
-  WHERE k.created_at >= {since} OR r.contact_id IS NOT NULL
+  SELECT k.contact_id, k.account_id, k.cutoff{fresh} FROM cand0 k
+  LEFT JOIN recent r ON r.contact_id = k.contact_id AND r.cutoff = k.cutoff{where}
 )"""
     )
 
@@ -89,6 +91,7 @@ def label_times_ctes(
     *,
     given: bool,
     max_age_days: int | None = None,
+    fresh: bool = False,
 ) -> str:
     """The CTEs ending in ``lt``: one row per eligible pair with ``contact_id``, ``account_id``,
     ``cutoff``, ``last_mql`` (latest MQL stage change before the cutoff, a population flag) and,
@@ -98,7 +101,8 @@ def label_times_ctes(
     every contact at each cutoff of the registered :data:`CUTOFFS_TABLE`, or (``given``) the
     pairs of the registered :data:`LABEL_TIMES_TABLE`. With ``max_age_days``, leads created more
     than that many days before the cutoff and without an event or stage change in those days
-    are not eligible (stale leads leave the population).
+    are not eligible (stale leads leave the population), unless ``fresh``: then they stay,
+    and ``lt`` has a column ``fresh``, false for them.
     """
     if given:
         source = (
@@ -115,7 +119,7 @@ def label_times_ctes(
             "  FROM contacts c CROSS JOIN cutoffs k\n  WHERE c.created_at < k.cutoff\n)"
         )
     if max_age_days is not None:
-        source = _max_age(source, max_age_days)
+        source = _max_age(source, max_age_days, flag=fresh)
     before = "s.changed_at < k.cutoff"
     labels = label_cols = ""
     if horizon_days is not None:
@@ -131,6 +135,7 @@ def label_times_ctes(
             ",\n    coalesce(st.booked_meeting, 0) = 1 AS booked_meeting"
         )
     mql_only = "\n  AND st.last_mql IS NOT NULL" if from_stage == "mql" else ""
+    fresh_col = ", k.fresh" if fresh and max_age_days is not None else ""
     return f"""{source},
 st AS (
   SELECT k.contact_id, k.cutoff,
@@ -142,7 +147,7 @@ st AS (
   GROUP BY k.contact_id, k.cutoff
 ),
 lt AS (
-  SELECT k.contact_id, k.account_id, k.cutoff, st.last_mql{label_cols}
+  SELECT k.contact_id, k.account_id, k.cutoff, st.last_mql{label_cols}{fresh_col}
   FROM cand k LEFT JOIN st ON st.contact_id = k.contact_id AND st.cutoff = k.cutoff
   WHERE coalesce(st.was_sql, 0) = 0
   AND NOT coalesce(st.last_dq IS NOT NULL AND (st.last_active IS NULL OR st.last_dq >= st.last_active), false){mql_only}
@@ -150,11 +155,25 @@ lt AS (
 
 
 def eligible_counts_query(
-    from_stage: FromStage = "any", *, given: bool = False, max_age_days: int | None = None
+    from_stage: FromStage = "any",
+    *,
+    given: bool = False,
+    max_age_days: int | None = None,
+    stale: bool = False,
 ) -> str:
-    """Number of eligible pairs per cutoff (used to report censored rows)."""
-    ctes = label_times_ctes(None, from_stage, given=given, max_age_days=max_age_days)
-    return f"WITH {ctes}\nSELECT cutoff, count(*) AS n FROM lt GROUP BY cutoff ORDER BY cutoff"
+    """Number of eligible pairs per cutoff (used to report censored rows), ``n``; with
+    ``stale`` also ``stale``, the pairs eligible but for ``max_age_days`` (0 without it), from
+    the same query (the label times computed once, not once with and once without the age)."""
+    if not stale:
+        ctes = label_times_ctes(None, from_stage, given=given, max_age_days=max_age_days)
+        return f"WITH {ctes}\nSELECT cutoff, count(*) AS n FROM lt GROUP BY cutoff ORDER BY cutoff"
+    ctes = label_times_ctes(None, from_stage, given=given, max_age_days=max_age_days, fresh=True)
+    counts = (
+        "count(*) FILTER (WHERE fresh) AS n, count(*) FILTER (WHERE NOT fresh) AS stale"
+        if max_age_days is not None
+        else "count(*) AS n, 0 AS stale"
+    )
+    return f"WITH {ctes}\nSELECT cutoff, {counts} FROM lt GROUP BY cutoff ORDER BY cutoff"
 
 
 def label_times_query(

@@ -26,6 +26,7 @@ from leadscore.features.compilers import (
     base_profile,
     in_list,
     industries,
+    timestamp,
 )
 from leadscore.features.definition import FeatureDefinition, FeatureType
 from leadscore.features.label_times import (
@@ -143,6 +144,7 @@ def feature_query(
         rules=definition.rules,
         many_cutoffs=many_cutoffs,
         one_cutoff=one_cutoff,
+        at=at,
     )
     columns: list[str] = []
     for f in definition.features:
@@ -218,7 +220,8 @@ def _joins_and_ctes(
         joins += "\nLEFT JOIN prof p ON p.contact_id = lt.contact_id"
     win, rec = parts.win, parts.rec
     cols = "".join(f", e.{column}" for column in sorted(parts.event_columns))
-    if win.exprs or rec.exprs or parts.grid:
+    constant = one_cutoff and at is not None  # windows as time bounds, no grid (Parts.since)
+    if (win.exprs and not constant) or (rec.exprs and not one_cutoff) or parts.grid:
         ctes.append(
             _grid_ctes(
                 max(parts.windows, default=0),
@@ -238,17 +241,29 @@ def _joins_and_ctes(
             f",\n      {_previous_time(condition)} AS {alias}"
             for condition, alias in parts.previous.items()
         )
-        events = _events_on_grid(max(parts.windows), prev_cols + cols, scoped=scoped, at=at)
-        ctes.append(
-            "cw_type AS (\n  SELECT e.contact_id, m.cutoff, e.event_type"
-            + parts.band.select_list()
-            + f"\n  FROM ({events}) e\n"
-            + (
-                "  CROSS JOIN cut m\n"
-                if one_cutoff
-                else "  JOIN win_map m ON m.o = e.o AND m.d = e.d\n"
+        if constant:
+            assert at is not None
+            cw_type = (
+                f"cw_type AS (\n  SELECT e.contact_id, {_timestamp(at)} AS cutoff, e.event_type"
+                + parts.band.select_list()
+                + f"\n  FROM ({_events_before(max(parts.windows), cols, at)}) e\n"
+                "  GROUP BY e.contact_id, e.event_type\n)"
             )
-            + "  GROUP BY e.contact_id, m.cutoff, e.event_type\n),\n"
+        else:
+            events = _events_on_grid(max(parts.windows), prev_cols + cols, scoped=scoped, at=at)
+            cw_type = (
+                "cw_type AS (\n  SELECT e.contact_id, m.cutoff, e.event_type"
+                + parts.band.select_list()
+                + f"\n  FROM ({events}) e\n"
+                + (
+                    "  CROSS JOIN cut m\n"
+                    if one_cutoff
+                    else "  JOIN win_map m ON m.o = e.o AND m.d = e.d\n"
+                )
+                + "  GROUP BY e.contact_id, m.cutoff, e.event_type\n)"
+            )
+        ctes.append(
+            f"{cw_type},\n"
             f"cw AS (\n  SELECT s.contact_id, s.cutoff{win.select_list()}\n"
             "  FROM cw_type s GROUP BY s.contact_id, s.cutoff\n)"
         )
@@ -300,10 +315,7 @@ def _one_cutoff_latest(parts: Parts, cols: str, at: datetime | None) -> str:
     return (
         "rec_type AS (\n  SELECT e.contact_id, e.event_type,"
         f" max(e.occurred_at) AS latest{parts.latest_by.select_list()}\n"
-        f"  FROM (\n    SELECT e.contact_id, e.occurred_at, e.event_type{cols}\n"
-        "    FROM events e\n"
-        f"    WHERE {_before_cutoffs(parts.lookback, at)}\n"
-        "  ) e\n"
+        f"  FROM ({_events_before(parts.lookback, cols, at)}) e\n"
         "  GROUP BY e.contact_id, e.event_type\n),\n"
         "rec AS (\n  SELECT r.contact_id, (SELECT max(cutoff) FROM cutoffs) AS cutoff"
         f"{parts.rec.select_list()}\n"
@@ -458,9 +470,18 @@ def _before_cutoffs(days: int, at: datetime | None) -> str:
     return f"e.occurred_at < {latest}\n    AND e.occurred_at >= {earliest} - INTERVAL {days} DAY"
 
 
-def _timestamp(value: datetime) -> str:
-    """``value`` (naive) as a SQL timestamp literal, to the microsecond."""
-    return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}'"
+_timestamp = timestamp
+
+
+def _events_before(days: int, cols: str, at: datetime | None) -> str:
+    """The events of the ``days`` before the one cutoff (``at``: as constants), with
+    ``cols`` (more event columns, ``, e.x``)."""
+    return (
+        f"\n    SELECT e.contact_id, e.occurred_at, e.event_type{cols}\n"
+        "    FROM events e\n"
+        f"    WHERE {_before_cutoffs(days, at)}\n"
+        "  "
+    )
 
 
 def _events_on_grid(

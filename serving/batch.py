@@ -10,10 +10,10 @@ The chunks are scored ahead (:mod:`leadscore.serving.pipeline`): the feature que
 background thread from the start (while the eligible leads are counted), and the next chunks'
 features and model numbers (LightGBM predictions and contributions, which release the GIL) are
 computed there, one after the other (:data:`AHEAD` parts ahead), while this thread chooses,
-words and writes the current chunk's reasons: at most three parts are held at once, written
-in the query's order. The first chunk is scored
-in two parts (:func:`_parts`, the same values): nothing overlaps its model numbers otherwise,
-since the query delivers its first rows only once it is done.
+words and writes the current chunk's reasons, written in the query's order. The first and the
+last chunk are scored in two parts (:func:`_parts`, the same values): nothing overlaps the first
+chunk's model numbers otherwise, since the query delivers its first rows only once it is done,
+nor the last chunk's reasons.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from leadscore.errors import ConfigError
 from leadscore.features.engine import DuckDBEngine
 from leadscore.model.segments import GLOBAL_MODEL
 from leadscore.serving.facets import facet_source
-from leadscore.serving.features import count_eligible, iter_features
+from leadscore.serving.features import count_eligible_and_stale, iter_features
 from leadscore.serving.loading import LoadedScorer, load_scorer
 from leadscore.serving.not_scored import NotScoredError, stale_reason, why_not_scored
 from leadscore.serving.pipeline import ahead
@@ -218,11 +218,8 @@ def score_contact_base(
     try:
         if history is not None:  # a bad or locked store fails now, before anything is written
             history.open_check()  # (while the feature query runs)
-        total = count_eligible(data, as_of=moment, from_stage=from_stage, max_age_days=max_age)
-        stale = (
-            count_eligible(data, as_of=moment, from_stage=from_stage) - total
-            if max_age is not None
-            else 0
+        total, stale = count_eligible_and_stale(  # one query for both counts
+            data, as_of=moment, from_stage=from_stage, max_age_days=max_age
         )
         if total == 0:
             raise NotScoredError(_nobody_eligible(data, moment, stale, max_age))
@@ -300,11 +297,13 @@ def _with_statistics(schema: pa.Schema) -> list[str]:
 
 
 FIRST_PART = 2
-"""The first chunk of a run is scored in two parts, the first a ``1/FIRST_PART`` of it: its
-reasons start while the rest's model numbers are computed (nothing else overlaps the first
-chunk's numbers: the feature query delivers its first rows only when it is done). Halves:
-the numbers cost about as much per row as the reasons, so the second half's numbers end about
-when the first half's reasons do (a quarter left the reasons waiting ~0.45 s of 3.75, quiet)."""
+"""The first and the last chunk of a run are scored in two parts, the first a ``1/FIRST_PART``
+of it. First chunk: its reasons start while the rest's model numbers are computed (nothing
+else overlaps the first chunk's numbers: the feature query delivers its first rows only when
+it is done). Halves: the numbers cost about as much per row as the reasons, so the second
+half's numbers end about when the first half's reasons do (a quarter left the reasons waiting
+~0.45 s of 3.75, quiet). Last chunk: its reasons would otherwise run alone at the end (nothing
+left to compute ahead); in halves, only the second half's do."""
 
 AHEAD = 2
 """Parts whose model numbers are computed ahead of the reasons (:func:`ahead`'s ``depth``):
@@ -313,27 +312,43 @@ the background thread never waits for this one to take a part (one ahead, it did
 of a 164k run: the write and the end of the previous part's reasons)."""
 
 SPLIT_FROM = 40_000
-"""Only a first chunk of this many rows or more is split (each part stays a large batch)."""
+"""Only a first or last chunk of this many rows or more is split (each part stays a large
+batch)."""
 
 
 def _parts(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, int]]:
-    """Each chunk with the rows its contributions are planned for (its own), the first chunk
-    of :data:`SPLIT_FROM` rows or more in two parts planned as the whole chunk: the same
-    values as the chunk explained at once (:func:`exact_contributions`' ``plan_rows``).
+    """Each chunk with the rows its contributions are planned for (its own), the first and the
+    last chunk of :data:`SPLIT_FROM` rows or more in two parts planned as the whole chunk: the
+    same values as the chunk explained at once (:func:`exact_contributions`' ``plan_rows``).
+    A chunk after the first is passed on once the next one is read (to know the last one).
     Closing this closes ``chunks`` (the query's result is released now, not by the GC)."""
     try:
+        held: pd.DataFrame | None = None
         for index, chunk in enumerate(chunks):
-            rows = len(chunk)
-            if index > 0 or rows < SPLIT_FROM:
-                yield chunk, rows
+            if index == 0:
+                yield from _halves(chunk)
                 continue
-            cut = rows // FIRST_PART
-            yield chunk.iloc[:cut], rows
-            yield chunk.iloc[cut:], rows
+            if held is not None:
+                yield held, len(held)
+            held = chunk
+        if held is not None:
+            yield from _halves(held)
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
+
+
+def _halves(chunk: pd.DataFrame) -> Iterator[tuple[pd.DataFrame, int]]:
+    """``chunk`` in two parts planned as the whole (see :data:`FIRST_PART`), or whole when
+    smaller than :data:`SPLIT_FROM` rows."""
+    rows = len(chunk)
+    if rows < SPLIT_FROM:
+        yield chunk, rows
+        return
+    cut = rows // FIRST_PART
+    yield chunk.iloc[:cut], rows
+    yield chunk.iloc[cut:], rows
 
 
 def _prepare(scorer: Scorer, rows: int) -> None:

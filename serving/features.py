@@ -25,7 +25,7 @@ from leadscore.features.engine import DuckDBEngine, Engine, PooledDuckDBEngine, 
 from leadscore.features.labels import FromStage
 from leadscore.features.sql import CUTOFFS_TABLE, eligible_counts_query, feature_query
 
-__all__ = ["PostedFeatures", "count_eligible", "iter_features"]
+__all__ = ["PostedFeatures", "count_eligible", "count_eligible_and_stale", "iter_features"]
 
 _CONTACT_IDS = "_ls_contact_ids"
 
@@ -94,8 +94,37 @@ def iter_features(
     tables = {CUTOFFS_TABLE: cutoff_table([moment])}
     if contact_ids is not None:
         tables[_CONTACT_IDS] = pa.table({"contact_id": pa.array(list(contact_ids), pa.string())})
-    for table in (engine or DuckDBEngine(crm)).batches(sql, tables, chunk_size):
-        yield conform_to_schema(table, schema).to_pandas()
+    batches = (engine or DuckDBEngine(crm)).batches(sql, tables, chunk_size)
+    try:
+        for table in _full_chunks(batches, chunk_size):
+            yield conform_to_schema(table, schema).to_pandas()
+    finally:  # a consumer stopping early: the engine's result is released now
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+
+
+def _full_chunks(batches: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The rows of ``batches`` in chunks of exactly ``rows`` rows, the last one shorter.
+
+    An engine's batches hold at most ``rows`` rows, but may hold fewer: DuckDB hands a sorted
+    result over in its own blocks (with 2 threads, 164,312 rows came as 100,000, 22,880 and
+    41,432 rows). Every chunk costs the scorer a fixed share (its contribution plan, its
+    reasons), so the small pieces are joined: the same rows, in the same order."""
+    pending: list[pa.Table] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        if held < rows:
+            continue
+        table = pa.concat_tables(pending)
+        while table.num_rows >= rows:
+            yield table.slice(0, rows)
+            table = table.slice(rows)
+        pending, held = ([table], table.num_rows) if table.num_rows else ([], 0)
+    if held:
+        yield pa.concat_tables(pending)
 
 
 def count_eligible(
@@ -117,6 +146,28 @@ def count_eligible(
         .to_pylist()
     )
     return int(rows[0]["n"]) if rows else 0
+
+
+def count_eligible_and_stale(
+    crm: CrmData,
+    *,
+    as_of: datetime | None = None,
+    from_stage: FromStage = "any",
+    engine: Engine | None = None,
+    max_age_days: int | None = None,
+) -> tuple[int, int]:
+    """:func:`count_eligible` and the leads eligible but for ``max_age_days`` (stale: not
+    scored; 0 without it), from one query."""
+    moment = _as_of(as_of)
+    rows = (
+        (engine or DuckDBEngine(crm))
+        .run(
+            eligible_counts_query(from_stage, max_age_days=max_age_days, stale=True),
+            {CUTOFFS_TABLE: cutoff_table([moment])},
+        )
+        .to_pylist()
+    )
+    return (int(rows[0]["n"]), int(rows[0]["stale"])) if rows else (0, 0)
 
 
 class PostedFeatures:

@@ -179,7 +179,7 @@ def test_pipelined_batch_equals_sequential(
 
     monkeypatch.setattr(scorer_module, "CONCURRENT_FROM", 50)  # the threaded heads too
     monkeypatch.setattr(scorer_module, "EXACT_RAW_FROM", 20)  # the leaves' probabilities too
-    monkeypatch.setattr(batch_module, "SPLIT_FROM", 90)  # the first chunk in two parts too
+    monkeypatch.setattr(batch_module, "SPLIT_FROM", 2)  # the first and last chunks in parts too
     out = tmp_path / "scores.parquet"
     progress: list[tuple[int, int]] = []
     result = score_contact_base(
@@ -193,6 +193,7 @@ def test_pipelined_batch_equals_sequential(
         progress=lambda done, total: progress.append((done, total)),
     )
     written = pq.read_table(out).drop_columns(["scored_at"])
+    assert chunk_size > written.num_rows or written.num_rows % chunk_size != 1  # a split last
     expected = _sequential(model, chunk_size).drop_columns(["scored_at"])
     assert written.column_names == expected.column_names
     assert written.equals(expected)
@@ -238,7 +239,7 @@ def test_duckdb_engine_interrupts_its_running_query() -> None:
         done.set()
 
 
-def test_first_chunk_in_two_parts_planned_as_a_whole_and_closing_closes_the_chunks(
+def test_first_and_last_chunks_in_two_parts_planned_as_a_whole_and_closing_closes_the_chunks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import leadscore.serving.batch as batch_module
@@ -246,20 +247,33 @@ def test_first_chunk_in_two_parts_planned_as_a_whole_and_closing_closes_the_chun
     monkeypatch.setattr(batch_module, "SPLIT_FROM", 8)
     closed: list[bool] = []
 
-    def chunks() -> Iterator[pd.DataFrame]:
+    def chunks(sizes: tuple[int, ...] = (12, 9, 10)) -> Iterator[pd.DataFrame]:
         try:
-            for rows in (12, 9, 5):
-                yield pd.DataFrame({"x": range(rows)})
+            start = 0
+            for rows in sizes:
+                yield pd.DataFrame({"x": range(start, start + rows)})
+                start += rows
         finally:
             closed.append(True)
 
-    parts = [(len(frame), plan) for frame, plan in batch_module._parts(chunks())]
-    cut = 12 // batch_module.FIRST_PART
-    assert parts == [(cut, 12), (12 - cut, 12), (9, 9), (5, 5)] and closed == [True]
+    def parts(sizes: tuple[int, ...]) -> list[tuple[int, int]]:
+        got = list(batch_module._parts(chunks(sizes)))
+        rows = [x for frame, _ in got for x in frame["x"].tolist()]
+        assert rows == list(range(sum(sizes)))  # every row once, in order
+        return [(len(frame), plan) for frame, plan in got]
+
+    half = 12 // batch_module.FIRST_PART
+    # the first and the last chunk in two parts, each planned as its whole chunk
+    assert parts((12, 9, 10)) == [(half, 12), (12 - half, 12), (9, 9), (5, 10), (5, 10)]
+    assert parts((12, 9, 5)) == [(half, 12), (12 - half, 12), (9, 9), (5, 5)]  # small last
+    assert parts((12,)) == [(half, 12), (12 - half, 12)]
+    assert parts((12, 8)) == [(half, 12), (12 - half, 12), (4, 8), (4, 8)]
+    assert parts(()) == []
+    assert closed == [True] * 5
     stream = batch_module._parts(chunks())
     next(stream)
     stream.close()  # stopped early: the query's stream is released at once
-    assert closed == [True, True]
+    assert closed == [True] * 6
 
 
 def test_leaves_probabilities_checked_against_lightgbm_once_and_given_up_when_unequal(

@@ -211,3 +211,21 @@ def test_a_huge_account_gets_smaller_batches_and_the_same_table(
         pd.read_parquet(cut.path).sort_values(keys, ignore_index=True),
         pd.read_parquet(whole.path).sort_values(keys, ignore_index=True),
     )
+
+
+@pytest.mark.parametrize("max_age", [None, 7, 90, 1000])
+@pytest.mark.parametrize("from_stage", ["any", "mql"])
+def test_one_query_counts_the_eligible_and_the_stale_leads(
+    max_age: int | None, from_stage: str
+) -> None:
+    from leadscore.serving.features import count_eligible, count_eligible_and_stale
+
+    crm = _crm()
+    for as_of in (datetime(2024, 6, 1), datetime(2024, 5, 20, 10), datetime(2023, 6, 1)):
+        kwargs: dict[str, Any] = {"as_of": as_of, "from_stage": from_stage}
+        eligible = count_eligible(crm, max_age_days=max_age, **kwargs)
+        every = count_eligible(crm, **kwargs)
+        assert count_eligible_and_stale(crm, max_age_days=max_age, **kwargs) == (
+            eligible,
+            every - eligible,
+        )

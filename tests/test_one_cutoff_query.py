@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from leadscore.crm import CrmData, open_crm
@@ -14,7 +15,7 @@ from leadscore.features import build_training_table, load_definition
 from leadscore.features.definition import FeatureDefinition
 from leadscore.features.engine import DuckDBEngine, cutoff_table
 from leadscore.features.sql import CUTOFFS_TABLE, feature_query
-from leadscore.serving.features import iter_features
+from leadscore.serving.features import _full_chunks, iter_features
 from leadscore.synthetic import GeneratorConfig, generate_crm
 from tests.test_features_custom import _tables, custom_definition
 from tests.test_features_data import crm_from_frames
@@ -76,6 +77,34 @@ def test_iter_features_uses_the_single_cutoff_form(synthetic: CrmData) -> None:
     batch = pd.concat(frames, ignore_index=True)
     assert len(batch) == general.num_rows
     assert batch["contact_id"].tolist() == general.column("contact_id").to_pylist()
+    assert [len(f) for f in frames[:-1]] == [97] * (len(frames) - 1)  # full chunks
+    assert 0 < len(frames[-1]) <= 97
+
+
+def test_full_chunks_join_the_engine_batches() -> None:
+    # DuckDB hands a sorted result over in its own blocks (100,000 + 22,880 + 41,432 rows for
+    # a chunk size of 100,000): the chunks are exactly chunk_size rows, the same rows in order
+    sizes = [4, 10, 1, 2, 10, 3, 7]
+    start = [sum(sizes[:i]) for i in range(len(sizes))]
+    batches = [pa.table({"i": list(range(s, s + n))}) for s, n in zip(start, sizes, strict=True)]
+    for rows in (1, 4, 5, 10, 37, 100):
+        chunks = list(_full_chunks(iter(batches), rows))
+        assert [c.num_rows for c in chunks[:-1]] == [rows] * (len(chunks) - 1)
+        assert 0 < chunks[-1].num_rows <= rows
+        assert pa.concat_tables(chunks).column("i").to_pylist() == list(range(sum(sizes)))
+    empty: list[pa.Table] = []
+    assert list(_full_chunks(iter(empty), 10)) == []
+
+
+def test_iter_features_closes_the_query_when_stopped(synthetic: CrmData) -> None:
+    engine = DuckDBEngine(synthetic)
+    frames = iter_features(
+        synthetic, load_definition(), as_of=MOMENTS[1], chunk_size=50, engine=engine
+    )
+    assert len(next(frames)) == 50
+    assert engine._streaming  # the query's connection is open while the result is read
+    frames.close()
+    assert not engine._streaming
 
 
 def test_custom_kinds_at_one_cutoff(tmp_path: Path) -> None:
