@@ -95,3 +95,19 @@ def new_database(server: PostgresServer, prefix: str = "store") -> str:
     with psycopg.connect(server.database_url("postgres"), autocommit=True) as con:
         con.execute(f'CREATE DATABASE "{name}"')
     return server.database_url(name)
+
+
+def worker_role(store_url: str) -> tuple[str, str]:
+    """A new login role with ``SELECT``, ``INSERT``, ``UPDATE`` and ``DELETE`` on the tables of
+    ``store_url``'s database and no ``CREATE`` (a serving worker, as docs/deploying.md sets it
+    up): ``(role, its URL of the database)``."""
+    import psycopg
+
+    role = f"worker_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(store_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+        admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+    return role, store_url.replace("//postgres@", f"//{role}@")

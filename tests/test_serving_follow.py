@@ -327,13 +327,9 @@ def test_a_folder_is_never_followed(model: ServingModel) -> None:
     assert followed_alias(model.folder, model.tracking_uri) is None
 
 
-def test_a_replaced_version_is_collected_though_the_server_froze_its_objects(
-    registry: Registry, tmp_path: Path
-) -> None:
-    """``leadscore serve`` freezes its start-up objects (``gc.freeze``: out of the collector's
-    sight, so requests' collections stay short). A version a promotion replaces must still be
-    collected once closed, reference cycles included (a frozen cycle was kept for good), and
-    the new version is frozen in its place."""
+def _frozen_server_with_a_cycle(registry: Registry, tmp_path: Path) -> tuple[Any, Any]:
+    """A followed app's ``served`` whose version is in a reference cycle (only the collector
+    frees it), with a weak reference to that version, after ``gc.freeze()`` as serve() does."""
     import gc
     import weakref
 
@@ -348,11 +344,24 @@ def test_a_replaced_version_is_collected_though_the_server_froze_its_objects(
     )
     served = app.state.served
     first = served.current
-    first.cycle = first  # a version in a reference cycle: only the collector frees it
+    first.cycle = first
     replaced = weakref.ref(first)
     del first
     gc.collect()
-    gc.freeze()  # as serve() does after create_app
+    gc.freeze()
+    return served, replaced
+
+
+def test_a_replaced_version_is_collected_though_the_server_froze_its_objects(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """``leadscore serve`` freezes its start-up objects (``gc.freeze``: out of the collector's
+    sight, so requests' collections stay short). A version a promotion replaces must still be
+    collected once closed, reference cycles included (a frozen cycle was kept for good), and
+    the new version is frozen in its place."""
+    import gc
+
+    served, replaced = _frozen_server_with_a_cycle(registry, tmp_path)
     try:
         frozen = gc.get_freeze_count()
         served.start()
@@ -430,24 +439,8 @@ def test_while_requests_never_pause_the_replaced_version_is_collected_unfrozen(
     replaced version is still collected, cycles included, without a freeze that would take the
     request's objects; the freeze comes at the first moment without requests."""
     import gc
-    import weakref
 
-    from leadscore.serving.api import create_app
-
-    app = create_app(
-        "champion",
-        tracking_uri=registry.uri,
-        store=ScoreStore(tmp_path / "scores.duckdb"),
-        api_key=API_KEY,
-        follow_seconds=FOLLOW,
-    )
-    served = app.state.served
-    first = served.current
-    first.cycle = first  # only the collector frees it
-    replaced = weakref.ref(first)
-    del first
-    gc.collect()
-    gc.freeze()  # as serve() does after create_app
+    served, replaced = _frozen_server_with_a_cycle(registry, tmp_path)
     frozen = gc.get_freeze_count()
     served.in_flight.enter()  # a request that does not end
     left = False

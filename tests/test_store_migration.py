@@ -17,6 +17,7 @@ from leadscore.serving.export import export_scores
 from leadscore.serving.store import ScoreStore
 from leadscore.serving.store_backend import is_postgres_url
 from leadscore.serving.store_sql import SCHEMA_VERSION
+from tests.postgres_support import worker_role
 
 VERSION_1 = """
 CREATE TABLE score_history (
@@ -93,14 +94,8 @@ def test_a_postgres_user_that_may_not_migrate_is_told_what_to_do(pg_store_url: s
     import psycopg
 
     _run(pg_store_url, VERSION_1)
-    role = f"worker_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_store_url, autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN")
-        admin.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
-        admin.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
-        )
-    worker = ScoreStore(pg_store_url.replace("//postgres@", f"//{role}@"))
+    role, url = worker_role(pg_store_url)
+    worker = ScoreStore(url)
     with pytest.raises(SourceError, match="schema version 1; this leadscore needs version 2") as e:
         worker.count()
     assert "owner of its tables" in str(e.value)
@@ -161,14 +156,8 @@ def test_a_worker_starting_while_the_owner_migrates_waits_and_works(pg_store_url
     from leadscore.serving.store_sql import POSTGRES
 
     _run(pg_store_url, VERSION_1)
-    role = f"worker_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_store_url, autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN")
-        admin.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
-        admin.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
-        )
-    worker = ScoreStore(pg_store_url.replace("//postgres@", f"//{role}@"))
+    role, url = worker_role(pg_store_url)
+    worker = ScoreStore(url)
     outcome: list[object] = []
 
     def start_worker() -> None:

@@ -32,7 +32,7 @@ from leadscore.serving.leads import InboxFilter, inbox_leads, inbox_query
 from leadscore.serving.runs import RUN_ID_KEY, new_run_id
 from leadscore.serving.store import HISTORY_COLUMNS, ScoreStore
 from leadscore.serving.store_backend import describe_location, is_postgres_url, store_path
-from tests.postgres_support import PostgresServer, free_port, new_database
+from tests.postgres_support import PostgresServer, free_port, new_database, worker_role
 from tests.test_serving_api import lead
 from tests.test_serving_support import API_KEY, ServingModel, serving_model
 
@@ -421,14 +421,8 @@ def test_a_user_without_create_uses_a_store_whose_tables_exist(pg_store_url: str
     import psycopg
 
     ScoreStore(pg_store_url).count()  # the owner creates the tables
-    role = f"worker_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_store_url, autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN")
-        admin.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
-        admin.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
-        )
-    worker = ScoreStore(pg_store_url.replace("//postgres@", f"//{role}@"))
+    role, url = worker_role(pg_store_url)
+    worker = ScoreStore(url)
     worker.add_feedback("c1", "accepted", rep="ann")
     worker.record_scores(scores(["c1"]))
     assert len(worker.feedback()) == 1 and worker.count() == 1
