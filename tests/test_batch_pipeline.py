@@ -308,3 +308,50 @@ def test_leaves_probabilities_checked_against_lightgbm_once_and_given_up_when_un
     said = [r.getMessage() for r in caplog.records if "differ from LightGBM" in r.getMessage()]
     trees = [t for t, head in scorer.heads.items() if isinstance(head, ModelHead)]
     assert trees and len(said) == len(trees), said  # once per tree head, not once per batch
+
+
+@pytest.mark.parametrize("failing", ["numbers-2", "numbers-3", "interrupt-2"])
+def test_a_failing_part_leaves_the_previous_output_and_store_and_no_thread(
+    model: ServingModel, tmp_path: Path, failing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two parts ahead: an error in the background step of the 2nd or 3rd part, or Ctrl-C
+    while the 2nd part is written, fails the run as a whole: the previous output and store
+    are unchanged (nothing partial), and no background thread is left running."""
+    import leadscore.serving.batch as batch_module
+    from leadscore.serving.store import ScoreStore
+
+    out, store = tmp_path / "scores.parquet", tmp_path / "store.duckdb"
+    first = score_contact_base(
+        model.crm_path, "champion", out, tracking_uri=model.tracking_uri,
+        chunk_size=211, store=store, as_of=model.as_of,
+    )  # fmt: skip
+    before = out.read_bytes()
+    kind, at = failing.split("-")
+    calls: list[int] = []
+    numbers = batch_module._numbers
+
+    def failing_numbers(*args: Any) -> Any:
+        calls.append(1)
+        if kind == "numbers" and len(calls) == int(at):
+            raise RuntimeError("numbers failed")
+        return numbers(*args)
+
+    def progress(done: int, total: int) -> None:
+        if kind == "interrupt" and done >= 2 * 211:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch_module, "_numbers", failing_numbers)
+    error = RuntimeError if kind == "numbers" else KeyboardInterrupt
+    with pytest.raises(error):
+        score_contact_base(
+            model.crm_path, "champion", out, tracking_uri=model.tracking_uri,
+            chunk_size=211, store=store, as_of=model.as_of, progress=progress,
+        )  # fmt: skip
+    assert out.read_bytes() == before and first.rows > 3 * 211
+    runs = ScoreStore(store).runs()
+    assert runs["visible"].tolist() == [True] and runs["run_id"].tolist()[0] == first.run_id
+    assert ScoreStore(store).count() == first.rows
+    assert not [t for t in threading.enumerate() if t.name.startswith("leadscore-ahead")]
+    assert not list(tmp_path.glob("*.tmp*")) and sorted(p.name for p in tmp_path.iterdir()) == [
+        "scores.parquet", "store.duckdb"
+    ]  # fmt: skip

@@ -3,7 +3,7 @@ general form, whatever the cutoff's time of day and the feature kinds."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -124,3 +124,29 @@ def test_one_cutoff_refuses_other_forms() -> None:
         feature_query(load_definition(), at=MOMENTS[0])  # a constant cutoff needs one_cutoff
     with pytest.raises(ValueError):
         feature_query(load_definition(), one_cutoff=True, at=MOMENTS[0].replace(tzinfo=UTC))
+
+
+def test_events_at_the_window_edges_at_one_cutoff(synthetic: CrmData) -> None:
+    """The constant cutoff bounds the windows on the event times (no grid days): an event
+    exactly at the cutoff (not read), exactly ``window`` days before it (in the window) and a
+    microsecond later (out of it) give the general form's values."""
+    definition = load_definition()
+    windows = sorted({f.window for f in definition.features if f.window})
+    con = synthetic.con.cursor()
+    try:  # an event of a contact still eligible 90 days later: its row is in the results
+        general = DuckDBEngine(synthetic)
+        for contact, moment in con.sql(
+            "SELECT contact_id, occurred_at FROM events ORDER BY occurred_at DESC, contact_id"
+        ).fetchall()[::97]:
+            later = general.run(
+                feature_query(definition), {CUTOFFS_TABLE: cutoff_table([moment + timedelta(90)])}
+            )
+            if contact in later.column("contact_id").to_pylist():
+                break
+        else:
+            pytest.fail("no eligible contact with an event")
+    finally:
+        con.close()
+    for days in (0, *windows):
+        for us in (0, 1):  # at the edge, and the edge a microsecond after the event
+            _both(synthetic, definition, moment + timedelta(days=days, microseconds=us))
