@@ -9,7 +9,9 @@ dry pass) each count is only noted (a filtered count reads 0, a whole-table coun
 (``count(CASE WHEN <condition> THEN 1 END)`` per condition), and the real pass reads them back.
 A condition holding a subquery (a join: unknown foreign keys, duplicate keys, the
 created-before checks) is run alone, as before; so is a count first asked in the real pass (a
-follow-up of a problem found). Reads other than counts (``DESCRIBE``, the list of views) are
+follow-up of a problem found). A count another query of the checks already found is noted
+(:meth:`FusedCounts.note`: the NUL bytes of a text key, counted beside its order) and not run
+again. Reads other than counts (``DESCRIBE``, the list of views) are
 run once and answered again from memory: the data does not change while it is checked.
 """
 
@@ -53,12 +55,19 @@ class FusedCounts:
         """Start the dry pass: counts are noted, not run."""
         self.recorded = []
 
+    def note(self, source: str, where: str, count: int) -> None:
+        """Answer ``SELECT count(*) FROM <source> WHERE <where>`` with ``count``, found by
+        another query of the checks (not counted again)."""
+        self.counts[(source, where)] = count
+
     def prefetch(self) -> None:
         """Run the noted plain counts, one query per source; stop recording."""
         wanted = dict.fromkeys(self.recorded or [])
         self.recorded = None
         by_source: dict[str, list[str]] = {}
         for source, where in wanted:
+            if (source, where) in self.counts:
+                continue  # already answered (:meth:`note`)
             if not (where and _SUBQUERY.search(where)):
                 by_source.setdefault(source, []).append(where)
         for source, conditions in by_source.items():
