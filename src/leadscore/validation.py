@@ -172,10 +172,13 @@ class _Checker:
         raw = raw_view(table.name)
         nul = _nul_condition(key[0])
         shared = isinstance(self.con, FusedCounts) and self._raw_text(table, key[0])
-        counted = f", count(CASE WHEN {nul} THEN 1 END)" if shared else ""
+        # the NUL test beside the scan (which runs on every thread), not after the window
+        inner, outer = (
+            (f", {nul} AS _nul", ", count(CASE WHEN _nul THEN 1 END)") if shared else ("", "")
+        )
         row = self.con.execute(
-            f"SELECT coalesce(bool_and(_up), true){counted} FROM (SELECT {col}, {col} > "
-            f"lag({col}) OVER () AS _up FROM (SELECT {col} FROM {view} WHERE {col} IS NOT NULL))"
+            f"SELECT coalesce(bool_and(_up), true){outer} FROM (SELECT *, {col} > lag({col}) "
+            f"OVER () AS _up FROM (SELECT {col}{inner} FROM {view} WHERE {col} IS NOT NULL))"
         ).fetchone()
         if shared and row is not None and isinstance(self.con, FusedCounts):
             self.con.note(raw, nul, int(row[1] or 0))
