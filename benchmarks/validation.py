@@ -5,7 +5,8 @@ code vs the validation module of a git ref, rounds interleaved in one process::
         --baseline-ref a99a62f --rounds 5
 
 Each round registers the CRM on a fresh DuckDB connection and validates it with each version
-(the baseline's ``src/leadscore/validation.py`` loaded beside this one, on today's package);
+(the baseline's ``src/leadscore/validation.py`` and ``validation_counts.py`` loaded beside this
+one, on today's package);
 prints wall and CPU seconds, the median ratios and checks that both found the same problems.
 """
 
@@ -27,23 +28,37 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def _baseline(ref: str) -> ModuleType:
-    text = subprocess.run(
-        ["git", "show", f"{ref}:src/leadscore/validation.py"],
-        cwd=HERE,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    folder = Path(tempfile.mkdtemp(prefix="leadscore-validation-"))
-    path = folder / "validation_baseline.py"
+def _show(ref: str, path: str) -> str | None:
+    shown = subprocess.run(
+        ["git", "show", f"{ref}:{path}"], cwd=HERE, check=False, capture_output=True, text=True
+    )
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def _load(name: str, text: str, folder: Path) -> ModuleType:
+    path = folder / f"{name}.py"
     path.write_text(text, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("validation_baseline", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _baseline(ref: str) -> ModuleType:
+    """The ref's validation module, with the ref's own ``validation_counts`` when it has one
+    (not today's: the fused counts are part of what is compared)."""
+    text = _show(ref, "src/leadscore/validation.py")
+    assert text is not None, f"{ref} has no src/leadscore/validation.py"
+    folder = Path(tempfile.mkdtemp(prefix="leadscore-validation-"))
+    counts = _show(ref, "src/leadscore/validation_counts.py")
+    if counts is not None:
+        _load("validation_counts_baseline", counts, folder)
+        text = text.replace(
+            "from leadscore.validation_counts import", "from validation_counts_baseline import"
+        )
+    return _load("validation_baseline", text, folder)
 
 
 def _validate(module: Any, crm: Path, as_of: datetime) -> tuple[float, float, list[str]]:

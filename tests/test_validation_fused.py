@@ -119,3 +119,74 @@ def test_counts_of_a_table_run_as_one_query(tmp_path: Path) -> None:
     scans = [q for q in queries if q.startswith("SELECT") and "FROM raw_events" in q]
     assert len(scans) == 1, scans  # every check of the raw events in one scan
     assert not [q for q in queries if q.startswith("DESCRIBE raw_events")][1:]  # read once
+
+
+def _text_columns() -> list[tuple[str, str]]:
+    return [
+        (name, column)
+        for name, frame in tiny_crm_tables().items()
+        for column in frame.columns
+        if frame[column].map(lambda v: isinstance(v, str)).all()
+    ]
+
+
+def _nul(name: str, column: str, row: int = 0) -> Callable[[Tables], None]:
+    def change(t: Tables) -> None:
+        t[name].loc[row, column] = f"{t[name].loc[row, column]}\x00x"
+
+    return change
+
+
+@pytest.mark.parametrize(("name", "column"), _text_columns())
+def test_nul_bytes_found_alike_in_each_text_column(tmp_path: Path, name: str, column: str) -> None:
+    found, reference = _both(tmp_path, _nul(name, column))
+    assert found == reference
+    assert [str(p) for p in found] == [str(p) for p in reference]
+    nul = [p for p in found if "NUL bytes" in p.expected]
+    assert [(p.table, p.column, p.n_rows) for p in nul] == [(name, column, 1)]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _ids("E1", "E2\x00", "E2\x00", "E3"),  # ordered key, NUL bytes in a repeat
+        _ids("E1", "E2\x00", "E3\x00", "E4"),  # ordered key, two NUL bytes
+        _ids("E3\x00", "E1", "E2", "E4"),  # unordered key
+        _ids("E1", None, "E2\x00", "E3"),  # a missing id beside one
+        _ids("E1", "E2", "E3", "E4"),  # none
+    ],
+    ids=["ordered-dup", "ordered", "unordered", "missing", "none"],
+)
+def test_nul_bytes_of_the_key_counted_beside_its_order(
+    tmp_path: Path, change: Callable[[Tables], None]
+) -> None:
+    found, reference = _both(tmp_path, change)
+    assert found == reference
+    assert [str(p) for p in found] == [str(p) for p in reference]
+
+
+def test_key_nul_bytes_not_read_again(tmp_path: Path) -> None:
+    """The key's NUL bytes are counted in its ordered pass, not in the table's scan."""
+    folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
+    queries: list[str] = []
+
+    class Logged:
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self.con = con
+
+        def execute(self, query: str) -> duckdb.DuckDBPyConnection:
+            queries.append(query)
+            return self.con.execute(query)
+
+    with duckdb.connect() as con:
+        source_for(folder).register(con)
+        fused = FusedCounts(Logged(con))
+        fused.record()
+        _run_checks(_Checker(fused, CrmMapping(), AS_OF, local=True))
+        fused.prefetch()
+        assert _run_checks(_Checker(fused, CrmMapping(), AS_OF, local=True)) == []
+    scan = [q for q in queries if q.startswith("SELECT count(") and "FROM raw_events" in q]
+    assert len(scan) == 1 and 'strpos("event_id"' not in scan[0], scan
+    assert 'strpos("contact_id"' in scan[0]
+    ordered = [q for q in queries if "lag(" in q and '"event_id"' in q]
+    assert len(ordered) == 1 and "chr(0)" in ordered[0], ordered

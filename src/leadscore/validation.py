@@ -98,6 +98,11 @@ _READABLE = {
 }
 
 
+def _nul_condition(column: str) -> str:
+    """Where a text column holds a NUL byte (one spelling: counts are matched by their text)."""
+    return f"strpos({_quote(column)}, chr(0)) > 0"
+
+
 class _Checker:
     def __init__(
         self,
@@ -151,19 +156,44 @@ class _Checker:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def _strictly_increasing(self, view: str, key: tuple[str, ...]) -> bool:
+    def _strictly_increasing(self, table: Table, view: str, key: tuple[str, ...]) -> bool:
         """Whether each non-empty value of a one-column key is greater than the one before it
         in the table's order: then no value repeats, without grouping every key (an export
         ordered by its ids; a few tenths of the grouping's time). Only on a local connection:
-        on Spark the window would gather the table in one task."""
+        on Spark the window would gather the table in one task.
+
+        The same pass counts the key's values holding NUL bytes when the key is raw text (its
+        canonical values are the raw ones): the NUL-byte check of the raw column then reads
+        that count (:meth:`FusedCounts.note`) instead of reading a unique text column once
+        more (the largest of the NUL-byte checks: every value distinct)."""
         if not self.local or len(key) != 1:
             return False
         col = _quote(key[0])
+        raw = raw_view(table.name)
+        nul = _nul_condition(key[0])
+        shared = isinstance(self.con, FusedCounts) and self._raw_text(table, key[0])
+        # the NUL test beside the scan (which runs on every thread), not after the window
+        inner, outer = (
+            (f", {nul} AS _nul", ", count(CASE WHEN _nul THEN 1 END)") if shared else ("", "")
+        )
         row = self.con.execute(
-            f"SELECT coalesce(bool_and(_up), true) FROM (SELECT {col} > lag({col}) OVER () AS "
-            f"_up FROM (SELECT {col} FROM {view} WHERE {col} IS NOT NULL))"
+            f"SELECT coalesce(bool_and(_up), true){outer} FROM (SELECT *, {col} > lag({col}) "
+            f"OVER () AS _up FROM (SELECT {col}{inner} FROM {view} WHERE {col} IS NOT NULL))"
         ).fetchone()
+        if shared and row is not None and isinstance(self.con, FusedCounts):
+            self.con.note(raw, nul, int(row[1] or 0))
         return bool(row and row[0])
+
+    def _raw_text(self, table: Table, name: str) -> bool:
+        """Whether the canonical column ``name`` holds the raw values unchanged: raw text read
+        as contract text (``CAST(x AS VARCHAR)`` of a VARCHAR), no vocabulary mapping."""
+        column = next((c for c in table.columns if c.name == name), None)
+        if column is None or column.dtype != "VARCHAR" or column.vocabulary:
+            return False
+        return self._raw_types(raw_view(table.name)).get(name) == "VARCHAR"
+
+    def _raw_types(self, raw: str) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {raw}").fetchall()}
 
     def _zeros_hint(self, view: str, orphan: str, col: str, ref_table: str, ref: str) -> str:
         """A hint when the orphans match once leading zeros are ignored (``123`` vs ``00123``):
@@ -282,14 +312,13 @@ class _Checker:
         """Text holding NUL bytes (a binary or badly converted export) is never valid."""
         if not self._usable(table, table.row_id):
             return
-        types = dict((r[0], r[1]) for r in self.con.execute(f"DESCRIBE {raw}").fetchall())
-        for name, dtype in types.items():
+        for name, dtype in self._raw_types(raw).items():
             if dtype != "VARCHAR":
                 continue
             self._report(
                 table,
                 name,
-                f"strpos({_quote(name)}, chr(0)) > 0",
+                _nul_condition(name),
                 "values hold NUL bytes (\\0); expected text: export the table again as UTF-8 "
                 "text (the file may be UTF-16 or binary)",
                 raw,
@@ -349,7 +378,7 @@ class _Checker:
             if (
                 table.key
                 and self._usable(table, *table.key)
-                and not self._strictly_increasing(view, table.key)
+                and not self._strictly_increasing(table, view, table.key)
             ):
                 key = ", ".join(_quote(k) for k in table.key)
                 self._report(
