@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck pytest setup clean
+.PHONY: demo test test-slow lint typecheck pytest setup clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -31,6 +31,10 @@ pytest: setup
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# the slow tests CI leaves out (~14 min on 2 cores): run them before a release
+test-slow: setup
+	$(BIN)/pytest -m slow
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info data
