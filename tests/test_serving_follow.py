@@ -327,21 +327,26 @@ def test_a_folder_is_never_followed(model: ServingModel) -> None:
     assert followed_alias(model.folder, model.tracking_uri) is None
 
 
-def _frozen_server_with_a_cycle(registry: Registry, tmp_path: Path) -> tuple[Any, Any]:
-    """A followed app's ``served`` whose version is in a reference cycle (only the collector
-    frees it), with a weak reference to that version, after ``gc.freeze()`` as serve() does."""
-    import gc
-    import weakref
-
+def _followed_app(registry: Registry, tmp_path: Path) -> Any:
+    """The API app of the registry copy's champion, following it every :data:`FOLLOW` s."""
     from leadscore.serving.api import create_app
 
-    app = create_app(
+    return create_app(
         "champion",
         tracking_uri=registry.uri,
         store=ScoreStore(tmp_path / "scores.duckdb"),
         api_key=API_KEY,
         follow_seconds=FOLLOW,
     )
+
+
+def _frozen_server_with_a_cycle(registry: Registry, tmp_path: Path) -> tuple[Any, Any]:
+    """A followed app's ``served`` whose version is in a reference cycle (only the collector
+    frees it), with a weak reference to that version, after ``gc.freeze()`` as serve() does."""
+    import gc
+    import weakref
+
+    app = _followed_app(registry, tmp_path)
     served = app.state.served
     first = served.current
     first.cycle = first
@@ -384,17 +389,10 @@ def test_the_refreeze_after_a_switch_waits_for_the_requests_in_flight(
     import gc
     import weakref
 
-    from leadscore.serving.api import create_app
     from leadscore.serving.follow import IDLE_WAIT_SECONDS
     from tests.test_serving_api import running
 
-    app = create_app(
-        "champion",
-        tracking_uri=registry.uri,
-        store=ScoreStore(tmp_path / "scores.duckdb"),
-        api_key=API_KEY,
-        follow_seconds=FOLLOW,
-    )
+    app = _followed_app(registry, tmp_path)
     cycles: list[weakref.ref[Any]] = []
     started, release = threading.Event(), threading.Event()
 

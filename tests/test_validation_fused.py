@@ -97,21 +97,25 @@ def test_duplicates_found_whatever_the_order(tmp_path: Path) -> None:
         assert problem.examples == ("E2",)
 
 
+class _Logged:
+    """A DuckDB connection that notes every query it runs in ``queries``."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, queries: list[str]) -> None:
+        self.con = con
+        self.queries = queries
+
+    def execute(self, query: str) -> duckdb.DuckDBPyConnection:
+        self.queries.append(query)
+        return self.con.execute(query)
+
+
 def test_counts_of_a_table_run_as_one_query(tmp_path: Path) -> None:
     folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
     queries: list[str] = []
 
-    class Logged:
-        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-            self.con = con
-
-        def execute(self, query: str) -> duckdb.DuckDBPyConnection:
-            queries.append(query)
-            return self.con.execute(query)
-
     with duckdb.connect() as con:
         source_for(folder).register(con)
-        fused = FusedCounts(Logged(con))
+        fused = FusedCounts(_Logged(con, queries))
         fused.record()
         _run_checks(_Checker(fused, CrmMapping(), AS_OF))
         fused.prefetch()
@@ -170,17 +174,9 @@ def test_key_nul_bytes_not_read_again(tmp_path: Path) -> None:
     folder = write_csv_folder(tiny_crm_tables(), tmp_path / "crm")
     queries: list[str] = []
 
-    class Logged:
-        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-            self.con = con
-
-        def execute(self, query: str) -> duckdb.DuckDBPyConnection:
-            queries.append(query)
-            return self.con.execute(query)
-
     with duckdb.connect() as con:
         source_for(folder).register(con)
-        fused = FusedCounts(Logged(con))
+        fused = FusedCounts(_Logged(con, queries))
         fused.record()
         _run_checks(_Checker(fused, CrmMapping(), AS_OF, local=True))
         fused.prefetch()
